@@ -1,0 +1,67 @@
+# strato developer commands. `make help` lists them.
+# `make run` and `make test` do all set-up themselves on a fresh machine (venv, tools, release
+# build of the native module).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+ARGS ?= --help
+WHEEL_DIR := target/wheels
+SHARED ?= $(abspath ../shared)
+
+.PHONY: help dev run test test-python test-rust lint wheel wheel-test bench-data bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(BIN)/.deps: requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+dev: $(BIN)/.deps  ## create .venv and build the native module in release mode into it
+	$(BIN)/maturin develop --release --quiet
+
+run: dev  ## run the strato CLI (the main job until the servers exist): make run ARGS="car inspect FILE"
+	$(BIN)/strato $(ARGS)
+
+test: dev test-python test-rust  ## set up, then run every test (Python and Rust)
+
+test-python:  ## the Python suite against the built module
+	STRATO_SHARED=$(SHARED) $(BIN)/pytest
+
+test-rust:  ## the Rust core's tests, without Python
+	STRATO_SHARED=$(SHARED) cargo test --no-default-features
+
+lint: dev  ## ruff, mypy (strict), stubtest, rustfmt, clippy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/python -m mypy.stubtest strato._core
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+	cargo clippy --all-targets --no-default-features -- -D warnings
+
+wheel: $(BIN)/.deps  ## build the portable abi3 wheel (manylinux_2_28, linked with zig)
+	$(BIN)/maturin build --release --zig --compatibility manylinux_2_28 --out $(WHEEL_DIR)
+
+wheel-test: wheel  ## install the wheel into a fresh venv and run the Python suite against it
+	rm -rf target/wheel-venv
+	$(PYTHON) -m venv target/wheel-venv
+	target/wheel-venv/bin/pip install --quiet $(WHEEL_DIR)/strato-*.whl \
+		$$(grep -E '^(pytest|pytest-timeout|hypothesis|cbrrr)==' requirements-dev.txt)
+	cd tests && STRATO_EXPECT_INSTALLED=1 STRATO_SHARED=$(SHARED) \
+		../target/wheel-venv/bin/python -m pytest -c ../pyproject.toml --rootdir .. -p no:cacheprovider ..
+
+bench-data: dev  ## generate the benchmark inputs into benches/data (not committed)
+	$(BIN)/pip install --quiet -r benches/requirements.txt
+	$(BIN)/python benches/records.py
+	$(BIN)/python benches/make_repo_car.py
+
+bench: bench-data  ## criterion benches, then strato against its peers in one process
+	cargo bench --no-default-features --bench core
+	$(BIN)/python benches/compare.py
+
+clean:  ## remove build outputs and the venv
+	rm -rf $(VENV) target
