@@ -5,7 +5,21 @@ from typing import Any, ClassVar, final
 
 from typing_extensions import Buffer
 
-__all__: list[str]
+__all__ = [
+    "CID",
+    "DEFAULT_MAX_BLOCK_SIZE",
+    "MAX_DEPTH",
+    "CarStreamReader",
+    "__version__",
+    "build_profile",
+    "dag_cbor_from_json",
+    "dag_cbor_to_json",
+    "decode_dag_cbor",
+    "decode_dag_cbor_multi",
+    "encode_dag_cbor",
+    "read_car",
+    "write_car",
+]
 __version__: str
 build_profile: str
 MAX_DEPTH: int
@@ -44,9 +58,7 @@ class CID:
 
 @final
 class CarStreamReader:
-    def __new__(
-        cls, verify: bool = True, max_block_size: int = 2000000
-    ) -> CarStreamReader: ...
+    def __new__(cls, verify: bool = True, max_block_size: int = 2000000) -> CarStreamReader: ...
     @property
     def roots(self) -> list[CID] | None: ...
     def feed(self, chunk: Buffer) -> list[tuple[CID, bytes]]: ...

@@ -33,8 +33,21 @@ pub const NULL: u8 = 0xf6;
 // ---------------------------------------------------------------------------------------------
 // Encoding
 
+/// Appends `bytes`; short runs (most keys and values) are copied without a call to `memcpy`.
+#[inline(always)]
+pub fn push_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    if bytes.len() <= 16 {
+        out.reserve(bytes.len());
+        for &byte in bytes {
+            out.push(byte);
+        }
+    } else {
+        out.extend_from_slice(bytes);
+    }
+}
+
 /// Appends a shortest-form head (major type and argument).
-#[inline]
+#[inline(always)]
 pub fn write_head(out: &mut Vec<u8>, major: u8, arg: u64) {
     let m = major << 5;
     // Each cast is guarded by the range test before it.
@@ -70,14 +83,14 @@ pub fn write_int(out: &mut Vec<u8>, value: i64) {
 #[inline]
 pub fn write_str(out: &mut Vec<u8>, value: &[u8]) {
     write_head(out, MAJOR_TEXT, value.len() as u64);
-    out.extend_from_slice(value);
+    push_bytes(out, value);
 }
 
 /// Appends a byte string.
 #[inline]
 pub fn write_bytes(out: &mut Vec<u8>, value: &[u8]) {
     write_head(out, MAJOR_BYTES, value.len() as u64);
-    out.extend_from_slice(value);
+    push_bytes(out, value);
 }
 
 /// Appends a CID link: tag 42 around `0x00` followed by the binary CID.

@@ -28,11 +28,25 @@ const VALUE_CACHE_MAX_LEN: usize = 32;
 
 /// A direct-mapped cache from UTF-8 bytes to Python strings.
 struct StringCache {
-    slots: Vec<Option<CachedString>>,
+    slots: Vec<Slot>,
+    /// Admit a string on its first sighting (keys), or only on its second (values, so that
+    /// unique strings such as timestamps never churn the cache).
+    admit_first: bool,
 }
 
-/// The bytes of a cached string and the string.
-type CachedString = (Box<[u8]>, Py<PyString>);
+/// One cache slot: the string it holds, and the hash of the last string that missed here.
+#[derive(Default)]
+struct Slot {
+    entry: Option<CachedString>,
+    pending: u64,
+}
+
+/// A cached string, with its bytes and their hash.
+struct CachedString {
+    hash: u64,
+    text: Box<[u8]>,
+    string: Py<PyString>,
+}
 
 /// The caches for map keys and for short text values.
 struct Caches {
@@ -43,40 +57,117 @@ struct Caches {
 static CACHES: Mutex<Option<Caches>> = Mutex::new(None);
 
 impl StringCache {
-    fn new() -> Self {
+    fn new(admit_first: bool) -> Self {
         Self {
-            slots: std::iter::repeat_with(|| None).take(CACHE_SLOTS).collect(),
+            slots: std::iter::repeat_with(Slot::default)
+                .take(CACHE_SLOTS)
+                .collect(),
+            admit_first,
         }
     }
 
-    /// The cached string for `text`, or a new one from `make`, which then takes the slot.
+    /// The cached string for `text` (borrowed from the cache), or `make`'s new one, which the
+    /// cache may keep.
     fn get<'py>(
         &mut self,
         py: Python<'py>,
         text: &[u8],
         make: impl FnOnce() -> PyResult<Bound<'py, PyString>>,
-    ) -> PyResult<Bound<'py, PyString>> {
-        let slot = &mut self.slots[slot_of(text)];
-        if let Some((cached, string)) = slot {
-            if cached.len() == text.len() && cached.iter().zip(text).all(|(a, b)| a == b) {
-                return Ok(string.bind(py).clone());
+    ) -> PyResult<Cached<'_, 'py>> {
+        let hash = hash_text(text);
+        // The mask keeps the index below CACHE_SLOTS (a power of two).
+        #[allow(clippy::cast_possible_truncation)]
+        let slot = &mut self.slots[hash as usize & (CACHE_SLOTS - 1)];
+        let hit = slot
+            .entry
+            .as_ref()
+            .is_some_and(|e| e.hash == hash && same_text(&e.text, text));
+        if !hit {
+            let string = make()?;
+            if !self.admit_first && slot.pending != hash {
+                slot.pending = hash;
+                return Ok(Cached::Owned(string));
             }
+            slot.entry = Some(CachedString {
+                hash,
+                text: text.into(),
+                string: string.clone().unbind(),
+            });
         }
-        let string = make()?;
-        *slot = Some((text.into(), string.clone().unbind()));
-        Ok(string)
+        let entry = slot.entry.as_ref().map(|e| e.string.bind_borrowed(py));
+        entry.map(Cached::Borrowed).ok_or_else(|| PyErr::fetch(py))
     }
 }
 
-fn slot_of(text: &[u8]) -> usize {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for &byte in text {
-        hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+/// A string from the cache: borrowed from it, or a new one it did not keep.
+enum Cached<'c, 'py> {
+    Borrowed(Borrowed<'c, 'py, PyString>),
+    Owned(Bound<'py, PyString>),
+}
+
+impl<'py> Cached<'_, 'py> {
+    fn as_ptr(&self) -> *mut ffi::PyObject {
+        match self {
+            Self::Borrowed(string) => string.as_ptr(),
+            Self::Owned(string) => string.as_ptr(),
+        }
     }
-    // The modulus keeps the value below CACHE_SLOTS.
-    #[allow(clippy::cast_possible_truncation)]
-    let slot = (hash % CACHE_SLOTS as u64) as usize;
-    slot
+
+    fn into_bound(self) -> Bound<'py, PyString> {
+        match self {
+            Self::Borrowed(string) => string.to_owned(),
+            Self::Owned(string) => string,
+        }
+    }
+}
+
+/// Packs up to 8 bytes into a word without a call to `memcpy`. For two slices of the same
+/// length the packing is injective (every byte lands in its own bits), so equal words mean
+/// equal bytes; the overlapping reads are the usual short-input trick of fast hashes.
+#[inline]
+fn word(bytes: &[u8]) -> u64 {
+    let len = bytes.len();
+    match len {
+        0 => 0,
+        1..=3 => {
+            u64::from(bytes[0]) | u64::from(bytes[len / 2]) << 8 | u64::from(bytes[len - 1]) << 16
+        }
+        4..=7 => {
+            let low = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+            let high = u32::from_le_bytes([
+                bytes[len - 4],
+                bytes[len - 3],
+                bytes[len - 2],
+                bytes[len - 1],
+            ]);
+            u64::from(low) | u64::from(high) << 32
+        }
+        _ => u64::from_le_bytes([
+            bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
+        ]),
+    }
+}
+
+/// A fast non-cryptographic hash of short text, a word at a time (`FxHash`-style mixing).
+#[inline]
+fn hash_text(text: &[u8]) -> u64 {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let mut hash = (text.len() as u64).wrapping_mul(K);
+    let mut chunks = text.chunks_exact(8);
+    for chunk in &mut chunks {
+        hash = (hash.rotate_left(5) ^ word(chunk)).wrapping_mul(K);
+    }
+    hash = (hash.rotate_left(5) ^ word(chunks.remainder())).wrapping_mul(K);
+    hash ^ (hash >> 29)
+}
+
+/// Byte equality a word at a time (short strings: cheaper than a call to `memcmp`).
+#[inline]
+fn same_text(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len()
+        && a.chunks(8)
+            .zip(b.chunks(8))
+            .all(|(x, y)| word(x) == word(y))
 }
 
 /// Builds Python objects.
@@ -89,11 +180,39 @@ fn invalid_utf8(offset: usize) -> PyErr {
     Error::cbor(offset, CborReason::InvalidUtf8).into()
 }
 
-/// A new str from UTF-8 bytes, letting CPython's strict decoder do the validation.
+unsafe extern "C" {
+    /// `PyUnicode_New` is public CPython API with the same signature in every CPython 3
+    /// release, though outside the limited API that abi3 declares; we declare it ourselves.
+    fn PyUnicode_New(size: ffi::Py_ssize_t, maxchar: u32) -> *mut ffi::PyObject;
+}
+
+/// A new str from UTF-8 bytes.
+///
+/// ASCII (most record text: keys, NSIDs, DIDs, URIs, dates) is copied straight into a new
+/// compact string, skipping CPython's decoder: `PyUnicode_AsUTF8AndSize` of a compact ASCII
+/// string is its own character buffer, which may be filled before the string is shared.
+/// Anything else goes through `PyUnicode_FromStringAndSize`, whose strict decoder rejects
+/// exactly what `str::from_utf8` rejects.
 fn new_string<'py>(py: Python<'py>, text: &[u8], offset: usize) -> PyResult<Bound<'py, PyString>> {
     let len = ffi::Py_ssize_t::try_from(text.len()).map_err(|_| invalid_utf8(offset))?;
-    // SAFETY: the GIL is held; the pointer and length describe `text`. CPython's strict
-    // UTF-8 decoder rejects exactly what Rust's `str::from_utf8` rejects.
+    if !text.is_empty() && text.is_ascii() {
+        // SAFETY: the GIL is held; a new string of `len` ASCII characters (or NULL and an
+        // error, e.g. out of memory).
+        let string = unsafe { Bound::from_owned_ptr_or_err(py, PyUnicode_New(len, 127))? };
+        let mut size: ffi::Py_ssize_t = 0;
+        // SAFETY: `string` is a live compact ASCII str; its UTF-8 form is its data buffer.
+        let data = unsafe { ffi::PyUnicode_AsUTF8AndSize(string.as_ptr(), &raw mut size) };
+        if data.is_null() || size != len {
+            return Err(PyErr::fetch(py));
+        }
+        // SAFETY: `data` has room for `len` bytes; nothing else has seen the string yet.
+        unsafe {
+            std::ptr::copy_nonoverlapping(text.as_ptr(), data.cast::<u8>().cast_mut(), text.len())
+        };
+        // SAFETY: `string` is a str.
+        return Ok(unsafe { string.cast_into_unchecked() });
+    }
+    // SAFETY: the GIL is held; the pointer and length describe `text`.
     let ptr = unsafe { ffi::PyUnicode_FromStringAndSize(text.as_ptr().cast(), len) };
     if ptr.is_null() {
         drop(PyErr::take(py));
@@ -104,15 +223,30 @@ fn new_string<'py>(py: Python<'py>, text: &[u8], offset: usize) -> PyResult<Boun
 }
 
 impl<'py> PySink<'py, '_> {
-    fn key(&mut self, key: &[u8], offset: usize) -> PyResult<Bound<'py, PyString>> {
+    /// Inserts `value` into `map` under the string for `key` (interned, from the cache when
+    /// possible: no reference of our own is taken on a cached key).
+    fn insert(
+        &mut self,
+        map: &Bound<'py, PyAny>,
+        key: &[u8],
+        offset: usize,
+        value: &Bound<'py, PyAny>,
+    ) -> PyResult<()> {
         let py = self.py;
         let make = || -> PyResult<Bound<'py, PyString>> {
             let text = std::str::from_utf8(key).map_err(|_| invalid_utf8(offset))?;
             Ok(PyString::intern(py, text))
         };
-        match self.caches.as_deref_mut() {
-            Some(caches) if key.len() <= KEY_CACHE_MAX_LEN => caches.keys.get(py, key, make),
-            _ => make(),
+        let key = match self.caches.as_deref_mut() {
+            Some(caches) if key.len() <= KEY_CACHE_MAX_LEN => caches.keys.get(py, key, make)?,
+            _ => Cached::Owned(make()?),
+        };
+        // SAFETY: `map` is a dict, `key` a live str; PyDict_SetItem takes its own references.
+        let status = unsafe { ffi::PyDict_SetItem(map.as_ptr(), key.as_ptr(), value.as_ptr()) };
+        if status == 0 {
+            Ok(())
+        } else {
+            Err(PyErr::fetch(py))
         }
     }
 }
@@ -147,7 +281,7 @@ impl<'a, 'py> Sink<'a> for PySink<'py, '_> {
         let make = || new_string(py, value, offset);
         let string = match self.caches.as_deref_mut() {
             Some(caches) if value.len() <= VALUE_CACHE_MAX_LEN => {
-                caches.values.get(py, value, make)?
+                caches.values.get(py, value, make)?.into_bound()
             }
             _ => make()?,
         };
@@ -199,14 +333,7 @@ impl<'a, 'py> Sink<'a> for PySink<'py, '_> {
         key_offset: usize,
         value: Self::Value,
     ) -> PyResult<()> {
-        let key = self.key(key, key_offset)?;
-        // SAFETY: `map` is a dict, `key` a str; PyDict_SetItem does not steal references.
-        let status = unsafe { ffi::PyDict_SetItem(map.as_ptr(), key.as_ptr(), value.as_ptr()) };
-        if status == 0 {
-            Ok(())
-        } else {
-            Err(PyErr::fetch(self.py))
-        }
+        self.insert(map, key, key_offset, &value)
     }
 
     fn map_end(&mut self, map: Self::Map) -> PyResult<Self::Value> {
@@ -221,8 +348,8 @@ fn with_sink<'py, T>(py: Python<'py>, f: impl FnOnce(&mut PySink<'py, '_>) -> T)
     match CACHES.try_lock() {
         Ok(mut guard) => {
             let caches = guard.get_or_insert_with(|| Caches {
-                keys: StringCache::new(),
-                values: StringCache::new(),
+                keys: StringCache::new(true),
+                values: StringCache::new(false),
             });
             f(&mut PySink {
                 py,
@@ -528,15 +655,35 @@ impl<'py> Encoder<'py> {
 /// Encodes a data-model value as canonical DAG-CBOR.
 #[pyfunction]
 pub fn encode_dag_cbor<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+    let py = obj.py();
+    // Reuse the output buffer of earlier calls (try_lock: see `with_sink`): one allocation
+    // less per call.
+    let mut reused = ENCODE_BUFFER.try_lock();
+    let out = reused
+        .as_deref_mut()
+        .map(std::mem::take)
+        .unwrap_or_default();
     let mut encoder = Encoder {
-        py: obj.py(),
-        out: Vec::with_capacity(512),
+        py,
+        out,
         scratch: Vec::new(),
     };
+    encoder.out.clear();
     // SAFETY: `obj` is alive for the whole call.
-    unsafe { encoder.value(obj.as_ptr(), 0) }.map_err(|f| encode_error(&f.reason, &f.path()))?;
-    Ok(PyBytes::new(obj.py(), &encoder.out))
+    let result = unsafe { encoder.value(obj.as_ptr(), 0) };
+    let bytes = PyBytes::new(py, &encoder.out);
+    // Keep a modest buffer only: one huge value must not pin its memory.
+    if let Ok(slot) = reused.as_deref_mut() {
+        if encoder.out.capacity() <= 1 << 20 {
+            *slot = encoder.out;
+        }
+    }
+    result.map_err(|f| encode_error(&f.reason, &f.path()))?;
+    Ok(bytes)
 }
+
+/// The output buffer kept between encode calls.
+static ENCODE_BUFFER: Mutex<Vec<u8>> = Mutex::new(Vec::new());
 
 // ---------------------------------------------------------------------------------------------
 // atproto JSON
