@@ -44,7 +44,7 @@ lint: dev  ## ruff, mypy (strict), stubtest, rustfmt, clippy
 	cargo clippy --all-targets --no-default-features -- -D warnings
 
 wheel: $(BIN)/.deps  ## build the portable abi3 wheel (manylinux_2_28, linked with zig)
-	$(BIN)/maturin build --release --zig --compatibility manylinux_2_28 --out $(WHEEL_DIR)
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/maturin build --release --zig --compatibility manylinux_2_28 --out $(WHEEL_DIR)
 
 wheel-test: wheel  ## install the wheel into a fresh venv and run the Python suite against it
 	rm -rf target/wheel-venv

@@ -145,14 +145,46 @@ fn block<'a>(
     };
     let (cid, data) = check_cid_and_size(section, len, offset, options, false)?
         .ok_or(Error::car(offset, CarReason::BlockTooShort))?;
+    let found = Block { cid, data, offset };
     if options.verify {
-        match cid.verify(data) {
-            Some(true) => {}
-            Some(false) => return Err(Error::car(offset, CarReason::HashMismatch)),
-            None => return Err(Error::car(offset, CarReason::UnsupportedHash)),
-        }
+        verify_block(&found)?;
     }
-    Ok(Section::Complete(Block { cid, data, offset }, body + len))
+    Ok(Section::Complete(found, body + len))
+}
+
+/// Checks that a block's data hashes to its CID.
+fn verify_block(block: &Block<'_>) -> Result<()> {
+    match block.cid.verify(block.data) {
+        Some(true) => Ok(()),
+        Some(false) => Err(Error::car(block.offset, CarReason::HashMismatch)),
+        None => Err(Error::car(block.offset, CarReason::UnsupportedHash)),
+    }
+}
+
+/// Below this much block data, verification runs on the calling thread only.
+const PARALLEL_VERIFY_BYTES: usize = 1 << 20;
+
+/// Verifies every block, on all cores for a large CAR; the error is the first bad block in
+/// file order.
+fn verify_blocks(blocks: &[Block<'_>]) -> Result<()> {
+    let total: usize = blocks.iter().map(|b| b.data.len()).sum();
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    if threads < 2 || total < PARALLEL_VERIFY_BYTES {
+        return blocks.iter().try_for_each(verify_block);
+    }
+    let chunk = blocks.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = blocks
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().try_for_each(verify_block)))
+            .collect();
+        // Chunks are in file order, so the first error met here is the first in the file.
+        workers.into_iter().try_for_each(|worker| {
+            worker
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p))
+        })
+    })
 }
 
 /// Reads the CID at the start of a section of length `len` and checks the data size.
@@ -192,6 +224,12 @@ fn check_cid_and_size<'a>(
 /// # Errors
 /// [`Error::Car`] with the offset of the bad section.
 pub fn read<'a>(data: &'a [u8], options: &Options) -> Result<Car<'a>> {
+    // Parse first, then hash everything (in parallel when large); a structural error is
+    // reported only if no earlier block failed its hash check.
+    let parse = Options {
+        verify: false,
+        ..*options
+    };
     let mut car = Car {
         roots: Vec::new(),
         blocks: Vec::new(),
@@ -203,16 +241,21 @@ pub fn read<'a>(data: &'a [u8], options: &Options) -> Result<Car<'a>> {
         }
         _ => return Err(Error::car(0, CarReason::Truncated)),
     };
-    loop {
-        match block(data, pos, 0, options)? {
-            Section::Complete(found, next) => {
+    let outcome = loop {
+        match block(data, pos, 0, &parse) {
+            Ok(Section::Complete(found, next)) => {
                 car.blocks.push(found);
                 pos = next;
             }
-            Section::End => return Ok(car),
-            _ => return Err(Error::car(pos, CarReason::Truncated)),
+            Ok(Section::End) => break Ok(()),
+            Ok(Section::Incomplete) => break Err(Error::car(pos, CarReason::Truncated)),
+            Err(err) => break Err(err),
         }
+    };
+    if options.verify {
+        verify_blocks(&car.blocks)?;
     }
+    outcome.map(|()| car)
 }
 
 /// An incremental reader for CARs larger than memory: feed it chunks, take out complete blocks.
@@ -424,6 +467,52 @@ mod tests {
             }
         )
         .is_ok());
+    }
+
+    /// A CAR large enough to be verified on several threads.
+    fn large_car() -> (Vec<u8>, Vec<usize>) {
+        let blocks: Vec<(Cid, Vec<u8>)> = (0u32..400)
+            .map(|i| {
+                let data = vec![u8::try_from(i % 251).unwrap(); 4096];
+                (Cid::compute(&data, RAW).unwrap(), data)
+            })
+            .collect();
+        let bytes = write(
+            &[blocks[0].0],
+            blocks.iter().map(|(c, d)| (c, d.as_slice())),
+        );
+        let car = read(&bytes, &Options::default()).unwrap();
+        let ends = car.blocks.iter().map(|b| b.offset).collect();
+        (bytes, ends)
+    }
+
+    #[test]
+    fn parallel_verification_reports_the_first_bad_block() {
+        let (mut bytes, offsets) = large_car();
+        assert!(bytes.len() > PARALLEL_VERIFY_BYTES);
+        // Corrupt the last byte of a late block, then of an early one.
+        let last_byte_of = |i: usize| offsets[i + 1] - 1;
+        bytes[last_byte_of(350)] ^= 1;
+        let opts = Options::default();
+        assert_eq!(reason(&bytes, &opts), ("block hash mismatch", offsets[350]));
+        bytes[last_byte_of(10)] ^= 1;
+        assert_eq!(reason(&bytes, &opts), ("block hash mismatch", offsets[10]));
+    }
+
+    #[test]
+    fn a_bad_hash_before_a_truncation_is_reported_first() {
+        let (mut bytes, offsets) = large_car();
+        bytes[offsets[1] - 1] ^= 1;
+        bytes.truncate(bytes.len() - 1);
+        assert_eq!(
+            reason(&bytes, &Options::default()),
+            ("block hash mismatch", offsets[0])
+        );
+        let unverified = Options {
+            verify: false,
+            ..Options::default()
+        };
+        assert_eq!(reason(&bytes, &unverified).0, "truncated");
     }
 
     #[test]
