@@ -24,6 +24,11 @@ pub const DAG_PB: u64 = 0x70;
 pub const SHA2_256: u64 = 0x12;
 /// The longest binary CID accepted (the atproto data-model guide's limit).
 pub const MAX_LEN: usize = 100;
+// The blessed codecs as their single-byte varints.
+#[allow(clippy::cast_possible_truncation)]
+const DAG_CBOR_BYTE: u8 = DAG_CBOR as u8;
+#[allow(clippy::cast_possible_truncation)]
+const RAW_BYTE: u8 = RAW as u8;
 /// The length of every blessed binary CID.
 pub const BLESSED_LEN: usize = 36;
 
@@ -56,6 +61,12 @@ impl Cid {
     /// # Errors
     /// A [`Error::Cid`] naming what is wrong.
     pub fn read_prefix(data: &[u8]) -> Result<(Self, usize)> {
+        // Fast path: the blessed form (v1, dag-cbor or raw, sha2-256) is a fixed 4-byte prefix.
+        if let Some((&[0x01, codec, 0x12, 0x20], rest)) = data.split_first_chunk::<4>() {
+            if let (Some(digest), DAG_CBOR_BYTE | RAW_BYTE) = (rest.first_chunk::<32>(), codec) {
+                return Ok((Self::from_sha256(u64::from(codec), digest), BLESSED_LEN));
+            }
+        }
         if data.len() >= 2 && data[0] == 0x12 && data[1] == 0x20 {
             // CIDv0: a bare sha2-256 multihash.
             if data.len() < 34 {

@@ -6,6 +6,7 @@ use super::input::Input;
 use crate::cid::{self, Cid};
 use crate::multibase::Base;
 use pyo3::basic::CompareOp;
+use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString, PyTuple};
 
@@ -19,7 +20,13 @@ pub struct PyCid(pub Cid);
 
 impl PyCid {
     pub fn new_bound(py: Python<'_>, cid: Cid) -> PyResult<Bound<'_, Self>> {
-        Bound::new(py, Self(cid))
+        let object = Bound::new(py, Self(cid))?;
+        // pyo3 makes every class a GC type, but a CID holds no Python references and can be
+        // in no cycle: untracking it keeps the collector from walking every CID of a decoded
+        // repository.
+        // SAFETY: a live, GC-tracked object that references no other Python object.
+        unsafe { ffi::PyObject_GC_UnTrack(object.as_ptr().cast()) };
+        Ok(object)
     }
 }
 
