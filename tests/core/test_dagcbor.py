@@ -531,3 +531,28 @@ def test_from_json_top_level_reason() -> None:
     with pytest.raises(DecodeError) as info:
         from_json({"a": [{"b": 0.5}]})
     assert info.value.reason == "float not allowed"
+
+
+# --- the decoder's string caches and ASCII fast path ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "a", "en", "app.bsky.feed.post", "x" * 32, "x" * 33, "ünï", "日本語", "😀" * 9, "a\x00b"],
+)
+def test_repeated_strings_decode_identically(text: str) -> None:
+    # The third and later copies come from the value cache (admitted on second sighting);
+    # keys are cached on first sighting. Every copy must equal the original.
+    value = {text or "k": [text] * 5, "other": {text or "k": text}}
+    for _ in range(3):
+        decoded = decode(encode(value))
+        assert decoded == value
+        assert all(type(item) is str for item in decoded[text or "k"])
+
+
+def test_cache_slot_collisions_do_not_mix_strings() -> None:
+    # Thousands of distinct short strings through 1024 slots: every one must come back as itself.
+    values = [f"v{i}" for i in range(5000)]
+    for _ in range(2):
+        assert decode(encode(values)) == values
+        assert decode(encode({v: v for v in values})) == {v: v for v in values}

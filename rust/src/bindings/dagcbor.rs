@@ -1,9 +1,11 @@
 //! DAG-CBOR and atproto JSON for Python values.
 //!
 //! Decoding builds Python objects straight from the bytes through a [`Sink`] (no intermediate
-//! tree); map keys go through a small cache of interned strings, since records repeat the same
-//! few keys. Encoding walks the Python objects and writes canonical bytes. Both hold the GIL:
-//! they create or read Python objects at every step.
+//! tree). Records repeat the same few keys and many short values (`$type`, languages), so map
+//! keys come from a cache of interned strings and short text values from a second cache;
+//! ASCII text is copied straight into new strings. Encoding walks the Python objects with
+//! borrowed pointers and writes canonical bytes. Both hold the GIL: they create or read Python
+//! objects at every step.
 
 use super::cid::PyCid;
 use super::errors::{data_model_error, encode_error};
@@ -17,7 +19,7 @@ use pyo3::types::{PyBytes, PyDict, PyFloat, PyList, PyString, PyTuple};
 use std::sync::Mutex;
 
 // ---------------------------------------------------------------------------------------------
-// Interned map keys
+// String caches
 
 const CACHE_SLOTS: usize = 1024;
 /// Keys up to this length are interned and cached.
@@ -78,10 +80,7 @@ impl StringCache {
         // The mask keeps the index below CACHE_SLOTS (a power of two).
         #[allow(clippy::cast_possible_truncation)]
         let slot = &mut self.slots[hash as usize & (CACHE_SLOTS - 1)];
-        let hit = slot
-            .entry
-            .as_ref()
-            .is_some_and(|e| e.hash == hash && same_text(&e.text, text));
+        let hit = matches!(&slot.entry, Some(e) if e.hash == hash && same_text(&e.text, text));
         if !hit {
             let string = make()?;
             if !self.admit_first && slot.pending != hash {
@@ -91,11 +90,13 @@ impl StringCache {
             slot.entry = Some(CachedString {
                 hash,
                 text: text.into(),
-                string: string.clone().unbind(),
+                string: string.unbind(),
             });
         }
-        let entry = slot.entry.as_ref().map(|e| e.string.bind_borrowed(py));
-        entry.map(Cached::Borrowed).ok_or_else(|| PyErr::fetch(py))
+        let Some(entry) = &slot.entry else {
+            unreachable!("the slot was filled above")
+        };
+        Ok(Cached::Borrowed(entry.string.bind_borrowed(py)))
     }
 }
 
