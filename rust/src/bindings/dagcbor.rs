@@ -697,6 +697,36 @@ fn single_entry<'py>(dict: &Bound<'py, PyDict>, key: &str) -> Option<Bound<'py, 
     }
 }
 
+/// A list or tuple converted item by item into a new list.
+fn convert_list<'py>(
+    obj: &Bound<'py, PyAny>,
+    depth: usize,
+    convert: fn(&Bound<'py, PyAny>, usize) -> Walk<Bound<'py, PyAny>>,
+) -> Walk<Bound<'py, PyAny>> {
+    if depth >= MAX_DEPTH {
+        return Err(too_deep());
+    }
+    let fail = |_| Failure::new("could not build list");
+    let mut items = Vec::new();
+    for (index, item) in obj.try_iter().map_err(fail)?.enumerate() {
+        let item = item.map_err(fail)?;
+        items.push(convert(&item, depth + 1).map_err(|f| f.at(Step::Index(index)))?);
+    }
+    Ok(PyList::new(obj.py(), items).map_err(fail)?.into_any())
+}
+
+/// `None`, strings and 64-bit integers (bools included) are the same in both forms.
+fn pass_scalar<'py>(obj: &Bound<'py, PyAny>) -> Walk<Bound<'py, PyAny>> {
+    if obj.is_none() || obj.is_instance_of::<PyString>() {
+        Ok(obj.clone())
+    } else if obj.is_instance_of::<pyo3::types::PyInt>() {
+        int_of(obj)?;
+        Ok(obj.clone())
+    } else {
+        Err(unsupported(obj))
+    }
+}
+
 fn to_json_value<'py>(obj: &Bound<'py, PyAny>, depth: usize) -> Walk<Bound<'py, PyAny>> {
     let py = obj.py();
     let fail = |_| Failure::new("could not build JSON value");
@@ -715,15 +745,7 @@ fn to_json_value<'py>(obj: &Bound<'py, PyAny>, depth: usize) -> Walk<Bound<'py, 
         }
         Ok(out.into_any())
     } else if obj.is_instance_of::<PyList>() || obj.is_instance_of::<PyTuple>() {
-        if depth >= MAX_DEPTH {
-            return Err(too_deep());
-        }
-        let mut items = Vec::new();
-        for (index, item) in obj.try_iter().map_err(fail)?.enumerate() {
-            let item = item.map_err(fail)?;
-            items.push(to_json_value(&item, depth + 1).map_err(|f| f.at(Step::Index(index)))?);
-        }
-        Ok(PyList::new(py, items).map_err(fail)?.into_any())
+        convert_list(obj, depth, to_json_value)
     } else if let Ok(bytes) = obj.cast::<PyBytes>() {
         let text = data_encoding::BASE64_NOPAD.encode(bytes.as_bytes());
         let out = PyDict::new(py);
@@ -734,14 +756,8 @@ fn to_json_value<'py>(obj: &Bound<'py, PyAny>, depth: usize) -> Walk<Bound<'py, 
         out.set_item("$link", cid.get().0.to_string())
             .map_err(fail)?;
         Ok(out.into_any())
-    } else if obj.is_none() || obj.is_instance_of::<PyString>() {
-        Ok(obj.clone())
-    } else if obj.is_instance_of::<pyo3::types::PyInt>() {
-        // bool is an int subclass; both pass through after the range check.
-        int_of(obj)?;
-        Ok(obj.clone())
     } else {
-        Err(unsupported(obj))
+        pass_scalar(obj)
     }
 }
 
@@ -849,15 +865,7 @@ fn from_json_value<'py>(obj: &Bound<'py, PyAny>, depth: usize) -> Walk<Bound<'py
         check_typed_object(&out)?;
         Ok(out.into_any())
     } else if obj.is_instance_of::<PyList>() || obj.is_instance_of::<PyTuple>() {
-        if depth >= MAX_DEPTH {
-            return Err(too_deep());
-        }
-        let mut items = Vec::new();
-        for (index, item) in obj.try_iter().map_err(fail)?.enumerate() {
-            let item = item.map_err(fail)?;
-            items.push(from_json_value(&item, depth + 1).map_err(|f| f.at(Step::Index(index)))?);
-        }
-        Ok(PyList::new(py, items).map_err(fail)?.into_any())
+        convert_list(obj, depth, from_json_value)
     } else if let Ok(float) = obj.cast::<PyFloat>() {
         let value = float.value();
         // Integer-like floats (123.0) are integers in the data model; the bounds are the
@@ -878,13 +886,8 @@ fn from_json_value<'py>(obj: &Bound<'py, PyAny>, depth: usize) -> Walk<Bound<'py
                 .map_err(|e| match e {});
         }
         Err(Failure::new(CborReason::Float.as_str()))
-    } else if obj.is_none() || obj.is_instance_of::<PyString>() {
-        Ok(obj.clone())
-    } else if obj.is_instance_of::<pyo3::types::PyInt>() {
-        int_of(obj)?;
-        Ok(obj.clone())
     } else {
-        Err(unsupported(obj))
+        pass_scalar(obj)
     }
 }
 
