@@ -480,6 +480,9 @@ type Entry = (*const u8, usize, *mut ffi::PyObject);
 
 /// The Python types the encoder tells apart.
 enum Kind {
+    Null,
+    Link,
+    Bytes,
     Str,
     Dict,
     True,
@@ -497,6 +500,8 @@ enum Kind {
 /// one scratch vector shared by the whole walk.
 struct Encoder<'py> {
     py: Python<'py>,
+    /// The type object of `strato.CID`, for dispatch by pointer.
+    cid_type: *mut ffi::PyTypeObject,
     out: Vec<u8>,
     scratch: Vec<Entry>,
 }
@@ -524,6 +529,12 @@ impl<'py> Encoder<'py> {
                 Kind::True
             } else if ptr == ffi::Py_False() {
                 Kind::False
+            } else if ptr == ffi::Py_None() {
+                Kind::Null
+            } else if ty == self.cid_type {
+                Kind::Link
+            } else if ty == &raw mut ffi::PyBytes_Type {
+                Kind::Bytes
             } else if ffi::PyUnicode_Check(ptr) != 0 {
                 Kind::Str
             } else if ffi::PyDict_Check(ptr) != 0 {
@@ -558,16 +569,15 @@ impl<'py> Encoder<'py> {
             Kind::Tuple => {
                 unsafe { self.sequence(ptr, depth, ffi::PyTuple_Size, ffi::PyTuple_GetItem) }?
             }
-            Kind::Other => self.other(&obj)?,
+            Kind::Null => self.out.push(dagcbor::NULL),
+            Kind::Link | Kind::Bytes | Kind::Other => self.other(&obj)?,
         }
         Ok(())
     }
 
-    /// None, bytes, CID, or an error.
+    /// Bytes (a subclass too), CID, or an error.
     fn other(&mut self, obj: &Bound<'py, PyAny>) -> Walk<()> {
-        if obj.is_none() {
-            self.out.push(dagcbor::NULL);
-        } else if let Ok(bytes) = obj.cast::<PyBytes>() {
+        if let Ok(bytes) = obj.cast::<PyBytes>() {
             dagcbor::write_bytes(&mut self.out, bytes.as_bytes());
         } else if let Ok(cid) = obj.cast::<PyCid>() {
             dagcbor::write_link(&mut self.out, &cid.get().0);
@@ -666,6 +676,7 @@ pub fn encode_dag_cbor<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBy
         .unwrap_or_default();
     let mut encoder = Encoder {
         py,
+        cid_type: <PyCid as pyo3::PyTypeInfo>::type_object_raw(py),
         out,
         scratch: Vec::new(),
     };
