@@ -164,13 +164,26 @@ fn verify_block(block: &Block<'_>) -> Result<()> {
 /// Below this much block data, verification runs on the calling thread only.
 const PARALLEL_VERIFY_BYTES: usize = 1 << 20;
 
+/// Is there enough block data to make spreading its verification over threads worthwhile?
+#[must_use]
+pub fn worth_parallel_verify(blocks: &[Block<'_>]) -> bool {
+    blocks.iter().map(|b| b.data.len()).sum::<usize>() >= PARALLEL_VERIFY_BYTES
+}
+
+/// Verifies every block on the calling thread; the error is the first bad block.
+///
+/// # Errors
+/// [`CarReason::HashMismatch`] or [`CarReason::UnsupportedHash`] at the block's offset.
+pub fn verify_blocks(blocks: &[Block<'_>]) -> Result<()> {
+    blocks.iter().try_for_each(verify_block)
+}
+
 /// Verifies every block, on all cores for a large CAR; the error is the first bad block in
 /// file order.
-fn verify_blocks(blocks: &[Block<'_>]) -> Result<()> {
-    let total: usize = blocks.iter().map(|b| b.data.len()).sum();
+fn verify_blocks_parallel(blocks: &[Block<'_>]) -> Result<()> {
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    if threads < 2 || total < PARALLEL_VERIFY_BYTES {
-        return blocks.iter().try_for_each(verify_block);
+    if threads < 2 || !worth_parallel_verify(blocks) {
+        return verify_blocks(blocks);
     }
     let chunk = blocks.len().div_ceil(threads);
     std::thread::scope(|scope| {
@@ -226,9 +239,24 @@ fn check_cid_and_size<'a>(
 pub fn read<'a>(data: &'a [u8], options: &Options) -> Result<Car<'a>> {
     // Parse first, then hash everything (in parallel when large); a structural error is
     // reported only if no earlier block failed its hash check.
+    let (car, outcome) = parse(data, options.max_block_size)?;
+    if options.verify {
+        verify_blocks_parallel(&car.blocks)?;
+    }
+    outcome.map(|()| car)
+}
+
+/// Reads the structure of a CAR without hashing: the header (its error is returned at once),
+/// then every block up to the first structural problem. The second value is that problem, if
+/// any; the blocks before it are kept so that a caller can check their hashes first (a bad hash
+/// earlier in the file is the error to report).
+///
+/// # Errors
+/// A bad or truncated header.
+pub fn parse(data: &[u8], max_block_size: usize) -> Result<(Car<'_>, Result<()>)> {
     let parse = Options {
         verify: false,
-        ..*options
+        max_block_size,
     };
     let mut car = Car {
         roots: Vec::new(),
@@ -252,10 +280,7 @@ pub fn read<'a>(data: &'a [u8], options: &Options) -> Result<Car<'a>> {
             Err(err) => break Err(err),
         }
     };
-    if options.verify {
-        verify_blocks(&car.blocks)?;
-    }
-    outcome.map(|()| car)
+    Ok((car, outcome))
 }
 
 /// An incremental reader for CARs larger than memory: feed it chunks, take out complete blocks.

@@ -374,3 +374,47 @@ def test_reader_verify_false(tmp_path: Path) -> None:
 def test_reader_missing_file(tmp_path: Path) -> None:
     with pytest.raises(OSError, match=r"."):
         CarReader(tmp_path / "nope.car")
+
+
+# --- large files: hashes are checked on a second thread while the result is built ------------
+
+
+def large_car() -> tuple[bytearray, list[int]]:
+    """A CAR of 400 blocks of 4 KiB (over the 1 MiB threshold) and each block's offset."""
+    blocks = [
+        (CID.compute(bytes([i % 251]) * 4096, "raw"), bytes([i % 251]) * 4096) for i in range(400)
+    ]
+    data = bytearray(write_car([blocks[0][0]], blocks))
+    header = len(write_car([blocks[0][0]], []))
+    section = 2 + 36 + 4096  # varint(4132) is two bytes
+    return data, [header + i * section for i in range(400)]
+
+
+def test_large_car_reads_and_verifies() -> None:
+    data, _ = large_car()
+    roots, blocks = read_car(bytes(data))
+    assert len(roots) == 1
+    assert len(blocks) == 251  # duplicate contents share a CID: the first copy is kept
+    assert all(CID.compute(value, "raw") == cid for cid, value in blocks.items())
+
+
+def test_large_car_reports_first_bad_hash() -> None:
+    data, offsets = large_car()
+    data[offsets[351] - 1] ^= 1  # last byte of block 350
+    data[offsets[11] - 1] ^= 1  # last byte of block 10
+    with pytest.raises(CARError) as info:
+        read_car(bytes(data))
+    assert (info.value.reason, info.value.offset) == ("block hash mismatch", offsets[10])
+    roots, _ = read_car(bytes(data), verify=False)
+    assert len(roots) == 1
+
+
+def test_large_car_bad_hash_reported_before_truncation() -> None:
+    data, offsets = large_car()
+    data[offsets[1] - 1] ^= 1
+    truncated = bytes(data[:-1])
+    with pytest.raises(CARError) as info:
+        read_car(truncated)
+    assert (info.value.reason, info.value.offset) == ("block hash mismatch", offsets[0])
+    with pytest.raises(CARError, match="truncated"):
+        read_car(truncated, verify=False)

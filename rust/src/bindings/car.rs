@@ -29,9 +29,10 @@ fn cid_list<'py>(py: Python<'py>, cids: &[Cid]) -> PyResult<Bound<'py, PyList>> 
 
 /// Reads a CAR v1 file held in memory: `(roots, {cid: block bytes})`.
 ///
-/// With `verify` every block is hashed and checked against its CID (with the GIL released).
-/// Blocks may repeat (the first copy is kept; every copy is checked). A block longer than
-/// `max_block_size` is an error.
+/// With `verify` every block is hashed and checked against its CID, without the GIL: for a
+/// large file on a second thread while this one builds the Python objects (the result is
+/// dropped if a hash fails). Blocks may repeat (the first copy is kept; every copy is
+/// checked). A block longer than `max_block_size` is an error.
 #[pyfunction]
 #[pyo3(signature = (data, verify = true, max_block_size = 2_000_000))]
 pub fn read_car<'py>(
@@ -42,8 +43,35 @@ pub fn read_car<'py>(
     let py = data.py();
     let input = Input::extract(data)?;
     let bytes: &[u8] = &input;
-    let opts = options(verify, max_block_size);
-    let parsed = detach_with(py, bytes.len(), || car::read(bytes, &opts))?;
+    let (parsed, outcome) = detach_with(py, bytes.len(), || car::parse(bytes, max_block_size))?;
+    if let Err(problem) = outcome {
+        // Report a bad hash before the structural problem, if there is one.
+        if verify {
+            detach_with(py, bytes.len(), || car::verify_blocks(&parsed.blocks))?;
+        }
+        return Err(problem.into());
+    }
+    if !verify {
+        return build(py, &parsed);
+    }
+    if !car::worth_parallel_verify(&parsed.blocks) {
+        detach_with(py, bytes.len(), || car::verify_blocks(&parsed.blocks))?;
+        return build(py, &parsed);
+    }
+    std::thread::scope(|scope| {
+        let checker = scope.spawn(|| car::verify_blocks(&parsed.blocks));
+        let built = build(py, &parsed);
+        let verdict = py.detach(|| checker.join());
+        verdict.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+        built
+    })
+}
+
+/// The Python result of [`read_car`]: the roots, and the first copy of each block.
+fn build<'py>(
+    py: Python<'py>,
+    parsed: &car::Car<'_>,
+) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyDict>)> {
     let roots = cid_list(py, &parsed.roots)?;
     let blocks = PyDict::new(py);
     let mut seen: HashSet<Cid> = HashSet::with_capacity(parsed.blocks.len());
