@@ -9,7 +9,7 @@ ARGS ?= --help
 WHEEL_DIR := target/wheels
 SHARED ?= $(abspath ../shared)
 
-.PHONY: help dev run test test-python test-rust lint wheel wheel-test bench-data bench clean
+.PHONY: help dev run test test-python test-rust lint wheel wheel-test bench-deps bench-data bench bench-smoke clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -54,14 +54,19 @@ wheel-test: wheel  ## install the wheel into a fresh venv and run the Python sui
 	cd tests && STRATO_EXPECT_INSTALLED=1 STRATO_SHARED=$(SHARED) \
 		../target/wheel-venv/bin/python -m pytest -c ../pyproject.toml --rootdir .. -p no:cacheprovider ..
 
-bench-data: dev  ## generate the benchmark inputs into benches/data (not committed)
+bench-deps: dev  ## install the pinned peer libraries the comparison runs against
 	$(BIN)/pip install --quiet -r benches/requirements.txt
+
+bench-data: bench-deps  ## generate the benchmark inputs into benches/data (not committed)
 	$(BIN)/python benches/records.py
 	$(BIN)/python benches/make_repo_car.py
 
 bench: bench-data  ## criterion benches, then strato against its peers in one process
 	cargo bench --no-default-features --bench core
 	$(BIN)/python benches/compare.py
+
+bench-smoke: bench-deps  ## the comparison on small data: checks strato agrees with every peer
+	$(BIN)/python benches/compare.py --quick
 
 clean:  ## remove build outputs and the venv
 	rm -rf $(VENV) target
