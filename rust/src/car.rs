@@ -290,6 +290,8 @@ pub struct StreamReader {
     buf: Vec<u8>,
     /// File offset of `buf[0]`.
     base: usize,
+    /// Bytes at the front of `buf` whose blocks were handed out by the last `feed`.
+    consumed: usize,
     roots: Option<Vec<Cid>>,
 }
 
@@ -308,11 +310,16 @@ impl StreamReader {
         self.roots.as_deref()
     }
 
-    /// Adds `chunk` and returns every block completed by it, as `(cid, data)`.
+    /// Adds `chunk` and returns every block completed by it, borrowing their data from the
+    /// reader's buffer (no copy; the bytes are released on the next call).
     ///
     /// # Errors
     /// [`Error::Car`] with the file offset of the bad section.
-    pub fn feed(&mut self, chunk: &[u8]) -> Result<Vec<(Cid, Vec<u8>)>> {
+    pub fn feed(&mut self, chunk: &[u8]) -> Result<Vec<Block<'_>>> {
+        // Release what the previous call handed out, then add the new bytes.
+        self.buf.drain(..self.consumed);
+        self.base += self.consumed;
+        self.consumed = 0;
         self.buf.extend_from_slice(chunk);
         let mut pos = 0;
         if self.roots.is_none() {
@@ -327,11 +334,10 @@ impl StreamReader {
         let mut out = Vec::new();
         while let Section::Complete(found, next) = block(&self.buf, pos, self.base, &self.options)?
         {
-            out.push((found.cid, found.data.to_vec()));
+            out.push(found);
             pos = next;
         }
-        self.buf.drain(..pos);
-        self.base += pos;
+        self.consumed = pos;
         Ok(out)
     }
 
@@ -340,8 +346,8 @@ impl StreamReader {
     /// # Errors
     /// [`CarReason::Truncated`] if the input ended inside the header or a block.
     pub fn finish(&self) -> Result<()> {
-        if self.roots.is_none() || !self.buf.is_empty() {
-            return Err(Error::car(self.base, CarReason::Truncated));
+        if self.roots.is_none() || self.buf.len() > self.consumed {
+            return Err(Error::car(self.base + self.consumed, CarReason::Truncated));
         }
         Ok(())
     }
@@ -427,7 +433,13 @@ mod tests {
             let mut stream = StreamReader::new(Options::default());
             let mut got = Vec::new();
             for piece in bytes.chunks(chunk) {
-                got.extend(stream.feed(piece).unwrap());
+                got.extend(
+                    stream
+                        .feed(piece)
+                        .unwrap()
+                        .iter()
+                        .map(|b| (b.cid, b.data.to_vec())),
+                );
             }
             stream.finish().unwrap();
             assert_eq!(stream.roots().unwrap(), whole.roots.as_slice());

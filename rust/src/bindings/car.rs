@@ -144,8 +144,13 @@ impl PyCarStreamReader {
         let inner = &mut self.inner;
         let blocks = detach_with(py, bytes.len(), || inner.feed(bytes))?;
         blocks
-            .into_iter()
-            .map(|(cid, data)| Ok((PyCid::new_bound(py, cid)?, PyBytes::new(py, &data))))
+            .iter()
+            .map(|block| {
+                Ok((
+                    PyCid::new_bound(py, block.cid)?,
+                    PyBytes::new(py, block.data),
+                ))
+            })
             .collect()
     }
 

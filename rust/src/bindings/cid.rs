@@ -8,7 +8,7 @@ use crate::multibase::Base;
 use pyo3::basic::CompareOp;
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyString, PyTuple};
+use pyo3::types::{PyBool, PyBytes, PyString, PyTuple};
 
 /// A content identifier (CIDv1, or a legacy CIDv0).
 ///
@@ -124,9 +124,10 @@ impl PyCid {
             return py.NotImplemented();
         };
         let ordering = self.0.cmp(&other.get().0);
-        op.matches(ordering)
-            .into_pyobject(py)
-            .map_or_else(|e| match e {}, |b| b.to_owned().into_any().unbind())
+        PyBool::new(py, op.matches(ordering))
+            .to_owned()
+            .into_any()
+            .unbind()
     }
 
     fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
