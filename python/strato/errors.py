@@ -7,8 +7,13 @@ raise the same classes::
     ├── DecodeError (also ValueError)     bytes that are not valid: .reason, .offset
     │   ├── CIDError                      a malformed CID
     │   ├── CARError                      a malformed CAR file (.offset in the file)
-    │   └── DataModelError                atproto JSON that is not a valid data-model value (.path)
-    └── EncodeError (also ValueError)     a Python value with no DAG-CBOR form: .reason, .path
+    │   ├── DataModelError                atproto JSON that is not a valid data-model value (.path)
+    │   └── MSTError                      a Merkle Search Tree node or key that breaks the rules
+    ├── EncodeError (also ValueError)     a Python value with no DAG-CBOR form: .reason, .path
+    ├── InvalidKeyError (also ValueError) a public or private key that cannot be parsed: .reason
+    ├── IdentifierError (also ValueError) a malformed identifier (TID, ...): .reason
+    └── CommitVerificationError (also ValueError)  a commit or sync event that fails a check:
+                                          .code (a strato.sync.ErrorCode value), .reason
 
 ``reason`` is a short stable text (tests and callers may match on it); ``str(err)`` is a one-line
 message with the reason and where it happened.
@@ -59,6 +64,13 @@ class DataModelError(DecodeError):
     subject = "invalid data model value"
 
 
+class MSTError(DecodeError):
+    """A Merkle Search Tree that breaks the rules: a bad key, a malformed or misplaced node, or a
+    block the operation needs that the block source does not have."""
+
+    subject = "invalid MST"
+
+
 class EncodeError(AtprotoError, ValueError):
     """A Python value that has no DAG-CBOR form (a float, a huge int, a non-str key, ...)."""
 
@@ -71,11 +83,54 @@ class EncodeError(AtprotoError, ValueError):
         return f"cannot encode as DAG-CBOR: {self.reason} at {self.path}"
 
 
+class InvalidKeyError(AtprotoError, ValueError):
+    """A public or private key that cannot be parsed (bad did:key, bad point, bad scalar)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"invalid key: {self.reason}"
+
+
+class IdentifierError(AtprotoError, ValueError):
+    """A malformed identifier (a TID, ...); ``reason`` says what is wrong."""
+
+    def __init__(self, reason: str, value: str = "") -> None:
+        super().__init__(reason, value)
+        self.reason = reason
+        self.value = value
+
+    def __str__(self) -> str:
+        return f"invalid identifier {self.value!r}: {self.reason}"
+
+
+class CommitVerificationError(AtprotoError, ValueError):
+    """A ``#commit`` or ``#sync`` event (or a repo commit) that fails verification.
+
+    ``code`` is the stable machine name (a value of :class:`strato.sync.ErrorCode`, which relays
+    count in metrics); ``reason`` is the human detail.
+    """
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(code, reason)
+        self.code = code
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.reason}"
+
+
 __all__ = [
     "AtprotoError",
     "CARError",
     "CIDError",
+    "CommitVerificationError",
     "DataModelError",
     "DecodeError",
     "EncodeError",
+    "IdentifierError",
+    "InvalidKeyError",
+    "MSTError",
 ]
