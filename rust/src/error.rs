@@ -119,6 +119,38 @@ impl CarReason {
     }
 }
 
+/// Why a Merkle Search Tree (a node, a key, or a tree built from blocks) was rejected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MstReason {
+    InvalidKey,
+    DuplicateKey,
+    NodeShape,
+    NodeLink,
+    PrefixTooLong,
+    KeyOrder,
+    WrongLayer,
+    EmptyNode,
+    MissingBlock,
+}
+
+impl MstReason {
+    /// The stable text of the reason.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidKey => "invalid MST key",
+            Self::DuplicateKey => "duplicate MST key",
+            Self::NodeShape => "malformed MST node",
+            Self::NodeLink => "MST node link is not a DAG-CBOR CID",
+            Self::PrefixTooLong => "MST entry prefix longer than the previous key",
+            Self::KeyOrder => "MST keys out of order",
+            Self::WrongLayer => "MST key at the wrong layer",
+            Self::EmptyNode => "empty MST node where none is allowed",
+            Self::MissingBlock => "MST block not found",
+        }
+    }
+}
+
 /// Every failure the core reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Error {
@@ -128,6 +160,8 @@ pub enum Error {
     Cid { reason: CidReason },
     /// A malformed CAR file; `offset` is where the offending section starts.
     Car { offset: usize, reason: CarReason },
+    /// A Merkle Search Tree that breaks the rules.
+    Mst { reason: MstReason },
 }
 
 impl Error {
@@ -149,6 +183,12 @@ impl Error {
         Self::Car { offset, reason }
     }
 
+    #[cold]
+    #[must_use]
+    pub const fn mst(reason: MstReason) -> Self {
+        Self::Mst { reason }
+    }
+
     /// The stable reason text.
     #[must_use]
     pub const fn reason(&self) -> &'static str {
@@ -156,6 +196,7 @@ impl Error {
             Self::DagCbor { reason, .. } => reason.as_str(),
             Self::Cid { reason } => reason.as_str(),
             Self::Car { reason, .. } => reason.as_str(),
+            Self::Mst { reason } => reason.as_str(),
         }
     }
 
@@ -164,7 +205,7 @@ impl Error {
     pub const fn offset(&self) -> Option<usize> {
         match self {
             Self::DagCbor { offset, .. } | Self::Car { offset, .. } => Some(*offset),
-            Self::Cid { .. } => None,
+            Self::Cid { .. } | Self::Mst { .. } => None,
         }
     }
 }
@@ -175,6 +216,7 @@ impl fmt::Display for Error {
             Self::DagCbor { .. } => "invalid DAG-CBOR",
             Self::Cid { .. } => "invalid CID",
             Self::Car { .. } => "invalid CAR",
+            Self::Mst { .. } => "invalid MST",
         };
         match self.offset() {
             Some(offset) => write!(f, "{subject}: {} at offset {offset}", self.reason()),

@@ -5,12 +5,15 @@
 //! ([`varint`], [`multibase`]). The PyO3 layer lives in `bindings/` and is compiled only with the
 //! `python` feature, so `cargo test --no-default-features` exercises the core without libpython.
 
+pub mod blocks;
 pub mod car;
 pub mod cid;
 pub mod dagcbor;
 pub mod error;
 pub mod ipld;
+pub mod mst;
 pub mod multibase;
+pub mod tid;
 pub mod varint;
 
 #[cfg(feature = "python")]

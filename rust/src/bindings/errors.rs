@@ -8,6 +8,7 @@ pyo3::import_exception!(strato.errors, CIDError);
 pyo3::import_exception!(strato.errors, CARError);
 pyo3::import_exception!(strato.errors, DataModelError);
 pyo3::import_exception!(strato.errors, EncodeError);
+pyo3::import_exception!(strato.errors, MSTError);
 
 impl From<Error> for PyErr {
     fn from(err: Error) -> Self {
@@ -16,6 +17,7 @@ impl From<Error> for PyErr {
             Error::DagCbor { offset, .. } => DecodeError::new_err((reason, offset)),
             Error::Cid { .. } => CIDError::new_err((reason,)),
             Error::Car { offset, .. } => CARError::new_err((reason, offset)),
+            Error::Mst { .. } => MSTError::new_err((reason,)),
         }
     }
 }
