@@ -1,7 +1,7 @@
 """Type stubs for the native module built from rust/src/bindings (checked by mypy.stubtest)."""
 
-from collections.abc import Iterable
-from typing import Any, ClassVar, final
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar, Literal, final
 
 from typing_extensions import Buffer
 
@@ -17,7 +17,22 @@ __all__ = [
     "decode_dag_cbor",
     "decode_dag_cbor_multi",
     "encode_dag_cbor",
+    "mst_apply",
+    "mst_build",
+    "mst_check_record_proof",
+    "mst_diff",
+    "mst_empty_root",
+    "mst_get",
+    "mst_invert",
+    "mst_key_height",
+    "mst_key_valid",
+    "mst_list",
+    "mst_proof_nodes",
+    "mst_record_proof",
     "read_car",
+    "tid_from_parts",
+    "tid_next",
+    "tid_parse",
     "write_car",
 ]
 __version__: str
@@ -73,3 +88,36 @@ def read_car(
     data: Buffer, verify: bool = True, max_block_size: int = 2000000
 ) -> tuple[list[CID], dict[CID, bytes]]: ...
 def write_car(roots: Iterable[CID], blocks: Iterable[tuple[CID, Buffer]]) -> bytes: ...
+
+_Op = tuple[Literal["create", "update", "delete"], str, CID | None, CID | None]
+
+def mst_key_height(key: str | bytes) -> int: ...
+def mst_key_valid(key: str | bytes) -> bool: ...
+def mst_empty_root() -> CID: ...
+def mst_build(pairs: Iterable[tuple[str | bytes, CID]]) -> tuple[CID, dict[CID, bytes]]: ...
+def mst_get(blocks: Mapping[CID, bytes], root: CID, key: str | bytes) -> CID | None: ...
+def mst_list(
+    blocks: Mapping[CID, bytes],
+    root: CID,
+    start: str | bytes | None = None,
+    end: str | bytes | None = None,
+    reverse: bool = False,
+    limit: int | None = None,
+) -> list[tuple[str, CID]]: ...
+def mst_apply(
+    blocks: Mapping[CID, bytes], root: CID, writes: Iterable[tuple[str | bytes, CID | None]]
+) -> tuple[CID, dict[CID, bytes], list[_Op]]: ...
+def mst_diff(
+    blocks: Mapping[CID, bytes], old: CID | None, new: CID
+) -> tuple[list[_Op], list[CID], list[CID]]: ...
+def mst_proof_nodes(blocks: Mapping[CID, bytes], root: CID, ops: Iterable[_Op]) -> list[CID]: ...
+def mst_invert(blocks: Mapping[CID, bytes], root: CID, ops: Iterable[_Op]) -> CID: ...
+def mst_record_proof(
+    blocks: Mapping[CID, bytes], root: CID, key: str | bytes
+) -> tuple[CID | None, list[CID]]: ...
+def mst_check_record_proof(
+    blocks: Mapping[CID, bytes], root: CID, key: str | bytes
+) -> CID | None: ...
+def tid_next(after: str | None = None) -> str: ...
+def tid_parse(text: str) -> tuple[int, int]: ...
+def tid_from_parts(micros: int, clock_id: int) -> str: ...

@@ -9,6 +9,8 @@ pyo3::import_exception!(strato.errors, CARError);
 pyo3::import_exception!(strato.errors, DataModelError);
 pyo3::import_exception!(strato.errors, EncodeError);
 pyo3::import_exception!(strato.errors, MSTError);
+pyo3::import_exception!(strato.errors, CommitVerificationError);
+pyo3::import_exception!(strato.errors, IdentifierError);
 
 impl From<Error> for PyErr {
     fn from(err: Error) -> Self {
@@ -30,4 +32,14 @@ pub fn data_model_error(reason: &str, path: &str) -> PyErr {
 /// A value that cannot be encoded, at `path`.
 pub fn encode_error(reason: &str, path: &str) -> PyErr {
     EncodeError::new_err((reason.to_owned(), path.to_owned()))
+}
+
+/// A failed commit or event check, with its `strato.sync.ErrorCode` name.
+pub fn commit_verification_error(code: &str, reason: &str) -> PyErr {
+    CommitVerificationError::new_err((code.to_owned(), reason.to_owned()))
+}
+
+/// A malformed identifier.
+pub fn identifier_error(reason: &str, value: &str) -> PyErr {
+    IdentifierError::new_err((reason.to_owned(), value.to_owned()))
 }

@@ -10,6 +10,8 @@ mod dagcbor;
 mod errors;
 mod gil;
 mod input;
+mod mst;
+mod tid;
 
 use pyo3::prelude::*;
 
@@ -35,5 +37,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(dagcbor::dag_cbor_from_json, m)?)?;
     m.add_function(wrap_pyfunction!(car::read_car, m)?)?;
     m.add_function(wrap_pyfunction!(car::write_car, m)?)?;
+    mst::register(m)?;
+    tid::register(m)?;
     Ok(())
 }

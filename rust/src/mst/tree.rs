@@ -342,9 +342,8 @@ impl<S: BlockSource> Tree<S> {
         };
         // Loading again through the checked path costs one decode; the root is one node.
         let loaded = tree.reader.load(root, layer);
-        if let Some(loads) = &tree.reader.loads {
-            loads.borrow_mut().pop();
-        }
+        // The log is of nodes below the root (callers know the root).
+        tree.take_loads();
         tree.root = Link::Loaded(loaded?);
         Ok(tree)
     }
