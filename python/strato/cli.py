@@ -12,6 +12,8 @@ Commands::
     strato car verify FILE             "ok: N blocks, root bafy..."
     strato cbor decode [--multi]       DAG-CBOR on stdin -> atproto JSON on stdout
     strato cbor encode [--cid]         atproto JSON on stdin -> DAG-CBOR (or its CID) on stdout
+    strato repo verify|ls              repository exports (see strato.cli_repo)
+    strato key generate                signing keys
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any
 
 from strato import CID
 from strato.car import CarReader
+from strato.cli_repo import add_key_commands, add_repo_commands
 from strato.dagcbor import decode, decode_multi, encode, from_json, to_json
 from strato.errors import AtprotoError
 
@@ -46,12 +49,17 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every command."""
     parser = argparse.ArgumentParser(
         prog=PROG,
-        description="Inspect and verify CAR files; convert DAG-CBOR to and from atproto JSON.",
+        description=(
+            "Inspect and verify CAR files and repository exports; convert DAG-CBOR to and from "
+            "atproto JSON; make signing keys."
+        ),
         epilog="Bad input prints one line 'strato: error: ...' on stderr and exits with 1.",
     )
-    groups = parser.add_subparsers(dest="group", required=True, metavar="{car,cbor}")
+    groups = parser.add_subparsers(dest="group", required=True, metavar="{car,cbor,repo,key}")
     _add_car_commands(groups)
     _add_cbor_commands(groups)
+    add_repo_commands(groups)
+    add_key_commands(groups)
     return parser
 
 

@@ -68,7 +68,7 @@ enum Item<'a> {
     Text(&'a str),
     Bytes(&'a [u8]),
     Link(Cid),
-    Map(Fields<'a>),
+    Map(Box<Fields<'a>>),
 }
 
 #[derive(Default)]
@@ -161,7 +161,7 @@ impl<'a> Sink<'a> for CommitSink {
         Ok(())
     }
     fn map_end(&mut self, map: Fields<'a>) -> Result<Item<'a>, CommitError> {
-        Ok(Item::Map(map))
+        Ok(Item::Map(Box::new(map)))
     }
 }
 
@@ -312,7 +312,10 @@ mod tests {
         let unsigned = encode_v3("did:plc:abc", "3jzfcijpj2z2a", &data, None);
         assert_eq!(shape(&unsigned), "missing sig");
         let mut bad_rev = encode_v3("did:plc:abc", "3jzfcijpj2z2a", &data, Some(&[0; 64]));
-        let at = bad_rev.windows(13).position(|w| w == b"3jzfcijpj2z2a").unwrap();
+        let at = bad_rev
+            .windows(13)
+            .position(|w| w == b"3jzfcijpj2z2a")
+            .unwrap();
         bad_rev[at] = b'z';
         assert_eq!(shape(&bad_rev), "rev is not a TID");
         let mut v4 = encode_v3("did:plc:abc", "3jzfcijpj2z2a", &data, Some(&[0; 64]));

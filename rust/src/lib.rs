@@ -8,11 +8,14 @@
 pub mod blocks;
 pub mod car;
 pub mod cid;
+pub mod commit;
+pub mod crypto;
 pub mod dagcbor;
 pub mod error;
 pub mod ipld;
 pub mod mst;
 pub mod multibase;
+pub mod sync;
 pub mod tid;
 pub mod varint;
 

@@ -11,7 +11,9 @@ use crate::car::{self, Options};
 use crate::cid::{self, Cid};
 use crate::commit::Commit;
 use crate::crypto::{PublicKey, SignatureError};
+use crate::dagcbor;
 use crate::error::{CarReason, Error};
+use crate::ipld::Ipld;
 use crate::mst::{self, Action, InvertError, RecordOp};
 use crate::tid::Tid;
 use std::borrow::Cow;
@@ -307,7 +309,11 @@ fn check_rev(
             ));
         }
     }
-    if tid.micros() > context.now_micros.saturating_add(FUTURE_REV_TOLERANCE_MICROS) {
+    if tid.micros()
+        > context
+            .now_micros
+            .saturating_add(FUTURE_REV_TOLERANCE_MICROS)
+    {
         judge.fail(
             ErrorCode::RevInFuture,
             format!("rev {rev} is more than five minutes ahead of the clock"),
@@ -339,7 +345,8 @@ fn check_signature(
 }
 
 fn record_op(op: &EventOp) -> Result<RecordOp, Failure> {
-    let malformed = |why: &str| Failure::new(ErrorCode::Malformed, format!("op {}: {why}", op.path));
+    let malformed =
+        |why: &str| Failure::new(ErrorCode::Malformed, format!("op {}: {why}", op.path));
     if !mst::key::is_valid(op.path.as_bytes()) {
         return Err(malformed("invalid path"));
     }
@@ -350,9 +357,7 @@ fn record_op(op: &EventOp) -> Result<RecordOp, Failure> {
         _ => return Err(malformed("unknown action")),
     };
     match (action, op.cid.is_some(), op.prev.is_some()) {
-        (Action::Create, true, false)
-        | (Action::Update, true, _)
-        | (Action::Delete, false, _) => {}
+        (Action::Create, true, false) | (Action::Update, true, _) | (Action::Delete, false, _) => {}
         (Action::Create, _, _) => return Err(malformed("create needs a cid and no prev")),
         (Action::Update, _, _) => return Err(malformed("update needs a cid")),
         (Action::Delete, _, _) => return Err(malformed("delete must have a null cid")),
@@ -370,7 +375,10 @@ fn record_op(op: &EventOp) -> Result<RecordOp, Failure> {
 /// # Errors
 /// The first strict [`Failure`].
 #[allow(clippy::too_many_lines)]
-pub fn verify_commit(event: &CommitEvent<'_>, context: &Context<'_>) -> Result<VerifiedCommit, Failure> {
+pub fn verify_commit(
+    event: &CommitEvent<'_>,
+    context: &Context<'_>,
+) -> Result<VerifiedCommit, Failure> {
     let mut warnings = Vec::new();
     let mut judge = Judge {
         policy: context.policy,
@@ -379,7 +387,10 @@ pub fn verify_commit(event: &CommitEvent<'_>, context: &Context<'_>) -> Result<V
     if event.blocks.len() > MAX_COMMIT_BLOCKS {
         judge.fail(
             ErrorCode::TooBig,
-            format!("blocks are {} bytes (limit {MAX_COMMIT_BLOCKS})", event.blocks.len()),
+            format!(
+                "blocks are {} bytes (limit {MAX_COMMIT_BLOCKS})",
+                event.blocks.len()
+            ),
         )?;
     }
     if event.ops.len() > MAX_OPS {
@@ -390,9 +401,16 @@ pub fn verify_commit(event: &CommitEvent<'_>, context: &Context<'_>) -> Result<V
     }
     if event.too_big || event.rebase {
         let flag = if event.too_big { "tooBig" } else { "rebase" };
-        judge.fail(ErrorCode::DeprecatedFlag, format!("deprecated flag {flag} is set"))?;
+        judge.fail(
+            ErrorCode::DeprecatedFlag,
+            format!("deprecated flag {flag} is set"),
+        )?;
     }
-    let ops = event.ops.iter().map(record_op).collect::<Result<Vec<_>, _>>()?;
+    let ops = event
+        .ops
+        .iter()
+        .map(record_op)
+        .collect::<Result<Vec<_>, _>>()?;
 
     let options = Options {
         verify: true,
@@ -409,7 +427,10 @@ pub fn verify_commit(event: &CommitEvent<'_>, context: &Context<'_>) -> Result<V
     let commit_bytes = {
         use crate::blocks::BlockSource;
         blocks.get(&event.commit).ok_or_else(|| {
-            Failure::new(ErrorCode::MissingBlock, "the commit block is not in the CAR")
+            Failure::new(
+                ErrorCode::MissingBlock,
+                "the commit block is not in the CAR",
+            )
         })?
     };
     let commit = Commit::decode(&commit_bytes)
@@ -578,7 +599,10 @@ pub fn verify_sync(event: &SyncEvent<'_>, context: &Context<'_>) -> Result<Verif
     if event.blocks.len() > MAX_SYNC_BLOCKS {
         judge.fail(
             ErrorCode::TooBig,
-            format!("blocks are {} bytes (limit {MAX_SYNC_BLOCKS})", event.blocks.len()),
+            format!(
+                "blocks are {} bytes (limit {MAX_SYNC_BLOCKS})",
+                event.blocks.len()
+            ),
         )?;
     }
     let options = Options {
@@ -590,16 +614,20 @@ pub fn verify_sync(event: &SyncEvent<'_>, context: &Context<'_>) -> Result<Verif
         .roots
         .first()
         .ok_or_else(|| Failure::new(ErrorCode::BadCar, "the CAR has no root"))?;
-    let block = car
-        .blocks
-        .iter()
-        .find(|b| b.cid == root)
-        .ok_or_else(|| Failure::new(ErrorCode::MissingBlock, "the commit block is not in the CAR"))?;
+    let block = car.blocks.iter().find(|b| b.cid == root).ok_or_else(|| {
+        Failure::new(
+            ErrorCode::MissingBlock,
+            "the commit block is not in the CAR",
+        )
+    })?;
     if root.codec() != cid::DAG_CBOR {
-        return Err(Failure::new(ErrorCode::Malformed, "the root is not a DAG-CBOR block"));
+        return Err(Failure::new(
+            ErrorCode::Malformed,
+            "the root is not a DAG-CBOR block",
+        ));
     }
-    let commit = Commit::decode(block.data)
-        .map_err(|e| Failure::new(ErrorCode::Malformed, e.detail()))?;
+    let commit =
+        Commit::decode(block.data).map_err(|e| Failure::new(ErrorCode::Malformed, e.detail()))?;
     if commit.did != event.did {
         return Err(Failure::new(
             ErrorCode::FieldMismatch,
@@ -650,4 +678,126 @@ pub fn parallel_map<T: Sync, R: Send>(items: &[T], work: impl Fn(&T) -> R + Sync
             .flat_map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
             .collect()
     })
+}
+
+/// Decodes a `#commit` body (the frame's second CBOR object).
+///
+/// # Errors
+/// [`ErrorCode::Malformed`] for bad CBOR or a missing or mistyped field. Unknown fields and the
+/// deprecated `blobs` (any value) are tolerated.
+pub fn decode_commit_event(payload: &[u8]) -> Result<CommitEvent<'static>, Failure> {
+    let Ipld::Map(fields) = dagcbor::decode(payload).map_err(|e| malformed(e.to_string()))? else {
+        return Err(malformed("the payload is not a map"));
+    };
+    let mut repo = None;
+    let mut commit = None;
+    let mut rev = None;
+    let mut since = None;
+    let mut blocks = None;
+    let mut ops = None;
+    let mut prev_data = None;
+    let mut too_big = false;
+    let mut rebase = false;
+    for (key, value) in fields {
+        match (key.as_str(), value) {
+            ("repo", Ipld::String(s)) => repo = Some(s),
+            ("commit", Ipld::Link(c)) => commit = Some(c),
+            ("rev", Ipld::String(s)) => rev = Some(s),
+            ("since", Ipld::String(s)) => since = Some(Some(s)),
+            ("since", Ipld::Null) => since = Some(None),
+            ("blocks", Ipld::Bytes(b)) => blocks = Some(b),
+            ("ops", Ipld::List(items)) => {
+                ops = Some(
+                    items
+                        .into_iter()
+                        .map(decode_op)
+                        .collect::<Result<Vec<_>, _>>()?,
+                );
+            }
+            ("prevData", Ipld::Link(c)) => prev_data = Some(c),
+            ("prevData", Ipld::Null) => {}
+            ("tooBig", Ipld::Bool(b)) => too_big = b,
+            ("rebase", Ipld::Bool(b)) => rebase = b,
+            (
+                name @ ("repo" | "commit" | "rev" | "since" | "blocks" | "ops" | "prevData"
+                | "tooBig" | "rebase"),
+                _,
+            ) => return Err(malformed(format!("field {name} has the wrong type"))),
+            _ => {}
+        }
+    }
+    Ok(CommitEvent {
+        repo: repo.ok_or_else(|| malformed("missing repo"))?,
+        commit: commit.ok_or_else(|| malformed("missing commit"))?,
+        rev: rev.ok_or_else(|| malformed("missing rev"))?,
+        since: since.ok_or_else(|| malformed("missing since"))?,
+        blocks: Cow::Owned(blocks.ok_or_else(|| malformed("missing blocks"))?),
+        ops: ops.ok_or_else(|| malformed("missing ops"))?,
+        prev_data,
+        too_big,
+        rebase,
+    })
+}
+
+fn decode_op(item: Ipld) -> Result<EventOp, Failure> {
+    let Ipld::Map(fields) = item else {
+        return Err(malformed("an op is not a map"));
+    };
+    let mut action = None;
+    let mut path = None;
+    let mut cid = None;
+    let mut prev = None;
+    for (key, value) in fields {
+        match (key.as_str(), value) {
+            ("action", Ipld::String(s)) => action = Some(s),
+            ("path", Ipld::String(s)) => path = Some(s),
+            ("cid", Ipld::Link(c)) => cid = Some(Some(c)),
+            ("cid", Ipld::Null) => cid = Some(None),
+            ("prev", Ipld::Link(c)) => prev = Some(c),
+            ("prev", Ipld::Null) => {}
+            (name @ ("action" | "path" | "cid" | "prev"), _) => {
+                return Err(malformed(format!("op field {name} has the wrong type")));
+            }
+            _ => {}
+        }
+    }
+    Ok(EventOp {
+        action: action.ok_or_else(|| malformed("op without action"))?,
+        path: path.ok_or_else(|| malformed("op without path"))?,
+        cid: cid.ok_or_else(|| malformed("op without cid"))?,
+        prev,
+    })
+}
+
+/// Decodes a `#sync` body.
+///
+/// # Errors
+/// [`ErrorCode::Malformed`] for bad CBOR or a missing or mistyped field.
+pub fn decode_sync_event(payload: &[u8]) -> Result<SyncEvent<'static>, Failure> {
+    let Ipld::Map(fields) = dagcbor::decode(payload).map_err(|e| malformed(e.to_string()))? else {
+        return Err(malformed("the payload is not a map"));
+    };
+    let mut did = None;
+    let mut rev = None;
+    let mut blocks = None;
+    for (key, value) in fields {
+        match (key.as_str(), value) {
+            ("did", Ipld::String(s)) => did = Some(s),
+            ("rev", Ipld::String(s)) => rev = Some(s),
+            ("blocks", Ipld::Bytes(b)) => blocks = Some(b),
+            (name @ ("did" | "rev" | "blocks"), _) => {
+                return Err(malformed(format!("field {name} has the wrong type")));
+            }
+            _ => {}
+        }
+    }
+    Ok(SyncEvent {
+        did: did.ok_or_else(|| malformed("missing did"))?,
+        rev: rev.ok_or_else(|| malformed("missing rev"))?,
+        blocks: Cow::Owned(blocks.ok_or_else(|| malformed("missing blocks"))?),
+    })
+}
+
+fn malformed(reason: impl Into<String>) -> Failure {
+    Failure::new(ErrorCode::Malformed, reason)
 }

@@ -6,11 +6,13 @@
 
 mod car;
 mod cid;
+mod crypto;
 mod dagcbor;
 mod errors;
 mod gil;
 mod input;
 mod mst;
+mod sync;
 mod tid;
 
 use pyo3::prelude::*;
@@ -37,7 +39,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(dagcbor::dag_cbor_from_json, m)?)?;
     m.add_function(wrap_pyfunction!(car::read_car, m)?)?;
     m.add_function(wrap_pyfunction!(car::write_car, m)?)?;
+    crypto::register(m)?;
     mst::register(m)?;
+    sync::register(m)?;
     tid::register(m)?;
     Ok(())
 }

@@ -95,7 +95,12 @@ fn blocks_dict<'py>(py: Python<'py>, blocks: Vec<(Cid, Vec<u8>)>) -> PyResult<Bo
 }
 
 fn cid_list<'py>(py: Python<'py>, cids: &[Cid]) -> PyResult<Bound<'py, PyList>> {
-    PyList::new(py, cids.iter().map(|c| PyCid::new_bound(py, *c)).collect::<PyResult<Vec<_>>>()?)
+    PyList::new(
+        py,
+        cids.iter()
+            .map(|c| PyCid::new_bound(py, *c))
+            .collect::<PyResult<Vec<_>>>()?,
+    )
 }
 
 fn optional_cid<'py>(py: Python<'py>, cid: Option<Cid>) -> PyResult<Option<Bound<'py, PyCid>>> {
@@ -116,15 +121,27 @@ fn op_tuple<'py>(py: Python<'py>, op: &RecordOp) -> PyResult<Bound<'py, PyTuple>
 }
 
 fn op_list<'py>(py: Python<'py>, ops: &[RecordOp]) -> PyResult<Bound<'py, PyList>> {
-    PyList::new(py, ops.iter().map(|op| op_tuple(py, op)).collect::<PyResult<Vec<_>>>()?)
+    PyList::new(
+        py,
+        ops.iter()
+            .map(|op| op_tuple(py, op))
+            .collect::<PyResult<Vec<_>>>()?,
+    )
 }
+
+/// `(action, path, cid, prev)` as Python passes it.
+type OpArgs<'py> = (
+    String,
+    Bound<'py, PyAny>,
+    Option<PyRef<'py, PyCid>>,
+    Option<PyRef<'py, PyCid>>,
+);
 
 /// Reads `(action, path, cid, prev)` tuples.
 fn ops_from(items: &Bound<'_, PyAny>) -> PyResult<Vec<RecordOp>> {
     let mut ops = Vec::new();
     for item in items.try_iter()? {
-        let (action, path, cid, prev): (String, Bound<'_, PyAny>, Option<PyRef<'_, PyCid>>, Option<PyRef<'_, PyCid>>) =
-            item?.extract()?;
+        let (action, path, cid, prev): OpArgs<'_> = item?.extract()?;
         let action = match action.as_str() {
             "create" => Action::Create,
             "update" => Action::Update,
@@ -172,7 +189,10 @@ pub fn mst_build<'py>(
     }
     let size = items.len() * 64;
     let built = detach_with(py, size, || mst::build(&items))?;
-    Ok((PyCid::new_bound(py, built.root)?, blocks_dict(py, built.blocks)?))
+    Ok((
+        PyCid::new_bound(py, built.root)?,
+        blocks_dict(py, built.blocks)?,
+    ))
 }
 
 /// The value at `key`, or None.

@@ -449,13 +449,14 @@ impl<S: BlockSource> Tree<S> {
         Ok(removed)
     }
 
-    /// Drops entry-less nodes from the top: the root must hold a key.
+    /// Drops entry-less nodes from the top: the root must hold a key. A child that is not
+    /// loaded is taken as the new root without reading it: in a canonical tree an entry-less
+    /// root's only child holds keys, and a partial tree (a commit's proof) need not carry it.
     fn trim_root(&mut self) -> Result<()> {
         loop {
-            if self.root.is_empty() {
+            let Link::Loaded(node) = &mut self.root else {
                 return Ok(());
-            }
-            let node = self.reader.resolve(&mut self.root, self.layer)?;
+            };
             if !node.entries.is_empty() {
                 return Ok(());
             }

@@ -1,0 +1,124 @@
+"""Verifying a whole repository export (a CAR from ``com.atproto.sync.getRepo``).
+
+Reads the CAR (every block's hash checked), decodes the commit, walks the MST, rebuilds the tree
+from the records found and requires the commit's ``data`` root, checks every record block is
+present, and verifies the signature with the account's key (from a DID document, whose ``id``
+must be the commit's DID, or a bare did:key).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from strato import car
+from strato._core import CID, PublicKey
+from strato.errors import CARError, CommitVerificationError, DecodeError, InvalidKeyError
+from strato.repo import mst
+from strato.repo.commit import Commit, decode_commit, verify_commit_signature
+
+#: DID document verification method types and their curves (legacy forms).
+_LEGACY_KEY_TYPES = {
+    "EcdsaSecp256r1VerificationKey2019": "p256",
+    "EcdsaSecp256k1VerificationKey2019": "k256",
+}
+
+
+@dataclass(frozen=True)
+class RepoReport:
+    """What a verified repository holds."""
+
+    did: str
+    rev: str | None
+    version: int
+    commit_cid: CID
+    data_cid: CID
+    records: list[tuple[str, CID]]
+    signature_checked: bool
+
+
+def signing_key_from_did_doc(doc: Mapping[str, Any]) -> tuple[str, str]:
+    """``(did, did:key)`` of a DID document's ``#atproto`` verification method."""
+    did = doc.get("id")
+    if not isinstance(did, str):
+        raise CommitVerificationError("malformed", "the DID document has no id")
+    for method in doc.get("verificationMethod") or []:
+        method_id = method.get("id", "")
+        if method_id not in ("#atproto", f"{did}#atproto"):
+            continue
+        value = method.get("publicKeyMultibase")
+        if not isinstance(value, str):
+            break
+        kind = method.get("type")
+        if kind == "Multikey":
+            return did, PublicKey.from_multikey(value).did_key()
+        if kind in _LEGACY_KEY_TYPES:
+            return did, PublicKey.from_multibase(value, _LEGACY_KEY_TYPES[kind]).did_key()
+        raise InvalidKeyError(f"unsupported verification method type {kind!r}")
+    raise CommitVerificationError("malformed", "the DID document has no #atproto key")
+
+
+def load_did_doc(path: str | Path) -> tuple[str, str]:
+    """``(did, did:key)`` from a DID document file."""
+    return signing_key_from_did_doc(json.loads(Path(path).read_text()))
+
+
+def verify_repo(
+    data: bytes,
+    *,
+    did_key: str | None = None,
+    did: str | None = None,
+    strict: bool = True,
+) -> RepoReport:
+    """Verifies a repository CAR; raises ``CommitVerificationError`` with the reason code.
+
+    ``did_key`` checks the signature; ``did`` (from a DID document) must equal the commit's DID.
+    Lenient (``strict=False``) accepts a high-S signature.
+    """
+    try:
+        roots, blocks = car.read_car(data)
+    except CARError as err:
+        code = "hash_mismatch" if err.reason == "block hash mismatch" else "bad_car"
+        raise CommitVerificationError(code, str(err)) from err
+    if not roots:
+        raise CommitVerificationError("bad_car", "the CAR has no root")
+    commit_bytes = blocks.get(roots[0])
+    if commit_bytes is None:
+        raise CommitVerificationError("missing_block", "the commit block is not in the CAR")
+    commit: Commit = decode_commit(commit_bytes)
+    if did is not None and did != commit.did:
+        raise CommitVerificationError(
+            "field_mismatch", f"the DID document is {did}, the commit is for {commit.did}"
+        )
+    try:
+        records = mst.items(blocks, commit.data)
+        rebuilt, _ = mst.build(records)
+    except DecodeError as err:
+        code = "missing_block" if err.reason == "MST block not found" else "malformed"
+        raise CommitVerificationError(code, str(err)) from err
+    if rebuilt != commit.data:
+        raise CommitVerificationError(
+            "inversion_mismatch", f"the records rebuild to {rebuilt}, the commit says {commit.data}"
+        )
+    missing = [path for path, cid in records if cid not in blocks]
+    if missing:
+        raise CommitVerificationError(
+            "missing_block", f"{len(missing)} record blocks are missing, first {missing[0]}"
+        )
+    if did_key is not None:
+        verify_commit_signature(commit_bytes, did_key, allow_high_s=not strict)
+    return RepoReport(
+        did=commit.did,
+        rev=commit.rev,
+        version=commit.version,
+        commit_cid=roots[0],
+        data_cid=commit.data,
+        records=records,
+        signature_checked=did_key is not None,
+    )
+
+
+__all__ = ["RepoReport", "load_did_doc", "signing_key_from_did_doc", "verify_repo"]

@@ -1,0 +1,432 @@
+//! Python bindings for whole-event verification (`strato.sync` wraps these) and commits.
+//!
+//! Each event is one crossing: the payload bytes go in, and decode, CAR parsing, hashing, the
+//! signature and MST inversion all run with the GIL released. The batch entry point spreads
+//! events over all cores.
+
+use super::cid::PyCid;
+use super::dagcbor::encode_dag_cbor;
+use super::errors::commit_verification_error;
+use super::input::Input;
+use crate::cid::Cid;
+use crate::commit;
+use crate::crypto::{self, PublicKey};
+use crate::sync::{self, Context, ErrorCode, Failure, Policy, VerifiedCommit, VerifiedSync};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+use std::sync::Arc;
+
+/// A `#commit` that passed verification.
+#[pyclass(frozen, module = "strato._core", name = "VerifiedCommit")]
+pub struct PyVerifiedCommit(VerifiedCommit);
+
+#[pymethods]
+impl PyVerifiedCommit {
+    #[getter]
+    fn did(&self) -> &str {
+        &self.0.did
+    }
+    #[getter]
+    fn rev(&self) -> &str {
+        &self.0.rev
+    }
+    #[getter]
+    fn since(&self) -> Option<&str> {
+        self.0.since.as_deref()
+    }
+    #[getter]
+    fn commit_cid<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyCid>> {
+        PyCid::new_bound(py, self.0.commit_cid)
+    }
+    #[getter]
+    fn data_cid<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyCid>> {
+        PyCid::new_bound(py, self.0.data_cid)
+    }
+    /// The previous tree root the inversion computed (None when it could not run).
+    #[getter]
+    fn prev_data<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyCid>>> {
+        self.0
+            .prev_data
+            .map(|c| PyCid::new_bound(py, c))
+            .transpose()
+    }
+    /// `(action, path, cid, prev)` per op, in the message's order.
+    #[getter]
+    fn ops<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let items = self
+            .0
+            .ops
+            .iter()
+            .map(|op| {
+                let cid = op.cid.map(|c| PyCid::new_bound(py, c)).transpose()?;
+                let prev = op.prev.map(|c| PyCid::new_bound(py, c)).transpose()?;
+                Ok((
+                    op.action.as_str(),
+                    String::from_utf8_lossy(&op.key).into_owned(),
+                    cid,
+                    prev,
+                ))
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, items)
+    }
+    #[getter]
+    fn signature_checked(&self) -> bool {
+        self.0.signature_checked
+    }
+    #[getter]
+    fn inversion_checked(&self) -> bool {
+        self.0.inversion_checked
+    }
+    #[getter]
+    fn prev_data_checked(&self) -> bool {
+        self.0.prev_data_checked
+    }
+    /// `(code, reason)` for each lenient check that failed.
+    #[getter]
+    fn warnings(&self) -> Vec<(&'static str, String)> {
+        warnings(&self.0.warnings)
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "VerifiedCommit(did={:?}, rev={:?}, commit_cid={}, ops={})",
+            self.0.did,
+            self.0.rev,
+            self.0.commit_cid,
+            self.0.ops.len()
+        )
+    }
+}
+
+/// A `#sync` that passed verification.
+#[pyclass(frozen, module = "strato._core", name = "VerifiedSync")]
+pub struct PyVerifiedSync(VerifiedSync);
+
+#[pymethods]
+impl PyVerifiedSync {
+    #[getter]
+    fn did(&self) -> &str {
+        &self.0.did
+    }
+    #[getter]
+    fn rev(&self) -> &str {
+        &self.0.rev
+    }
+    #[getter]
+    fn commit_cid<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyCid>> {
+        PyCid::new_bound(py, self.0.commit_cid)
+    }
+    #[getter]
+    fn data_cid<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyCid>> {
+        PyCid::new_bound(py, self.0.data_cid)
+    }
+    #[getter]
+    fn signature_checked(&self) -> bool {
+        self.0.signature_checked
+    }
+    #[getter]
+    fn warnings(&self) -> Vec<(&'static str, String)> {
+        warnings(&self.0.warnings)
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "VerifiedSync(did={:?}, rev={:?}, commit_cid={})",
+            self.0.did, self.0.rev, self.0.commit_cid
+        )
+    }
+}
+
+fn warnings(list: &[Failure]) -> Vec<(&'static str, String)> {
+    list.iter()
+        .map(|f| (f.code.as_str(), f.reason.clone()))
+        .collect()
+}
+
+fn failure_error(failure: &Failure) -> PyErr {
+    commit_verification_error(failure.code.as_str(), &failure.reason)
+}
+
+/// Everything one verification needs, extracted under the GIL.
+struct Job {
+    payload: Vec<u8>,
+    key: Result<Option<Arc<PublicKey>>, Failure>,
+    prev_rev: Option<String>,
+    prev_data: Option<Cid>,
+    now_micros: u64,
+    policy: Policy,
+}
+
+impl Job {
+    fn context(&self) -> Result<Context<'_>, Failure> {
+        let key = self.key.as_ref().map_err(Clone::clone)?;
+        Ok(Context {
+            key: key.as_deref(),
+            prev_rev: self.prev_rev.clone(),
+            prev_data: self.prev_data,
+            now_micros: self.now_micros,
+            policy: self.policy,
+        })
+    }
+
+    fn run_commit(&self) -> Result<VerifiedCommit, Failure> {
+        let context = self.context()?;
+        let event = sync::decode_commit_event(&self.payload)?;
+        sync::verify_commit(&event, &context)
+    }
+
+    fn run_sync(&self) -> Result<VerifiedSync, Failure> {
+        let context = self.context()?;
+        let event = sync::decode_sync_event(&self.payload)?;
+        sync::verify_sync(&event, &context)
+    }
+}
+
+/// The policy from `strict` and per-code overrides `{code: strict?}`.
+fn policy_from(strict: bool, overrides: Option<&Bound<'_, PyDict>>) -> PyResult<Policy> {
+    let mut policy = if strict {
+        Policy::strict()
+    } else {
+        Policy::lenient()
+    };
+    if let Some(overrides) = overrides {
+        for (name, value) in overrides.iter() {
+            let name: String = name.extract()?;
+            let code = ErrorCode::from_name(&name)
+                .ok_or_else(|| PyValueError::new_err(format!("unknown check {name:?}")))?;
+            if !code.relaxable() {
+                return Err(PyValueError::new_err(format!(
+                    "check {name:?} is always strict"
+                )));
+            }
+            policy = policy.with(code, value.extract::<bool>()?);
+        }
+    }
+    Ok(policy)
+}
+
+/// Payload bytes: `bytes`-like as is, a dict of data-model values encoded once.
+fn payload_bytes(payload: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
+    if payload.is_instance_of::<PyDict>() {
+        return Ok(encode_dag_cbor(payload)?.as_bytes().to_vec());
+    }
+    Ok(Input::extract(payload)?.to_vec())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn job(
+    payload: &Bound<'_, PyAny>,
+    did_key: Option<&str>,
+    prev_rev: Option<String>,
+    prev_data: Option<PyRef<'_, PyCid>>,
+    now: Option<f64>,
+    strict: bool,
+    policy: Option<&Bound<'_, PyDict>>,
+) -> PyResult<Job> {
+    let key = did_key
+        .map(|k| {
+            crypto::public_key_from_did_key_cached(k).map_err(|e| Failure {
+                code: ErrorCode::BadSignature,
+                reason: format!("the account key {k:?} is unusable: {e}"),
+            })
+        })
+        .transpose();
+    let now_micros = match now {
+        // Seconds as a float, like time.time(); clamped to the representable range.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        Some(seconds) => (seconds.max(0.0) * 1e6) as u64,
+        None => sync::now_micros(),
+    };
+    Ok(Job {
+        payload: payload_bytes(payload)?,
+        key,
+        prev_rev,
+        prev_data: prev_data.map(|c| c.0),
+        now_micros,
+        policy: policy_from(strict, policy)?,
+    })
+}
+
+/// Verifies one `#commit` body; raises `CommitVerificationError` on the first strict failure.
+#[pyfunction]
+#[pyo3(signature = (payload, did_key, *, prev_rev=None, prev_data=None, now=None, strict=true, policy=None))]
+#[allow(clippy::too_many_arguments)]
+pub fn verify_commit_event(
+    py: Python<'_>,
+    payload: &Bound<'_, PyAny>,
+    did_key: Option<&str>,
+    prev_rev: Option<String>,
+    prev_data: Option<PyRef<'_, PyCid>>,
+    now: Option<f64>,
+    strict: bool,
+    policy: Option<&Bound<'_, PyDict>>,
+) -> PyResult<PyVerifiedCommit> {
+    let job = job(payload, did_key, prev_rev, prev_data, now, strict, policy)?;
+    py.detach(|| job.run_commit())
+        .map(PyVerifiedCommit)
+        .map_err(|f| failure_error(&f))
+}
+
+/// Verifies one `#sync` body; raises `CommitVerificationError` on the first strict failure.
+#[pyfunction]
+#[pyo3(signature = (payload, did_key, *, prev_rev=None, now=None, strict=true, policy=None))]
+pub fn verify_sync_event(
+    py: Python<'_>,
+    payload: &Bound<'_, PyAny>,
+    did_key: Option<&str>,
+    prev_rev: Option<String>,
+    now: Option<f64>,
+    strict: bool,
+    policy: Option<&Bound<'_, PyDict>>,
+) -> PyResult<PyVerifiedSync> {
+    let job = job(payload, did_key, prev_rev, None, now, strict, policy)?;
+    py.detach(|| job.run_sync())
+        .map(PyVerifiedSync)
+        .map_err(|f| failure_error(&f))
+}
+
+/// Verifies many `#commit` bodies (each a dict of `verify_commit_event`'s arguments) on all
+/// cores; returns a `VerifiedCommit` or a `CommitVerificationError` per item, in order.
+#[pyfunction]
+pub fn verify_commit_events<'py>(
+    py: Python<'py>,
+    items: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyList>> {
+    let mut jobs = Vec::new();
+    for item in items.try_iter()? {
+        let item = item?;
+        let item = item.cast::<PyDict>()?;
+        let get = |name: &str| item.get_item(name);
+        let payload =
+            get("payload")?.ok_or_else(|| PyValueError::new_err("each item needs a payload"))?;
+        let did_key: Option<String> = get("did_key")?.map(|v| v.extract()).transpose()?.flatten();
+        let prev_rev: Option<String> = get("prev_rev")?.map(|v| v.extract()).transpose()?.flatten();
+        let prev_data = get("prev_data")?.filter(|v| !v.is_none());
+        let prev_data: Option<PyRef<'_, PyCid>> =
+            prev_data.as_ref().map(|v| v.extract()).transpose()?;
+        let now: Option<f64> = get("now")?.map(|v| v.extract()).transpose()?.flatten();
+        let strict: bool = get("strict")?
+            .map(|v| v.extract())
+            .transpose()?
+            .unwrap_or(true);
+        let policy = get("policy")?;
+        let policy = policy
+            .as_ref()
+            .filter(|p| !p.is_none())
+            .map(|p| p.cast::<PyDict>())
+            .transpose()?;
+        jobs.push(job(
+            &payload,
+            did_key.as_deref(),
+            prev_rev,
+            prev_data,
+            now,
+            strict,
+            policy,
+        )?);
+    }
+    let results = py.detach(|| sync::parallel_map(&jobs, Job::run_commit));
+    let out = PyList::empty(py);
+    for result in results {
+        match result {
+            Ok(verified) => out.append(Bound::new(py, PyVerifiedCommit(verified))?)?,
+            Err(failure) => out.append(failure_error(&failure).into_value(py))?,
+        }
+    }
+    Ok(out)
+}
+
+/// Every error code name, in order.
+#[pyfunction]
+pub fn sync_error_codes() -> Vec<&'static str> {
+    ErrorCode::ALL.iter().map(|c| c.as_str()).collect()
+}
+
+/// Signs a v3 commit (`prev: null`): `(cid, signed bytes)`.
+#[pyfunction]
+pub fn commit_sign<'py>(
+    py: Python<'py>,
+    did: &str,
+    rev: &str,
+    data: PyRef<'py, PyCid>,
+    key: PyRef<'py, super::crypto::PyPrivateKey>,
+) -> PyResult<(Bound<'py, PyCid>, Bound<'py, PyBytes>)> {
+    crate::tid::Tid::parse(rev).map_err(|e| super::errors::identifier_error(e.as_str(), rev))?;
+    let signed = commit::sign(did, rev, &data.0, &key.0)?;
+    Ok((
+        PyCid::new_bound(py, signed.cid)?,
+        PyBytes::new(py, &signed.bytes),
+    ))
+}
+
+/// Decodes a signed commit: `(did, version, data, rev, prev, sig, unsigned bytes)`.
+#[pyfunction]
+pub fn commit_decode<'py>(
+    py: Python<'py>,
+    data: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyTuple>> {
+    let bytes = Input::extract(data)?;
+    let commit = commit::Commit::decode(&bytes)
+        .map_err(|e| commit_verification_error("malformed", &e.detail()))?;
+    PyTuple::new(
+        py,
+        [
+            commit.did.into_pyobject(py)?.into_any(),
+            commit.version.into_pyobject(py)?.into_any(),
+            PyCid::new_bound(py, commit.data)?.into_any(),
+            commit.rev.into_pyobject(py)?.into_any(),
+            commit
+                .prev
+                .map(|c| PyCid::new_bound(py, c))
+                .transpose()?
+                .into_pyobject(py)?
+                .into_any(),
+            PyBytes::new(py, commit.sig).into_any(),
+            PyBytes::new(py, commit.unsigned_bytes()).into_any(),
+        ],
+    )
+}
+
+/// Checks a signed commit's signature against a did:key; raises `CommitVerificationError`
+/// (`bad_signature`, or `high_s` unless `allow_high_s`, or `malformed`).
+#[pyfunction]
+#[pyo3(signature = (data, did_key, *, allow_high_s=false))]
+pub fn commit_verify_signature(
+    py: Python<'_>,
+    data: &Bound<'_, PyAny>,
+    did_key: &str,
+    allow_high_s: bool,
+) -> PyResult<()> {
+    let bytes = Input::extract(data)?;
+    let key = crypto::public_key_from_did_key_cached(did_key)?;
+    let commit = commit::Commit::decode(&bytes)
+        .map_err(|e| commit_verification_error("malformed", &e.detail()))?;
+    let outcome = py.detach(|| {
+        if allow_high_s {
+            key.verify_allowing_high_s(commit.unsigned_bytes(), commit.sig)
+        } else {
+            commit.verify(&key)
+        }
+    });
+    outcome.map_err(|e| {
+        let code = if e == crypto::SignatureError::HighS {
+            ErrorCode::HighS
+        } else {
+            ErrorCode::BadSignature
+        };
+        commit_verification_error(code.as_str(), &e.to_string())
+    })
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(commit_verify_signature, m)?)?;
+    m.add_class::<PyVerifiedCommit>()?;
+    m.add_class::<PyVerifiedSync>()?;
+    m.add_function(wrap_pyfunction!(verify_commit_event, m)?)?;
+    m.add_function(wrap_pyfunction!(verify_sync_event, m)?)?;
+    m.add_function(wrap_pyfunction!(verify_commit_events, m)?)?;
+    m.add_function(wrap_pyfunction!(sync_error_codes, m)?)?;
+    m.add_function(wrap_pyfunction!(commit_sign, m)?)?;
+    m.add_function(wrap_pyfunction!(commit_decode, m)?)?;
+    Ok(())
+}
