@@ -139,7 +139,11 @@ impl<'s, S: BlockSource> Walker<'s, S> {
                 return Err(Error::mst(MstReason::WrongLayer));
             }
         }
-        if parent_layer.is_some() && node.entries.is_empty() && node.left.is_none() {
+        // Below the root a node needs a key or a child; the root of a non-empty tree a key.
+        let entry_less_root = parent_layer.is_none() && node.left.is_some();
+        if node.entries.is_empty()
+            && (entry_less_root || parent_layer.is_some() && node.left.is_none())
+        {
             return Err(Error::mst(MstReason::EmptyNode));
         }
         self.visited.push(cid);

@@ -449,14 +449,20 @@ impl<S: BlockSource> Tree<S> {
         Ok(removed)
     }
 
-    /// Drops entry-less nodes from the top: the root must hold a key. A child that is not
-    /// loaded is taken as the new root without reading it: in a canonical tree an entry-less
-    /// root's only child holds keys, and a partial tree (a commit's proof) need not carry it.
+    /// Drops entry-less nodes from the top: the root must hold a key. When the source lacks
+    /// the next node down (a commit's partial tree), that node's CID is taken as the root: a
+    /// producer sends no node it did not have to, and a wrong guess shows as a root mismatch.
     fn trim_root(&mut self) -> Result<()> {
         loop {
-            let Link::Loaded(node) = &mut self.root else {
+            if let Link::Stored(cid) = &self.root {
+                if !self.reader.source.contains(cid) {
+                    return Ok(());
+                }
+            }
+            if self.root.is_empty() {
                 return Ok(());
-            };
+            }
+            let node = self.reader.resolve(&mut self.root, self.layer)?;
             if !node.entries.is_empty() {
                 return Ok(());
             }
