@@ -1,12 +1,14 @@
 //! strato's Rust core: the byte layer of the AT Protocol.
 //!
 //! Everything here is bytes in, bytes out, with no I/O and no Python: strict DAG-CBOR
-//! ([`dagcbor`]), CIDs ([`cid`]), CAR v1 files ([`car`]) and the encodings under them
-//! ([`varint`], [`multibase`]). The PyO3 layer lives in `bindings/` and is compiled only with the
-//! `python` feature, so `cargo test --no-default-features` exercises the core without libpython.
+//! ([`dagcbor`]), CIDs ([`cid`]), CAR v1 files ([`car`]), keys and signatures ([`crypto`]) and
+//! the encodings under them ([`varint`], [`multibase`]). The PyO3 layer lives in `bindings/` and
+//! is compiled only with the `python` feature, so `cargo test --no-default-features` exercises
+//! the core without libpython.
 
 pub mod car;
 pub mod cid;
+pub mod crypto;
 pub mod dagcbor;
 pub mod error;
 pub mod ipld;

@@ -1,11 +1,12 @@
 //! Interop tests: the core against the shared atproto fixtures and real network data.
 //!
-//! These mirror the cross-implementation suite (atproto-interop-tests) and indigo's testdata.
-//! They read `../shared` beside the checkout (or `$STRATO_SHARED`) and skip, saying which folder
-//! is missing, where it is absent.
+//! These mirror the cross-implementation suite (atproto-interop-tests: data model, crypto) and
+//! indigo's testdata. They read `../shared` beside the checkout (or `$STRATO_SHARED`) and skip,
+//! saying which folder is missing, where it is absent.
 
 use _core::car::{self, Options};
 use _core::cid::{self, Cid};
+use _core::crypto::{Curve, PrivateKey, PublicKey, SignatureError};
 use _core::dagcbor;
 use std::path::PathBuf;
 
@@ -107,5 +108,81 @@ fn interop_real_records_re_encode_identically() {
         let data = std::fs::read(dir.join(rel)).unwrap();
         let value = dagcbor::decode(&data).unwrap_or_else(|e| panic!("{rel}: {e}"));
         assert_eq!(dagcbor::encode(&value), data, "{rel}");
+    }
+}
+
+fn crypto_fixture(name: &str) -> Option<serde_json::Value> {
+    let dir = shared("interop/crypto")?;
+    let text = std::fs::read_to_string(dir.join(name)).unwrap();
+    Some(serde_json::from_str(&text).unwrap())
+}
+
+#[test]
+fn interop_signature_fixtures() {
+    let Some(fixtures) = crypto_fixture("signature-fixtures.json") else {
+        return;
+    };
+    let fixtures = fixtures.as_array().unwrap();
+    assert!(!fixtures.is_empty());
+    for fixture in fixtures {
+        let comment = fixture["comment"].as_str().unwrap();
+        let curve = match fixture["algorithm"].as_str().unwrap() {
+            "ES256K" => Curve::K256,
+            "ES256" => Curve::P256,
+            other => panic!("{comment}: unknown algorithm {other}"),
+        };
+        let key = PublicKey::from_did_key(fixture["publicKeyDid"].as_str().unwrap()).unwrap();
+        assert_eq!(key.curve(), curve, "{comment}");
+        // `publicKeyMultibase` here is the bare compressed point (see spec-digest 3.1).
+        let multibase = fixture["publicKeyMultibase"].as_str().unwrap();
+        assert_eq!(
+            PublicKey::from_multibase(multibase, curve).unwrap(),
+            key,
+            "{comment}"
+        );
+        let message = b64(fixture["messageBase64"].as_str().unwrap());
+        let signature = b64(fixture["signatureBase64"].as_str().unwrap());
+        let result = key.verify(&message, &signature);
+        let tags: Vec<&str> = fixture["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|tag| tag.as_str().unwrap())
+            .collect();
+        if fixture["validSignature"].as_bool().unwrap() {
+            assert_eq!(result, Ok(()), "{comment}");
+        } else if tags.contains(&"high-s") {
+            assert_eq!(result, Err(SignatureError::HighS), "{comment}");
+        } else if tags.contains(&"der-encoded") {
+            assert_eq!(result, Err(SignatureError::Length), "{comment}");
+        } else {
+            assert!(result.is_err(), "{comment}");
+        }
+    }
+}
+
+#[test]
+fn interop_w3c_did_key_private_keys() {
+    for (name, field, curve) in [
+        ("w3c_didkey_K256.json", "privateKeyBytesHex", Curve::K256),
+        ("w3c_didkey_P256.json", "privateKeyBytesBase58", Curve::P256),
+    ] {
+        let Some(fixtures) = crypto_fixture(name) else {
+            return;
+        };
+        let fixtures = fixtures.as_array().unwrap();
+        assert!(!fixtures.is_empty(), "{name}");
+        for fixture in fixtures {
+            let text = fixture[field].as_str().unwrap();
+            let raw = match curve {
+                Curve::K256 => data_encoding::HEXLOWER.decode(text.as_bytes()).unwrap(),
+                Curve::P256 => bs58::decode(text).into_vec().unwrap(),
+            };
+            let private = PrivateKey::from_bytes(&raw, curve).unwrap();
+            let did = fixture["publicDidKey"].as_str().unwrap();
+            assert_eq!(private.public_key().did_key(), did, "{name}");
+            let public = PublicKey::from_did_key(did).unwrap();
+            assert_eq!(public.verify(b"hello", &private.sign(b"hello")), Ok(()));
+        }
     }
 }

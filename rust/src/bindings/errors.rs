@@ -1,5 +1,6 @@
 //! The one mapping from core errors to the Python exception tree in `strato/errors.py`.
 
+use crate::crypto::KeyError;
 use crate::error::Error;
 use pyo3::prelude::*;
 
@@ -8,6 +9,7 @@ pyo3::import_exception!(strato.errors, CIDError);
 pyo3::import_exception!(strato.errors, CARError);
 pyo3::import_exception!(strato.errors, DataModelError);
 pyo3::import_exception!(strato.errors, EncodeError);
+pyo3::import_exception!(strato.errors, InvalidKeyError);
 
 impl From<Error> for PyErr {
     fn from(err: Error) -> Self {
@@ -17,6 +19,12 @@ impl From<Error> for PyErr {
             Error::Cid { .. } => CIDError::new_err((reason,)),
             Error::Car { offset, .. } => CARError::new_err((reason, offset)),
         }
+    }
+}
+
+impl From<KeyError> for PyErr {
+    fn from(err: KeyError) -> Self {
+        InvalidKeyError::new_err((err.as_str(),))
     }
 }
 

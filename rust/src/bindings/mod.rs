@@ -6,6 +6,7 @@
 
 mod car;
 mod cid;
+mod crypto;
 mod dagcbor;
 mod errors;
 mod gil;
@@ -35,5 +36,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(dagcbor::dag_cbor_from_json, m)?)?;
     m.add_function(wrap_pyfunction!(car::read_car, m)?)?;
     m.add_function(wrap_pyfunction!(car::write_car, m)?)?;
+    crypto::register(m)?;
     Ok(())
 }
