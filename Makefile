@@ -63,10 +63,13 @@ bench-data: bench-deps  ## generate the benchmark inputs into benches/data (not 
 
 bench: bench-data  ## criterion benches, then strato against its peers in one process
 	cargo bench --no-default-features --bench core
+	cargo bench --no-default-features --bench crypto
 	$(BIN)/python benches/compare.py
+	$(BIN)/python benches/crypto_compare.py
 
-bench-smoke: bench-deps  ## the comparison on small data: checks strato agrees with every peer
+bench-smoke: bench-deps  ## the comparisons on small data: checks strato agrees with every peer
 	$(BIN)/python benches/compare.py --quick
+	$(BIN)/python benches/crypto_compare.py --quick
 
 clean:  ## remove build outputs and the venv
 	rm -rf $(VENV) target

@@ -653,7 +653,7 @@ impl BatchItem<'_> {
 
 /// Items each worker takes at a time. A verification costs 30-100 µs, so a block is a few
 /// hundred microseconds of work: far more than taking the next one from the shared queue.
-const BATCH_BLOCK: usize = 16;
+const BATCH_BLOCK: usize = 8;
 
 fn available_threads() -> usize {
     static THREADS: OnceLock<usize> = OnceLock::new();
