@@ -127,6 +127,7 @@ pub enum MstReason {
     NodeShape,
     NodeLink,
     PrefixTooLong,
+    PrefixNotShared,
     KeyOrder,
     WrongLayer,
     EmptyNode,
@@ -143,6 +144,9 @@ impl MstReason {
             Self::NodeShape => "malformed MST node",
             Self::NodeLink => "MST node link is not a DAG-CBOR CID",
             Self::PrefixTooLong => "MST entry prefix longer than the previous key",
+            Self::PrefixNotShared => {
+                "MST entry prefix shorter than the bytes shared with the previous key"
+            }
             Self::KeyOrder => "MST keys out of order",
             Self::WrongLayer => "MST key at the wrong layer",
             Self::EmptyNode => "empty MST node where none is allowed",

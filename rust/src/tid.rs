@@ -24,6 +24,7 @@ pub enum TidError {
     Length,
     Character,
     HighBit,
+    Exhausted,
 }
 
 impl TidError {
@@ -34,6 +35,7 @@ impl TidError {
             Self::Length => "TID must be 13 characters",
             Self::Character => "TID character outside the base32-sortable alphabet",
             Self::HighBit => "TID first character must be one of 234567abcdefghij",
+            Self::Exhausted => "no TID fits after this one",
         }
     }
 }
@@ -63,6 +65,9 @@ impl Tid {
     /// The [`TidError`] naming what is wrong.
     pub fn parse(text: &str) -> Result<Self, TidError> {
         let bytes = text.as_bytes();
+        if !text.is_ascii() {
+            return Err(TidError::Character);
+        }
         if bytes.len() != LEN {
             return Err(TidError::Length);
         }
@@ -100,24 +105,41 @@ impl Tid {
         (self.0 & MAX_CLOCK_ID as u64) as u16
     }
 
-    /// The next TID from this process's clock: strictly above every TID this process generated
-    /// before and above `after` (a repo's previous rev, which may come from another clock).
-    #[must_use]
-    pub fn next(after: Option<Self>) -> Self {
+    /// The next TID from this process's clock: above `after` (a repo's previous rev, which may
+    /// come from another clock) and strictly above every TID this process generated before,
+    /// except those it gave for a far-future `after`. An `after` more than
+    /// [`MAX_CLOCK_LEAD_MICROS`] ahead of the wall clock is honoured for this TID but does not
+    /// move the process clock, so one repo's far-future rev cannot push every later rev of every
+    /// repo into the future.
+    ///
+    /// # Errors
+    /// [`TidError::Exhausted`] when no TID is above `after` (it is at the end of the range).
+    pub fn next(after: Option<Self>) -> Result<Self, TidError> {
         static LAST: AtomicU64 = AtomicU64::new(0);
         let clock_id = process_clock_id();
         let now = wall_clock_micros();
-        let floor = after.map_or(0, |tid| tid.micros() + 1);
+        let floor = match after {
+            Some(tid) if tid.micros() >= MAX_MICROS => return Err(TidError::Exhausted),
+            Some(tid) => tid.micros() + 1,
+            None => 0,
+        };
+        let moves_clock = floor <= now.saturating_add(MAX_CLOCK_LEAD_MICROS);
         let mut last = LAST.load(Ordering::Relaxed);
         loop {
-            let micros = now.max(last + 1).max(floor).min(MAX_MICROS);
-            match LAST.compare_exchange_weak(last, micros, Ordering::Relaxed, Ordering::Relaxed) {
-                Ok(_) => return Self::new(micros, clock_id),
+            let own = now.max(last + 1).min(MAX_MICROS);
+            let micros = own.max(floor);
+            let stored = if moves_clock { micros } else { own };
+            match LAST.compare_exchange_weak(last, stored, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return Ok(Self::new(micros, clock_id)),
                 Err(seen) => last = seen,
             }
         }
     }
 }
+
+/// How far ahead of the wall clock a previous rev may move the process clock (five minutes,
+/// the future-rev tolerance relays apply).
+pub const MAX_CLOCK_LEAD_MICROS: u64 = 5 * 60 * 1_000_000;
 
 impl fmt::Display for Tid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -181,22 +203,34 @@ mod tests {
         assert_eq!(Tid::parse("3jzfcijpj2z2aa"), Err(TidError::Length));
         assert_eq!(Tid::parse("3jzfcijpj2z21"), Err(TidError::Character));
         assert_eq!(Tid::parse("3JZFCIJPJ2Z2A"), Err(TidError::Character));
+        assert_eq!(Tid::parse("3jzfcijpj2z2\u{e9}"), Err(TidError::Character));
         assert_eq!(Tid::parse("kjzfcijpj2z2a"), Err(TidError::HighBit));
         assert_eq!(Tid::parse("zzzzzzzzzzzzz"), Err(TidError::HighBit));
     }
 
     #[test]
     fn next_is_strictly_increasing_and_above_after() {
-        let mut previous = Tid::next(None);
+        let mut previous = Tid::next(None).unwrap();
         for _ in 0..10_000 {
-            let tid = Tid::next(None);
+            let tid = Tid::next(None).unwrap();
             assert!(tid > previous);
             assert!(tid.to_string() > previous.to_string());
             previous = tid;
         }
         let future = Tid::new(wall_clock_micros() + 60_000_000, 0);
-        let after = Tid::next(Some(future));
+        let after = Tid::next(Some(future)).unwrap();
         assert!(after > future);
         assert_eq!(after.clock_id(), previous.clock_id());
+        assert!(Tid::next(None).unwrap() > after);
+        // A far-future rev is honoured once but leaves the process clock alone.
+        let far = Tid::new(wall_clock_micros() + 3_600_000_000, 0);
+        assert!(Tid::next(Some(far)).unwrap() > far);
+        assert!(Tid::next(None).unwrap() < far);
+        let end = Tid::new(MAX_MICROS, 0);
+        assert_eq!(Tid::next(Some(end)), Err(TidError::Exhausted));
+        assert_eq!(
+            Tid::next(Some(Tid::parse("jzzzzzzzzzzzz").unwrap())),
+            Err(TidError::Exhausted)
+        );
     }
 }

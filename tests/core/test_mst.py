@@ -710,7 +710,21 @@ def entry(key: str | bytes, right: CID | None = None, p: int = 0, **extra: Any) 
 
 
 def node(*entries: dict[str, Any], left: CID | None = None) -> dict[str, Any]:
-    return {"e": list(entries), "l": left}
+    """A node of `entries`; those given with `p=0` after the first get the maximal prefix
+    compression a canonical encoder uses, so each bad node breaks only the rule it targets."""
+    out: list[dict[str, Any]] = []
+    previous = b""
+    for item in entries:
+        fixed = dict(item)
+        suffix, shared = fixed.get("k"), fixed.get("p")
+        if isinstance(suffix, bytes) and isinstance(shared, int) and 0 <= shared <= len(previous):
+            full = previous[:shared] + suffix
+            if out and shared == 0:
+                common = reference.common_prefix_len(previous, full)
+                fixed["k"], fixed["p"] = full[common:], common
+            previous = full
+        out.append(fixed)
+    return {"e": out, "l": left}
 
 
 def put_block(blocks: Blocks, value: object, codec: str = "dag-cbor") -> CID:
@@ -1094,3 +1108,45 @@ def test_lookup_error_propagates(call: str, where: str) -> None:
         bad = below[-1]
     with pytest.raises(LookupBoomError, match=str(bad)):
         CALLS[call](ExplodingStore(blocks, bad), old_root, new_root, ops)
+
+
+# --- canonical form and the empty tree ---------------------------------------------------------
+
+
+def test_prefix_compression_must_be_maximal() -> None:
+    blocks: Blocks = {}
+    first, second = H0[0].encode(), H0[1].encode()
+    shared = reference.common_prefix_len(first, second)
+    assert shared > 0
+    # The second entry repeats shared bytes in its suffix instead of counting them in `p`.
+    loose = {"e": [entry(first), {"k": second[1:], "p": 1, "t": None, "v": V}], "l": None}
+    root = put_block(blocks, loose)
+    with pytest.raises(MSTError) as info:
+        mst.items(blocks, root)
+    assert info.value.reason == (
+        "MST entry prefix shorter than the bytes shared with the previous key"
+    )
+    canonical = put_block(blocks, node(entry(first), entry(second)))
+    assert [k for k, _ in mst.items(blocks, canonical)] == [H0[0], H0[1]]
+
+
+def test_the_empty_tree_needs_no_block() -> None:
+    empty: dict[CID, bytes] = {}
+    assert mst.get(empty, EMPTY_ROOT, H0[0]) is None
+    assert mst.items(empty, EMPTY_ROOT) == []
+    applied = mst.apply(empty, EMPTY_ROOT, [(H0[0], V)])
+    assert applied.root == mst.build([(H0[0], V)])[0]
+    assert [op.action for op in applied.ops] == ["create"]
+    diff = mst.diff(applied.blocks, EMPTY_ROOT, applied.root)
+    assert diff.removed_nodes == [EMPTY_ROOT]
+    back = mst.apply(applied.blocks, applied.root, [(H0[0], None)])
+    assert back.root == EMPTY_ROOT
+    assert back.blocks == {EMPTY_ROOT: encode(reference.EMPTY_NODE)}
+
+
+def test_delete_checks_the_key() -> None:
+    root, blocks = stored({H0[0]: V})
+    for bad in ("nokey", "a/b/c", "", "a/" + "k" * 1023):
+        with pytest.raises(MSTError) as info:
+            mst.delete(blocks, root, bad)
+        assert info.value.reason == "invalid MST key"

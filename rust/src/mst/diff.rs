@@ -72,6 +72,14 @@ struct Walker<'s, S> {
 impl<'s, S: BlockSource> Walker<'s, S> {
     fn new(source: &'s S, root: Option<Cid>) -> Self {
         // A frame for a node holding only the root as its left subtree.
+        // The empty tree's one node is a constant: counted as visited without being read.
+        let empty = super::tree::empty_root();
+        let visited = if root == Some(empty) {
+            vec![empty]
+        } else {
+            Vec::new()
+        };
+        let root = root.filter(|cid| *cid != empty);
         let top = Frame {
             node: NodeData {
                 left: root,
@@ -83,7 +91,7 @@ impl<'s, S: BlockSource> Walker<'s, S> {
         Self {
             source,
             stack: vec![top],
-            visited: Vec::new(),
+            visited,
         }
     }
 

@@ -177,6 +177,13 @@ pub fn decode(data: &[u8]) -> Result<NodeData> {
         if entry.prefix > previous.len() {
             return Err(Error::mst(MstReason::PrefixTooLong));
         }
+        // Compression is mandatory: the suffix must not start with the next shared byte.
+        if !entries.is_empty()
+            && entry.prefix < previous.len()
+            && entry.suffix.first() == Some(&previous[entry.prefix])
+        {
+            return Err(Error::mst(MstReason::PrefixNotShared));
+        }
         let mut full = Vec::with_capacity(entry.prefix + entry.suffix.len());
         full.extend_from_slice(&previous[..entry.prefix]);
         full.extend_from_slice(entry.suffix);

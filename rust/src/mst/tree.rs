@@ -269,8 +269,11 @@ fn prune(link: &mut Link) {
 /// The CID of the empty tree's root, `{e: [], l: null}`.
 #[must_use]
 pub fn empty_root() -> Cid {
-    Cid::compute(&node::encode(&NodeData::default()), cid::DAG_CBOR)
-        .unwrap_or_else(|_| unreachable!("sha-256 DAG-CBOR CIDs always build"))
+    static EMPTY: std::sync::OnceLock<Cid> = std::sync::OnceLock::new();
+    *EMPTY.get_or_init(|| {
+        Cid::compute(&node::encode(&NodeData::default()), cid::DAG_CBOR)
+            .unwrap_or_else(|_| unreachable!("sha-256 DAG-CBOR CIDs always build"))
+    })
 }
 
 /// A block a write produced: its CID and bytes.
@@ -323,6 +326,14 @@ impl<S: BlockSource> Tree<S> {
     }
 
     fn open_with(reader: Reader<S>, root: &Cid) -> Result<Self> {
+        // The empty tree needs no block: its root is a constant.
+        if *root == empty_root() {
+            return Ok(Self {
+                reader,
+                root: Link::Empty,
+                layer: 0,
+            });
+        }
         let data = node::decode(&reader.read(root)?)?;
         let Some(first) = data.entries.first() else {
             if data.left.is_some() {
@@ -431,8 +442,9 @@ impl<S: BlockSource> Tree<S> {
     /// Removes `key`, returning its value if it was there.
     ///
     /// # Errors
-    /// A missing or malformed node on the way.
+    /// [`MstReason::InvalidKey`], or a missing or malformed node on the way.
     pub fn delete(&mut self, key: &[u8]) -> Result<Option<Cid>> {
+        key::validate(key)?;
         if self.root.is_empty() {
             return Ok(None);
         }
