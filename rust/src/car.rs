@@ -181,8 +181,11 @@ pub fn verify_blocks(blocks: &[Block<'_>]) -> Result<()> {
 /// Verifies every block, on all cores for a large CAR; the error is the first bad block in
 /// file order.
 fn verify_blocks_parallel(blocks: &[Block<'_>]) -> Result<()> {
-    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    if threads < 2 || !worth_parallel_verify(blocks) {
+    if !worth_parallel_verify(blocks) {
+        return verify_blocks(blocks);
+    }
+    let threads = crate::parallel::available_threads();
+    if threads < 2 {
         return verify_blocks(blocks);
     }
     let chunk = blocks.len().div_ceil(threads);

@@ -30,7 +30,7 @@ use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{Hash, Hasher};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 
 /// Multicodec code of a compressed secp256k1 public key (`secp256k1-pub`).
 pub const K256_PUB_CODEC: u64 = 0xe7;
@@ -655,11 +655,6 @@ impl BatchItem<'_> {
 /// hundred microseconds of work: far more than taking the next one from the shared queue.
 const BATCH_BLOCK: usize = 8;
 
-fn available_threads() -> usize {
-    static THREADS: OnceLock<usize> = OnceLock::new();
-    *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from))
-}
-
 /// Verifies every item on all cores, returning the results in input order.
 ///
 /// Batches of fewer than two blocks run on the calling thread alone. Otherwise scoped threads
@@ -667,44 +662,14 @@ fn available_threads() -> usize {
 /// it is empty, so a thread that is slowed down does not hold the others back.
 #[must_use]
 pub fn verify_batch(items: &[BatchItem<'_>]) -> Vec<Result<(), VerifyFailure>> {
-    verify_batch_with_threads(items, available_threads())
+    verify_batch_with_threads(items, crate::parallel::available_threads())
 }
 
 fn verify_batch_with_threads(
     items: &[BatchItem<'_>],
     threads: usize,
 ) -> Vec<Result<(), VerifyFailure>> {
-    let mut results = vec![Ok(()); items.len()];
-    let threads = threads.min(items.len() / BATCH_BLOCK);
-    if threads <= 1 {
-        verify_into(items, &mut results);
-        return results;
-    }
-    let queue = Mutex::new(
-        items
-            .chunks(BATCH_BLOCK)
-            .zip(results.chunks_mut(BATCH_BLOCK)),
-    );
-    let work = || loop {
-        let next = queue.lock().unwrap_or_else(PoisonError::into_inner).next();
-        let Some((items, out)) = next else {
-            break;
-        };
-        verify_into(items, out);
-    };
-    std::thread::scope(|scope| {
-        for _ in 1..threads {
-            scope.spawn(work);
-        }
-        work();
-    });
-    results
-}
-
-fn verify_into(items: &[BatchItem<'_>], out: &mut [Result<(), VerifyFailure>]) {
-    for (item, result) in items.iter().zip(out) {
-        *result = item.verify();
-    }
+    crate::parallel::map(items, BATCH_BLOCK, threads, BatchItem::verify)
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ pub mod error;
 pub mod ipld;
 pub mod mst;
 pub mod multibase;
+pub mod parallel;
 pub mod sync;
 pub mod tid;
 pub mod varint;

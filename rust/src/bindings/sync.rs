@@ -325,7 +325,14 @@ pub fn verify_commit_events<'py>(
             policy,
         )?);
     }
-    let results = py.detach(|| sync::parallel_map(&jobs, Job::run_commit));
+    let results = py.detach(|| {
+        crate::parallel::map(
+            &jobs,
+            2,
+            crate::parallel::available_threads(),
+            Job::run_commit,
+        )
+    });
     let out = PyList::empty(py);
     for result in results {
         match result {

@@ -165,12 +165,24 @@ impl<'a> Sink<'a> for NodeSink {
 /// Decodes and checks one node: canonical DAG-CBOR, exact shape, prefixes within the previous
 /// key, keys valid and strictly increasing. (Layers are checked by the tree, which knows them.)
 ///
+/// A canonical node's bytes are fully determined by its contents, so a reader that expects
+/// exactly those bytes is both strict and fast; anything else goes through the general strict
+/// decoder, which names the problem.
+///
 /// # Errors
 /// [`Error::DagCbor`] for bad CBOR, [`Error::Mst`] for a bad node.
 pub fn decode(data: &[u8]) -> Result<NodeData> {
+    if let Some((left, raw)) = Canonical::new(data).node() {
+        return finish(left, raw);
+    }
     let Item::Node(left, raw) = dagcbor::decode_with(data, &mut NodeSink)? else {
         return Err(shape());
     };
+    finish(left, raw)
+}
+
+/// Undoes prefix compression and checks the keys.
+fn finish(left: Option<Cid>, raw: Vec<RawEntry<'_>>) -> Result<NodeData> {
     let mut entries: Vec<EntryData> = Vec::with_capacity(raw.len());
     for entry in raw {
         let previous: &[u8] = entries.last().map_or(&[], |e| &e.key);
@@ -198,6 +210,105 @@ pub fn decode(data: &[u8]) -> Result<NodeData> {
         });
     }
     Ok(NodeData { left, entries })
+}
+
+/// Reads a node laid out exactly as the canonical encoder writes it; `None` at the first byte
+/// that differs (the general decoder then reports why).
+struct Canonical<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Canonical<'a> {
+    const fn new(data: &'a [u8]) -> Self {
+        Self { data, pos: 0 }
+    }
+
+    fn expect(&mut self, bytes: &[u8]) -> Option<()> {
+        let end = self.pos + bytes.len();
+        (self.data.get(self.pos..end)? == bytes).then(|| self.pos = end)
+    }
+
+    fn byte(&mut self) -> Option<u8> {
+        let b = *self.data.get(self.pos)?;
+        self.pos += 1;
+        Some(b)
+    }
+
+    /// A head of `major` type with its argument in shortest form.
+    fn head(&mut self, major: u8) -> Option<u64> {
+        let initial = self.byte()?;
+        if initial >> 5 != major {
+            return None;
+        }
+        let (value, min) = match initial & 0x1f {
+            info @ 0..=23 => return Some(u64::from(info)),
+            24 => (u64::from(self.byte()?), 24),
+            25 => {
+                let b = self.data.get(self.pos..self.pos + 2)?;
+                self.pos += 2;
+                (u64::from(u16::from_be_bytes([b[0], b[1]])), 0x100)
+            }
+            _ => return None,
+        };
+        (value >= min).then_some(value)
+    }
+
+    fn bytes(&mut self) -> Option<&'a [u8]> {
+        let len = usize::try_from(self.head(dagcbor::MAJOR_BYTES)?).ok()?;
+        let slice = self.data.get(self.pos..self.pos + len)?;
+        self.pos += len;
+        Some(slice)
+    }
+
+    fn link(&mut self) -> Option<Cid> {
+        self.expect(&[0xd8, 0x2a])?;
+        let (&zero, body) = self.bytes()?.split_first()?;
+        if zero != 0 {
+            return None;
+        }
+        Cid::from_bytes(body).ok()
+    }
+
+    fn optional_link(&mut self) -> Option<Option<Cid>> {
+        if self.data.get(self.pos) == Some(&dagcbor::NULL) {
+            self.pos += 1;
+            return Some(None);
+        }
+        self.link().map(Some)
+    }
+
+    fn node(mut self) -> Option<(Option<Cid>, Vec<RawEntry<'a>>)> {
+        self.expect(&[0xa2, 0x61, b'e'])?;
+        let count = usize::try_from(self.head(dagcbor::MAJOR_ARRAY)?).ok()?;
+        // Each entry takes more than 16 bytes: a hostile count cannot drive the allocation.
+        if count > self.data.len() / 16 {
+            return None;
+        }
+        let mut entries = Vec::with_capacity(count);
+        for _ in 0..count {
+            self.expect(&[0xa4, 0x61, b'k'])?;
+            let suffix = self.bytes()?;
+            self.expect(&[0x61, b'p'])?;
+            let prefix = usize::try_from(self.head(dagcbor::MAJOR_UNSIGNED)?).ok()?;
+            self.expect(&[0x61, b't'])?;
+            let right = self.optional_link()?;
+            self.expect(&[0x61, b'v'])?;
+            let value = self.link()?;
+            entries.push(RawEntry {
+                prefix,
+                suffix,
+                value,
+                right,
+            });
+        }
+        self.expect(&[0x61, b'l'])?;
+        let left = self.optional_link()?;
+        // Links to other nodes must be DAG-CBOR: leave those errors to the general path.
+        let dag_cbor = |link: Option<Cid>| link.is_none_or(|c| c.codec() == cid::DAG_CBOR);
+        let links_ok = dag_cbor(left) && entries.iter().all(|e| dag_cbor(e.right));
+        (self.pos == self.data.len() && links_ok).then_some((left, entries))
+    }
 }
 
 /// The number of leading bytes `a` and `b` share.
@@ -286,6 +397,45 @@ mod tests {
         };
         let bytes = encode(&node);
         assert_eq!(decode(&bytes).unwrap(), node);
+    }
+
+    #[test]
+    fn canonical_reader_takes_canonical_nodes_and_defers_the_rest() {
+        let value = Cid::compute(b"record", cid::DAG_CBOR).unwrap();
+        let node = NodeData {
+            left: Some(value),
+            entries: vec![EntryData {
+                key: b"com.ex/a".to_vec(),
+                value,
+                right: None,
+            }],
+        };
+        let bytes = encode(&node);
+        assert!(Canonical::new(&bytes).node().is_some());
+        assert_eq!(decode(&bytes).unwrap(), node);
+        // `p: 0` written as the two-byte 0x18 0x00: not canonical, so the general decoder runs
+        // and names the problem.
+        let at = bytes
+            .windows(3)
+            .position(|w| w == [0x61, b'p', 0x00])
+            .unwrap()
+            + 2;
+        let mut loose = bytes[..at].to_vec();
+        loose.extend_from_slice(&[0x18, 0x00]);
+        loose.extend_from_slice(&bytes[at + 1..]);
+        assert!(Canonical::new(&loose).node().is_none());
+        assert_eq!(
+            decode(&loose).unwrap_err().reason(),
+            "non-shortest integer encoding"
+        );
+        // Trailing bytes.
+        let mut long = bytes.clone();
+        long.push(0);
+        assert!(Canonical::new(&long).node().is_none());
+        assert_eq!(
+            decode(&long).unwrap_err().reason(),
+            "trailing bytes after value"
+        );
     }
 
     #[test]

@@ -76,12 +76,7 @@ impl<S: BlockSource> Reader<S> {
     fn load(&self, cid: &Cid, layer: u32) -> Result<Box<Node>> {
         let data = self.read(cid)?;
         let node = node::decode(&data)?;
-        if node.entries.iter().any(|e| key::height(&e.key) != layer) {
-            return Err(Error::mst(MstReason::WrongLayer));
-        }
-        if layer == 0 && (node.left.is_some() || node.entries.iter().any(|e| e.right.is_some())) {
-            return Err(Error::mst(MstReason::WrongLayer));
-        }
+        check_layer(&node, layer)?;
         if node.entries.is_empty() && node.left.is_none() {
             return Err(Error::mst(MstReason::EmptyNode));
         }
@@ -232,6 +227,16 @@ impl<S: BlockSource> Reader<S> {
     }
 }
 
+/// Every key of a node at `layer` has that height, and a node at layer 0 has no children.
+fn check_layer(node: &NodeData, layer: u32) -> Result<()> {
+    if node.entries.iter().any(|e| key::height(&e.key) != layer)
+        || (layer == 0 && (node.left.is_some() || node.entries.iter().any(|e| e.right.is_some())))
+    {
+        return Err(Error::mst(MstReason::WrongLayer));
+    }
+    Ok(())
+}
+
 fn from_data(data: NodeData, cid: Cid) -> Node {
     let link = |c: Option<Cid>| c.map_or(Link::Empty, Link::Stored);
     Node {
@@ -346,16 +351,15 @@ impl<S: BlockSource> Tree<S> {
             });
         };
         let layer = key::height(&first.key);
-        let mut tree = Self {
+        check_layer(&data, layer)?;
+        let root = Link::Loaded(Box::new(from_data(data, *root)));
+        // The log is of nodes below the root (callers know the root).
+        let tree = Self {
             reader,
-            root: Link::Stored(*root),
+            root,
             layer,
         };
-        // Loading again through the checked path costs one decode; the root is one node.
-        let loaded = tree.reader.load(root, layer);
-        // The log is of nodes below the root (callers know the root).
         tree.take_loads();
-        tree.root = Link::Loaded(loaded?);
         Ok(tree)
     }
 
