@@ -58,7 +58,9 @@ def add_repo_commands(groups: Any) -> None:
         description="List every record path and CID, in key order, optionally of one collection.",
     )
     ls.add_argument("file", metavar="FILE.car")
-    ls.add_argument("collection", nargs="?", help="only this collection (an NSID)")
+    ls.add_argument(
+        "collection", nargs="?", metavar="COLLECTION", help="only this collection (an NSID)"
+    )
     ls.set_defaults(handler=cmd_repo_ls)
 
 

@@ -17,10 +17,10 @@ from conftest import require_shared
 from strato import CID, _core, dagcbor
 from strato._core import PrivateKey
 from strato.car import read_car, write_car
-from strato.errors import CommitVerificationError
+from strato.errors import CommitVerificationError, InvalidKeyError
 from strato.repo import mst
 from strato.repo.commit import decode_commit, next_rev, sign_commit, verify_commit_signature
-from strato.repo.verify import load_did_doc, verify_repo
+from strato.repo.verify import load_did_doc, signing_key_from_did_doc, verify_repo
 from strato.sync import (
     CommitItem,
     ErrorCode,
@@ -410,3 +410,42 @@ def test_repo_slice_record_proof() -> None:
     with pytest.raises(CommitVerificationError) as err:
         verify_repo(export("repo_slice.car").read_bytes())
     assert err.value.code == "missing_block"
+
+
+def base58btc(data: bytes) -> str:
+    """Multibase base58btc (``z`` prefix), for the legacy DID document key form."""
+    alphabet = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+    number = int.from_bytes(data, "big")
+    digits = ""
+    while number:
+        number, rest = divmod(number, 58)
+        digits = alphabet[rest] + digits
+    return "z" + "1" * (len(data) - len(data.lstrip(b"\0"))) + digits
+
+
+def test_signing_key_from_did_doc_forms() -> None:
+    key = PrivateKey.generate("k256").public_key
+    method = {"id": f"{DID}#atproto", "type": "Multikey", "publicKeyMultibase": key.multikey()}
+    assert signing_key_from_did_doc({"id": DID, "verificationMethod": [method]}) == (
+        DID,
+        key.did_key(),
+    )
+    legacy_key = PrivateKey.generate("p256").public_key
+    legacy = {
+        "id": "#atproto",
+        "type": "EcdsaSecp256r1VerificationKey2019",
+        "publicKeyMultibase": base58btc(legacy_key.to_bytes(compressed=False)),
+    }
+    assert signing_key_from_did_doc({"id": DID, "verificationMethod": [legacy]}) == (
+        DID,
+        legacy_key.did_key(),
+    )
+    with pytest.raises(CommitVerificationError) as info:
+        signing_key_from_did_doc({"id": DID, "verificationMethod": []})
+    assert info.value.code == "malformed"
+    with pytest.raises(CommitVerificationError) as info:
+        signing_key_from_did_doc({"verificationMethod": [method]})
+    assert info.value.code == "malformed"
+    with pytest.raises(InvalidKeyError) as bad:
+        signing_key_from_did_doc({"id": DID, "verificationMethod": [dict(method, type="Odd")]})
+    assert "unsupported verification method type" in bad.value.reason
