@@ -56,7 +56,9 @@ class Account:
         self.blocks.update(nodes)
         self.rev = next_rev()
 
-    def commit(self, writes: list[tuple[str, int | None]], **overrides: Any) -> dict[str, Any]:
+    def commit(
+        self, writes: list[tuple[str, int | None]], high_s: bool = False, **overrides: Any
+    ) -> dict[str, Any]:
         """The payload dict of a `#commit` making `writes` (record number, or None: delete)."""
         resolved: list[tuple[str, CID | None]] = []
         record_blocks: dict[CID, bytes] = {}
@@ -72,6 +74,8 @@ class Account:
         proof = mst.proof_nodes(everything, applied.root, applied.ops)
         rev = next_rev(self.rev)
         commit_cid, commit_bytes = sign_commit(DID, rev, applied.root, self.key)
+        if high_s:
+            commit_cid, commit_bytes = malleate(commit_bytes, self.key.curve)
         car_blocks = [(commit_cid, commit_bytes)]
         car_blocks += [(cid, everything[cid]) for cid in proof]
         car_blocks += list(record_blocks.items())
@@ -99,6 +103,24 @@ class Account:
 
     def accept(self) -> None:
         self.root, self.rev, self.blocks = self.pending
+
+
+#: The group orders, for turning a signature into its high-S twin.
+ORDERS = {
+    "k256": 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141,
+    "p256": 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551,
+}
+
+
+def malleate(commit_bytes: bytes, curve: str) -> tuple[CID, bytes]:
+    """The same commit with its signature's twin ``(r, n - s)``: valid maths, but high S."""
+    commit = dagcbor.decode(commit_bytes)
+    assert isinstance(commit, dict)
+    sig = commit["sig"]
+    s = int.from_bytes(sig[32:], "big")
+    commit["sig"] = sig[:32] + (ORDERS[curve] - s).to_bytes(32, "big")
+    data = dagcbor.encode(commit)
+    return CID.compute(data), data
 
 
 def code_of(payload: Any, did_key: str | None, **kwargs: Any) -> str:
@@ -208,6 +230,21 @@ def test_bad_signature_and_unusable_key() -> None:
     other = PrivateKey.generate("k256").public_key.did_key()
     assert code_of(payload, other) == "bad_signature"
     assert code_of(payload, "did:key:zNotAKey") == "bad_signature"
+
+
+@pytest.mark.parametrize("curve", ["k256", "p256"])
+def test_high_s_signature(curve: str) -> None:
+    account = Account(size=20, curve=curve)
+    payload = account.commit([("com.example.record/new", 1)], high_s=True)
+    assert code_of(payload, account.did_key) == "high_s"
+    relaxed = verify_commit_event(payload, account.did_key, policy={"high_s": False})
+    assert relaxed.signature_checked
+    assert [code for code, _ in relaxed.warnings] == ["high_s"]
+    lenient = verify_commit_event(payload, account.did_key, strict=False)
+    assert lenient.signature_checked
+    # Lenient about high S is not lenient about a wrong key.
+    other = PrivateKey.generate(curve).public_key.did_key()
+    assert code_of(payload, other, strict=False) == "bad_signature"
 
 
 def test_field_mismatches() -> None:
@@ -372,6 +409,23 @@ def test_real_exports() -> None:
     assert len(paul.records) == 185
     divy = verify_repo(export("divy.repo").read_bytes())
     assert not divy.signature_checked
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "paul_staging.repo.car",
+        "greenground.repo.car",
+        "fakermaker.repo.car",
+        "divy.repo",
+        "bafyreieovfuizojpw3zresz7sx3nk4trm2by23pt5rxbey3jme4uo5ogiu.car",
+    ],
+)
+def test_every_complete_export_rebuilds_to_its_data_root(name: str) -> None:
+    report = verify_repo(export(name).read_bytes())
+    assert report.records
+    assert mst.build(report.records)[0] == report.data_cid
+    assert report.version in (2, 3)
 
 
 def test_greenground_document_is_another_did() -> None:
