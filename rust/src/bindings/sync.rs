@@ -147,9 +147,8 @@ fn failure_error(failure: &Failure) -> PyErr {
     commit_verification_error(failure.code.as_str(), &failure.reason)
 }
 
-/// Everything one verification needs, extracted under the GIL.
-struct Job {
-    payload: Vec<u8>,
+/// Everything one verification needs but the payload, extracted under the GIL.
+struct Check {
     key: Result<Option<Arc<PublicKey>>, Failure>,
     prev_rev: Option<String>,
     prev_data: Option<Cid>,
@@ -157,7 +156,7 @@ struct Job {
     policy: Policy,
 }
 
-impl Job {
+impl Check {
     fn context(&self) -> Result<Context<'_>, Failure> {
         let key = self.key.as_ref().map_err(Clone::clone)?;
         Ok(Context {
@@ -169,15 +168,15 @@ impl Job {
         })
     }
 
-    fn run_commit(&self) -> Result<VerifiedCommit, Failure> {
+    fn run_commit(&self, payload: &[u8]) -> Result<VerifiedCommit, Failure> {
         let context = self.context()?;
-        let event = sync::decode_commit_event(&self.payload)?;
+        let event = sync::decode_commit_event(payload)?;
         sync::verify_commit(&event, &context)
     }
 
-    fn run_sync(&self) -> Result<VerifiedSync, Failure> {
+    fn run_sync(&self, payload: &[u8]) -> Result<VerifiedSync, Failure> {
         let context = self.context()?;
-        let event = sync::decode_sync_event(&self.payload)?;
+        let event = sync::decode_sync_event(payload)?;
         sync::verify_sync(&event, &context)
     }
 }
@@ -205,24 +204,23 @@ fn policy_from(strict: bool, overrides: Option<&Bound<'_, PyDict>>) -> PyResult<
     Ok(policy)
 }
 
-/// Payload bytes: `bytes`-like as is, a dict of data-model values encoded once.
-fn payload_bytes(payload: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
+/// Payload bytes: `bytes` borrowed, other buffers copied, a dict of data-model values encoded
+/// once.
+fn payload_input<'py>(payload: &Bound<'py, PyAny>) -> PyResult<Input<'py>> {
     if payload.is_instance_of::<PyDict>() {
-        return Ok(encode_dag_cbor(payload)?.as_bytes().to_vec());
+        return Ok(Input::Borrowed(encode_dag_cbor(payload)?));
     }
-    Ok(Input::extract(payload)?.to_vec())
+    Input::extract(payload)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn job(
-    payload: &Bound<'_, PyAny>,
+fn check(
     did_key: Option<&str>,
     prev_rev: Option<String>,
     prev_data: Option<PyRef<'_, PyCid>>,
     now: Option<f64>,
     strict: bool,
     policy: Option<&Bound<'_, PyDict>>,
-) -> PyResult<Job> {
+) -> PyResult<Check> {
     let key = did_key
         .map(|k| {
             crypto::public_key_from_did_key_cached(k).map_err(|e| Failure {
@@ -237,8 +235,7 @@ fn job(
         Some(seconds) => (seconds.max(0.0) * 1e6) as u64,
         None => sync::now_micros(),
     };
-    Ok(Job {
-        payload: payload_bytes(payload)?,
+    Ok(Check {
         key,
         prev_rev,
         prev_data: prev_data.map(|c| c.0),
@@ -261,8 +258,10 @@ pub fn verify_commit_event(
     strict: bool,
     policy: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<PyVerifiedCommit> {
-    let job = job(payload, did_key, prev_rev, prev_data, now, strict, policy)?;
-    py.detach(|| job.run_commit())
+    let check = check(did_key, prev_rev, prev_data, now, strict, policy)?;
+    let input = payload_input(payload)?;
+    let bytes: &[u8] = &input;
+    py.detach(|| check.run_commit(bytes))
         .map(PyVerifiedCommit)
         .map_err(|f| failure_error(&f))
 }
@@ -279,8 +278,10 @@ pub fn verify_sync_event(
     strict: bool,
     policy: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<PyVerifiedSync> {
-    let job = job(payload, did_key, prev_rev, None, now, strict, policy)?;
-    py.detach(|| job.run_sync())
+    let check = check(did_key, prev_rev, None, now, strict, policy)?;
+    let input = payload_input(payload)?;
+    let bytes: &[u8] = &input;
+    py.detach(|| check.run_sync(bytes))
         .map(PyVerifiedSync)
         .map_err(|f| failure_error(&f))
 }
@@ -315,22 +316,15 @@ pub fn verify_commit_events<'py>(
             .filter(|p| !p.is_none())
             .map(|p| p.cast::<PyDict>())
             .transpose()?;
-        jobs.push(job(
-            &payload,
-            did_key.as_deref(),
-            prev_rev,
-            prev_data,
-            now,
-            strict,
-            policy,
-        )?);
+        let check = check(did_key.as_deref(), prev_rev, prev_data, now, strict, policy)?;
+        jobs.push((payload_input(&payload)?.to_vec(), check));
     }
     let results = py.detach(|| {
         crate::parallel::map(
             &jobs,
             2,
             crate::parallel::available_threads(),
-            Job::run_commit,
+            |(payload, check): &(Vec<u8>, Check)| check.run_commit(payload),
         )
     });
     let out = PyList::empty(py);

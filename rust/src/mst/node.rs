@@ -172,8 +172,8 @@ impl<'a> Sink<'a> for NodeSink {
 /// # Errors
 /// [`Error::DagCbor`] for bad CBOR, [`Error::Mst`] for a bad node.
 pub fn decode(data: &[u8]) -> Result<NodeData> {
-    if let Some((left, raw)) = Canonical::new(data).node() {
-        return finish(left, raw);
+    if let Some(node) = Canonical::new(data).node() {
+        return node;
     }
     let Item::Node(left, raw) = dagcbor::decode_with(data, &mut NodeSink)? else {
         return Err(shape());
@@ -185,31 +185,47 @@ pub fn decode(data: &[u8]) -> Result<NodeData> {
 fn finish(left: Option<Cid>, raw: Vec<RawEntry<'_>>) -> Result<NodeData> {
     let mut entries: Vec<EntryData> = Vec::with_capacity(raw.len());
     for entry in raw {
-        let previous: &[u8] = entries.last().map_or(&[], |e| &e.key);
-        if entry.prefix > previous.len() {
-            return Err(Error::mst(MstReason::PrefixTooLong));
-        }
-        // Compression is mandatory: the suffix must not start with the next shared byte.
-        if !entries.is_empty()
-            && entry.prefix < previous.len()
-            && entry.suffix.first() == Some(&previous[entry.prefix])
-        {
-            return Err(Error::mst(MstReason::PrefixNotShared));
-        }
-        let mut full = Vec::with_capacity(entry.prefix + entry.suffix.len());
-        full.extend_from_slice(&previous[..entry.prefix]);
-        full.extend_from_slice(entry.suffix);
-        key::validate(&full)?;
-        if previous >= full.as_slice() && !entries.is_empty() {
-            return Err(Error::mst(MstReason::KeyOrder));
-        }
-        entries.push(EntryData {
-            key: full,
-            value: entry.value,
-            right: entry.right,
-        });
+        push_entry(
+            &mut entries,
+            entry.prefix,
+            entry.suffix,
+            entry.value,
+            entry.right,
+        )?;
     }
     Ok(NodeData { left, entries })
+}
+
+/// Appends the entry whose key is the previous key's first `prefix` bytes then `suffix`,
+/// checking the prefix, the key and the order.
+fn push_entry(
+    entries: &mut Vec<EntryData>,
+    prefix: usize,
+    suffix: &[u8],
+    value: Cid,
+    right: Option<Cid>,
+) -> Result<()> {
+    let previous: &[u8] = entries.last().map_or(&[], |e| &e.key);
+    if prefix > previous.len() {
+        return Err(Error::mst(MstReason::PrefixTooLong));
+    }
+    // Compression is mandatory: the suffix must not start with the next shared byte.
+    if !entries.is_empty() && prefix < previous.len() && suffix.first() == Some(&previous[prefix]) {
+        return Err(Error::mst(MstReason::PrefixNotShared));
+    }
+    let mut full = Vec::with_capacity(prefix + suffix.len());
+    full.extend_from_slice(&previous[..prefix]);
+    full.extend_from_slice(suffix);
+    key::validate(&full)?;
+    if !entries.is_empty() && previous >= full.as_slice() {
+        return Err(Error::mst(MstReason::KeyOrder));
+    }
+    entries.push(EntryData {
+        key: full,
+        value,
+        right,
+    });
+    Ok(())
 }
 
 /// Reads a node laid out exactly as the canonical encoder writes it; `None` at the first byte
@@ -278,7 +294,8 @@ impl<'a> Canonical<'a> {
         self.link().map(Some)
     }
 
-    fn node(mut self) -> Option<(Option<Cid>, Vec<RawEntry<'a>>)> {
+    /// The node, or its first broken rule; `None` when the bytes are not laid out canonically.
+    fn node(mut self) -> Option<Result<NodeData>> {
         self.expect(&[0xa2, 0x61, b'e'])?;
         let count = usize::try_from(self.head(dagcbor::MAJOR_ARRAY)?).ok()?;
         // Each entry takes more than 16 bytes: a hostile count cannot drive the allocation.
@@ -295,19 +312,20 @@ impl<'a> Canonical<'a> {
             let right = self.optional_link()?;
             self.expect(&[0x61, b'v'])?;
             let value = self.link()?;
-            entries.push(RawEntry {
-                prefix,
-                suffix,
-                value,
-                right,
-            });
+            // Links to other nodes must be DAG-CBOR: leave that error to the general path.
+            if right.is_some_and(|c| c.codec() != cid::DAG_CBOR) {
+                return None;
+            }
+            if let Err(err) = push_entry(&mut entries, prefix, suffix, value, right) {
+                return Some(Err(err));
+            }
         }
         self.expect(&[0x61, b'l'])?;
         let left = self.optional_link()?;
-        // Links to other nodes must be DAG-CBOR: leave those errors to the general path.
-        let dag_cbor = |link: Option<Cid>| link.is_none_or(|c| c.codec() == cid::DAG_CBOR);
-        let links_ok = dag_cbor(left) && entries.iter().all(|e| dag_cbor(e.right));
-        (self.pos == self.data.len() && links_ok).then_some((left, entries))
+        if left.is_some_and(|c| c.codec() != cid::DAG_CBOR) || self.pos != self.data.len() {
+            return None;
+        }
+        Some(Ok(NodeData { left, entries }))
     }
 }
 
@@ -411,7 +429,7 @@ mod tests {
             }],
         };
         let bytes = encode(&node);
-        assert!(Canonical::new(&bytes).node().is_some());
+        assert!(Canonical::new(&bytes).node().is_some_and(|n| n.is_ok()));
         assert_eq!(decode(&bytes).unwrap(), node);
         // `p: 0` written as the two-byte 0x18 0x00: not canonical, so the general decoder runs
         // and names the problem.

@@ -120,7 +120,7 @@ pub fn invert<S: BlockSource>(
     let mut tree = Tree::open(source, new_root)?;
     check_forward(&mut tree, &ordered)?;
     undo(&mut tree, &ordered)?;
-    Ok(tree.commit()?.0)
+    Ok(tree.root_cid()?)
 }
 
 /// The nodes of the tree at `new_root` that a commit making `ops` must carry so that consumers

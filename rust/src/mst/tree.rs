@@ -519,63 +519,88 @@ impl<S: BlockSource> Tree<S> {
     /// None in practice (encoding cannot fail); kept fallible for CID construction.
     pub fn commit(&mut self) -> Result<(Cid, Vec<NewBlock>)> {
         let mut blocks = Vec::new();
-        let mut scratch = Vec::with_capacity(1024);
-        let root = match &mut self.root {
-            Link::Empty => {
-                let data = node::encode(&NodeData::default());
-                let cid = Cid::compute(&data, cid::DAG_CBOR)?;
-                if !self.reader.source.contains(&cid) {
-                    blocks.push((cid, data));
-                }
-                cid
-            }
-            Link::Stored(cid) => *cid,
-            Link::Loaded(node) => write(node, &self.reader.source, &mut blocks, &mut scratch)?,
-        };
+        let root = self.write_all(Some(&mut blocks))?;
         Ok((root, blocks))
+    }
+
+    /// The root CID after the changes, encoding changed nodes without keeping their bytes (what
+    /// an inversion check needs).
+    ///
+    /// # Errors
+    /// As [`Tree::commit`].
+    pub fn root_cid(&mut self) -> Result<Cid> {
+        self.write_all(None)
+    }
+
+    fn write_all(&mut self, mut blocks: Option<&mut Vec<NewBlock>>) -> Result<Cid> {
+        let source = &self.reader.source;
+        match &mut self.root {
+            Link::Empty => {
+                let cid = empty_root();
+                if let Some(blocks) = blocks {
+                    if !source.contains(&cid) {
+                        blocks.push((cid, node::encode(&NodeData::default())));
+                    }
+                }
+                Ok(cid)
+            }
+            Link::Stored(cid) => Ok(*cid),
+            Link::Loaded(node) => {
+                let mut writer = Writer {
+                    source,
+                    blocks: blocks.take(),
+                    scratch: Vec::with_capacity(1024),
+                };
+                writer.write(node)
+            }
+        }
     }
 }
 
-/// Encodes `node` and its changed descendants (children first).
-fn write<S: BlockSource>(
-    node: &mut Node,
-    source: &S,
-    blocks: &mut Vec<(Cid, Vec<u8>)>,
-    scratch: &mut Vec<u8>,
-) -> Result<Cid> {
-    if let Some(cid) = node.cid {
-        return Ok(cid);
-    }
-    let mut link_cid = |link: &mut Link| -> Result<Option<Cid>> {
+/// Encodes changed nodes, children first, collecting the blocks the source lacks if asked.
+struct Writer<'s, 'b, S> {
+    source: &'s S,
+    blocks: Option<&'b mut Vec<NewBlock>>,
+    scratch: Vec<u8>,
+}
+
+impl<S: BlockSource> Writer<'_, '_, S> {
+    fn link(&mut self, link: &mut Link) -> Result<Option<Cid>> {
         Ok(match link {
             Link::Empty => None,
             Link::Stored(cid) => Some(*cid),
-            Link::Loaded(child) => Some(write(child, source, blocks, scratch)?),
+            Link::Loaded(child) => Some(self.write(child)?),
         })
-    };
-    let left = link_cid(&mut node.left)?;
-    let rights = node
-        .entries
-        .iter_mut()
-        .map(|e| link_cid(&mut e.right))
-        .collect::<Result<Vec<_>>>()?;
-    let mut out = std::mem::take(scratch);
-    node::encode_into(
-        &mut out,
-        left.as_ref(),
-        node.entries.len(),
-        node.entries
-            .iter()
-            .zip(&rights)
-            .map(|(e, r)| (e.key.as_slice(), &e.value, r.as_ref())),
-    );
-    let cid = Cid::compute(&out, cid::DAG_CBOR)?;
-    if !source.contains(&cid) {
-        blocks.push((cid, out.clone()));
     }
-    *scratch = out;
-    node.cid = Some(cid);
-    Ok(cid)
+
+    fn write(&mut self, node: &mut Node) -> Result<Cid> {
+        if let Some(cid) = node.cid {
+            return Ok(cid);
+        }
+        let left = self.link(&mut node.left)?;
+        let rights = node
+            .entries
+            .iter_mut()
+            .map(|e| self.link(&mut e.right))
+            .collect::<Result<Vec<_>>>()?;
+        node::encode_into(
+            &mut self.scratch,
+            left.as_ref(),
+            node.entries.len(),
+            node.entries
+                .iter()
+                .zip(&rights)
+                .map(|(e, r)| (e.key.as_slice(), &e.value, r.as_ref())),
+        );
+        let cid = Cid::compute(&self.scratch, cid::DAG_CBOR)?;
+        if let Some(blocks) = self.blocks.as_deref_mut() {
+            if !self.source.contains(&cid) {
+                blocks.push((cid, self.scratch.clone()));
+            }
+        }
+        node.cid = Some(cid);
+        Ok(cid)
+    }
 }
 
 /// An in-order walk over a key range.

@@ -1,0 +1,159 @@
+//! Why an event failed ([`ErrorCode`], [`Failure`]) and which checks are strict ([`Policy`]).
+
+use std::fmt;
+
+macro_rules! codes {
+    ($($variant:ident => $name:literal,)*) => {
+        /// Why an event failed verification (stable names; relays count them in metrics).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ErrorCode { $($variant,)* }
+
+        impl ErrorCode {
+            /// Every code, in declaration order.
+            pub const ALL: &'static [Self] = &[$(Self::$variant,)*];
+
+            /// The stable name.
+            #[must_use]
+            pub const fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $name,)* }
+            }
+
+            /// The code with this name.
+            #[must_use]
+            pub fn from_name(name: &str) -> Option<Self> {
+                match name { $($name => Some(Self::$variant),)* _ => None }
+            }
+        }
+    };
+}
+
+codes! {
+    Malformed => "malformed",
+    BadCar => "bad_car",
+    HashMismatch => "hash_mismatch",
+    MissingBlock => "missing_block",
+    FieldMismatch => "field_mismatch",
+    BadSignature => "bad_signature",
+    HighS => "high_s",
+    TooBig => "too_big",
+    TooManyOps => "too_many_ops",
+    RevNotNewer => "rev_not_newer",
+    RevInFuture => "rev_in_future",
+    SinceMismatch => "since_mismatch",
+    PrevDataMismatch => "prev_data_mismatch",
+    PrevDataMissing => "prev_data_missing",
+    IncompleteProof => "incomplete_proof",
+    InversionMismatch => "inversion_mismatch",
+    DeprecatedFlag => "deprecated_flag",
+}
+
+impl ErrorCode {
+    /// Can a policy make this check lenient? The rest (broken bytes, forged or mismatched
+    /// commits, replays) are always fatal.
+    #[must_use]
+    pub const fn relaxable(self) -> bool {
+        matches!(
+            self,
+            Self::HighS
+                | Self::TooBig
+                | Self::TooManyOps
+                | Self::RevInFuture
+                | Self::SinceMismatch
+                | Self::PrevDataMismatch
+                | Self::PrevDataMissing
+                | Self::IncompleteProof
+                | Self::InversionMismatch
+                | Self::DeprecatedFlag
+        )
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A failed check: its code and the detail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub code: ErrorCode,
+    pub reason: String,
+}
+
+impl Failure {
+    pub(crate) fn new(code: ErrorCode, reason: impl Into<String>) -> Self {
+        Self {
+            code,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.reason)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+/// Which relaxable checks are strict (a failure rejects the event) or lenient (a warning).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// Bit `i` set: the check with code `ErrorCode::ALL[i]` is lenient.
+    lenient: u32,
+}
+
+impl Policy {
+    /// Every check strict.
+    #[must_use]
+    pub const fn strict() -> Self {
+        Self { lenient: 0 }
+    }
+
+    /// Every relaxable check lenient.
+    #[must_use]
+    pub fn lenient() -> Self {
+        let mut policy = Self::strict();
+        for &code in ErrorCode::ALL {
+            if code.relaxable() {
+                policy = policy.with(code, false);
+            }
+        }
+        policy
+    }
+
+    fn bit(code: ErrorCode) -> u32 {
+        let index = ErrorCode::ALL.iter().position(|&c| c == code).unwrap_or(0);
+        1 << index
+    }
+
+    /// This policy with `code` made strict or lenient (ignored for codes that are always
+    /// strict).
+    #[must_use]
+    pub fn with(self, code: ErrorCode, strict: bool) -> Self {
+        if !code.relaxable() {
+            return self;
+        }
+        let bit = Self::bit(code);
+        Self {
+            lenient: if strict {
+                self.lenient & !bit
+            } else {
+                self.lenient | bit
+            },
+        }
+    }
+
+    #[must_use]
+    pub fn is_strict(self, code: ErrorCode) -> bool {
+        self.lenient & Self::bit(code) == 0
+    }
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self::strict()
+    }
+}
