@@ -25,16 +25,10 @@ from __future__ import annotations
 import argparse
 import gc
 import importlib
-import importlib.metadata
 import io
-import os
-import platform
-import statistics
 import sys
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -42,56 +36,25 @@ from typing import Any
 import make_repo_car
 import records
 import strato
-from strato import _core, car, dagcbor
+from benchlib import (
+    Row,
+    build_profile,
+    environment,
+    links_as_bytes,
+    measure,
+    refuse_debug,
+    scan_car,
+    table,
+)
+from strato import car, dagcbor
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 DEFAULT_CAR = DATA_DIR / "repo.car"
 PACKAGES = ("strato", "libipld", "cbrrr", "dag-cbor", "multiformats", "atmst")
 
 
-# -- timing -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Timing:
-    """Seconds for one run over ``items`` items: best and median of the repeats."""
-
-    best: float
-    median: float
-    items: int
-
-    def per_item(self, which: str = "best") -> float:
-        return float(getattr(self, which)) / max(self.items, 1)
-
-
-def measure(fn: Callable[[], object], items: int, repeat: int) -> Timing:
-    """Run ``fn`` ``repeat`` times with gc disabled; results are dropped after the clock stops."""
-    times: list[float] = []
-    for _ in range(repeat):
-        gc.collect()
-        gc.disable()
-        try:
-            start = time.perf_counter()
-            result = fn()
-            elapsed = time.perf_counter() - start
-        finally:
-            gc.enable()
-        del result
-        times.append(elapsed)
-    return Timing(min(times), statistics.median(times), items)
-
-
 Case = tuple[Callable[[], object], int, bool]
 """What a benchmark case prepares: the run to time, items per run, and the correctness flag."""
-
-
-@dataclass(frozen=True)
-class Row:
-    operation: str
-    library: str
-    timing: Timing
-    correct: bool | None
-    note: str = ""
 
 
 # -- libraries --------------------------------------------------------------------------------
@@ -339,47 +302,11 @@ def bench_cids(libs: Sequence[Library], corpus: Corpus, repeat: int) -> list[Row
     )
 
 
-def _links_as_bytes(obj: Any) -> Any:
-    """A decoded value with every link replaced by its binary CID (libipld's representation)."""
-    if isinstance(obj, dict):
-        return {k: _links_as_bytes(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_links_as_bytes(v) for v in obj]
-    if isinstance(obj, (str, bytes, int, bool)) or obj is None:
-        return obj
-    return bytes(obj)
-
-
-def _varint(data: bytes, pos: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        byte = data[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if not byte & 0x80:
-            return value, pos
-
-
-def scan_car(data: bytes) -> tuple[bytes, dict[bytes, bytes]]:
-    """Header bytes and blocks of a CAR, by a minimal independent reader (for the correctness
-    flags only; assumes 36-byte CIDs, as in the synthetic repo)."""
-    length, pos = _varint(data, 0)
-    header = data[pos : pos + length]
-    pos += length
-    blocks: dict[bytes, bytes] = {}
-    while pos < len(data):
-        length, pos = _varint(data, pos)
-        blocks.setdefault(data[pos : pos + 36], data[pos + 36 : pos + length])
-        pos += length
-    return header, blocks
-
-
 def bench_car(libs: Sequence[Library], corpus: Corpus, repeat: int) -> list[Row]:
     data = corpus.car
     header, raw_blocks = scan_car(data)
     roots = [bytes(r) for r in dagcbor.decode(header)["roots"]]
-    decoded = {cid: _links_as_bytes(dagcbor.decode(block)) for cid, block in raw_blocks.items()}
+    decoded = {cid: links_as_bytes(dagcbor.decode(block)) for cid, block in raw_blocks.items()}
     n = len(raw_blocks)
 
     def same_raw(result: tuple[list[Any], dict[Any, bytes]]) -> bool:
@@ -390,7 +317,7 @@ def bench_car(libs: Sequence[Library], corpus: Corpus, repeat: int) -> list[Row]
 
     def same_decoded(got_roots: list[Any], got: dict[Any, Any]) -> bool:
         return [bytes(r) for r in got_roots] == roots and {
-            bytes(c): _links_as_bytes(v) for c, v in got.items()
+            bytes(c): links_as_bytes(v) for c, v in got.items()
         } == decoded
 
     def read_and_decode() -> tuple[list[Any], dict[Any, Any]]:
@@ -432,103 +359,6 @@ def bench_car(libs: Sequence[Library], corpus: Corpus, repeat: int) -> list[Row]
     return rows + with_decode
 
 
-# -- report -----------------------------------------------------------------------------------
-
-
-def _fmt_seconds(seconds: float) -> str:
-    if seconds >= 1:
-        return f"{seconds:.2f} s"
-    if seconds >= 1e-3:
-        return f"{seconds * 1e3:.1f} ms"
-    if seconds >= 1e-6:
-        return f"{seconds * 1e6:.2f} µs"
-    return f"{seconds * 1e9:.0f} ns"
-
-
-def _ratio(row: Row, ref: Row | None, which: str) -> str:
-    if ref is None or row is ref:
-        return "1.00" if row is ref else "-"
-    return f"{row.timing.per_item(which) / ref.timing.per_item(which):.2f}"
-
-
-def table(rows: Sequence[Row], markdown: bool) -> str:
-    """Rows grouped by operation; the first strato row of each operation is the reference."""
-    head = (
-        "operation",
-        "library",
-        "items",
-        "best",
-        "median",
-        "per item",
-        "ratio (best)",
-        "ratio (median)",
-        "correct",
-        "note",
-    )
-    lines = [head]
-    refs: dict[str, Row] = {}
-    for row in rows:
-        if row.library == "strato":
-            refs.setdefault(row.operation, row)
-    for row in rows:
-        ref = refs.get(row.operation)
-        ok = "-" if row.correct is None else ("yes" if row.correct else "NO")
-        lines.append(
-            (
-                row.operation,
-                row.library,
-                str(row.timing.items),
-                _fmt_seconds(row.timing.best),
-                _fmt_seconds(row.timing.median),
-                _fmt_seconds(row.timing.per_item()),
-                _ratio(row, ref, "best"),
-                _ratio(row, ref, "median"),
-                ok,
-                row.note,
-            )
-        )
-    if markdown:
-        out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        out += ["| " + " | ".join(line) + " |" for line in lines[1:]]
-        return "\n".join(out)
-    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
-    return "\n".join(
-        "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines
-    )
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _version(package: str) -> str:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        if package == "strato":  # e.g. imported from a source tree via PYTHONPATH
-            return f"{strato.__version__} (no package metadata)"
-        return "not installed"
-
-
-def environment(profile: str) -> list[str]:
-    lines = [
-        f"date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
-        f"python: {platform.python_implementation()} {platform.python_version()}"
-        f" ({platform.platform()})",
-        f"cpu: {_cpu_model()} ({os.cpu_count()} logical cpus)",
-        f"strato build profile: {profile}",
-    ]
-    lines += [f"{name}: {_version(name)}" for name in PACKAGES]
-    return lines
-
-
 # -- main -------------------------------------------------------------------------------------
 
 
@@ -560,19 +390,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def build_profile() -> str:
-    return str(getattr(_core, "build_profile", "unknown"))
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     profile = build_profile()
-    if profile != "release" and not args.allow_debug:
-        print(
-            f"compare: strato is a {profile!r} build; build it with --release "
-            "(or pass --allow-debug)",
-            file=sys.stderr,
-        )
+    if refuse_debug("compare", profile, args.allow_debug):
         return 2
     if not args.quick and not args.car.exists():
         print(
@@ -582,7 +403,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ref, peers, missing = load_libraries()
     libs = [ref, *peers]
 
-    print("\n".join(("- " if args.markdown else "") + line for line in environment(profile)))
+    print(
+        "\n".join(("- " if args.markdown else "") + line for line in environment(profile, PACKAGES))
+    )
     if missing:
         print(f"missing peers (skipped): {', '.join(missing)}")
     corpus = build_corpus(ref, libs, args)

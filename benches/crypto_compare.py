@@ -28,19 +28,23 @@ non-zero if any flag is false. It refuses to run on a strato debug build unless
 from __future__ import annotations
 
 import argparse
-import gc
-import importlib.metadata
 import os
-import platform
 import random
-import statistics
 import sys
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import coincurve
+from benchlib import (
+    Goal,
+    Row,
+    build_profile,
+    environment,
+    goal_table,
+    measure,
+    refuse_debug,
+    table,
+)
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.backends.openssl import backend as openssl
 from cryptography.hazmat.primitives import hashes
@@ -49,7 +53,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     decode_dss_signature,
     encode_dss_signature,
 )
-from strato import _core, crypto
+from strato import crypto
 from strato.crypto import PrivateKey, PublicKey
 
 PACKAGES = ("strato", "coincurve", "cryptography")
@@ -59,47 +63,6 @@ ORDER = {
 }
 EC_CURVE: dict[str, ec.EllipticCurve] = {"k256": ec.SECP256K1(), "p256": ec.SECP256R1()}
 ECDSA = ec.ECDSA(hashes.SHA256())
-
-
-# -- timing -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Timing:
-    """Seconds for one run over ``items`` items: best and median of the repeats."""
-
-    best: float
-    median: float
-    items: int
-
-    def per_item(self, which: str = "best") -> float:
-        return float(getattr(self, which)) / max(self.items, 1)
-
-
-def measure(fn: Callable[[], object], items: int, repeat: int) -> Timing:
-    """Run ``fn`` ``repeat`` times with gc disabled; results are dropped after the clock stops."""
-    times: list[float] = []
-    for _ in range(repeat):
-        gc.collect()
-        gc.disable()
-        try:
-            start = time.perf_counter()
-            result = fn()
-            elapsed = time.perf_counter() - start
-        finally:
-            gc.enable()
-        del result
-        times.append(elapsed)
-    return Timing(min(times), statistics.median(times), items)
-
-
-@dataclass(frozen=True)
-class Row:
-    operation: str
-    library: str
-    timing: Timing
-    correct: bool
-    note: str = ""
 
 
 # -- data -------------------------------------------------------------------------------------
@@ -318,138 +281,12 @@ def sign_rows(corpus: Corpus, repeat: int) -> list[Row]:
 # -- report -----------------------------------------------------------------------------------
 
 
-def _fmt_seconds(seconds: float) -> str:
-    if seconds >= 1:
-        return f"{seconds:.2f} s"
-    if seconds >= 1e-3:
-        return f"{seconds * 1e3:.1f} ms"
-    if seconds >= 1e-6:
-        return f"{seconds * 1e6:.2f} µs"
-    return f"{seconds * 1e9:.0f} ns"
-
-
-def reference_rows(rows: Sequence[Row]) -> dict[str, Row]:
-    """The first strato row of each operation."""
-    refs: dict[str, Row] = {}
-    for row in rows:
-        if row.library == "strato":
-            refs.setdefault(row.operation, row)
-    return refs
-
-
-def ratio(row: Row, ref: Row, which: str = "best") -> float:
-    return row.timing.per_item(which) / ref.timing.per_item(which)
-
-
-def table(rows: Sequence[Row], markdown: bool) -> str:
-    head = (
-        "operation",
-        "library",
-        "items",
-        "best",
-        "median",
-        "per item",
-        "ratio (best)",
-        "ratio (median)",
-        "correct",
-        "note",
-    )
-    refs = reference_rows(rows)
-    lines = [head]
-    for row in rows:
-        ref = refs[row.operation]
-        lines.append(
-            (
-                row.operation,
-                row.library,
-                str(row.timing.items),
-                _fmt_seconds(row.timing.best),
-                _fmt_seconds(row.timing.median),
-                _fmt_seconds(row.timing.per_item()),
-                f"{ratio(row, ref):.2f}",
-                f"{ratio(row, ref, 'median'):.2f}",
-                "yes" if row.correct else "NO",
-                row.note,
-            )
-        )
-    return render(lines, markdown)
-
-
-def render(lines: Sequence[Sequence[str]], markdown: bool) -> str:
-    head, body = lines[0], lines[1:]
-    if markdown:
-        out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        out += ["| " + " | ".join(line) + " |" for line in body]
-        return "\n".join(out)
-    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
-    return "\n".join(
-        "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines
-    )
-
-
-@dataclass(frozen=True)
-class Goal:
-    """strato must be at least ``target`` times as fast as ``library`` on ``operation``."""
-
-    operation: str
-    library: str
-    target: float
-
-
 def goals(count: int) -> list[Goal]:
     return [
         Goal("k256 verify (one at a time)", "coincurve", 1.0),
         Goal(f"k256 verify ({count} in one call)", "coincurve", 1.8),
         Goal("p256 verify (one at a time)", "cryptography", 1.5),
     ]
-
-
-def goal_table(rows: Sequence[Row], count: int, markdown: bool) -> str:
-    refs = reference_rows(rows)
-    lines = [("goal", "ratio (best)", "ratio (median)", "status")]
-    for goal in goals(count):
-        row = next(r for r in rows if (r.operation, r.library) == (goal.operation, goal.library))
-        best, median = ratio(row, refs[goal.operation]), ratio(row, refs[goal.operation], "median")
-        lines.append(
-            (
-                f"{goal.operation}: >= {goal.target}x {goal.library}",
-                f"{best:.2f}",
-                f"{median:.2f}",
-                "met" if best >= goal.target else "not met",
-            )
-        )
-    return render(lines, markdown)
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _version(package: str) -> str:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
-
-
-def environment(profile: str) -> list[str]:
-    lines = [
-        f"date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
-        f"python: {platform.python_implementation()} {platform.python_version()}"
-        f" ({platform.platform()})",
-        f"cpu: {_cpu_model()} ({os.cpu_count()} logical cpus)",
-        f"strato build profile: {profile}",
-    ]
-    lines += [f"{name}: {_version(name)}" for name in PACKAGES]
-    lines.append(f"cryptography's OpenSSL: {openssl.openssl_version_text()}")
-    return lines
 
 
 # -- main -------------------------------------------------------------------------------------
@@ -476,15 +313,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    profile = str(getattr(_core, "build_profile", "unknown"))
-    if profile != "release" and not args.allow_debug:
-        print(
-            f"crypto_compare: strato is a {profile!r} build; build it with --release "
-            "(or pass --allow-debug)",
-            file=sys.stderr,
-        )
+    profile = build_profile()
+    if refuse_debug("crypto_compare", profile, args.allow_debug):
         return 2
-    print("\n".join(("- " if args.markdown else "") + line for line in environment(profile)))
+    extra = [f"cryptography's OpenSSL: {openssl.openssl_version_text()}"]
+    print(
+        "\n".join(
+            ("- " if args.markdown else "") + line for line in environment(profile, PACKAGES, extra)
+        )
+    )
     print(f"signatures: {args.count} per curve by {args.accounts} keys, repeat {args.repeat}")
     print()
     rows: list[Row] = []
@@ -496,7 +333,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print("ratio = peer time per item / strato time per item (> 1: strato is faster).")
     print()
-    print(goal_table(rows, args.count, args.markdown))
+    print(goal_table(rows, goals(args.count), args.markdown))
     return 0 if all(row.correct for row in rows) else 1
 
 
