@@ -10,6 +10,7 @@ independent CAR reader used by correctness flags.
 
 from __future__ import annotations
 
+import argparse
 import gc
 import importlib.metadata
 import os
@@ -219,6 +220,17 @@ def environment(profile: str, packages: Iterable[str], extra: Iterable[str] = ()
     lines += [f"{name}: {version(name)}" for name in packages]
     lines += extra
     return lines
+
+
+def add_run_flags(parser: argparse.ArgumentParser, quick_help: str) -> None:
+    """The flags every comparison script takes: ``--quick``, ``--markdown``, ``--allow-debug``."""
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    parser.add_argument("--markdown", action="store_true", help="print markdown tables")
+    parser.add_argument(
+        "--allow-debug",
+        action="store_true",
+        help="run even if strato is not a release build (numbers meaningless)",
+    )
 
 
 def build_profile() -> str:

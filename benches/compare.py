@@ -38,6 +38,7 @@ import records
 import strato
 from benchlib import (
     Row,
+    add_run_flags,
     build_profile,
     environment,
     links_as_bytes,
@@ -374,15 +375,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=5, help="runs per measurement")
     parser.add_argument("--seed", type=int, default=records.DEFAULT_SEED)
     parser.add_argument("--car", type=Path, default=DEFAULT_CAR, help="repo CAR to read")
-    parser.add_argument(
-        "--quick", action="store_true", help="smoke run: 2000 records, in-memory CAR, 3 repeats"
-    )
-    parser.add_argument("--markdown", action="store_true", help="print a markdown table")
-    parser.add_argument(
-        "--allow-debug",
-        action="store_true",
-        help="run even if strato is not a release build (numbers meaningless)",
-    )
+    add_run_flags(parser, "smoke run: 2000 records, in-memory CAR, 3 repeats")
     args = parser.parse_args(argv)
     if args.quick:
         args.count, args.pure_count, args.repeat = 2_000, 200, 3

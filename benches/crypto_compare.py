@@ -38,6 +38,7 @@ import coincurve
 from benchlib import (
     Goal,
     Row,
+    add_run_flags,
     build_profile,
     environment,
     goal_table,
@@ -298,13 +299,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--accounts", type=int, default=50, help="keys per curve")
     parser.add_argument("--repeat", type=int, default=7, help="runs per measurement")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--quick", action="store_true", help="smoke run: 200 signatures, 3 repeats")
-    parser.add_argument("--markdown", action="store_true", help="print markdown tables")
-    parser.add_argument(
-        "--allow-debug",
-        action="store_true",
-        help="run even if strato is not a release build (numbers meaningless)",
-    )
+    add_run_flags(parser, "smoke run: 200 signatures, 3 repeats")
     args = parser.parse_args(argv)
     if args.quick:
         args.count, args.repeat = 200, 3

@@ -52,6 +52,7 @@ from atmst.mst.node_wrangler import NodeWrangler
 from benchlib import (
     Goal,
     Row,
+    add_run_flags,
     build_profile,
     car_sections,
     environment,
@@ -556,15 +557,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--events", type=int, default=200, help="#commit events to verify")
     parser.add_argument("--repeat", type=int, default=7, help="runs per measurement")
     parser.add_argument("--seed", type=int, default=records.DEFAULT_SEED)
-    parser.add_argument(
-        "--quick", action="store_true", help="smoke run: 2000 records, 50 events, 3 repeats"
-    )
-    parser.add_argument("--markdown", action="store_true", help="print markdown tables")
-    parser.add_argument(
-        "--allow-debug",
-        action="store_true",
-        help="run even if strato is not a release build (numbers meaningless)",
-    )
+    add_run_flags(parser, "smoke run: 2000 records, 50 events, 3 repeats")
     args = parser.parse_args(argv)
     if args.quick:
         args.count, args.events, args.repeat = 2_000, 50, 3
