@@ -11,7 +11,16 @@ raise the same classes::
     │   └── MSTError                      a Merkle Search Tree node or key that breaks the rules
     ├── EncodeError (also ValueError)     a Python value with no DAG-CBOR form: .reason, .path
     ├── InvalidKeyError (also ValueError) a public or private key that cannot be parsed: .reason
-    ├── IdentifierError (also ValueError) a malformed identifier (TID, ...): .reason
+    ├── IdentifierError (also ValueError) a malformed identifier (DID, handle, NSID, TID...): .reason
+    ├── LexiconValidationError (also ValueError)  a lexicon document, or data checked against one,
+    │                                     that breaks the rules: .reason, .path ($.a.b[2])
+    ├── PlcValidationError (also ValueError)  a did:plc operation or audit log that breaks the
+    │                                     PLC rules: .reason
+    ├── IdentityError                     a DID or handle that cannot be resolved or verified
+    │   ├── DidNotFoundError              no DID document for this DID
+    │   └── HandleResolutionError         the handle does not resolve (or not back to the DID)
+    └── StorageError                      an LMDB data directory that cannot be used as-is
+        └── SchemaVersionError            written by another schema version of strato
     └── CommitVerificationError (also ValueError)  a commit or sync event that fails a check:
                                           .code (a strato.sync.ErrorCode value), .reason
 
@@ -106,6 +115,60 @@ class IdentifierError(AtprotoError, ValueError):
         return f"invalid identifier {self.value!r}: {self.reason}"
 
 
+class LexiconValidationError(AtprotoError, ValueError):
+    """A lexicon document that is not valid, or data (a record, XRPC params, a body) that does
+    not match its lexicon. ``path`` is the JSON path of the failing field (``$.embed.images[0]``).
+    """
+
+    def __init__(self, reason: str, path: str = "$") -> None:
+        super().__init__(reason, path)
+        self.reason = reason
+        self.path = path
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+class PlcValidationError(AtprotoError, ValueError):
+    """A did:plc operation, or an audit log, that breaks the PLC rules (bad signature, broken
+    ``prev`` chain, a nullification outside the recovery window, over a directory limit...)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"invalid PLC operation: {self.reason}"
+
+
+class IdentityError(AtprotoError):
+    """A DID or handle that cannot be resolved or verified; ``reason`` says why."""
+
+    def __init__(self, reason: str, subject: str = "") -> None:
+        super().__init__(reason, subject)
+        self.reason = reason
+        self.subject = subject
+
+    def __str__(self) -> str:
+        return f"{self.subject}: {self.reason}" if self.subject else self.reason
+
+
+class DidNotFoundError(IdentityError):
+    """The DID has no document (unknown to the PLC directory, tombstoned, or no did.json)."""
+
+
+class HandleResolutionError(IdentityError):
+    """The handle resolves to no DID, to several, or to a DID whose document does not claim it."""
+
+
+class StorageError(AtprotoError):
+    """An LMDB data directory that cannot be opened or used as it is."""
+
+
+class SchemaVersionError(StorageError):
+    """The data directory was written by a strato with another storage schema version."""
+
+
 class CommitVerificationError(AtprotoError, ValueError):
     """A ``#commit`` or ``#sync`` event (or a repo commit) that fails verification.
 
@@ -129,8 +192,15 @@ __all__ = [
     "CommitVerificationError",
     "DataModelError",
     "DecodeError",
+    "DidNotFoundError",
     "EncodeError",
+    "HandleResolutionError",
     "IdentifierError",
+    "IdentityError",
     "InvalidKeyError",
+    "LexiconValidationError",
     "MSTError",
+    "PlcValidationError",
+    "SchemaVersionError",
+    "StorageError",
 ]
