@@ -11,7 +11,7 @@ raise the same classes::
     │   └── MSTError                      a Merkle Search Tree node or key that breaks the rules
     ├── EncodeError (also ValueError)     a Python value with no DAG-CBOR form: .reason, .path
     ├── InvalidKeyError (also ValueError) a public or private key that cannot be parsed: .reason
-    ├── IdentifierError (also ValueError) a malformed identifier (DID, handle, NSID, TID...): .reason
+    ├── IdentifierError (also ValueError) a malformed DID, handle, NSID, TID...: .reason
     ├── LexiconValidationError (also ValueError)  a lexicon document, or data checked against one,
     │                                     that breaks the rules: .reason, .path ($.a.b[2])
     ├── PlcValidationError (also ValueError)  a did:plc operation or audit log that breaks the
