@@ -14,6 +14,7 @@ Commands::
     strato cbor encode [--cid]         atproto JSON on stdin -> DAG-CBOR (or its CID) on stdout
     strato repo verify|ls              repository exports (see strato.cli_repo)
     strato key generate                signing keys
+    strato backup DATA_DIR OUT         hot backup of a data directory (see strato.cli_storage)
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import Any
 from strato import CID
 from strato.car import CarReader
 from strato.cli_repo import add_key_commands, add_repo_commands
+from strato.cli_storage import add_backup_command
 from strato.dagcbor import decode, decode_multi, encode, from_json, to_json
 from strato.errors import AtprotoError
 
@@ -55,11 +57,14 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         epilog="Bad input prints one line 'strato: error: ...' on stderr and exits with 1.",
     )
-    groups = parser.add_subparsers(dest="group", required=True, metavar="{car,cbor,repo,key}")
+    groups = parser.add_subparsers(
+        dest="group", required=True, metavar="{car,cbor,repo,key,backup}"
+    )
     _add_car_commands(groups)
     _add_cbor_commands(groups)
     add_repo_commands(groups)
     add_key_commands(groups)
+    add_backup_command(groups)
     return parser
 
 

@@ -20,7 +20,8 @@ raise the same classes::
     │   ├── DidNotFoundError              no DID document for this DID
     │   └── HandleResolutionError         the handle does not resolve (or not back to the DID)
     └── StorageError                      an LMDB data directory that cannot be used as-is
-        └── SchemaVersionError            written by another schema version of strato
+        ├── SchemaVersionError            written by another schema version of strato
+        └── StorageFullError              a transaction too big for the map (grown: retry it)
     └── CommitVerificationError (also ValueError)  a commit or sync event that fails a check:
                                           .code (a strato.sync.ErrorCode value), .reason
 
@@ -169,6 +170,11 @@ class SchemaVersionError(StorageError):
     """The data directory was written by a strato with another storage schema version."""
 
 
+class StorageFullError(StorageError):
+    """A write transaction did not fit the storage map. The map has been grown by the time this
+    is raised, so the transaction can simply run again; nothing of it was written."""
+
+
 class CommitVerificationError(AtprotoError, ValueError):
     """A ``#commit`` or ``#sync`` event (or a repo commit) that fails verification.
 
@@ -203,4 +209,5 @@ __all__ = [
     "PlcValidationError",
     "SchemaVersionError",
     "StorageError",
+    "StorageFullError",
 ]
