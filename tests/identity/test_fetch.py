@@ -6,6 +6,7 @@ there is the request's shape), everything else from the real server on 127.0.0.1
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -218,7 +219,16 @@ def test_parse_nameserver(value: str, parsed: tuple[str, int]) -> None:
     assert parse_nameserver(value) == parsed
 
 
-@pytest.mark.parametrize("value", ["dns.example.com", "10.0.0.1:0", "10.0.0.1:x", "[::1]x"])
-def test_parse_nameserver_rejects(value: str) -> None:
-    with pytest.raises(ValueError, match=r"."):
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("dns.example.com", "not an IP address (IP[:PORT])"),
+        ("10.0.0.1:0", "bad port"),
+        ("10.0.0.1:x", "bad port"),
+        ("[::1]x", "bad port"),
+        ("[::1]:70000", "bad port"),
+    ],
+)
+def test_parse_nameserver_rejects(value: str, reason: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(f"bad nameserver {value!r}: {reason}")):
         parse_nameserver(value)

@@ -32,20 +32,20 @@ DEFAULT_DNS_TIMEOUT: Final = 5.0
 
 def parse_nameserver(value: str) -> tuple[str, int]:
     """``"ip"``, ``"ip:port"`` or ``"[ipv6]:port"`` as (address, port); ValueError otherwise."""
-    host, port = value, 53
+    host, port_text = value, "53"
     if value.startswith("["):
         host, _, rest = value[1:].partition("]")
         if rest:
-            if not rest.startswith(":"):
-                raise ValueError(f"bad nameserver {value!r}")
-            port = int(rest[1:])
+            port_text = rest.removeprefix(":") if rest.startswith(":") else "bad"
     elif value.count(":") == 1:
         host, _, port_text = value.partition(":")
-        port = int(port_text)
-    ipaddress.ip_address(host)
-    if not 0 < port < 65536:
-        raise ValueError(f"bad nameserver port in {value!r}")
-    return host, port
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"bad nameserver {value!r}: not an IP address (IP[:PORT])") from None
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ValueError(f"bad nameserver {value!r}: bad port")
+    return host, int(port_text)
 
 
 class DnsClient:
