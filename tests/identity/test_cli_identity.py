@@ -92,7 +92,7 @@ def test_no_handle(
     ("argv", "message"),
     [
         ([ALICE], f"{ALICE}: DID document not found (HTTP 404)"),
-        (["alice.test"], "invalid identifier 'alice.test': reserved top-level domain .test"),
+        (["bob.local"], "invalid identifier 'bob.local': reserved top-level domain .local"),
         (["nobody.test", "--local-network"], "nobody.test: host nobody.test does not resolve"),
         (["not a handle"], "invalid identifier 'not a handle': not a valid handle"),
         (["did:key:z6Mk"], "did:key:z6Mk: unsupported DID method 'key'"),

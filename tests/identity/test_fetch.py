@@ -116,6 +116,18 @@ def test_connection_is_pinned_to_the_checked_address(local_dns: LocalDns) -> Non
     assert request.extensions["sni_hostname"] == "pds.example.com"
 
 
+def test_pinning_to_an_ipv6_address(local_dns: LocalDns) -> None:
+    local_dns.a("v6.example.com", "2606:4700::1111")
+    seen: list[str] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(f"{request.headers['Host']} {request.url}")
+        return httpx.Response(200, content=b"ok")
+
+    assert fetch("https://v6.example.com/a", dns=local_dns, handler=handler).body == b"ok"
+    assert seen == ["v6.example.com https://[2606:4700::1111]/a"]
+
+
 def test_redirects_are_checked_at_every_hop(local_dns: LocalDns) -> None:
     local_dns.a("a.example.com", PUBLIC)
     local_dns.a("internal.example.com", "10.0.0.5")

@@ -295,7 +295,8 @@ def test_dns_timeout(local_dns: LocalDns, local_http: LocalHttp) -> None:
 @pytest.mark.parametrize(
     ("handle", "local_network", "reason"),
     [
-        ("alice.test", False, "reserved top-level domain .test"),
+        ("alice.example", False, "reserved top-level domain .example"),
+        ("alice.localhost", False, "reserved top-level domain .localhost"),
         ("handle.invalid", True, "reserved top-level domain .invalid"),
         ("alice.onion", True, "reserved top-level domain .onion"),
         ("alice", True, "not a valid handle"),
@@ -310,6 +311,11 @@ def test_bad_handles(
         handle_of(local_dns, local_http, handle, local_network=local_network)
     assert info.value.reason == reason
     assert local_dns.queries.total() == 0
+
+
+def test_local_network_accepts_private_tlds(local_dns: LocalDns, local_http: LocalHttp) -> None:
+    local_dns.txt("_atproto.alice.internal", f"did={ALICE}")
+    assert handle_of(local_dns, local_http, "alice.internal") == ALICE
 
 
 def test_handle_public_url_shape(local_dns: LocalDns) -> None:
@@ -367,6 +373,7 @@ def test_handle_pointing_at_a_did_that_declares_another(
         identity_of(local_dns, local_http, "mallory.test")
     assert info.value.reason == f"handle mismatch: the DID document of {ALICE} declares alice.test"
     assert info.value.subject == "mallory.test"
+    assert local_dns.queries[("_atproto.alice.test", "TXT")] == 0
 
 
 def test_handle_pointing_at_a_did_without_handle(

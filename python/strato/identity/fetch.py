@@ -165,7 +165,11 @@ class Fetcher:
                 location = response.headers.get("Location")
                 if location is None:
                     raise failure(f"redirect ({response.status_code}) without Location", url)
-                return Response(str(httpx.URL(url).join(location)), response.status_code, b"")
+                try:
+                    next_url = str(httpx.URL(url).join(location))
+                except httpx.InvalidURL as err:
+                    raise failure(f"bad redirect Location: {err}", url) from err
+                return Response(next_url, response.status_code, b"")
             body = await _read_capped(response, max_bytes, failure, url)
         finally:
             await response.aclose()

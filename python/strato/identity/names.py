@@ -22,13 +22,14 @@ _HANDLE_RE: Final = re.compile(
 MAX_DID_LENGTH: Final = 2048
 MAX_HANDLE_LENGTH: Final = 253
 
-#: TLDs no atproto handle may use (the handle spec's list).
+#: TLDs no atproto handle may use (the handle spec's list; ``.test`` is allowed for testing and
+#: development, and simply does not resolve on the public internet).
 RESERVED_TLDS: Final = frozenset(
-    {"alt", "arpa", "example", "internal", "invalid", "local", "localhost", "onion", "test"}
+    {"alt", "arpa", "example", "internal", "invalid", "local", "localhost", "onion"}
 )
-#: Reserved TLDs a resolver configured for a local network accepts (development networks use
-#: ``.test`` handles and ``localhost`` services).
-LOCAL_NETWORK_TLDS: Final = frozenset({"test", "localhost", "local", "internal", "example"})
+#: Reserved TLDs that a resolver configured for a local network accepts anyway (names a
+#: private DNS server may well answer for).
+LOCAL_NETWORK_TLDS: Final = frozenset({"localhost", "local", "internal", "example"})
 
 
 def check_did(value: str) -> str:

@@ -108,13 +108,14 @@ class IdentityResolver:
             return await self._identity_from_did(check_did(identifier))
         handle = self._check_handle(identifier)
         did = await self._handle_did(handle)
-        identity = await self._identity_from_did(did, verified_handle=handle)
-        if identity.declared_handle != handle:
-            claimed = identity.declared_handle or "no handle"
+        doc, _ = await self._did_entry(did)
+        declared = doc.declared_handle()
+        if declared != handle:
             raise HandleResolutionError(
-                f"handle mismatch: the DID document of {did} declares {claimed}", handle
+                f"handle mismatch: the DID document of {did} declares {declared or 'no handle'}",
+                handle,
             )
-        return identity
+        return await self._identity_from_did(did, verified_handle=handle)
 
     async def purge(self, identifier: str) -> None:
         """Forget everything cached about a DID or handle (and the handle or DID it maps to)."""
