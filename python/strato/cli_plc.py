@@ -3,7 +3,7 @@ one). Registered on the main parser by :mod:`strato.cli`, which prints errors.
 
 Commands::
 
-    strato plc [--host 127.0.0.1] [--port 2582] [--data-dir ./strato-data/plc]
+    strato plc [--host 127.0.0.1] [--port 2582] [--data-dir ./strato-data/plc] [--rate-limits]
     strato did create --handle H --pds URL [--plc URL] [--rotation-key FILE]
                       [--signing-key FILE] [--key-dir DIR]
 """
@@ -56,6 +56,12 @@ def add_plc_command(groups: Any) -> None:
         default=DEFAULT_DATA_DIR,
         help=f"directory of the LMDB data, created if missing (default {DEFAULT_DATA_DIR})",
     )
+    plc.add_argument(
+        "--rate-limits",
+        action="store_true",
+        help="refuse a DID's 11th operation in an hour (31st in a day, 101st in a week), as "
+        "plc.directory does; recovery operations are exempt",
+    )
     plc.set_defaults(handler=cmd_plc)
 
 
@@ -101,7 +107,7 @@ def add_did_commands(groups: Any) -> None:
 
 def cmd_plc(args: argparse.Namespace) -> int:
     """Serve until interrupted."""
-    app = create_app(PlcSettings(data_dir=Path(args.data_dir)))
+    app = create_app(PlcSettings(data_dir=Path(args.data_dir), rate_limits=args.rate_limits))
     uvicorn.run(app, host=args.host, port=args.port, log_level="info", access_log=False)
     return 0
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from plc_helpers import did_key, genesis, key
+from plc_helpers import EPOCH, HOUR, did_key, genesis, key
 from strato.errors import PlcValidationError
 from strato.plc import create_tombstone
 from strato.plc.limits import (
@@ -21,8 +21,10 @@ from strato.plc.limits import (
     MAX_SERVICE_TYPE_LENGTH,
     MAX_VERIFICATION_METHOD_ENTRIES,
     check_admission,
+    check_rate,
 )
 
+NOW = EPOCH + 30 * 24 * HOUR
 SIGNING = "did:key:zQ3shP5TBe1sQfSttXty15FAEHV1DZgcxRZNxvEWnPfLFwLxJ"
 
 
@@ -151,3 +153,26 @@ def test_legacy_create_is_not_admitted() -> None:
 def test_value_without_dag_cbor_form() -> None:
     with pytest.raises(PlcValidationError, match="not a valid operation"):
         check_admission({"type": "plc_tombstone", "prev": 1.5, "sig": "x"})
+
+
+DAY = 24 * HOUR
+
+
+@pytest.mark.parametrize(
+    ("created_at", "reason"),
+    [
+        ([NOW - HOUR + 1] * 10, "too many operations within the last hour (max 10)"),
+        ([NOW - DAY + 1] * 30, "too many operations within the last day (max 30)"),
+        ([NOW - 7 * DAY + 1] * 100, "too many operations within the last week (max 100)"),
+    ],
+)
+def test_rate_limit_reached(created_at: list[int], reason: str) -> None:
+    with pytest.raises(PlcValidationError) as caught:
+        check_rate(created_at, NOW)
+    assert caught.value.reason == reason
+
+
+def test_rate_limit_not_reached() -> None:
+    check_rate([NOW - HOUR] * 10 + [NOW] * 9, NOW)
+    check_rate([NOW - DAY] * 30 + [NOW - HOUR] * 20, NOW)
+    check_rate([NOW - 7 * DAY] * 100 + [NOW - DAY] * 60, NOW)

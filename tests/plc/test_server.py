@@ -28,9 +28,12 @@ def anyio_backend() -> str:
 
 
 @asynccontextmanager
-async def directory(path: Path, clock: Clock | None = None) -> AsyncIterator[httpx.AsyncClient]:
+async def directory(
+    path: Path, clock: Clock | None = None, *, rate_limits: bool = False
+) -> AsyncIterator[httpx.AsyncClient]:
     """An in-process directory on ``path`` and an HTTP client for it."""
-    app = create_app(PlcSettings(path, sync=False), clock=clock or Clock())
+    settings = PlcSettings(path, sync=False, rate_limits=rate_limits)
+    app = create_app(settings, clock=clock or Clock())
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://plc.test") as http,
@@ -199,6 +202,35 @@ async def test_recovery_within_and_outside_the_window(tmp_path: Path) -> None:
         assert [entry["nullified"] for entry in audit] == [False, True, False]
         assert (await http.get(f"/{did}/log")).json() == [op, recovery]
         assert (await http.get(f"/{did}/data")).json()["alsoKnownAs"] == ["at://recovered.test"]
+
+
+@pytest.mark.anyio
+async def test_rate_limits_when_on(tmp_path: Path) -> None:
+    clock = Clock()
+    async with directory(tmp_path, clock, rate_limits=True) as http:
+        did, op = await created(http)
+        last = op
+        for n in range(9):
+            clock.advance(1000)
+            last = create_update(last, PRIMARY, handle=f"h{n}.test")
+            assert (await post(http, did, last)).status_code == 200
+        clock.advance(1000)
+        eleventh = create_update(last, PRIMARY, handle="eleventh.test")
+        await assert_rejected(http, did, eleventh, "too many operations within the last hour")
+        recovery = fork_of(op, "recovered.test", RECOVERY)  # recovery is exempt
+        assert (await post(http, did, recovery)).status_code == 200
+        clock.advance(HOUR)
+        after = create_update(recovery, PRIMARY, handle="later.test")
+        assert (await post(http, did, after)).status_code == 200
+
+
+@pytest.mark.anyio
+async def test_no_rate_limits_by_default(tmp_path: Path) -> None:
+    async with directory(tmp_path) as http:
+        did, op = await created(http)
+        for n in range(12):
+            op = create_update(op, PRIMARY, handle=f"h{n}.test")
+            assert (await post(http, did, op)).status_code == 200
 
 
 @pytest.mark.anyio

@@ -12,6 +12,10 @@ says otherwise, the reference server wins, since that is what clients meet in pr
 
 A submitted operation must also be a ``plc_operation`` or ``plc_tombstone``: legacy ``create``
 operations are read, never accepted.
+
+The per-DID rate limits (``enforceOpsRateLimit``: fewer than 10 operations an hour, 30 a day,
+100 a week, recovery forks exempt) are applied by :func:`check_rate` only when the directory
+is started with them on: a local test network updates handles far more often than that.
 """
 
 from __future__ import annotations
@@ -43,6 +47,11 @@ MAX_VERIFICATION_METHOD_ENTRIES: Final = 10
 MAX_ID_LENGTH: Final = 32
 #: constraints.ts ``MAX_DID_KEY_LENGTH``: a verification method's did:key (k256 is 57).
 MAX_DID_KEY_LENGTH: Final = 256
+
+_HOUR: Final = 3600 * 1_000_000
+#: constraints.ts ``HOUR_LIMIT``, ``DAY_LIMIT``, ``WEEK_LIMIT``: (window in µs, how many
+#: operations already in that window make the next one wait).
+RATE_LIMITS: Final = ((_HOUR, 10, "hour"), (24 * _HOUR, 30, "day"), (7 * 24 * _HOUR, 100, "week"))
 
 _BASE58BTC: Final = frozenset("123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz")
 
@@ -131,3 +140,11 @@ def _check_verification_methods(methods: dict[str, str]) -> None:
             or not set(multibase[1:]) <= _BASE58BTC
         ):
             raise PlcValidationError(f"invalid verificationMethod key: {key}")
+
+
+def check_rate(created_at: list[int], now: int) -> None:
+    """Refuse another operation when the DID's current operations (their ``createdAt``, µs)
+    already fill one of the :data:`RATE_LIMITS` windows ending at ``now``."""
+    for window, limit, name in RATE_LIMITS:
+        if sum(1 for moment in created_at if moment > now - window) >= limit:
+            raise PlcValidationError(f"too many operations within the last {name} (max {limit})")

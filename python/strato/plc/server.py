@@ -27,6 +27,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, Final
 
@@ -61,11 +62,13 @@ def system_clock() -> int:
 
 @dataclass(frozen=True)
 class PlcSettings:
-    """What the directory needs: where its data lives, and whether to flush every write to disk
-    before answering (``sync``; tests may turn it off)."""
+    """What the directory needs: where its data lives, whether to flush every write to disk
+    before answering (``sync``; tests may turn it off), and whether to apply the reference's
+    per-DID rate limits (``rate_limits``, off by default: see :mod:`strato.plc.limits`)."""
 
     data_dir: Path
     sync: bool = True
+    rate_limits: bool = False
 
 
 class DirectoryError(HTTPException):
@@ -149,7 +152,15 @@ class _Directory:
             if not is_plc_did(did):
                 raise PlcValidationError(f"not a did:plc: {did}")
             async with self.locks.hold(did):
-                await asyncio.to_thread(self.store.submit, did, op, self.clock())
+                await asyncio.to_thread(
+                    partial(
+                        self.store.submit,
+                        did,
+                        op,
+                        self.clock(),
+                        rate_limits=self.settings.rate_limits,
+                    )
+                )
         except PlcValidationError as err:
             raise DirectoryError(400, err.reason) from err
         return Response(b"OK", media_type="text/plain")

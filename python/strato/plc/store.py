@@ -25,6 +25,7 @@ from typing import Any, Final
 
 import msgspec
 
+from strato.plc.limits import check_rate
 from strato.plc.log import DidLog, LogEntry, format_datetime
 from strato.storage import ReadTxn, Store, WriteTxn, prefix, u64
 
@@ -122,14 +123,15 @@ class PlcStore:
 
     # -- writing ------------------------------------------------------------------------------
 
-    def submit(self, did: str, value: object, now: int) -> LogEntry:
-        """Check the operation ``value`` against ``did``'s log and store it, at time ``now``
-        (µs), in one write transaction. Raises :class:`strato.errors.PlcValidationError`
-        (nothing written) when it breaks a rule."""
-        return self._store.transact(lambda txn: _submit(txn, did, value, now))
+    def submit(self, did: str, value: object, now: int, *, rate_limits: bool = False) -> LogEntry:
+        """Check the operation ``value`` against ``did``'s log (and, with ``rate_limits``, the
+        per-DID rate limits of :func:`strato.plc.limits.check_rate`) and store it, at time
+        ``now`` (µs), in one write transaction. Raises
+        :class:`strato.errors.PlcValidationError` (nothing written) when it breaks a rule."""
+        return self._store.transact(lambda txn: _submit(txn, did, value, now, rate_limits))
 
 
-def _submit(txn: WriteTxn, did: str, value: object, now: int) -> LogEntry:
+def _submit(txn: WriteTxn, did: str, value: object, now: int, rate_limits: bool) -> LogEntry:
     entries = list(_stored_entries(txn, did))
     log = _log_of(did, [stored for _, stored in entries])
     latest = log.latest_created_at()
@@ -137,6 +139,8 @@ def _submit(txn: WriteTxn, did: str, value: object, now: int) -> LogEntry:
     if latest is not None and created_at <= latest:
         created_at = latest - latest % _MILLISECOND + _MILLISECOND
     prepared = log.prepare(value, created_at)
+    if rate_limits and not prepared.nullified:  # recovery is never rate limited
+        check_rate([entry.created_at for entry in log.active()], created_at)
     entry = log.apply(prepared)
     seq = txn.next_u64("seq")
     changed = set(prepared.nullified)
