@@ -27,7 +27,7 @@ Times are integer microseconds since the Unix epoch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
@@ -113,18 +113,16 @@ class DidData:
         }
 
 
-@dataclass
 class DidLog:
-    """The audit log of ``did``; empty until its genesis operation is applied."""
+    """The audit log of ``did`` (``entries`` in the order received; empty until the genesis
+    operation is applied)."""
 
-    did: str
-    entries: list[LogEntry] = field(default_factory=list)
-    _by_cid: dict[str, int] = field(default_factory=dict, repr=False)
-    head: str | None = None
-
-    def __post_init__(self) -> None:
+    def __init__(self, did: str, entries: list[LogEntry] | None = None) -> None:
+        self.did = did
+        self.entries = entries or []
         self._by_cid = {entry.cid: index for index, entry in enumerate(self.entries)}
-        active = [entry for entry in self.entries if not entry.nullified]
+        active = self.active()
+        #: The CID of the latest operation that is not nullified.
         self.head = active[-1].cid if active else None
 
     def entry(self, cid: str) -> LogEntry:

@@ -33,7 +33,7 @@ from typing import Any, Final
 
 from strato import dagcbor
 from strato._core import CID
-from strato.crypto import PrivateKey, verify
+from strato.crypto import PrivateKey, PublicKey, verify
 from strato.errors import EncodeError, InvalidKeyError, PlcValidationError
 
 OPERATION: Final = "plc_operation"
@@ -65,7 +65,6 @@ _HALF_ORDER: Final = {
     "k256": 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141 // 2,
     "p256": 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551 // 2,
 }
-_CURVE_BY_PREFIX: Final = {"did:key:zQ3s": "k256", "did:key:zDna": "p256"}
 
 Operation = dict[str, Any]
 
@@ -276,8 +275,7 @@ def verify_operation_signature(op: Operation, keys: list[str]) -> int:
     if signature[0] == _DER_SEQUENCE and signature[1] == len(signature) - 2:
         raise PlcValidationError("invalid signature: DER-encoded (signatures must be r || s)")
     s = int.from_bytes(signature[32:], "big")
-    curves = {_CURVE_BY_PREFIX.get(key[:12]) for key in keys}
-    if any(curve is not None and s > _HALF_ORDER[curve] for curve in curves):
+    if any(s > _HALF_ORDER[PublicKey.from_did_key(key).curve] for key in keys):
         raise PlcValidationError("invalid signature: high-S (signatures must be low-S)")
     raise PlcValidationError("invalid signature: not signed by any of the allowed rotation keys")
 
