@@ -11,6 +11,8 @@ import pytest
 from conftest import shared_path, skipped_param
 from strato.errors import PlcValidationError
 from strato.plc import normalize_operation, operation_cid, validate_audit_log
+from strato.plc.log import parse_datetime
+from strato.plc.store import PlcStore
 
 AUDIT_LOGS = shared_path("testdata", "plc", "interop_tests", "audit_log")
 
@@ -92,3 +94,30 @@ def test_valid_log_with_a_flag_flipped_is_invalid(path: Path) -> None:
     entries[-1]["nullified"] = not entries[-1]["nullified"]
     with pytest.raises(PlcValidationError, match="nullified flag disagrees"):
         validate_audit_log(entries)
+
+
+@pytest.mark.parametrize("path", cases("valid") + cases("invalid"))
+def test_directory_store_replays_the_log(path: Path, tmp_path: Path) -> None:
+    """The directory's store accepts each operation of a valid log at its ``createdAt`` and then
+    serves the same audit log; for an invalid log it refuses the same entry and keeps what came
+    before."""
+    entries = load(path)
+    did = entries[0]["did"]
+    assert isinstance(did, str)
+    failing = INVALID.get(path.name, (len(entries), ""))[0]
+    store = PlcStore.open(tmp_path, sync=False)
+    try:
+        for index, entry in enumerate(entries):
+            moment = parse_datetime(entry["createdAt"])
+            if index == failing:
+                with pytest.raises(PlcValidationError):
+                    store.submit(did, entry["operation"], moment)
+                break
+            store.submit(did, entry["operation"], moment)
+        served = store.audit_log(did)
+    finally:
+        store.close()
+    if failing == len(entries):
+        assert served == entries
+    else:
+        assert [row["cid"] for row in served] == [row["cid"] for row in entries[:failing]]
