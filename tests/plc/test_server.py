@@ -176,6 +176,15 @@ async def test_bad_operations_are_400_and_write_nothing(tmp_path: Path) -> None:
         await assert_rejected(http, did, {"type": "nope"}, "unknown operation type 'nope'")
         await assert_rejected(http, did, None, "", raw=b"{not json")
         await assert_rejected(http, did, None, "operation too large", raw=b" " * 70_000)
+        chunks = [b" " * 20_000] * 4  # streamed, no content-length
+
+        async def stream() -> AsyncIterator[bytes]:
+            for chunk in chunks:
+                yield chunk
+
+        response = await http.post(f"/{did}", content=stream())
+        assert response.status_code == 400
+        assert response.json()["message"].startswith("operation too large")
         other, other_did = genesis([RECOVERY], handle="other.test")
         await assert_rejected(http, did, other, f"{did} already exists")
         await assert_rejected(http, "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa", other, "genesis operation")

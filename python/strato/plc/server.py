@@ -140,9 +140,7 @@ class _Directory:
 
     async def submit(self, request: Request) -> Response:
         did = request.path_params["did"]
-        body = await request.body()
-        if len(body) > MAX_BODY_BYTES:
-            raise DirectoryError(400, f"operation too large (request body over {MAX_BODY_BYTES})")
+        body = await _read_body(request)
         try:
             value = msgspec.json.decode(body)
         except msgspec.DecodeError as err:
@@ -229,6 +227,22 @@ def create_app(settings: PlcSettings, *, clock: Clock = system_clock) -> Starlet
 async def _on_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)  # registered for HTTPException only
     return _json({"message": exc.detail}, status=exc.status_code)
+
+
+async def _read_body(request: Request) -> bytes:
+    """The request body, refusing (without reading it all) one over :data:`MAX_BODY_BYTES`."""
+    too_large = DirectoryError(400, f"operation too large (request body over {MAX_BODY_BYTES})")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise too_large
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _json(value: Any, *, status: int = 200, media_type: str = "application/json") -> Response:
