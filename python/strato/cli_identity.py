@@ -24,7 +24,7 @@ def add_did_commands(groups: Any) -> Any:
     ``did create``) can be added to it."""
     did = groups.add_parser(
         "did",
-        help="resolve DIDs and handles",
+        help="resolve DIDs and handles; create did:plc identities",
         description="Work with atproto identities (DIDs, their documents and handles).",
     )
     commands = did.add_subparsers(dest="command", required=True)

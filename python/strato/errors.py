@@ -16,6 +16,8 @@ raise the same classes::
     │                                     that breaks the rules: .reason, .path ($.a.b[2])
     ├── PlcValidationError (also ValueError)  a did:plc operation or audit log that breaks the
     │                                     PLC rules: .reason
+    ├── PlcDirectoryError                 a PLC directory that failed or answered unexpectedly:
+    │                                     .reason, .status (None when unreachable)
     ├── IdentityError                     a DID or handle that cannot be resolved or verified
     │   ├── DidNotFoundError              no DID document for this DID
     │   ├── DidResolutionError            a DID document that is malformed or cannot be fetched
@@ -146,6 +148,20 @@ class PlcValidationError(AtprotoError, ValueError):
         return f"invalid PLC operation: {self.reason}"
 
 
+class PlcDirectoryError(AtprotoError):
+    """A PLC directory that could not be reached or answered in a way the client did not expect
+    (a 5xx, a malformed body); ``status`` is the HTTP status, None when there was no answer."""
+
+    def __init__(self, reason: str, status: int | None = None) -> None:
+        super().__init__(reason, status)
+        self.reason = reason
+        self.status = status
+
+    def __str__(self) -> str:
+        where = "PLC directory" if self.status is None else f"PLC directory ({self.status})"
+        return f"{where}: {self.reason}"
+
+
 class IdentityError(AtprotoError):
     """A DID or handle that cannot be resolved or verified; ``reason`` says why."""
 
@@ -233,6 +249,7 @@ __all__ = [
     "InvalidKeyError",
     "LexiconValidationError",
     "MSTError",
+    "PlcDirectoryError",
     "PlcValidationError",
     "SchemaVersionError",
     "StorageError",
