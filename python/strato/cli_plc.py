@@ -96,15 +96,6 @@ def add_did_create_command(commands: Any) -> None:
     create.set_defaults(handler=cmd_did_create)
 
 
-def add_did_commands(groups: Any) -> None:
-    """A ``strato did`` group holding ``create``."""
-    did = groups.add_parser(
-        "did", help="did:plc identities", description="Create did:plc identities."
-    )
-    commands = did.add_subparsers(dest="command", required=True, metavar="{create}")
-    add_did_create_command(commands)
-
-
 def cmd_plc(args: argparse.Namespace) -> int:
     """Serve until interrupted."""
     app = create_app(PlcSettings(data_dir=Path(args.data_dir), rate_limits=args.rate_limits))
@@ -154,4 +145,4 @@ async def _submit(url: str, did: str, op: dict[str, Any]) -> None:
         await client.submit(did, op)
 
 
-__all__ = ["add_did_commands", "add_did_create_command", "add_plc_command"]
+__all__ = ["add_did_create_command", "add_plc_command"]
