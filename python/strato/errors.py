@@ -24,10 +24,12 @@ raise the same classes::
     │   ├── HandleResolutionError         the handle does not resolve (or not back to the DID)
     │   │   └── HandleNotFoundError       no DNS record nor well-known answer names a DID
     │   ├── UnsafeAddressError            a fetch refused by the SSRF guard (private address...)
+    │   ├── LexiconResolutionError        an NSID whose published lexicon cannot be resolved
+    │   │   └── LexiconNotFoundError      no authority DID, or no schema record, for the NSID
     │   └── IdentityUnavailableError      a transient failure (timeout, 5xx); never cached
-    └── StorageError                      an LMDB data directory that cannot be used as-is
-        ├── SchemaVersionError            written by another schema version of strato
-        └── StorageFullError              a transaction too big for the map (grown: retry it)
+    ├── StorageError                      an LMDB data directory that cannot be used as-is
+    │   ├── SchemaVersionError            written by another schema version of strato
+    │   └── StorageFullError              a transaction too big for the map (grown: retry it)
     └── CommitVerificationError (also ValueError)  a commit or sync event that fails a check:
                                           .code (a strato.sync.ErrorCode value), .reason
 
@@ -202,6 +204,17 @@ class IdentityUnavailableError(IdentityError):
     answer is unknown, so it is never cached and a later try may succeed."""
 
 
+class LexiconResolutionError(IdentityError):
+    """An NSID whose published lexicon cannot be resolved: a malformed ``_lexicon`` TXT record,
+    an authority without a PDS or key, or a schema record that fails verification or is not a
+    valid lexicon for that NSID. ``subject`` is the NSID."""
+
+
+class LexiconNotFoundError(LexiconResolutionError):
+    """No lexicon is published for the NSID: no ``_lexicon`` TXT record names a DID, or the
+    authority's repository (provably) holds no ``com.atproto.lexicon.schema`` record for it."""
+
+
 class StorageError(AtprotoError):
     """An LMDB data directory that cannot be opened or used as it is."""
 
@@ -247,6 +260,8 @@ __all__ = [
     "IdentityError",
     "IdentityUnavailableError",
     "InvalidKeyError",
+    "LexiconNotFoundError",
+    "LexiconResolutionError",
     "LexiconValidationError",
     "MSTError",
     "PlcDirectoryError",

@@ -34,6 +34,8 @@ from strato.errors import (
     HandleNotFoundError,
     HandleResolutionError,
     IdentityError,
+    LexiconNotFoundError,
+    LexiconResolutionError,
     UnsafeAddressError,
 )
 from strato.identity.document import DidDocument
@@ -55,6 +57,8 @@ NEGATIVE_ERRORS: Final[dict[str, type[IdentityError]]] = {
         DidResolutionError,
         HandleResolutionError,
         HandleNotFoundError,
+        LexiconNotFoundError,
+        LexiconResolutionError,
         UnsafeAddressError,
     )
 }

@@ -11,6 +11,8 @@ Owns the URL each method uses and how its answers are judged:
 - handle by HTTP: ``https://<handle>/.well-known/atproto-did``; a 2xx body (at most
   :data:`MAX_HANDLE_BODY_BYTES`) is the DID, surrounding whitespace trimmed; up to three
   redirects, each guarded.
+- lexicon authority by DNS: TXT records at ``_lexicon.<authority in DNS order>`` name the DID
+  that publishes an NSID's lexicon, judged like a handle's records.
 - :func:`resolve_handle` tries DNS first and HTTP when DNS gives no DID (as the reference
   resolver does); when both fail, the more specific error is raised (a DNS failure other than
   "not found", else the HTTP one).
@@ -32,10 +34,13 @@ from strato.errors import (
     IdentifierError,
     IdentityError,
     IdentityUnavailableError,
+    LexiconNotFoundError,
+    LexiconResolutionError,
 )
 from strato.identity.dnsclient import DnsClient
 from strato.identity.fetch import Fetcher, Response
 from strato.identity.names import check_did, check_tld, normalize_handle
+from strato.syntax import NSID
 
 #: The largest DID document accepted. A did:plc document is rendered from an operation of at
 #: most 7,500 bytes of DAG-CBOR, so a few KiB; did:web documents get room for more keys and
@@ -122,16 +127,40 @@ def did_web_url(network: Network, did: str) -> str:
 async def resolve_handle_dns(network: Network, handle: str) -> str:
     """The DID named by the ``did=`` TXT records at ``_atproto.<handle>``."""
     values = await network.dns.txt(f"_atproto.{handle}")
+    return _did_from_txt(values, handle, HandleNotFoundError, HandleResolutionError)
+
+
+def lexicon_authority_name(nsid: str) -> str:
+    """The DNS name whose TXT record names the DID publishing ``nsid``'s lexicon: ``_lexicon.``
+    and the NSID's authority in DNS order, the name segment dropped (``app.toy.record`` ->
+    ``_lexicon.toy.app``). The lookup never walks up or down the DNS tree."""
+    return f"_lexicon.{NSID(nsid).authority_domain}"
+
+
+async def resolve_lexicon_authority(network: Network, nsid: str) -> str:
+    """The DID named by the ``did=`` TXT records at :func:`lexicon_authority_name`."""
+    values = await network.dns.txt(lexicon_authority_name(nsid))
+    return _did_from_txt(values, nsid, LexiconNotFoundError, LexiconResolutionError)
+
+
+def _did_from_txt(
+    values: list[str],
+    subject: str,
+    missing: type[IdentityError],
+    failure: type[IdentityError],
+) -> str:
+    """The one DID the ``did=`` values among TXT ``values`` name (several records naming the
+    same DID count once)."""
     dids = {value[4:] for value in values if value.startswith("did=")}
     if not dids:
-        raise HandleNotFoundError("no did= TXT record", handle)
+        raise missing("no did= TXT record", subject)
     if len(dids) > 1:
-        raise HandleResolutionError("several did= TXT records name different DIDs", handle)
+        raise failure("several did= TXT records name different DIDs", subject)
     (did,) = dids
     try:
         return check_did(did)
     except IdentifierError as err:
-        raise HandleResolutionError(f"invalid DID in TXT record: {err.reason}", handle) from err
+        raise failure(f"invalid DID in TXT record: {err.reason}", subject) from err
 
 
 async def resolve_handle_http(network: Network, handle: str) -> str:

@@ -29,8 +29,15 @@ from strato.identity.cache import CacheEntry, Freshness, IdentityCache
 from strato.identity.dnsclient import DnsClient
 from strato.identity.document import DidDocument, parse_did_document
 from strato.identity.fetch import DEFAULT_TIMEOUT, Fetcher
-from strato.identity.methods import DEFAULT_PLC_URL, Network, fetch_did_document, resolve_handle
+from strato.identity.methods import (
+    DEFAULT_PLC_URL,
+    Network,
+    fetch_did_document,
+    resolve_handle,
+    resolve_lexicon_authority,
+)
 from strato.identity.names import check_did, check_tld, normalize_handle
+from strato.syntax import NSID
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +123,25 @@ class IdentityResolver:
                 handle,
             )
         return await self._identity_from_did(did, verified_handle=handle)
+
+    async def resolve_lexicon_authority(self, nsid: str) -> str:
+        """The DID that publishes the lexicon of ``nsid``, from the ``_lexicon`` TXT record of
+        its authority (see :func:`strato.identity.methods.lexicon_authority_name`)."""
+        domain = NSID(nsid).authority_domain
+
+        async def fetch() -> bytes:
+            return (await resolve_lexicon_authority(self.network, nsid)).encode()
+
+        return (await self.cached(f"lexicon-authority:{domain}", nsid, fetch)).decode()
+
+    async def cached(self, key: str, subject: str, fetch: Callable[[], Awaitable[bytes]]) -> bytes:
+        """The answer ``fetch`` gives for ``key``, through this resolver's cache: fresh entries
+        served, stale ones refreshed in the background, one fetch for concurrent callers, and
+        an :class:`~strato.errors.IdentityError` it raises cached as a negative entry (raised
+        again about ``subject``). For resolution built on identity, such as lexicons."""
+        entry = await self._lookup(key, subject, fetch)
+        assert entry.value is not None
+        return entry.value
 
     async def purge(self, identifier: str) -> None:
         """Forget everything cached about a DID or handle (and the handle or DID it maps to)."""
