@@ -113,9 +113,11 @@ class InvalidKeyError(AtprotoError, ValueError):
 
 
 class IdentifierError(AtprotoError, ValueError):
-    """A malformed identifier (a TID, ...); ``reason`` says what is wrong."""
+    """A malformed identifier (a DID, handle, NSID, TID...); ``reason`` says what is wrong and
+    ``value`` is the text (a plain ``str``, even when a parsed identifier type was passed)."""
 
     def __init__(self, reason: str, value: str = "") -> None:
+        value = str(value)
         super().__init__(reason, value)
         self.reason = reason
         self.value = value
@@ -168,6 +170,7 @@ class IdentityError(AtprotoError):
     """A DID or handle that cannot be resolved or verified; ``reason`` says why."""
 
     def __init__(self, reason: str, subject: str = "") -> None:
+        subject = str(subject)
         super().__init__(reason, subject)
         self.reason = reason
         self.subject = subject

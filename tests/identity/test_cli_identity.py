@@ -94,7 +94,10 @@ def test_no_handle(
         ([ALICE], f"{ALICE}: DID document not found (HTTP 404)"),
         (["bob.local"], "invalid identifier 'bob.local': reserved top-level domain .local"),
         (["nobody.test", "--local-network"], "nobody.test: host nobody.test does not resolve"),
-        (["not a handle"], "invalid identifier 'not a handle': not a valid handle"),
+        (
+            ["not a handle"],
+            "invalid identifier 'not a handle': handle must have at least two labels",
+        ),
         (["did:key:z6Mk"], "did:key:z6Mk: unsupported DID method 'key'"),
         (["mallory.test", "--local-network"], "handle mismatch"),
     ],

@@ -97,7 +97,7 @@ def svc(id_: str = "#atproto_pds", **fields: Any) -> dict[str, Any]:
         (b'{"id": "did:plc:x", "alsoKnownAs": null}', "Expected `array`, got `null`"),
         (b'{"id": "did:plc:x", "verificationMethod": [{"id": "#a"}]}', "missing required field"),
         (b'{"id": "did:plc:x", "service": [{"id": "#a", "type": 1}]}', "Expected `str`"),
-        (b'{"id": "plc:ewvi7nxzyoun6zhxrhs64oiz"}', "DID document id: not a DID"),
+        (b'{"id": "plc:ewvi7nxzyoun6zhxrhs64oiz"}', 'DID document id: DID must start with "did:"'),
         (b'{"id": "did:plc:short"}', "DID document id: did:plc identifier must be 24"),
     ],
 )
