@@ -1,6 +1,6 @@
 """The internal failure signal of compiled validators, and its conversion to the public error.
 
-Validators raise :class:`Invalid` with only a reason; each container that catches it on the way
+Validators raise :class:`FieldError` with only a reason; each container that catches it on the way
 out appends its own path segment. The happy path therefore builds no path strings at all, and
 the public :class:`strato.errors.LexiconValidationError` gets the full JSON path (``$.a.b[2]``)
 once, at the entry point.
@@ -11,7 +11,7 @@ from __future__ import annotations
 from strato.errors import LexiconValidationError
 
 
-class Invalid(Exception):
+class FieldError(Exception):
     """Data (or a document) that breaks a rule; ``segments`` is the path, innermost first."""
 
     def __init__(self, reason: str, *segments: str) -> None:

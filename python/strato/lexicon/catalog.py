@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from strato.errors import LexiconValidationError
-from strato.lexicon._invalid import Invalid
+from strato.lexicon._invalid import FieldError
 from strato.lexicon.compiler import Check, compile_def, compile_token, normalize_ref
 from strato.lexicon.document import LexiconDoc, parse_lexicon
 from strato.lexicon.formats import FORMAT_CHECKS
@@ -135,7 +135,7 @@ class Catalog:
         fast = self._fast.get(collection)
         try:
             (fast or check)(data)
-        except Invalid as err:
+        except FieldError as err:
             raise err.to_error() from None
         return "valid"
 
@@ -143,7 +143,7 @@ class Catalog:
         """Check data against any def: ``"nsid"`` (main) or ``"nsid#name"``."""
         try:
             self.resolve(normalize_ref(ref, ""))(data)
-        except Invalid as err:
+        except FieldError as err:
             raise err.to_error() from None
 
     def validate_params(self, nsid: str, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -156,7 +156,7 @@ class Catalog:
             self._params[nsid] = check
         try:
             return check(params)
-        except Invalid as err:
+        except FieldError as err:
             raise err.to_error("params") from None
 
     def validate_input(self, nsid: str, body: Any) -> None:
@@ -185,7 +185,7 @@ class Catalog:
                 self.resolve(target)(body)
             else:
                 self._compiled_body(nsid, "message", schema)(body)
-        except Invalid as err:
+        except FieldError as err:
             raise err.to_error() from None
 
     # -----------------------------------------------------------------------------------------
@@ -203,7 +203,7 @@ class Catalog:
         doc = self._docs.get(nsid)
         definition = doc.defs.get(name or "main") if doc is not None else None
         if definition is None:
-            raise Invalid(f"unresolved reference {ref!r} (lexicon not loaded)")
+            raise FieldError(f"unresolved reference {ref!r} (lexicon not loaded)")
         # refs inside are looked up when data reaches them, so a def may refer to itself
         if definition["type"] == "token":
             check = compile_token(ref)
@@ -220,7 +220,7 @@ class Catalog:
         key_check = _record_key_check(key_type)
         try:
             check = self.resolve(collection)
-        except Invalid as err:
+        except FieldError as err:
             raise err.to_error() from None
         record = (key_check, key_type, check)
         self._records[collection] = record
@@ -240,7 +240,7 @@ class Catalog:
             return
         try:
             self._compiled_body(nsid, key, schema)(body)
-        except Invalid as err:
+        except FieldError as err:
             raise err.to_error() from None
 
     def _compiled_body(self, nsid: str, key: str, schema: dict[str, Any]) -> Check:

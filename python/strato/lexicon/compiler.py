@@ -1,6 +1,6 @@
 """Compiling lexicon defs into validators: each def is turned into one Python closure, once.
 
-A validator is ``check(value) -> None`` that raises :class:`~strato.lexicon._invalid.Invalid`.
+A validator is ``check(value) -> None`` that raises :class:`~strato.lexicon._invalid.FieldError`.
 The schema dict is read only here, at compile time; a record is then checked by plain calls and
 comparisons. Paths are added on the way out of a failure, so valid data builds no strings.
 
@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from strato._core import grapheme_count
-from strato.lexicon._invalid import Invalid, key_segment
+from strato.lexicon._invalid import FieldError, key_segment
 from strato.lexicon.formats import FORMAT_CHECKS
 from strato.lexicon.values import byte_length, check_blob, check_cid_link, check_data
 
@@ -50,7 +50,7 @@ def compile_def(definition: dict[str, Any], nsid: str, resolver: Resolver) -> Ch
         return compile_def(definition["record"], nsid, resolver)
     builder = _BUILDERS.get(kind)
     if builder is None:
-        raise Invalid(f"a {kind} def cannot describe data")
+        raise FieldError(f"a {kind} def cannot describe data")
     return builder(definition, nsid, resolver)
 
 
@@ -59,7 +59,7 @@ def compile_token(full_name: str) -> Check:
 
     def check(value: Any) -> None:
         if value != full_name:
-            raise Invalid(f"must be the token {full_name!r}")
+            raise FieldError(f"must be the token {full_name!r}")
 
     return check
 
@@ -67,7 +67,7 @@ def compile_token(full_name: str) -> Check:
 def _null(definition: dict[str, Any], nsid: str, resolver: Resolver) -> Check:
     def check(value: Any) -> None:
         if value is not None:
-            raise Invalid("expected null")
+            raise FieldError("expected null")
 
     return check
 
@@ -77,9 +77,9 @@ def _boolean(definition: dict[str, Any], nsid: str, resolver: Resolver) -> Check
 
     def check(value: Any) -> None:
         if type(value) is not bool:
-            raise Invalid("expected a boolean")
+            raise FieldError("expected a boolean")
         if const is not None and value is not const:
-            raise Invalid(f"must be {str(const).lower()}")
+            raise FieldError(f"must be {str(const).lower()}")
 
     return check
 
@@ -93,21 +93,21 @@ def _integer(definition: dict[str, Any], nsid: str, resolver: Resolver) -> Check
 
         def plain(value: Any) -> None:
             if type(value) is not int:
-                raise Invalid("expected an integer")
+                raise FieldError("expected an integer")
 
         return plain
 
     def check(value: Any) -> None:
         if type(value) is not int:
-            raise Invalid("expected an integer")
+            raise FieldError("expected an integer")
         if const is not None and value != const:
-            raise Invalid(f"must be {const}")
+            raise FieldError(f"must be {const}")
         if enum is not None and value not in enum:
-            raise Invalid(f"must be one of {sorted(enum)}")
+            raise FieldError(f"must be one of {sorted(enum)}")
         if minimum is not None and value < minimum:
-            raise Invalid(f"must be at least {minimum}")
+            raise FieldError(f"must be at least {minimum}")
         if maximum is not None and value > maximum:
-            raise Invalid(f"must be at most {maximum}")
+            raise FieldError(f"must be at most {maximum}")
 
     return check
 
@@ -126,24 +126,24 @@ def _string(definition: dict[str, Any], nsid: str, resolver: Resolver) -> Check:
 
     def check(value: Any) -> None:
         if type(value) is not str:
-            raise Invalid("expected a string")
+            raise FieldError("expected a string")
         if const is not None and value != const:
-            raise Invalid(f"must be {const!r}")
+            raise FieldError(f"must be {const!r}")
         if enum is not None and value not in enum:
-            raise Invalid(f"must be one of {sorted(enum)}")
+            raise FieldError(f"must be one of {sorted(enum)}")
         n = len(value)
         if (min_len and n < min_len) or (quick_max is not None and n > quick_max):
             size = len(value.encode())
             if size < min_len:
-                raise Invalid(f"must be at least {min_len} bytes long")
+                raise FieldError(f"must be at least {min_len} bytes long")
             if max_len is not None and size > max_len:
-                raise Invalid(f"must be at most {max_len} bytes long")
+                raise FieldError(f"must be at most {max_len} bytes long")
         if min_gr and (n < min_gr or grapheme_count(value) < min_gr):
-            raise Invalid(f"must be at least {min_gr} graphemes long")
+            raise FieldError(f"must be at least {min_gr} graphemes long")
         if max_gr is not None and n > max_gr and grapheme_count(value) > max_gr:
-            raise Invalid(f"must be at most {max_gr} graphemes long")
+            raise FieldError(f"must be at most {max_gr} graphemes long")
         if fmt_check is not None and not fmt_check(value):
-            raise Invalid(f"must be a valid {fmt}")
+            raise FieldError(f"must be a valid {fmt}")
 
     return check
 
@@ -155,9 +155,9 @@ def _bytes(definition: dict[str, Any], nsid: str, resolver: Resolver) -> Check:
     def check(value: Any) -> None:
         size = byte_length(value)
         if size < min_len:
-            raise Invalid(f"must be at least {min_len} bytes long")
+            raise FieldError(f"must be at least {min_len} bytes long")
         if max_len is not None and size > max_len:
-            raise Invalid(f"must be at most {max_len} bytes long")
+            raise FieldError(f"must be at most {max_len} bytes long")
 
     return check
 
@@ -179,9 +179,9 @@ def _blob(definition: dict[str, Any], nsid: str, resolver: Resolver) -> Check:
     def check(value: Any) -> None:
         mime, size = check_blob(value)
         if not any_type and mime not in exact and not mime.startswith(prefixes):
-            raise Invalid(f"blob type {mime!r} is not accepted ({', '.join(accept or ())})")
+            raise FieldError(f"blob type {mime!r} is not accepted ({', '.join(accept or ())})")
         if max_size is not None and size is not None and size > max_size:
-            raise Invalid(f"blob is {size} bytes, more than the maximum {max_size}")
+            raise FieldError(f"blob is {size} bytes, more than the maximum {max_size}")
 
     return check
 
@@ -193,16 +193,16 @@ def _array(definition: dict[str, Any], nsid: str, resolver: Resolver) -> Check:
 
     def check(value: Any) -> None:
         if type(value) is not list:
-            raise Invalid("expected an array")
+            raise FieldError("expected an array")
         if len(value) < min_len:
-            raise Invalid(f"must have at least {min_len} items")
+            raise FieldError(f"must have at least {min_len} items")
         if max_len is not None and len(value) > max_len:
-            raise Invalid(f"must have at most {max_len} items")
+            raise FieldError(f"must have at most {max_len} items")
         i = 0
         try:
             for i, element in enumerate(value):  # noqa: B007 - i names the failing item
                 item(element)
-        except Invalid as err:
+        except FieldError as err:
             err.segments.append(f"[{i}]")
             raise
 
@@ -219,19 +219,19 @@ def _object(definition: dict[str, Any], nsid: str, resolver: Resolver) -> Check:
 
     def check(value: Any) -> None:
         if type(value) is not dict:
-            raise Invalid("expected an object")
+            raise FieldError("expected an object")
         get = value.get
         for name, field_check, is_required, is_nullable in fields:
             item = get(name, _MISSING)
             if item is _MISSING:
                 if is_required:
-                    raise Invalid(f"required field {name!r} is missing")
+                    raise FieldError(f"required field {name!r} is missing")
                 continue
             if item is None and is_nullable:
                 continue
             try:
                 field_check(item)
-            except Invalid as err:
+            except FieldError as err:
                 err.segments.append(key_segment(name))
                 raise
 
@@ -256,15 +256,15 @@ def _union(definition: dict[str, Any], nsid: str, resolver: Resolver) -> Check:
 
     def check(value: Any) -> None:
         if type(value) is not dict:
-            raise Invalid("expected an object (a union variant)")
+            raise FieldError("expected an object (a union variant)")
         kind = value.get("$type")
         if type(kind) is not str or not kind:
-            raise Invalid("a union variant needs a $type")
+            raise FieldError("a union variant needs a $type")
         kind = kind.removesuffix("#main")
         if kind in known:
             resolve(kind)(value)
         elif closed:
-            raise Invalid(f"$type {kind!r} is not one of {', '.join(refs)}")
+            raise FieldError(f"$type {kind!r} is not one of {', '.join(refs)}")
 
     return check
 
@@ -272,11 +272,11 @@ def _union(definition: dict[str, Any], nsid: str, resolver: Resolver) -> Check:
 def _unknown(definition: dict[str, Any], nsid: str, resolver: Resolver) -> Check:
     def check(value: Any) -> None:
         if type(value) is not dict:
-            raise Invalid("expected an object")
+            raise FieldError("expected an object")
         if value.get("$type") == "blob":
-            raise Invalid("a blob is not allowed where the type is unknown")
+            raise FieldError("a blob is not allowed where the type is unknown")
         if "$bytes" in value or "$link" in value:
-            raise Invalid("bytes or a link are not allowed where the type is unknown")
+            raise FieldError("bytes or a link are not allowed where the type is unknown")
         check_data(value)
 
     return check

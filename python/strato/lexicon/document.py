@@ -17,17 +17,27 @@ from dataclasses import dataclass
 from typing import Any
 
 from strato.errors import LexiconValidationError
-from strato.lexicon._invalid import Invalid, key_segment
+from strato.lexicon._invalid import FieldError, key_segment
 from strato.lexicon.formats import FORMAT_CHECKS, is_nsid
 
 PRIMARY_TYPES = frozenset({"record", "query", "procedure", "subscription", "permission-set"})
 NOT_NAMED_TYPES = frozenset({"ref", "union", "unknown", "params", "permission"})
 FIELD_TYPES = frozenset(
     {
-        "null", "boolean", "integer", "string", "bytes", "cid-link", "blob",
-        "array", "object", "ref", "union", "unknown",
+        "null",
+        "boolean",
+        "integer",
+        "string",
+        "bytes",
+        "cid-link",
+        "blob",
+        "array",
+        "object",
+        "ref",
+        "union",
+        "unknown",
     }
-)  # fmt: skip
+)
 NAMED_TYPES = (FIELD_TYPES - NOT_NAMED_TYPES) | PRIMARY_TYPES | {"token"}
 PARAM_TYPES = frozenset({"boolean", "integer", "string", "unknown", "array"})
 PARAM_ITEM_TYPES = frozenset({"boolean", "integer", "string", "unknown"})
@@ -57,7 +67,7 @@ def parse_lexicon(doc: Any) -> LexiconDoc:
     """Check a decoded lexicon document and return it as a :class:`LexiconDoc`."""
     try:
         return _parse(doc)
-    except Invalid as err:
+    except FieldError as err:
         raise err.to_error() from None
 
 
@@ -75,22 +85,22 @@ def is_valid_ref(ref: Any) -> bool:
 
 def _parse(doc: Any) -> LexiconDoc:
     if not isinstance(doc, dict):
-        raise Invalid("a lexicon document must be an object")
+        raise FieldError("a lexicon document must be an object")
     version = doc.get("lexicon")
     if type(version) is not int or version != 1:
-        raise Invalid("lexicon version must be the integer 1", ".lexicon")
+        raise FieldError("lexicon version must be the integer 1", ".lexicon")
     nsid = doc.get("id")
     if not isinstance(nsid, str) or not is_nsid(nsid):
-        raise Invalid("id must be an NSID", ".id")
+        raise FieldError("id must be an NSID", ".id")
     description = _optional(doc, "description", str)
     revision = _optional(doc, "revision", int)
     defs = doc.get("defs")
     if not isinstance(defs, dict) or not defs:
-        raise Invalid("defs must be a non-empty object", ".defs")
+        raise FieldError("defs must be a non-empty object", ".defs")
     for name, definition in defs.items():
         try:
             _check_named_def(name, definition)
-        except Invalid as err:
+        except FieldError as err:
             err.segments.append(key_segment(name))
             err.segments.append(".defs")
             raise
@@ -99,30 +109,30 @@ def _parse(doc: Any) -> LexiconDoc:
 
 def _check_named_def(name: str, definition: Any) -> None:
     if _DEF_NAME.fullmatch(name) is None:
-        raise Invalid(f"invalid def name {name!r}")
+        raise FieldError(f"invalid def name {name!r}")
     kind = _type_of(definition)
     if kind in PRIMARY_TYPES and name != "main":
-        raise Invalid(f"a {kind} def must be named main (only one primary def)")
+        raise FieldError(f"a {kind} def must be named main (only one primary def)")
     if kind in NOT_NAMED_TYPES:
-        raise Invalid(f"a def of type {kind} cannot be named")
+        raise FieldError(f"a def of type {kind} cannot be named")
     if kind not in NAMED_TYPES:
-        raise Invalid(f"unknown def type {kind!r}", ".type")
+        raise FieldError(f"unknown def type {kind!r}", ".type")
     _CHECKS[kind](definition)
 
 
 def _type_of(definition: Any) -> str:
     if not isinstance(definition, dict):
-        raise Invalid("a def must be an object")
+        raise FieldError("a def must be an object")
     kind = definition.get("type")
     if not isinstance(kind, str):
-        raise Invalid("type must be a string", ".type")
+        raise FieldError("type must be a string", ".type")
     return kind
 
 
 def _optional(obj: dict[str, Any], key: str, kind: type) -> Any:
     value = obj.get(key)
     if value is not None and (type(value) is not kind):
-        raise Invalid(f"{key} must be a {_KIND_NAMES[kind]}", key_segment(key))
+        raise FieldError(f"{key} must be {_ARTICLES[kind]}", key_segment(key))
     return value
 
 
@@ -131,7 +141,7 @@ def _optional_list(obj: dict[str, Any], key: str, kind: type) -> list[Any] | Non
     if value is None:
         return None
     if not isinstance(value, list) or any(type(item) is not kind for item in value):
-        raise Invalid(f"{key} must be an array of {_KIND_NAMES[kind]}s", key_segment(key))
+        raise FieldError(f"{key} must be an array of {_KIND_NAMES[kind]}s", key_segment(key))
     return value
 
 
@@ -139,23 +149,24 @@ def _non_negative(obj: dict[str, Any], *keys: str) -> None:
     for key in keys:
         value = _optional(obj, key, int)
         if value is not None and value < 0:
-            raise Invalid(f"{key} must not be negative", key_segment(key))
+            raise FieldError(f"{key} must not be negative", key_segment(key))
 
 
 def _const_default(obj: dict[str, Any], kind: type) -> None:
     _optional(obj, "const", kind)
     _optional(obj, "default", kind)
     if "const" in obj and "default" in obj:
-        raise Invalid("const and default are mutually exclusive")
+        raise FieldError("const and default are mutually exclusive")
 
 
 _KIND_NAMES: dict[type, str] = {str: "string", int: "integer", bool: "boolean"}
+_ARTICLES: dict[type, str] = {str: "a string", int: "an integer", bool: "a boolean"}
 
 
 def _check_field(definition: Any, allowed: frozenset[str] = FIELD_TYPES) -> None:
     kind = _type_of(definition)
     if kind not in allowed:
-        raise Invalid(f"type {kind!r} is not allowed here", ".type")
+        raise FieldError(f"type {kind!r} is not allowed here", ".type")
     _CHECKS[kind](definition)
 
 
@@ -174,7 +185,7 @@ def _check_integer(definition: dict[str, Any]) -> None:
     minimum = _optional(definition, "minimum", int)
     maximum = _optional(definition, "maximum", int)
     if minimum is not None and maximum is not None and minimum > maximum:
-        raise Invalid("minimum is greater than maximum")
+        raise FieldError("minimum is greater than maximum")
     _optional_list(definition, "enum", int)
 
 
@@ -183,7 +194,7 @@ def _check_string(definition: dict[str, Any]) -> None:
     _const_default(definition, str)
     fmt = _optional(definition, "format", str)
     if fmt is not None and fmt not in FORMAT_CHECKS:
-        raise Invalid(f"unknown string format {fmt!r}", ".format")
+        raise FieldError(f"unknown string format {fmt!r}", ".format")
     _non_negative(definition, "minLength", "maxLength", "minGraphemes", "maxGraphemes")
     _optional_list(definition, "enum", str)
     _optional_list(definition, "knownValues", str)
@@ -199,17 +210,17 @@ def _check_blob(definition: dict[str, Any]) -> None:
     _non_negative(definition, "maxSize")
     for i, glob in enumerate(_optional_list(definition, "accept", str) or ()):
         if _MIME_GLOB.fullmatch(glob) is None:
-            raise Invalid(f"invalid MIME type pattern {glob!r}", f"[{i}]", ".accept")
+            raise FieldError(f"invalid MIME type pattern {glob!r}", f"[{i}]", ".accept")
 
 
 def _check_array(definition: dict[str, Any]) -> None:
     _optional(definition, "description", str)
     _non_negative(definition, "minLength", "maxLength")
     if "items" not in definition:
-        raise Invalid("an array needs items")
+        raise FieldError("an array needs items")
     try:
         _check_field(definition["items"])
-    except Invalid as err:
+    except FieldError as err:
         err.segments.append(".items")
         raise
 
@@ -220,18 +231,20 @@ def _check_object(definition: dict[str, Any]) -> None:
     for key in ("required", "nullable"):
         for i, name in enumerate(_optional_list(definition, key, str) or ()):
             if name not in properties:
-                raise Invalid(f"{key} names {name!r}, which is not a property", f"[{i}]", "." + key)
+                raise FieldError(
+                    f"{key} names {name!r}, which is not a property", f"[{i}]", "." + key
+                )
 
 
 def _check_properties(definition: dict[str, Any], allowed: frozenset[str]) -> None:
     _optional(definition, "description", str)
     properties = definition.get("properties")
     if not isinstance(properties, dict):
-        raise Invalid("properties must be an object", ".properties")
+        raise FieldError("properties must be an object", ".properties")
     for name, field in properties.items():
         try:
             _check_field(field, allowed)
-        except Invalid as err:
+        except FieldError as err:
             err.segments.append(key_segment(name))
             err.segments.append(".properties")
             raise
@@ -242,10 +255,14 @@ def _check_params(definition: dict[str, Any]) -> None:
     properties = definition["properties"]
     for name, field in properties.items():
         if field["type"] == "array" and _type_of(field["items"]) not in PARAM_ITEM_TYPES:
-            raise Invalid("params arrays hold booleans, integers or strings", ".items", "." + name)
+            raise FieldError(
+                "params arrays hold booleans, integers or strings", ".items", "." + name
+            )
     for i, name in enumerate(_optional_list(definition, "required", str) or ()):
         if name not in properties:
-            raise Invalid(f"required names {name!r}, which is not a property", f"[{i}]", ".required")
+            raise FieldError(
+                f"required names {name!r}, which is not a property", f"[{i}]", ".required"
+            )
 
 
 def _check_token(definition: dict[str, Any]) -> None:
@@ -255,19 +272,19 @@ def _check_token(definition: dict[str, Any]) -> None:
 def _check_ref(definition: dict[str, Any]) -> None:
     _optional(definition, "description", str)
     if not is_valid_ref(definition.get("ref")):
-        raise Invalid("ref must be a reference (#name, nsid or nsid#name)", ".ref")
+        raise FieldError("ref must be a reference (#name, nsid or nsid#name)", ".ref")
 
 
 def _check_union(definition: dict[str, Any]) -> None:
     _optional(definition, "description", str)
     refs = _optional_list(definition, "refs", str)
     if refs is None:
-        raise Invalid("a union needs refs", ".refs")
+        raise FieldError("a union needs refs", ".refs")
     for i, ref in enumerate(refs):
         if not is_valid_ref(ref):
-            raise Invalid(f"invalid reference {ref!r}", f"[{i}]", ".refs")
+            raise FieldError(f"invalid reference {ref!r}", f"[{i}]", ".refs")
     if _optional(definition, "closed", bool) and not refs:
-        raise Invalid("a closed union needs at least one ref", ".refs")
+        raise FieldError("a closed union needs at least one ref", ".refs")
 
 
 def _check_unknown(definition: dict[str, Any]) -> None:
@@ -278,13 +295,13 @@ def _check_record(definition: dict[str, Any]) -> None:
     _optional(definition, "description", str)
     key = definition.get("key")
     if not isinstance(key, str) or not _is_record_key_type(key):
-        raise Invalid("key must be tid, nsid, any or literal:<record key>", ".key")
-    record = definition.get("record")
+        raise FieldError("key must be tid, nsid, any or literal:<record key>", ".key")
+    record: Any = definition.get("record")
     try:
         if _type_of(record) != "object":
-            raise Invalid("a record schema must be an object", ".type")
+            raise FieldError("a record schema must be an object", ".type")
         _check_object(record)
-    except Invalid as err:
+    except FieldError as err:
         err.segments.append(".record")
         raise
 
@@ -300,37 +317,37 @@ def _check_xrpc(definition: dict[str, Any], bodies: tuple[str, ...]) -> None:
     if definition.get("parameters") is not None:
         try:
             if _type_of(definition["parameters"]) != "params":
-                raise Invalid("parameters must be of type params", ".type")
+                raise FieldError("parameters must be of type params", ".type")
             _check_params(definition["parameters"])
-        except Invalid as err:
+        except FieldError as err:
             err.segments.append(".parameters")
             raise
     for key in bodies:
         if definition.get(key) is not None:
             try:
                 _check_body(definition[key], encoding=key != "message")
-            except Invalid as err:
+            except FieldError as err:
                 err.segments.append("." + key)
                 raise
     errors = definition.get("errors")
     if errors is not None:
         if not isinstance(errors, list):
-            raise Invalid("errors must be an array", ".errors")
+            raise FieldError("errors must be an array", ".errors")
         for i, error in enumerate(errors):
             if not isinstance(error, dict) or not isinstance(error.get("name"), str):
-                raise Invalid("an error needs a name", f"[{i}]", ".errors")
+                raise FieldError("an error needs a name", f"[{i}]", ".errors")
 
 
 def _check_body(body: Any, *, encoding: bool) -> None:
     if not isinstance(body, dict):
-        raise Invalid("a body must be an object")
+        raise FieldError("a body must be an object")
     _optional(body, "description", str)
     if encoding and not isinstance(body.get("encoding"), str):
-        raise Invalid("a body needs an encoding (a MIME type)", ".encoding")
+        raise FieldError("a body needs an encoding (a MIME type)", ".encoding")
     if body.get("schema") is not None:
         try:
             _check_field(body["schema"], BODY_SCHEMA_TYPES)
-        except Invalid as err:
+        except FieldError as err:
             err.segments.append(".schema")
             raise
 
@@ -355,23 +372,23 @@ def _check_permission_set(definition: dict[str, Any]) -> None:
             not isinstance(translations, dict)
             or not all(isinstance(text, str) for text in translations.values())
         ):
-            raise Invalid(f"{key}:lang must map languages to strings", f'["{key}:lang"]')
+            raise FieldError(f"{key}:lang must map languages to strings", f'["{key}:lang"]')
     permissions = definition.get("permissions")
     if not isinstance(permissions, list):
-        raise Invalid("permissions must be an array", ".permissions")
+        raise FieldError("permissions must be an array", ".permissions")
     for i, permission in enumerate(permissions):
         try:
             _check_permission(permission)
-        except Invalid as err:
+        except FieldError as err:
             err.segments += [f"[{i}]", ".permissions"]
             raise
 
 
 def _check_permission(permission: Any) -> None:
     if _type_of(permission) != "permission":
-        raise Invalid("a permission must have type permission", ".type")
+        raise FieldError("a permission must have type permission", ".type")
     if not isinstance(permission.get("resource"), str) or not permission["resource"]:
-        raise Invalid("a permission needs a resource", ".resource")
+        raise FieldError("a permission needs a resource", ".resource")
 
 
 _CHECKS = {

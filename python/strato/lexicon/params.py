@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from strato.lexicon._invalid import Invalid, key_segment
+from strato.lexicon._invalid import FieldError, key_segment
 from strato.lexicon.compiler import Check, Resolver, compile_def
 
 ParamsCheck = Callable[[Mapping[str, Any]], dict[str, Any]]
@@ -30,7 +30,13 @@ def compile_params(definition: dict[str, Any] | None, nsid: str, resolver: Resol
     for name, field in properties.items():
         decode = _decoder(field)
         fields.append(
-            (name, decode, compile_def(field, nsid, resolver), name in required, field.get("default"))
+            (
+                name,
+                decode,
+                compile_def(field, nsid, resolver),
+                name in required,
+                field.get("default"),
+            )
         )
 
     def check(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -41,12 +47,12 @@ def compile_params(definition: dict[str, Any] | None, nsid: str, resolver: Resol
                 if default is not None:
                     result[name] = default
                 elif is_required:
-                    raise Invalid(f"required parameter {name!r} is missing")
+                    raise FieldError(f"required parameter {name!r} is missing")
                 continue
             try:
                 value = decode(raw)
                 field_check(value)
-            except Invalid as err:
+            except FieldError as err:
                 err.segments.append(key_segment(name))
                 raise
             result[name] = value
@@ -78,7 +84,7 @@ def _boolean(raw: Any) -> Any:
 def _integer(raw: Any) -> Any:
     if type(raw) is str:
         if _INTEGER.fullmatch(raw) is None:
-            raise Invalid("expected an integer")
+            raise FieldError("expected an integer")
         return int(raw)
     return raw
 

@@ -3,7 +3,7 @@
 Data reaches the validators either as atproto JSON (``{"$bytes": "..."}``, ``{"$link": "..."}``,
 blob objects whose ``ref`` is a ``$link``) or as data-model values (what
 :func:`strato.dagcbor.decode` returns: ``bytes`` and :class:`strato.CID`). Each function here
-accepts both and raises :class:`~strato.lexicon._invalid.Invalid` otherwise. :func:`check_data`
+accepts both and raises :class:`~strato.lexicon._invalid.FieldError` otherwise. :func:`check_data`
 walks a value of type ``unknown`` to make sure it is a data-model value at all.
 """
 
@@ -13,7 +13,8 @@ import binascii
 from typing import Any
 
 from strato import CID
-from strato.lexicon._invalid import Invalid, key_segment
+from strato.lexicon._invalid import FieldError, key_segment
+
 
 def byte_length(value: Any) -> int:
     """The length of a bytes value (``bytes`` or ``{"$bytes": base64}``)."""
@@ -23,10 +24,12 @@ def byte_length(value: Any) -> int:
         encoded = value.get("$bytes")
         if type(encoded) is str:
             try:
-                return len(binascii.a2b_base64(encoded + "=" * (-len(encoded) % 4), strict_mode=True))
+                return len(
+                    binascii.a2b_base64(encoded + "=" * (-len(encoded) % 4), strict_mode=True)
+                )
             except binascii.Error:
-                raise Invalid("invalid base64 in $bytes") from None
-    raise Invalid("expected bytes")
+                raise FieldError("invalid base64 in $bytes") from None
+    raise FieldError("expected bytes")
 
 
 def check_cid_link(value: Any) -> CID:
@@ -39,40 +42,40 @@ def check_cid_link(value: Any) -> CID:
             try:
                 return CID.decode(text)
             except ValueError:
-                raise Invalid("invalid CID in $link") from None
-    raise Invalid("expected a CID link")
+                raise FieldError("invalid CID in $link") from None
+    raise FieldError("expected a CID link")
 
 
 def check_blob(value: Any) -> tuple[str, int | None]:
     """The MIME type and size of a blob object (size ``None`` for the legacy form)."""
     if type(value) is not dict:
-        raise Invalid("expected a blob")
+        raise FieldError("expected a blob")
     kind = value.get("$type")
     if kind == "blob":
         try:
             check_cid_link(value.get("ref"))
-        except Invalid as err:
-            raise Invalid(err.reason, ".ref") from None
+        except FieldError as err:
+            raise FieldError(err.reason, ".ref") from None
         mime = value.get("mimeType")
         if type(mime) is not str or not mime:
-            raise Invalid("a blob needs a mimeType", ".mimeType")
+            raise FieldError("a blob needs a mimeType", ".mimeType")
         size = value.get("size")
         if type(size) is not int or size < 0:
-            raise Invalid("a blob size must be a non-negative integer", ".size")
+            raise FieldError("a blob size must be a non-negative integer", ".size")
         return mime, size
     if kind is None and "cid" in value:
         # legacy blob: {"cid": "<CID string>", "mimeType": "..."}, read-only
         text, mime = value.get("cid"), value.get("mimeType")
         if type(text) is not str:
-            raise Invalid("a legacy blob cid must be a string", ".cid")
+            raise FieldError("a legacy blob cid must be a string", ".cid")
         try:
             CID.decode(text)
         except ValueError:
-            raise Invalid("invalid CID in legacy blob", ".cid") from None
+            raise FieldError("invalid CID in legacy blob", ".cid") from None
         if type(mime) is not str or not mime:
-            raise Invalid("a blob needs a mimeType", ".mimeType")
+            raise FieldError("a blob needs a mimeType", ".mimeType")
         return mime, None
-    raise Invalid("expected a blob")
+    raise FieldError("expected a blob")
 
 
 def is_blob(value: dict[str, Any]) -> bool:
@@ -89,7 +92,7 @@ def check_data(value: Any) -> None:
         for i, item in enumerate(value):
             try:
                 check_data(item)
-            except Invalid as err:
+            except FieldError as err:
                 err.segments.append(f"[{i}]")
                 raise
         return
@@ -101,16 +104,16 @@ def check_data(value: Any) -> None:
             byte_length(value)
             return
         if "$type" in value and (type(value["$type"]) is not str or not value["$type"]):
-            raise Invalid("$type must be a non-empty string", ".$type")
+            raise FieldError("$type must be a non-empty string", ".$type")
         for key, item in value.items():
             if type(key) is not str or not key:
-                raise Invalid("object keys must be non-empty strings")
+                raise FieldError("object keys must be non-empty strings")
             try:
                 check_data(item)
-            except Invalid as err:
+            except FieldError as err:
                 err.segments.append(key_segment(key))
                 raise
         return
     if kind is float:
-        raise Invalid("floats are not allowed in the atproto data model")
-    raise Invalid(f"{kind.__name__} is not a data-model value")
+        raise FieldError("floats are not allowed in the atproto data model")
+    raise FieldError(f"{kind.__name__} is not a data-model value")

@@ -1,4 +1,5 @@
-"""Hand-written sample records of every app.bsky record type, valid, plus ways to break each.
+"""Hand-written sample records of every app.bsky record type, valid, plus ways to break each,
+and the catalogs the lexicon tests share.
 
 ``RECORDS[collection]`` is ``(rkey, record)``; ``BROKEN`` lists ``(collection, change, path,
 reason)`` where ``change`` turns a copy of the valid record into an invalid one and ``path`` /
@@ -8,8 +9,12 @@ reason)`` where ``change`` turns a copy of the valid record into an invalid one 
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Callable
 from typing import Any
+
+from conftest import require_shared
+from strato.lexicon import Catalog
 
 DID = "did:plc:ewvi7nxzyoun6zhxrhs64oiz"
 TID = "3jzfcijpj2z2a"
@@ -31,7 +36,11 @@ FACET = {
 }
 SELF_LABELS = {"$type": "com.atproto.label.defs#selfLabels", "values": [{"val": "nudity"}]}
 
-POST_PLAIN: dict[str, Any] = {"$type": "app.bsky.feed.post", "text": "hello world", "createdAt": NOW}
+POST_PLAIN: dict[str, Any] = {
+    "$type": "app.bsky.feed.post",
+    "text": "hello world",
+    "createdAt": NOW,
+}
 POST_FACETS: dict[str, Any] = {
     "$type": "app.bsky.feed.post",
     "text": "hello @alice.example.com #tag https://example.com",
@@ -152,7 +161,10 @@ RECORDS: dict[str, tuple[str, dict[str, Any]]] = {
             "createdAt": NOW,
         },
     ),
-    "app.bsky.feed.like": (TID, {"$type": "app.bsky.feed.like", "subject": STRONG_REF, "createdAt": NOW}),
+    "app.bsky.feed.like": (
+        TID,
+        {"$type": "app.bsky.feed.like", "subject": STRONG_REF, "createdAt": NOW},
+    ),
     "app.bsky.feed.post": (TID, POST_FACETS),
     "app.bsky.feed.postgate": (
         TID,
@@ -166,7 +178,12 @@ RECORDS: dict[str, tuple[str, dict[str, Any]]] = {
     ),
     "app.bsky.feed.repost": (
         TID,
-        {"$type": "app.bsky.feed.repost", "subject": STRONG_REF, "via": STRONG_REF, "createdAt": NOW},
+        {
+            "$type": "app.bsky.feed.repost",
+            "subject": STRONG_REF,
+            "via": STRONG_REF,
+            "createdAt": NOW,
+        },
     ),
     "app.bsky.feed.threadgate": (
         TID,
@@ -181,8 +198,14 @@ RECORDS: dict[str, tuple[str, dict[str, Any]]] = {
             "createdAt": NOW,
         },
     ),
-    "app.bsky.graph.block": (TID, {"$type": "app.bsky.graph.block", "subject": DID, "createdAt": NOW}),
-    "app.bsky.graph.follow": (TID, {"$type": "app.bsky.graph.follow", "subject": DID, "createdAt": NOW}),
+    "app.bsky.graph.block": (
+        TID,
+        {"$type": "app.bsky.graph.block", "subject": DID, "createdAt": NOW},
+    ),
+    "app.bsky.graph.follow": (
+        TID,
+        {"$type": "app.bsky.graph.follow", "subject": DID, "createdAt": NOW},
+    ),
     "app.bsky.graph.list": (
         TID,
         {
@@ -268,29 +291,99 @@ def _drop(key: str) -> Callable[[dict[str, Any]], None]:
 
 
 BROKEN: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
-    ("app.bsky.actor.profile", _set(["displayName"], "x" * 65), "$.displayName", "must be at most 64 graphemes long"),
-    ("app.bsky.actor.profile", _set(["avatar", "mimeType"], "text/plain"), "$.avatar", "blob type 'text/plain' is not accepted (image/png, image/jpeg)"),
+    (
+        "app.bsky.actor.profile",
+        _set(["displayName"], "x" * 65),
+        "$.displayName",
+        "must be at most 64 graphemes long",
+    ),
+    (
+        "app.bsky.actor.profile",
+        _set(["avatar", "mimeType"], "text/plain"),
+        "$.avatar",
+        "blob type 'text/plain' is not accepted (image/png, image/jpeg)",
+    ),
     ("app.bsky.actor.status", _drop("status"), "$", "required field 'status' is missing"),
-    ("app.bsky.actor.contentVisibilityDeclaration", _set(["hideFromAlgorithmicRecommendations"], "yes"), "$.hideFromAlgorithmicRecommendations", "expected a boolean"),
+    (
+        "app.bsky.actor.contentVisibilityDeclaration",
+        _set(["hideFromAlgorithmicRecommendations"], "yes"),
+        "$.hideFromAlgorithmicRecommendations",
+        "expected a boolean",
+    ),
     ("app.bsky.feed.generator", _set(["did"], "not-a-did"), "$.did", "must be a valid did"),
     ("app.bsky.feed.like", _set(["subject", "cid"], 5), "$.subject.cid", "expected a string"),
-    ("app.bsky.feed.post", _set(["text"], "é" * 301), "$.text", "must be at most 300 graphemes long"),
-    ("app.bsky.feed.post", _set(["facets", 1, "index", "byteStart"], -1), "$.facets[1].index.byteStart", "must be at least 0"),
-    ("app.bsky.feed.post", _set(["langs"], ["en", "fr", "de", "es"]), "$.langs", "must have at most 3 items"),
-    ("app.bsky.feed.post", _set(["createdAt"], "yesterday"), "$.createdAt", "must be a valid datetime"),
-    ("app.bsky.feed.postgate", _set(["embeddingRules", 0], {}), "$.embeddingRules[0]", "a union variant needs a $type"),
+    (
+        "app.bsky.feed.post",
+        _set(["text"], "é" * 301),
+        "$.text",
+        "must be at most 300 graphemes long",
+    ),
+    (
+        "app.bsky.feed.post",
+        _set(["facets", 1, "index", "byteStart"], -1),
+        "$.facets[1].index.byteStart",
+        "must be at least 0",
+    ),
+    (
+        "app.bsky.feed.post",
+        _set(["langs"], ["en", "fr", "de", "es"]),
+        "$.langs",
+        "must have at most 3 items",
+    ),
+    (
+        "app.bsky.feed.post",
+        _set(["createdAt"], "yesterday"),
+        "$.createdAt",
+        "must be a valid datetime",
+    ),
+    (
+        "app.bsky.feed.postgate",
+        _set(["embeddingRules", 0], {}),
+        "$.embeddingRules[0]",
+        "a union variant needs a $type",
+    ),
     ("app.bsky.feed.repost", _drop("subject"), "$", "required field 'subject' is missing"),
-    ("app.bsky.feed.threadgate", _set(["allow", 1, "list"], "https://example.com"), "$.allow[1].list", "must be a valid at-uri"),
-    ("app.bsky.graph.block", _set(["subject"], "alice.example.com"), "$.subject", "must be a valid did"),
+    (
+        "app.bsky.feed.threadgate",
+        _set(["allow", 1, "list"], "https://example.com"),
+        "$.allow[1].list",
+        "must be a valid at-uri",
+    ),
+    (
+        "app.bsky.graph.block",
+        _set(["subject"], "alice.example.com"),
+        "$.subject",
+        "must be a valid did",
+    ),
     ("app.bsky.graph.follow", _set(["createdAt"], None), "$.createdAt", "expected a string"),
     ("app.bsky.graph.list", _set(["name"], ""), "$.name", "must be at least 1 bytes long"),
     ("app.bsky.graph.listblock", _set(["subject"], 7), "$.subject", "expected a string"),
     ("app.bsky.graph.listitem", _drop("list"), "$", "required field 'list' is missing"),
-    ("app.bsky.graph.starterpack", _set(["feeds", 0], {}), "$.feeds[0]", "required field 'uri' is missing"),
-    ("app.bsky.graph.verification", _set(["handle"], "-bad-.com"), "$.handle", "must be a valid handle"),
-    ("app.bsky.labeler.service", _set(["policies", "labelValueDefinitions", 0, "locales", 0, "lang"], "?"), "$.policies.labelValueDefinitions[0].locales[0].lang", "must be a valid language"),
-    ("app.bsky.notification.declaration", _set(["allowSubscriptions"], 3), "$.allowSubscriptions", "expected a string"),
-]  # fmt: skip
+    (
+        "app.bsky.graph.starterpack",
+        _set(["feeds", 0], {}),
+        "$.feeds[0]",
+        "required field 'uri' is missing",
+    ),
+    (
+        "app.bsky.graph.verification",
+        _set(["handle"], "-bad-.com"),
+        "$.handle",
+        "must be a valid handle",
+    ),
+    (
+        "app.bsky.labeler.service",
+        _set(["policies", "labelValueDefinitions", 0, "locales", 0, "lang"], "?"),
+        "$.policies.labelValueDefinitions[0].locales[0].lang",
+        "must be a valid language",
+    ),
+    (
+        "app.bsky.notification.declaration",
+        _set(["allowSubscriptions"], 3),
+        "$.allowSubscriptions",
+        "expected a string",
+    ),
+]
 
 
 def broken(collection: str, change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
@@ -298,3 +391,17 @@ def broken(collection: str, change: Callable[[dict[str, Any]], None]) -> dict[st
     record = copy.deepcopy(RECORDS[collection][1])
     change(record)
     return record
+
+
+@functools.cache
+def bsky_catalog() -> Catalog:
+    """Every com.atproto and app.bsky lexicon from the shared folder (skips when absent)."""
+    return Catalog.load([require_shared("lexicons")])
+
+
+@functools.cache
+def interop_catalog() -> Catalog:
+    """The interop catalog (example.lexicon.*) plus the shared sets it refers to."""
+    return Catalog.load(
+        [require_shared("interop", "lexicon", "catalog"), require_shared("lexicons")]
+    )
