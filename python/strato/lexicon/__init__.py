@@ -15,6 +15,5 @@ from __future__ import annotations
 
 from strato.lexicon.catalog import Catalog, ValidationStatus
 from strato.lexicon.document import LexiconDoc, parse_lexicon
-from strato.lexicon.formats import FORMAT_CHECKS
 
-__all__ = ["FORMAT_CHECKS", "Catalog", "LexiconDoc", "ValidationStatus", "parse_lexicon"]
+__all__ = ["Catalog", "LexiconDoc", "ValidationStatus", "parse_lexicon"]

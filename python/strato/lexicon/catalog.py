@@ -28,8 +28,8 @@ from strato.errors import LexiconValidationError
 from strato.lexicon._invalid import FieldError
 from strato.lexicon.compiler import Check, compile_def, compile_token, normalize_ref
 from strato.lexicon.document import LexiconDoc, parse_lexicon
-from strato.lexicon.formats import FORMAT_CHECKS
 from strato.lexicon.params import ParamsCheck, compile_params
+from strato.syntax import FORMAT_CHECKS
 
 ValidationStatus = Literal["valid", "unknown"]
 Source = str | PathLike[str] | Traversable

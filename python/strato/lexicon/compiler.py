@@ -21,8 +21,8 @@ from typing import Any, Protocol
 
 from strato._core import grapheme_count
 from strato.lexicon._invalid import FieldError, key_segment
-from strato.lexicon.formats import FORMAT_CHECKS
 from strato.lexicon.values import byte_length, check_blob, check_cid_link, check_data
+from strato.syntax import FORMAT_CHECKS
 
 Check = Callable[[Any], None]
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from strato.errors import LexiconValidationError
 from strato.lexicon._invalid import FieldError, key_segment
-from strato.lexicon.formats import FORMAT_CHECKS, is_nsid
+from strato.syntax import FORMAT_CHECKS, is_nsid
 
 PRIMARY_TYPES = frozenset({"record", "query", "procedure", "subscription", "permission-set"})
 NOT_NAMED_TYPES = frozenset({"ref", "union", "unknown", "params", "permission"})
