@@ -11,7 +11,7 @@ from __future__ import annotations
 from strato.errors import LexiconValidationError
 
 
-class FieldError(Exception):
+class FieldError(ValueError):
     """Data (or a document) that breaks a rule; ``segments`` is the path, innermost first."""
 
     def __init__(self, reason: str, *segments: str) -> None:

@@ -17,6 +17,7 @@ and the JSON path of the failing field:
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from importlib.resources.abc import Traversable
@@ -28,7 +29,10 @@ from strato.errors import LexiconValidationError
 from strato.lexicon._invalid import FieldError
 from strato.lexicon.compiler import Check, compile_def, compile_token, normalize_ref
 from strato.lexicon.document import LexiconDoc, parse_lexicon
+from strato.lexicon.fingerprint import def_fingerprint
 from strato.lexicon.params import ParamsCheck, compile_params
+from strato.lexicon.types import TYPED_RECORDS
+from strato.lexicon.types._base import convert
 from strato.syntax import FORMAT_CHECKS
 
 ValidationStatus = Literal["valid", "unknown"]
@@ -40,12 +44,15 @@ _is_record_key = FORMAT_CHECKS["record-key"]
 class Catalog:
     """Lexicon documents by NSID, with their compiled validators."""
 
-    def __init__(self, docs: Iterable[LexiconDoc | Mapping[str, Any]] = ()) -> None:
+    def __init__(
+        self, docs: Iterable[LexiconDoc | Mapping[str, Any]] = (), *, typed: bool = True
+    ) -> None:
+        self._typed = typed
         self._docs: dict[str, LexiconDoc] = {}
         self._compiled: dict[str, Check] = {}
         self._records: dict[str, tuple[Callable[[str], bool], str, Check]] = {}
         self._params: dict[str, ParamsCheck] = {}
-        self._fast: dict[str, Check] = {}
+        self._fast: dict[str, Callable[[Any], object]] = {}
         for doc in docs:
             self.add(doc)
 
@@ -53,12 +60,13 @@ class Catalog:
     # Documents
 
     @classmethod
-    def load(cls, paths: Iterable[Source]) -> Catalog:
+    def load(cls, paths: Iterable[Source], *, typed: bool = True) -> Catalog:
         """A catalog of every ``*.json`` lexicon in the given files and directories (searched
         recursively; package resources from :func:`importlib.resources.files` work too).
         Raises :class:`LexiconValidationError` naming the file for a bad document or an NSID
-        defined twice."""
-        catalog = cls()
+        defined twice. ``typed=False`` turns off the typed fast path (see
+        :mod:`strato.lexicon.types`): every record then goes through the compiled lexicon."""
+        catalog = cls(typed=typed)
         for source in paths:
             catalog.load_path(source)
         return catalog
@@ -101,10 +109,14 @@ class Catalog:
     def __iter__(self) -> Iterator[LexiconDoc]:
         return iter(list(self._docs.values()))
 
-    def install_fast_path(self, collection: str, check: Check) -> None:
-        """Use ``check`` (which must give the same verdicts as the compiled def) for records of
-        ``collection`` until the collection's document is replaced."""
-        self._fast[collection] = check
+    def uses_typed_path(self, collection: str) -> bool:
+        """Whether records of ``collection`` are checked by their typed struct: the catalog was
+        made with ``typed=True`` and the loaded defs have the struct's fingerprint."""
+        if collection not in self._docs:
+            return False
+        if collection not in self._records:
+            self._compile_record(collection)
+        return collection in self._fast
 
     # -----------------------------------------------------------------------------------------
     # Validation
@@ -133,8 +145,11 @@ class Catalog:
         if not key_check(rkey):
             raise LexiconValidationError(f"record key {rkey!r} is not a valid {key_type}", "rkey")
         fast = self._fast.get(collection)
+        if fast is not None:
+            fast(data)
+            return "valid"
         try:
-            (fast or check)(data)
+            check(data)
         except FieldError as err:
             raise err.to_error() from None
         return "valid"
@@ -224,6 +239,9 @@ class Catalog:
             raise err.to_error() from None
         record = (key_check, key_type, check)
         self._records[collection] = record
+        typed = TYPED_RECORDS.get(collection)
+        if self._typed and typed and def_fingerprint(self._docs, collection) == typed.fingerprint:
+            self._fast[collection] = functools.partial(convert, cls=typed.struct)
         return record
 
     def _method(self, nsid: str, kinds: tuple[str, ...]) -> dict[str, Any]:
