@@ -27,6 +27,8 @@ from strato.lexicon._invalid import FieldError, key_segment
 
 T = TypeVar("T")
 
+# bytes are native in the data model: a str is never base64-decoded into a bytes field
+_NATIVE = (bytes,)
 _MSGSPEC_PATH = re.compile(r"^(?P<reason>.*) - at `(?P<path>\$[^`]*)`$", re.DOTALL)
 
 
@@ -64,7 +66,7 @@ def convert(data: Any, cls: type[T]) -> T:
     """Build ``cls`` from data-model values or atproto JSON, raising
     :class:`LexiconValidationError` with the path of the failing field."""
     try:
-        return msgspec.convert(data, cls, dec_hook=dec_hook)
+        return msgspec.convert(data, cls, dec_hook=dec_hook, builtin_types=_NATIVE)
     except msgspec.ValidationError as err:
         raise lexicon_error(err) from None
 
@@ -89,7 +91,7 @@ _TYPE_NAMES = {
     "bytes": "bytes",
     "null": "null",
 }
-_EXPECTED_TYPE = re.compile(r"Expected `(\w+)`(?:, got `\w+`)?")
+_EXPECTED_TYPE = re.compile(r"Expected `(\w+)(?: \| null)?`(?:, got `[\w |]+`)?")
 _BOUND = re.compile(r"Expected `(\w+)` (?:of length )?([<>]=) (-?\d+)")
 _MISSING_FIELD = re.compile(r"Object missing required field `(.*)`")
 _BOUND_WORDS = {
@@ -120,7 +122,7 @@ def _reason(message: str) -> str:
 def nested(data: Any, cls: type[T], *segments: str) -> T:
     """Build ``cls`` inside a ``__post_init__``; failures carry the path below ``segments``."""
     try:
-        return msgspec.convert(data, cls, dec_hook=dec_hook)
+        return msgspec.convert(data, cls, dec_hook=dec_hook, builtin_types=_NATIVE)
     except msgspec.ValidationError as err:
         inner = lexicon_error(err)
         raise FieldError(inner.reason, inner.path[1:], *reversed(segments)) from None
