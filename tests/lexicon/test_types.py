@@ -24,6 +24,7 @@ from lexicon_samples import (
     RECORDS,
     TID,
     broken,
+    bsky_catalog,
 )
 from strato import CID
 from strato.car import read_car
@@ -115,18 +116,9 @@ STRUCTS: dict[type[LexObject], str] = {
 BY_REF = {ref: cls for cls, ref in STRUCTS.items()}
 
 
-def _catalog(*, typed: bool) -> Catalog:
-    return Catalog.load([require_shared("lexicons")], typed=typed)
-
-
-_GENERIC: list[Catalog] = []
-
-
 def generic() -> Catalog:
-    """A catalog with the typed fast path turned off: the compiled lexicons only."""
-    if not _GENERIC:
-        _GENERIC.append(_catalog(typed=False))
-    return _GENERIC[0]
+    """The shared lexicons, compiled (the generic engine)."""
+    return bsky_catalog()
 
 
 def _def(ref: str) -> tuple[str, dict[str, Any]]:
@@ -396,22 +388,27 @@ def test_struct_and_generic_engine_agree(cls: type[LexObject], ref: str, data: A
 # The catalog's fast path
 
 
-def test_catalog_uses_the_typed_path_for_typed_collections() -> None:
-    catalog = _catalog(typed=True)
-    for collection in TYPED_RECORDS:
-        assert catalog.uses_typed_path(collection)
-    assert not catalog.uses_typed_path("app.bsky.graph.list")
-    assert not generic().uses_typed_path("app.bsky.feed.post")
+def test_catalog_knows_the_typed_structs() -> None:
+    catalog = generic()
+    for collection, typed in TYPED_RECORDS.items():
+        assert catalog.typed_struct(collection) is typed.struct
+    assert catalog.typed_struct("app.bsky.graph.list") is None
+    assert Catalog().typed_struct("app.bsky.feed.post") is None
+    with pytest.raises(LookupError, match=r"no typed struct for app\.bsky\.graph\.list"):
+        catalog.decode_record("app.bsky.graph.list", TID, RECORDS["app.bsky.graph.list"][1])
 
 
-def test_changed_lexicon_falls_back_to_the_generic_engine() -> None:
-    catalog = _catalog(typed=True)
+def test_changed_lexicon_has_no_typed_struct() -> None:
+    catalog = Catalog.load([require_shared("lexicons")])
     post = catalog.get("app.bsky.feed.post")
     assert post is not None
+    assert catalog.typed_struct("app.bsky.feed.post") is Post
     changed = copy.deepcopy(post.doc)
     changed["defs"]["main"]["record"]["properties"]["text"]["maxGraphemes"] = 5
     catalog.add(changed)
-    assert not catalog.uses_typed_path("app.bsky.feed.post")
+    assert catalog.typed_struct("app.bsky.feed.post") is None
+    with pytest.raises(LookupError):
+        catalog.decode_record("app.bsky.feed.post", TID, POSTS[0])
     with pytest.raises(LexiconValidationError, match="at most 5 graphemes"):
         catalog.validate_record("app.bsky.feed.post", TID, POSTS[0])
 
@@ -436,11 +433,14 @@ def _typed_samples() -> list[Any]:
 def test_typed_and_generic_verdicts_agree_on_samples(
     collection: str, rkey: str, record: dict[str, Any]
 ) -> None:
-    typed_catalog = _catalog(typed=True)
+    catalog = generic()
     for data in (record, from_json(record)):
-        typed = _verdict(lambda d=data: typed_catalog.validate_record(collection, rkey, d))
-        lexicon = _verdict(lambda d=data: generic().validate_record(collection, rkey, d))
+        typed = _verdict(lambda d=data: catalog.decode_record(collection, rkey, d))
+        lexicon = _verdict(lambda d=data: catalog.validate_record(collection, rkey, d))
         assert typed == lexicon
+    bad_key = _verdict(lambda: catalog.decode_record(collection, "..", record))
+    assert bad_key == _verdict(lambda: catalog.validate_record(collection, "..", record))
+    assert bad_key == ("rkey", "invalid record key '..'")
 
 
 def test_real_records_decode_to_structs() -> None:

@@ -9,7 +9,9 @@ Validation entry points raise :class:`strato.errors.LexiconValidationError` with
 and the JSON path of the failing field:
 
 - :meth:`Catalog.validate_record` for repository records (``"unknown"`` when the collection has
-  no lexicon here, which the protocol accepts);
+  no lexicon here, which the protocol accepts), and :meth:`Catalog.decode_record` for the
+  collections with a typed struct (:mod:`strato.lexicon.types`), used only while the loaded
+  lexicon defs have the fingerprint the struct was written against;
 - :meth:`Catalog.validate_params`, :meth:`Catalog.validate_input`,
   :meth:`Catalog.validate_output` and :meth:`Catalog.validate_message` for XRPC methods;
 - :meth:`Catalog.validate` for any def (``"app.bsky.feed.defs#postView"``).
@@ -17,7 +19,6 @@ and the JSON path of the failing field:
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from importlib.resources.abc import Traversable
@@ -31,7 +32,7 @@ from strato.lexicon.compiler import Check, compile_def, compile_token, normalize
 from strato.lexicon.document import LexiconDoc, parse_lexicon
 from strato.lexicon.fingerprint import def_fingerprint
 from strato.lexicon.params import ParamsCheck, compile_params
-from strato.lexicon.types import TYPED_RECORDS
+from strato.lexicon.types import TYPED_RECORDS, LexObject
 from strato.lexicon.types._base import convert
 from strato.syntax import FORMAT_CHECKS
 
@@ -44,15 +45,12 @@ _is_record_key = FORMAT_CHECKS["record-key"]
 class Catalog:
     """Lexicon documents by NSID, with their compiled validators."""
 
-    def __init__(
-        self, docs: Iterable[LexiconDoc | Mapping[str, Any]] = (), *, typed: bool = True
-    ) -> None:
-        self._typed = typed
+    def __init__(self, docs: Iterable[LexiconDoc | Mapping[str, Any]] = ()) -> None:
         self._docs: dict[str, LexiconDoc] = {}
         self._compiled: dict[str, Check] = {}
         self._records: dict[str, tuple[Callable[[str], bool], str, Check]] = {}
         self._params: dict[str, ParamsCheck] = {}
-        self._fast: dict[str, Callable[[Any], object]] = {}
+        self._structs: dict[str, type[LexObject] | None] = {}
         for doc in docs:
             self.add(doc)
 
@@ -60,13 +58,12 @@ class Catalog:
     # Documents
 
     @classmethod
-    def load(cls, paths: Iterable[Source], *, typed: bool = True) -> Catalog:
+    def load(cls, paths: Iterable[Source]) -> Catalog:
         """A catalog of every ``*.json`` lexicon in the given files and directories (searched
         recursively; package resources from :func:`importlib.resources.files` work too).
         Raises :class:`LexiconValidationError` naming the file for a bad document or an NSID
-        defined twice. ``typed=False`` turns off the typed fast path (see
-        :mod:`strato.lexicon.types`): every record then goes through the compiled lexicon."""
-        catalog = cls(typed=typed)
+        defined twice."""
+        catalog = cls()
         for source in paths:
             catalog.load_path(source)
         return catalog
@@ -92,7 +89,7 @@ class Catalog:
             self._compiled.clear()
             self._records.clear()
             self._params.clear()
-            self._fast.clear()
+            self._structs.clear()
         self._docs[parsed.id] = parsed
         return parsed
 
@@ -109,14 +106,19 @@ class Catalog:
     def __iter__(self) -> Iterator[LexiconDoc]:
         return iter(list(self._docs.values()))
 
-    def uses_typed_path(self, collection: str) -> bool:
-        """Whether records of ``collection`` are checked by their typed struct: the catalog was
-        made with ``typed=True`` and the loaded defs have the struct's fingerprint."""
-        if collection not in self._docs:
-            return False
-        if collection not in self._records:
-            self._compile_record(collection)
-        return collection in self._fast
+    def typed_struct(self, collection: str) -> type[LexObject] | None:
+        """The typed struct (:mod:`strato.lexicon.types`) for records of ``collection``, if
+        there is one and the loaded lexicon defs are exactly those it was written against."""
+        if collection not in self._structs:
+            typed = TYPED_RECORDS.get(collection)
+            self._structs[collection] = (
+                typed.struct
+                if typed is not None
+                and collection in self._docs
+                and def_fingerprint(self._docs, collection) == typed.fingerprint
+                else None
+            )
+        return self._structs[collection]
 
     # -----------------------------------------------------------------------------------------
     # Validation
@@ -125,6 +127,38 @@ class Catalog:
         """Check a record: its ``$type`` names ``collection``, ``rkey`` fits the record's key
         type, and the data matches the schema. ``"unknown"`` when no lexicon for the
         collection is loaded (after the ``$type`` and record-key checks)."""
+        self._check_envelope(collection, rkey, data)
+        record = self._records.get(collection)
+        if record is None:
+            if collection not in self._docs:
+                return "unknown"
+            record = self._compile_record(collection)
+        key_check, key_type, check = record
+        if not key_check(rkey):
+            raise LexiconValidationError(f"record key {rkey!r} is not a valid {key_type}", "rkey")
+        try:
+            check(data)
+        except FieldError as err:
+            raise err.to_error() from None
+        return "valid"
+
+    def decode_record(self, collection: str, rkey: str, data: Any) -> LexObject:
+        """Check a record as :meth:`validate_record` does and return it as its typed struct,
+        decoded and checked in one step (:meth:`typed_struct`; a ``LookupError`` when the
+        collection has none, or the loaded lexicon is not the one the struct implements)."""
+        struct = self.typed_struct(collection)
+        if struct is None:
+            raise LookupError(f"no typed struct for {collection} with the loaded lexicons")
+        self._check_envelope(collection, rkey, data)
+        key_check, key_type, _ = self._records.get(collection) or self._compile_record(collection)
+        if not key_check(rkey):
+            raise LexiconValidationError(f"record key {rkey!r} is not a valid {key_type}", "rkey")
+        return convert(data, struct)
+
+    @staticmethod
+    def _check_envelope(collection: str, rkey: str, data: Any) -> None:
+        """The rules every record follows: an object whose ``$type`` is its collection, under a
+        syntactically valid record key."""
         if type(data) is not dict:
             raise LexiconValidationError("a record must be an object")
         kind = data.get("$type")
@@ -136,23 +170,6 @@ class Catalog:
             )
         if type(rkey) is not str or not _is_record_key(rkey):
             raise LexiconValidationError(f"invalid record key {rkey!r}", "rkey")
-        record = self._records.get(collection)
-        if record is None:
-            if collection not in self._docs:
-                return "unknown"
-            record = self._compile_record(collection)
-        key_check, key_type, check = record
-        if not key_check(rkey):
-            raise LexiconValidationError(f"record key {rkey!r} is not a valid {key_type}", "rkey")
-        fast = self._fast.get(collection)
-        if fast is not None:
-            fast(data)
-            return "valid"
-        try:
-            check(data)
-        except FieldError as err:
-            raise err.to_error() from None
-        return "valid"
 
     def validate(self, ref: str, data: Any) -> None:
         """Check data against any def: ``"nsid"`` (main) or ``"nsid#name"``."""
@@ -239,9 +256,6 @@ class Catalog:
             raise err.to_error() from None
         record = (key_check, key_type, check)
         self._records[collection] = record
-        typed = TYPED_RECORDS.get(collection)
-        if self._typed and typed and def_fingerprint(self._docs, collection) == typed.fingerprint:
-            self._fast[collection] = functools.partial(convert, cls=typed.struct)
         return record
 
     def _method(self, nsid: str, kinds: tuple[str, ...]) -> dict[str, Any]:

@@ -26,8 +26,6 @@ from strato.syntax import FORMAT_CHECKS
 
 Check = Callable[[Any], None]
 
-_MISSING = object()
-
 
 class Resolver(Protocol):
     """Where refs are looked up: ``resolve("nsid#name")`` returns the target's validator."""
@@ -119,10 +117,13 @@ def _string(definition: dict[str, Any], nsid: str, resolver: Resolver) -> Check:
     max_len = definition.get("maxLength")
     min_gr = definition.get("minGraphemes", 0)
     max_gr = definition.get("maxGraphemes")
-    fmt = definition.get("format")
-    fmt_check = FORMAT_CHECKS[fmt] if fmt is not None else None
+    fmt: str = definition.get("format", "")
+    fmt_check = FORMAT_CHECKS[fmt] if fmt else None
     # every code point is 1-4 UTF-8 bytes and at least a part of one grapheme
     quick_max = max_len // 4 if max_len is not None else None
+
+    if const is enum is max_len is max_gr is None and not min_len and not min_gr:
+        return _plain_string if fmt_check is None else _format_only(fmt_check, fmt)
 
     def check(value: Any) -> None:
         if type(value) is not str:
@@ -143,6 +144,21 @@ def _string(definition: dict[str, Any], nsid: str, resolver: Resolver) -> Check:
         if max_gr is not None and n > max_gr and grapheme_count(value) > max_gr:
             raise FieldError(f"must be at most {max_gr} graphemes long")
         if fmt_check is not None and not fmt_check(value):
+            raise FieldError(f"must be a valid {fmt}")
+
+    return check
+
+
+def _plain_string(value: Any) -> None:
+    if type(value) is not str:
+        raise FieldError("expected a string")
+
+
+def _format_only(fmt_check: Callable[[str], bool], fmt: str) -> Check:
+    def check(value: Any) -> None:
+        if type(value) is not str:
+            raise FieldError("expected a string")
+        if not fmt_check(value):
             raise FieldError(f"must be a valid {fmt}")
 
     return check
@@ -210,27 +226,27 @@ def _array(definition: dict[str, Any], nsid: str, resolver: Resolver) -> Check:
 
 
 def _object(definition: dict[str, Any], nsid: str, resolver: Resolver) -> Check:
-    required = frozenset(definition.get("required", ()))
+    required = tuple(definition.get("required", ()))
     nullable = frozenset(definition.get("nullable", ()))
-    fields = tuple(
-        (name, compile_def(field, nsid, resolver), name in required, name in nullable)
+    fields = {
+        name: (compile_def(field, nsid, resolver), name in nullable)
         for name, field in definition["properties"].items()
-    )
+    }
+    get_field = fields.get
 
     def check(value: Any) -> None:
         if type(value) is not dict:
             raise FieldError("expected an object")
-        get = value.get
-        for name, field_check, is_required, is_nullable in fields:
-            item = get(name, _MISSING)
-            if item is _MISSING:
-                if is_required:
-                    raise FieldError(f"required field {name!r} is missing")
-                continue
-            if item is None and is_nullable:
+        for name in required:
+            if name not in value:
+                raise FieldError(f"required field {name!r} is missing")
+        # unexpected fields are ignored, so walk the data's keys (usually fewer than the schema's)
+        for name, item in value.items():
+            spec = get_field(name)
+            if spec is None or (item is None and spec[1]):
                 continue
             try:
-                field_check(item)
+                spec[0](item)
             except FieldError as err:
                 err.segments.append(key_segment(name))
                 raise

@@ -5,11 +5,10 @@ checked against their lexicons in one step.
   ``feed.post``, ``feed.like``, ``feed.repost``, ``graph.follow``, ``graph.block``) from
   DAG-CBOR bytes, data-model values or atproto JSON.
 - :func:`decode_message` does the same for a ``com.atproto.sync.subscribeRepos`` payload.
-- :data:`TYPED_RECORDS` is what :class:`strato.lexicon.Catalog` uses as a fast path: a
-  collection's struct, and the fingerprint of the lexicon defs it was written against
-  (:func:`strato.lexicon.fingerprint.def_fingerprint`). The catalog uses a struct only when the
-  loaded lexicons have that exact fingerprint, so a newer lexicon falls back to the generic
-  engine instead of giving a different verdict.
+- :data:`TYPED_RECORDS` gives each collection's struct and the fingerprint of the lexicon defs
+  it was written against (:func:`strato.lexicon.fingerprint.def_fingerprint`).
+  :meth:`strato.lexicon.Catalog.decode_record` uses a struct only when the loaded lexicons have
+  that exact fingerprint, so a newer lexicon is never judged by an older struct.
 
 Every failure raises :class:`strato.errors.LexiconValidationError` with the JSON path.
 """
