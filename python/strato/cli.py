@@ -15,6 +15,7 @@ Commands::
     strato repo verify|ls              repository exports (see strato.cli_repo)
     strato key generate                signing keys
     strato backup DATA_DIR OUT         hot backup of a data directory (see strato.cli_storage)
+    strato lexicon validate NSID FILE  check JSON against a lexicon (see strato.cli_lexicon)
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import Any
 
 from strato import CID
 from strato.car import CarReader
+from strato.cli_lexicon import add_lexicon_commands
 from strato.cli_repo import add_key_commands, add_repo_commands
 from strato.cli_storage import add_backup_command
 from strato.dagcbor import decode, decode_multi, encode, from_json, to_json
@@ -58,13 +60,14 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Bad input prints one line 'strato: error: ...' on stderr and exits with 1.",
     )
     groups = parser.add_subparsers(
-        dest="group", required=True, metavar="{car,cbor,repo,key,backup}"
+        dest="group", required=True, metavar="{car,cbor,repo,key,backup,lexicon}"
     )
     _add_car_commands(groups)
     _add_cbor_commands(groups)
     add_repo_commands(groups)
     add_key_commands(groups)
     add_backup_command(groups)
+    add_lexicon_commands(groups)
     return parser
 
 

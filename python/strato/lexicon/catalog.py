@@ -223,6 +223,11 @@ class Catalog:
     # -----------------------------------------------------------------------------------------
     # Compilation
 
+    @property
+    def compiled(self) -> Mapping[str, Check]:
+        """The validators compiled so far, by full reference (the compiler's fast lookup)."""
+        return self._compiled
+
     def resolve(self, ref: str) -> Check:
         """The validator of a def, by full reference (``nsid`` or ``nsid#name``)."""
         check = self._compiled.get(ref)

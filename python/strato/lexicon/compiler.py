@@ -16,7 +16,7 @@ a ``$bytes``/``$link`` value; ``knownValues`` never restricts.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from strato._core import grapheme_count
@@ -28,7 +28,11 @@ Check = Callable[[Any], None]
 
 
 class Resolver(Protocol):
-    """Where refs are looked up: ``resolve("nsid#name")`` returns the target's validator."""
+    """Where refs are looked up: ``resolve("nsid#name")`` returns the target's validator
+    (compiling it on first use); ``compiled`` holds those already compiled, for the hot path."""
+
+    @property
+    def compiled(self) -> Mapping[str, Check]: ...
 
     def resolve(self, ref: str) -> Check: ...
 
@@ -122,7 +126,7 @@ def _string(definition: dict[str, Any], nsid: str, resolver: Resolver) -> Check:
     # every code point is 1-4 UTF-8 bytes and at least a part of one grapheme
     quick_max = max_len // 4 if max_len is not None else None
 
-    if const is enum is max_len is max_gr is None and not min_len and not min_gr:
+    if all(x is None for x in (const, enum, max_len, max_gr)) and not (min_len or min_gr):
         return _plain_string if fmt_check is None else _format_only(fmt_check, fmt)
 
     def check(value: Any) -> None:
@@ -257,9 +261,10 @@ def _object(definition: dict[str, Any], nsid: str, resolver: Resolver) -> Check:
 def _ref(definition: dict[str, Any], nsid: str, resolver: Resolver) -> Check:
     target = normalize_ref(definition["ref"], nsid)
     resolve = resolver.resolve
+    compiled = resolver.compiled
 
     def check(value: Any) -> None:
-        resolve(target)(value)
+        (compiled.get(target) or resolve(target))(value)
 
     return check
 
@@ -269,6 +274,7 @@ def _union(definition: dict[str, Any], nsid: str, resolver: Resolver) -> Check:
     known = frozenset(refs)
     closed = definition.get("closed", False)
     resolve = resolver.resolve
+    compiled = resolver.compiled
 
     def check(value: Any) -> None:
         if type(value) is not dict:
@@ -278,7 +284,7 @@ def _union(definition: dict[str, Any], nsid: str, resolver: Resolver) -> Check:
             raise FieldError("a union variant needs a $type")
         kind = kind.removesuffix("#main")
         if kind in known:
-            resolve(kind)(value)
+            (compiled.get(kind) or resolve(kind))(value)
         elif closed:
             raise FieldError(f"$type {kind!r} is not one of {', '.join(refs)}")
 
