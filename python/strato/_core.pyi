@@ -24,6 +24,7 @@ __all__ = [
     "decode_dag_cbor",
     "decode_dag_cbor_multi",
     "encode_dag_cbor",
+    "grapheme_count",
     "mst_apply",
     "mst_build",
     "mst_check_record_proof",
