@@ -24,6 +24,7 @@ __all__ = [
     "decode_dag_cbor",
     "decode_dag_cbor_multi",
     "encode_dag_cbor",
+    "grapheme_count",
     "mst_apply",
     "mst_build",
     "mst_check_record_proof",
@@ -134,6 +135,7 @@ def mst_check_record_proof(
 def tid_next(after: str | None = None) -> str: ...
 def tid_parse(text: str) -> tuple[int, int]: ...
 def tid_from_parts(micros: int, clock_id: int) -> str: ...
+def grapheme_count(text: str) -> int: ...
 
 @final
 class VerifiedCommit:

@@ -18,6 +18,7 @@ Commands::
     strato plc                         run a did:plc directory (see strato.cli_plc)
     strato did resolve DID|HANDLE      identity resolution (see strato.cli_identity)
     strato did create                  create a did:plc on a directory (see strato.cli_plc)
+    strato lexicon validate NSID FILE  check JSON against a lexicon (see strato.cli_lexicon)
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from typing import Any
 from strato import CID
 from strato.car import CarReader
 from strato.cli_identity import add_did_commands
+from strato.cli_lexicon import add_lexicon_commands
 from strato.cli_plc import add_did_create_command, add_plc_command
 from strato.cli_repo import add_key_commands, add_repo_commands
 from strato.cli_storage import add_backup_command
@@ -63,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Bad input prints one line 'strato: error: ...' on stderr and exits with 1.",
     )
     groups = parser.add_subparsers(
-        dest="group", required=True, metavar="{car,cbor,repo,key,backup,plc,did}"
+        dest="group", required=True, metavar="{car,cbor,repo,key,backup,plc,did,lexicon}"
     )
     _add_car_commands(groups)
     _add_cbor_commands(groups)
@@ -72,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_backup_command(groups)
     add_plc_command(groups)
     add_did_create_command(add_did_commands(groups))
+    add_lexicon_commands(groups)
     return parser
 
 
