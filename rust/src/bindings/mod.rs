@@ -13,6 +13,7 @@ mod gil;
 mod input;
 mod mst;
 mod sync;
+mod syntax;
 mod tid;
 
 use pyo3::prelude::*;
@@ -42,6 +43,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     crypto::register(m)?;
     mst::register(m)?;
     sync::register(m)?;
+    syntax::register(m)?;
     tid::register(m)?;
     Ok(())
 }
