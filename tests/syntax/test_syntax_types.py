@@ -160,6 +160,13 @@ def test_aturi_fragments_only_when_allowed() -> None:
     assert uri.fragment == "/embed/images/0"
     assert uri.rkey == "abc"
     assert syntax.ATURI("at://did:plc:a#/x", allow_fragment=True).path == ""
+    assert syntax.ATURI(uri, allow_fragment=True) is uri
+    with pytest.raises(IdentifierError) as strict:
+        syntax.ATURI(uri)  # a parsed URI with a fragment is still not lexicon form
+    assert strict.value.reason == "AT-URI must not have a fragment ('#') in lexicon form"
+    plain = syntax.ATURI("at://did:plc:a")
+    assert syntax.ATURI(plain) is plain
+    assert syntax.ATURI(plain, allow_fragment=True) is plain
     bad = {
         "at://did:plc:a#": "AT-URI fragment must be a JSON path starting with '/'",
         "at://did:plc:a#frag": "AT-URI fragment must be a JSON path starting with '/'",

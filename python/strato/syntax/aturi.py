@@ -88,13 +88,18 @@ def at_uri_problem(value: str, *, allow_fragment: bool = False) -> str | None:
     return None
 
 
+_parse_lexicon_form: Final = _core.IdentifierParser("at-uri", at_uri_problem)
+
+
 class ATURI(Identifier):
     """An AT-URI, kept exactly as written."""
 
     __slots__ = ()
 
     def __new__(cls, value: str, *, allow_fragment: bool = False) -> ATURI:
-        if type(value) is ATURI and (allow_fragment or "#" not in value):
+        if not allow_fragment and (type(value) is not ATURI or "#" not in value):
+            return _parse_lexicon_form(cls, value)  # native: check and copy in one call
+        if allow_fragment and type(value) is ATURI:
             return value
         if is_at_uri(value):
             return str.__new__(cls, value)

@@ -51,7 +51,8 @@ def _days_from_civil(year: int, month: int, day: int) -> int:
     return era * 146097 + day_of_era - _EPOCH_DAYS
 
 
-def _syntax_problem(value: str) -> str | None:
+def datetime_syntax_problem(value: str) -> str | None:
+    """Why ``value`` does not have the datetime syntax, or None if it has it."""
     if len(value) > MAX_DATETIME_LENGTH:
         return f"datetime is longer than {MAX_DATETIME_LENGTH} characters"
     if _DATETIME_RE.fullmatch(value) is None:
@@ -104,7 +105,7 @@ is_datetime: Final = _core.syntax_is_datetime
 
 def datetime_problem(value: str) -> str | None:
     """Why ``value`` is not a valid datetime, or None if it is one."""
-    problem = _syntax_problem(value)
+    problem = datetime_syntax_problem(value)
     if problem is not None:
         return problem
     match = _DATETIME_RE.fullmatch(value)
