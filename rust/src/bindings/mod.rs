@@ -13,6 +13,7 @@ mod gil;
 mod input;
 mod mst;
 mod sync;
+mod syntax;
 mod text;
 mod tid;
 
@@ -44,6 +45,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     mst::register(m)?;
     sync::register(m)?;
     text::register(m)?;
+    syntax::register(m)?;
     tid::register(m)?;
     Ok(())
 }
