@@ -1,5 +1,6 @@
 """Shared test setup: where the cross-implementation fixtures live, the Hypothesis profiles,
-and the guard that CI really tests an installed wheel.
+the local network servers (DNS and HTTP on 127.0.0.1, see ``localnet``), and the guard that CI
+really tests an installed wheel.
 
 The fixtures (atproto-interop-tests data, indigo's CAR and CBOR test data) live outside the
 repository, in ``shared/`` beside the checkout, or wherever ``STRATO_SHARED`` points. They are
@@ -10,10 +11,12 @@ they are absent.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from hypothesis import settings
+from localnet import LocalDns, LocalHttp
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -55,6 +58,30 @@ def skipped_param(path: Path) -> list[object]:
 def shared() -> Path:
     """The shared fixture folder; skips the test when it is absent."""
     return require_shared()
+
+
+@pytest.fixture
+def local_dns() -> Iterator[LocalDns]:
+    """A DNS server on 127.0.0.1 answering from the records the test gives it."""
+    server = LocalDns()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def _http_server() -> Iterator[LocalHttp]:
+    server = LocalHttp()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def local_http(_http_server: LocalHttp) -> LocalHttp:
+    """The module's HTTP server on 127.0.0.1, with its routes, counters and delay reset."""
+    _http_server.routes.clear()
+    _http_server.hits.clear()
+    _http_server.delay = 0.0
+    return _http_server
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -11,12 +11,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from localnet import LocalDns, LocalHttp, did_doc
 from strato.errors import DidNotFoundError, DidResolutionError, IdentityUnavailableError
 from strato.identity import IdentityCache, IdentityResolver
 from strato.identity.cache import CacheEntry, Freshness
 from strato.storage import Store
-
-from .identity_helpers import LocalDns, LocalHttp, did_doc
 
 ALICE = "did:plc:alicealicealicealicealic"
 BOB = "did:plc:bobbobbobbobbobbobbobbob"

@@ -8,9 +8,8 @@ import json
 import re
 
 import pytest
+from localnet import LocalDns, LocalHttp, did_doc
 from strato.cli import main
-
-from .identity_helpers import LocalDns, LocalHttp, did_doc
 
 ALICE = "did:plc:alicealicealicealicealic"
 BOB = "did:plc:bobbobbobbobbobbobbobbob"

@@ -9,11 +9,10 @@ from typing import Any
 
 import pytest
 from conftest import shared_path, skipped_param
+from localnet import did_doc
 from strato.crypto import K256, P256, PrivateKey
 from strato.errors import DidResolutionError, IdentityError
 from strato.identity import DidDocument, parse_did_document
-
-from .identity_helpers import did_doc
 
 FIXTURES = shared_path("testdata", "indigo", "atproto", "identity", "testdata")
 DID = "did:plc:ewvi7nxzyoun6zhxrhs64oiz"

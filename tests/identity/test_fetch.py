@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from localnet import LocalDns, LocalHttp
 from strato.errors import (
     DidResolutionError,
     IdentityUnavailableError,
@@ -19,8 +20,6 @@ from strato.errors import (
 )
 from strato.identity.dnsclient import DnsClient, parse_nameserver
 from strato.identity.fetch import Fetcher, Response
-
-from .identity_helpers import LocalDns, LocalHttp
 
 PUBLIC = "93.184.216.34"
 

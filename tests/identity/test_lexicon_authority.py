@@ -6,11 +6,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from localnet import LocalDns
 from strato.errors import IdentifierError, LexiconNotFoundError, LexiconResolutionError
 from strato.identity import IdentityResolver
 from strato.identity.methods import lexicon_authority_name
-
-from .identity_helpers import LocalDns
 
 TOY = "did:plc:" + "toy" * 8
 OTHER = "did:plc:otherotherotherotherothe"

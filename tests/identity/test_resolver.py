@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
+from localnet import LocalDns, LocalHttp, did_doc
 from strato.errors import (
     DidNotFoundError,
     DidResolutionError,
@@ -20,8 +21,6 @@ from strato.errors import (
     IdentityUnavailableError,
 )
 from strato.identity import Identity, IdentityResolver
-
-from .identity_helpers import LocalDns, LocalHttp, did_doc
 
 ALICE = "did:plc:alicealicealicealicealic"
 BOB = "did:plc:bobbobbobbobbobbobbobbob"

@@ -12,13 +12,12 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+from localnet import LocalDns
 from strato.crypto import PrivateKey
 from strato.errors import DidNotFoundError
 from strato.identity import Identity, IdentityResolver
 from strato.plc import PlcClient
 from strato.plc.server import PlcSettings, create_app
-
-from .identity_helpers import LocalDns
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
-"""Helpers for the identity tests: real servers on 127.0.0.1 (a DNS server built with dnspython,
-answering UDP queries from a table of records; an HTTP server, starlette in uvicorn in a thread,
-answering from a table of routes keyed by ``Host`` and path) and a DID document builder."""
+"""A local network for tests (identity, lexicon resolution, servers): real servers on 127.0.0.1.
+A DNS server built with dnspython answers UDP queries from a table of records; an HTTP server
+(starlette in uvicorn in a thread) answers from a table of routes keyed by ``Host`` and path.
+Also a DID document builder."""
 
 from __future__ import annotations
 
