@@ -44,24 +44,32 @@ def add_did_commands(groups: Any) -> Any:
     )
     resolve.add_argument("identifier", metavar="DID|HANDLE", help="a DID or a handle")
     resolve.add_argument(
-        "--plc",
-        metavar="URL",
-        default=DEFAULT_PLC_URL,
-        help=f"the PLC directory for did:plc (default {DEFAULT_PLC_URL})",
-    )
-    resolve.add_argument(
         "--json",
         action="store_true",
         help="print one JSON object: did, handle, handleVerified, handleError, signingKey, pds "
         "and didDoc (the document as served)",
     )
-    resolve.add_argument(
+    add_resolver_options(resolve)
+    resolve.set_defaults(handler=cmd_did_resolve)
+    return commands
+
+
+def add_resolver_options(parser: argparse.ArgumentParser) -> None:
+    """The options of every command that resolves identities: where the PLC directory is,
+    whether this is a local network, which DNS server to ask, how long to wait."""
+    parser.add_argument(
+        "--plc",
+        metavar="URL",
+        default=DEFAULT_PLC_URL,
+        help=f"the PLC directory for did:plc (default {DEFAULT_PLC_URL})",
+    )
+    parser.add_argument(
         "--local-network",
         action="store_true",
         help="allow private and loopback addresses, plain http and any port (a development "
         "network such as 'strato up' runs); did:web and handle well-known files use http",
     )
-    resolve.add_argument(
+    parser.add_argument(
         "--local-http-port",
         metavar="PORT",
         type=int,
@@ -69,32 +77,34 @@ def add_did_commands(groups: Any) -> Any:
         help="with --local-network: the port of handle well-known files and of did:web "
         "documents whose DID names no port (default 80)",
     )
-    resolve.add_argument(
+    parser.add_argument(
         "--nameserver",
         metavar="IP[:PORT]",
         action="append",
         help="ask this DNS server instead of the system's (repeatable)",
     )
-    resolve.add_argument(
+    parser.add_argument(
         "--timeout",
         metavar="SECONDS",
         type=float,
         default=DEFAULT_TIMEOUT,
         help=f"give up on a fetch after this long (default {DEFAULT_TIMEOUT:g})",
     )
-    resolve.set_defaults(handler=cmd_did_resolve)
-    return commands
+
+
+def resolver_options(args: argparse.Namespace) -> dict[str, Any]:
+    """:class:`~strato.identity.IdentityResolver` keywords from :func:`add_resolver_options`."""
+    return {
+        "plc_url": args.plc,
+        "local_network": args.local_network,
+        "local_http_port": args.local_http_port,
+        "nameservers": args.nameserver,
+        "timeout": args.timeout,
+    }
 
 
 def cmd_did_resolve(args: argparse.Namespace) -> int:
-    identity = resolve_identity_sync(
-        args.identifier,
-        plc_url=args.plc,
-        local_network=args.local_network,
-        local_http_port=args.local_http_port,
-        nameservers=args.nameserver,
-        timeout=args.timeout,
-    )
+    identity = resolve_identity_sync(args.identifier, **resolver_options(args))
     text = identity_json(identity) if args.json else identity_text(identity)
     sys.stdout.write(text + "\n")
     return 0

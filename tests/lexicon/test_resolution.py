@@ -18,6 +18,7 @@ from strato.errors import (
     IdentityUnavailableError,
     LexiconNotFoundError,
     LexiconResolutionError,
+    LexiconValidationError,
     UnsafeAddressError,
 )
 from strato.identity import IdentityCache, IdentityResolver
@@ -53,7 +54,12 @@ def toy_lexicon(nsid: str = NSID, **extra: Any) -> dict[str, Any]:
     }
 
 
-def record_car(signer: PrivateKey, records: dict[str, dict[str, Any]], rkey: str = NSID) -> bytes:
+def record_car(
+    signer: PrivateKey,
+    records: dict[str, dict[str, Any]],
+    rkey: str = NSID,
+    did: str = AUTHORITY,
+) -> bytes:
     """What a PDS answers to getRecord(rkey) for a repository holding ``records`` (schema
     records by rkey, plus unrelated ones): the signed commit, the MST path, the record."""
     blocks: dict[CID, bytes] = {}
@@ -65,7 +71,7 @@ def record_car(signer: PrivateKey, records: dict[str, dict[str, Any]], rkey: str
         pairs.append((f"{SCHEMA_COLLECTION}/{key}", cid))
     root, nodes = mst.build(pairs)
     blocks.update(nodes)
-    commit_cid, commit = sign_commit(AUTHORITY, next_rev(), root, signer)
+    commit_cid, commit = sign_commit(did, next_rev(), root, signer)
     value_cid, proof = mst.record_proof(blocks, root, f"{SCHEMA_COLLECTION}/{rkey}")
     sent = [(commit_cid, commit), *((cid, blocks[cid]) for cid in proof)]
     if value_cid is not None:
@@ -126,7 +132,8 @@ def test_resolves_a_published_lexicon(
 
     async def into_catalog(resolver: LexiconResolver) -> Catalog:
         catalog = Catalog()
-        await resolver.resolve_into(catalog, NSID)
+        resolution = await resolver.resolve_into(catalog, NSID)
+        assert resolution.failed == {}
         return catalog
 
     catalog = run(local_dns, network, into_catalog)
@@ -246,3 +253,46 @@ def test_malformed_nsid(local_dns: LocalDns, network: LocalHttp) -> None:
     with pytest.raises(IdentifierError):
         resolve(local_dns, network, "not an nsid")
     assert local_dns.queries.total() == 0
+
+
+def test_resolve_into_follows_references(
+    local_dns: LocalDns, network: LocalHttp, key: PrivateKey
+) -> None:
+    # app.toy.record refers to app.lib.defs (another authority, on another PDS) and, in a
+    # union, to app.gone.thing, which nobody publishes.
+    library = "did:plc:" + "lib" * 8
+    library_key = PrivateKey.generate("p256")
+    toy = toy_lexicon()
+    toy["defs"]["main"]["record"]["properties"].update(
+        {
+            "lib": {"type": "ref", "ref": "app.lib.defs#thing"},
+            "any": {"type": "union", "refs": ["app.gone.thing"]},
+        }
+    )
+    lib = {
+        "$type": SCHEMA_COLLECTION,
+        "lexicon": 1,
+        "id": "app.lib.defs",
+        "defs": {"thing": {"type": "object", "properties": {"n": {"type": "integer"}}}},
+    }
+    local_dns.txt("_lexicon.lib.app", f"did={library}")
+    local_dns.a("pds2.test", "127.0.0.1")
+    multikey = library_key.public_key.did_key().removeprefix("did:key:")
+    network.serve(
+        f"/{library}", did_doc(library, key=multikey, pds=f"http://pds2.test:{network.port}")
+    )
+    network.serve(GET_RECORD, record_car(key, {NSID: toy}))
+    network.serve(
+        GET_RECORD,
+        record_car(library_key, {"app.lib.defs": lib}, rkey="app.lib.defs", did=library),
+        host="pds2.test",
+    )
+    catalog = Catalog()
+    resolution = run(local_dns, network, lambda resolver: resolver.resolve_into(catalog, NSID))
+    assert [resolved.nsid for resolved in resolution.added] == [NSID, "app.lib.defs"]
+    assert list(resolution.failed) == ["app.gone.thing"]
+    assert "no did= TXT record" in resolution.failed["app.gone.thing"]
+    record = {"$type": NSID, "text": "hi", "lib": {"n": 1}}
+    assert catalog.validate_record(NSID, "3jzfcijpj2z2a", record) == "valid"
+    with pytest.raises(LexiconValidationError, match="integer"):
+        catalog.validate_record(NSID, "3jzfcijpj2z2a", {**record, "lib": {"n": "one"}})

@@ -31,6 +31,8 @@ from strato._core import CID
 from strato.errors import (
     CommitVerificationError,
     DecodeError,
+    IdentifierError,
+    IdentityError,
     IdentityUnavailableError,
     LexiconNotFoundError,
     LexiconResolutionError,
@@ -47,6 +49,9 @@ SCHEMA_COLLECTION: Final = "com.atproto.lexicon.schema"
 #: the schema record, which the PDS caps far below this (records are at most 1 MiB).
 MAX_RECORD_CAR_BYTES: Final = 2 * 1024 * 1024
 CAR_MEDIA_TYPE: Final = "application/vnd.ipld.car"
+#: The most documents one :meth:`LexiconResolver.resolve_into` fetches (the requested lexicon
+#: and what it references); app.bsky.feed.post, for scale, reaches 18 others.
+MAX_REFERENCED: Final = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +76,32 @@ class ResolvedLexicon:
         return self.doc.doc
 
 
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """What :meth:`LexiconResolver.resolve_into` added to a catalog, and the referenced
+    lexicons it could not resolve (NSID -> why)."""
+
+    added: list[ResolvedLexicon]
+    failed: dict[str, str]
+
+
+def referenced_nsids(doc: LexiconDoc) -> set[str]:
+    """The NSIDs of other lexicons that ``doc``'s ``ref`` and ``union`` types point into."""
+    found: set[str] = set()
+    stack: list[Any] = [doc.defs]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if node.get("type") == "ref" and isinstance(node.get("ref"), str):
+                found.add(node["ref"])
+            elif node.get("type") == "union" and isinstance(node.get("refs"), list):
+                found.update(ref for ref in node["refs"] if isinstance(ref, str))
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return {ref.partition("#")[0] for ref in found if not ref.startswith("#")} - {doc.id}
+
+
 class LexiconResolver:
     """Resolves NSIDs to their published lexicons through an :class:`IdentityResolver` (whose
     DNS, HTTP client with its SSRF guard, and cache it uses). ``strict=False`` accepts a schema
@@ -93,9 +124,30 @@ class LexiconResolver:
 
         return _decode_entry(name, await self.identity.cached(f"lexicon:{name}", name, fetch))
 
-    async def resolve_into(self, catalog: Catalog, nsid: str) -> LexiconDoc:
-        """Resolve ``nsid`` and add its document to ``catalog`` (replacing an older one)."""
-        return catalog.add((await self.resolve(nsid)).doc)
+    async def resolve_into(self, catalog: Catalog, nsid: str) -> Resolution:
+        """Resolve ``nsid`` and add its document to ``catalog`` (replacing an older one), then
+        the lexicons it references (``ref``, ``union``) that the catalog lacks, and theirs, up to
+        :data:`MAX_REFERENCED` documents. ``nsid`` itself must resolve (its errors are raised);
+        a referenced lexicon that does not is listed in :attr:`Resolution.failed`, since only
+        data that reaches it needs it."""
+        first = await self.resolve(nsid)
+        catalog.add(first.doc)
+        added: list[ResolvedLexicon] = [first]
+        failed: dict[str, str] = {}
+        pending = sorted(referenced_nsids(first.doc) - {nsid})
+        while pending and len(added) + len(failed) <= MAX_REFERENCED:
+            name = pending.pop(0)
+            if name in catalog or name in failed:
+                continue
+            try:
+                resolved = await self.resolve(name)
+            except (IdentityError, IdentifierError) as err:
+                failed[name] = str(err)
+                continue
+            catalog.add(resolved.doc)
+            added.append(resolved)
+            pending.extend(sorted(referenced_nsids(resolved.doc) - set(pending)))
+        return Resolution(added, failed)
 
     async def _fetch(self, nsid: NSID) -> bytes:
         did = await self.identity.resolve_lexicon_authority(nsid)
