@@ -1,21 +1,32 @@
-"""The ``strato lexicon`` commands: check data against lexicons from the command line.
+"""The ``strato lexicon`` commands: check data against lexicons, and resolve published ones.
 Registered on the main parser by :mod:`strato.cli`, which prints errors.
 
-Command::
+Commands::
 
     strato lexicon validate NSID FILE.json --lexicon-dir DIR [--lexicon-dir DIR ...]
                             [--rkey KEY] [--part params|input|output]
+    strato lexicon resolve NSID [--json] [--cache-dir DIR] [resolver options]
+    strato lexicon fetch NSID... --out DIR [--no-refs] [--cache-dir DIR] [resolver options]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
-from strato.errors import LexiconValidationError
+from strato import dagcbor
+from strato.cli_identity import add_resolver_options, resolver_options
+from strato.errors import IdentityError, LexiconValidationError
+from strato.identity import IdentityCache, IdentityResolver
 from strato.lexicon import Catalog
 from strato.lexicon.compiler import normalize_ref
+from strato.lexicon.resolution import LexiconResolver, ResolvedLexicon
 
 PARTS = ("params", "input", "output")
 
@@ -28,7 +39,9 @@ def add_lexicon_commands(groups: Any) -> None:
         description="Work with lexicons (atproto schema documents) from --lexicon-dir "
         "directories: every *.json file under them is loaded and checked first.",
     )
-    commands = lexicon.add_subparsers(dest="command", required=True, metavar="{validate}")
+    commands = lexicon.add_subparsers(
+        dest="command", required=True, metavar="{validate,resolve,fetch}"
+    )
     validate = commands.add_parser(
         "validate",
         help="check a JSON file against a lexicon",
@@ -54,6 +67,136 @@ def add_lexicon_commands(groups: Any) -> None:
         "--part", choices=PARTS, help="which part of an XRPC method the file is (see above)"
     )
     validate.set_defaults(handler=cmd_lexicon_validate)
+    _add_resolve_command(commands)
+    _add_fetch_command(commands)
+
+
+RESOLUTION = (
+    "The lexicon of an NSID is published by the DID named in the DNS TXT record "
+    "_lexicon.<authority in DNS order> (app.toy.record -> _lexicon.toy.app), as the "
+    "com.atproto.lexicon.schema record keyed by the NSID in that DID's repository. The record "
+    "is fetched with com.atproto.sync.getRecord and its commit signature and MST proof are "
+    "checked against the DID's key, so a PDS cannot forge it."
+)
+
+
+def _add_resolve_command(commands: Any) -> None:
+    resolve = commands.add_parser(
+        "resolve",
+        help="resolve a published lexicon and print where it comes from",
+        description=f"{RESOLUTION} Prints the NSID, the authority DID, the record's AT-URI and "
+        "CID and the defs; exits with 1 when no lexicon is published or it cannot be verified.",
+    )
+    resolve.add_argument("nsid", metavar="NSID", help="the lexicon to resolve")
+    resolve.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object: uri, cid and schema (the document), as "
+        "com.atproto.lexicon.resolveLexicon answers, plus did",
+    )
+    _add_cache_option(resolve)
+    add_resolver_options(resolve)
+    resolve.set_defaults(handler=cmd_lexicon_resolve)
+
+
+def _add_fetch_command(commands: Any) -> None:
+    fetch = commands.add_parser(
+        "fetch",
+        help="resolve published lexicons into a directory for --lexicon-dir",
+        description=f"{RESOLUTION} Writes each document to OUT/<nsid path>.json "
+        "(app.toy.record -> OUT/app/toy/record.json), the layout --lexicon-dir reads, together "
+        "with the lexicons they reference unless --no-refs is given. Prints a line per file; "
+        "exits with 1 if a requested NSID could not be resolved (the others are still written).",
+    )
+    fetch.add_argument("nsids", metavar="NSID", nargs="+", help="the lexicons to fetch")
+    fetch.add_argument("--out", metavar="DIR", required=True, help="where to write them")
+    fetch.add_argument(
+        "--no-refs", action="store_true", help="fetch only the named lexicons, not their refs"
+    )
+    _add_cache_option(fetch)
+    add_resolver_options(fetch)
+    fetch.set_defaults(handler=cmd_lexicon_fetch)
+
+
+def _add_cache_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        help="keep resolved identities and lexicons in an LMDB cache in DIR, reused by later "
+        "runs (default: no cache)",
+    )
+
+
+@asynccontextmanager
+async def _resolver(args: argparse.Namespace) -> AsyncIterator[LexiconResolver]:
+    cache = IdentityCache.open(args.cache_dir) if args.cache_dir else None
+    try:
+        async with IdentityResolver(cache=cache, **resolver_options(args)) as identity:
+            yield LexiconResolver(identity)
+    finally:
+        if cache is not None:
+            cache.close()
+
+
+def cmd_lexicon_resolve(args: argparse.Namespace) -> int:
+    """Resolve one NSID and print it."""
+
+    async def run() -> ResolvedLexicon:
+        async with _resolver(args) as resolver:
+            return await resolver.resolve(args.nsid)
+
+    resolved = asyncio.run(run())
+    if args.json:
+        value = {
+            "uri": resolved.uri,
+            "cid": str(resolved.cid),
+            "did": resolved.did,
+            "schema": dagcbor.to_json(resolved.to_json()),
+        }
+        print(json.dumps(value, indent=2, ensure_ascii=False))
+    else:
+        print(f"nsid: {resolved.nsid}")
+        print(f"authority: {resolved.did}")
+        print(f"uri: {resolved.uri}")
+        print(f"cid: {resolved.cid}")
+        print(f"defs: {', '.join(sorted(resolved.doc.defs))}")
+    return 0
+
+
+def cmd_lexicon_fetch(args: argparse.Namespace) -> int:
+    """Resolve NSIDs (and their refs) and write them under --out."""
+    out = Path(args.out)
+
+    async def run() -> int:
+        status = 0
+        catalog = Catalog()
+        async with _resolver(args) as resolver:
+            for nsid in args.nsids:
+                try:
+                    if args.no_refs:
+                        added, failed = [await resolver.resolve(nsid)], {}
+                    else:
+                        resolution = await resolver.resolve_into(catalog, nsid)
+                        added, failed = resolution.added, resolution.failed
+                except IdentityError as err:  # report it, go on with the others
+                    print(f"strato: error: {nsid}: {err}", file=sys.stderr)
+                    status = 1
+                    continue
+                for resolved in added:
+                    print(f"{_write(out, resolved)}: {resolved.nsid} from {resolved.did}")
+                for name, why in failed.items():
+                    print(f"warning: referenced lexicon {name} not fetched: {why}", file=sys.stderr)
+        return status
+
+    return asyncio.run(run())
+
+
+def _write(out: Path, resolved: ResolvedLexicon) -> Path:
+    path = out.joinpath(*resolved.nsid.split(".")).with_suffix(".json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    document = json.dumps(dagcbor.to_json(resolved.to_json()), indent=2, ensure_ascii=False)
+    path.write_text(document + "\n")
+    return path
 
 
 def cmd_lexicon_validate(args: argparse.Namespace) -> int:

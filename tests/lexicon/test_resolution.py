@@ -5,6 +5,7 @@ CARs (built here from a real MST and commit)."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -12,6 +13,7 @@ from typing import Any, TypeVar
 import pytest
 from localnet import LocalDns, LocalHttp, did_doc
 from strato import CID, car, dagcbor
+from strato.cli import main
 from strato.crypto import PrivateKey
 from strato.errors import (
     IdentifierError,
@@ -296,3 +298,65 @@ def test_resolve_into_follows_references(
     assert catalog.validate_record(NSID, "3jzfcijpj2z2a", record) == "valid"
     with pytest.raises(LexiconValidationError, match="integer"):
         catalog.validate_record(NSID, "3jzfcijpj2z2a", {**record, "lib": {"n": "one"}})
+
+
+def cli_args(dns: LocalDns, http: LocalHttp) -> list[str]:
+    return [
+        "--plc",
+        http.url,
+        "--nameserver",
+        dns.address,
+        "--local-network",
+        "--local-http-port",
+        str(http.port),
+        "--timeout",
+        "3",
+    ]
+
+
+def test_cli_resolve(
+    local_dns: LocalDns,
+    network: LocalHttp,
+    key: PrivateKey,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    network.serve(GET_RECORD, record_car(key, {NSID: toy_lexicon()}))
+    assert main(["lexicon", "resolve", NSID, *cli_args(local_dns, network)]) == 0
+    out = capsys.readouterr().out
+    assert f"authority: {AUTHORITY}" in out
+    assert f"uri: at://{AUTHORITY}/{SCHEMA_COLLECTION}/{NSID}" in out
+    assert "defs: main" in out
+    assert main(["lexicon", "resolve", NSID, "--json", *cli_args(local_dns, network)]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["schema"]["id"] == NSID
+    assert answer["cid"] == str(CID.compute(dagcbor.encode(toy_lexicon())))
+    assert set(answer) == {"uri", "cid", "did", "schema"}
+
+
+def test_cli_resolve_failure(
+    local_dns: LocalDns, network: LocalHttp, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["lexicon", "resolve", "app.nobody.thing", *cli_args(local_dns, network)]) == 1
+    assert "app.nobody.thing: no did= TXT record" in capsys.readouterr().err
+
+
+def test_cli_fetch_then_validate(
+    local_dns: LocalDns,
+    network: LocalHttp,
+    key: PrivateKey,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    network.serve(GET_RECORD, record_car(key, {NSID: toy_lexicon()}))
+    out = tmp_path / "lexicons"
+    argv = ["lexicon", "fetch", NSID, "app.nobody.thing", "--out", str(out)]
+    assert main([*argv, "--cache-dir", str(tmp_path / "cache"), *cli_args(local_dns, network)]) == 1
+    streams = capsys.readouterr()
+    assert f"app/toy/record.json: {NSID} from {AUTHORITY}" in streams.out
+    assert "app.nobody.thing: no did= TXT record" in streams.err
+    written = json.loads((out / "app" / "toy" / "record.json").read_text())
+    assert written == {name: value for name, value in toy_lexicon().items() if name != "$type"}
+    record = tmp_path / "record.json"
+    record.write_text(json.dumps({"$type": NSID, "text": "far too long here"}))
+    assert main(["lexicon", "validate", NSID, str(record), "--lexicon-dir", str(out)]) == 1
+    assert "$.text" in capsys.readouterr().err
