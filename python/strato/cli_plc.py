@@ -22,6 +22,7 @@ from strato.crypto import PrivateKey, load_private_key, save_private_key
 from strato.plc.client import PlcClient
 from strato.plc.operations import create_genesis
 from strato.plc.server import PlcSettings, create_app
+from strato.syntax import Handle
 
 DEFAULT_HOST: Final = "127.0.0.1"
 #: The reference directory's default port (did-method-plc ``packages/server/src/bin.ts``).
@@ -105,12 +106,14 @@ def cmd_plc(args: argparse.Namespace) -> int:
 
 def cmd_did_create(args: argparse.Namespace) -> int:
     """Make or load the keys, write the new ones, submit the genesis operation, print the DID."""
+    handle = Handle(args.handle)
+    handle.require_allowed_tld()
     rotation, rotation_new = _key(args.rotation_key)
     signing, signing_new = _key(args.signing_key)
     op, did = create_genesis(
         signing_key=signing.public_key.did_key(),
         rotation_keys=[rotation.public_key.did_key()],
-        handle=args.handle,
+        handle=handle,
         pds_endpoint=args.pds,
         signer=rotation,
     )
@@ -122,6 +125,7 @@ def cmd_did_create(args: argparse.Namespace) -> int:
     ):
         if new:
             path = Path(named) if named else key_dir / f"{did}.{role}.pem"
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             save_private_key(key, path)
             written.append(f"{role} key {key.public_key.did_key()}: new, written to {path}")
         else:

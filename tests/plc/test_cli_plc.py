@@ -37,8 +37,7 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 def test_did_create_generates_and_saves_keys(
     capsys: pytest.CaptureFixture[str], plc_url: str, tmp_path: Path
 ) -> None:
-    keys = tmp_path / "keys"
-    keys.mkdir()
+    keys = tmp_path / "new" / "keys"  # created, owner-only
     code, out, err = run(
         capsys,
         "did", "create", "--handle", "alice.test", "--pds", "https://pds.test",
@@ -48,6 +47,7 @@ def test_did_create_generates_and_saves_keys(
     assert DID_LINE.fullmatch(out)
     did = out.strip()
     rotation_file, signing_file = keys / f"{did}.rotation.pem", keys / f"{did}.signing.pem"
+    assert stat.S_IMODE(keys.stat().st_mode) == 0o700
     assert stat.S_IMODE(rotation_file.stat().st_mode) == 0o600
     rotation, signing = load_private_key(rotation_file), load_private_key(signing_file)
     assert err.splitlines() == [
@@ -99,6 +99,16 @@ def test_did_create_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) -
     junk.write_text("not a key")
     code, out, err = run(capsys, *base, "--rotation-key", str(junk))
     assert (code, out, err) == (1, "", "strato: error: invalid key: malformed PEM\n")
+    bad_handle = ["did", "create", "--pds", "https://p", "--key-dir", str(tmp_path)]
+    code, out, err = run(capsys, *bad_handle, "--handle", "alice.local")
+    assert (code, out) == (1, "")
+    assert err == (
+        "strato: error: invalid identifier 'alice.local': handle TLD .local is not allowed "
+        "for a registered handle\n"
+    )
+    code, out, err = run(capsys, *bad_handle, "--handle", "not a handle")
+    assert (code, out) == (1, "")
+    assert err.startswith("strato: error: invalid identifier 'not a handle': ")
 
 
 def test_plc_help(capsys: pytest.CaptureFixture[str]) -> None:
