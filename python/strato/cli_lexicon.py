@@ -3,8 +3,8 @@ Registered on the main parser by :mod:`strato.cli`, which prints errors.
 
 Commands::
 
-    strato lexicon validate NSID FILE.json --lexicon-dir DIR [--lexicon-dir DIR ...]
-                            [--rkey KEY] [--part params|input|output]
+    strato lexicon validate NSID FILE.json [--lexicon-dir DIR ...] [--no-resolve]
+                            [--rkey KEY] [--part params|input|output] [resolver options]
     strato lexicon resolve NSID [--json] [--cache-dir DIR] [resolver options]
     strato lexicon fetch NSID... --out DIR [--no-refs] [--cache-dir DIR] [resolver options]
 """
@@ -32,12 +32,13 @@ PARTS = ("params", "input", "output")
 
 
 def add_lexicon_commands(groups: Any) -> None:
-    """``strato lexicon validate``."""
+    """``strato lexicon validate|resolve|fetch``."""
     lexicon = groups.add_parser(
         "lexicon",
-        help="check records and XRPC bodies against lexicons",
-        description="Work with lexicons (atproto schema documents) from --lexicon-dir "
-        "directories: every *.json file under them is loaded and checked first.",
+        help="check data against lexicons; resolve and fetch published lexicons",
+        description="Work with lexicons (atproto schema documents): from --lexicon-dir "
+        "directories (every *.json file under them is loaded and checked first) and as "
+        "published by their authorities (lexicon resolution).",
     )
     commands = lexicon.add_subparsers(
         dest="command", required=True, metavar="{validate,resolve,fetch}"
@@ -50,8 +51,11 @@ def add_lexicon_commands(groups: Any) -> None:
         "checked against the lexicon's key type too). For a query the file is its output body, "
         "for a procedure its input body, unless --part says otherwise ('params' takes an "
         "object of query parameters, as strings or typed). NSID#name checks the file against "
-        "any named def. Prints 'valid: ...' and exits with 0, or prints the JSON path of the "
-        "first failing field and the reason and exits with 1.",
+        "any named def. The lexicon comes from the --lexicon-dir directories or, when they do "
+        "not have it, is resolved from its publisher with the lexicons it references (see "
+        "'strato lexicon resolve --help'; --no-resolve forbids that). Prints 'valid: ...' and "
+        "exits with 0, or prints the JSON path of the first failing field and the reason and "
+        "exits with 1.",
     )
     validate.add_argument("nsid", metavar="NSID", help="the lexicon (or NSID#def) to check against")
     validate.add_argument("file", metavar="FILE", help="the JSON file to check")
@@ -59,13 +63,20 @@ def add_lexicon_commands(groups: Any) -> None:
         "--lexicon-dir",
         metavar="DIR",
         action="append",
-        required=True,
+        default=[],
         help="a directory (or file) of lexicon documents; repeat for more",
     )
     validate.add_argument("--rkey", help="the record key, checked against the record's key type")
     validate.add_argument(
         "--part", choices=PARTS, help="which part of an XRPC method the file is (see above)"
     )
+    validate.add_argument(
+        "--no-resolve",
+        action="store_true",
+        help="use only the --lexicon-dir documents, never the network",
+    )
+    _add_cache_option(validate)
+    add_resolver_options(validate)
     validate.set_defaults(handler=cmd_lexicon_validate)
     _add_resolve_command(commands)
     _add_fetch_command(commands)
@@ -209,10 +220,13 @@ def cmd_lexicon_validate(args: argparse.Namespace) -> int:
         data = json.loads(f.read())
     target = normalize_ref(args.nsid, "")
     nsid, _, name = target.partition("#")
+    if nsid not in catalog and not args.no_resolve:
+        _resolve_into(args, catalog, nsid)
     doc = catalog.get(nsid)
     definition = doc.defs.get(name or "main") if doc is not None else None
     if definition is None:
-        raise LexiconValidationError(f"no lexicon for {args.nsid} in the lexicon dirs")
+        where = "in the lexicon dirs" if args.no_resolve else "in the lexicon dirs or published"
+        raise LexiconValidationError(f"no lexicon for {args.nsid} {where}")
     kind = definition["type"]
     if kind == "record" and not name:
         what = _record(catalog, nsid, args.rkey, data)
@@ -225,6 +239,18 @@ def cmd_lexicon_validate(args: argparse.Namespace) -> int:
         what = kind
     print(f"valid: {args.file} is a valid {what} of {args.nsid}")
     return 0
+
+
+def _resolve_into(args: argparse.Namespace, catalog: Catalog, nsid: str) -> None:
+    """Add the published lexicon of ``nsid`` and what it references to ``catalog``."""
+
+    async def run() -> None:
+        async with _resolver(args) as resolver:
+            resolution = await resolver.resolve_into(catalog, nsid)
+        for name, why in resolution.failed.items():
+            print(f"warning: referenced lexicon {name} not resolved: {why}", file=sys.stderr)
+
+    asyncio.run(run())
 
 
 def _record(catalog: Catalog, nsid: str, rkey: str | None, data: Any) -> str:

@@ -358,5 +358,26 @@ def test_cli_fetch_then_validate(
     assert written == {name: value for name, value in toy_lexicon().items() if name != "$type"}
     record = tmp_path / "record.json"
     record.write_text(json.dumps({"$type": NSID, "text": "far too long here"}))
-    assert main(["lexicon", "validate", NSID, str(record), "--lexicon-dir", str(out)]) == 1
+    argv = ["lexicon", "validate", NSID, str(record), "--lexicon-dir", str(out), "--no-resolve"]
+    assert main(argv) == 1
     assert "$.text" in capsys.readouterr().err
+
+
+def test_cli_validate_resolves_what_the_dirs_lack(
+    local_dns: LocalDns,
+    network: LocalHttp,
+    key: PrivateKey,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    network.serve(GET_RECORD, record_car(key, {NSID: toy_lexicon()}))
+    record = tmp_path / "record.json"
+    record.write_text(json.dumps({"$type": NSID, "text": "hello"}))
+    argv = ["lexicon", "validate", NSID, str(record), *cli_args(local_dns, network)]
+    assert main(argv) == 0
+    assert capsys.readouterr().out == f"valid: {record} is a valid record of {NSID}\n"
+    record.write_text(json.dumps({"$type": NSID}))
+    assert main(argv) == 1
+    assert capsys.readouterr().err.endswith("$: required field 'text' is missing\n")
+    assert main([*argv, "--no-resolve"]) == 1
+    assert "no lexicon for app.toy.record in the lexicon dirs" in capsys.readouterr().err
