@@ -19,9 +19,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from strato._core import grapheme_count
 from strato.lexicon._invalid import FieldError, key_segment
-from strato.lexicon.values import byte_length, check_blob, check_cid_link, check_data
+from strato.lexicon.values import (
+    byte_length,
+    check_blob,
+    check_cid_link,
+    check_data,
+    graphemes,
+    utf8_length,
+)
 from strato.syntax import FORMAT_CHECKS
 
 Check = Callable[[Any], None]
@@ -138,14 +144,14 @@ def _string(definition: dict[str, Any], nsid: str, resolver: Resolver) -> Check:
             raise FieldError(f"must be one of {sorted(enum)}")
         n = len(value)
         if (min_len and n < min_len) or (quick_max is not None and n > quick_max):
-            size = len(value.encode())
+            size = utf8_length(value)
             if size < min_len:
                 raise FieldError(f"must be at least {min_len} bytes long")
             if max_len is not None and size > max_len:
                 raise FieldError(f"must be at most {max_len} bytes long")
-        if min_gr and (n < min_gr or grapheme_count(value) < min_gr):
+        if min_gr and (n < min_gr or graphemes(value) < min_gr):
             raise FieldError(f"must be at least {min_gr} graphemes long")
-        if max_gr is not None and n > max_gr and grapheme_count(value) > max_gr:
+        if max_gr is not None and n > max_gr and graphemes(value) > max_gr:
             raise FieldError(f"must be at most {max_gr} graphemes long")
         if fmt_check is not None and not fmt_check(value):
             raise FieldError(f"must be a valid {fmt}")
