@@ -15,6 +15,9 @@ Commands::
     strato repo verify|ls              repository exports (see strato.cli_repo)
     strato key generate                signing keys
     strato backup DATA_DIR OUT         hot backup of a data directory (see strato.cli_storage)
+    strato plc                         run a did:plc directory (see strato.cli_plc)
+    strato did resolve DID|HANDLE      identity resolution (see strato.cli_identity)
+    strato did create                  create a did:plc on a directory (see strato.cli_plc)
     strato lexicon validate NSID FILE  check JSON against a lexicon (see strato.cli_lexicon)
 """
 
@@ -30,7 +33,9 @@ from typing import Any
 
 from strato import CID
 from strato.car import CarReader
+from strato.cli_identity import add_did_commands
 from strato.cli_lexicon import add_lexicon_commands
+from strato.cli_plc import add_did_create_command, add_plc_command
 from strato.cli_repo import add_key_commands, add_repo_commands
 from strato.cli_storage import add_backup_command
 from strato.dagcbor import decode, decode_multi, encode, from_json, to_json
@@ -60,13 +65,15 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Bad input prints one line 'strato: error: ...' on stderr and exits with 1.",
     )
     groups = parser.add_subparsers(
-        dest="group", required=True, metavar="{car,cbor,repo,key,backup,lexicon}"
+        dest="group", required=True, metavar="{car,cbor,repo,key,backup,plc,did,lexicon}"
     )
     _add_car_commands(groups)
     _add_cbor_commands(groups)
     add_repo_commands(groups)
     add_key_commands(groups)
     add_backup_command(groups)
+    add_plc_command(groups)
+    add_did_create_command(add_did_commands(groups))
     add_lexicon_commands(groups)
     return parser
 

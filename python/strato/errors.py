@@ -16,12 +16,20 @@ raise the same classes::
     │                                     that breaks the rules: .reason, .path ($.a.b[2])
     ├── PlcValidationError (also ValueError)  a did:plc operation or audit log that breaks the
     │                                     PLC rules: .reason
+    ├── PlcDirectoryError                 a PLC directory that failed or answered unexpectedly:
+    │                                     .reason, .status (None when unreachable)
     ├── IdentityError                     a DID or handle that cannot be resolved or verified
     │   ├── DidNotFoundError              no DID document for this DID
-    │   └── HandleResolutionError         the handle does not resolve (or not back to the DID)
-    └── StorageError                      an LMDB data directory that cannot be used as-is
-        ├── SchemaVersionError            written by another schema version of strato
-        └── StorageFullError              a transaction too big for the map (grown: retry it)
+    │   ├── DidResolutionError            a DID document that is malformed or cannot be fetched
+    │   ├── HandleResolutionError         the handle does not resolve (or not back to the DID)
+    │   │   └── HandleNotFoundError       no DNS record nor well-known answer names a DID
+    │   ├── UnsafeAddressError            a fetch refused by the SSRF guard (private address...)
+    │   ├── LexiconResolutionError        an NSID whose published lexicon cannot be resolved
+    │   │   └── LexiconNotFoundError      no authority DID, or no schema record, for the NSID
+    │   └── IdentityUnavailableError      a transient failure (timeout, 5xx); never cached
+    ├── StorageError                      an LMDB data directory that cannot be used as-is
+    │   ├── SchemaVersionError            written by another schema version of strato
+    │   └── StorageFullError              a transaction too big for the map (grown: retry it)
     └── CommitVerificationError (also ValueError)  a commit or sync event that fails a check:
                                           .code (a strato.sync.ErrorCode value), .reason
 
@@ -105,9 +113,11 @@ class InvalidKeyError(AtprotoError, ValueError):
 
 
 class IdentifierError(AtprotoError, ValueError):
-    """A malformed identifier (a TID, ...); ``reason`` says what is wrong."""
+    """A malformed identifier (a DID, handle, NSID, TID...); ``reason`` says what is wrong and
+    ``value`` is the text (a plain ``str``, even when a parsed identifier type was passed)."""
 
     def __init__(self, reason: str, value: str = "") -> None:
+        value = str(value)
         super().__init__(reason, value)
         self.reason = reason
         self.value = value
@@ -142,10 +152,25 @@ class PlcValidationError(AtprotoError, ValueError):
         return f"invalid PLC operation: {self.reason}"
 
 
+class PlcDirectoryError(AtprotoError):
+    """A PLC directory that could not be reached or answered in a way the client did not expect
+    (a 5xx, a malformed body); ``status`` is the HTTP status, None when there was no answer."""
+
+    def __init__(self, reason: str, status: int | None = None) -> None:
+        super().__init__(reason, status)
+        self.reason = reason
+        self.status = status
+
+    def __str__(self) -> str:
+        where = "PLC directory" if self.status is None else f"PLC directory ({self.status})"
+        return f"{where}: {self.reason}"
+
+
 class IdentityError(AtprotoError):
     """A DID or handle that cannot be resolved or verified; ``reason`` says why."""
 
     def __init__(self, reason: str, subject: str = "") -> None:
+        subject = str(subject)
         super().__init__(reason, subject)
         self.reason = reason
         self.subject = subject
@@ -158,8 +183,39 @@ class DidNotFoundError(IdentityError):
     """The DID has no document (unknown to the PLC directory, tombstoned, or no did.json)."""
 
 
+class DidResolutionError(IdentityError):
+    """The DID document could not be used: an unsupported method, an HTTP error status, a body
+    over the size limit, or a document that is malformed or names another DID."""
+
+
 class HandleResolutionError(IdentityError):
     """The handle resolves to no DID, to several, or to a DID whose document does not claim it."""
+
+
+class HandleNotFoundError(HandleResolutionError):
+    """Resolution completed and found nothing: no ``did=`` TXT record and no well-known DID."""
+
+
+class UnsafeAddressError(IdentityError):
+    """A fetch the SSRF guard refused: a non-https URL, a non-standard port, or a host that is
+    (or resolves to) a private, loopback, link-local, multicast or reserved address. Only a
+    resolver configured for a local network allows them."""
+
+
+class IdentityUnavailableError(IdentityError):
+    """A transient failure (a timeout, a connection error, a 5xx, a DNS server failure): the
+    answer is unknown, so it is never cached and a later try may succeed."""
+
+
+class LexiconResolutionError(IdentityError):
+    """An NSID whose published lexicon cannot be resolved: a malformed ``_lexicon`` TXT record,
+    an authority without a PDS or key, or a schema record that fails verification or is not a
+    valid lexicon for that NSID. ``subject`` is the NSID."""
+
+
+class LexiconNotFoundError(LexiconResolutionError):
+    """No lexicon is published for the NSID: no ``_lexicon`` TXT record names a DID, or the
+    authority's repository (provably) holds no ``com.atproto.lexicon.schema`` record for it."""
 
 
 class StorageError(AtprotoError):
@@ -199,15 +255,22 @@ __all__ = [
     "DataModelError",
     "DecodeError",
     "DidNotFoundError",
+    "DidResolutionError",
     "EncodeError",
+    "HandleNotFoundError",
     "HandleResolutionError",
     "IdentifierError",
     "IdentityError",
+    "IdentityUnavailableError",
     "InvalidKeyError",
+    "LexiconNotFoundError",
+    "LexiconResolutionError",
     "LexiconValidationError",
     "MSTError",
+    "PlcDirectoryError",
     "PlcValidationError",
     "SchemaVersionError",
     "StorageError",
     "StorageFullError",
+    "UnsafeAddressError",
 ]

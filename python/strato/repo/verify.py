@@ -1,9 +1,14 @@
-"""Verifying a whole repository export (a CAR from ``com.atproto.sync.getRepo``).
+"""Verifying repository CARs: a whole export (``com.atproto.sync.getRepo``) and a single record
+with its proof (``com.atproto.sync.getRecord``).
 
-Reads the CAR (every block's hash checked), decodes the commit, walks the MST, rebuilds the tree
-from the records found and requires the commit's ``data`` root, checks every record block is
-present, and verifies the signature with the account's key (from a DID document, whose ``id``
-must be the commit's DID, or a bare did:key).
+For an export: reads the CAR (every block's hash checked), decodes the commit, walks the MST,
+rebuilds the tree from the records found and requires the commit's ``data`` root, checks every
+record block is present, and verifies the signature with the account's key (from a DID
+document, whose ``id`` must be the commit's DID, or a bare did:key).
+
+For a record: the commit must be the account's and signed by its key, and the MST nodes in the
+CAR must lead from the commit's ``data`` root to the record's CID, whose block is in the CAR. This
+is how a record fetched from an untrusted host (a lexicon schema, say) is trusted.
 """
 
 from __future__ import annotations
@@ -121,4 +126,69 @@ def verify_repo(
     )
 
 
-__all__ = ["RepoReport", "load_did_doc", "signing_key_from_did_doc", "verify_repo"]
+@dataclass(frozen=True)
+class VerifiedRecord:
+    """A record proven to be in a signed commit of its repository."""
+
+    did: str
+    collection: str
+    rkey: str
+    cid: CID
+    data: bytes
+    commit_cid: CID
+    rev: str | None
+
+
+def verify_record_car(
+    data: bytes,
+    *,
+    did: str,
+    collection: str,
+    rkey: str,
+    did_key: str,
+    strict: bool = True,
+) -> VerifiedRecord | None:
+    """Verifies a ``com.atproto.sync.getRecord`` CAR for record ``collection/rkey`` of ``did``:
+    block hashes, the commit's DID and signature (``did_key``; lenient accepts high-S), and the
+    MST proof from the commit's data root to the record. Returns None when the proof shows the
+    record is not in the repository. Raises ``CommitVerificationError``: ``bad_car``,
+    ``hash_mismatch``, ``field_mismatch``, ``bad_signature``, ``high_s``, ``missing_block``
+    (the proof or the record block is incomplete) or ``malformed``."""
+    try:
+        roots, blocks = car.read_car(data)
+    except CARError as err:
+        code = "hash_mismatch" if err.reason == "block hash mismatch" else "bad_car"
+        raise CommitVerificationError(code, str(err)) from err
+    if len(roots) != 1:
+        raise CommitVerificationError("bad_car", f"the CAR has {len(roots)} roots, not 1")
+    commit_bytes = blocks.get(roots[0])
+    if commit_bytes is None:
+        raise CommitVerificationError("missing_block", "the commit block is not in the CAR")
+    commit = decode_commit(commit_bytes)
+    if commit.did != did:
+        raise CommitVerificationError(
+            "field_mismatch", f"the commit is for {commit.did}, not {did}"
+        )
+    verify_commit_signature(commit_bytes, did_key, allow_high_s=not strict)
+    key = f"{collection}/{rkey}"
+    try:
+        cid = mst.check_record_proof(blocks, commit.data, key)
+    except DecodeError as err:
+        code = "missing_block" if err.reason == "MST block not found" else "malformed"
+        raise CommitVerificationError(code, str(err)) from err
+    if cid is None:
+        return None
+    record = blocks.get(cid)
+    if record is None:
+        raise CommitVerificationError("missing_block", f"the record block {cid} is not in the CAR")
+    return VerifiedRecord(did, collection, rkey, cid, record, roots[0], commit.rev)
+
+
+__all__ = [
+    "RepoReport",
+    "VerifiedRecord",
+    "load_did_doc",
+    "signing_key_from_did_doc",
+    "verify_record_car",
+    "verify_repo",
+]

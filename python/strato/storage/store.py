@@ -112,34 +112,23 @@ class ReadTxn:
         if limit is not None and limit <= 0:
             return
         cursor = self._txn.cursor(db=self._db(table))
-        count = 0
-        if reverse:
-            if stop is None:
-                positioned = cursor.last()
-            elif cursor.set_range(stop):
-                positioned = cursor.prev()  # the last key below stop
-            else:
-                positioned = cursor.last()  # every key is below stop
-            while positioned:
-                key = cursor.key()
-                if start is not None and key < start:
-                    return
-                yield key, cursor.value()
-                count += 1
-                if limit is not None and count >= limit:
-                    return
-                positioned = cursor.prev()
-        else:
+        if not reverse:
             positioned = cursor.set_range(start) if start is not None else cursor.first()
-            while positioned:
-                key = cursor.key()
-                if stop is not None and key >= stop:
-                    return
-                yield key, cursor.value()
-                count += 1
-                if limit is not None and count >= limit:
-                    return
-                positioned = cursor.next()
+        elif stop is not None and cursor.set_range(stop):
+            positioned = cursor.prev()  # the last key below stop
+        else:
+            positioned = cursor.last()  # every key is below stop
+        step = cursor.prev if reverse else cursor.next
+        count = 0
+        while positioned:
+            key = cursor.key()
+            if (start is not None and key < start) or (stop is not None and key >= stop):
+                return
+            yield key, cursor.value()
+            count += 1
+            if limit is not None and count >= limit:
+                return
+            positioned = step()
 
     def first(self, table: str) -> tuple[bytes, bytes] | None:
         """The entry with the smallest key, or None for an empty table."""

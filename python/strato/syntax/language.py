@@ -95,7 +95,7 @@ def parse_language(tag: str) -> LanguageParts | str:
     if not tag:
         return "language tag is empty"
     if tag.lower() in _GRANDFATHERED and tag.split("-", 1)[0].islower():
-        return LanguageParts(grandfathered=tag)
+        return LanguageParts(grandfathered=str(tag))
     subtags = tag.split("-")
     if "" in subtags:
         return "language tag has an empty subtag (a leading, trailing or double '-')"
