@@ -1,7 +1,7 @@
 """Type stubs for the native module built from rust/src/bindings (checked by mypy.stubtest)."""
 
-from collections.abc import Iterable, Mapping
-from typing import Any, ClassVar, Literal, final
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, ClassVar, Literal, TypeVar, final
 
 from typing_extensions import Buffer
 
@@ -10,6 +10,7 @@ __all__ = [
     "DEFAULT_MAX_BLOCK_SIZE",
     "MAX_DEPTH",
     "CarStreamReader",
+    "IdentifierParser",
     "PrivateKey",
     "PublicKey",
     "VerifiedCommit",
@@ -39,6 +40,15 @@ __all__ = [
     "mst_record_proof",
     "read_car",
     "sync_error_codes",
+    "syntax_is_at_identifier",
+    "syntax_is_at_uri",
+    "syntax_is_datetime",
+    "syntax_is_datetime_syntax",
+    "syntax_is_did",
+    "syntax_is_handle",
+    "syntax_is_nsid",
+    "syntax_is_record_key",
+    "syntax_is_tid",
     "tid_from_parts",
     "tid_next",
     "tid_parse",
@@ -132,6 +142,25 @@ def mst_record_proof(
 def mst_check_record_proof(
     blocks: Mapping[CID, bytes], root: CID, key: str | bytes
 ) -> CID | None: ...
+def syntax_is_did(text: str) -> bool: ...
+def syntax_is_handle(text: str) -> bool: ...
+def syntax_is_at_identifier(text: str) -> bool: ...
+def syntax_is_nsid(text: str) -> bool: ...
+def syntax_is_record_key(text: str) -> bool: ...
+def syntax_is_tid(text: str) -> bool: ...
+def syntax_is_at_uri(text: str) -> bool: ...
+def syntax_is_datetime(text: str) -> bool: ...
+def syntax_is_datetime_syntax(text: str) -> bool: ...
+
+_S = TypeVar("_S", bound=str)
+
+@final
+class IdentifierParser:
+    def __new__(
+        cls, format: str, explain: Callable[[str], str | None], *, lowercase: bool = False
+    ) -> IdentifierParser: ...
+    def __call__(self, cls: type[_S], value: str) -> _S: ...
+
 def tid_next(after: str | None = None) -> str: ...
 def tid_parse(text: str) -> tuple[int, int]: ...
 def tid_from_parts(micros: int, clock_id: int) -> str: ...

@@ -3,11 +3,12 @@
 //!
 //! Everything here is bytes in, bytes out, with no I/O and no Python: strict DAG-CBOR
 //! ([`dagcbor`]), CIDs ([`cid`]), CAR v1 files ([`car`]) and the encodings under them
-//! ([`varint`], [`multibase`]); keys and signatures ([`crypto`]); TIDs ([`tid`]); grapheme
-//! counts ([`text`]); blocks ([`blocks`]), the Merkle Search Tree ([`mst`]) and commits
-//! ([`commit`]); and whole-event verification of firehose messages ([`sync`]). The PyO3 layer
-//! lives in `bindings/` and is compiled only with the `python` feature, so
-//! `cargo test --no-default-features` exercises the core without libpython.
+//! ([`varint`], [`multibase`]); keys and signatures ([`crypto`]); TIDs ([`tid`]) and the
+//! identifier format checks ([`syntax`]); grapheme counts ([`text`]); blocks ([`blocks`]), the
+//! Merkle Search Tree ([`mst`]) and commits ([`commit`]); and whole-event verification of
+//! firehose messages ([`sync`]). The PyO3 layer lives in `bindings/` and is compiled only with
+//! the `python` feature, so `cargo test --no-default-features` exercises the core without
+//! libpython.
 
 pub mod blocks;
 pub mod car;
@@ -21,6 +22,7 @@ pub mod mst;
 pub mod multibase;
 pub mod parallel;
 pub mod sync;
+pub mod syntax;
 pub mod text;
 pub mod tid;
 pub mod varint;

@@ -186,3 +186,51 @@ fn interop_w3c_did_key_private_keys() {
         }
     }
 }
+
+/// Every line of the `interop/syntax` lists whose format has a native check: valid lines pass,
+/// invalid lines fail, and `*_parse_invalid` lines pass the syntax-only check.
+#[test]
+fn interop_syntax_lists() {
+    use _core::syntax;
+    let Some(dir) = shared("interop/syntax") else {
+        return;
+    };
+    type Check = fn(&str) -> bool;
+    let checks: [(&str, Check); 8] = [
+        ("did", syntax::is_did),
+        ("handle", syntax::is_handle),
+        ("atidentifier", syntax::is_at_identifier),
+        ("nsid", syntax::is_nsid),
+        ("recordkey", syntax::is_record_key),
+        ("tid", syntax::is_tid),
+        ("aturi", syntax::is_at_uri),
+        ("datetime", syntax::is_datetime),
+    ];
+    let mut lines_checked = 0;
+    for (kind, check) in checks {
+        for (level, valid) in [("syntax", true), ("syntax", false), ("parse", false)] {
+            let name = format!(
+                "{kind}_{level}_{}.txt",
+                if valid { "valid" } else { "invalid" }
+            );
+            let Ok(text) = std::fs::read_to_string(dir.join(&name)) else {
+                continue;
+            };
+            for line in text.split('\n') {
+                if line.is_empty() || line.starts_with('#') {
+                    continue;
+                }
+                assert_eq!(check(line), valid, "{name}: {line:?}");
+                if kind == "datetime" {
+                    assert_eq!(
+                        syntax::is_datetime_syntax(line),
+                        level == "parse" || valid,
+                        "{name}: {line:?}"
+                    );
+                }
+                lines_checked += 1;
+            }
+        }
+    }
+    assert!(lines_checked > 300, "only {lines_checked} lines");
+}

@@ -20,11 +20,17 @@ from strato.errors import IdentifierError
 from strato.syntax.atid import did_problem, handle_problem
 from strato.syntax.aturi import at_uri_problem
 from strato.syntax.cid import cid_problem
-from strato.syntax.datetimes import datetime_problem
+from strato.syntax.datetimes import datetime_problem, datetime_syntax_problem
 from strato.syntax.language import language_problem
 from strato.syntax.nsid import nsid_problem
 from strato.syntax.recordkey import record_key_problem
 from strato.syntax.uri import uri_problem
+
+
+def language_syntax_problem(tag: str) -> str | None:
+    parts = syntax.parse_language(tag)
+    return parts if isinstance(parts, str) else None
+
 
 ASCII_EDGES = "aAzZ09-._:%/#?@~+= é\t"
 
@@ -72,6 +78,11 @@ CHECKS: list[tuple[Callable[[str], bool], Callable[[str], str | None], st.Search
         ),
     ),
     (syntax.is_language, language_problem, segments("enGBxX19-", "-")),
+]
+CHECKS += [
+    # the syntax-only levels, on the same strings as their full checks
+    (syntax.is_datetime_syntax, datetime_syntax_problem, CHECKS[7][2]),
+    (syntax.is_language_syntax, language_syntax_problem, CHECKS[8][2]),
 ]
 
 

@@ -7,10 +7,13 @@ from __future__ import annotations
 import copy
 import pickle
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
-from strato import CID, syntax
+from strato import CID, _core, syntax
 from strato.errors import CIDError, IdentifierError
+from strato.syntax.atid import did_problem
+from strato.syntax.language import language_problem
 
 # -- string behaviour -------------------------------------------------------------------------
 
@@ -157,6 +160,13 @@ def test_aturi_fragments_only_when_allowed() -> None:
     assert uri.fragment == "/embed/images/0"
     assert uri.rkey == "abc"
     assert syntax.ATURI("at://did:plc:a#/x", allow_fragment=True).path == ""
+    assert syntax.ATURI(uri, allow_fragment=True) is uri
+    with pytest.raises(IdentifierError) as strict:
+        syntax.ATURI(uri)  # a parsed URI with a fragment is still not lexicon form
+    assert strict.value.reason == "AT-URI must not have a fragment ('#') in lexicon form"
+    plain = syntax.ATURI("at://did:plc:a")
+    assert syntax.ATURI(plain) is plain
+    assert syntax.ATURI(plain, allow_fragment=True) is plain
     bad = {
         "at://did:plc:a#": "AT-URI fragment must be a JSON path starting with '/'",
         "at://did:plc:a#frag": "AT-URI fragment must be a JSON path starting with '/'",
@@ -283,3 +293,44 @@ def test_cid_string_decodes_with_strato_cid() -> None:
     assert contrived.base == "base64"
     with pytest.raises(CIDError):
         _ = contrived.cid
+
+
+# -- the native constructor -------------------------------------------------------------------
+
+
+def test_identifier_parser_guards() -> None:
+    with pytest.raises(ValueError, match='no native check for format "language"'):
+        _core.IdentifierParser("language", language_problem)
+    parser = _core.IdentifierParser("did", did_problem)
+
+    class Plain(str):
+        __slots__ = ()
+
+    made = parser(Plain, "did:plc:abc")
+    assert type(made) is Plain
+    assert made == "did:plc:abc"
+    not_str: Any = int
+    with pytest.raises(TypeError, match="str subclasses only"):
+        parser(not_str, "did:plc:abc")
+    silent = _core.IdentifierParser("did", lambda text: None)
+    with pytest.raises(IdentifierError) as info:
+        silent(Plain, "not a did")
+    assert info.value.reason == "not valid"
+
+
+@pytest.mark.parametrize(
+    ("cls", "name", "text"),
+    [
+        (syntax.DID, "did", "did:plc:\ud800"),
+        (syntax.Handle, "handle", "a\ud800.test"),
+        (syntax.NSID, "nsid", "app.bsky.\ud800"),
+        (syntax.RecordKey, "record-key", "\ud800"),
+        (syntax.TID, "tid", "3jzfcijpj2z2\ud800"),
+        (syntax.Datetime, "datetime", "1985-04-12T23:20:50\ud800Z"),
+        (syntax.ATURI, "at-uri", "at://did:plc:a/\ud800"),
+    ],
+)
+def test_lone_surrogates_are_invalid(cls: type[str], name: str, text: str) -> None:
+    assert not syntax.FORMAT_CHECKS[name](text)
+    with pytest.raises(IdentifierError):
+        cls(text)

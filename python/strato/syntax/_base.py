@@ -5,6 +5,11 @@ Each identifier is a ``str`` subclass with no instance dictionary (``__slots__ =
 costs what a string costs, hashes and compares like the string it was parsed from, and can be
 used as a dict key next to plain strings. Constructing one parses it (strict); the parts are
 properties computed from the text on access.
+
+The hot types get a native constructor: their class body binds ``__new__`` to a
+``_core.IdentifierParser`` (check and copy in one call, the reason from the type's Python
+``*_problem`` function on failure), under an ``if TYPE_CHECKING:`` signature for the type
+checker.
 """
 
 from __future__ import annotations

@@ -19,8 +19,9 @@ Tricky bits:
 from __future__ import annotations
 
 import re
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
+from strato import _core
 from strato.syntax._base import ALNUM, Identifier, chars, fail, first_outside
 
 MAX_DID_LENGTH: Final = 2048
@@ -31,31 +32,19 @@ DISALLOWED_TLDS: Final = frozenset(
 )
 """TLDs that are valid handle syntax but never acceptable for a registered handle."""
 
-_DID_RE: Final = re.compile(r"did:[a-z]+:[a-zA-Z0-9._:%-]*[a-zA-Z0-9._-]")
-_HANDLE_RE: Final = re.compile(
-    r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"
-)
 _PLC_ID_RE: Final = re.compile(r"[a-z2-7]{24}")
 _DID_ID_CHARS: Final = chars("a-z", "A-Z", "0-9", "._:%-")
 _HANDLE_CHARS: Final = ALNUM | {"-"}
 
 
-# -- fast checks ------------------------------------------------------------------------------
+# -- fast checks (native: rust/src/syntax.rs) -------------------------------------------------
 
-
-def is_did(value: str) -> bool:
-    """Whether ``value`` is a syntactically valid DID (the lexicon ``did`` format)."""
-    return len(value) <= MAX_DID_LENGTH and _DID_RE.fullmatch(value) is not None
-
-
-def is_handle(value: str) -> bool:
-    """Whether ``value`` is a syntactically valid handle (the lexicon ``handle`` format)."""
-    return len(value) <= MAX_HANDLE_LENGTH and _HANDLE_RE.fullmatch(value) is not None
-
-
-def is_at_identifier(value: str) -> bool:
-    """Whether ``value`` is a DID or a handle (the lexicon ``at-identifier`` format)."""
-    return is_did(value) if value.startswith("did:") else is_handle(value)
+is_did: Final = _core.syntax_is_did
+"""Whether a string is a syntactically valid DID (the lexicon ``did`` format)."""
+is_handle: Final = _core.syntax_is_handle
+"""Whether a string is a syntactically valid handle (the lexicon ``handle`` format)."""
+is_at_identifier: Final = _core.syntax_is_at_identifier
+"""Whether a string is a DID or a handle (the lexicon ``at-identifier`` format)."""
 
 
 # -- reasons ----------------------------------------------------------------------------------
@@ -137,12 +126,12 @@ class DID(AtIdentifier):
 
     __slots__ = ()
 
-    def __new__(cls, value: str) -> DID:
-        if type(value) is DID:
-            return value
-        if len(value) <= MAX_DID_LENGTH and _DID_RE.fullmatch(value) is not None:
-            return str.__new__(cls, value)
-        fail(did_problem(value) or "not a DID", value)
+    if TYPE_CHECKING:
+
+        def __new__(cls, value: str) -> DID: ...
+
+    else:
+        __new__ = _core.IdentifierParser("did", did_problem)
 
     is_valid = staticmethod(is_did)
 
@@ -184,12 +173,12 @@ class Handle(AtIdentifier):
 
     __slots__ = ()
 
-    def __new__(cls, value: str) -> Handle:
-        if type(value) is Handle:
-            return value
-        if len(value) <= MAX_HANDLE_LENGTH and _HANDLE_RE.fullmatch(value) is not None:
-            return str.__new__(cls, value.lower())
-        fail(handle_problem(value) or "not a handle", value)
+    if TYPE_CHECKING:
+
+        def __new__(cls, value: str) -> Handle: ...
+
+    else:
+        __new__ = _core.IdentifierParser("handle", handle_problem, lowercase=True)
 
     is_valid = staticmethod(is_handle)
 

@@ -13,43 +13,27 @@ syntax reserves has no defined use and is never accepted.
 
 from __future__ import annotations
 
-import re
 from typing import Any, Final
 
+from strato import _core
 from strato.syntax._base import Identifier, chars, fail, first_outside
 from strato.syntax.atid import (
     DID,
     Handle,
     did_problem,
     handle_problem,
-    is_did,
-    is_handle,
 )
-from strato.syntax.nsid import NSID, is_nsid, nsid_problem
-from strato.syntax.recordkey import DOT_KEYS, RecordKey, record_key_problem
+from strato.syntax.nsid import NSID, nsid_problem
+from strato.syntax.recordkey import RecordKey, record_key_problem
 
 MAX_AT_URI_LENGTH: Final = 8192
 
-_ATURI_RE: Final = re.compile(
-    r"at://([a-zA-Z0-9._:%-]+)(?:/([a-zA-Z0-9.-]+)(?:/([a-zA-Z0-9_~.:-]{1,512}))?)?"
-)
 # RFC 3986 fragment characters (pchar / "/" / "?") plus "[" and "]" for JSON-path indexes.
 _FRAGMENT_CHARS: Final = chars("a-z", "A-Z", "0-9", "-._~!$&'()*+,;=:@/?%[]")
 
 
-def is_at_uri(value: str) -> bool:
-    """Whether ``value`` is a valid AT-URI in lexicon form (the ``at-uri`` format)."""
-    if len(value) > MAX_AT_URI_LENGTH:
-        return False
-    match = _ATURI_RE.fullmatch(value)
-    if match is None:
-        return False
-    authority, collection, rkey = match.groups()
-    if not (is_did(authority) if authority.startswith("did:") else is_handle(authority)):
-        return False
-    if collection is not None and not is_nsid(collection):
-        return False
-    return rkey is None or rkey not in DOT_KEYS
+is_at_uri: Final = _core.syntax_is_at_uri
+"""Whether a string is a valid AT-URI in lexicon form (the ``at-uri`` format; native)."""
 
 
 def _fragment_problem(fragment: str) -> str | None:
@@ -104,13 +88,18 @@ def at_uri_problem(value: str, *, allow_fragment: bool = False) -> str | None:
     return None
 
 
+_parse_lexicon_form: Final = _core.IdentifierParser("at-uri", at_uri_problem)
+
+
 class ATURI(Identifier):
     """An AT-URI, kept exactly as written."""
 
     __slots__ = ()
 
     def __new__(cls, value: str, *, allow_fragment: bool = False) -> ATURI:
-        if type(value) is ATURI and (allow_fragment or "#" not in value):
+        if not allow_fragment and (type(value) is not ATURI or "#" not in value):
+            return _parse_lexicon_form(cls, value)  # native: check and copy in one call
+        if allow_fragment and type(value) is ATURI:
             return value
         if is_at_uri(value):
             return str.__new__(cls, value)

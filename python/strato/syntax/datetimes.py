@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from strato.syntax._base import Identifier, fail
+from strato import _core
+from strato.syntax._base import Identifier
 
 MAX_DATETIME_LENGTH: Final = 64
 
@@ -50,7 +51,8 @@ def _days_from_civil(year: int, month: int, day: int) -> int:
     return era * 146097 + day_of_era - _EPOCH_DAYS
 
 
-def _syntax_problem(value: str) -> str | None:
+def datetime_syntax_problem(value: str) -> str | None:
+    """Why ``value`` does not have the datetime syntax, or None if it has it."""
     if len(value) > MAX_DATETIME_LENGTH:
         return f"datetime is longer than {MAX_DATETIME_LENGTH} characters"
     if _DATETIME_RE.fullmatch(value) is None:
@@ -95,14 +97,15 @@ def _offset_minutes(zone: str) -> int:
     return -minutes if zone[0] == "-" else minutes
 
 
-def is_datetime_syntax(value: str) -> bool:
-    """Whether ``value`` has the datetime syntax (without checking the fields' ranges)."""
-    return _syntax_problem(value) is None
+is_datetime_syntax: Final = _core.syntax_is_datetime_syntax
+"""Whether a string has the datetime syntax, field ranges not checked (native)."""
+is_datetime: Final = _core.syntax_is_datetime
+"""Whether a string is a valid datetime (the lexicon ``datetime`` format; native)."""
 
 
 def datetime_problem(value: str) -> str | None:
     """Why ``value`` is not a valid datetime, or None if it is one."""
-    problem = _syntax_problem(value)
+    problem = datetime_syntax_problem(value)
     if problem is not None:
         return problem
     match = _DATETIME_RE.fullmatch(value)
@@ -110,25 +113,17 @@ def datetime_problem(value: str) -> str | None:
     return _parse_problem(match)
 
 
-def is_datetime(value: str) -> bool:
-    """Whether ``value`` is a valid datetime (the lexicon ``datetime`` format)."""
-    if len(value) > MAX_DATETIME_LENGTH or value.endswith("-00:00"):
-        return False
-    match = _DATETIME_RE.fullmatch(value)
-    return match is not None and _parse_problem(match) is None
-
-
 class Datetime(Identifier):
     """A valid atproto datetime, kept exactly as written."""
 
     __slots__ = ()
 
-    def __new__(cls, value: str) -> Datetime:
-        if type(value) is Datetime:
-            return value
-        if is_datetime(value):
-            return str.__new__(cls, value)
-        fail(datetime_problem(value) or "not a datetime", value)
+    if TYPE_CHECKING:
+
+        def __new__(cls, value: str) -> Datetime: ...
+
+    else:
+        __new__ = _core.IdentifierParser("datetime", datetime_problem)
 
     is_valid = staticmethod(is_datetime)
 

@@ -18,24 +18,18 @@ total, so only the total is enforced; an over-long authority fails at resolution
 
 from __future__ import annotations
 
-import re
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from strato.syntax._base import ALNUM, Identifier, fail, first_outside
+from strato import _core
+from strato.syntax._base import ALNUM, Identifier, first_outside
 
 MAX_NSID_LENGTH: Final = 317
 
-_NSID_RE: Final = re.compile(
-    r"[a-zA-Z](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"
-    r"(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)+"
-    r"\.[a-zA-Z][a-zA-Z0-9]{0,62}"
-)
 _SEGMENT_CHARS: Final = ALNUM | {"-"}
 
 
-def is_nsid(value: str) -> bool:
-    """Whether ``value`` is a valid NSID (the lexicon ``nsid`` format)."""
-    return len(value) <= MAX_NSID_LENGTH and _NSID_RE.fullmatch(value) is not None
+is_nsid: Final = _core.syntax_is_nsid
+"""Whether a string is a valid NSID (the lexicon ``nsid`` format; native)."""
 
 
 def nsid_problem(value: str) -> str | None:
@@ -77,12 +71,12 @@ class NSID(Identifier):
 
     __slots__ = ()
 
-    def __new__(cls, value: str) -> NSID:
-        if type(value) is NSID:
-            return value
-        if is_nsid(value):
-            return str.__new__(cls, value)
-        fail(nsid_problem(value) or "not an NSID", value)
+    if TYPE_CHECKING:
+
+        def __new__(cls, value: str) -> NSID: ...
+
+    else:
+        __new__ = _core.IdentifierParser("nsid", nsid_problem)
 
     is_valid = staticmethod(is_nsid)
 

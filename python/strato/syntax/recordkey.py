@@ -7,21 +7,19 @@ accepts (``tid``, ``nsid``, ``literal:self``, ``any``) is the lexicon's business
 
 from __future__ import annotations
 
-import re
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from strato.syntax._base import Identifier, chars, fail, first_outside
+from strato import _core
+from strato.syntax._base import Identifier, chars, first_outside
 
 MAX_RECORD_KEY_LENGTH: Final = 512
 
-_RKEY_RE: Final = re.compile(r"[a-zA-Z0-9_~.:-]{1,512}")
 _RKEY_CHARS: Final = chars("a-z", "A-Z", "0-9", "_~.:-")
 DOT_KEYS: Final = frozenset({".", ".."})
 
 
-def is_record_key(value: str) -> bool:
-    """Whether ``value`` is a valid record key (the lexicon ``record-key`` format)."""
-    return _RKEY_RE.fullmatch(value) is not None and value not in DOT_KEYS
+is_record_key: Final = _core.syntax_is_record_key
+"""Whether a string is a valid record key (the lexicon ``record-key`` format; native)."""
 
 
 def record_key_problem(value: str) -> str | None:
@@ -43,11 +41,11 @@ class RecordKey(Identifier):
 
     __slots__ = ()
 
-    def __new__(cls, value: str) -> RecordKey:
-        if type(value) is RecordKey:
-            return value
-        if is_record_key(value):
-            return str.__new__(cls, value)
-        fail(record_key_problem(value) or "not a record key", value)
+    if TYPE_CHECKING:
+
+        def __new__(cls, value: str) -> RecordKey: ...
+
+    else:
+        __new__ = _core.IdentifierParser("record-key", record_key_problem)
 
     is_valid = staticmethod(is_record_key)

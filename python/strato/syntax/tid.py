@@ -7,20 +7,28 @@ are the Rust ``Tid`` of ``strato._core`` (``rust/src/tid.rs``); this module give
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from strato import _core
+from strato.errors import IdentifierError
 from strato.syntax._base import Identifier
 
-_TID_RE: Final = re.compile(r"[234567abcdefghij][234567abcdefghijklmnopqrstuvwxyz]{12}")
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
+is_tid: Final = _core.syntax_is_tid
+"""Whether a string is a valid TID (the lexicon ``tid`` format; native)."""
 
-def is_tid(value: str) -> bool:
-    """Whether ``value`` is a valid TID (the lexicon ``tid`` format)."""
-    return _TID_RE.fullmatch(value) is not None
+
+def tid_problem(value: str) -> str | None:
+    """Why ``value`` is not a TID (the Rust parser's reason), or None if it is one."""
+    try:
+        _core.tid_parse(value)
+    except IdentifierError as err:
+        return err.reason
+    except UnicodeEncodeError:  # lone surrogates, which the parser cannot even receive
+        return "TID character outside the base32-sortable alphabet"
+    return None
 
 
 class TID(Identifier):
@@ -28,12 +36,12 @@ class TID(Identifier):
 
     __slots__ = ()
 
-    def __new__(cls, value: str) -> TID:
-        if type(value) is TID:
-            return value
-        if _TID_RE.fullmatch(value) is None:
-            _core.tid_parse(value)  # raises IdentifierError with the reason
-        return str.__new__(cls, value)
+    if TYPE_CHECKING:
+
+        def __new__(cls, value: str) -> TID: ...
+
+    else:
+        __new__ = _core.IdentifierParser("tid", tid_problem)
 
     is_valid = staticmethod(is_tid)
 

@@ -13,6 +13,7 @@ mod gil;
 mod input;
 mod mst;
 mod sync;
+mod syntax;
 mod text;
 mod tid;
 
@@ -43,6 +44,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     crypto::register(m)?;
     mst::register(m)?;
     sync::register(m)?;
+    syntax::register(m)?;
     text::register(m)?;
     tid::register(m)?;
     Ok(())
