@@ -79,19 +79,24 @@ class Catalog:
                 raise LexiconValidationError(f"{file}: {err.reason}", err.path) from None
             if doc.id in self._docs:
                 raise LexiconValidationError(f"{file}: lexicon {doc.id} is defined twice", "$.id")
-            self.add(doc)
+            self._put(doc)
 
     def add(self, doc: LexiconDoc | Mapping[str, Any]) -> LexiconDoc:
-        """Add (or replace) one document, checking it first unless it is a :class:`LexiconDoc`.
+        """Add (or replace) one document, checked first (a :class:`LexiconDoc` is checked again
+        from its ``doc``: validators are generated from the defs, so only checked defs get in).
         Replacing a document drops every compiled validator, since refs may point into it."""
-        parsed = doc if isinstance(doc, LexiconDoc) else parse_lexicon(dict(doc))
+        parsed = parse_lexicon(dict(doc.doc if isinstance(doc, LexiconDoc) else doc))
+        self._put(parsed)
+        return parsed
+
+    def _put(self, parsed: LexiconDoc) -> None:
+        """Store a document that :func:`parse_lexicon` made."""
         if parsed.id in self._docs:
             self._compiled.clear()
             self._records.clear()
             self._params.clear()
             self._structs.clear()
         self._docs[parsed.id] = parsed
-        return parsed
 
     def get(self, nsid: str) -> LexiconDoc | None:
         """The document with this NSID, if loaded."""
