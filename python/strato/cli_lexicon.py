@@ -15,7 +15,7 @@ from typing import Any
 
 from strato.errors import LexiconValidationError
 from strato.lexicon import Catalog
-from strato.lexicon.compiler import normalize_ref
+from strato.lexicon.codegen import normalize_ref
 
 PARTS = ("params", "input", "output")
 

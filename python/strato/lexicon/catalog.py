@@ -28,7 +28,8 @@ from typing import Any, Literal
 
 from strato.errors import LexiconValidationError
 from strato.lexicon._invalid import FieldError
-from strato.lexicon.compiler import Check, compile_def, compile_token, normalize_ref
+from strato.lexicon.codegen import Check, normalize_ref
+from strato.lexicon.compiler import compile_def, compile_token
 from strato.lexicon.document import LexiconDoc, parse_lexicon
 from strato.lexicon.fingerprint import def_fingerprint
 from strato.lexicon.params import ParamsCheck, compile_params
@@ -48,6 +49,8 @@ class Catalog:
     def __init__(self, docs: Iterable[LexiconDoc | Mapping[str, Any]] = ()) -> None:
         self._docs: dict[str, LexiconDoc] = {}
         self._compiled: dict[str, Check] = {}
+        # the compiled validator of a full reference, or None (read by generated validators)
+        self.lookup: Callable[[str], Check | None] = self._compiled.get
         self._records: dict[str, tuple[Callable[[str], bool], str, Check]] = {}
         self._params: dict[str, ParamsCheck] = {}
         self._structs: dict[str, type[LexObject] | None] = {}
@@ -132,7 +135,14 @@ class Catalog:
         """Check a record: its ``$type`` names ``collection``, ``rkey`` fits the record's key
         type, and the data matches the schema. ``"unknown"`` when no lexicon for the
         collection is loaded (after the ``$type`` and record-key checks)."""
-        self._check_envelope(collection, rkey, data)
+        if (
+            type(data) is not dict
+            or data.get("$type") != collection
+            or not collection
+            or type(rkey) is not str
+            or not _is_record_key(rkey)
+        ):
+            self._check_envelope(collection, rkey, data)  # raises, naming the broken rule
         record = self._records.get(collection)
         if record is None:
             if collection not in self._docs:
@@ -228,10 +238,21 @@ class Catalog:
     # -----------------------------------------------------------------------------------------
     # Compilation
 
-    @property
-    def compiled(self) -> Mapping[str, Check]:
-        """The validators compiled so far, by full reference (the compiler's fast lookup)."""
-        return self._compiled
+    def object_def(self, ref: str) -> tuple[str, dict[str, Any]] | None:
+        """The NSID and object def behind a full reference (a record's object for a record
+        def), if its document is loaded and the def is an object."""
+        nsid, _, name = ref.partition("#")
+        doc = self._docs.get(nsid)
+        definition = doc.defs.get(name or "main") if doc is not None else None
+        if definition is not None and definition["type"] == "record":
+            definition = definition["record"]
+        if definition is None or definition["type"] != "object":
+            return None
+        return nsid, definition
+
+    def compile_field(self, field: dict[str, Any], nsid: str) -> Check:
+        """The validator of a field inside document ``nsid`` (for generated validators)."""
+        return compile_def(field, nsid, self)
 
     def resolve(self, ref: str) -> Check:
         """The validator of a def, by full reference (``nsid`` or ``nsid#name``)."""
@@ -250,7 +271,7 @@ class Catalog:
         if definition["type"] == "token":
             check = compile_token(ref)
         else:
-            check = compile_def(definition, nsid, self)
+            check = compile_def(definition, nsid, self, ref)
         self._compiled[ref] = check
         return check
 

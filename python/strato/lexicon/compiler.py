@@ -3,12 +3,7 @@
 A validator is ``check(value) -> None`` that raises :class:`~strato.lexicon._invalid.FieldError`.
 The schema dict is read only here, at compile time; a record is then checked by plain calls and
 comparisons. Paths are added on the way out of a failure, so valid data builds no strings.
-
-Objects are the hot spot (a post is about ten of them), so an object def becomes one generated
-function (source built from the def, then ``exec``-ed) with its simple fields checked inline:
-type tests, integer bounds, array lengths, string formats, union dispatch and ref calls. Every
-name in that source is a ``repr`` literal and every number an ``int``, so a schema cannot
-inject code. The other types are closures.
+Objects get generated functions (:mod:`strato.lexicon.codegen`); the other types are closures.
 
 Refs are resolved lazily through a :class:`Resolver` (the catalog): a ref to a document that is
 not loaded yet fails only when data reaches it, and documents added later are picked up.
@@ -22,10 +17,12 @@ a ``$bytes``/``$link`` value; ``knownValues`` never restricts.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any
 
-from strato.lexicon._invalid import FieldError, key_segment
+from strato.lexicon._invalid import FieldError
+from strato.lexicon.codegen import Check, normalize_ref, object_validator
+from strato.lexicon.codegen import Source as Resolver
 from strato.lexicon.values import (
     byte_length,
     check_blob,
@@ -36,32 +33,16 @@ from strato.lexicon.values import (
 )
 from strato.syntax import FORMAT_CHECKS
 
-Check = Callable[[Any], None]
 
-
-class Resolver(Protocol):
-    """Where refs are looked up: ``resolve("nsid#name")`` returns the target's validator
-    (compiling it on first use); ``compiled`` holds those already compiled, for the hot path."""
-
-    @property
-    def compiled(self) -> Mapping[str, Check]: ...
-
-    def resolve(self, ref: str) -> Check: ...
-
-
-def normalize_ref(ref: str, nsid: str) -> str:
-    """The full form of a reference inside document ``nsid``: ``nsid`` for main defs, else
-    ``nsid#name`` (``#name`` is local; ``x#main`` is written ``x``, as in ``$type`` values)."""
-    if ref.startswith("#"):
-        ref = nsid + ref
-    return ref.removesuffix("#main")
-
-
-def compile_def(definition: dict[str, Any], nsid: str, resolver: Resolver) -> Check:
-    """The validator for a field or an anonymous def (a record def checks its record object)."""
+def compile_def(definition: dict[str, Any], nsid: str, resolver: Resolver, ref: str = "") -> Check:
+    """The validator for a def (``ref`` names it, if it is a named def) or a field; a record
+    def checks its record object, an object def gets a generated function
+    (:mod:`strato.lexicon.codegen`)."""
     kind = definition["type"]
     if kind == "record":
-        return compile_def(definition["record"], nsid, resolver)
+        return compile_def(definition["record"], nsid, resolver, ref)
+    if kind == "object":
+        return object_validator(definition, nsid, ref, resolver)
     builder = _BUILDERS.get(kind)
     if builder is None:
         raise FieldError(f"a {kind} def cannot describe data")
@@ -241,191 +222,13 @@ def _array(definition: dict[str, Any], nsid: str, resolver: Resolver) -> Check:
     return check
 
 
-def _object(definition: dict[str, Any], nsid: str, resolver: Resolver) -> Check:
-    """An object validator generated as one flat function: the simple leaf checks (plain
-    integers and booleans, strings that are plain or only formatted) are inlined, the others
-    are calls; each failure carries the field's path segment."""
-    required = tuple(definition.get("required", ()))
-    nullable = frozenset(definition.get("nullable", ()))
-    namespace: dict[str, Any] = {
-        "FieldError": FieldError,
-        "MISSING": _MISSING,
-        "compiled_get": resolver.compiled.get,
-        "resolve": resolver.resolve,
-    }
-    lines = [
-        "def check(value):",
-        "    if type(value) is not dict:",
-        "        raise FieldError('expected an object')",
-    ]
-    for name in required:
-        message = f"required field {name!r} is missing"
-        lines += [f"    if {name!r} not in value:", f"        raise FieldError({message!r})"]
-    for i, (name, field) in enumerate(definition["properties"].items()):
-        segment = key_segment(name)
-        lines.append(f"    v = value.get({name!r}, MISSING)")
-        if name in nullable:
-            lines.append("    if v is not MISSING and v is not None:")
-        else:
-            lines.append("    if v is not MISSING:")
-        inline = _inline(
-            field,
-            segment,
-            var="v",
-            slot=f"f{i}",
-            namespace=namespace,
-            nsid=nsid,
-            resolver=resolver,
-        )
-        if inline is None:
-            namespace[f"c{i}"] = compile_def(field, nsid, resolver)
-            inline = [
-                "try:",
-                f"    c{i}(v)",
-                "except FieldError as err:",
-                f"    err.segments.append({segment!r})",
-                "    raise",
-            ]
-        lines += ["        " + line for line in inline]
-    exec("\n".join(lines), namespace)
-    check: Check = namespace["check"]
-    return check
-
-
-_MISSING = object()
-
-
-def _inline(
-    field: dict[str, Any],
-    segment: str,
-    *,
-    var: str,
-    slot: str,
-    namespace: dict[str, Any],
-    nsid: str,
-    resolver: Resolver,
-) -> list[str] | None:
-    """Source lines checking the variable ``var`` against a field, or None when it needs a
-    validator call. Names the lines use go into ``namespace`` under the prefix ``slot``; a
-    failure's path gets ``segment`` (when not empty)."""
-    kind = field["type"]
-    plain = not any(key in field for key in _CONSTRAINTS)
-    at = f", {segment!r}" if segment else ""
-    if kind == "integer" and not any(key in field for key in ("const", "enum")):
-        lines = [f"if type({var}) is not int: raise FieldError('expected an integer'{at})"]
-        if "minimum" in field:
-            message = repr(f"must be at least {field['minimum']}")
-            lines.append(f"if {var} < {int(field['minimum'])}: raise FieldError({message}{at})")
-        if "maximum" in field:
-            message = repr(f"must be at most {field['maximum']}")
-            lines.append(f"if {var} > {int(field['maximum'])}: raise FieldError({message}{at})")
-        return lines
-    if kind == "boolean" and plain:
-        return [f"if type({var}) is not bool: raise FieldError('expected a boolean'{at})"]
-    if kind == "string" and plain:
-        lines = [f"if type({var}) is not str: raise FieldError('expected a string'{at})"]
-        fmt = field.get("format")
-        if fmt:
-            namespace[slot] = FORMAT_CHECKS[fmt]
-            message = repr(f"must be a valid {fmt}")
-            lines.append(f"if not {slot}({var}): raise FieldError({message}{at})")
-        return lines
-    if kind == "ref":
-        target = repr(normalize_ref(field["ref"], nsid))
-        return _wrapped([f"(compiled_get({target}) or resolve({target}))({var})"], segment)
-    if kind == "union" and not field.get("closed", False):
-        namespace[slot] = frozenset(normalize_ref(ref, nsid) for ref in field["refs"])
-        kind_var = f"k_{slot}"
-        call = [f"(compiled_get({kind_var}) or resolve({kind_var}))({var})"]
-        return [
-            f"if type({var}) is not dict:",
-            f"    raise FieldError('expected an object (a union variant)'{at})",
-            f"{kind_var} = {var}.get('$type')",
-            f"if type({kind_var}) is not str or not {kind_var}:",
-            f"    raise FieldError('a union variant needs a $type'{at})",
-            f"{kind_var} = {kind_var}.removesuffix('#main')",
-            f"if {kind_var} in {slot}:",
-            *("    " + line for line in _wrapped(call, segment)),
-        ]
-    if kind == "array":
-        return _inline_array(
-            field, segment, var=var, slot=slot, namespace=namespace, nsid=nsid, resolver=resolver
-        )
-    return None
-
-
-def _inline_array(
-    field: dict[str, Any],
-    segment: str,
-    *,
-    var: str,
-    slot: str,
-    namespace: dict[str, Any],
-    nsid: str,
-    resolver: Resolver,
-) -> list[str]:
-    at = f", {segment!r}" if segment else ""
-    lines = [f"if type({var}) is not list: raise FieldError('expected an array'{at})"]
-    least, most = field.get("minLength"), field.get("maxLength")
-    if least:
-        message = repr(f"must have at least {least} items")
-        lines.append(f"if len({var}) < {int(least)}: raise FieldError({message}{at})")
-    if most is not None:
-        message = repr(f"must have at most {most} items")
-        lines.append(f"if len({var}) > {int(most)}: raise FieldError({message}{at})")
-    item, index = f"x_{slot}", f"j_{slot}"
-    body = _inline(
-        field["items"],
-        "",
-        var=item,
-        slot=f"{slot}i",
-        namespace=namespace,
-        nsid=nsid,
-        resolver=resolver,
-    )
-    if body is None:
-        namespace[slot] = compile_def(field["items"], nsid, resolver)
-        body = [f"{slot}({item})"]
-    extra = [f"    err.segments.append({segment!r})"] if segment else []
-    return [
-        *lines,
-        f"for {index}, {item} in enumerate({var}):",
-        "    try:",
-        *("        " + line for line in body),
-        "    except FieldError as err:",
-        f"        err.segments.append(f'[{{{index}}}]')",
-        *("    " + line for line in extra),
-        "        raise",
-    ]
-
-
-def _wrapped(body: list[str], segment: str) -> list[str]:
-    """``body`` with failures getting ``segment`` added to their path."""
-    if not segment:
-        return body
-    return [
-        "try:",
-        *("    " + line for line in body),
-        "except FieldError as err:",
-        f"    err.segments.append({segment!r})",
-        "    raise",
-    ]
-
-
-# keys that make a leaf need its full validator
-_CONSTRAINTS = (
-    "const", "enum", "minimum", "maximum", "minLength", "maxLength", "minGraphemes",
-    "maxGraphemes",
-)  # fmt: skip
-
-
 def _ref(definition: dict[str, Any], nsid: str, resolver: Resolver) -> Check:
     target = normalize_ref(definition["ref"], nsid)
     resolve = resolver.resolve
-    compiled = resolver.compiled
+    lookup = resolver.lookup
 
     def check(value: Any) -> None:
-        (compiled.get(target) or resolve(target))(value)
+        (lookup(target) or resolve(target))(value)
 
     return check
 
@@ -435,7 +238,7 @@ def _union(definition: dict[str, Any], nsid: str, resolver: Resolver) -> Check:
     known = frozenset(refs)
     closed = definition.get("closed", False)
     resolve = resolver.resolve
-    compiled = resolver.compiled
+    lookup = resolver.lookup
 
     def check(value: Any) -> None:
         if type(value) is not dict:
@@ -445,7 +248,7 @@ def _union(definition: dict[str, Any], nsid: str, resolver: Resolver) -> Check:
             raise FieldError("a union variant needs a $type")
         kind = kind.removesuffix("#main")
         if kind in known:
-            (compiled.get(kind) or resolve(kind))(value)
+            (lookup(kind) or resolve(kind))(value)
         elif closed:
             raise FieldError(f"$type {kind!r} is not one of {', '.join(refs)}")
 
@@ -474,7 +277,6 @@ _BUILDERS: dict[str, Callable[[dict[str, Any], str, Resolver], Check]] = {
     "cid-link": _cid_link,
     "blob": _blob,
     "array": _array,
-    "object": _object,
     "ref": _ref,
     "union": _union,
     "unknown": _unknown,
