@@ -4,8 +4,9 @@ A post is about ten objects (facets, their byte slices and features, embeds, str
 Python call per object and per field costs more than the checks themselves. So an object def is
 turned into the source of one function that checks every field inline (type tests, integer
 bounds, array lengths, string formats) and inlines the objects it reaches through refs and open
-unions too, down to :data:`MAX_INLINE_DEPTH`; anything else (blobs, bytes, length-limited
-strings, closed unions, defs not loaded yet, cycles) is a call to its compiled validator. Every
+unions too, down to :data:`MAX_INLINE_DEPTH`; anything else (bytes, CID links, strings with
+``const`` or ``enum``, closed unions, defs not loaded yet, cycles) is a call to its compiled
+validator. Every
 failure raises :class:`~strato.lexicon._invalid.FieldError` carrying the path segments of the
 nesting it happened in, exactly as the closures of :mod:`strato.lexicon.compiler` would.
 
@@ -19,14 +20,12 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from strato.lexicon._invalid import FieldError, key_segment
+from strato.lexicon.values import check_blob, graphemes, utf8_length
 from strato.syntax import FORMAT_CHECKS
 
 Check = Callable[[Any], None]
 
 MAX_INLINE_DEPTH = 4
-
-# keys that make a string need its full validator
-_STRING_LIMITS = ("const", "enum", "minLength", "maxLength", "minGraphemes", "maxGraphemes")
 
 _MISSING = object()
 
@@ -72,6 +71,9 @@ class _Generator:
             "MISSING": _MISSING,
             "lookup": source.lookup,
             "resolve": source.resolve,
+            "utf8_length": utf8_length,
+            "graphemes": graphemes,
+            "check_blob": check_blob,
         }
 
     def fresh(self, prefix: str) -> str:
@@ -115,13 +117,10 @@ class _Generator:
             return lines
         if kind == "boolean" and "const" not in field:
             return [f"if type({var}) is not bool: raise FieldError('expected a boolean'{at})"]
-        if kind == "string" and not any(key in field for key in _STRING_LIMITS):
-            lines = [f"if type({var}) is not str: raise FieldError('expected a string'{at})"]
-            if field.get("format"):
-                check = self.bind(FORMAT_CHECKS[field["format"]])
-                message = repr(f"must be a valid {field['format']}")
-                lines.append(f"if not {check}({var}): raise FieldError({message}{at})")
-            return lines
+        if kind == "string" and "const" not in field and "enum" not in field:
+            return self.string_lines(field, var, segment)
+        if kind == "blob":
+            return _wrapped(self.blob_lines(field, var), segment)
         if kind == "ref":
             return self.ref_lines(normalize_ref(field["ref"], nsid), var, segment)
         if kind == "union" and not field.get("closed", False):
@@ -129,6 +128,67 @@ class _Generator:
         if kind == "array":
             return self.array_lines(field, nsid, var, segment)
         return _wrapped([f"{self.bind(self.source.compile_field(field, nsid))}({var})"], segment)
+
+    def string_lines(self, field: dict[str, Any], var: str, segment: str) -> list[str]:
+        """A string's type, UTF-8 length, grapheme count and format, in that order."""
+        at = f", {segment!r}" if segment else ""
+        lines = [f"if type({var}) is not str: raise FieldError('expected a string'{at})"]
+        limits: list[str] = []
+        n = self.fresh("n")
+        min_len, max_len = int(field.get("minLength", 0)), field.get("maxLength")
+        if min_len or max_len is not None:
+            # code points are 1-4 bytes: count bytes only when the count of code points is
+            # not enough to decide
+            quick = [f"{n} < {min_len}"] if min_len else []
+            if max_len is not None:
+                quick.append(f"{n} > {int(max_len) // 4}")
+            limits.append(f"if {' or '.join(quick)}:")
+            size = self.fresh("s")
+            limits.append(f"    {size} = utf8_length({var})")
+            if min_len:
+                message = repr(f"must be at least {min_len} bytes long")
+                limits.append(f"    if {size} < {min_len}: raise FieldError({message})")
+            if max_len is not None:
+                message = repr(f"must be at most {int(max_len)} bytes long")
+                limits.append(f"    if {size} > {int(max_len)}: raise FieldError({message})")
+        min_gr, max_gr = int(field.get("minGraphemes", 0)), field.get("maxGraphemes")
+        if min_gr:
+            message = repr(f"must be at least {min_gr} graphemes long")
+            test = f"{n} < {min_gr} or graphemes({var}) < {min_gr}"
+            limits.append(f"if {test}: raise FieldError({message})")
+        if max_gr is not None:
+            message = repr(f"must be at most {int(max_gr)} graphemes long")
+            test = f"{n} > {int(max_gr)} and graphemes({var}) > {int(max_gr)}"
+            limits.append(f"if {test}: raise FieldError({message})")
+        if limits:
+            lines += _wrapped([f"{n} = len({var})", *limits], segment)
+        if field.get("format"):
+            check = self.bind(FORMAT_CHECKS[field["format"]])
+            message = repr(f"must be a valid {field['format']}")
+            lines.append(f"if not {check}({var}): raise FieldError({message}{at})")
+        return lines
+
+    def blob_lines(self, field: dict[str, Any], var: str) -> list[str]:
+        """A blob (typed or legacy form), its MIME type against ``accept`` and its size."""
+        mime, size = self.fresh("m"), self.fresh("z")
+        lines = [f"{mime}, {size} = check_blob({var})"]
+        accept = field.get("accept")
+        if accept is not None and "*/*" not in accept:
+            exact = self.bind(frozenset(a for a in accept if not a.endswith("/*")))
+            prefixes = self.bind(tuple(a[:-1] for a in accept if a.endswith("/*")))
+            listed = repr(" is not accepted (" + ", ".join(accept) + ")")
+            lines += [
+                f"if {mime} not in {exact} and not {mime}.startswith({prefixes}):",
+                f"    raise FieldError('blob type ' + repr({mime}) + {listed})",
+            ]
+        if field.get("maxSize") is not None:
+            most = int(field["maxSize"])
+            lines += [
+                f"if {size} is not None and {size} > {most}:",
+                f"    raise FieldError('blob is ' + str({size}) + ' bytes, more than the maximum "
+                f"{most}')",
+            ]
+        return lines
 
     def ref_lines(self, target: str, var: str, segment: str) -> list[str]:
         inline = self.inlined(target, var)
