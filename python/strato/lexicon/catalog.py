@@ -15,6 +15,10 @@ and the JSON path of the failing field:
 - :meth:`Catalog.validate_params`, :meth:`Catalog.validate_input`,
   :meth:`Catalog.validate_output` and :meth:`Catalog.validate_message` for XRPC methods;
 - :meth:`Catalog.validate` for any def (``"app.bsky.feed.defs#postView"``).
+
+The catalog is also what compiled validators resolve refs against (:meth:`Catalog.resolve`,
+``lookup``, :meth:`Catalog.object_def`, :meth:`Catalog.compile_field`; see
+:mod:`strato.lexicon.codegen`).
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from strato.lexicon.types._base import convert
 from strato.syntax import FORMAT_CHECKS
 
 ValidationStatus = Literal["valid", "unknown"]
-Source = str | PathLike[str] | Traversable
+PathSource = str | PathLike[str] | Traversable
 
 _is_record_key = FORMAT_CHECKS["record-key"]
 
@@ -61,7 +65,7 @@ class Catalog:
     # Documents
 
     @classmethod
-    def load(cls, paths: Iterable[Source]) -> Catalog:
+    def load(cls, paths: Iterable[PathSource]) -> Catalog:
         """A catalog of every ``*.json`` lexicon in the given files and directories (searched
         recursively; package resources from :func:`importlib.resources.files` work too).
         Raises :class:`LexiconValidationError` naming the file for a bad document or an NSID
@@ -71,7 +75,7 @@ class Catalog:
             catalog.load_path(source)
         return catalog
 
-    def load_path(self, source: Source) -> None:
+    def load_path(self, source: PathSource) -> None:
         """Add every lexicon in one file or directory; an NSID already here is an error."""
         for file in _json_files(Path(source) if isinstance(source, str | PathLike) else source):
             try:

@@ -96,11 +96,6 @@ def check_blob(value: Any) -> tuple[str, int | None]:
     raise FieldError("expected a blob")
 
 
-def is_blob(value: dict[str, Any]) -> bool:
-    """Whether an object is a blob (typed form)."""
-    return value.get("$type") == "blob"
-
-
 def check_data(value: Any) -> None:
     """Check that a value is a data-model value (no floats, str keys, well-formed $-objects)."""
     kind = type(value)
