@@ -67,15 +67,15 @@ bench: bench-data  ## criterion benches, then strato against its peers in one pr
 	$(BIN)/python benches/compare.py
 	$(BIN)/python benches/crypto_compare.py
 	$(BIN)/python benches/repo_compare.py
-	$(BIN)/python benches/lexicon_compare.py
 	$(BIN)/python benches/syntax_compare.py
+	$(BIN)/python benches/lexicon_compare.py
 
 bench-smoke: bench-deps  ## the comparisons on small data: checks strato agrees with every peer
 	$(BIN)/python benches/compare.py --quick
 	$(BIN)/python benches/crypto_compare.py --quick
 	$(BIN)/python benches/repo_compare.py --quick
-	$(BIN)/python benches/lexicon_compare.py --quick
 	$(BIN)/python benches/syntax_compare.py --quick
+	$(BIN)/python benches/lexicon_compare.py --quick
 
 clean:  ## remove build outputs and the venv
 	rm -rf $(VENV) target

@@ -25,7 +25,7 @@ from strato.cli_identity import add_resolver_options, resolver_options
 from strato.errors import IdentityError, LexiconValidationError
 from strato.identity import IdentityCache, IdentityResolver
 from strato.lexicon import Catalog
-from strato.lexicon.compiler import normalize_ref
+from strato.lexicon.codegen import normalize_ref
 from strato.lexicon.resolution import LexiconResolver, ResolvedLexicon
 
 PARTS = ("params", "input", "output")

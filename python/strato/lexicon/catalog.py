@@ -15,6 +15,10 @@ and the JSON path of the failing field:
 - :meth:`Catalog.validate_params`, :meth:`Catalog.validate_input`,
   :meth:`Catalog.validate_output` and :meth:`Catalog.validate_message` for XRPC methods;
 - :meth:`Catalog.validate` for any def (``"app.bsky.feed.defs#postView"``).
+
+The catalog is also what compiled validators resolve refs against (:meth:`Catalog.resolve`,
+``lookup``, :meth:`Catalog.object_def`, :meth:`Catalog.compile_field`; see
+:mod:`strato.lexicon.codegen`).
 """
 
 from __future__ import annotations
@@ -28,7 +32,8 @@ from typing import Any, Literal
 
 from strato.errors import LexiconValidationError
 from strato.lexicon._invalid import FieldError
-from strato.lexicon.compiler import Check, compile_def, compile_token, normalize_ref
+from strato.lexicon.codegen import Check, normalize_ref
+from strato.lexicon.compiler import compile_def, compile_token
 from strato.lexicon.document import LexiconDoc, parse_lexicon
 from strato.lexicon.fingerprint import def_fingerprint
 from strato.lexicon.params import ParamsCheck, compile_params
@@ -37,7 +42,7 @@ from strato.lexicon.types._base import convert
 from strato.syntax import FORMAT_CHECKS
 
 ValidationStatus = Literal["valid", "unknown"]
-Source = str | PathLike[str] | Traversable
+PathSource = str | PathLike[str] | Traversable
 
 _is_record_key = FORMAT_CHECKS["record-key"]
 
@@ -48,6 +53,8 @@ class Catalog:
     def __init__(self, docs: Iterable[LexiconDoc | Mapping[str, Any]] = ()) -> None:
         self._docs: dict[str, LexiconDoc] = {}
         self._compiled: dict[str, Check] = {}
+        # the compiled validator of a full reference, or None (read by generated validators)
+        self.lookup: Callable[[str], Check | None] = self._compiled.get
         self._records: dict[str, tuple[Callable[[str], bool], str, Check]] = {}
         self._params: dict[str, ParamsCheck] = {}
         self._structs: dict[str, type[LexObject] | None] = {}
@@ -58,7 +65,7 @@ class Catalog:
     # Documents
 
     @classmethod
-    def load(cls, paths: Iterable[Source]) -> Catalog:
+    def load(cls, paths: Iterable[PathSource]) -> Catalog:
         """A catalog of every ``*.json`` lexicon in the given files and directories (searched
         recursively; package resources from :func:`importlib.resources.files` work too).
         Raises :class:`LexiconValidationError` naming the file for a bad document or an NSID
@@ -68,7 +75,7 @@ class Catalog:
             catalog.load_path(source)
         return catalog
 
-    def load_path(self, source: Source) -> None:
+    def load_path(self, source: PathSource) -> None:
         """Add every lexicon in one file or directory; an NSID already here is an error."""
         for file in _json_files(Path(source) if isinstance(source, str | PathLike) else source):
             try:
@@ -79,19 +86,24 @@ class Catalog:
                 raise LexiconValidationError(f"{file}: {err.reason}", err.path) from None
             if doc.id in self._docs:
                 raise LexiconValidationError(f"{file}: lexicon {doc.id} is defined twice", "$.id")
-            self.add(doc)
+            self._put(doc)
 
     def add(self, doc: LexiconDoc | Mapping[str, Any]) -> LexiconDoc:
-        """Add (or replace) one document, checking it first unless it is a :class:`LexiconDoc`.
+        """Add (or replace) one document, checked first (a :class:`LexiconDoc` is checked again
+        from its ``doc``: validators are generated from the defs, so only checked defs get in).
         Replacing a document drops every compiled validator, since refs may point into it."""
-        parsed = doc if isinstance(doc, LexiconDoc) else parse_lexicon(dict(doc))
+        parsed = parse_lexicon(dict(doc.doc if isinstance(doc, LexiconDoc) else doc))
+        self._put(parsed)
+        return parsed
+
+    def _put(self, parsed: LexiconDoc) -> None:
+        """Store a document that :func:`parse_lexicon` made."""
         if parsed.id in self._docs:
             self._compiled.clear()
             self._records.clear()
             self._params.clear()
             self._structs.clear()
         self._docs[parsed.id] = parsed
-        return parsed
 
     def get(self, nsid: str) -> LexiconDoc | None:
         """The document with this NSID, if loaded."""
@@ -127,7 +139,14 @@ class Catalog:
         """Check a record: its ``$type`` names ``collection``, ``rkey`` fits the record's key
         type, and the data matches the schema. ``"unknown"`` when no lexicon for the
         collection is loaded (after the ``$type`` and record-key checks)."""
-        self._check_envelope(collection, rkey, data)
+        if (
+            type(data) is not dict
+            or data.get("$type") != collection
+            or not collection
+            or type(rkey) is not str
+            or not _is_record_key(rkey)
+        ):
+            self._check_envelope(collection, rkey, data)  # raises, naming the broken rule
         record = self._records.get(collection)
         if record is None:
             if collection not in self._docs:
@@ -223,10 +242,21 @@ class Catalog:
     # -----------------------------------------------------------------------------------------
     # Compilation
 
-    @property
-    def compiled(self) -> Mapping[str, Check]:
-        """The validators compiled so far, by full reference (the compiler's fast lookup)."""
-        return self._compiled
+    def object_def(self, ref: str) -> tuple[str, dict[str, Any]] | None:
+        """The NSID and object def behind a full reference (a record's object for a record
+        def), if its document is loaded and the def is an object."""
+        nsid, _, name = ref.partition("#")
+        doc = self._docs.get(nsid)
+        definition = doc.defs.get(name or "main") if doc is not None else None
+        if definition is not None and definition["type"] == "record":
+            definition = definition["record"]
+        if definition is None or definition["type"] != "object":
+            return None
+        return nsid, definition
+
+    def compile_field(self, field: dict[str, Any], nsid: str) -> Check:
+        """The validator of a field inside document ``nsid`` (for generated validators)."""
+        return compile_def(field, nsid, self)
 
     def resolve(self, ref: str) -> Check:
         """The validator of a def, by full reference (``nsid`` or ``nsid#name``)."""
@@ -245,7 +275,7 @@ class Catalog:
         if definition["type"] == "token":
             check = compile_token(ref)
         else:
-            check = compile_def(definition, nsid, self)
+            check = compile_def(definition, nsid, self, ref)
         self._compiled[ref] = check
         return check
 

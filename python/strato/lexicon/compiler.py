@@ -1,8 +1,9 @@
-"""Compiling lexicon defs into validators: each def is turned into one Python closure, once.
+"""Compiling lexicon defs into validators: each def is turned into one Python function, once.
 
 A validator is ``check(value) -> None`` that raises :class:`~strato.lexicon._invalid.FieldError`.
 The schema dict is read only here, at compile time; a record is then checked by plain calls and
 comparisons. Paths are added on the way out of a failure, so valid data builds no strings.
+Objects get generated functions (:mod:`strato.lexicon.codegen`); the other types are closures.
 
 Refs are resolved lazily through a :class:`Resolver` (the catalog): a ref to a document that is
 not loaded yet fails only when data reaches it, and documents added later are picked up.
@@ -16,40 +17,32 @@ a ``$bytes``/``$link`` value; ``knownValues`` never restricts.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any
 
-from strato._core import grapheme_count
-from strato.lexicon._invalid import FieldError, key_segment
-from strato.lexicon.values import byte_length, check_blob, check_cid_link, check_data
+from strato.lexicon._invalid import FieldError
+from strato.lexicon.codegen import Check, normalize_ref, object_validator
+from strato.lexicon.codegen import Source as Resolver
+from strato.lexicon.values import (
+    byte_length,
+    check_blob,
+    check_cid_link,
+    check_data,
+    graphemes,
+    utf8_length,
+)
 from strato.syntax import FORMAT_CHECKS
 
-Check = Callable[[Any], None]
 
-
-class Resolver(Protocol):
-    """Where refs are looked up: ``resolve("nsid#name")`` returns the target's validator
-    (compiling it on first use); ``compiled`` holds those already compiled, for the hot path."""
-
-    @property
-    def compiled(self) -> Mapping[str, Check]: ...
-
-    def resolve(self, ref: str) -> Check: ...
-
-
-def normalize_ref(ref: str, nsid: str) -> str:
-    """The full form of a reference inside document ``nsid``: ``nsid`` for main defs, else
-    ``nsid#name`` (``#name`` is local; ``x#main`` is written ``x``, as in ``$type`` values)."""
-    if ref.startswith("#"):
-        ref = nsid + ref
-    return ref.removesuffix("#main")
-
-
-def compile_def(definition: dict[str, Any], nsid: str, resolver: Resolver) -> Check:
-    """The validator for a field or an anonymous def (a record def checks its record object)."""
+def compile_def(definition: dict[str, Any], nsid: str, resolver: Resolver, ref: str = "") -> Check:
+    """The validator for a def (``ref`` names it, if it is a named def) or a field; a record
+    def checks its record object, an object def gets a generated function
+    (:mod:`strato.lexicon.codegen`)."""
     kind = definition["type"]
     if kind == "record":
-        return compile_def(definition["record"], nsid, resolver)
+        return compile_def(definition["record"], nsid, resolver, ref)
+    if kind == "object":
+        return object_validator(definition, nsid, ref, resolver)
     builder = _BUILDERS.get(kind)
     if builder is None:
         raise FieldError(f"a {kind} def cannot describe data")
@@ -138,14 +131,14 @@ def _string(definition: dict[str, Any], nsid: str, resolver: Resolver) -> Check:
             raise FieldError(f"must be one of {sorted(enum)}")
         n = len(value)
         if (min_len and n < min_len) or (quick_max is not None and n > quick_max):
-            size = len(value.encode())
+            size = utf8_length(value)
             if size < min_len:
                 raise FieldError(f"must be at least {min_len} bytes long")
             if max_len is not None and size > max_len:
                 raise FieldError(f"must be at most {max_len} bytes long")
-        if min_gr and (n < min_gr or grapheme_count(value) < min_gr):
+        if min_gr and (n < min_gr or graphemes(value) < min_gr):
             raise FieldError(f"must be at least {min_gr} graphemes long")
-        if max_gr is not None and n > max_gr and grapheme_count(value) > max_gr:
+        if max_gr is not None and n > max_gr and graphemes(value) > max_gr:
             raise FieldError(f"must be at most {max_gr} graphemes long")
         if fmt_check is not None and not fmt_check(value):
             raise FieldError(f"must be a valid {fmt}")
@@ -229,42 +222,13 @@ def _array(definition: dict[str, Any], nsid: str, resolver: Resolver) -> Check:
     return check
 
 
-def _object(definition: dict[str, Any], nsid: str, resolver: Resolver) -> Check:
-    required = tuple(definition.get("required", ()))
-    nullable = frozenset(definition.get("nullable", ()))
-    fields = {
-        name: (compile_def(field, nsid, resolver), name in nullable)
-        for name, field in definition["properties"].items()
-    }
-    get_field = fields.get
-
-    def check(value: Any) -> None:
-        if type(value) is not dict:
-            raise FieldError("expected an object")
-        for name in required:
-            if name not in value:
-                raise FieldError(f"required field {name!r} is missing")
-        # unexpected fields are ignored, so walk the data's keys (usually fewer than the schema's)
-        for name, item in value.items():
-            spec = get_field(name)
-            if spec is None or (item is None and spec[1]):
-                continue
-            try:
-                spec[0](item)
-            except FieldError as err:
-                err.segments.append(key_segment(name))
-                raise
-
-    return check
-
-
 def _ref(definition: dict[str, Any], nsid: str, resolver: Resolver) -> Check:
     target = normalize_ref(definition["ref"], nsid)
     resolve = resolver.resolve
-    compiled = resolver.compiled
+    lookup = resolver.lookup
 
     def check(value: Any) -> None:
-        (compiled.get(target) or resolve(target))(value)
+        (lookup(target) or resolve(target))(value)
 
     return check
 
@@ -274,7 +238,7 @@ def _union(definition: dict[str, Any], nsid: str, resolver: Resolver) -> Check:
     known = frozenset(refs)
     closed = definition.get("closed", False)
     resolve = resolver.resolve
-    compiled = resolver.compiled
+    lookup = resolver.lookup
 
     def check(value: Any) -> None:
         if type(value) is not dict:
@@ -284,7 +248,7 @@ def _union(definition: dict[str, Any], nsid: str, resolver: Resolver) -> Check:
             raise FieldError("a union variant needs a $type")
         kind = kind.removesuffix("#main")
         if kind in known:
-            (compiled.get(kind) or resolve(kind))(value)
+            (lookup(kind) or resolve(kind))(value)
         elif closed:
             raise FieldError(f"$type {kind!r} is not one of {', '.join(refs)}")
 
@@ -313,7 +277,6 @@ _BUILDERS: dict[str, Callable[[dict[str, Any], str, Resolver], Check]] = {
     "cid-link": _cid_link,
     "blob": _blob,
     "array": _array,
-    "object": _object,
     "ref": _ref,
     "union": _union,
     "unknown": _unknown,

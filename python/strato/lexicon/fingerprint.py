@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from strato.lexicon.compiler import normalize_ref
+from strato.lexicon.codegen import normalize_ref
 from strato.lexicon.document import LexiconDoc
 
 

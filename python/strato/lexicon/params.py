@@ -15,7 +15,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from strato.lexicon._invalid import FieldError, key_segment
-from strato.lexicon.compiler import Check, Resolver, compile_def
+from strato.lexicon.codegen import Check
+from strato.lexicon.codegen import Source as Resolver
+from strato.lexicon.compiler import compile_def
 
 ParamsCheck = Callable[[Mapping[str, Any]], dict[str, Any]]
 

@@ -4,7 +4,8 @@ Data reaches the validators either as atproto JSON (``{"$bytes": "..."}``, ``{"$
 blob objects whose ``ref`` is a ``$link``) or as data-model values (what
 :func:`strato.dagcbor.decode` returns: ``bytes`` and :class:`strato.CID`). Each function here
 accepts both and raises :class:`~strato.lexicon._invalid.FieldError` otherwise. :func:`check_data`
-walks a value of type ``unknown`` to make sure it is a data-model value at all.
+walks a value of type ``unknown`` to make sure it is a data-model value at all;
+:func:`utf8_length` and :func:`graphemes` measure strings for the length rules.
 """
 
 from __future__ import annotations
@@ -13,7 +14,24 @@ import binascii
 from typing import Any
 
 from strato import CID
+from strato._core import grapheme_count
 from strato.lexicon._invalid import FieldError, key_segment
+
+
+def utf8_length(text: str) -> int:
+    """The UTF-8 length of a string (a lone surrogate, which JSON can carry, is not text)."""
+    try:
+        return len(text.encode())
+    except UnicodeEncodeError:
+        raise FieldError("string is not valid Unicode (lone surrogate)") from None
+
+
+def graphemes(text: str) -> int:
+    """The number of extended grapheme clusters in a string."""
+    try:
+        return grapheme_count(text)
+    except UnicodeEncodeError:
+        raise FieldError("string is not valid Unicode (lone surrogate)") from None
 
 
 def byte_length(value: Any) -> int:
@@ -76,11 +94,6 @@ def check_blob(value: Any) -> tuple[str, int | None]:
             raise FieldError("a blob needs a mimeType", ".mimeType")
         return mime, None
     raise FieldError("expected a blob")
-
-
-def is_blob(value: dict[str, Any]) -> bool:
-    """Whether an object is a blob (typed form)."""
-    return value.get("$type") == "blob"
 
 
 def check_data(value: Any) -> None:

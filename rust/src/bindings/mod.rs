@@ -44,8 +44,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     crypto::register(m)?;
     mst::register(m)?;
     sync::register(m)?;
-    text::register(m)?;
     syntax::register(m)?;
+    text::register(m)?;
     tid::register(m)?;
     Ok(())
 }

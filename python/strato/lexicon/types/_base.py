@@ -21,9 +21,9 @@ from typing import Any, TypeVar
 import msgspec
 
 from strato import CID
-from strato._core import grapheme_count
 from strato.errors import LexiconValidationError
 from strato.lexicon._invalid import FieldError, key_segment
+from strato.lexicon.values import graphemes, utf8_length
 
 T = TypeVar("T")
 
@@ -139,17 +139,40 @@ def text(
     fmt: str = "",
 ) -> None:
     """Check a string field's UTF-8 length, grapheme count and format."""
+    try:
+        _text(
+            value,
+            max_bytes=max_bytes,
+            max_graphemes=max_graphemes,
+            min_bytes=min_bytes,
+            check=check,
+            fmt=fmt,
+        )
+    except FieldError as err:
+        err.segments.append(key_segment(name))
+        raise
+
+
+def _text(
+    value: str,
+    *,
+    max_bytes: int | None,
+    max_graphemes: int | None,
+    min_bytes: int,
+    check: Callable[[str], bool] | None,
+    fmt: str,
+) -> None:
     n = len(value)
     if (min_bytes and n < min_bytes) or (max_bytes is not None and n > max_bytes // 4):
-        size = len(value.encode())
+        size = utf8_length(value)
         if size < min_bytes:
-            raise FieldError(f"must be at least {min_bytes} bytes long", key_segment(name))
+            raise FieldError(f"must be at least {min_bytes} bytes long")
         if max_bytes is not None and size > max_bytes:
-            raise FieldError(f"must be at most {max_bytes} bytes long", key_segment(name))
-    if max_graphemes is not None and n > max_graphemes and grapheme_count(value) > max_graphemes:
-        raise FieldError(f"must be at most {max_graphemes} graphemes long", key_segment(name))
+            raise FieldError(f"must be at most {max_bytes} bytes long")
+    if max_graphemes is not None and n > max_graphemes and graphemes(value) > max_graphemes:
+        raise FieldError(f"must be at most {max_graphemes} graphemes long")
     if check is not None and not check(value):
-        raise FieldError(f"must be a valid {fmt}", key_segment(name))
+        raise FieldError(f"must be a valid {fmt}")
 
 
 def each_text(

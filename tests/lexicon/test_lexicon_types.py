@@ -31,7 +31,7 @@ from strato.car import read_car
 from strato.dagcbor import decode, encode, from_json
 from strato.errors import LexiconValidationError
 from strato.lexicon import Catalog
-from strato.lexicon.compiler import normalize_ref
+from strato.lexicon.codegen import normalize_ref
 from strato.lexicon.fingerprint import def_fingerprint
 from strato.lexicon.types import (
     MESSAGES,

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from conftest import require_shared
 from strato.errors import LexiconValidationError
-from strato.lexicon import Catalog, parse_lexicon
+from strato.lexicon import Catalog, LexiconDoc, parse_lexicon
 
 
 def _record_lexicon(nsid: str, max_length: int = 10) -> dict[str, Any]:
@@ -127,3 +127,15 @@ def test_add_at_run_time_and_replace() -> None:
 def test_add_checks_the_document() -> None:
     with pytest.raises(LexiconValidationError, match="id must be an NSID"):
         Catalog().add({"lexicon": 1, "id": "nope", "defs": {"a": {"type": "token"}}})
+
+
+def test_a_hand_made_doc_is_checked_again() -> None:
+    bad = _record_lexicon("com.example.a")
+    bad["defs"]["main"]["record"]["properties"]["name"] = {"type": "integer", "minimum": "0; x"}
+    forged = LexiconDoc(id="com.example.a", defs=bad["defs"], doc=bad)
+    with pytest.raises(LexiconValidationError) as info:
+        Catalog().add(forged)
+    assert (info.value.path, info.value.reason) == (
+        "$.defs.main.record.properties.name.minimum",
+        "minimum must be an integer",
+    )

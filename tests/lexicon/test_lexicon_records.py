@@ -281,3 +281,16 @@ def test_unresolved_ref_fails_when_reached() -> None:
     )
     with pytest.raises(LexiconValidationError, match="must be at most 0"):
         catalog.validate_record("com.example.rec", "a", {"$type": "com.example.rec", "x": 1})
+
+
+@pytest.mark.parametrize("text", ["\ud800" * 400, "a\udfff" * 10_000])
+def test_lone_surrogates_are_rejected_not_crashed(text: str) -> None:
+    post = {"$type": "app.bsky.feed.post", "text": text, "createdAt": "2024-01-01T00:00:00Z"}
+    catalog = bsky_catalog()
+    for check in (catalog.validate_record, catalog.decode_record):
+        with pytest.raises(LexiconValidationError) as info:
+            check("app.bsky.feed.post", TID, post)
+        assert (info.value.path, info.value.reason) == (
+            "$.text",
+            "string is not valid Unicode (lone surrogate)",
+        )
