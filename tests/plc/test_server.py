@@ -376,3 +376,34 @@ def test_concurrent_operations_on_one_did_over_http(tmp_path: Path) -> None:
     assert log[1] in rivals
     seqs = [httpx.Response(200, text=line).json()["seq"] for line in export]
     assert seqs == list(range(1, 2 + 1 + len(others)))
+
+
+def metric(text: str, name: str) -> float | None:
+    """The value of one sample line (``name`` with its labels) in Prometheus text."""
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    return None
+
+
+@pytest.mark.anyio
+async def test_metrics(tmp_path: Path) -> None:
+    async with directory(tmp_path) as http:
+        did, op = await created(http)
+        refused = await post(http, did, op)  # the same genesis again
+        assert refused.status_code == 400
+        await http.get(f"/{did}/log")
+        await http.get("/did:plc:unknownunknownunknownunk/log")
+        response = await http.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain; version=")
+    text = response.text
+    assert metric(text, 'strato_plc_operations_total{result="accepted"}') == 1
+    assert metric(text, 'strato_plc_operations_total{result="refused"}') == 1
+    assert metric(text, "strato_plc_operations_stored") == 1
+    # requests are counted by route template, not by DID
+    assert metric(text, 'strato_http_requests_total{method="GET",route="/{did}/log",status="200"}')
+    assert metric(text, 'strato_http_requests_total{method="GET",route="/{did}/log",status="404"}')
+    assert metric(text, 'strato_http_requests_total{method="POST",route="/{did}",status="400"}')
+    assert metric(text, 'strato_service_info{service="plc"}') == 1
+    assert did not in text

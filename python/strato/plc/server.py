@@ -12,6 +12,8 @@ Routes (did-method-plc ``packages/server/src/routes.ts`` and
     GET  /export          JSON lines; ?after=<seq> sequenced format, ?after=<timestamp> (or no
                           after) the legacy format; ?count=N (at most 1000)
     GET  /_health         {"version": ...}; 503 when storage does not answer
+    GET  /metrics         Prometheus metrics: HTTP requests (see :mod:`strato.metrics`),
+                          operations accepted and refused, operations stored
 
 Errors are JSON ``{"message": ...}`` as in the reference. Operations on one DID are serialized
 (an asyncio lock per DID, then one LMDB write transaction that checks and appends); the
@@ -32,6 +34,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import msgspec
+from prometheus_client import Counter, Gauge
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -40,6 +43,7 @@ from starlette.routing import Route
 
 from strato import __version__
 from strato.errors import PlcValidationError
+from strato.metrics import ServerMetrics
 from strato.plc.document import MEDIA_TYPE, did_document
 from strato.plc.limits import check_admission
 from strato.plc.log import DidData, DidLog, timestamp_us
@@ -104,6 +108,21 @@ class _Directory:
         self.clock = clock
         self.locks = _DidLocks()
         self._store: PlcStore | None = None
+        self.metrics = ServerMetrics("plc")
+        self.operations = Counter(
+            "strato_plc_operations",
+            "Operations submitted, by result (accepted, refused)",
+            ("result",),
+            registry=self.metrics.registry,
+        )
+        Gauge(
+            "strato_plc_operations_stored",
+            "Operations in the directory's log (nullified ones included)",
+            registry=self.metrics.registry,
+        ).set_function(self._stored)
+
+    def _stored(self) -> float:
+        return float("nan") if self._store is None else float(self._store.operation_count())
 
     @property
     def store(self) -> PlcStore:
@@ -160,7 +179,9 @@ class _Directory:
                     )
                 )
         except PlcValidationError as err:
+            self.operations.labels("refused").inc()
             raise DirectoryError(400, err.reason) from err
+        self.operations.labels("accepted").inc()
         return Response(b"OK", media_type="text/plain")
 
     async def _load(self, request: Request) -> DidLog:
@@ -210,6 +231,7 @@ def create_app(settings: PlcSettings, *, clock: Clock = system_clock) -> Starlet
     directory = _Directory(settings, clock)
     routes = [
         Route("/_health", directory.health, methods=["GET"]),
+        Route("/metrics", directory.metrics.endpoint, methods=["GET"]),
         Route("/export", directory.export, methods=["GET"]),
         Route("/{did}", directory.resolve, methods=["GET", "POST"]),
         Route("/{did}/data", directory.data, methods=["GET"]),
@@ -220,6 +242,7 @@ def create_app(settings: PlcSettings, *, clock: Clock = system_clock) -> Starlet
     return Starlette(
         routes=routes,
         lifespan=directory.lifespan,
+        middleware=[directory.metrics.middleware()],
         exception_handlers={HTTPException: _on_error},
     )
 

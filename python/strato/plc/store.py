@@ -117,9 +117,13 @@ class PlcStore:
 
     def healthy(self) -> bool:
         """Whether the environment answers a read."""
-        with self._store.read() as txn:
-            txn.count("seq")
+        self.operation_count()
         return True
+
+    def operation_count(self) -> int:
+        """How many operations the log holds (each has a sequence number)."""
+        with self._store.read() as txn:
+            return txn.count("seq")
 
     # -- writing ------------------------------------------------------------------------------
 
