@@ -1,10 +1,10 @@
-"""The ``strato`` command line: look inside CAR files and convert DAG-CBOR to and from JSON.
+"""The ``strato`` command line: the ``car`` and ``cbor`` commands here, the other groups
+registered from their ``cli_*`` modules.
 
-This module owns the console script ``strato`` (also ``python -m strato``) and nothing else:
-argument parsing, reading files and stdin, printing reports, and turning bad input into one
-line ``strato: error: <message>`` on stderr with exit status 1 (usage errors exit 2, from
-argparse). All the decoding and checking is done by ``strato.car``, ``strato.dagcbor`` and
-``strato.CID``.
+This module owns the console script ``strato`` (also ``python -m strato``): the parser, the
+``car`` and ``cbor`` commands (reading files and stdin, printing reports), and turning bad input
+into one line ``strato: error: <message>`` on stderr with exit status 1 (usage errors exit 2,
+from argparse). The work is done by the library (``strato.car``, ``strato.dagcbor``, ...).
 
 Commands::
 
@@ -19,6 +19,7 @@ Commands::
     strato did resolve DID|HANDLE      identity resolution (see strato.cli_identity)
     strato did create                  create a did:plc on a directory (see strato.cli_plc)
     strato lexicon validate NSID FILE  check JSON against a lexicon (see strato.cli_lexicon)
+    strato lexicon resolve|fetch NSID  published lexicons (see strato.cli_lexicon)
 """
 
 from __future__ import annotations
@@ -59,8 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description=(
-            "Inspect and verify CAR files and repository exports; convert DAG-CBOR to and from "
-            "atproto JSON; make signing keys."
+            "An AT Protocol stack. Inspect and verify CAR files and repository exports; "
+            "convert DAG-CBOR to and from atproto JSON; make signing keys; run a did:plc "
+            "directory; resolve and create identities; validate data against lexicons and "
+            "resolve published ones; back up data directories."
         ),
         epilog="Bad input prints one line 'strato: error: ...' on stderr and exits with 1.",
     )
