@@ -85,9 +85,9 @@ class CommitData:
     ``blocks`` is the CAR slice (root = the commit): the commit block, the MST nodes a consumer
     needs to invert ``ops`` (new nodes included), and the new record blocks. ``since`` and
     ``prev_data`` are the previous commit's rev and data root (None for a repository's first
-    commit). ``ops`` are the changes in key order, as the MST saw them (a write that left a
-    record as it was makes no op); ``results`` are the writes in the order given. ``blobs`` are
-    the blob CIDs the new record values reference (each once).
+    commit). ``ops`` are the changes as the MST saw them, in the batch's order (a write that
+    left a record as it was makes no op); ``results`` are all the writes, in the order given.
+    ``blobs`` are the blob CIDs the new record values reference (each once).
     """
 
     did: str
