@@ -34,6 +34,7 @@ from strato.repo import (
     Write,
     mst,
 )
+from strato.repo.blocks import Overlay, TxnBlocks
 from strato.repo.store import MAX_RECORD_BYTES
 from strato.repo.verify import verify_record_car, verify_repo
 from strato.storage import Store, u64
@@ -567,3 +568,25 @@ def test_list_repos(tmp_path: Path) -> None:
             rest = repos.list_repos(txn, cursor=page[-1][0])
             assert [did for did, _ in rest] == dids[2:]
             assert all(head.commit == heads[did] for did, head in page + rest)
+
+
+def test_blocks_as_a_mapping(repo: Repo) -> None:
+    repo.apply_writes([Create(POST, post(str(n)), rkey=f"k{n}") for n in range(30)])
+    stored, _ = reachable(repo.export_bytes())
+    extra = CID.compute(b"extra")
+    with repo.store.read() as txn:
+        blocks = TxnBlocks(txn, repo.repos.blocks, DID)
+        assert set(blocks) == stored
+        assert len(blocks) == len(stored)
+        assert repo.latest().commit in blocks
+        assert extra not in blocks
+        assert "not a cid" not in blocks
+        with pytest.raises(KeyError):
+            blocks[extra]
+        overlay = Overlay({extra: b"extra"}, blocks)
+        assert set(overlay) == {*stored, extra}
+        assert len(overlay) == len(stored) + 1
+        assert overlay[extra] == b"extra"
+        assert extra in overlay
+        with pytest.raises(KeyError):
+            overlay[CID.compute(b"absent")]

@@ -27,19 +27,27 @@ def block_key(did: str, cid: CID) -> bytes:
 
 
 class TxnBlocks(Mapping[CID, bytes]):
-    """The blocks of one repository inside a read or write transaction."""
+    """The blocks of one repository inside a read or write transaction. Blocks read are kept
+    (a block's bytes never change, its CID is their hash), so the tree walks of one commit
+    read each node from LMDB once; use one instance per operation."""
 
     def __init__(self, txn: ReadTxn, table: str, did: str) -> None:
         self._txn = txn
         self._table = table
         self._prefix = repo_prefix(did)
+        self._seen: dict[CID, bytes] = {}
 
     def get(self, key: CID, default: bytes | None = None) -> bytes | None:  # type: ignore[override]
-        found = self._txn.get(self._table, self._prefix + bytes(key))
-        return default if found is None else found
+        found = self._seen.get(key)
+        if found is None:
+            found = self._txn.get(self._table, self._prefix + bytes(key))
+            if found is None:
+                return default
+            self._seen[key] = found
+        return found
 
     def __getitem__(self, key: CID) -> bytes:
-        found = self._txn.get(self._table, self._prefix + bytes(key))
+        found = self.get(key)
         if found is None:
             raise KeyError(key)
         return found
@@ -47,7 +55,7 @@ class TxnBlocks(Mapping[CID, bytes]):
     def __contains__(self, key: object) -> bool:
         if not isinstance(key, CID):
             return False
-        return self._txn.get(self._table, self._prefix + bytes(key)) is not None
+        return self.get(key) is not None
 
     def __iter__(self) -> Iterator[CID]:
         cut = len(self._prefix)

@@ -126,7 +126,6 @@ class ImportResult:
 class _Prepared:
     """A write batch checked and computed, nothing stored yet."""
 
-    head: RepoHead | None
     old_data: CID
     results: list[WriteResult]
     record_blocks: dict[CID, bytes]
@@ -323,17 +322,19 @@ class RepoStore:
         old_data = _EMPTY_ROOT if head is None else head.data
         applied = mst.apply(base, old_data, changes)
         view = Overlay(applied.blocks, base)
-        return _Prepared(head, old_data, results, record_blocks, applied, view)
+        return _Prepared(old_data, results, record_blocks, applied, view)
 
     def _apply_references(
         self, txn: WriteTxn, did: str, deltas: dict[CID, int], blocks: Mapping[CID, bytes], rev: str
     ) -> None:
         """Changes reference counts; stores blocks that gain their first, drops those that lose
         their last."""
+        base = repo_prefix(did)
         for cid, delta in deltas.items():
             if delta == 0:
                 continue
-            key = block_key(did, cid)
+            raw = bytes(cid)
+            key = base + raw
             meta = txn.get(self.blockmeta, key)
             count = 0 if meta is None else from_u64(meta[:8])
             now = count + delta
@@ -343,11 +344,11 @@ class RepoStore:
                 assert meta is not None
                 txn.delete(self.blocks, key)
                 txn.delete(self.blockmeta, key)
-                txn.delete(self.blockrevs, _rev_key(did, meta[8:].decode(), cid))
+                txn.delete(self.blockrevs, base + meta[8:] + b"\x00" + raw)
             elif meta is None:
                 txn.put(self.blocks, key, blocks[cid])
                 txn.put(self.blockmeta, key, u64(now) + rev.encode())
-                txn.put(self.blockrevs, _rev_key(did, rev, cid), b"")
+                txn.put(self.blockrevs, base + rev.encode() + b"\x00" + raw, b"")
             else:
                 txn.put(self.blockmeta, key, u64(now) + meta[8:])
 
@@ -562,10 +563,6 @@ class RepoStore:
 
 def _count(deltas: dict[CID, int], cid: CID, delta: int) -> None:
     deltas[cid] = deltas.get(cid, 0) + delta
-
-
-def _rev_key(did: str, rev: str, cid: CID) -> bytes:
-    return repo_prefix(did) + rev.encode() + b"\x00" + bytes(cid)
 
 
 def _check_swap(write: Write, path: str, current: CID | None) -> None:
