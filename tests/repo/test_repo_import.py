@@ -150,6 +150,9 @@ def test_broken_cars_are_refused(tmp_path: Path) -> None:
             target.import_car(data[:-5], did_key=did_key)
         assert info.value.code == "bad_car"
         with pytest.raises(CommitVerificationError) as info:
+            target.import_car(car.write_car([*roots, *roots], blocks.items()), did_key=did_key)
+        assert (info.value.code, info.value.reason) == ("bad_car", "the CAR has 2 roots, not 1")
+        with pytest.raises(CommitVerificationError) as info:
             target.import_car(data, did_key=PrivateKey.generate("k256").public_key.did_key())
         assert info.value.code == "bad_signature"
         with pytest.raises(RepoNotFoundError):

@@ -526,13 +526,15 @@ class RepoStore:
         self, txn: WriteTxn, did: str, data: bytes, *, did_key: str, strict: bool = True
     ) -> ImportResult:
         """Replaces ``did``'s repository (if any) with the one in a CAR (account migration),
-        after verifying it in full: block hashes, the commit's DID and signature against
+        after verifying it in full: one root, block hashes, the commit's DID and signature against
         ``did_key`` (lenient, ``strict=False``, accepts a high-S signature), the tree rebuilt
         from its records, every record block present and every record a DAG-CBOR map. Only the
         blocks reachable from the commit are kept. Raises CommitVerificationError (nothing
         written)."""
         report = verify_repo(data, did_key=did_key, did=DID(did), strict=strict)
-        _, blocks = car.read_car(data)
+        roots, blocks = car.read_car(data)
+        if len(roots) != 1:
+            raise CommitVerificationError("bad_car", f"the CAR has {len(roots)} roots, not 1")
         rev = report.rev if report.rev is not None else next_rev()
         refs: list[tuple[str, CID]] = []
         for path, cid in report.records:
