@@ -30,6 +30,16 @@ raise the same classes::
     ├── StorageError                      an LMDB data directory that cannot be used as-is
     │   ├── SchemaVersionError            written by another schema version of strato
     │   └── StorageFullError              a transaction too big for the map (grown: retry it)
+    ├── RepoError                         a repository operation refused: .reason
+    │   ├── RepoNotFoundError             no repository for this DID
+    │   ├── RepoExistsError               a repository for this DID already exists
+    │   ├── InvalidSwapError              swapCommit or swapRecord did not match: .current
+    │   ├── RecordNotFoundError           update or delete of an absent record: .path
+    │   ├── RecordExistsError             create of a record that already exists: .path
+    │   ├── BlockNotFoundError            blocks the repository does not hold: .missing
+    │   └── InvalidWriteError (also ValueError)  a write batch the repository refuses (too many
+    │                                     writes, a path twice, a record too big or not a map,
+    │                                     a commit over the event size limit)
     └── CommitVerificationError (also ValueError)  a commit or sync event that fails a check:
                                           .code (a strato.sync.ErrorCode value), .reason
 
@@ -231,6 +241,66 @@ class StorageFullError(StorageError):
     is raised, so the transaction can simply run again; nothing of it was written."""
 
 
+class RepoError(AtprotoError):
+    """A repository operation that cannot be done; ``reason`` says why. Nothing was written."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+class RepoNotFoundError(RepoError):
+    """No repository is stored for the DID."""
+
+
+class RepoExistsError(RepoError):
+    """A repository for the DID already exists (create refused)."""
+
+
+class InvalidSwapError(RepoError):
+    """A compare-and-swap (``swapCommit`` or ``swapRecord``) that did not match; ``current`` is
+    the commit or record CID actually there (None: no record)."""
+
+    def __init__(self, reason: str, current: object = None) -> None:
+        super().__init__(reason)
+        self.current = current
+
+
+class RecordNotFoundError(RepoError):
+    """An update or delete of a record the repository does not hold; ``path`` is
+    ``collection/rkey``."""
+
+    def __init__(self, reason: str, path: str) -> None:
+        super().__init__(reason)
+        self.path = path
+
+
+class RecordExistsError(RepoError):
+    """A create of a record that is already in the repository; ``path`` is
+    ``collection/rkey``."""
+
+    def __init__(self, reason: str, path: str) -> None:
+        super().__init__(reason)
+        self.path = path
+
+
+class BlockNotFoundError(RepoError):
+    """Blocks asked for by CID that the repository does not hold; ``missing`` lists them."""
+
+    def __init__(self, reason: str, missing: list[object]) -> None:
+        super().__init__(reason)
+        self.missing = missing
+
+
+class InvalidWriteError(RepoError, ValueError):
+    """A write batch the repository refuses as a whole: too many writes, a path written twice,
+    a record that is not a map with a ``$type`` or is too big, or a commit whose firehose slice
+    would be over the event size limit."""
+
+
 class CommitVerificationError(AtprotoError, ValueError):
     """A ``#commit`` or ``#sync`` event (or a repo commit) that fails verification.
 
@@ -249,6 +319,7 @@ class CommitVerificationError(AtprotoError, ValueError):
 
 __all__ = [
     "AtprotoError",
+    "BlockNotFoundError",
     "CARError",
     "CIDError",
     "CommitVerificationError",
@@ -263,12 +334,19 @@ __all__ = [
     "IdentityError",
     "IdentityUnavailableError",
     "InvalidKeyError",
+    "InvalidSwapError",
+    "InvalidWriteError",
     "LexiconNotFoundError",
     "LexiconResolutionError",
     "LexiconValidationError",
     "MSTError",
     "PlcDirectoryError",
     "PlcValidationError",
+    "RecordExistsError",
+    "RecordNotFoundError",
+    "RepoError",
+    "RepoExistsError",
+    "RepoNotFoundError",
     "SchemaVersionError",
     "StorageError",
     "StorageFullError",
