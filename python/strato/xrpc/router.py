@@ -274,8 +274,8 @@ class XrpcRouter:
         try:
             response = await self._serve(request, statuses)
         except XrpcError as err:
-            if err.status >= 500:
-                logger.error("%s in %s", err, request.url.path)
+            if err.status >= 500 and err.status != 501:
+                logger.warning("%s in %s", err, request.url.path)
             response = err.response()
         except Exception:
             logger.exception("unexpected error in %s", request.url.path)
