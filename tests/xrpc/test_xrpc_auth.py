@@ -47,7 +47,9 @@ def check(verifier: Any, authorization: str | None, nsid: str = NSID) -> Credent
     return result
 
 
-def refusal(verifier: Any, authorization: str | None, nsid: str = NSID) -> tuple[int, str, str]:
+def refusal(
+    verifier: Any, authorization: str | None, nsid: str = NSID
+) -> tuple[int, str, str | None]:
     with pytest.raises(XrpcError) as info:
         check(verifier, authorization, nsid)
     return info.value.status, info.value.error, info.value.message
@@ -229,7 +231,7 @@ def verify(verifier: ServiceAuthVerifier, token: str, lxm: str | None = NSID) ->
 
 def service_refusal(
     verifier: ServiceAuthVerifier, token: str, lxm: str | None = NSID
-) -> tuple[int, str, str]:
+) -> tuple[int, str, str | None]:
     with pytest.raises(XrpcError) as info:
         verify(verifier, token, lxm)
     return info.value.status, info.value.error, info.value.message
@@ -285,7 +287,7 @@ def test_service_jwt_refusals() -> None:
     key, _, verifier = service_setup(clock)
     good = {"iat": 1_000_000, "iss": ALICE, "aud": APPVIEW, "exp": 1_000_060, "lxm": NSID}
 
-    def refused(token: str) -> tuple[int, str, str]:
+    def refused(token: str) -> tuple[int, str, str | None]:
         return service_refusal(verifier, token)
 
     token = _signed(key, good)

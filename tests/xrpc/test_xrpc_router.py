@@ -9,11 +9,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 from starlette.applications import Starlette
-from strato.xrpc import MethodTypes, XrpcRouter
+from strato.xrpc import MethodTypes, XrpcError, XrpcRouter
 from strato.xrpc.auth import create_session_tokens
 from strato.xrpc.cors import EXPOSE_HEADERS
+from strato.xrpc.errors import ErrorBody
 from xrpc_demo import ALICE, SECRET, SERVICE_DID, FakeClock, demo_app
 
 Scenario = Callable[[httpx.AsyncClient], Awaitable[Any]]
@@ -424,3 +426,33 @@ def test_metrics_count_requests_by_nsid() -> None:
         'strato_http_requests_total{method="GET",route="/xrpc/com.example.fail",'
         'status="500"} 1.0' in lines
     )
+
+
+def test_head_on_a_query() -> None:
+    response: httpx.Response = run(lambda c: c.head("/xrpc/com.example.echo?name=x"))
+    assert response.status_code == 200
+    assert response.content == b""
+
+
+def test_params_structs_must_hold_query_types() -> None:
+    class Nested(msgspec.Struct):
+        inner: dict[str, int]
+
+    async def handler(request: Any) -> None:
+        return None
+
+    with pytest.raises(TypeError, match=r"Nested\.inner: a query parameter is an integer"):
+        XrpcRouter().add("com.example.a", handler, types=MethodTypes("query", params=Nested))
+
+
+def test_xrpc_error_values() -> None:
+    err = XrpcError(404)
+    assert (err.error, err.message) == ("XRPCNotSupported", "XRPC Not Supported")
+    assert str(err) == "404 XRPCNotSupported: XRPC Not Supported"
+    hidden = XrpcError(500, None, "stack trace with secrets")
+    assert hidden.body() == ErrorBody("InternalServerError", "Internal Server Error")
+    conflict = XrpcError(409, "InvalidSwap")
+    assert conflict.message is None
+    assert conflict.response().body == b'{"error":"InvalidSwap"}'
+    with pytest.raises(ValueError, match="400-599, not 302"):
+        XrpcError(302)

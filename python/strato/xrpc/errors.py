@@ -58,7 +58,8 @@ class ErrorBody(msgspec.Struct, omit_defaults=True):
 class XrpcError(Exception):
     """An XRPC error answer: ``status`` (400-599), ``error`` (a whitespace-free name, default the
     status's generic name) and ``message``. ``headers`` are added to the response (for example
-    ``WWW-Authenticate`` or ``Retry-After``). Raised by handlers and auth checks; also raised by
+    ``WWW-Authenticate`` or ``Retry-After``). A status with no reason phrase of its own and no
+    ``message`` answers without one. Raised by handlers and auth checks; also raised by
     :class:`strato.xrpc.client.XrpcClient` for an error answer from another service."""
 
     def __init__(
@@ -72,12 +73,12 @@ class XrpcError(Exception):
             raise ValueError(f"an XRPC error status is 400-599, not {status}")
         self.status = status
         self.error = error or STATUS_NAMES.get(status, "Unknown")
-        self.message = message or STATUS_MESSAGES.get(status, "Error")
+        self.message = message or STATUS_MESSAGES.get(status)
         self.headers = dict(headers or {})
         super().__init__(status, self.error, self.message)
 
     def __str__(self) -> str:
-        return f"{self.status} {self.error}: {self.message}"
+        return f"{self.status} {self.error}: {self.message or '(no message)'}"
 
     def body(self) -> ErrorBody:
         """The JSON body (a 500 says no more than ``Internal Server Error``)."""
