@@ -399,3 +399,18 @@ def test_service_verifier_in_routes() -> None:
         "UntrustedIss",
         "service auth is not accepted here",
     )
+
+
+def test_access_or_service() -> None:
+    clock = FakeClock(1_000_000)
+    key, _, verifier = service_setup(clock)
+    auth = authenticator(clock, service_auth=verifier)
+    either = auth.access_or_service()
+    service_token = create_service_jwt(key, ALICE, APPVIEW, NSID, now=clock.now)
+    assert isinstance(check(either, f"Bearer {service_token}"), ServiceCredentials)
+    tokens = create_session_tokens(SECRET, PDS, ALICE, now=clock.now)
+    assert check(either, f"Bearer {tokens.access_jwt}") == AccessCredentials(
+        ALICE, AuthScope.ACCESS
+    )
+    assert refusal(either, "Bearer garbage") == INVALID
+    assert refusal(either, None)[1] == "AuthMissing"

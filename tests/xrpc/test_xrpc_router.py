@@ -86,6 +86,8 @@ def test_procedure_without_output_answers_empty() -> None:
     assert response.status_code == 200
     assert response.content == b""
     assert response.headers["x-pong"] == "1"
+    # a header the handler exposes is kept beside the ones CORS always exposes
+    assert response.headers["access-control-expose-headers"] == f"x-pong, {EXPOSE_HEADERS}"
 
 
 def test_registered_types_are_used_by_default() -> None:

@@ -127,6 +127,7 @@ def demo_router(clock: FakeClock, *, rate_limits: RateLimitSettings | None = Non
     @router.method("com.example.ping", types=MethodTypes("procedure"))
     async def ping(request: XrpcRequest[None, None]) -> None:
         request.headers["x-pong"] = "1"
+        request.headers["Access-Control-Expose-Headers"] = "x-pong"
 
     @router.method(
         "com.example.upload",

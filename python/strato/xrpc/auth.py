@@ -438,6 +438,19 @@ class Authenticator:
 
         return verify
 
+    def access_or_service(self, scopes: frozenset[AuthScope] = ACCESS_STANDARD) -> AuthVerifier:
+        """A service-auth token when the bearer token names a method (``lxm``), else an access
+        token (the reference's ``authorizationOrUserServiceAuth``)."""
+        access, service = self.access(scopes), self.service()
+
+        async def verify(request: Request, nsid: str) -> Credentials:
+            token = bearer_token(request)
+            if token is not None and _names_a_method(token):
+                return await service(request, nsid)
+            return await access(request, nsid)
+
+        return verify
+
     def admin(self) -> AuthVerifier:
         """HTTP Basic ``admin:<admin token>``."""
 
@@ -460,6 +473,15 @@ class Authenticator:
         if parsed[0] != "BEARER":
             raise invalid_request("Unexpected authorization type", "InvalidToken")
         return parsed[1]
+
+
+def _names_a_method(token: str) -> bool:
+    """Whether a token (not yet verified) carries an ``lxm`` claim: only service tokens do."""
+    try:
+        parsed = jws.decode(token, (jws.ES256K, jws.ES256, jws.HS256))
+    except jws.JwsError:
+        return False
+    return parsed.payload.get("lxm") is not None
 
 
 async def unauthenticated(request: Request, nsid: str) -> Credentials:

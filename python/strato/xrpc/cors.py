@@ -50,7 +50,10 @@ class CorsMiddleware:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 headers["Access-Control-Allow-Origin"] = "*"
-                headers["Access-Control-Expose-Headers"] = EXPOSE_HEADERS
+                exposed = headers.get("Access-Control-Expose-Headers")
+                headers["Access-Control-Expose-Headers"] = (
+                    f"{exposed}, {EXPOSE_HEADERS}" if exposed else EXPOSE_HEADERS
+                )
             await send(message)
 
         await self.app(scope, receive, send_with_cors)
