@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.applications import Starlette
 from starlette.requests import Request
 from strato.xrpc import MethodTypes, RateLimit, RateLimitSettings, RouteLimit, XrpcRouter
 from strato.xrpc.auth import create_session_tokens
@@ -222,3 +223,33 @@ def test_two_limits_with_one_name_are_refused() -> None:
             types=MethodTypes("query"),
             limits=[RouteLimit(RateLimit("global-ip", 1, 1))],
         )
+
+
+def test_a_refusal_by_one_limit_takes_nothing_from_the_others() -> None:
+    clock = FakeClock()
+    hour, day = RateLimit("hour", 5, 3600), RateLimit("day", 2, 86400)
+
+    async def handler(request: Any) -> None:
+        return None
+
+    router = XrpcRouter(clock=clock)
+    router.add("com.example.a", handler, types=MethodTypes("procedure"),
+               limits=[RouteLimit(hour), RouteLimit(day)])  # fmt: skip
+    router.add("com.example.b", handler, types=MethodTypes("procedure"), limits=[RouteLimit(hour)])
+    transport = httpx.ASGITransport(Starlette(routes=router.routes()), client=("10.0.0.1", 1))
+
+    async def main() -> list[tuple[int, str]]:
+        async with httpx.AsyncClient(transport=transport, base_url="http://x.test") as client:
+            answers = [await client.post(f"/xrpc/com.example.{m}") for m in "aaaabbb"]
+        return [(a.status_code, a.headers.get("RateLimit-Policy", "")) for a in answers]
+
+    assert asyncio.run(main()) == [
+        (200, "2;w=86400"),
+        (200, "2;w=86400"),
+        (429, "2;w=86400"),
+        (429, "2;w=86400"),
+        # the hourly limit (5) lost only the two accepted requests
+        (200, "5;w=3600"),
+        (200, "5;w=3600"),
+        (200, "5;w=3600"),
+    ]

@@ -296,6 +296,9 @@ def test_auth_errors_in_routes() -> None:
     )
     ok = get("/xrpc/com.example.whoami", headers={"authorization": f"Bearer {access_token()}"})
     assert ok.json() == {"did": ALICE, "scope": "com.atproto.access"}
+    assert (ok.headers["cache-control"], ok.headers["vary"]) == ("private", "Authorization")
+    public = get("/xrpc/com.example.echo", params={"name": "x"})
+    assert "cache-control" not in public.headers
     other = _write(json={"repo": "did:plc:someoneelse", "collection": "a.b.c", "record": {}})
     assert error_of(other) == (403, "NotYourRepo", "you can only write to your own repo")
 

@@ -85,8 +85,9 @@ class SlidingWindow:
         self._counts: dict[str, tuple[float, int, int]] = {}
         self._until_prune = _PRUNE_EVERY
 
-    def consume(self, key: str, points: int = 1) -> LimitStatus:
-        """Take ``points`` for ``key`` if the sliding window has room (a refusal takes none)."""
+    def consume(self, key: str, points: int = 1, *, dry_run: bool = False) -> LimitStatus:
+        """Take ``points`` for ``key`` if the sliding window has room (a refusal takes none;
+        ``dry_run`` only says whether they would be taken)."""
         now = self.clock()
         window = self.limit.window
         start = math.floor(now / window) * window
@@ -100,10 +101,11 @@ class SlidingWindow:
         if allowed:
             current += points
             used += points
-        self._counts[key] = (start, current, previous)
-        self._until_prune -= 1
-        if self._until_prune <= 0:
-            self._prune(start)
+        if not dry_run:
+            self._counts[key] = (start, current, previous)
+            self._until_prune -= 1
+            if self._until_prune <= 0:
+                self._prune(start)
         remaining = max(0, math.floor(self.limit.points - used))
         retry = 0.0 if allowed else self._retry_after(now, start, current, previous, points)
         return LimitStatus(self.limit, allowed, remaining, start + window, retry)

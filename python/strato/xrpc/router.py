@@ -271,8 +271,9 @@ class XrpcRouter:
     async def endpoint(self, request: Request) -> Response:
         """The Starlette endpoint of ``/xrpc/{nsid}``."""
         statuses: list[LimitStatus] = []
+        authenticated: list[bool] = []
         try:
-            response = await self._serve(request, statuses)
+            response = await self._serve(request, statuses, authenticated)
         except XrpcError as err:
             if err.status >= 500 and err.status != 501:
                 logger.warning("%s in %s", err, request.url.path)
@@ -284,9 +285,15 @@ class XrpcRouter:
         if status is not None:
             for name, value in status.headers().items():
                 response.headers.setdefault(name, value)
+        if authenticated:
+            # the answer depends on who asks: no shared caching (as the reference sets)
+            response.headers.setdefault("Cache-Control", "private")
+            response.headers.setdefault("Vary", "Authorization")
         return response
 
-    async def _serve(self, request: Request, statuses: list[LimitStatus]) -> Response:
+    async def _serve(
+        self, request: Request, statuses: list[LimitStatus], authenticated: list[bool]
+    ) -> Response:
         nsid: str = request.path_params["nsid"]
         nsid = nsid.removesuffix("/")
         if _XRPC_NSID.fullmatch(nsid) is None or len(nsid) < 2:
@@ -303,6 +310,8 @@ class XrpcRouter:
         if request.method != expected and not (expected == "GET" and request.method == "HEAD"):
             raise invalid_request(f"Incorrect HTTP method ({request.method}) expected {expected}")
         params = self._params(method, request)
+        if method.auth is not unauthenticated:
+            authenticated.append(True)
         credentials = await method.auth(request, nsid)
         body = await self._input(method, request)
         xrpc: XrpcRequest[Any, Any] = XrpcRequest(nsid, params, body, credentials, request, ip)
@@ -328,13 +337,15 @@ class XrpcRouter:
     def _consume(
         statuses: list[LimitStatus], charges: list[tuple[SlidingWindow, str, int]]
     ) -> None:
-        for window, key, points in charges:
-            if points < 1:
-                continue
-            status = window.consume(key, points)
-            statuses.append(status)
-            if not status.allowed:
-                raise status.error()
+        """Take every charge, or none when one of the limits has no room (so a request refused
+        by a daily limit does not use up the hourly one)."""
+        charges = [charge for charge in charges if charge[2] >= 1]
+        checks = [window.consume(key, points, dry_run=True) for window, key, points in charges]
+        refused = [status for status in checks if not status.allowed]
+        if refused:
+            statuses.extend(checks)
+            raise max(refused, key=lambda status: status.retry_after).error()
+        statuses.extend(window.consume(key, points) for window, key, points in charges)
 
     @staticmethod
     def _params(method: XrpcMethod, request: Request) -> Any:
