@@ -10,7 +10,7 @@ leaves nothing behind.
 Lifecycle, per account (spec: blobs, and the reference PDS's blob transactor):
 
 - an upload is *temporary*: not served, not listed, removed by :meth:`BlobStore.collect_garbage`
-  once it is older than the grace period (:data:`DEFAULT_TEMP_GRACE`) and still unreferenced;
+  once it has been temporary for the grace period (:data:`DEFAULT_TEMP_GRACE`);
 - when a record that references it is written (:meth:`BlobStore.set_record_blobs`, inside the
   repo commit's transaction) it becomes *permanent*: served by ``getBlob``, listed by
   ``listBlobs``; its MIME type and size must match the reference;
@@ -424,7 +424,7 @@ class BlobStore:
         return self._store.transact(work) if wanted else 0
 
     def collect_garbage(self, *, scan_files: bool = False) -> GcReport:
-        """Remove temporary blobs older than the grace period and their files, and partial
+        """Remove blobs temporary for the grace period or longer and their files, and partial
         uploads older than that left in ``tmp/`` by a crash. With ``scan_files`` (at start-up,
         say) also every file on disk that no account holds, which a crash between a blob's
         removal and its file's can leave."""
@@ -513,9 +513,10 @@ def _ref_groups(
 
 
 def _drop_expired(txn: WriteTxn, cutoff: int) -> list[str]:
-    """Drop up to one batch of temporary blobs older than ``cutoff``; their CIDs."""
+    """Drop up to one batch of temporary blobs temporary since ``cutoff`` or before; their
+    CIDs."""
     dropped = []
-    for key, _ in list(txn.items("blob_temp", stop=u64(cutoff), limit=_GC_BATCH)):
+    for key, _ in list(txn.items("blob_temp", stop=u64(cutoff + 1), limit=_GC_BATCH)):
         did, cid = split_key(key[8:])
         txn.delete("blob_temp", key)
         txn.delete("blobs", text_key(did, cid))
