@@ -463,10 +463,13 @@ def test_garbage_collection_of_leftovers(blobs: BlobStore, clock: Clock) -> None
     orphan = blobs.path_of(orphan_cid)
     orphan.parent.mkdir(parents=True)
     orphan.write_bytes(b"orphan")  # a file whose row a crash removed first
+    stray = orphan.parent / "not-a-cid"
+    stray.write_bytes(b"someone else's file")
     assert blobs.collect_garbage() == GcReport(blobs=0, files=0, partial_uploads=1)
     assert orphan.exists()
     assert blobs.collect_garbage(scan_files=True) == GcReport(blobs=0, files=1, partial_uploads=0)
     assert not orphan.exists()
+    assert stray.exists()  # not a blob of ours: left alone
     assert not partial.exists()
     assert recent.exists()
 
@@ -486,3 +489,22 @@ def test_blobs_survive_reopening(tmp_path: Path, clock: Clock) -> None:
         clock.advance_ms(DEFAULT_TEMP_GRACE)
         assert blobs.collect_garbage().blobs == 1
         assert not blobs.path_of(pending.cid).exists()
+
+
+def test_concurrent_uploads_of_the_same_bytes(store: Store, blobs: BlobStore) -> None:
+    dids = [f"did:plc:user{i}" for i in range(8)]
+
+    async def upload_all() -> list[StoredBlob]:
+        return await asyncio.gather(*(blobs.upload(did, _chunks(PNG)) for did in dids))
+
+    results = asyncio.run(upload_all())
+    assert {result.cid for result in results} == {CID.compute(PNG, codec="raw").encode()}
+    assert _files(blobs) == [blobs.path_of(results[0].cid)]
+    assert _rows(store)["blob_owners"] == len(dids)
+    with store.write() as txn:
+        cids = [cid for did in dids[:-1] for cid in blobs.delete_account_blobs(txn, did)]
+    assert blobs.delete_files(cids) == 0  # the last account still holds the file
+    with store.write() as txn:
+        last = blobs.delete_account_blobs(txn, dids[-1])
+    assert blobs.delete_files(last) == 1
+    assert _files(blobs) == []

@@ -302,7 +302,9 @@ class AccountStore:
 
     def login(self, identifier: str, password: str) -> Login:
         """Check a login by DID, handle or email with the account password or an app password.
-        Slow on purpose (a password hash); call it off the event loop.
+        Slow on purpose (a password hash); call it off the event loop. An unknown account
+        fails faster than a wrong password, so the endpoint pads every answer to a fixed
+        delay (the reference PDS waits until 350 ms have passed).
 
         Raises :class:`AuthenticationError` (one reason for every failure: unknown account,
         wrong password, revoked app password, app password of a taken-down account). A stored

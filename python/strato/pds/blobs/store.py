@@ -452,7 +452,7 @@ class BlobStore:
             return [
                 path.name
                 for path in self._files.glob("*/*/*")
-                if not _any(txn, "blob_owners", prefix(path.name))
+                if _is_cid(path.name) and not _any(txn, "blob_owners", prefix(path.name))
             ]
 
 
@@ -464,6 +464,14 @@ def _declared(mime_type: str | None) -> str:
         if kind and subtype and " " not in essence:
             return essence
     return FALLBACK_MIME_TYPE
+
+
+def _is_cid(name: str) -> bool:
+    try:
+        CID.decode(name)
+    except ValueError:
+        return False
+    return True
 
 
 def _blob_key(did: str, cid: str) -> bytes | None:
