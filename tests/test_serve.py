@@ -119,11 +119,19 @@ def test_plc_command_logs_json_and_stops_on_sigint(tmp_path: Path) -> None:
     command = [sys.executable, "-m", "strato", "plc", "--port", "0", "--log-format", "json"]
     command += ["--data-dir", str(tmp_path / "plc")]
     with subprocess.Popen(command, stderr=subprocess.PIPE, text=True) as process:
-        assert process.stderr is not None
-        ready = json.loads(process.stderr.readline())
-        assert ready["msg"].startswith("plc running on http://127.0.0.1:")
-        assert httpx.get(ready["url"] + "/_health").status_code == 200
-        process.send_signal(signal.SIGINT)
-        rest = [json.loads(line) for line in process.stderr]
-        assert process.wait(timeout=30) == 0
+        try:
+            assert process.stderr is not None
+            lines = []
+            for raw in process.stderr:  # uvicorn's own lines may come first
+                lines.append(json.loads(raw))
+                if lines[-1]["msg"].startswith("plc running on "):
+                    break
+            ready = lines[-1]
+            assert ready["url"].startswith("http://127.0.0.1:")
+            assert httpx.get(ready["url"] + "/_health").status_code == 200
+            process.send_signal(signal.SIGINT)
+            rest = [json.loads(line) for line in process.stderr]
+            assert process.wait(timeout=30) == 0
+        finally:
+            process.kill()
     assert rest[-1]["msg"] == "stopped"
