@@ -4,8 +4,9 @@ yield decoded frames, reconnect with backoff from the last seq seen.
 ::
 
     client = StreamClient("ws://localhost:2583/xrpc/com.atproto.sync.subscribeRepos", cursor=0)
-    async for frame in client.frames():
-        handle(frame.t, frame.body)           # client.last_seq is the last seq yielded
+    async with contextlib.aclosing(client.frames()) as frames:   # closes the socket on break
+        async for frame in frames:
+            handle(frame.t, frame.body)       # client.last_seq is the last seq yielded
 
 Rules (the event-stream spec): frames are decoded strictly
 (:func:`~strato.firehose.frames.decode_frame`); unknown ``op`` values are skipped; message types
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Final
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
@@ -72,7 +73,7 @@ class StreamClient:
             query.append(urlencode({"cursor": self.last_seq}))
         return urlunsplit(parts._replace(query="&".join(query)))
 
-    async def frames(self) -> AsyncIterator[Frame]:
+    async def frames(self) -> AsyncGenerator[Frame, None]:
         """Message frames in stream order, across reconnections, until the server closes the
         stream normally (or forever, with ``reconnect``)."""
         attempt = 0
@@ -95,7 +96,7 @@ class StreamClient:
             delay = min(self.max_backoff, self.min_backoff * 2 ** (attempt - 1))
             await asyncio.sleep(delay * random.uniform(0.5, 1.0))  # jitter
 
-    async def _connection(self) -> AsyncIterator[Frame]:
+    async def _connection(self) -> AsyncGenerator[Frame, None]:
         async with connect(
             self.connect_url(),
             max_size=self.max_frame_bytes,
