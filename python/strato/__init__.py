@@ -2,13 +2,13 @@
 
 The byte layer: :class:`CID`, :mod:`strato.dagcbor` (DAG-CBOR and atproto JSON) and
 :mod:`strato.car` (CAR files); keys and signatures in :mod:`strato.crypto`; repositories (the
-Merkle Search Tree, commits, whole-repo verification) in :mod:`strato.repo`; firehose event
-verification in :mod:`strato.sync`; identifiers in :mod:`strato.syntax`. Errors live in
-:mod:`strato.errors`.
+Merkle Search Tree, commits, whole-repo verification, and repositories stored in LMDB through
+:mod:`strato.storage`) in :mod:`strato.repo`; firehose event verification in
+:mod:`strato.sync`; identifiers in :mod:`strato.syntax`. Errors live in :mod:`strato.errors`.
 
 The service layers are imported by name, as they pull in their own dependencies (LMDB, HTTP):
 :mod:`strato.lexicon` (lexicon validation and resolution), :mod:`strato.identity` (DID and
-handle resolution), :mod:`strato.plc` (the did:plc directory), :mod:`strato.storage` (LMDB).
+handle resolution), :mod:`strato.plc` (the did:plc directory).
 """
 
 from __future__ import annotations

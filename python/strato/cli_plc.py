@@ -16,12 +16,12 @@ import sys
 from pathlib import Path
 from typing import Any, Final
 
-import uvicorn
-
+from strato.cli_serve import add_log_options, serve_until_stopped
 from strato.crypto import PrivateKey, load_private_key, save_private_key
 from strato.plc.client import PlcClient
 from strato.plc.operations import create_genesis
 from strato.plc.server import PlcSettings, create_app
+from strato.serve import Service
 from strato.syntax import Handle
 
 DEFAULT_HOST: Final = "127.0.0.1"
@@ -39,9 +39,10 @@ def add_plc_command(groups: Any) -> None:
         description=(
             "Run a did:plc directory speaking the plc.directory HTTP API: POST /:did, GET /:did "
             "(DID document), /:did/data, /:did/log, /:did/log/audit, /:did/log/last, /export "
-            "and /_health. Operations are checked as the reference directory checks them "
-            "(signatures, prev chain, 72-hour recovery window, size limits) and kept in LMDB "
-            "under --data-dir. Stop it with Ctrl-C."
+            "and /_health, and Prometheus metrics at /metrics. Operations are checked as the "
+            "reference directory checks them (signatures, prev chain, 72-hour recovery window, "
+            "size limits) and kept in LMDB under --data-dir; each is on disk before it is "
+            "acknowledged. Ctrl-C (or SIGTERM) lets requests finish and stops."
         ),
     )
     plc.add_argument(
@@ -63,6 +64,7 @@ def add_plc_command(groups: Any) -> None:
         help="refuse a DID's 11th operation in an hour (31st in a day, 101st in a week), as "
         "plc.directory does; recovery operations are exempt",
     )
+    add_log_options(plc)
     plc.set_defaults(handler=cmd_plc)
 
 
@@ -100,8 +102,7 @@ def add_did_create_command(commands: Any) -> None:
 def cmd_plc(args: argparse.Namespace) -> int:
     """Serve until interrupted."""
     app = create_app(PlcSettings(data_dir=Path(args.data_dir), rate_limits=args.rate_limits))
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info", access_log=False)
-    return 0
+    return serve_until_stopped(args, [Service("plc", app, args.host, args.port)])
 
 
 def cmd_did_create(args: argparse.Namespace) -> int:

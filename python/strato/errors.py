@@ -32,6 +32,35 @@ raise the same classes::
     ├── StorageError                      an LMDB data directory that cannot be used as-is
     │   ├── SchemaVersionError            written by another schema version of strato
     │   └── StorageFullError              a transaction too big for the map (grown: retry it)
+    ├── RepoError                         a repository operation refused: .reason
+    │   ├── RepoNotFoundError             no repository for this DID
+    │   ├── RepoExistsError               a repository for this DID already exists
+    │   ├── InvalidSwapError              swapCommit or swapRecord did not match: .current
+    │   ├── RecordNotFoundError           update or delete of an absent record: .path
+    │   ├── RecordExistsError             create of a record that already exists: .path
+    │   ├── BlockNotFoundError            blocks the repository does not hold: .missing
+    │   └── InvalidWriteError (also ValueError)  a write batch the repository refuses (too many
+    │                                     writes, a path twice, a record too big or not a map,
+    │                                     a commit over the event size limit)
+    ├── AccountError                      a PDS account operation refused: .reason, .subject
+    │   ├── AccountNotFoundError          no account hosted here for that DID/handle/email
+    │   ├── AccountExistsError            the DID already has an account here
+    │   ├── HandleNotAvailableError       another account holds the handle
+    │   ├── EmailNotAvailableError        another account holds the email address
+    │   ├── InvalidEmailError             a malformed email, or not the account's address
+    │   ├── InvalidPasswordError          a new password that breaks the password rules
+    │   ├── AuthenticationError           wrong identifier or password, revoked app password
+    │   ├── InvalidTokenError             an unknown, used or revoked token or code
+    │   │   └── ExpiredTokenError         a token or code past its lifetime
+    │   ├── TokenRequiredError            the operation needs an emailed token
+    │   └── InvalidInviteCodeError        an invite code missing, unknown, disabled or used up
+    ├── KeyStoreError                     keys at rest: a wrong or malformed master key, a
+    │                                     missing key: .reason
+    ├── BlobError                         a blob refused or unavailable: .reason, .cid
+    │   ├── BlobTooLargeError             an upload over the size limit (nothing is kept)
+    │   ├── BlobNotFoundError             no such blob for that account
+    │   ├── BlobTakenDownError            the blob is taken down for that account
+    │   └── BlobMismatchError             a record's blob ref disagrees with the stored blob
     └── CommitVerificationError (also ValueError)  a commit or sync event that fails a check:
                                           .code (a strato.sync.ErrorCode value), .reason
 
@@ -253,6 +282,166 @@ class StorageFullError(StorageError):
     is raised, so the transaction can simply run again; nothing of it was written."""
 
 
+class RepoError(AtprotoError):
+    """A repository operation that cannot be done; ``reason`` says why. Nothing was written."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+class RepoNotFoundError(RepoError):
+    """No repository is stored for the DID."""
+
+
+class RepoExistsError(RepoError):
+    """A repository for the DID already exists (create refused)."""
+
+
+class InvalidSwapError(RepoError):
+    """A compare-and-swap (``swapCommit`` or ``swapRecord``) that did not match; ``current`` is
+    the commit or record CID actually there (None: no record)."""
+
+    def __init__(self, reason: str, current: object = None) -> None:
+        super().__init__(reason)
+        self.current = current
+
+
+class RecordNotFoundError(RepoError):
+    """An update or delete of a record the repository does not hold; ``path`` is
+    ``collection/rkey``."""
+
+    def __init__(self, reason: str, path: str) -> None:
+        super().__init__(reason)
+        self.path = path
+
+
+class RecordExistsError(RepoError):
+    """A create of a record that is already in the repository; ``path`` is
+    ``collection/rkey``."""
+
+    def __init__(self, reason: str, path: str) -> None:
+        super().__init__(reason)
+        self.path = path
+
+
+class BlockNotFoundError(RepoError):
+    """Blocks asked for by CID that the repository does not hold; ``missing`` lists them."""
+
+    def __init__(self, reason: str, missing: list[object]) -> None:
+        super().__init__(reason)
+        self.missing = missing
+
+
+class InvalidWriteError(RepoError, ValueError):
+    """A write batch the repository refuses as a whole: too many writes, a path written twice,
+    a record that is not a map with a ``$type`` or is too big, or a commit whose firehose slice
+    would be over the event size limit."""
+
+
+class AccountError(AtprotoError):
+    """A PDS account operation that was refused; ``subject`` names the account, handle, email
+    or code concerned (empty when naming it would leak whether an account exists)."""
+
+    def __init__(self, reason: str, subject: str = "") -> None:
+        subject = str(subject)
+        super().__init__(reason, subject)
+        self.reason = reason
+        self.subject = subject
+
+    def __str__(self) -> str:
+        return f"{self.subject}: {self.reason}" if self.subject else self.reason
+
+
+class AccountNotFoundError(AccountError):
+    """No account hosted here for the DID, handle or email (or it has been deleted)."""
+
+
+class AccountExistsError(AccountError):
+    """The DID already has an account on this PDS."""
+
+
+class HandleNotAvailableError(AccountError):
+    """Another account on this PDS holds the handle."""
+
+
+class EmailNotAvailableError(AccountError):
+    """Another account on this PDS holds the email address."""
+
+
+class InvalidEmailError(AccountError):
+    """An email address that is malformed, or that is not the account's address."""
+
+
+class InvalidPasswordError(AccountError):
+    """A new password that breaks the password rules (empty, too long)."""
+
+
+class AuthenticationError(AccountError):
+    """A login that failed: unknown identifier, wrong password, or a revoked app password.
+    The reason is the same for each, so a client cannot probe which accounts exist."""
+
+
+class InvalidTokenError(AccountError):
+    """A token or code that is unknown, already used, revoked, or for another purpose."""
+
+
+class ExpiredTokenError(InvalidTokenError):
+    """A token or code that was valid but whose lifetime has passed."""
+
+
+class TokenRequiredError(AccountError):
+    """The operation needs an emailed token and none was given."""
+
+
+class InvalidInviteCodeError(AccountError):
+    """An invite code that is required but missing, or unknown, disabled or used up."""
+
+
+class KeyStoreError(AtprotoError):
+    """Private keys at rest that cannot be used: a wrong or malformed master key, a key that
+    does not decrypt, or no key stored under the name asked for."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"key store: {self.reason}"
+
+
+class BlobError(AtprotoError):
+    """A blob that was refused or cannot be served; ``cid`` is its CID when known."""
+
+    def __init__(self, reason: str, cid: str = "") -> None:
+        cid = str(cid)
+        super().__init__(reason, cid)
+        self.reason = reason
+        self.cid = cid
+
+    def __str__(self) -> str:
+        return f"blob {self.cid}: {self.reason}" if self.cid else f"blob: {self.reason}"
+
+
+class BlobTooLargeError(BlobError):
+    """An upload over the size limit; nothing of it is kept."""
+
+
+class BlobNotFoundError(BlobError):
+    """No blob with that CID is stored for the account."""
+
+
+class BlobTakenDownError(BlobError):
+    """The blob is taken down for the account: not served, not uploadable again."""
+
+
+class BlobMismatchError(BlobError):
+    """A record's blob reference whose ``mimeType`` or ``size`` is not the stored blob's."""
+
+
 class CommitVerificationError(AtprotoError, ValueError):
     """A ``#commit`` or ``#sync`` event (or a repo commit) that fails verification.
 
@@ -270,7 +459,17 @@ class CommitVerificationError(AtprotoError, ValueError):
 
 
 __all__ = [
+    "AccountError",
+    "AccountExistsError",
+    "AccountNotFoundError",
     "AtprotoError",
+    "AuthenticationError",
+    "BlobError",
+    "BlobMismatchError",
+    "BlobNotFoundError",
+    "BlobTakenDownError",
+    "BlobTooLargeError",
+    "BlockNotFoundError",
     "CARError",
     "CIDError",
     "CommitVerificationError",
@@ -278,23 +477,39 @@ __all__ = [
     "DecodeError",
     "DidNotFoundError",
     "DidResolutionError",
+    "EmailNotAvailableError",
     "EncodeError",
     "EventStreamError",
+    "ExpiredTokenError",
     "FrameError",
+    "HandleNotAvailableError",
     "HandleNotFoundError",
     "HandleResolutionError",
     "IdentifierError",
     "IdentityError",
     "IdentityUnavailableError",
+    "InvalidEmailError",
+    "InvalidInviteCodeError",
     "InvalidKeyError",
+    "InvalidPasswordError",
+    "InvalidSwapError",
+    "InvalidTokenError",
+    "InvalidWriteError",
+    "KeyStoreError",
     "LexiconNotFoundError",
     "LexiconResolutionError",
     "LexiconValidationError",
     "MSTError",
     "PlcDirectoryError",
     "PlcValidationError",
+    "RecordExistsError",
+    "RecordNotFoundError",
+    "RepoError",
+    "RepoExistsError",
+    "RepoNotFoundError",
     "SchemaVersionError",
     "StorageError",
     "StorageFullError",
+    "TokenRequiredError",
     "UnsafeAddressError",
 ]

@@ -14,15 +14,10 @@ from collections.abc import Callable
 from typing import Any
 
 from conftest import require_shared
+from lexicon_drift import BLOB_CID, DID, NOW, POST_URI, RECORD_CID, TID, shared_catalog
 from strato.lexicon import Catalog
 
-DID = "did:plc:ewvi7nxzyoun6zhxrhs64oiz"
-TID = "3jzfcijpj2z2a"
-NOW = "2024-05-01T12:34:56.789Z"
-POST_URI = f"at://{DID}/app.bsky.feed.post/{TID}"
 LIST_URI = f"at://{DID}/app.bsky.graph.list/{TID}"
-RECORD_CID = "bafyreiclp443lavogvhj3d2ob2cxbfuscni2k5jk7bebjzg7khl3esabwq"
-BLOB_CID = "bafkreiclp443lavogvhj3d2ob2cxbfuscni2k5jk7bebjzg7khl3esabwq"
 STRONG_REF = {"uri": POST_URI, "cid": RECORD_CID}
 
 
@@ -393,10 +388,9 @@ def broken(collection: str, change: Callable[[dict[str, Any]], None]) -> dict[st
     return record
 
 
-@functools.cache
 def bsky_catalog() -> Catalog:
     """Every com.atproto and app.bsky lexicon from the shared folder (skips when absent)."""
-    return Catalog.load([require_shared("lexicons")])
+    return shared_catalog()
 
 
 @functools.cache

@@ -9,17 +9,8 @@ from typing import Any
 
 import pytest
 from conftest import require_shared, shared_path, skipped_param
-from lexicon_samples import (
-    BLOB_CID,
-    BROKEN,
-    POSTS,
-    RECORD_CID,
-    RECORDS,
-    TID,
-    broken,
-    bsky_catalog,
-    interop_catalog,
-)
+from lexicon_drift import BLOB_CID, RECORD_CID, TID
+from lexicon_samples import BROKEN, POSTS, RECORDS, broken, bsky_catalog, interop_catalog
 from strato import CID
 from strato.car import read_car
 from strato.dagcbor import decode, encode, from_json

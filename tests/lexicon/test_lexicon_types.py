@@ -6,32 +6,28 @@ The catalog uses the structs as its fast path only while the fingerprints match.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 from typing import Any
 
 import msgspec
-import msgspec.inspect as mi
 import pytest
 from conftest import require_shared
-from lexicon_samples import (
-    BLOB_CID,
-    BROKEN,
+from lexicon_drift import (
     DID,
     NOW,
     POST_URI,
-    POSTS,
     RECORD_CID,
-    RECORDS,
     TID,
-    broken,
-    bsky_catalog,
+    check_struct,
+    nested_structs,
+    sample_object,
+    violations,
 )
+from lexicon_samples import BROKEN, POSTS, RECORDS, broken, bsky_catalog
 from strato import CID
 from strato.car import read_car
 from strato.dagcbor import decode, encode, from_json
 from strato.errors import LexiconValidationError
 from strato.lexicon import Catalog
-from strato.lexicon.codegen import normalize_ref
 from strato.lexicon.fingerprint import def_fingerprint
 from strato.lexicon.types import (
     MESSAGES,
@@ -121,81 +117,18 @@ def generic() -> Catalog:
     return bsky_catalog()
 
 
-def _def(ref: str) -> tuple[str, dict[str, Any]]:
-    nsid, _, name = ref.partition("#")
-    doc = generic().get(nsid)
-    assert doc is not None, ref
-    definition = doc.defs[name or "main"]
-    if definition["type"] == "record":
-        definition = definition["record"]
-    return nsid, definition
-
-
 # ---------------------------------------------------------------------------------------------
 # Drift: the struct's fields, required set, types and limits against the lexicon def
 
 
-def _compare(info: Any, prop: dict[str, Any], nsid: str, where: str) -> None:
-    kind = prop["type"]
-    if kind == "string":
-        assert isinstance(info, mi.StrType), where
-    elif kind == "integer":
-        assert isinstance(info, mi.IntType), where
-        assert (info.ge, info.le) == (prop.get("minimum"), prop.get("maximum")), where
-    elif kind == "boolean":
-        assert isinstance(info, mi.BoolType), where
-    elif kind == "bytes":
-        assert isinstance(info, mi.BytesType), where
-        assert (info.min_length, info.max_length) == (prop.get("minLength"), prop.get("maxLength"))
-    elif kind == "cid-link":
-        assert isinstance(info, mi.CustomType), where
-        assert info.cls is CID, where
-    elif kind in ("blob", "union", "unknown"):
-        assert isinstance(info, mi.AnyType), f"{where}: resolved in __post_init__"
-    elif kind == "array":
-        assert isinstance(info, mi.ListType), where
-        assert (info.min_length, info.max_length) == (prop.get("minLength"), prop.get("maxLength"))
-        _compare(info.item_type, prop["items"], nsid, where + "[]")
-    elif kind == "ref":
-        target = normalize_ref(prop["ref"], nsid)
-        if isinstance(info, mi.AnyType):  # a plain ref resolved in __post_init__
-            return
-        assert isinstance(info, mi.StructType), where
-        assert STRUCTS[info.cls] == target, where  # type: ignore[index]
-    else:
-        pytest.fail(f"{where}: unexpected lexicon type {kind}")
-
-
 @pytest.mark.parametrize("cls", list(STRUCTS), ids=lambda c: c.__name__)
 def test_struct_matches_its_lexicon(cls: type[LexObject]) -> None:
-    nsid, definition = _def(STRUCTS[cls])
-    info = mi.type_info(cls)
-    assert isinstance(info, mi.StructType)
-    fields = {field.encode_name: field for field in info.fields}
-    properties = definition["properties"]
-    assert set(fields) == set(properties)
-    assert {n for n, f in fields.items() if f.required} == set(definition.get("required", ()))
-    nullable = set(definition.get("nullable", ()))
-    for name, field in fields.items():
-        kind = field.type
-        if isinstance(kind, mi.UnionType):
-            members = [t for t in kind.types if not isinstance(t, mi.NoneType)]
-            assert len(members) == 1, name
-            assert name in nullable, f"{name} accepts null but is not nullable"
-            kind = members[0]
-        else:
-            assert name not in nullable or isinstance(kind, mi.AnyType), name
-        _compare(kind, properties[name], nsid, f"{cls.__name__}.{name}")
+    check_struct(cls, STRUCTS[cls], STRUCTS)
 
 
 def test_every_struct_def_is_covered() -> None:
-    for cls in STRUCTS:
-        for field in mi.type_info(cls).fields:  # type: ignore[attr-defined]
-            kind = field.type
-            while isinstance(kind, mi.ListType | mi.UnionType):
-                kind = kind.item_type if isinstance(kind, mi.ListType) else kind.types[0]
-            if isinstance(kind, mi.StructType):
-                assert kind.cls in STRUCTS, kind.cls
+    for cls in nested_structs(STRUCTS):
+        assert cls in STRUCTS, cls
 
 
 @pytest.mark.parametrize("collection", sorted(TYPED_RECORDS))
@@ -210,149 +143,6 @@ def test_fingerprints_match_the_shared_lexicons(collection: str) -> None:
 
 # ---------------------------------------------------------------------------------------------
 # Agreement: generated valid data and one violation per lexicon rule
-
-FORMAT_SAMPLES = {
-    "did": DID,
-    "datetime": NOW,
-    "at-uri": POST_URI,
-    "uri": "https://example.com/x",
-    "cid": RECORD_CID,
-    "language": "en",
-    "handle": "alice.example.com",
-    "tid": TID,
-    "nsid": "app.bsky.feed.post",
-    "record-key": "self",
-    "at-identifier": DID,
-}
-MIME_SAMPLES = {"image/*": "image/png", "*/*": "application/octet-stream"}
-
-
-def sample(prop: dict[str, Any], nsid: str, depth: int = 0) -> Any:
-    """A valid value for a lexicon field (data-model form), with every optional field set."""
-    kind = prop["type"]
-    if kind == "string":
-        if "format" in prop:
-            return FORMAT_SAMPLES[prop["format"]]
-        return prop.get("knownValues", ["x"])[0]
-    if kind == "integer":
-        return prop.get("minimum", 0)
-    if kind == "boolean":
-        return True
-    if kind == "bytes":
-        return b"\x00"
-    if kind == "cid-link":
-        return CID.decode(RECORD_CID)
-    if kind == "blob":
-        accept = prop.get("accept", ["*/*"])[0]
-        return {
-            "$type": "blob",
-            "ref": CID.decode(BLOB_CID),
-            "mimeType": MIME_SAMPLES.get(accept, accept),
-            "size": 1,
-        }
-    if kind == "array":
-        return [sample(prop["items"], nsid, depth)]
-    if kind == "ref":
-        target = normalize_ref(prop["ref"], nsid)
-        return sample_object(target, depth + 1)
-    if kind == "union":
-        target = normalize_ref(prop["refs"][0], nsid)
-        return {"$type": target, **sample_object(target, depth + 1)}
-    if kind == "unknown":
-        return {"$type": "com.example.thing", "a": 1}
-    raise AssertionError(kind)
-
-
-def sample_object(ref: str, depth: int = 0) -> dict[str, Any]:
-    nsid, definition = _def(ref)
-    assert depth < 8, ref
-    return {name: sample(p, nsid, depth) for name, p in definition["properties"].items()}
-
-
-def _path(parent: str, name: str) -> str:
-    return f"{parent}.{name}"
-
-
-def violations(ref: str, value: dict[str, Any], path: str = "$") -> Iterator[tuple[str, Any]]:
-    """``(description, broken copy)`` for every rule of the def that ``value`` can break,
-    recursing into nested objects and union variants."""
-    nsid, definition = _def(ref)
-    for name, prop in definition["properties"].items():
-        where = _path(path, name)
-        for label, bad in _field_violations(prop, nsid, value.get(name)):
-            yield f"{where}: {label}", _replace(value, name, bad)
-        if name in definition.get("required", ()):
-            yield f"{where}: missing", {k: v for k, v in value.items() if k != name}
-        yield from _nested(prop, nsid, value, name, where)
-
-
-def _replace(value: dict[str, Any], name: str, item: Any) -> dict[str, Any]:
-    result = dict(value)
-    result[name] = item
-    return result
-
-
-def _field_violations(prop: dict[str, Any], nsid: str, current: Any) -> Iterator[tuple[str, Any]]:
-    kind = prop["type"]
-    wrong = {"string": 5, "integer": "5", "boolean": "yes", "array": "x"}.get(kind, "x")
-    yield "wrong type", wrong
-    yield "null", None
-    if kind == "integer" and "minimum" in prop:
-        yield "below minimum", prop["minimum"] - 1
-    if kind == "integer" and "maximum" in prop:
-        yield "above maximum", prop["maximum"] + 1
-    if kind == "string":
-        if "maxLength" in prop:
-            yield "too many bytes", "a" * (prop["maxLength"] + 1)
-        if "maxGraphemes" in prop:
-            yield "too many graphemes", "é" * (prop["maxGraphemes"] + 1)
-            yield "graphemes within limit", "\U0001f469\u200d\U0001f469" * prop["maxGraphemes"]
-        if "format" in prop:
-            yield "bad format", "\u00a0not valid\u00a0"
-    if kind == "array" and "maxLength" in prop:
-        yield "too many items", list(current) * (prop["maxLength"] + 1)
-    if kind == "array":
-        yield "bad item", [*current, 3.5]
-    if kind == "bytes" and "maxLength" in prop:
-        yield "too many bytes", b"\x00" * (prop["maxLength"] + 1)
-    if kind == "blob":
-        if "accept" in prop and "*/*" not in prop["accept"]:
-            yield "not accepted", {**current, "mimeType": "application/x-strato"}
-        if "maxSize" in prop:
-            yield "too large", {**current, "size": prop["maxSize"] + 1}
-        yield "negative size", {**current, "size": -1}
-        yield "bad ref", {**current, "ref": "nope"}
-        yield "legacy", {"cid": BLOB_CID, "mimeType": current["mimeType"]}
-        yield "legacy bad cid", {"cid": "nope", "mimeType": current["mimeType"]}
-    if kind == "union":
-        yield "no $type", {k: v for k, v in current.items() if k != "$type"}
-        yield "unknown $type", {**current, "$type": "com.example.other"}
-        yield "#main $type", {**current, "$type": current["$type"] + "#main"}
-    if kind == "ref":
-        yield "other $type", {**current, "$type": "com.example.other"}
-
-
-def _nested(
-    prop: dict[str, Any], nsid: str, value: dict[str, Any], name: str, where: str
-) -> Iterator[tuple[str, Any]]:
-    kind = prop["type"]
-    current: Any = value.get(name)
-    if kind in ("ref", "union"):
-        target = normalize_ref(prop["ref"] if kind == "ref" else current["$type"], nsid)
-        for label, bad in violations(target, current, where):
-            yield label, _replace(value, name, bad)
-        if kind == "union":
-            for other in prop["refs"][1:]:
-                target = normalize_ref(other, nsid)
-                variant = {"$type": target, **sample_object(target)}
-                yield f"{where}: variant {target}", _replace(value, name, variant)
-                for label, bad in violations(target, variant, where):
-                    yield label, _replace(value, name, bad)
-    elif kind == "array" and prop["items"]["type"] in ("ref", "union"):
-        items = prop["items"]
-        target = normalize_ref(items["ref"] if items["type"] == "ref" else items["refs"][0], nsid)
-        for label, bad in violations(target, current[0], f"{where}[0]"):
-            yield label, _replace(value, name, [bad])
 
 
 def _verdict(check: Any) -> tuple[str, str] | None:

@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from lexicon_samples import DID, RECORD_CID, TID, bsky_catalog, interop_catalog
+from lexicon_drift import DID, RECORD_CID, TID
+from lexicon_samples import bsky_catalog, interop_catalog
 from strato.errors import LexiconValidationError
 
 

@@ -1,0 +1,624 @@
+"""Repositories on LMDB: create, apply write batches as signed commits, read records, export,
+diff since a rev, prove a record, import a CAR.
+
+:class:`RepoStore` does the work inside a transaction the caller owns, so a PDS puts a commit's
+blocks, record index and root together with its own rows (the firehose event log) in one LMDB
+write transaction, and may put several commits in one (group commit). Every check of a write
+batch runs before its first put: a refused batch raises and leaves the transaction as it was,
+so the other commits of a group go on. :class:`strato.repo.Repo` (``repo/local.py``) wraps it
+with one transaction per call for simple users and tests.
+
+Tables (named with a prefix, ``repo_`` by default; :data:`REPO_TABLES` lists them):
+
+=============  ==========================================  ===================================
+table          key                                         value
+=============  ==========================================  ===================================
+``roots``      did                                         ``[commit CID, rev, data CID]``
+``blocks``     did NUL cid                                 block bytes
+``blockmeta``  did NUL cid                                 u64 references, then the rev that
+                                                           stored the block
+``blockrevs``  did NUL rev NUL cid                         empty (blocks by rev, for ``since``)
+``records``    did NUL collection NUL rkey                 record CID
+=============  ==========================================  ===================================
+
+A repository's ``blocks`` hold exactly its current commit, the nodes of its current tree and
+its current records' values. A block's reference count is the number of record paths whose
+value it is, plus one if it is a node of the current tree, plus one if it is the current
+commit; at zero the block goes. So an export is one range scan, and the diff since a rev is the
+blocks stored by later revs that are still there, as the reference PDS serves it.
+
+Tricky bits:
+
+- Every ``RepoStore`` read and write takes the DID explicitly; nothing is cached between calls,
+  so any number of stores, threads and processes may share the environment.
+- ``ops`` come from the MST: a write that leaves a record unchanged makes no op, but the commit
+  is still made (a new rev), as an empty batch is.
+- Record paths may appear once per batch: a consumer inverting the commit needs one op per
+  path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from strato import car, dagcbor
+from strato._core import CID, PrivateKey, tid_next
+from strato.errors import (
+    BlockNotFoundError,
+    CommitVerificationError,
+    DecodeError,
+    InvalidSwapError,
+    InvalidWriteError,
+    RecordExistsError,
+    RecordNotFoundError,
+    RepoExistsError,
+    RepoNotFoundError,
+)
+from strato.repo import mst
+from strato.repo.blocks import Overlay, TxnBlocks, block_key, repo_prefix
+from strato.repo.commit import next_rev, sign_commit
+from strato.repo.verify import verify_repo
+from strato.repo.writes import (
+    UNCHECKED,
+    CommitData,
+    Create,
+    Delete,
+    SwapRecord,
+    Update,
+    Write,
+    WriteResult,
+    blob_refs,
+)
+from strato.storage import ReadTxn, WriteTxn, from_u64, prefix_end, split_key, text_key, u64
+from strato.sync import MAX_COMMIT_BLOCKS, MAX_OPS
+from strato.syntax import DID, NSID, TID, RecordKey
+
+#: The most writes in one batch (``applyWrites``), as the reference PDS allows.
+MAX_WRITES = MAX_OPS
+#: The largest record value, in DAG-CBOR bytes.
+MAX_RECORD_BYTES = 1_000_000
+#: Bytes per chunk of a streamed CAR export.
+EXPORT_CHUNK = 1 << 16
+
+_EMPTY_ROOT, _EMPTY_NODES = mst.build([])
+
+
+@dataclass(frozen=True, slots=True)
+class RepoHead:
+    """A repository's current commit: its CID, rev and MST root."""
+
+    commit: CID
+    rev: str
+    data: CID
+
+
+@dataclass(frozen=True, slots=True)
+class RecordData:
+    """A stored record: its CID and its DAG-CBOR bytes."""
+
+    collection: str
+    rkey: str
+    cid: CID
+    value: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class RecordPage:
+    """A page of :meth:`RepoStore.list_records`; ``cursor`` is None on the last page."""
+
+    records: list[RecordData]
+    cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    """A repository imported from a CAR: its head, how many records it holds, and each
+    record's blob references as ``(path, blob CID)`` pairs."""
+
+    head: RepoHead
+    records: int
+    blob_refs: list[tuple[str, CID]]
+
+
+@dataclass(slots=True)
+class _Prepared:
+    """A write batch checked and computed, nothing stored yet."""
+
+    old_data: CID
+    results: list[WriteResult]
+    record_blocks: dict[CID, bytes]
+    applied: mst.Applied
+    view: Overlay
+
+
+class RepoStore:
+    """Repositories in the tables named ``<prefix>roots``, ``<prefix>blocks``, ... of a
+    :class:`strato.storage.Store` (see the module docstring)."""
+
+    def __init__(self, prefix: str = "repo_") -> None:
+        self.roots = f"{prefix}roots"
+        self.blocks = f"{prefix}blocks"
+        self.blockmeta = f"{prefix}blockmeta"
+        self.blockrevs = f"{prefix}blockrevs"
+        self.records = f"{prefix}records"
+        #: The tables to open the store with.
+        self.tables: tuple[str, ...] = (
+            self.roots,
+            self.blocks,
+            self.blockmeta,
+            self.blockrevs,
+            self.records,
+        )
+
+    # -- heads ----------------------------------------------------------------------------------
+
+    def head(self, txn: ReadTxn, did: str) -> RepoHead | None:
+        """The current commit of ``did``'s repository, or None when there is none."""
+        raw = txn.get(self.roots, did.encode())
+        if raw is None:
+            return None
+        commit, rev, data = dagcbor.decode(raw)
+        return RepoHead(commit, rev, data)
+
+    def latest(self, txn: ReadTxn, did: str) -> RepoHead:
+        """The current commit (``com.atproto.sync.getLatestCommit``); RepoNotFoundError."""
+        head = self.head(txn, did)
+        if head is None:
+            raise RepoNotFoundError(f"no repository for {did}")
+        return head
+
+    def list_repos(
+        self, txn: ReadTxn, *, cursor: str | None = None, limit: int = 500
+    ) -> list[tuple[str, RepoHead]]:
+        """Repositories in DID order after ``cursor`` (``com.atproto.sync.listRepos``)."""
+        start = None if cursor is None else cursor.encode() + b"\x00"
+        found = []
+        for key, raw in txn.items(self.roots, start, limit=limit):
+            commit, rev, data = dagcbor.decode(raw)
+            found.append((key.decode(), RepoHead(commit, rev, data)))
+        return found
+
+    # -- writes ---------------------------------------------------------------------------------
+
+    def create(
+        self, txn: WriteTxn, did: str, signing_key: PrivateKey, writes: Sequence[Create] = ()
+    ) -> CommitData:
+        """Creates ``did``'s repository with a first commit (empty, or holding ``writes``);
+        RepoExistsError if it has one."""
+        DID(did)
+        if self.head(txn, did) is not None:
+            raise RepoExistsError(f"a repository for {did} already exists")
+        return self._commit(txn, did, None, writes, signing_key)
+
+    def apply_writes(
+        self,
+        txn: WriteTxn,
+        did: str,
+        writes: Sequence[Write],
+        signing_key: PrivateKey,
+        *,
+        swap_commit: CID | None = None,
+    ) -> CommitData:
+        """Applies a batch of writes as one signed commit. Raises, writing nothing:
+        RepoNotFoundError, InvalidSwapError (``swap_commit`` is not the current commit, or a
+        write's ``swap_record`` does not match), RecordExistsError / RecordNotFoundError,
+        IdentifierError (a bad collection NSID or record key), EncodeError (a value with no
+        DAG-CBOR form), InvalidWriteError (too many writes, a path twice, a record that is not a
+        map with ``$type`` or is over :data:`MAX_RECORD_BYTES`, a commit slice over the event
+        limit)."""
+        head = self.latest(txn, did)
+        if swap_commit is not None and swap_commit != head.commit:
+            raise InvalidSwapError(
+                f"commit was at {head.commit.encode()}, not {swap_commit.encode()}", head.commit
+            )
+        return self._commit(txn, did, head, writes, signing_key)
+
+    def _commit(
+        self,
+        txn: WriteTxn,
+        did: str,
+        head: RepoHead | None,
+        writes: Sequence[Write],
+        signing_key: PrivateKey,
+    ) -> CommitData:
+        prepared = self._prepare(txn, did, head, writes)
+        applied = prepared.applied
+        rev = next_rev(None if head is None else head.rev)
+        commit_cid, commit_bytes = sign_commit(did, rev, applied.root, signing_key)
+        proof = mst.proof_nodes(prepared.view, applied.root, applied.ops)
+        slice_blocks = [(commit_cid, commit_bytes)]
+        slice_blocks += [(cid, prepared.view[cid]) for cid in proof]
+        slice_blocks += [
+            (op.cid, prepared.record_blocks[op.cid]) for op in applied.ops if op.cid is not None
+        ]
+        blocks = car.write_car([commit_cid], slice_blocks)
+        if len(blocks) > MAX_COMMIT_BLOCKS:
+            raise InvalidWriteError(
+                f"the commit's blocks are {len(blocks)} bytes, over the event limit of "
+                f"{MAX_COMMIT_BLOCKS}"
+            )
+        # Everything is checked: store it.
+        diff = mst.diff(prepared.view, prepared.old_data if head else None, applied.root)
+        deltas: dict[CID, int] = {commit_cid: 1}
+        if head is not None:
+            _count(deltas, head.commit, -1)
+        for cid in diff.new_nodes:
+            _count(deltas, cid, 1)
+        for cid in diff.removed_nodes:
+            _count(deltas, cid, -1)
+        for op in applied.ops:
+            if op.cid is not None:
+                _count(deltas, op.cid, 1)
+            if op.prev is not None:
+                _count(deltas, op.prev, -1)
+        fresh = Overlay({commit_cid: commit_bytes, **prepared.record_blocks}, prepared.view)
+        self._apply_references(txn, did, deltas, fresh, rev)
+        for op in applied.ops:
+            collection, rkey = op.path.split("/", 1)
+            key = text_key(did, collection, rkey)
+            if op.cid is None:
+                txn.delete(self.records, key)
+            else:
+                txn.put(self.records, key, bytes(op.cid))
+        self._set_head(txn, did, RepoHead(commit_cid, rev, applied.root))
+        blobs: dict[CID, None] = {}
+        for result in prepared.results:
+            blobs.update(dict.fromkeys(result.blobs))
+        return CommitData(
+            did=did,
+            commit=commit_cid,
+            rev=rev,
+            since=None if head is None else head.rev,
+            data=applied.root,
+            prev_data=None if head is None else head.data,
+            ops=applied.ops,
+            blocks=blocks,
+            results=prepared.results,
+            blobs=list(blobs),
+        )
+
+    def _prepare(
+        self, txn: WriteTxn, did: str, head: RepoHead | None, writes: Sequence[Write]
+    ) -> _Prepared:
+        """Checks every write and computes the new tree, storing nothing."""
+        if len(writes) > MAX_WRITES:
+            raise InvalidWriteError(f"{len(writes)} writes in one batch; the most is {MAX_WRITES}")
+        results: list[WriteResult] = []
+        record_blocks: dict[CID, bytes] = {}
+        changes: list[tuple[str, CID | None]] = []
+        seen: set[str] = set()
+        for write in writes:
+            collection = NSID(write.collection)
+            rkey = RecordKey(tid_next() if write.rkey is None else write.rkey)
+            path = f"{collection}/{rkey}"
+            if path in seen:
+                raise InvalidWriteError(f"{path} is written twice in one batch")
+            seen.add(path)
+            current = self._record_cid(txn, did, collection, rkey)
+            _check_swap(write, path, current)
+            if isinstance(write, Delete):
+                if current is None:
+                    raise RecordNotFoundError(f"no record at {path} to delete", path)
+                results.append(WriteResult("delete", collection, rkey, None))
+                changes.append((path, None))
+                continue
+            if isinstance(write, Create) and current is not None:
+                raise RecordExistsError(f"a record already exists at {path}", path)
+            if isinstance(write, Update) and current is None:
+                raise RecordNotFoundError(f"no record at {path} to update", path)
+            cid, data = _encode_record(write.value, path)
+            record_blocks[cid] = data
+            action: Literal["create", "update"] = (
+                "create" if isinstance(write, Create) else "update"
+            )
+            results.append(
+                WriteResult(action, collection, rkey, cid, tuple(blob_refs(write.value)))
+            )
+            changes.append((path, cid))
+        stored = TxnBlocks(txn, self.blocks, did)
+        base: Mapping[CID, bytes] = stored if head is not None else Overlay(_EMPTY_NODES, stored)
+        old_data = _EMPTY_ROOT if head is None else head.data
+        applied = mst.apply(base, old_data, changes)
+        view = Overlay(applied.blocks, base)
+        return _Prepared(old_data, results, record_blocks, applied, view)
+
+    def _apply_references(
+        self, txn: WriteTxn, did: str, deltas: dict[CID, int], blocks: Mapping[CID, bytes], rev: str
+    ) -> None:
+        """Changes reference counts; stores blocks that gain their first, drops those that lose
+        their last."""
+        base = repo_prefix(did)
+        for cid, delta in deltas.items():
+            if delta == 0:
+                continue
+            raw = bytes(cid)
+            key = base + raw
+            meta = txn.get(self.blockmeta, key)
+            count = 0 if meta is None else from_u64(meta[:8])
+            now = count + delta
+            if now < 0:
+                raise AssertionError(f"block {cid} of {did} has a negative reference count")
+            if now == 0:
+                assert meta is not None
+                txn.delete(self.blocks, key)
+                txn.delete(self.blockmeta, key)
+                txn.delete(self.blockrevs, base + meta[8:] + b"\x00" + raw)
+            elif meta is None:
+                txn.put(self.blocks, key, blocks[cid])
+                txn.put(self.blockmeta, key, u64(now) + rev.encode())
+                txn.put(self.blockrevs, base + rev.encode() + b"\x00" + raw, b"")
+            else:
+                txn.put(self.blockmeta, key, u64(now) + meta[8:])
+
+    def _set_head(self, txn: WriteTxn, did: str, head: RepoHead) -> None:
+        txn.put(self.roots, did.encode(), dagcbor.encode([head.commit, head.rev, head.data]))
+
+    def destroy(self, txn: WriteTxn, did: str) -> bool:
+        """Deletes ``did``'s repository and every block, index entry and record of it; False
+        when there was none."""
+        if self.head(txn, did) is None:
+            return False
+        start = repo_prefix(did)
+        end = prefix_end(start)
+        for table in (self.blocks, self.blockmeta, self.blockrevs, self.records):
+            txn.delete_range(table, start, end)
+        txn.delete(self.roots, did.encode())
+        return True
+
+    # -- records --------------------------------------------------------------------------------
+
+    def _record_cid(self, txn: ReadTxn, did: str, collection: str, rkey: str) -> CID | None:
+        raw = txn.get(self.records, text_key(did, collection, rkey))
+        return None if raw is None else CID.decode(raw)
+
+    def get_record(self, txn: ReadTxn, did: str, collection: str, rkey: str) -> RecordData | None:
+        """The record at ``collection/rkey``, or None (RepoNotFoundError: no repository)."""
+        self.latest(txn, did)
+        cid = self._record_cid(txn, did, NSID(collection), RecordKey(rkey))
+        if cid is None:
+            return None
+        return RecordData(collection, rkey, cid, self._block(txn, did, cid))
+
+    def list_records(
+        self,
+        txn: ReadTxn,
+        did: str,
+        collection: str,
+        *,
+        limit: int = 50,
+        cursor: str | None = None,
+        reverse: bool = False,
+    ) -> RecordPage:
+        """Records of one collection by record key, from the highest down (the reference PDS's
+        order) or, with ``reverse``, from the lowest up; ``cursor`` is the last record key of
+        the previous page (exclusive)."""
+        self.latest(txn, did)
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, not {limit}")
+        base = text_key(did, NSID(collection)) + b"\x00"
+        if cursor is None:
+            start, stop = None, None
+        elif reverse:
+            start, stop = base + cursor.encode() + b"\x00", None
+        else:
+            start, stop = None, base + cursor.encode()
+        records = []
+        rows = txn.items(
+            self.records, start, stop, prefix=base, reverse=not reverse, limit=limit + 1
+        )
+        for key, raw in rows:
+            rkey = key[len(base) :].decode()
+            cid = CID.decode(raw)
+            records.append(RecordData(collection, rkey, cid, self._block(txn, did, cid)))
+        if len(records) > limit:
+            records.pop()
+            return RecordPage(records, records[-1].rkey)
+        return RecordPage(records, None)
+
+    def collections(self, txn: ReadTxn, did: str) -> list[str]:
+        """The collections holding at least one record, sorted (``describeRepo``)."""
+        self.latest(txn, did)
+        base = repo_prefix(did)
+        found: list[str] = []
+        start: bytes | None = None
+        while True:
+            first = next(txn.items(self.records, start, prefix=base, limit=1), None)
+            if first is None:
+                return found
+            collection = split_key(first[0])[1]
+            found.append(collection)
+            start = text_key(did, collection) + b"\x01"
+
+    def _block(self, txn: ReadTxn, did: str, cid: CID) -> bytes:
+        data = txn.get(self.blocks, block_key(did, cid))
+        if data is None:
+            raise AssertionError(f"block {cid} of {did} is indexed but not stored")
+        return data
+
+    # -- sync -----------------------------------------------------------------------------------
+
+    def get_blocks(self, txn: ReadTxn, did: str, cids: Iterable[CID]) -> list[tuple[CID, bytes]]:
+        """The blocks with these CIDs (``com.atproto.sync.getBlocks``); BlockNotFoundError
+        listing those the repository does not hold."""
+        self.latest(txn, did)
+        found: list[tuple[CID, bytes]] = []
+        missing: list[CID] = []
+        for cid in cids:
+            data = txn.get(self.blocks, block_key(did, cid))
+            if data is None:
+                missing.append(cid)
+            else:
+                found.append((cid, data))
+        if missing:
+            names = ", ".join(cid.encode() for cid in missing)
+            raise BlockNotFoundError(f"blocks not found: {names}", list(missing))
+        return found
+
+    def commit_car(self, txn: ReadTxn, did: str) -> bytes:
+        """A CAR holding only the current commit (a ``#sync`` event's ``blocks``)."""
+        head = self.latest(txn, did)
+        return car.write_car([head.commit], [(head.commit, self._block(txn, did, head.commit))])
+
+    def record_proof(self, txn: ReadTxn, did: str, collection: str, rkey: str) -> bytes:
+        """``com.atproto.sync.getRecord``: a CAR of the commit, the MST nodes on the path to
+        ``collection/rkey`` and the record, or, when it is absent, the nodes proving that."""
+        head = self.latest(txn, did)
+        path = f"{NSID(collection)}/{RecordKey(rkey)}"
+        stored = TxnBlocks(txn, self.blocks, did)
+        value, nodes = mst.record_proof(stored, head.data, path)
+        wanted = [head.commit, *nodes] + ([] if value is None else [value])
+        return car.write_car([head.commit], [(cid, stored[cid]) for cid in wanted])
+
+    def export(
+        self, txn: ReadTxn, did: str, *, since: str | None = None, chunk_size: int = EXPORT_CHUNK
+    ) -> Iterator[bytes]:
+        """The repository as a CAR (``com.atproto.sync.getRepo``), in chunks of about
+        ``chunk_size`` bytes: the commit first (the root), then every block, or with ``since``
+        (a TID) only the blocks stored by later commits that are still in the repository. The
+        transaction must stay open while the chunks are read."""
+        head = self.latest(txn, did)
+        commit_key = block_key(did, head.commit)
+        base = repo_prefix(did)
+        parts = [
+            car.write_car([head.commit], []),
+            _frame(bytes(head.commit), txn.get(self.blocks, commit_key) or b""),
+        ]
+        size = sum(map(len, parts))
+        if since is None:
+            cut = len(base)
+            rows: Iterator[tuple[bytes, bytes]] = (
+                (key[cut:], value)
+                for key, value in txn.items(self.blocks, prefix=base)
+                if key != commit_key
+            )
+        else:
+            rows = self._blocks_since(txn, did, TID(since), commit_key)
+        for cid_bytes, data in rows:
+            frame = _frame(cid_bytes, data)
+            parts.append(frame)
+            size += len(frame)
+            if size >= chunk_size:
+                yield b"".join(parts)
+                parts, size = [], 0
+        if parts:
+            yield b"".join(parts)
+
+    def _blocks_since(
+        self, txn: ReadTxn, did: str, since: str, commit_key: bytes
+    ) -> Iterator[tuple[bytes, bytes]]:
+        base = repo_prefix(did)
+        start = base + since.encode() + b"\x01"
+        for key, _ in txn.items(self.blockrevs, start, prefix=base):
+            cid_bytes = key[key.index(b"\x00", len(base)) + 1 :]
+            data_key = base + cid_bytes
+            if data_key == commit_key:
+                continue
+            data = txn.get(self.blocks, data_key)
+            if data is None:
+                raise AssertionError(f"block of {did} is indexed by rev but not stored")
+            yield cid_bytes, data
+
+    # -- import ---------------------------------------------------------------------------------
+
+    def import_car(
+        self, txn: WriteTxn, did: str, data: bytes, *, did_key: str, strict: bool = True
+    ) -> ImportResult:
+        """Replaces ``did``'s repository (if any) with the one in a CAR (account migration),
+        after verifying it in full: one root, block hashes, the commit's DID and signature against
+        ``did_key`` (lenient, ``strict=False``, accepts a high-S signature), the tree rebuilt
+        from its records, every record block present and every record a DAG-CBOR map. Only the
+        blocks reachable from the commit are kept. Raises CommitVerificationError (nothing
+        written)."""
+        report = verify_repo(data, did_key=did_key, did=DID(did), strict=strict)
+        roots, blocks = car.read_car(data)
+        if len(roots) != 1:
+            raise CommitVerificationError("bad_car", f"the CAR has {len(roots)} roots, not 1")
+        rev = report.rev if report.rev is not None else next_rev()
+        refs: list[tuple[str, CID]] = []
+        for path, cid in report.records:
+            try:
+                value: Any = dagcbor.decode(blocks[cid])
+            except DecodeError as err:
+                raise CommitVerificationError(
+                    "malformed", f"the record at {path} is not valid DAG-CBOR: {err}"
+                ) from err
+            if not isinstance(value, dict):
+                raise CommitVerificationError("malformed", f"the record at {path} is not a map")
+            refs.extend((path, blob) for blob in blob_refs(value))
+        nodes = mst.diff(blocks, None, report.data_cid).new_nodes
+        deltas: dict[CID, int] = {report.commit_cid: 1}
+        for cid in nodes:
+            _count(deltas, cid, 1)
+        for _, cid in report.records:
+            _count(deltas, cid, 1)
+        self.destroy(txn, did)
+        self._apply_references(txn, did, deltas, blocks, rev)
+        for path, cid in report.records:
+            collection, rkey = path.split("/", 1)
+            txn.put(self.records, text_key(did, collection, rkey), bytes(cid))
+        head = RepoHead(report.commit_cid, rev, report.data_cid)
+        self._set_head(txn, did, head)
+        return ImportResult(head, len(report.records), refs)
+
+
+def _count(deltas: dict[CID, int], cid: CID, delta: int) -> None:
+    deltas[cid] = deltas.get(cid, 0) + delta
+
+
+def _check_swap(write: Write, path: str, current: CID | None) -> None:
+    """The reference PDS's ``swapRecord`` rules (see :mod:`strato.repo.writes`)."""
+    swap: SwapRecord = write.swap_record
+    if swap is UNCHECKED:
+        return
+    if isinstance(write, Create) and swap is not None:
+        raise InvalidSwapError(f"a create swaps only with no record (at {path})", current)
+    if not isinstance(write, Create) and swap is None:
+        raise InvalidSwapError(
+            f"an update or delete needs a record CID to swap (at {path})", current
+        )
+    if current != swap:
+        where = "no record" if current is None else current.encode()
+        raise InvalidSwapError(f"the record at {path} is {where}", current)
+
+
+def _encode_record(value: Mapping[str, Any], path: str) -> tuple[CID, bytes]:
+    if not isinstance(value, Mapping):
+        raise InvalidWriteError(f"the record at {path} is not a map")
+    kind = value.get("$type")
+    if not isinstance(kind, str) or not kind:
+        raise InvalidWriteError(f"the record at {path} has no $type")
+    data = dagcbor.encode(dict(value))
+    if len(data) > MAX_RECORD_BYTES:
+        raise InvalidWriteError(
+            f"the record at {path} is {len(data)} bytes, over the limit of {MAX_RECORD_BYTES}"
+        )
+    return CID.compute(data), data
+
+
+def _frame(cid: bytes, data: bytes) -> bytes:
+    """One CAR section: a varint length, the CID, the block."""
+    length = len(cid) + len(data)
+    head = bytearray()
+    while length >= 0x80:
+        head.append((length & 0x7F) | 0x80)
+        length >>= 7
+    head.append(length)
+    return bytes(head) + cid + data
+
+
+#: The tables of the default :class:`RepoStore` (prefix ``repo_``).
+REPO_TABLES = RepoStore().tables
+
+__all__ = [
+    "EXPORT_CHUNK",
+    "MAX_RECORD_BYTES",
+    "MAX_WRITES",
+    "REPO_TABLES",
+    "ImportResult",
+    "RecordData",
+    "RecordPage",
+    "RepoHead",
+    "RepoStore",
+]

@@ -1,0 +1,178 @@
+"""Running strato's servers: one or more ASGI apps, each on its own address, in one event loop,
+stopped cleanly by SIGINT or SIGTERM.
+
+Owns :func:`serve` and :func:`run` over uvicorn. ``strato plc`` serves one app; ``strato up``
+serves a whole local network from one process. Every listening socket is bound before any
+server starts, so a port in use fails at once with a clear error, before anything runs. Port 0
+takes any free port; the address really used is logged (``<name> running on <url>``) and given
+to ``on_ready``. The first signal asks every server to finish its requests and stop (each app's
+lifespan shutdown runs, so stores are closed); a second SIGINT stops at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import socket
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import uvicorn
+from starlette.types import ASGIApp
+
+from strato.errors import AtprotoError
+
+log = logging.getLogger("strato.serve")
+
+
+class ServeError(AtprotoError):
+    """A server that cannot start (its address cannot be bound, its app fails to start)."""
+
+
+@dataclass(frozen=True)
+class Service:
+    """An app and where to serve it."""
+
+    name: str
+    app: ASGIApp
+    host: str = "127.0.0.1"
+    port: int = 0
+
+
+@dataclass(frozen=True)
+class Running:
+    """A started service and its URL (with the port really bound)."""
+
+    service: Service
+    url: str
+
+
+class _Server(uvicorn.Server):
+    """A uvicorn server that leaves signals to :func:`serve`, since several servers share one
+    event loop and uvicorn's own handlers would each replace the others'."""
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def serve(
+    services: Sequence[Service],
+    on_ready: Callable[[list[Running]], None] | None = None,
+    *,
+    stop_when: asyncio.Event | None = None,
+) -> None:
+    """Serve every service until SIGINT or SIGTERM (or ``stop_when`` being set) stops them.
+    Raises :class:`ServeError` when one cannot start; then none keeps running."""
+    sockets = _bind_all(services)
+    servers = [
+        _Server(
+            uvicorn.Config(
+                service.app,
+                log_config=None,
+                access_log=False,
+                lifespan="on",
+                timeout_graceful_shutdown=10,
+            )
+        )
+        for service in services
+    ]
+    loop = asyncio.get_running_loop()
+
+    def stop(force: bool = False) -> None:
+        for server in servers:
+            if server.should_exit and force:
+                server.force_exit = True
+            server.should_exit = True
+
+    loop.add_signal_handler(signal.SIGINT, stop, True)
+    loop.add_signal_handler(signal.SIGTERM, stop)
+    tasks = [
+        asyncio.create_task(_serve_one(server, sock, service))
+        for server, sock, service in zip(servers, sockets, services, strict=True)
+    ]
+    watcher = asyncio.create_task(_stop_on(stop_when, stop)) if stop_when is not None else None
+    try:
+        while not all(server.started for server in servers):
+            failed = next((task for task in tasks if task.done()), None)
+            if failed is not None:
+                stop()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                failed.result()  # raises the ServeError
+                raise ServeError("a server stopped while starting")
+            await asyncio.sleep(0.01)
+        running = [
+            Running(service, _url(sock)) for service, sock in zip(services, sockets, strict=True)
+        ]
+        for item in running:
+            log.info(
+                "%s running on %s",
+                item.service.name,
+                item.url,
+                extra={"service": item.service.name, "url": item.url},
+            )
+        if on_ready is not None:
+            on_ready(running)
+        await asyncio.gather(*tasks)
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+        loop.remove_signal_handler(signal.SIGINT)
+        loop.remove_signal_handler(signal.SIGTERM)
+        for sock in sockets:
+            sock.close()
+    log.info("stopped")
+
+
+def run(
+    services: Sequence[Service], on_ready: Callable[[list[Running]], None] | None = None
+) -> None:
+    """:func:`serve` from synchronous code (the command line)."""
+    asyncio.run(serve(services, on_ready))
+
+
+async def _stop_on(event: asyncio.Event, stop: Callable[[], None]) -> None:
+    await event.wait()
+    stop()
+
+
+async def _serve_one(server: _Server, sock: socket.socket, service: Service) -> None:
+    try:
+        await server.serve(sockets=[sock])
+    except SystemExit as exited:  # uvicorn exits when the app's startup fails
+        raise ServeError(f"{service.name} failed to start (its log says why)") from exited
+
+
+def _bind_all(services: Sequence[Service]) -> list[socket.socket]:
+    """A bound socket per service, or none at all (those bound are closed) and a ServeError."""
+    bound: list[socket.socket] = []
+    try:
+        for service in services:
+            bound.append(_bind(service))
+    except ServeError:
+        for sock in bound:
+            sock.close()
+        raise
+    return bound
+
+
+def _bind(service: Service) -> socket.socket:
+    family = socket.AF_INET6 if ":" in service.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((service.host, service.port))
+    except OSError as err:
+        sock.close()
+        raise ServeError(
+            f"{service.name} cannot listen on {service.host}:{service.port}: {err.strerror}"
+        ) from err
+    sock.set_inheritable(True)
+    return sock
+
+
+def _url(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"

@@ -1,0 +1,176 @@
+"""Importing a repository CAR (account migration): real exports from indigo's test data with
+their DID documents, full verification, refusals that write nothing, and a repository that
+carries on with new commits after the import."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import require_shared
+from repo_helpers import DID, POST, event, post, reachable
+from strato import CID, car, dagcbor
+from strato.crypto import PrivateKey
+from strato.errors import CommitVerificationError, RepoNotFoundError
+from strato.repo import Create, Delete, Repo, mst
+from strato.repo.commit import next_rev, sign_commit
+from strato.repo.verify import load_did_doc, verify_repo
+from strato.sync import verify_commit_event
+
+EXPORTS = ("testdata", "indigo", "testing", "testdata")
+
+
+def export(name: str) -> Path:
+    return require_shared(*EXPORTS) / name
+
+
+def test_real_repository_imports_and_carries_on(tmp_path: Path) -> None:
+    did, did_key = load_did_doc(export("paul_staging.didDoc.json"))
+    data = export("paul_staging.repo.car").read_bytes()
+    original = verify_repo(data, did_key=did_key, did=did)
+    key = PrivateKey.generate("k256")
+    with Repo.open(tmp_path / "r", did, key, sync=False) as repo:
+        result = repo.import_car(data, did_key=did_key)
+        assert result.records == len(original.records) == 185
+        assert result.head.commit == original.commit_cid
+        assert result.head.data == original.data_cid
+        assert repo.latest() == result.head
+        # Every record is indexed and readable.
+        for path, cid in original.records:
+            collection, rkey = path.split("/")
+            record = repo.get_record(collection, rkey)
+            assert record is not None
+            assert record.cid == cid
+            assert CID.compute(record.value) == cid
+        counted = sum(
+            len(repo.list_records(collection, limit=1000).records)
+            for collection in repo.collections()
+        )
+        assert counted == 185
+        # The export is the imported repository, signed by the old key, nothing more.
+        exported = repo.export_bytes()
+        again = verify_repo(exported, did_key=did_key, did=did)
+        assert again.records == original.records
+        stored, wanted = reachable(exported)
+        assert stored == wanted
+        # New commits (signed with the new key) chain on from the imported state.
+        collection, rkey = original.records[0][0].split("/")
+        commit = repo.apply_writes([Delete(collection, rkey), Create(POST, post("hi"), rkey="x")])
+        assert commit.since == result.head.rev
+        assert commit.prev_data == original.data_cid
+        verified = verify_commit_event(
+            event(commit),
+            key.public_key.did_key(),
+            prev_rev=result.head.rev,
+            prev_data=original.data_cid,
+        )
+        assert verified.inversion_checked
+        assert verified.prev_data_checked
+        assert (
+            len(verify_repo(repo.export_bytes(), did_key=key.public_key.did_key()).records) == 185
+        )
+
+
+def test_blob_references_of_imported_records(tmp_path: Path) -> None:
+    key = PrivateKey.generate("k256")
+    image = CID.compute(b"png bytes", "raw")
+    with Repo.open(tmp_path / "a", DID, key, sync=False) as source:
+        source.create()
+        blob = {"$type": "blob", "ref": image, "mimeType": "image/png", "size": 9}
+        source.apply_writes(
+            [Create(POST, post("pic", embed={"image": blob}), rkey="a"), Create(POST, post("no"))]
+        )
+        data = source.export_bytes()
+    with Repo.open(tmp_path / "b", DID, key, sync=False) as target:
+        result = target.import_car(data, did_key=key.public_key.did_key())
+        assert result.blob_refs == [(f"{POST}/a", image)]
+        assert result.records == 2
+
+
+def test_import_replaces_what_was_there(tmp_path: Path) -> None:
+    key = PrivateKey.generate("k256")
+    with Repo.open(tmp_path / "a", DID, key, sync=False) as source:
+        source.create([Create(POST, post("kept"), rkey="kept")])
+        data = source.export_bytes()
+    with Repo.open(tmp_path / "b", DID, key, sync=False) as target:
+        target.create([Create(POST, post(str(n)), rkey=f"old{n}") for n in range(20)])
+        target.import_car(data, did_key=key.public_key.did_key())
+        assert [r.rkey for r in target.list_records(POST).records] == ["kept"]
+        stored, wanted = reachable(target.export_bytes())
+        assert stored == wanted
+
+
+@pytest.mark.parametrize(
+    ("car_name", "doc_name", "code"),
+    [
+        ("greenground.repo.car", "greenground.didDoc.json", "field_mismatch"),
+        ("fakermaker.repo.car", "fakermaker.didDoc.json", "high_s"),
+        (
+            "bafyreieovfuizojpw3zresz7sx3nk4trm2by23pt5rxbey3jme4uo5ogiu.car",
+            "did_plc_z5vnbioquyhivxirw3bbljmu.didDoc.json",
+            "bad_signature",
+        ),
+    ],
+)
+def test_refused_imports_write_nothing(
+    tmp_path: Path, car_name: str, doc_name: str, code: str
+) -> None:
+    did, did_key = load_did_doc(export(doc_name))
+    data = export(car_name).read_bytes()
+    with Repo.open(tmp_path / "r", did, PrivateKey.generate("k256"), sync=False) as repo:
+        with pytest.raises(CommitVerificationError) as info:
+            repo.import_car(data, did_key=did_key)
+        assert info.value.code == code
+        assert repo.head() is None
+
+
+def test_lenient_import_accepts_high_s(tmp_path: Path) -> None:
+    did, did_key = load_did_doc(export("fakermaker.didDoc.json"))
+    data = export("fakermaker.repo.car").read_bytes()
+    with Repo.open(tmp_path / "r", did, None, sync=False) as repo:
+        result = repo.import_car(data, did_key=did_key, strict=False)
+        assert result.records == len(verify_repo(data, strict=False).records)
+
+
+def test_broken_cars_are_refused(tmp_path: Path) -> None:
+    key = PrivateKey.generate("k256")
+    did_key = key.public_key.did_key()
+    with Repo.open(tmp_path / "a", DID, key, sync=False) as source:
+        source.create([Create(POST, post(str(n)), rkey=f"k{n}") for n in range(10)])
+        data = source.export_bytes()
+        record = source.get_record(POST, "k3")
+        assert record is not None
+    roots, blocks = car.read_car(data)
+    without_record = car.write_car(roots, [(c, b) for c, b in blocks.items() if c != record.cid])
+    with Repo.open(tmp_path / "b", DID, None, sync=False) as target:
+        with pytest.raises(CommitVerificationError) as info:
+            target.import_car(without_record, did_key=did_key)
+        assert info.value.code == "missing_block"
+        with pytest.raises(CommitVerificationError) as info:
+            target.import_car(data[:-5], did_key=did_key)
+        assert info.value.code == "bad_car"
+        with pytest.raises(CommitVerificationError) as info:
+            target.import_car(car.write_car([*roots, *roots], blocks.items()), did_key=did_key)
+        assert (info.value.code, info.value.reason) == ("bad_car", "the CAR has 2 roots, not 1")
+        with pytest.raises(CommitVerificationError) as info:
+            target.import_car(data, did_key=PrivateKey.generate("k256").public_key.did_key())
+        assert info.value.code == "bad_signature"
+        with pytest.raises(RepoNotFoundError):
+            target.latest()
+
+
+def test_records_that_are_not_maps_are_refused(tmp_path: Path) -> None:
+    key = PrivateKey.generate("k256")
+    value = dagcbor.encode(["a", "list"])
+    cid = CID.compute(value)
+    root, nodes = mst.build([(f"{POST}/a", cid)])
+    commit_cid, commit = sign_commit(DID, next_rev(), root, key)
+    data = car.write_car([commit_cid], [(commit_cid, commit), *nodes.items(), (cid, value)])
+    with Repo.open(tmp_path / "r", DID, None, sync=False) as repo:
+        with pytest.raises(CommitVerificationError) as info:
+            repo.import_car(data, did_key=key.public_key.did_key())
+        assert (info.value.code, info.value.reason) == (
+            "malformed",
+            f"the record at {POST}/a is not a map",
+        )
+        assert repo.head() is None

@@ -1,0 +1,129 @@
+"""strato.serve and strato.logs: several apps in one loop, bound up front, stopped cleanly;
+text and JSON logs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+from strato import logs
+from strato.serve import Running, ServeError, Service, serve
+
+
+def app(name: str, events: list[str], *, fail: bool = False) -> Starlette:
+    async def hello(request: Request) -> Response:
+        return PlainTextResponse(name)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if fail:
+            raise RuntimeError(f"{name} cannot open its store")
+        events.append(f"{name} up")
+        yield
+        events.append(f"{name} down")
+
+    return Starlette(routes=[Route("/", hello)], lifespan=lifespan)
+
+
+def test_two_apps_served_and_stopped() -> None:
+    events: list[str] = []
+
+    async def scenario() -> list[str]:
+        stop = asyncio.Event()
+        ready: asyncio.Future[list[Running]] = asyncio.get_running_loop().create_future()
+        task = asyncio.create_task(
+            serve(
+                [Service("one", app("one", events)), Service("two", app("two", events))],
+                ready.set_result,
+                stop_when=stop,
+            )
+        )
+        running = await ready
+        async with httpx.AsyncClient() as client:
+            answers = [(await client.get(item.url + "/")).text for item in running]
+        stop.set()
+        await task
+        return answers
+
+    assert asyncio.run(scenario()) == ["one", "two"]
+    assert sorted(events) == ["one down", "one up", "two down", "two up"]
+
+
+def test_a_port_in_use_fails_before_anything_starts() -> None:
+    events: list[str] = []
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        services = [
+            Service("first", app("first", events)),
+            Service("second", app("second", events), port=port),
+        ]
+        with pytest.raises(ServeError, match=f"second cannot listen on 127.0.0.1:{port}: "):
+            asyncio.run(serve(services))
+    assert events == []
+
+
+def test_an_app_that_fails_to_start() -> None:
+    events: list[str] = []
+    services = [Service("ok", app("ok", events)), Service("bad", app("bad", events, fail=True))]
+    with pytest.raises(ServeError, match="bad failed to start"):
+        asyncio.run(serve(services, stop_when=asyncio.Event()))
+    assert "bad up" not in events
+
+
+def test_json_log_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    logs.configure("json", "info")
+    try:
+        logging.getLogger("strato.test").info("hello %s", "there", extra={"service": "plc"})
+        logging.getLogger("strato.test").debug("not shown")
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            logging.getLogger("strato.test").exception("failed")
+    finally:
+        logs.configure("text", "warning")
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [line["msg"] for line in lines] == ["hello there", "failed"]
+    assert lines[0]["level"] == "info"
+    assert lines[0]["logger"] == "strato.test"
+    assert lines[0]["service"] == "plc"
+    assert lines[0]["ts"].endswith("Z")
+    assert "ValueError: boom" in lines[1]["exc"]
+
+
+@pytest.mark.parametrize(
+    ("fmt", "level", "message"),
+    [("xml", "info", "log format must be one of"), ("json", "loud", "log level must be one of")],
+)
+def test_bad_log_options(fmt: str, level: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        logs.configure(fmt, level)  # type: ignore[arg-type]
+
+
+def test_plc_command_logs_json_and_stops_on_sigint(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "strato", "plc", "--port", "0", "--log-format", "json"]
+    command += ["--data-dir", str(tmp_path / "plc")]
+    with subprocess.Popen(command, stderr=subprocess.PIPE, text=True) as process:
+        assert process.stderr is not None
+        ready = json.loads(process.stderr.readline())
+        assert ready["msg"].startswith("plc running on http://127.0.0.1:")
+        assert httpx.get(ready["url"] + "/_health").status_code == 200
+        process.send_signal(signal.SIGINT)
+        rest = [json.loads(line) for line in process.stderr]
+        assert process.wait(timeout=30) == 0
+    assert rest[-1]["msg"] == "stopped"
