@@ -8,8 +8,10 @@ raise the same classes::
     │   ├── CIDError                      a malformed CID
     │   ├── CARError                      a malformed CAR file (.offset in the file)
     │   ├── DataModelError                atproto JSON that is not a valid data-model value (.path)
+    │   ├── FrameError                    an event-stream frame that breaks the framing rules
     │   └── MSTError                      a Merkle Search Tree node or key that breaks the rules
     ├── EncodeError (also ValueError)     a Python value with no DAG-CBOR form: .reason, .path
+    ├── EventStreamError                  an error frame from an event stream: .error, .message
     ├── InvalidKeyError (also ValueError) a public or private key that cannot be parsed: .reason
     ├── IdentifierError (also ValueError) a malformed DID, handle, NSID, TID...: .reason
     ├── LexiconValidationError (also ValueError)  a lexicon document, or data checked against one,
@@ -111,6 +113,13 @@ class DataModelError(DecodeError):
     subject = "invalid data model value"
 
 
+class FrameError(DecodeError):
+    """An event-stream (firehose) frame that breaks the framing rules: not two DAG-CBOR values,
+    a header without a valid ``op`` or ``t``, a payload that is not a map, over the size limit."""
+
+    subject = "invalid event-stream frame"
+
+
 class MSTError(DecodeError):
     """A Merkle Search Tree that breaks the rules: a bad key, a malformed or misplaced node, or a
     block the operation needs that the block source does not have."""
@@ -128,6 +137,19 @@ class EncodeError(AtprotoError, ValueError):
 
     def __str__(self) -> str:
         return f"cannot encode as DAG-CBOR: {self.reason} at {self.path}"
+
+
+class EventStreamError(AtprotoError):
+    """An event stream that ended with an error frame (``FutureCursor``, ``ConsumerTooSlow``...):
+    ``error`` is the error name the server sent, ``message`` its text (may be empty)."""
+
+    def __init__(self, error: str, message: str = "") -> None:
+        super().__init__(error, message)
+        self.error = error
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.error}: {self.message}" if self.message else self.error
 
 
 class InvalidKeyError(AtprotoError, ValueError):
@@ -457,7 +479,9 @@ __all__ = [
     "DidResolutionError",
     "EmailNotAvailableError",
     "EncodeError",
+    "EventStreamError",
     "ExpiredTokenError",
+    "FrameError",
     "HandleNotAvailableError",
     "HandleNotFoundError",
     "HandleResolutionError",

@@ -1,0 +1,152 @@
+"""The ``com.atproto.sync.subscribeRepos`` WebSocket endpoint over a
+:class:`~strato.firehose.broadcaster.Broadcaster`.
+
+``GET /xrpc/com.atproto.sync.subscribeRepos?cursor=N`` upgraded to a WebSocket:
+
+- no ``cursor``: live events only;
+- ``cursor`` above the log's head: an error frame ``FutureCursor``, then close;
+- ``cursor=0``: the whole retained window, then live;
+- ``cursor`` older than the window: an ``#info`` frame ``OutdatedCursor``, the whole window, live;
+- otherwise events with ``seq > cursor``, then live (a reconnect never sees an event twice);
+- a ``cursor`` that is not a non-negative integer: an error frame ``InvalidRequest``, then close.
+
+An error frame is followed by a close with code 1008 (policy) and the error name as the reason,
+as the reference server does. A subscriber whose queue overflows gets ``ConsumerTooSlow``; when
+its connection is so stuck that not even that frame can be written within ``cut_grace``
+seconds, the connection is dropped. Anything a client sends is read and ignored. Connections
+over ``max_per_ip`` from one address are refused before the upgrade with HTTP 429. A plain HTTP
+request to the path (no upgrade) gets 426.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import Counter
+from typing import Final
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from strato.firehose.broadcaster import Broadcaster, ConsumerTooSlowError, Subscription
+from strato.firehose.frames import encode_error
+
+SUBSCRIBE_REPOS_PATH: Final = "/xrpc/com.atproto.sync.subscribeRepos"
+#: Close codes: 1008 after an error frame (policy), 1001 when the server stops (going away).
+CLOSE_POLICY: Final = 1008
+CLOSE_GOING_AWAY: Final = 1001
+DEFAULT_MAX_PER_IP: Final = 16
+DEFAULT_CUT_GRACE: Final = 10.0
+
+
+class SubscribeReposEndpoint:
+    """The WebSocket handler of one stream; mount :meth:`routes` in the service's app."""
+
+    def __init__(
+        self,
+        broadcaster: Broadcaster,
+        *,
+        path: str = SUBSCRIBE_REPOS_PATH,
+        max_per_ip: int = DEFAULT_MAX_PER_IP,
+        cut_grace: float = DEFAULT_CUT_GRACE,
+    ) -> None:
+        self.broadcaster = broadcaster
+        self.path = path
+        self.max_per_ip = max_per_ip
+        self.cut_grace = cut_grace
+        self._per_ip: Counter[str] = Counter()
+
+    def routes(self) -> list[BaseRoute]:
+        """The WebSocket route, and the HTTP route that answers 426 without an upgrade."""
+        return [WebSocketRoute(self.path, self.websocket), Route(self.path, _upgrade_required)]
+
+    async def websocket(self, websocket: WebSocket) -> None:
+        ip = websocket.client.host if websocket.client else ""
+        if self._per_ip[ip] >= self.max_per_ip:
+            self.broadcaster.metrics.consumer_cut("ConnectionLimit")
+            await websocket.send_denial_response(
+                JSONResponse(
+                    {"error": "RateLimitExceeded", "message": "too many connections"},
+                    status_code=429,
+                    headers={"Retry-After": "10"},
+                )
+            )
+            return
+        self._per_ip[ip] += 1
+        try:
+            await websocket.accept()
+            await self._stream(websocket)
+        finally:
+            self._per_ip[ip] -= 1
+            if not self._per_ip[ip]:
+                del self._per_ip[ip]
+
+    async def _stream(self, websocket: WebSocket) -> None:
+        raw = websocket.query_params.get("cursor")
+        cursor = None
+        if raw is not None:
+            if not raw.isascii() or not raw.isdigit():
+                await self._refuse(websocket, "InvalidRequest", "cursor must be an integer >= 0")
+                return
+            cursor = int(raw)
+            if cursor > self.broadcaster.sequencer.head():
+                await self._refuse(websocket, "FutureCursor", "Cursor in the future.")
+                return
+        subscription = self.broadcaster.subscribe(cursor)
+        try:
+            await self._serve(websocket, subscription)
+        finally:
+            subscription.close()
+
+    async def _serve(self, websocket: WebSocket, subscription: Subscription) -> None:
+        receiver = asyncio.create_task(_ignore_input(websocket))
+        sender = asyncio.create_task(self._send(websocket, subscription))
+        ended = asyncio.create_task(subscription.ended.wait())
+        try:
+            done, _ = await asyncio.wait(
+                {receiver, sender, ended}, return_when=asyncio.FIRST_COMPLETED
+            )
+            if done == {ended}:
+                # Cut or stopping: the sender ends the stream itself once its current send goes
+                # through; a connection that accepts nothing more is dropped after the grace.
+                await asyncio.wait({receiver, sender}, timeout=self.cut_grace)
+        finally:
+            for task in (receiver, sender, ended):
+                task.cancel()
+            for task in (receiver, sender, ended):
+                with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, OSError):
+                    await task
+
+    async def _send(self, websocket: WebSocket, subscription: Subscription) -> None:
+        sent = self.broadcaster.metrics.frames_sent
+        try:
+            async with contextlib.aclosing(subscription.frames()) as frames:
+                async for frame in frames:
+                    await websocket.send_bytes(frame)
+                    sent.inc()
+        except ConsumerTooSlowError:
+            await websocket.send_bytes(encode_error("ConsumerTooSlow", "Stream consumer too slow"))
+            await websocket.close(CLOSE_POLICY, "ConsumerTooSlow")
+            return
+        await websocket.close(CLOSE_GOING_AWAY)
+
+    async def _refuse(self, websocket: WebSocket, error: str, message: str) -> None:
+        self.broadcaster.metrics.consumer_cut(error)
+        await websocket.send_bytes(encode_error(error, message))
+        await websocket.close(CLOSE_POLICY, error)
+
+
+async def _ignore_input(websocket: WebSocket) -> None:
+    """Read (and drop) what the client sends, until it disconnects."""
+    while (await websocket.receive())["type"] != "websocket.disconnect":
+        pass
+
+
+async def _upgrade_required(request: Request) -> Response:
+    return JSONResponse(
+        {"error": "InvalidRequest", "message": "subscribeRepos is a WebSocket endpoint"},
+        status_code=426,
+        headers={"Upgrade": "websocket", "Connection": "Upgrade"},
+    )
