@@ -50,7 +50,7 @@ wheel-test: wheel  ## install the wheel into a fresh venv and run the Python sui
 	rm -rf target/wheel-venv
 	$(PYTHON) -m venv target/wheel-venv
 	target/wheel-venv/bin/pip install --quiet $(WHEEL_DIR)/strato-*.whl \
-		$$(grep -E '^(pytest|pytest-timeout|hypothesis|cbrrr|coincurve|atmst)==' requirements-dev.txt)
+		$$(grep -E '^(pytest|pytest-timeout|hypothesis|cbrrr|coincurve|atmst|atproto|pydantic|pydantic_core|annotated-types|typing-inspection|libipld|tlds|zstandard|click)==' requirements-dev.txt)
 	cd tests && STRATO_EXPECT_INSTALLED=1 STRATO_SHARED=$(SHARED) \
 		../target/wheel-venv/bin/python -m pytest -c ../pyproject.toml --rootdir .. -p no:cacheprovider ..
 
