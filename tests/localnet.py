@@ -11,7 +11,8 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,28 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import ASGIApp
+
+
+@contextmanager
+def serve_app(app: ASGIApp, **options: Any) -> Iterator[str]:
+    """Run ``app`` with uvicorn on 127.0.0.1 (any free port) in a thread; yields its URL
+    (``http://127.0.0.1:<port>``). ``options`` are more ``uvicorn.Config`` keywords."""
+    options = {"log_level": "warning", "lifespan": "on", **options}
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, **options))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
 
 
 class LocalDns:
@@ -117,13 +140,8 @@ class LocalHttp:
         self.hits: Counter[tuple[str, str]] = Counter()
         self.delay = 0.0
         app = Starlette(routes=[Route("/{path:path}", self._endpoint)])
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="error", lifespan="off")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-        self._thread.start()
-        while not self._server.started:
-            time.sleep(0.01)
-        self.port: int = self._server.servers[0].sockets[0].getsockname()[1]
+        self._serving = serve_app(app, log_level="error", lifespan="off")
+        self.port: int = int(self._serving.__enter__().rsplit(":", 1)[1])
 
     @property
     def url(self) -> str:
@@ -144,8 +162,7 @@ class LocalHttp:
         self.routes[(host, path)] = Served(status, data, headers, chunked)
 
     def close(self) -> None:
-        self._server.should_exit = True
-        self._thread.join()
+        self._serving.__exit__(None, None, None)
 
     async def _endpoint(self, request: Request) -> Response:
         host = request.headers.get("host", "").rsplit(":", 1)[0]

@@ -4,7 +4,6 @@ on a loopback port in a thread, whose writer appends events from the test thread
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -12,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import uvicorn
+from localnet import serve_app
 from starlette.applications import Starlette
 from starlette.routing import Route
 from strato import CID
@@ -146,30 +145,10 @@ class FirehoseService:
 
 @contextmanager
 def serve(app: Starlette) -> Iterator[str]:
-    """Run ``app`` with uvicorn on 127.0.0.1 (any free port) in a thread; yields ``host:port``."""
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=0,
-        log_level="warning",
-        lifespan="on",
-        ws="websockets-sansio",
-        ws_per_message_deflate=False,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    """Run ``app`` on 127.0.0.1 (any free port) in a thread, with the websocket settings a
+    firehose wants; yields ``host:port``."""
+    with serve_app(app, ws="websockets-sansio", ws_per_message_deflate=False) as url:
+        yield url.removeprefix("http://")
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> None:

@@ -5,14 +5,11 @@
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
-from localnet import LocalDns
+from localnet import LocalDns, serve_app
 from strato.crypto import PrivateKey
 from strato.errors import DidNotFoundError
 from strato.identity import Identity, IdentityResolver
@@ -23,14 +20,8 @@ from strato.plc.server import PlcSettings, create_app
 @pytest.fixture
 def plc_url(tmp_path: Path) -> Iterator[str]:
     app = create_app(PlcSettings(data_dir=tmp_path / "plc", sync=False))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
-    yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-    server.should_exit = True
-    thread.join()
+    with serve_app(app, log_level="error") as url:
+        yield url
 
 
 def test_create_rename_tombstone(plc_url: str, local_dns: LocalDns) -> None:

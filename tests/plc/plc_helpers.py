@@ -4,14 +4,11 @@ directory served by uvicorn on a loopback port in a thread."""
 from __future__ import annotations
 
 import hashlib
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
-import uvicorn
+from localnet import serve_app
 from starlette.applications import Starlette
 from strato.crypto import PrivateKey
 from strato.plc import create_genesis
@@ -57,21 +54,6 @@ def genesis(
     )
 
 
-@contextmanager
-def serve(app: Starlette) -> Iterator[str]:
-    """Run ``app`` with uvicorn on 127.0.0.1 (any free port) in a thread; yields its URL."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+def serve(app: Starlette) -> AbstractContextManager[str]:
+    """Run ``app`` on 127.0.0.1 (any free port) in a thread; yields its URL."""
+    return serve_app(app)

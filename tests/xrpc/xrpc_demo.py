@@ -4,15 +4,12 @@ on 127.0.0.1."""
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 import msgspec
-import uvicorn
+from localnet import serve_app
 from starlette.applications import Starlette
 from starlette.responses import Response
 from starlette.routing import Route
@@ -190,21 +187,7 @@ def demo_app(
     return app, router, metrics
 
 
-@contextmanager
-def serve(app: Starlette) -> Iterator[str]:
-    """Run ``app`` with uvicorn on 127.0.0.1 (any free port) in a thread; yields its URL."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+def serve(app: Starlette) -> AbstractContextManager[str]:
+    """Run ``app`` on 127.0.0.1 (any free port) in a thread, without its lifespan; yields its
+    URL."""
+    return serve_app(app, lifespan="off")
