@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 from localnet import LocalDns, LocalHttp
+from pds_net import LocalPds, local_network
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -98,3 +99,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             f"({location}); install the wheel instead",
             returncode=pytest.ExitCode.USAGE_ERROR,
         )
+
+
+@pytest.fixture
+def pds(tmp_path: Path) -> Iterator[LocalPds]:
+    """A PLC directory and a PDS on 127.0.0.1 (see ``tests/pds/pds_net.py``)."""
+    with local_network(tmp_path) as running:
+        yield running

@@ -146,7 +146,7 @@ class Catalog:
             or type(rkey) is not str
             or not _is_record_key(rkey)
         ):
-            self._check_envelope(collection, rkey, data)  # raises, naming the broken rule
+            self.check_envelope(collection, rkey, data)  # raises, naming the broken rule
         record = self._records.get(collection)
         if record is None:
             if collection not in self._docs:
@@ -168,14 +168,14 @@ class Catalog:
         struct = self.typed_struct(collection)
         if struct is None:
             raise LookupError(f"no typed struct for {collection} with the loaded lexicons")
-        self._check_envelope(collection, rkey, data)
+        self.check_envelope(collection, rkey, data)
         key_check, key_type, _ = self._records.get(collection) or self._compile_record(collection)
         if not key_check(rkey):
             raise LexiconValidationError(f"record key {rkey!r} is not a valid {key_type}", "rkey")
         return convert(data, struct)
 
     @staticmethod
-    def _check_envelope(collection: str, rkey: str, data: Any) -> None:
+    def check_envelope(collection: str, rkey: str, data: Any) -> None:
         """The rules every record follows: an object whose ``$type`` is its collection, under a
         syntactically valid record key."""
         if type(data) is not dict:

@@ -133,6 +133,12 @@ class MasterKey:
             Path(temporary).unlink(missing_ok=True)
         _fsync_dir(target.parent)
 
+    def derive_secret(self, purpose: str) -> bytes:
+        """A 32-byte secret for ``purpose`` (the session-token key, say), derived from the
+        master key, so the PDS keeps no other secret on disk."""
+        info = b"strato pds secret v1: " + purpose.encode()
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(self._secret)
+
     def seal(self, plaintext: bytes, context: bytes) -> bytes:
         """``plaintext`` encrypted and authenticated, bound to ``context``."""
         nonce = secrets.token_bytes(_NONCE_BYTES)

@@ -142,6 +142,37 @@ class ReadTxn:
 class WriteTxn(ReadTxn):
     """A write transaction: reads see its own writes; committed on leaving its ``with`` block."""
 
+    def __init__(
+        self,
+        txn: lmdb.Transaction[bytes],
+        dbs: dict[str, lmdb._Database],
+        env: lmdb.Environment,
+    ) -> None:
+        super().__init__(txn, dbs)
+        self._env = env
+
+    @contextmanager
+    def nested(self) -> Iterator[WriteTxn]:
+        """A child transaction: its writes join this one when the block exits normally and are
+        undone when it raises, leaving this transaction as it was. A group commit runs each
+        request in one, so a request that fails half-way spoils none of the others. This
+        transaction must not be used while the child is open."""
+        try:
+            child = self._env.begin(write=True, parent=self._txn)
+        except lmdb.Error as err:
+            raise StorageError(f"cannot begin a nested transaction: {err}") from err
+        try:
+            yield WriteTxn(child, self._dbs, self._env)
+        except lmdb.MapFullError as err:
+            child.abort()
+            # The whole transaction is spent: it must be aborted and run again after the map
+            # grows (:meth:`Store.write` does the growing when this reaches it).
+            raise StorageFullError("nested transaction did not fit the storage map") from err
+        except BaseException:
+            child.abort()
+            raise
+        child.commit()
+
     def put(self, table: str, key: bytes, value: bytes, *, overwrite: bool = True) -> bool:
         """Store ``value`` under ``key``. With ``overwrite=False`` an existing entry is kept and
         False is returned."""
@@ -271,9 +302,9 @@ class Store:
         self._grow_if_needed()
         txn = self._begin(write=True)
         try:
-            yield WriteTxn(txn, self._dbs)
+            yield WriteTxn(txn, self._dbs, self._env)
             txn.commit()
-        except lmdb.MapFullError as err:
+        except (lmdb.MapFullError, StorageFullError) as err:
             txn.abort()
             self._release()
             size = self._map_size()

@@ -14,48 +14,10 @@ from strato.xrpc.method import MethodTypes
 from strato.xrpc.types import identity, repo, server, sync
 
 METHODS: dict[str, MethodTypes] = {
-    "com.atproto.server.describeServer": MethodTypes("query", output=server.DescribeServerOutput),
-    "com.atproto.server.createSession": MethodTypes(
-        "procedure", input=server.CreateSessionInput, output=server.CreateSessionOutput
-    ),
-    "com.atproto.server.getSession": MethodTypes("query", output=server.GetSessionOutput),
-    "com.atproto.server.refreshSession": MethodTypes(
-        "procedure", output=server.RefreshSessionOutput
-    ),
-    "com.atproto.server.deleteSession": MethodTypes("procedure"),
-    "com.atproto.repo.createRecord": MethodTypes(
-        "procedure", input=repo.CreateRecordInput, output=repo.CreateRecordOutput
-    ),
-    "com.atproto.repo.putRecord": MethodTypes(
-        "procedure", input=repo.PutRecordInput, output=repo.PutRecordOutput
-    ),
-    "com.atproto.repo.deleteRecord": MethodTypes(
-        "procedure", input=repo.DeleteRecordInput, output=repo.DeleteRecordOutput
-    ),
-    "com.atproto.repo.applyWrites": MethodTypes(
-        "procedure", input=repo.ApplyWritesInput, output=repo.ApplyWritesOutput
-    ),
-    "com.atproto.repo.getRecord": MethodTypes(
-        "query", params=repo.GetRecordParams, output=repo.GetRecordOutput
-    ),
-    "com.atproto.repo.listRecords": MethodTypes(
-        "query", params=repo.ListRecordsParams, output=repo.ListRecordsOutput
-    ),
-    "com.atproto.repo.describeRepo": MethodTypes(
-        "query", params=repo.DescribeRepoParams, output=repo.DescribeRepoOutput
-    ),
-    "com.atproto.identity.resolveHandle": MethodTypes(
-        "query", params=identity.ResolveHandleParams, output=identity.ResolveHandleOutput
-    ),
-    "com.atproto.sync.getLatestCommit": MethodTypes(
-        "query", params=sync.RepoParams, output=sync.GetLatestCommitOutput
-    ),
-    "com.atproto.sync.getRepoStatus": MethodTypes(
-        "query", params=sync.RepoParams, output=sync.GetRepoStatusOutput
-    ),
-    "com.atproto.sync.listRepos": MethodTypes(
-        "query", params=sync.ListReposParams, output=sync.ListReposOutput
-    ),
+    **server.METHODS,
+    **repo.METHODS,
+    **identity.METHODS,
+    **sync.METHODS,
 }
 
 __all__ = ["METHODS", "MethodTypes", "identity", "repo", "server", "sync"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from strato.lexicon.types._base import LexObject, text
 from strato.syntax import is_did, is_handle
+from strato.xrpc.method import MethodTypes
 
 
 class ResolveHandleParams(LexObject):
@@ -22,3 +23,11 @@ class ResolveHandleOutput(LexObject):
 
     def __post_init__(self) -> None:
         text(self.did, "did", check=is_did, fmt="did")
+
+
+#: The methods of this namespace strato serves, with their types.
+METHODS: dict[str, MethodTypes] = {
+    "com.atproto.identity.resolveHandle": MethodTypes(
+        "query", params=ResolveHandleParams, output=ResolveHandleOutput
+    ),
+}

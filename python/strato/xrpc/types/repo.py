@@ -22,6 +22,7 @@ from strato.syntax import (
     is_record_key,
     is_tid,
 )
+from strato.xrpc.method import MethodTypes
 from strato.xrpc.types._fields import unknown
 
 UNSET = msgspec.UNSET
@@ -339,3 +340,29 @@ class DescribeRepoOutput(LexObject):
         text(self.did, "did", check=is_did, fmt="did")
         unknown(self.did_doc, "didDoc")
         each_text(self.collections, "collections", is_nsid, "nsid")
+
+
+#: The methods of this namespace strato serves, with their types.
+METHODS: dict[str, MethodTypes] = {
+    "com.atproto.repo.createRecord": MethodTypes(
+        "procedure", input=CreateRecordInput, output=CreateRecordOutput
+    ),
+    "com.atproto.repo.putRecord": MethodTypes(
+        "procedure", input=PutRecordInput, output=PutRecordOutput
+    ),
+    "com.atproto.repo.deleteRecord": MethodTypes(
+        "procedure", input=DeleteRecordInput, output=DeleteRecordOutput
+    ),
+    "com.atproto.repo.applyWrites": MethodTypes(
+        "procedure", input=ApplyWritesInput, output=ApplyWritesOutput
+    ),
+    "com.atproto.repo.getRecord": MethodTypes(
+        "query", params=GetRecordParams, output=GetRecordOutput
+    ),
+    "com.atproto.repo.listRecords": MethodTypes(
+        "query", params=ListRecordsParams, output=ListRecordsOutput
+    ),
+    "com.atproto.repo.describeRepo": MethodTypes(
+        "query", params=DescribeRepoParams, output=DescribeRepoOutput
+    ),
+}

@@ -9,6 +9,7 @@ import msgspec
 
 from strato.lexicon.types._base import LexObject, text
 from strato.syntax import is_did, is_handle, is_uri
+from strato.xrpc.method import MethodTypes
 from strato.xrpc.types._fields import unknown
 
 UNSET = msgspec.UNSET
@@ -94,3 +95,56 @@ class RefreshSessionOutput(_Account, kw_only=True):
 
 class GetSessionOutput(_Account):
     """``com.atproto.server.getSession`` output."""
+
+
+class CreateAccountInput(LexObject):
+    """``com.atproto.server.createAccount`` input. With ``did``, an existing identity moves
+    here (service auth from the account proves it); without, a did:plc is created."""
+
+    handle: str
+    email: str | Unset = UNSET
+    did: str | Unset = UNSET
+    invite_code: str | Unset = UNSET
+    verification_code: str | Unset = UNSET
+    verification_phone: str | Unset = UNSET
+    password: str | Unset = UNSET
+    recovery_key: str | Unset = UNSET
+    plc_op: dict[str, Any] | Unset = UNSET
+
+    def __post_init__(self) -> None:
+        text(self.handle, "handle", check=is_handle, fmt="handle")
+        if self.did is not UNSET:
+            text(self.did, "did", check=is_did, fmt="did")
+        if self.plc_op is not UNSET:
+            unknown(self.plc_op, "plcOp")
+
+
+class CreateAccountOutput(LexObject, kw_only=True):
+    """``com.atproto.server.createAccount`` output: the new account's session."""
+
+    access_jwt: str
+    refresh_jwt: str
+    handle: str
+    did: str
+    did_doc: dict[str, Any] | Unset = UNSET
+
+    def __post_init__(self) -> None:
+        text(self.handle, "handle", check=is_handle, fmt="handle")
+        text(self.did, "did", check=is_did, fmt="did")
+        if self.did_doc is not UNSET:
+            unknown(self.did_doc, "didDoc")
+
+
+#: The methods of this namespace strato serves, with their types.
+METHODS: dict[str, MethodTypes] = {
+    "com.atproto.server.describeServer": MethodTypes("query", output=DescribeServerOutput),
+    "com.atproto.server.createAccount": MethodTypes(
+        "procedure", input=CreateAccountInput, output=CreateAccountOutput
+    ),
+    "com.atproto.server.createSession": MethodTypes(
+        "procedure", input=CreateSessionInput, output=CreateSessionOutput
+    ),
+    "com.atproto.server.getSession": MethodTypes("query", output=GetSessionOutput),
+    "com.atproto.server.refreshSession": MethodTypes("procedure", output=RefreshSessionOutput),
+    "com.atproto.server.deleteSession": MethodTypes("procedure"),
+}

@@ -8,6 +8,7 @@ import msgspec
 
 from strato.lexicon.types._base import LexObject, text
 from strato.syntax import is_cid, is_did, is_tid
+from strato.xrpc.method import MethodTypes
 
 UNSET = msgspec.UNSET
 Unset = msgspec.UnsetType
@@ -74,3 +75,17 @@ class ListReposOutput(LexObject):
 
     repos: list[ListedRepo]
     cursor: str | Unset = UNSET
+
+
+#: The methods of this namespace strato serves, with their types.
+METHODS: dict[str, MethodTypes] = {
+    "com.atproto.sync.getLatestCommit": MethodTypes(
+        "query", params=RepoParams, output=GetLatestCommitOutput
+    ),
+    "com.atproto.sync.getRepoStatus": MethodTypes(
+        "query", params=RepoParams, output=GetRepoStatusOutput
+    ),
+    "com.atproto.sync.listRepos": MethodTypes(
+        "query", params=ListReposParams, output=ListReposOutput
+    ),
+}

@@ -1,0 +1,156 @@
+"""Everything one PDS process holds, built from its :class:`PdsSettings`: :class:`PdsContext`.
+
+One LMDB environment (``<data_dir>/db``) carries every table: accounts, keys, blob rows,
+repositories, the firehose log and preferences, so a commit, its account change and its event
+are one transaction. Blob files live beside it (``<data_dir>/blobs``); the master key that
+seals private keys is ``<data_dir>/master.key`` unless the settings name another (created on
+first start) or ``STRATO_PDS_MASTER_KEY`` gives it.
+
+Route modules (:mod:`strato.pds.routes`) take the context and read what they need from it;
+nothing here knows about HTTP.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+import httpx
+
+from strato.crypto import PublicKey
+from strato.firehose import TABLES as FIREHOSE_TABLES
+from strato.firehose import Broadcaster, FirehoseMetrics, Sequencer
+from strato.identity import IdentityCache, IdentityResolver
+from strato.lexicon import Catalog
+from strato.metrics import ServerMetrics
+from strato.pds.accounts import ACCOUNT_TABLES, AccountStore
+from strato.pds.blobs import BLOB_TABLES, BlobStore
+from strato.pds.keys import KEY_TABLES, KeyStore, MasterKey
+from strato.pds.settings import PdsSettings
+from strato.pds.writer import Writer
+from strato.plc import PlcClient
+from strato.repo import REPO_TABLES, RepoStore
+from strato.storage import Store
+from strato.xrpc.auth import Authenticator, KeyResolver, ServiceAuthVerifier
+from strato.xrpc.errors import XrpcError
+
+#: The PDS's own tables (the building blocks' tables are listed by their modules).
+PDS_TABLES: Final = ("preferences",)
+SCHEMA_VERSION: Final = 1
+IDENTITY_CACHE_TABLE: Final = "identity"
+
+
+@dataclass
+class PdsContext:
+    """The open stores and clients of one PDS. Build it with :meth:`open`; :meth:`close` it."""
+
+    settings: PdsSettings
+    store: Store
+    keys: KeyStore
+    accounts: AccountStore
+    blobs: BlobStore
+    repos: RepoStore
+    sequencer: Sequencer
+    metrics: ServerMetrics
+    broadcaster: Broadcaster
+    writer: Writer
+    auth: Authenticator
+    identity: IdentityResolver
+    plc: PlcClient
+    catalog: Catalog
+    http: httpx.AsyncClient
+    admin_token: str | None = None
+    _closed: bool = field(default=False, repr=False)
+
+    @classmethod
+    def open(cls, settings: PdsSettings) -> PdsContext:
+        """Open (or create) the data directory of ``settings`` and everything on it."""
+        data_dir = Path(settings.data_dir)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        tables = (
+            ACCOUNT_TABLES + KEY_TABLES + BLOB_TABLES + REPO_TABLES + FIREHOSE_TABLES
+            + PDS_TABLES + (IDENTITY_CACHE_TABLE,)
+        )  # fmt: skip
+        store = Store.open(
+            data_dir / "db", name="pds", schema_version=SCHEMA_VERSION, tables=tables,
+            sync=settings.sync,
+        )  # fmt: skip
+        master = MasterKey.load(settings.key_file, create=True)
+        metrics = ServerMetrics("pds")
+        sequencer = Sequencer(store)
+        broadcaster = Broadcaster(sequencer, FirehoseMetrics(metrics))
+        identity = IdentityResolver(
+            plc_url=settings.plc_url,
+            cache=IdentityCache(store, table=IDENTITY_CACHE_TABLE),
+            local_network=settings.local_network,
+        )
+        admin_token = _read_admin_token(settings.admin_token_file)
+        auth = Authenticator(
+            jwt_secret=master.derive_secret("session tokens"),
+            service_did=settings.service_did,
+            admin_token=admin_token,
+            service_auth=ServiceAuthVerifier(
+                audiences=frozenset({settings.service_did, f"{settings.service_did}#atproto_pds"}),
+                resolve_key=_key_resolver(identity),
+            ),
+        )
+        catalog = Catalog.load(settings.lexicon_dirs) if settings.lexicon_dirs else Catalog()
+        return cls(
+            settings=settings,
+            store=store,
+            keys=KeyStore(store, master),
+            accounts=AccountStore(store, invite_code_required=settings.invite_code_required),
+            blobs=BlobStore(store, data_dir, max_size=settings.blob_limit),
+            repos=RepoStore(),
+            sequencer=sequencer,
+            metrics=metrics,
+            broadcaster=broadcaster,
+            writer=Writer(store, after_commit=broadcaster.notify),
+            auth=auth,
+            identity=identity,
+            plc=PlcClient(settings.plc_url),
+            catalog=catalog,
+            http=httpx.AsyncClient(timeout=30.0, follow_redirects=False),
+            admin_token=admin_token,
+        )
+
+    async def aclose(self) -> None:
+        """Stop the writer and close the clients and the store."""
+        if self._closed:
+            return
+        self._closed = True
+        self.writer.stop()
+        await self.plc.aclose()
+        await self.http.aclose()
+        self.store.close()
+
+
+def _read_admin_token(path: Path | None) -> str | None:
+    if path is None:
+        return None
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except OSError as err:
+        raise ValueError(f"cannot read the admin token file {path}: {err}") from err
+    if len(token) < 16:
+        raise ValueError(f"the admin token in {path} is shorter than 16 characters")
+    return token
+
+
+def new_admin_token() -> str:
+    """A random admin token (for ``strato up``'s token file)."""
+    return secrets.token_urlsafe(32)
+
+
+def _key_resolver(identity: IdentityResolver) -> KeyResolver:
+    async def resolve(did: str, key_id: str, refresh: bool) -> PublicKey:
+        if refresh:
+            await identity.purge(did)
+        doc = await identity.resolve_did(did)
+        if key_id != "atproto":
+            raise XrpcError(401, "BadJwtSignature", f"no verification method #{key_id}")
+        return PublicKey.from_did_key(doc.signing_key())
+
+    return resolve

@@ -1,0 +1,287 @@
+"""``com.atproto.server.*`` on the PDS: describeServer, createAccount and the session methods.
+
+Account creation: the handle is checked (one label under a configured domain), the password
+hashed (argon2id, off the event loop), a k256 signing key made, and a did:plc registered at the
+PLC directory with the recovery key (if given) and the PDS's rotation key. Then one group
+transaction stores the account, its sealed key, the repository's first commit, its refresh
+token and the ``#identity``, ``#account`` and ``#commit`` events, as the reference sequences
+them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Final
+
+from strato.crypto import K256, PrivateKey
+from strato.errors import AccountNotFoundError, PlcDirectoryError, PlcValidationError
+from strato.pds import events
+from strato.pds.accounts import Account, AccountStatus, AppPassword, hash_password
+from strato.pds.context import PdsContext
+from strato.pds.routes.common import requester, xrpc_errors
+from strato.plc import create_genesis
+from strato.storage import WriteTxn
+from strato.syntax import Handle
+from strato.xrpc import RouteLimit, XrpcRequest, XrpcRouter, by_ip
+from strato.xrpc.auth import (
+    ACCESS_PRIVILEGED,
+    AuthScope,
+    RefreshCredentials,
+    SessionTokens,
+    create_session_tokens,
+)
+from strato.xrpc.errors import XrpcError, invalid_request
+from strato.xrpc.ratelimit import RateLimit
+from strato.xrpc.types import server as types
+
+#: Handle label lengths the reference PDS allows under its domains.
+HANDLE_LABEL_MIN: Final = 3
+HANDLE_LABEL_MAX: Final = 18
+#: The reference's login limits: 30 per 5 minutes and 300 per day, per account identifier.
+LOGIN_LIMITS: Final = (
+    RateLimit("login-5m", 30, 300.0),
+    RateLimit("login-day", 300, 86_400.0),
+)
+CREATE_ACCOUNT_LIMIT: Final = RateLimit("create-account", 100, 300.0)
+#: The least time a login answer takes, so a wrong password and an unknown account look alike.
+LOGIN_FLOOR_SECONDS: Final = 0.35
+
+
+def register(router: XrpcRouter, ctx: PdsContext) -> None:
+    """Add the methods of this namespace to ``router``."""
+    _register_accounts(router, ctx)
+    _register_sessions(router, ctx)
+
+
+def _register_accounts(router: XrpcRouter, ctx: PdsContext) -> None:
+    settings = ctx.settings
+
+    @router.method("com.atproto.server.describeServer")
+    async def describe_server(request: XrpcRequest[None, None]) -> types.DescribeServerOutput:
+        return types.DescribeServerOutput(
+            did=settings.service_did,
+            available_user_domains=list(settings.handle_domains),
+            invite_code_required=settings.invite_code_required,
+            phone_verification_required=False,
+            blob_upload_limit=settings.blob_limit,
+        )
+
+    @router.method(
+        "com.atproto.server.createAccount",
+        limits=[RouteLimit(CREATE_ACCOUNT_LIMIT, by_ip)],
+    )
+    async def create_account(
+        request: XrpcRequest[None, types.CreateAccountInput],
+    ) -> types.CreateAccountOutput:
+        body = request.input
+        handle = check_handle(ctx, body.handle)
+        if isinstance(body.did, str):
+            raise invalid_request(
+                "moving an existing DID here is not supported yet", "IncompatibleDidDoc"
+            )
+        if not isinstance(body.password, str):
+            raise invalid_request("A password is required", "InvalidPassword")
+        with xrpc_errors():
+            password_hash = await asyncio.to_thread(hash_password, body.password)
+        if _handle_taken(ctx, handle):
+            raise invalid_request(f"Handle already taken: {handle}", "HandleNotAvailable")
+        signing_key = PrivateKey.generate(K256)
+        rotation_keys = [ctx.keys.rotation_key().public_key.did_key()]
+        if isinstance(body.recovery_key, str):
+            rotation_keys.insert(0, body.recovery_key)
+        operation, did = create_genesis(
+            signing_key=signing_key.public_key.did_key(),
+            rotation_keys=rotation_keys,
+            handle=handle,
+            pds_endpoint=settings.public_url,
+            signer=ctx.keys.rotation_key(),
+        )
+        try:
+            await ctx.plc.submit(did, operation)
+        except PlcValidationError as err:
+            raise invalid_request(f"the PLC directory refused the DID: {err}") from None
+        except (PlcDirectoryError, OSError) as err:
+            raise XrpcError(502, "UpstreamFailure", f"PLC directory: {err}") from None
+        tokens = create_session_tokens(ctx.auth.jwt_secret, settings.service_did, did)
+        email = body.email if isinstance(body.email, str) else None
+        invite = body.invite_code if isinstance(body.invite_code, str) else None
+
+        def work(txn: WriteTxn) -> None:
+            ctx.accounts.create_account(
+                txn, did=did, handle=handle, email=email, password_hash=password_hash,
+                invite_code=invite,
+            )  # fmt: skip
+            ctx.keys.store_signing_key(did, signing_key, txn)
+            commit = ctx.repos.create(txn, did, signing_key)
+            ctx.accounts.store_refresh_token(
+                did, tokens.refresh_id, tokens.refresh_expires_at * 1000, txn=txn
+            )
+            events.append_identity(txn, ctx.sequencer, did, handle)
+            events.append_account(txn, ctx.sequencer, did, AccountStatus.ACTIVE)
+            events.append_commit(txn, ctx.sequencer, commit)
+
+        with xrpc_errors():
+            await ctx.writer.submit(work)
+        return types.CreateAccountOutput(
+            access_jwt=tokens.access_jwt, refresh_jwt=tokens.refresh_jwt, handle=handle, did=did
+        )
+
+
+def _register_sessions(router: XrpcRouter, ctx: PdsContext) -> None:
+    settings = ctx.settings
+
+    @router.method(
+        "com.atproto.server.createSession",
+        limits=[RouteLimit(limit, _login_key) for limit in LOGIN_LIMITS],
+    )
+    async def create_session(
+        request: XrpcRequest[None, types.CreateSessionInput],
+    ) -> types.CreateSessionOutput:
+        body = request.input
+        started = asyncio.get_running_loop().time()
+        try:
+            with xrpc_errors():
+                login = await asyncio.to_thread(
+                    ctx.accounts.login, body.identifier.strip().lower(), body.password
+                )
+        except XrpcError:
+            await _pad(started)
+            raise
+        account = login.account
+        if account.takedown_ref is not None and body.allow_takendown is not True:
+            raise invalid_request("Account has been taken down", "AccountTakedown")
+        tokens = await issue_session(ctx, account, login.app_password)
+        return types.CreateSessionOutput(
+            **session_fields(ctx, account),
+            access_jwt=tokens.access_jwt,
+            refresh_jwt=tokens.refresh_jwt,
+        )
+
+    @router.method("com.atproto.server.getSession", auth=ctx.auth.access(_ANY_SESSION))
+    async def get_session(request: XrpcRequest[None, None]) -> types.GetSessionOutput:
+        with xrpc_errors():
+            account = ctx.accounts.get(requester(request))
+        return types.GetSessionOutput(**session_fields(ctx, account))
+
+    @router.method("com.atproto.server.refreshSession", auth=ctx.auth.refresh())
+    async def refresh_session(request: XrpcRequest[None, None]) -> types.RefreshSessionOutput:
+        credentials = request.auth
+        assert isinstance(credentials, RefreshCredentials)
+        with xrpc_errors():
+            account = ctx.accounts.get(credentials.did)
+            grant = await asyncio.to_thread(ctx.accounts.rotate_refresh_token, credentials.token_id)
+        scope = _scope(account, grant.app_password_name, ctx)
+        tokens = create_session_tokens(
+            ctx.auth.jwt_secret, settings.service_did, account.did,
+            scope=scope, refresh_id=grant.jti,
+        )  # fmt: skip
+        return types.RefreshSessionOutput(
+            **session_fields(ctx, account),
+            access_jwt=tokens.access_jwt,
+            refresh_jwt=tokens.refresh_jwt,
+        )
+
+    @router.method("com.atproto.server.deleteSession", auth=ctx.auth.refresh(allow_expired=True))
+    async def delete_session(request: XrpcRequest[None, None]) -> None:
+        credentials = request.auth
+        assert isinstance(credentials, RefreshCredentials)
+        await asyncio.to_thread(ctx.accounts.revoke_refresh_token, credentials.token_id)
+
+
+#: Scopes that may read their own session: every access scope, and a taken-down account's.
+_ANY_SESSION: Final = ACCESS_PRIVILEGED | {AuthScope.APP_PASS, AuthScope.TAKENDOWN}
+
+
+def check_handle(ctx: PdsContext, value: str) -> str:
+    """A new handle for this PDS, normalized: one label of 3-18 characters under a configured
+    domain (400 ``InvalidHandle`` or ``UnsupportedDomain`` otherwise)."""
+    with xrpc_errors():
+        handle = str(Handle(value.strip().lower()))
+    for domain in ctx.settings.handle_domains:
+        if handle.endswith(domain):
+            label = handle[: -len(domain)]
+            if "." in label:
+                raise invalid_request("Handle may not contain a dot before the domain",
+                                      "InvalidHandle")  # fmt: skip
+            if not HANDLE_LABEL_MIN <= len(label) <= HANDLE_LABEL_MAX:
+                raise invalid_request(
+                    f"Handle's first label is {HANDLE_LABEL_MIN}-{HANDLE_LABEL_MAX} characters",
+                    "InvalidHandle",
+                )
+            return handle
+    raise invalid_request("Not a supported handle domain", "UnsupportedDomain")
+
+
+def _handle_taken(ctx: PdsContext, handle: str) -> bool:
+    try:
+        ctx.accounts.get_by_handle(handle)
+    except AccountNotFoundError:
+        return False
+    return True
+
+
+def _scope(account: Account, app_password: str | AppPassword | None, ctx: PdsContext) -> AuthScope:
+    if account.takedown_ref is not None:
+        return AuthScope.TAKENDOWN
+    if app_password is None:
+        return AuthScope.ACCESS
+    if isinstance(app_password, str):
+        privileged = any(
+            item.privileged
+            for item in ctx.accounts.list_app_passwords(account.did)
+            if item.name == app_password
+        )
+    else:
+        privileged = app_password.privileged
+    return AuthScope.APP_PASS_PRIVILEGED if privileged else AuthScope.APP_PASS
+
+
+async def issue_session(
+    ctx: PdsContext, account: Account, app_password: AppPassword | None
+) -> SessionTokens:
+    """New tokens for ``account``, its refresh token recorded (durably) before they are
+    handed out."""
+    tokens = create_session_tokens(
+        ctx.auth.jwt_secret, ctx.settings.service_did, account.did,
+        scope=_scope(account, app_password, ctx),
+    )  # fmt: skip
+    name = app_password.name if app_password is not None else None
+
+    def work(txn: WriteTxn) -> None:
+        ctx.accounts.store_refresh_token(
+            account.did, tokens.refresh_id, tokens.refresh_expires_at * 1000,
+            app_password_name=name, txn=txn,
+        )  # fmt: skip
+
+    await ctx.writer.submit(work)
+    return tokens
+
+
+def session_fields(ctx: PdsContext, account: Account) -> dict[str, Any]:
+    """The account fields every session answer carries."""
+    status = ctx.accounts.status(account.did)
+    fields: dict[str, Any] = {
+        "handle": account.handle,
+        "did": account.did,
+        "active": status is AccountStatus.ACTIVE,
+    }
+    if account.email is not None:
+        fields["email"] = account.email
+        fields["email_confirmed"] = account.email_confirmed_at is not None
+        fields["email_auth_factor"] = False
+    if status is not AccountStatus.ACTIVE:
+        fields["status"] = str(status)
+    return fields
+
+
+def _login_key(request: XrpcRequest[Any, Any]) -> str | None:
+    body = request.input
+    identifier = getattr(body, "identifier", None)
+    return identifier.strip().lower() if isinstance(identifier, str) else request.client_ip
+
+
+async def _pad(started: float) -> None:
+    loop = asyncio.get_running_loop()
+    remaining = LOGIN_FLOOR_SECONDS - (loop.time() - started)
+    if remaining > 0:
+        await asyncio.sleep(remaining)

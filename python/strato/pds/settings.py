@@ -1,0 +1,144 @@
+"""The PDS's settings: one frozen :class:`PdsSettings`, from command-line options or
+``STRATO_PDS_*`` environment variables (:func:`settings_from_env`), with the defaults of a
+PDS on this machine.
+
+The service's own identity follows from ``public_url``: a PDS at ``https://pds.example.com``
+is ``did:web:pds.example.com``, one at ``http://localhost:2583`` is
+``did:web:localhost%3A2583`` (the port is part of a did:web's host, percent-encoded).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+from strato.pds.blobs import DEFAULT_BLOB_LIMIT
+
+ENV_PREFIX: Final = "STRATO_PDS_"
+DEFAULT_PORT: Final = 2583
+DEFAULT_PLC_URL: Final = "http://localhost:2582"
+DEFAULT_DATA_DIR: Final = "./strato-data/pds"
+
+
+@dataclass(frozen=True)
+class PdsSettings:
+    """Everything a PDS is configured with. ``public_url`` defaults to
+    ``http://localhost:<port>``; ``handle_domains`` are the suffixes (with their leading dot)
+    under which accounts may take a handle; ``relays`` are the crawlers told about new
+    commits; ``appview_url``/``appview_did`` the service ``app.bsky.*`` calls go to;
+    ``admin_token_file`` holds the admin password (no file: no admin access)."""
+
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    data_dir: Path = Path(DEFAULT_DATA_DIR)
+    public_url: str = ""
+    plc_url: str = DEFAULT_PLC_URL
+    handle_domains: tuple[str, ...] = (".test",)
+    relays: tuple[str, ...] = ()
+    appview_url: str | None = None
+    appview_did: str | None = None
+    lexicon_dirs: tuple[Path, ...] = ()
+    smtp_url: str | None = None
+    email_from: str = "noreply@localhost"
+    blob_limit: int = DEFAULT_BLOB_LIMIT
+    admin_token_file: Path | None = None
+    invite_code_required: bool = False
+    trust_proxy: int = 0
+    rate_limits: bool = True
+    #: The master key file (default: ``<data_dir>/master.key``, created on first start);
+    #: ``STRATO_PDS_MASTER_KEY`` (64 hex digits) overrides it.
+    master_key_file: Path | None = None
+    #: A local network (``strato up``): other services are reached over plain http on
+    #: loopback, and handles under the handle domains are resolved by this PDS itself.
+    local_network: bool = False
+    #: Flush every transaction to disk before answering (tests may turn it off).
+    sync: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.public_url:
+            object.__setattr__(self, "public_url", f"http://localhost:{self.port}")
+        object.__setattr__(self, "public_url", self.public_url.rstrip("/"))
+        parts = urlsplit(self.public_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"public URL {self.public_url!r} is not an http(s) URL")
+        if parts.path or parts.query or parts.fragment:
+            raise ValueError(f"public URL {self.public_url!r} must have no path")
+        domains = tuple(_domain(domain) for domain in self.handle_domains)
+        if not domains:
+            raise ValueError("at least one handle domain is needed")
+        object.__setattr__(self, "handle_domains", domains)
+        if self.blob_limit < 1:
+            raise ValueError("the blob limit must be at least 1 byte")
+        if (self.appview_url is None) != (self.appview_did is None):
+            raise ValueError("give both the appview URL and the appview DID, or neither")
+
+    @property
+    def hostname(self) -> str:
+        """The public host, with its port when the URL has one (``localhost:2583``)."""
+        return urlsplit(self.public_url).netloc.lower()
+
+    @property
+    def service_did(self) -> str:
+        """The PDS's did:web."""
+        return "did:web:" + self.hostname.replace(":", "%3A")
+
+    @property
+    def key_file(self) -> Path:
+        """Where the master key is read from."""
+        return self.master_key_file or self.data_dir / "master.key"
+
+    def with_changes(self, **changes: Any) -> PdsSettings:
+        """A copy with ``changes``."""
+        return replace(self, **changes)
+
+
+def _domain(value: str) -> str:
+    domain = value.strip().lower()
+    if not domain.startswith("."):
+        domain = "." + domain
+    if len(domain) < 2 or ".." in domain:
+        raise ValueError(f"{value!r} is not a handle domain")
+    return domain
+
+
+def settings_from_env(environ: Mapping[str, str] = os.environ, **overrides: Any) -> PdsSettings:
+    """Settings from ``STRATO_PDS_<FIELD>`` variables (``STRATO_PDS_PUBLIC_URL``,
+    ``STRATO_PDS_HANDLE_DOMAINS=.test,.example.com``, ``STRATO_PDS_RELAYS``, ...), then
+    ``overrides`` (options given on the command line, None meaning not given)."""
+    values: dict[str, Any] = {}
+    for item in fields(PdsSettings):
+        raw = environ.get(ENV_PREFIX + item.name.upper())
+        if raw is not None:
+            values[item.name] = parse_value(item.name, raw)
+    values.update({name: value for name, value in overrides.items() if value is not None})
+    return PdsSettings(**values)
+
+
+_TUPLES: Final = {"handle_domains", "relays", "lexicon_dirs"}
+_INTS: Final = {"port", "blob_limit", "trust_proxy"}
+_BOOLS: Final = {"invite_code_required", "rate_limits", "local_network", "sync"}
+_PATHS: Final = {"data_dir", "admin_token_file", "master_key_file"}
+
+
+def parse_value(name: str, raw: str) -> Any:
+    """The setting ``name`` read from text (an environment variable)."""
+    if name in _TUPLES:
+        items = tuple(part.strip() for part in raw.split(",") if part.strip())
+        return tuple(Path(item) for item in items) if name == "lexicon_dirs" else items
+    if name in _INTS:
+        try:
+            return int(raw)
+        except ValueError:
+            raise ValueError(f"{ENV_PREFIX}{name.upper()} must be an integer") from None
+    if name in _BOOLS:
+        lowered = raw.strip().lower()
+        if lowered not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+            raise ValueError(f"{ENV_PREFIX}{name.upper()} must be true or false")
+        return lowered in ("1", "true", "yes", "on")
+    if name in _PATHS:
+        return Path(raw)
+    return raw or None
