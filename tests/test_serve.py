@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from strato import logs
-from strato.serve import Running, ServeError, Service, serve
+from strato.serve import Running, ServeError, Service, _bind, serve
 
 
 def app(name: str, events: list[str], *, fail: bool = False) -> Starlette:
@@ -135,3 +135,31 @@ def test_plc_command_logs_json_and_stops_on_sigint(tmp_path: Path) -> None:
         finally:
             process.kill()
     assert rest[-1]["msg"] == "stopped"
+
+
+def test_accepted_connections_have_nagle_off() -> None:
+    """The listening socket serve() binds yields connections with TCP_NODELAY set by asyncio
+    (a keep-alive client would otherwise wait for delayed ACKs between requests)."""
+
+    async def scenario() -> int:
+        loop = asyncio.get_running_loop()
+        accepted: asyncio.Future[asyncio.BaseTransport] = loop.create_future()
+
+        class Accept(asyncio.Protocol):
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                accepted.set_result(transport)
+
+        sock = _bind(Service("nodelay", app("nodelay", [])))
+        server = await loop.create_server(Accept, sock=sock)
+        async with server:
+            host, port = sock.getsockname()[:2]
+            _, writer = await asyncio.open_connection(host, port)
+            transport = await accepted
+            option = transport.get_extra_info("socket").getsockopt(
+                socket.IPPROTO_TCP, socket.TCP_NODELAY
+            )
+            transport.close()
+            writer.close()
+            return int(option)
+
+    assert asyncio.run(scenario()) != 0
