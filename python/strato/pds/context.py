@@ -28,6 +28,7 @@ from strato.metrics import ServerMetrics
 from strato.pds.accounts import ACCOUNT_TABLES, AccountStore
 from strato.pds.blobs import BLOB_TABLES, BlobStore
 from strato.pds.keys import KEY_TABLES, KeyStore, MasterKey
+from strato.pds.mailer import Mailer
 from strato.pds.settings import PdsSettings
 from strato.pds.writer import Writer
 from strato.plc import PlcClient
@@ -61,6 +62,7 @@ class PdsContext:
     plc: PlcClient
     catalog: Catalog
     http: httpx.AsyncClient
+    mailer: Mailer
     admin_token: str | None = None
     _closed: bool = field(default=False, repr=False)
 
@@ -113,6 +115,7 @@ class PdsContext:
             plc=PlcClient(settings.plc_url),
             catalog=catalog,
             http=httpx.AsyncClient(timeout=30.0, follow_redirects=False),
+            mailer=Mailer.from_settings(settings),
             admin_token=admin_token,
         )
 

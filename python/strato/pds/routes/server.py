@@ -1,4 +1,6 @@
-"""``com.atproto.server.*`` on the PDS: describeServer, createAccount and the session methods.
+"""``com.atproto.server.*`` on the PDS: describeServer, createAccount and the session methods;
+:func:`register` also adds the namespace's other modules (:mod:`.server_app_passwords`,
+:mod:`.server_account`, :mod:`.server_service_auth`, :mod:`.server_email`).
 
 Account creation: the handle is checked (one label under a configured domain), the password
 hashed (argon2id, off the event loop), a k256 signing key made, and a did:plc registered at the
@@ -6,6 +8,11 @@ PLC directory with the recovery key (if given) and the PDS's rotation key. Then 
 transaction stores the account, its sealed key, the repository's first commit, its refresh
 token and the ``#identity``, ``#account`` and ``#commit`` events, as the reference sequences
 them.
+
+An existing identity moving here (``did`` given) must prove itself with a service token from
+that DID for this PDS and ``createAccount``. Its account is created deactivated, with the key
+reserved for the DID (reserveSigningKey) or a new one, an empty repository and no events: it
+goes live with activateAccount once its repository and DID document have moved.
 """
 
 from __future__ import annotations
@@ -13,11 +20,19 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Final
 
+from starlette.requests import Request
+
 from strato.crypto import K256, PrivateKey
 from strato.errors import AccountNotFoundError, PlcDirectoryError, PlcValidationError
 from strato.pds import events
-from strato.pds.accounts import Account, AccountStatus, AppPassword, hash_password
+from strato.pds.accounts import Account, AccountStatus, AppPassword, RefreshGrant, hash_password
 from strato.pds.context import PdsContext
+from strato.pds.routes import (
+    server_account,
+    server_app_passwords,
+    server_email,
+    server_service_auth,
+)
 from strato.pds.routes.common import requester, xrpc_errors
 from strato.plc import create_genesis
 from strato.storage import WriteTxn
@@ -26,11 +41,15 @@ from strato.xrpc import RouteLimit, XrpcRequest, XrpcRouter, by_ip
 from strato.xrpc.auth import (
     ACCESS_PRIVILEGED,
     AuthScope,
+    AuthVerifier,
+    Credentials,
     RefreshCredentials,
+    ServiceCredentials,
     SessionTokens,
+    authorization,
     create_session_tokens,
 )
-from strato.xrpc.errors import XrpcError, invalid_request
+from strato.xrpc.errors import XrpcError, auth_required, invalid_request
 from strato.xrpc.ratelimit import RateLimit
 from strato.xrpc.types import server as types
 
@@ -51,6 +70,10 @@ def register(router: XrpcRouter, ctx: PdsContext) -> None:
     """Add the methods of this namespace to ``router``."""
     _register_accounts(router, ctx)
     _register_sessions(router, ctx)
+    server_app_passwords.register(router, ctx)
+    server_account.register(router, ctx)
+    server_service_auth.register(router, ctx)
+    server_email.register(router, ctx)
 
 
 def _register_accounts(router: XrpcRouter, ctx: PdsContext) -> None:
@@ -68,6 +91,7 @@ def _register_accounts(router: XrpcRouter, ctx: PdsContext) -> None:
 
     @router.method(
         "com.atproto.server.createAccount",
+        auth=_optional_service_auth(ctx),
         limits=[RouteLimit(CREATE_ACCOUNT_LIMIT, by_ip)],
     )
     async def create_account(
@@ -75,33 +99,27 @@ def _register_accounts(router: XrpcRouter, ctx: PdsContext) -> None:
     ) -> types.CreateAccountOutput:
         body = request.input
         handle = check_handle(ctx, body.handle)
-        if isinstance(body.did, str):
-            raise invalid_request(
-                "moving an existing DID here is not supported yet", "IncompatibleDidDoc"
-            )
+        moving = body.did if isinstance(body.did, str) else None
+        if moving is not None:
+            credentials = request.auth
+            if not isinstance(credentials, ServiceCredentials) or credentials.did != moving:
+                raise auth_required(f"Missing auth to create account with did: {moving}")
+        if isinstance(body.plc_op, dict):
+            raise invalid_request('Unsupported input: "plcOp"')
         if not isinstance(body.password, str):
             raise invalid_request("A password is required", "InvalidPassword")
         with xrpc_errors():
             password_hash = await asyncio.to_thread(hash_password, body.password)
         if _handle_taken(ctx, handle):
             raise invalid_request(f"Handle already taken: {handle}", "HandleNotAvailable")
-        signing_key = PrivateKey.generate(K256)
-        rotation_keys = [ctx.keys.rotation_key().public_key.did_key()]
-        if isinstance(body.recovery_key, str):
-            rotation_keys.insert(0, body.recovery_key)
-        operation, did = create_genesis(
-            signing_key=signing_key.public_key.did_key(),
-            rotation_keys=rotation_keys,
-            handle=handle,
-            pds_endpoint=settings.public_url,
-            signer=ctx.keys.rotation_key(),
-        )
-        try:
-            await ctx.plc.submit(did, operation)
-        except PlcValidationError as err:
-            raise invalid_request(f"the PLC directory refused the DID: {err}") from None
-        except (PlcDirectoryError, OSError) as err:
-            raise XrpcError(502, "UpstreamFailure", f"PLC directory: {err}") from None
+        if moving is None:
+            signing_key = PrivateKey.generate(K256)
+            did = await _create_plc_did(ctx, handle, signing_key, body.recovery_key)
+        else:
+            did = moving
+            with xrpc_errors():
+                reserved = ctx.keys.reserved_signing_key(did)
+            signing_key = reserved if reserved is not None else PrivateKey.generate(K256)
         tokens = create_session_tokens(ctx.auth.jwt_secret, settings.service_did, did)
         email = body.email if isinstance(body.email, str) else None
         invite = body.invite_code if isinstance(body.invite_code, str) else None
@@ -109,13 +127,16 @@ def _register_accounts(router: XrpcRouter, ctx: PdsContext) -> None:
         def work(txn: WriteTxn) -> None:
             ctx.accounts.create_account(
                 txn, did=did, handle=handle, email=email, password_hash=password_hash,
-                invite_code=invite,
+                invite_code=invite, deactivated=moving is not None,
             )  # fmt: skip
             ctx.keys.store_signing_key(did, signing_key, txn)
             commit = ctx.repos.create(txn, did, signing_key)
             ctx.accounts.store_refresh_token(
                 did, tokens.refresh_id, tokens.refresh_expires_at * 1000, txn=txn
             )
+            if moving is not None:
+                ctx.keys.clear_reserved_key(did, signing_key.public_key.did_key(), txn=txn)
+                return
             events.append_identity(txn, ctx.sequencer, did, handle)
             events.append_account(txn, ctx.sequencer, did, AccountStatus.ACTIVE)
             events.append_commit(txn, ctx.sequencer, commit)
@@ -125,6 +146,42 @@ def _register_accounts(router: XrpcRouter, ctx: PdsContext) -> None:
         return types.CreateAccountOutput(
             access_jwt=tokens.access_jwt, refresh_jwt=tokens.refresh_jwt, handle=handle, did=did
         )
+
+
+async def _create_plc_did(
+    ctx: PdsContext, handle: str, signing_key: PrivateKey, recovery_key: object
+) -> str:
+    """Register a new did:plc for ``handle`` at the PLC directory; returns it."""
+    rotation_keys = [ctx.keys.rotation_key().public_key.did_key()]
+    if isinstance(recovery_key, str):
+        rotation_keys.insert(0, recovery_key)
+    operation, did = create_genesis(
+        signing_key=signing_key.public_key.did_key(),
+        rotation_keys=rotation_keys,
+        handle=handle,
+        pds_endpoint=ctx.settings.public_url,
+        signer=ctx.keys.rotation_key(),
+    )
+    try:
+        await ctx.plc.submit(did, operation)
+    except PlcValidationError as err:
+        raise invalid_request(f"the PLC directory refused the DID: {err}") from None
+    except (PlcDirectoryError, OSError) as err:
+        raise XrpcError(502, "UpstreamFailure", f"PLC directory: {err}") from None
+    return did
+
+
+def _optional_service_auth(ctx: PdsContext) -> AuthVerifier:
+    """A service token when the request carries an Authorization header, else nothing (the
+    reference's ``userServiceAuthOptional``)."""
+    service = ctx.auth.service()
+
+    async def verify(request: Request, nsid: str) -> Credentials:
+        if authorization(request) is None:
+            return None
+        return await service(request, nsid)
+
+    return verify
 
 
 def _register_sessions(router: XrpcRouter, ctx: PdsContext) -> None:
@@ -149,7 +206,7 @@ def _register_sessions(router: XrpcRouter, ctx: PdsContext) -> None:
             raise
         account = login.account
         if account.takedown_ref is not None and body.allow_takendown is not True:
-            raise invalid_request("Account has been taken down", "AccountTakedown")
+            raise auth_required("Account has been taken down", "AccountTakedown")
         tokens = await issue_session(ctx, account, login.app_password)
         return types.CreateSessionOutput(
             **session_fields(ctx, account),
@@ -169,7 +226,14 @@ def _register_sessions(router: XrpcRouter, ctx: PdsContext) -> None:
         assert isinstance(credentials, RefreshCredentials)
         with xrpc_errors():
             account = ctx.accounts.get(credentials.did)
-            grant = await asyncio.to_thread(ctx.accounts.rotate_refresh_token, credentials.token_id)
+        if account.takedown_ref is not None:
+            raise auth_required("Account has been taken down", "AccountTakedown")
+
+        def rotate(txn: WriteTxn) -> RefreshGrant:
+            return ctx.accounts.rotate_refresh_token(credentials.token_id, txn)
+
+        with xrpc_errors():
+            grant = await ctx.writer.submit(rotate)
         scope = _scope(account, grant.app_password_name, ctx)
         tokens = create_session_tokens(
             ctx.auth.jwt_secret, settings.service_did, account.did,
@@ -185,7 +249,8 @@ def _register_sessions(router: XrpcRouter, ctx: PdsContext) -> None:
     async def delete_session(request: XrpcRequest[None, None]) -> None:
         credentials = request.auth
         assert isinstance(credentials, RefreshCredentials)
-        await asyncio.to_thread(ctx.accounts.revoke_refresh_token, credentials.token_id)
+        token_id = credentials.token_id
+        await ctx.writer.submit(lambda txn: ctx.accounts.revoke_refresh_token(token_id, txn))
 
 
 #: Scopes that may read their own session: every access scope, and a taken-down account's.

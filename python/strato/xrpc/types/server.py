@@ -304,9 +304,7 @@ METHODS: dict[str, MethodTypes] = {
     "com.atproto.server.listAppPasswords": MethodTypes("query", output=ListAppPasswordsOutput),
     "com.atproto.server.revokeAppPassword": MethodTypes("procedure", input=RevokeAppPasswordInput),
     "com.atproto.server.activateAccount": MethodTypes("procedure"),
-    "com.atproto.server.deactivateAccount": MethodTypes(
-        "procedure", input=DeactivateAccountInput
-    ),
+    "com.atproto.server.deactivateAccount": MethodTypes("procedure", input=DeactivateAccountInput),
     "com.atproto.server.checkAccountStatus": MethodTypes("query", output=CheckAccountStatusOutput),
     "com.atproto.server.requestAccountDelete": MethodTypes("procedure"),
     "com.atproto.server.deleteAccount": MethodTypes("procedure", input=DeleteAccountInput),
