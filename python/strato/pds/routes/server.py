@@ -23,7 +23,12 @@ from typing import Any, Final
 from starlette.requests import Request
 
 from strato.crypto import K256, PrivateKey
-from strato.errors import AccountNotFoundError, PlcDirectoryError, PlcValidationError
+from strato.errors import (
+    AccountNotFoundError,
+    InvalidTokenError,
+    PlcDirectoryError,
+    PlcValidationError,
+)
 from strato.pds import events
 from strato.pds.accounts import Account, AccountStatus, AppPassword, RefreshGrant, hash_password
 from strato.pds.context import PdsContext
@@ -232,8 +237,10 @@ def _register_sessions(router: XrpcRouter, ctx: PdsContext) -> None:
         def rotate(txn: WriteTxn) -> RefreshGrant:
             return ctx.accounts.rotate_refresh_token(credentials.token_id, txn)
 
-        with xrpc_errors():
+        try:
             grant = await ctx.writer.submit(rotate)
+        except InvalidTokenError:  # revoked, unknown or expired: the reference's answer
+            raise invalid_request("Token has been revoked", "ExpiredToken") from None
         scope = _scope(account, grant.app_password_name, ctx)
         tokens = create_session_tokens(
             ctx.auth.jwt_secret, settings.service_did, account.did,
