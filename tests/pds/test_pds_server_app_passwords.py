@@ -23,8 +23,10 @@ def test_create_list_log_in_and_revoke(pds: LocalPds) -> None:
     phone = pds.xrpc(CREATE, token=token, json={"name": "phone"})
     assert phone.status_code == 200, phone.text
     created = phone.json()
-    assert created["name"] == "phone" and created["privileged"] is False
-    assert len(created["password"]) == 19 and created["password"].count("-") == 3
+    assert created["name"] == "phone"
+    assert created["privileged"] is False
+    assert len(created["password"]) == 19
+    assert created["password"].count("-") == 3
     chat = pds.xrpc(CREATE, token=token, json={"name": "chat", "privileged": True}).json()
     assert chat["privileged"] is True
 

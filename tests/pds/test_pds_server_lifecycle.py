@@ -46,7 +46,8 @@ def test_deactivate_then_activate(pds: LocalPds) -> None:
     assert pds.ctx.accounts.get(did).deactivated_at is None
     emitted = events_since(pds, head)
     assert [kind for kind, _ in emitted] == ["#account", "#identity", "#sync"]
-    assert emitted[0][1]["active"] is True and "status" not in emitted[0][1]
+    assert emitted[0][1]["active"] is True
+    assert "status" not in emitted[0][1]
     assert emitted[1][1]["handle"] == "alice.test"
     with pds.ctx.store.read() as txn:
         assert emitted[2][1]["rev"] == pds.ctx.repos.latest(txn, did).rev
