@@ -27,6 +27,19 @@ def login(pds: LocalPds, identifier: str, password: str = PASSWORD) -> dict[str,
     return session
 
 
+def app_password_login(
+    pds: LocalPds, session: dict[str, Any], *, name: str = "app", privileged: bool = False
+) -> str:
+    """The access token of a login with a new app password of ``session``'s account."""
+    created = pds.xrpc(
+        "com.atproto.server.createAppPassword", token=session["accessJwt"],
+        json={"name": name, "privileged": privileged},
+    )  # fmt: skip
+    assert created.status_code == 200, created.text
+    token: str = login(pds, session["handle"], created.json()["password"])["accessJwt"]
+    return token
+
+
 def post(pds: LocalPds, nsid: str, token: str | None = None) -> httpx.Response:
     """POST to a procedure that takes no input."""
     return pds.xrpc(nsid, token=token, content=b"")

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 import pytest
 from pds_net import PASSWORD, LocalPds
 from pds_server_helpers import (
+    app_password_login,
     assert_error,
     emailed_token,
     events_since,
@@ -108,11 +109,7 @@ def test_requesting_a_code_takes_a_full_session_and_an_address(
     record_mail(caplog)
     alice = pds.create_account("alice.test", email="alice@example.com")
     carol = pds.create_account("carol.test")  # no email address
-    app = pds.xrpc(
-        "com.atproto.server.createAppPassword", token=alice["accessJwt"],
-        json={"name": "app", "privileged": True},
-    ).json()  # fmt: skip
-    app_token = login(pds, "alice.test", app["password"])["accessJwt"]
+    app_token = app_password_login(pds, alice, privileged=True)
     before = snapshot(pds, alice["did"])
     assert_error(post(pds, REQUEST, app_token), 400, "InvalidToken")
     assert_error(post(pds, REQUEST), 401, "AuthMissing")

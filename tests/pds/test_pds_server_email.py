@@ -10,6 +10,7 @@ import time
 import pytest
 from pds_net import PASSWORD, LocalPds
 from pds_server_helpers import (
+    app_password_login,
     assert_error,
     emailed_token,
     login,
@@ -22,14 +23,6 @@ from strato.pds.accounts import EmailTokenPurpose
 CONFIRM = EmailTokenPurpose.CONFIRM_EMAIL
 UPDATE = EmailTokenPurpose.UPDATE_EMAIL
 RESET = EmailTokenPurpose.RESET_PASSWORD
-
-
-def _app_token(pds: LocalPds, session: dict[str, str]) -> str:
-    app = pds.xrpc(
-        "com.atproto.server.createAppPassword", token=session["accessJwt"],
-        json={"name": "app", "privileged": True},
-    ).json()  # fmt: skip
-    return login(pds, session["handle"], app["password"])["accessJwt"]
 
 
 def test_confirm_then_change_the_address(pds: LocalPds, caplog: pytest.LogCaptureFixture) -> None:
@@ -86,7 +79,7 @@ def test_email_changes_that_are_refused(pds: LocalPds, caplog: pytest.LogCapture
     pds.create_account("bob.test", email="bob@example.com")
     carol = pds.create_account("carol.test")
     did, token = alice["did"], alice["accessJwt"]
-    app_token = _app_token(pds, alice)
+    app_token = app_password_login(pds, alice, privileged=True)
     post(pds, "com.atproto.server.requestEmailConfirmation", token)
     code = emailed_token(caplog, did, CONFIRM)
     before = snapshot(pds, did)

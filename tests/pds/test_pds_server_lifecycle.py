@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 
 from pds_net import LocalPds
-from pds_server_helpers import assert_error, events_since, login, post, snapshot
+from pds_server_helpers import app_password_login, assert_error, events_since, login, post, snapshot
 from strato.plc import PlcClient
 
 ACTIVATE = "com.atproto.server.activateAccount"
@@ -96,11 +96,7 @@ def test_activation_needs_a_did_document_pointing_here(pds: LocalPds) -> None:
 
 def test_lifecycle_methods_refuse_weaker_sessions_and_bad_input(pds: LocalPds) -> None:
     alice = pds.create_account("alice.test")
-    app = pds.xrpc(
-        "com.atproto.server.createAppPassword", token=alice["accessJwt"],
-        json={"name": "app", "privileged": True},
-    ).json()  # fmt: skip
-    app_token = login(pds, "alice.test", app["password"])["accessJwt"]
+    app_token = app_password_login(pds, alice, privileged=True)
     before = snapshot(pds, alice["did"])
     assert_error(pds.xrpc(DEACTIVATE, token=app_token, json={}), 400, "InvalidToken")
     assert_error(post(pds, ACTIVATE, app_token), 400, "InvalidToken")

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from pds_net import PASSWORD, LocalPds
-from pds_server_helpers import assert_error, login, snapshot
+from pds_server_helpers import app_password_login, assert_error, snapshot
 from strato.xrpc import jws
 
 GET = "com.atproto.server.getServiceAuth"
@@ -18,14 +18,6 @@ def _claims(pds: LocalPds, did: str, token: str) -> dict[str, Any]:
     parsed = jws.decode(token, (jws.ES256K,))
     assert jws.verify_ecdsa(parsed, pds.ctx.keys.signing_key(did).public_key)
     return parsed.payload
-
-
-def _app_token(pds: LocalPds, session: dict[str, str], privileged: bool) -> str:
-    app = pds.xrpc(
-        "com.atproto.server.createAppPassword", token=session["accessJwt"],
-        json={"name": f"app-{privileged}", "privileged": privileged},
-    ).json()  # fmt: skip
-    return login(pds, session["handle"], app["password"])["accessJwt"]
 
 
 def test_tokens_are_signed_with_the_repo_key(pds: LocalPds) -> None:
@@ -49,8 +41,8 @@ def test_tokens_are_signed_with_the_repo_key(pds: LocalPds) -> None:
 def test_refused_requests(pds: LocalPds) -> None:
     alice = pds.create_account("alice.test")
     token = alice["accessJwt"]
-    plain_app = _app_token(pds, alice, privileged=False)
-    privileged_app = _app_token(pds, alice, privileged=True)
+    plain_app = app_password_login(pds, alice, name="plain")
+    privileged_app = app_password_login(pds, alice, name="chat", privileged=True)
     now = int(time.time())
     chat = "chat.bsky.convo.sendMessage"
     before = snapshot(pds, alice["did"])
