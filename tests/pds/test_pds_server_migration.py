@@ -99,6 +99,12 @@ def test_moving_in_without_a_key_reservation_makes_a_key(pds: LocalPds, old_home
     assert created.status_code == 200, created.text
     key = pds.ctx.keys.signing_key(old_home.did).public_key.did_key()
     assert key != old_home.signing.public_key.did_key()
+    # moving in twice is refused and changes nothing
+    before = snapshot(pds, old_home.did)
+    body = {"handle": "alice2.test", "did": old_home.did, "password": PASSWORD}
+    again = pds.xrpc(CREATE, token=old_home.token(pds), json=body)
+    assert_error(again, 400, "InvalidRequest")
+    assert snapshot(pds, old_home.did) == before
 
 
 def test_moving_in_needs_the_identity_s_own_token(pds: LocalPds, old_home: OldHome) -> None:

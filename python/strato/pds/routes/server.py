@@ -24,6 +24,7 @@ from starlette.requests import Request
 
 from strato.crypto import K256, PrivateKey
 from strato.errors import (
+    AccountExistsError,
     AccountNotFoundError,
     InvalidTokenError,
     PlcDirectoryError,
@@ -146,8 +147,11 @@ def _register_accounts(router: XrpcRouter, ctx: PdsContext) -> None:
             events.append_account(txn, ctx.sequencer, did, AccountStatus.ACTIVE)
             events.append_commit(txn, ctx.sequencer, commit)
 
-        with xrpc_errors():
-            await ctx.writer.submit(work)
+        try:
+            with xrpc_errors():
+                await ctx.writer.submit(work)
+        except AccountExistsError:
+            raise invalid_request(f"An account already exists for {did}") from None
         return types.CreateAccountOutput(
             access_jwt=tokens.access_jwt, refresh_jwt=tokens.refresh_jwt, handle=handle, did=did
         )
