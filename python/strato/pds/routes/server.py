@@ -18,20 +18,31 @@ goes live with activateAccount once its repository and DID document have moved.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any, Final
 
+import httpx
 from starlette.requests import Request
 
 from strato.crypto import K256, PrivateKey
 from strato.errors import (
     AccountExistsError,
     AccountNotFoundError,
+    IdentityError,
     InvalidTokenError,
     PlcDirectoryError,
     PlcValidationError,
 )
 from strato.pds import events
-from strato.pds.accounts import Account, AccountStatus, AppPassword, RefreshGrant, hash_password
+from strato.pds.accounts import (
+    Account,
+    AccountStatus,
+    AppPassword,
+    RefreshGrant,
+    hash_password,
+    invites,
+    normalize_email,
+)
 from strato.pds.context import PdsContext
 from strato.pds.routes import (
     server_account,
@@ -58,6 +69,8 @@ from strato.xrpc.auth import (
 from strato.xrpc.errors import XrpcError, auth_required, invalid_request
 from strato.xrpc.ratelimit import RateLimit
 from strato.xrpc.types import server as types
+
+logger = logging.getLogger("strato.pds.routes.server")
 
 #: Handle label lengths the reference PDS allows under its domains.
 HANDLE_LABEL_MIN: Final = 3
@@ -118,6 +131,9 @@ def _register_accounts(router: XrpcRouter, ctx: PdsContext) -> None:
             password_hash = await asyncio.to_thread(hash_password, body.password)
         if _handle_taken(ctx, handle):
             raise invalid_request(f"Handle already taken: {handle}", "HandleNotAvailable")
+        email = body.email if isinstance(body.email, str) else None
+        invite = body.invite_code if isinstance(body.invite_code, str) else None
+        _check_email_and_invite(ctx, email, invite)
         if moving is None:
             signing_key = PrivateKey.generate(K256)
             did = await _create_plc_did(ctx, handle, signing_key, body.recovery_key)
@@ -127,8 +143,6 @@ def _register_accounts(router: XrpcRouter, ctx: PdsContext) -> None:
                 reserved = ctx.keys.reserved_signing_key(did)
             signing_key = reserved if reserved is not None else PrivateKey.generate(K256)
         tokens = create_session_tokens(ctx.auth.jwt_secret, settings.service_did, did)
-        email = body.email if isinstance(body.email, str) else None
-        invite = body.invite_code if isinstance(body.invite_code, str) else None
 
         def work(txn: WriteTxn) -> None:
             ctx.accounts.create_account(
@@ -152,6 +166,10 @@ def _register_accounts(router: XrpcRouter, ctx: PdsContext) -> None:
                 await ctx.writer.submit(work)
         except AccountExistsError:
             raise invalid_request(f"An account already exists for {did}") from None
+        except Exception:
+            if moving is None:  # the DID was made for this account: end it
+                await _tombstone(ctx, did)
+            raise
         return types.CreateAccountOutput(
             access_jwt=tokens.access_jwt, refresh_jwt=tokens.refresh_jwt, handle=handle, did=did
         )
@@ -178,6 +196,33 @@ async def _create_plc_did(
     except (PlcDirectoryError, OSError) as err:
         raise XrpcError(502, "UpstreamFailure", f"PLC directory: {err}") from None
     return did
+
+
+async def _tombstone(ctx: PdsContext, did: str) -> None:
+    """End a did:plc whose account could not be stored (best effort: logged on failure)."""
+    try:
+        await ctx.plc.tombstone(did, ctx.keys.rotation_key())
+    except (PlcDirectoryError, PlcValidationError, IdentityError, httpx.HTTPError, OSError) as err:
+        logger.warning("could not tombstone %s after a failed account creation: %s", did, err)
+
+
+def _check_email_and_invite(ctx: PdsContext, email: str | None, invite: str | None) -> None:
+    """The checks of the account store that can fail, made before a DID is registered."""
+    if email is not None:
+        with xrpc_errors():
+            address = normalize_email(email)
+        try:
+            ctx.accounts.get_by_email(address)
+        except AccountNotFoundError:
+            pass
+        else:
+            raise invalid_request(f"Email already taken: {address}")
+    if invite is None:
+        if ctx.accounts.invite_code_required:
+            raise invalid_request("No invite code provided", "InvalidInviteCode")
+        return
+    with xrpc_errors(), ctx.store.read() as txn:
+        invites.check(txn, invite)
 
 
 def _optional_service_auth(ctx: PdsContext) -> AuthVerifier:
