@@ -6,9 +6,10 @@ their error and change nothing."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
-from pds_net import PASSWORD, LocalPds
+from pds_net import PASSWORD, LocalPds, local_network
 from pds_server_helpers import (
     app_password_login,
     assert_error,
@@ -172,3 +173,17 @@ def test_password_reset(pds: LocalPds, caplog: pytest.LogCaptureFixture) -> None
         "com.atproto.server.resetPassword", json={"token": code, "password": "another one"}
     )
     assert_error(spent, 400, "InvalidToken")
+
+
+def test_asking_for_codes_is_rate_limited_per_account(tmp_path: Path) -> None:
+    with local_network(tmp_path, rate_limits=True) as pds:
+        alice = pds.create_account("alice.test", email="alice@example.com")
+        bob = pds.create_account("bob.test", email="bob@example.com")
+        confirm = "com.atproto.server.requestEmailConfirmation"
+        for _ in range(5):
+            assert post(pds, confirm, alice["accessJwt"]).status_code == 200
+        assert_error(post(pds, confirm, alice["accessJwt"]), 429, "RateLimitExceeded")
+        # another account, and another method, have their own counts
+        assert post(pds, confirm, bob["accessJwt"]).status_code == 200
+        update = post(pds, "com.atproto.server.requestEmailUpdate", alice["accessJwt"])
+        assert update.status_code == 200, update.text

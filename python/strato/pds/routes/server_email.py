@@ -31,11 +31,9 @@ from strato.xrpc.errors import invalid_request
 from strato.xrpc.ratelimit import RateLimit
 from strato.xrpc.types import server as types
 
-#: The reference's limits: emailing a code, per account; a password reset, per address.
-EMAIL_LIMITS: Final = (
-    RateLimit("email-code-day", 15, 86_400.0),
-    RateLimit("email-code-hour", 5, 3_600.0),
-)
+#: The reference's limits: emailing a code, per account and method; a password reset, per
+#: address.
+EMAIL_LIMITS: Final = ((15, 86_400.0, "day"), (5, 3_600.0, "hour"))
 RESET_REQUEST_LIMITS: Final = (
     RateLimit("password-reset-request-day", 50, 86_400.0),
     RateLimit("password-reset-request-hour", 15, 3_600.0),
@@ -43,6 +41,13 @@ RESET_REQUEST_LIMITS: Final = (
 RESET_LIMIT: Final = RateLimit("password-reset", 50, 300.0)
 _NO_EMAIL: Final = "account does not have an email address"
 _UNSUPPORTED: Final = "This email address is not supported, please use a different email."
+
+
+def _per_account(method: str) -> list[RouteLimit]:
+    return [
+        RouteLimit(RateLimit(f"{method}-{name}", points, seconds), by_account)
+        for points, seconds, name in EMAIL_LIMITS
+    ]
 
 
 def register(router: XrpcRouter, ctx: PdsContext) -> None:
@@ -57,7 +62,7 @@ def _register_confirmation(router: XrpcRouter, ctx: PdsContext) -> None:
     @router.method(
         "com.atproto.server.requestEmailConfirmation",
         auth=ctx.auth.access(ACCESS_STANDARD),
-        limits=[RouteLimit(limit, by_account) for limit in EMAIL_LIMITS],
+        limits=_per_account("request-email-confirmation"),
     )
     async def request_email_confirmation(request: XrpcRequest[None, None]) -> None:
         account = live_account(ctx, request)
@@ -83,7 +88,7 @@ def _register_update(router: XrpcRouter, ctx: PdsContext) -> None:
     @router.method(
         "com.atproto.server.requestEmailUpdate",
         auth=ctx.auth.access(ACCESS_STANDARD),
-        limits=[RouteLimit(limit, by_account) for limit in EMAIL_LIMITS],
+        limits=_per_account("request-email-update"),
     )
     async def request_email_update(
         request: XrpcRequest[None, None],
