@@ -133,7 +133,7 @@ def add_pds_command(groups: Any) -> None:
     add(
         "--blob-limit",
         metavar="SIZE",
-        type=parse_size,
+        type=_size,
         help="largest blob upload, in bytes or with a unit (512kB, 100MB, 1GB; units are "
         f"powers of 1024; default 100MB; {_env('blob_limit')})",
     )
@@ -169,6 +169,13 @@ def add_pds_command(groups: Any) -> None:
     )
     add_log_options(pds)
     pds.set_defaults(handler=cmd_pds)
+
+
+def _size(text: str) -> int:
+    try:
+        return parse_size(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _domains(text: str) -> tuple[str, ...]:
@@ -208,7 +215,7 @@ def add_up_command(groups: Any) -> None:
         description=(
             "Start a complete AT Protocol network on this machine in one process: a PLC "
             f"directory on http://localhost:{PLC_PORT} and a PDS on "
-            f"http://localhost:{DEFAULT_PORT} (did:web:localhost%%3A{DEFAULT_PORT}), listening "
+            f"http://localhost:{DEFAULT_PORT} (did:web:localhost%3A{DEFAULT_PORT}), listening "
             "on 127.0.0.1 only. Handles are NAME.test, resolved by the PDS itself. Data goes "
             "to DATA_DIR/plc and DATA_DIR/pds; the PDS's admin token is generated at "
             f"DATA_DIR/pds/{ADMIN_TOKEN_NAME} on the first start. Ctrl-C (or SIGTERM) stops "
