@@ -266,6 +266,18 @@ def test_wrong_master_key(
         "strato: error: key store: wrong master key: it is not the key this data directory's "
         "keys were sealed with\n"
     )
+    monkeypatch.delenv(MASTER_KEY_ENV)
+    missing = tmp_path / "typo.key"
+    code, out, err = run(
+        capsys, "pds", "--data-dir", str(data_dir), "--master-key-file", str(missing)
+    )
+    assert (code, out, err) == (
+        1,
+        "",
+        f"strato: error: no master key file at {missing}, but {data_dir / 'db'} holds keys "
+        "sealed with one\n",
+    )
+    assert not missing.exists()
     monkeypatch.setenv(MASTER_KEY_ENV, "not hex")
     code, out, err = run(capsys, "pds", "--data-dir", str(tmp_path / "other"))
     assert (code, out, err) == (1, "", "strato: error: key store: a master key is 64 hex digits\n")
@@ -284,7 +296,7 @@ def test_admin_token_file_is_made_once(tmp_path: Path) -> None:
 
 
 def test_account_commands_need_a_data_dir(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     empty = tmp_path / "nothing"
     for argv in (
@@ -300,6 +312,10 @@ def test_account_commands_need_a_data_dir(
             "or give --data-dir)\n"
         )
     assert not empty.exists()
+    monkeypatch.setenv("STRATO_PDS_DATA_DIR", str(empty))
+    code, out, err = run(capsys, "account", "list")
+    assert (code, out) == (1, "")
+    assert err.startswith(f"strato: error: no PDS data in {empty} ")
 
 
 def test_account_create_without_a_pds(capsys: pytest.CaptureFixture[str]) -> None:

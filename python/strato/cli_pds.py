@@ -202,9 +202,22 @@ def pds_settings(args: argparse.Namespace, environ: dict[str, str] | None = None
 def cmd_pds(args: argparse.Namespace) -> int:
     """Serve until interrupted."""
     settings = pds_settings(args)
+    require_master_key(settings)
     app = create_app(settings)
     service = Service("pds", app, settings.host, settings.port)
     return serve_until_stopped(args, [service])
+
+
+def require_master_key(settings: PdsSettings) -> None:
+    """Refuse to start a PDS whose data directory has sealed keys but whose master key file is
+    missing: the PDS would make a new key that can never open them (a mistyped path, say)."""
+    if os.environ.get(MASTER_KEY_ENV):
+        return
+    store = Path(settings.data_dir) / "db"
+    if store.exists() and not settings.key_file.exists():
+        raise ValueError(
+            f"no master key file at {settings.key_file}, but {store} holds keys sealed with one"
+        )
 
 
 def add_up_command(groups: Any) -> None:
@@ -273,6 +286,7 @@ def up_services(
         admin_token_file=token_file,
         local_network=True,
     )
+    require_master_key(settings)
     plc = create_plc_app(PlcSettings(data_dir=data_dir / "plc"))
     services = [
         Service("plc", plc, "127.0.0.1", plc_port),
