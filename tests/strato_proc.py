@@ -14,12 +14,21 @@ from pathlib import Path
 import httpx
 
 
+def free_ports(count: int) -> list[int]:
+    """``count`` different ports nothing listens on now (on 127.0.0.1)."""
+    probes = [socket.socket() for _ in range(count)]
+    try:
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [probe.getsockname()[1] for probe in probes]
+    finally:
+        for probe in probes:
+            probe.close()
+
+
 def free_port() -> int:
     """A port nothing listens on now (on 127.0.0.1)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+    return free_ports(1)[0]
 
 
 def strato_env(**extra: str) -> dict[str, str]:

@@ -10,6 +10,7 @@ import secrets
 import signal
 import stat
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,7 @@ from strato.pds.accounts import AccountStore, EmailTokenPurpose
 from strato.pds.context import PdsContext, open_store
 from strato.pds.keys import MASTER_KEY_ENV
 from strato.pds.settings import PdsSettings
-from strato_proc import free_port, start, stop
+from strato_proc import free_port, free_ports, start, stop
 from websockets.sync.client import ClientConnection, connect
 
 PASSWORD = "correct horse battery"
@@ -345,7 +346,7 @@ class Up:
 @pytest.fixture
 def up(tmp_path: Path) -> Iterator[Up]:
     data_dir = tmp_path / "net"
-    plc_port, pds_port = free_port(), free_port()
+    plc_port, pds_port = free_ports(2)
     log = tmp_path / "up.log"
     argv = ["up", "--data-dir", str(data_dir), "--plc-port", str(plc_port)]
     process = start(log, *argv, "--pds-port", str(pds_port), stdout=subprocess.PIPE)
@@ -392,15 +393,14 @@ def test_up_serves_a_local_network(up: Up) -> None:
     assert "stopped" in up.log.read_text()
 
 
-def test_up_refuses_a_port_in_use(
-    capsys: pytest.CaptureFixture[str], up: Up, tmp_path: Path
-) -> None:
-    code, out, err = run(
-        capsys, "up", "--data-dir", str(tmp_path / "second"), "--plc-port", str(free_port()),
-        "--pds-port", str(up.pds_port), "--log-level", "error",
-    )  # fmt: skip
-    assert (code, out) == (1, "")
-    assert err.startswith(f"strato: error: pds cannot listen on 127.0.0.1:{up.pds_port}: ")
+def test_up_refuses_a_port_in_use(up: Up, tmp_path: Path) -> None:
+    argv = ["up", "--data-dir", str(tmp_path / "second"), "--plc-port", str(free_port())]
+    argv += ["--pds-port", str(up.pds_port), "--log-level", "error"]
+    command = [sys.executable, "-m", "strato", *argv]
+    done = subprocess.run(command, check=False, capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr.startswith(f"strato: error: pds cannot listen on 127.0.0.1:{up.pds_port}: ")
+    assert ERROR_LINE.fullmatch(done.stderr)
 
 
 def test_accounts_end_to_end(capsys: pytest.CaptureFixture[str], up: Up) -> None:

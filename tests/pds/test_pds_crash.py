@@ -28,7 +28,7 @@ from strato.pds.context import open_store
 from strato.repo import RepoStore
 from strato.repo.commit import decode_commit
 from strato.repo.verify import signing_key_from_did_doc, verify_repo
-from strato_proc import free_port, start, stop, strato_env, wait_until_up
+from strato_proc import free_ports, start, stop, strato_env, wait_until_up
 
 ROUNDS = 4
 WRITERS = 4
@@ -64,9 +64,9 @@ class Network:
 @pytest.fixture
 def network(tmp_path: Path) -> Iterator[Network]:
     log = tmp_path / "servers.log"
-    plc_port = free_port()
+    plc_port, pds_port = free_ports(2)
     plc = start(log, "plc", "--port", str(plc_port), "--data-dir", str(tmp_path / "plc"))
-    net = Network(tmp_path, log, f"http://127.0.0.1:{plc_port}", free_port(), plc)
+    net = Network(tmp_path, log, f"http://127.0.0.1:{plc_port}", pds_port, plc)
     try:
         wait_until_up(plc, f"{net.plc_url}/_health", log)
         net.start_pds()
