@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -190,7 +190,7 @@ _SETTINGS: Final = (
 )  # fmt: skip
 
 
-def pds_settings(args: argparse.Namespace, environ: dict[str, str] | None = None) -> PdsSettings:
+def pds_settings(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> PdsSettings:
     """The settings of ``strato pds``: the environment, then the options given."""
     overrides: dict[str, Any] = {}
     for name in _SETTINGS:
