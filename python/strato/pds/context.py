@@ -21,7 +21,7 @@ import httpx
 
 from strato.crypto import PublicKey
 from strato.firehose import TABLES as FIREHOSE_TABLES
-from strato.firehose import Broadcaster, FirehoseMetrics, Sequencer
+from strato.firehose import Broadcaster, FirehoseMetrics, Retention, Sequencer
 from strato.identity import IdentityCache, IdentityResolver
 from strato.lexicon import Catalog
 from strato.metrics import ServerMetrics
@@ -72,7 +72,13 @@ class PdsContext:
         store = open_store(data_dir, sync=settings.sync)
         master = MasterKey.load(settings.key_file, create=True)
         metrics = ServerMetrics("pds")
-        sequencer = Sequencer(store)
+        sequencer = Sequencer(
+            store,
+            retention=Retention(
+                max_age_seconds=settings.event_retention_hours * 3600,
+                max_bytes=settings.event_retention_bytes,
+            ),
+        )
         broadcaster = Broadcaster(sequencer, FirehoseMetrics(metrics))
         identity = IdentityResolver(
             plc_url=settings.plc_url,
