@@ -28,6 +28,7 @@ from strato.metrics import ServerMetrics
 from strato.pds.accounts import ACCOUNT_TABLES, AccountStore
 from strato.pds.blobs import BLOB_TABLES, BlobStore
 from strato.pds.keys import KEY_TABLES, KeyStore, MasterKey
+from strato.pds.metrics import WriterMetrics
 from strato.pds.settings import PdsSettings
 from strato.pds.writer import Writer
 from strato.plc import PlcClient
@@ -106,7 +107,7 @@ class PdsContext:
             sequencer=sequencer,
             metrics=metrics,
             broadcaster=broadcaster,
-            writer=Writer(store, after_commit=broadcaster.notify),
+            writer=Writer(store, after_commit=broadcaster.notify, metrics=WriterMetrics(metrics)),
             auth=auth,
             identity=identity,
             plc=PlcClient(settings.plc_url),
