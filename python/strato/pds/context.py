@@ -21,13 +21,15 @@ import httpx
 
 from strato.crypto import PublicKey
 from strato.firehose import TABLES as FIREHOSE_TABLES
-from strato.firehose import Broadcaster, FirehoseMetrics, Sequencer
+from strato.firehose import Broadcaster, FirehoseMetrics, Retention, Sequencer
 from strato.identity import IdentityCache, IdentityResolver
 from strato.lexicon import Catalog
 from strato.metrics import ServerMetrics
 from strato.pds.accounts import ACCOUNT_TABLES, AccountStore
 from strato.pds.blobs import BLOB_TABLES, BlobStore
 from strato.pds.keys import KEY_TABLES, KeyStore, MasterKey
+from strato.pds.mailer import Mailer
+from strato.pds.metrics import WriterMetrics
 from strato.pds.settings import PdsSettings
 from strato.pds.writer import Writer
 from strato.plc import PlcClient
@@ -61,6 +63,7 @@ class PdsContext:
     plc: PlcClient
     catalog: Catalog
     http: httpx.AsyncClient
+    mailer: Mailer
     admin_token: str | None = None
     _closed: bool = field(default=False, repr=False)
 
@@ -69,17 +72,16 @@ class PdsContext:
         """Open (or create) the data directory of ``settings`` and everything on it."""
         data_dir = Path(settings.data_dir)
         data_dir.mkdir(parents=True, exist_ok=True)
-        tables = (
-            ACCOUNT_TABLES + KEY_TABLES + BLOB_TABLES + REPO_TABLES + FIREHOSE_TABLES
-            + PDS_TABLES + (IDENTITY_CACHE_TABLE,)
-        )  # fmt: skip
-        store = Store.open(
-            data_dir / "db", name="pds", schema_version=SCHEMA_VERSION, tables=tables,
-            sync=settings.sync,
-        )  # fmt: skip
+        store = open_store(data_dir, sync=settings.sync)
         master = MasterKey.load(settings.key_file, create=True)
         metrics = ServerMetrics("pds")
-        sequencer = Sequencer(store)
+        sequencer = Sequencer(
+            store,
+            retention=Retention(
+                max_age_seconds=settings.event_retention_hours * 3600,
+                max_bytes=settings.event_retention_bytes,
+            ),
+        )
         broadcaster = Broadcaster(sequencer, FirehoseMetrics(metrics))
         identity = IdentityResolver(
             plc_url=settings.plc_url,
@@ -107,12 +109,13 @@ class PdsContext:
             sequencer=sequencer,
             metrics=metrics,
             broadcaster=broadcaster,
-            writer=Writer(store, after_commit=broadcaster.notify),
+            writer=Writer(store, after_commit=broadcaster.notify, metrics=WriterMetrics(metrics)),
             auth=auth,
             identity=identity,
             plc=PlcClient(settings.plc_url),
             catalog=catalog,
             http=httpx.AsyncClient(timeout=30.0, follow_redirects=False),
+            mailer=Mailer.from_settings(settings),
             admin_token=admin_token,
         )
 
@@ -123,8 +126,21 @@ class PdsContext:
         self._closed = True
         self.writer.stop()
         await self.plc.aclose()
+        await self.identity.aclose()
         await self.http.aclose()
         self.store.close()
+
+
+def open_store(data_dir: Path, *, sync: bool = True) -> Store:
+    """The PDS's LMDB environment in ``data_dir`` (created if missing). Another process may
+    open it while the PDS runs (``strato account``): LMDB serializes their writes."""
+    tables = (
+        ACCOUNT_TABLES + KEY_TABLES + BLOB_TABLES + REPO_TABLES + FIREHOSE_TABLES
+        + PDS_TABLES + (IDENTITY_CACHE_TABLE,)
+    )  # fmt: skip
+    return Store.open(
+        data_dir / "db", name="pds", schema_version=SCHEMA_VERSION, tables=tables, sync=sync
+    )
 
 
 def _read_admin_token(path: Path | None) -> str | None:
