@@ -9,7 +9,7 @@ ARGS ?= up
 WHEEL_DIR := target/wheels
 SHARED ?= $(abspath ../shared)
 
-.PHONY: help dev run test test-python test-rust lint wheel wheel-test bench-deps bench-data bench bench-smoke clean
+.PHONY: help dev run test test-python test-rust lint wheel wheel-test bench-deps bench-data bench bench-smoke bench-pds clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -76,6 +76,10 @@ bench-smoke: bench-deps  ## the comparisons on small data: checks strato agrees 
 	$(BIN)/python benches/repo_compare.py --quick
 	$(BIN)/python benches/syntax_compare.py --quick
 	$(BIN)/python benches/lexicon_compare.py --quick
+
+bench-pds: dev  ## strato's PDS against millipds over HTTP (MILLIPDS_VENV=DIR: a venv with millipds; installs wrk if missing)
+	command -v wrk >/dev/null || apt-get install -y wrk || (apt-get update && apt-get install -y wrk)
+	$(BIN)/python benches/pds_bench.py $(if $(MILLIPDS_VENV),--millipds-venv $(MILLIPDS_VENV)) $(PDS_BENCH_ARGS)
 
 clean:  ## remove build outputs and the venv
 	rm -rf $(VENV) target
