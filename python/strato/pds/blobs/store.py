@@ -303,6 +303,11 @@ class BlobStore:
                 meta.temp_since = None
                 txn.put("blobs", text_key(did, cid), _encoder.encode(meta))
 
+    def record_paths(self, txn: ReadTxn, did: str) -> set[str]:
+        """The paths (``collection/rkey``) of ``did``'s records that reference blobs (what an
+        import must clear when it replaces the repository)."""
+        return {split_key(key)[1] for key, _ in txn.items("record_blobs", prefix=prefix(did))}
+
     # -- reading --------------------------------------------------------------------------------
 
     def blob(self, did: str, cid: str) -> BlobFile:

@@ -1,15 +1,17 @@
 """The PDS's XRPC methods, one module per namespace; each has ``register(router, ctx)``.
 
 - :mod:`.server`: ``com.atproto.server.*`` (accounts, sessions).
-- :mod:`.repo`: ``com.atproto.repo.*`` (record writes and reads).
+- :mod:`.repo`, :mod:`.repo_read`, :mod:`.repo_blobs`: ``com.atproto.repo.*`` (record writes,
+  record reads, blob uploads and repository imports).
+- :mod:`.sync`, :mod:`.sync_blobs`: ``com.atproto.sync.*`` (repository and blob reads).
 - :mod:`.common`: the domain errors as XRPC answers, the requester, hosted repositories.
 """
 
 from __future__ import annotations
 
-from strato.pds.routes import repo, server
+from strato.pds.routes import repo, repo_blobs, repo_read, server, sync, sync_blobs
 
 #: Every namespace module, in registration order.
-NAMESPACES = (server, repo)
+NAMESPACES = (server, repo, repo_read, repo_blobs, sync, sync_blobs)
 
-__all__ = ["NAMESPACES", "repo", "server"]
+__all__ = ["NAMESPACES", "repo", "repo_blobs", "repo_read", "server", "sync", "sync_blobs"]
