@@ -123,6 +123,7 @@ class PdsContext:
         self._closed = True
         self.writer.stop()
         await self.plc.aclose()
+        await self.identity.aclose()
         await self.http.aclose()
         self.store.close()
 
