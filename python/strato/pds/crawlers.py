@@ -13,11 +13,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from typing import Final
+from typing import Final, Protocol
 
 import httpx
-
-from strato.firehose import Sequencer
 
 logger = logging.getLogger("strato.pds.crawlers")
 
@@ -26,6 +24,12 @@ NOTIFY_INTERVAL: Final = 20 * 60.0
 #: How often the event log is looked at for new events (seconds).
 POLL_INTERVAL: Final = 1.0
 REQUEST_CRAWL: Final = "/xrpc/com.atproto.sync.requestCrawl"
+
+
+class EventLog(Protocol):
+    """What the crawlers watch: the event log's head (a :class:`strato.firehose.Sequencer`)."""
+
+    def head(self) -> int: ...
 
 
 class Crawlers:
@@ -37,7 +41,7 @@ class Crawlers:
         relays: Sequence[str],
         hostname: str,
         http: httpx.AsyncClient,
-        sequencer: Sequencer,
+        sequencer: EventLog,
         *,
         interval: float = NOTIFY_INTERVAL,
         poll: float = POLL_INTERVAL,
@@ -54,13 +58,17 @@ class Crawlers:
     async def run(self) -> None:
         """Watch the log and notify, until cancelled."""
         while True:
-            head = self.sequencer.head()
-            if head > self.notified_seq:
-                self.notified_seq = head
-                await self.notify()
-                await asyncio.sleep(self.interval)
-            else:
-                await asyncio.sleep(self.poll)
+            await asyncio.sleep(await self.step())
+
+    async def step(self) -> float:
+        """Notify the relays if the log grew since they were last told; how long to wait
+        before the next step (the full interval after a notice)."""
+        head = self.sequencer.head()
+        if head <= self.notified_seq:
+            return self.poll
+        self.notified_seq = head
+        await self.notify()
+        return self.interval
 
     async def notify(self) -> None:
         """Send ``requestCrawl`` to every relay now (failures are logged)."""
