@@ -4,9 +4,10 @@ their specific error and write nothing."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from pds_net import LocalPds
+from pds_net import LocalPds, local_network
 from pds_repo_helpers import (
     LIKE,
     OTHER_CID,
@@ -216,3 +217,26 @@ def test_inactive_accounts_cannot_write(pds: LocalPds) -> None:
                 json={"repo": who.did, "collection": POST, "record": post()},
             )
             assert error_of(response) == (401, error)
+
+
+def test_writes_are_rate_limited_per_account_by_points(tmp_path: Path) -> None:
+    with local_network(tmp_path, rate_limits=True) as pds:
+        alice = user(pds, "alice")
+        bob = user(pds, "bob")
+
+        def creates(batch: int) -> dict[str, Any]:
+            writes = [
+                {"$type": "com.atproto.repo.applyWrites#create", "collection": POST,
+                 "rkey": f"b{batch}-{i}", "value": post(f"{batch}-{i}")}
+                for i in range(200)
+            ]  # fmt: skip
+            return {"repo": alice.did, "writes": writes}
+
+        for batch in range(8):  # 8 x 200 creates x 3 points = 4800 of the hour's 5000
+            alice.ok(APPLY, json=creates(batch))
+        with nothing_written(pds, alice):
+            refused = alice.call(APPLY, json=creates(8))
+            assert error_of(refused) == (429, "RateLimitExceeded")
+        # 200 points are left: a single create still fits, and other accounts are not limited
+        alice.create(post("one more"))
+        bob.create(post("bob is fine"))

@@ -15,7 +15,7 @@ The reads are in :mod:`.repo_read`, blobs and imports in :mod:`.repo_blobs`.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from strato import CID, dagcbor
@@ -32,25 +32,42 @@ from strato.repo.store import MAX_WRITES
 from strato.repo.writes import UNCHECKED, SwapRecord
 from strato.storage import WriteTxn
 from strato.syntax import TID
-from strato.xrpc import XrpcRequest, XrpcRouter
+from strato.xrpc import RateLimit, RouteLimit, XrpcRequest, XrpcRouter, by_account
 from strato.xrpc.errors import auth_required, forbidden, invalid_request
 from strato.xrpc.types import repo as types
 
 UNSET: Any = types.UNSET
 #: The JSON body limit of the methods that carry records (the reference's).
 RECORD_JSON_LIMIT: Final = 1_000_000
+#: The reference's write limits per account, shared by the write methods: a create costs 3
+#: points, an update 2, a delete 1.
+WRITE_LIMITS: Final = (
+    RateLimit("repo-write-hour", 5000, 3600.0),
+    RateLimit("repo-write-day", 35000, 86400.0),
+)
+_POINTS: Final[dict[type[Any], int]] = {types.Create: 3, types.Update: 2, types.Delete: 1}
 
 
 def register(router: XrpcRouter, ctx: PdsContext) -> None:
     """Add the write methods of this namespace to ``router``."""
     auth = ctx.auth.access()
-    for nsid, handler, limit in (
-        ("com.atproto.repo.createRecord", create_record, RECORD_JSON_LIMIT),
-        ("com.atproto.repo.putRecord", put_record, RECORD_JSON_LIMIT),
-        ("com.atproto.repo.deleteRecord", delete_record, None),
-        ("com.atproto.repo.applyWrites", apply_writes, RECORD_JSON_LIMIT),
+    for nsid, handler, limit, cost in (
+        ("com.atproto.repo.createRecord", create_record, RECORD_JSON_LIMIT, _costs(3)),
+        ("com.atproto.repo.putRecord", put_record, RECORD_JSON_LIMIT, _costs(2)),
+        ("com.atproto.repo.deleteRecord", delete_record, None, _costs(1)),
+        ("com.atproto.repo.applyWrites", apply_writes, RECORD_JSON_LIMIT, _batch_cost),
     ):
-        router.add(nsid, functools.partial(handler, ctx), auth=auth, max_body=limit)
+        limits = [RouteLimit(window, by_account, cost) for window in WRITE_LIMITS]
+        router.add(nsid, functools.partial(handler, ctx), auth=auth, max_body=limit, limits=limits)
+
+
+def _costs(points: int) -> Callable[[XrpcRequest[Any, Any]], int]:
+    return lambda request: points
+
+
+def _batch_cost(request: XrpcRequest[Any, Any]) -> int:
+    points: int = sum(_POINTS[type(write)] for write in request.input.writes)
+    return points
 
 
 async def create_record(
