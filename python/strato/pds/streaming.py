@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from typing import Final
 
 #: Chunks waiting between the producer thread and the response at most.
@@ -23,9 +23,25 @@ class _End:
     """The producer finished."""
 
 
+class _Closing:
+    """An iterator closed when done with, so a generator's ``finally`` (its transaction)
+    runs on this thread even when the reader stopped early."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self._chunks
+
+    def close(self) -> None:
+        close = getattr(self._chunks, "close", None)
+        if close is not None:
+            close()
+
+
 async def thread_stream(
     produce: Callable[[], Iterator[bytes]], *, depth: int = QUEUE_DEPTH
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     """The chunks of ``produce()``, which runs on its own thread from the first read on; its
     exception is raised here."""
     loop = asyncio.get_running_loop()
@@ -39,10 +55,11 @@ async def thread_stream(
 
     def run() -> None:
         try:
-            for chunk in produce():
-                if stopped.is_set():
-                    return
-                hand_over(chunk)
+            with contextlib.closing(_Closing(produce())) as chunks:
+                for chunk in chunks:
+                    if stopped.is_set():
+                        return
+                    hand_over(chunk)
         except BaseException as err:  # handed to the reader, raised there
             hand_over(err)
             return
