@@ -80,7 +80,12 @@ def test_a_record_referencing_a_blob_never_uploaded_is_refused(pds: LocalPds) ->
         mismatch = alice.call("com.atproto.repo.createRecord",
                               json={"repo": alice.did, "collection": POST,
                                     "record": with_image(wrong_type)})  # fmt: skip
-        assert error_of(mismatch) == (400, "InvalidRequest")
+        assert error_of(mismatch) == (400, "InvalidMimeType")
+        wrong_size = {**mine, "size": mine["size"] + 1}
+        mismatch = alice.call("com.atproto.repo.createRecord",
+                              json={"repo": alice.did, "collection": POST,
+                                    "record": with_image(wrong_size)})  # fmt: skip
+        assert error_of(mismatch) == (400, "InvalidSize")
         batch = alice.call("com.atproto.repo.applyWrites", json={"repo": alice.did, "writes": [
             {"$type": "com.atproto.repo.applyWrites#create", "collection": POST,
              "value": post()},

@@ -16,7 +16,9 @@ from strato.errors import (
     AccountNotFoundError,
     AuthenticationError,
     BlobError,
+    BlobMimeTypeMismatchError,
     BlobNotFoundError,
+    BlobSizeMismatchError,
     BlobTooLargeError,
     EmailNotAvailableError,
     ExpiredTokenError,
@@ -55,6 +57,8 @@ _BAD_REQUEST: dict[type[Exception], str | None] = {
     TokenRequiredError: None,
     BlobTooLargeError: "BlobTooLarge",
     BlobNotFoundError: "BlobNotFound",
+    BlobMimeTypeMismatchError: "InvalidMimeType",
+    BlobSizeMismatchError: "InvalidSize",
 }
 
 
