@@ -180,3 +180,15 @@ def test_unavailable_repos_are_refused_but_to_their_owner_and_the_admin(tmp_path
                              headers={"Authorization": "Basic " + base64.b64encode(
                                  b"admin:wrong").decode()})  # fmt: skip
         assert error_of(bad_admin) == (401, "AuthenticationRequired")
+
+
+def test_get_repo_has_its_own_limit_outside_the_global_one(tmp_path: Path) -> None:
+    with local_network(tmp_path, rate_limits=True) as pds:
+        alice = user(pds, "alice")
+        repo = pds.xrpc("com.atproto.sync.getRepo", params={"did": alice.did})
+        assert repo.headers["RateLimit-Policy"] == "6000;w=300"
+        other = pds.xrpc("com.atproto.sync.getLatestCommit", params={"did": alice.did})
+        assert other.headers["RateLimit-Policy"] == "3000;w=300"
+        again = pds.xrpc("com.atproto.sync.getRepo", params={"did": alice.did})
+        # only getRepo's own bucket is charged by getRepo
+        assert int(again.headers["RateLimit-Remaining"]) == 6000 - 2

@@ -30,6 +30,7 @@ from strato.firehose import SubscribeReposEndpoint
 from strato.pds.context import PdsContext
 from strato.pds.crawlers import Crawlers
 from strato.pds.routes import NAMESPACES
+from strato.pds.routes.sync import GLOBAL_EXEMPT
 from strato.pds.settings import PdsSettings
 from strato.xrpc import RateLimit, RateLimitSettings, XrpcRouter, cors_middleware
 
@@ -56,6 +57,7 @@ def create_app(settings: PdsSettings, *, context: PdsContext | None = None) -> S
             global_limits=(GLOBAL_LIMIT,),
             trusted_proxies=settings.trust_proxy,
             enabled=settings.rate_limits,
+            exempt=GLOBAL_EXEMPT,
         )
     )
     for namespace in NAMESPACES:

@@ -13,7 +13,7 @@ importRepo.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from strato import dagcbor
 from strato.errors import AccountNotFoundError, CommitVerificationError, DecodeError
@@ -24,19 +24,24 @@ from strato.pds.context import PdsContext
 from strato.pds.routes.common import requester, xrpc_errors
 from strato.repo import ImportResult
 from strato.storage import WriteTxn
-from strato.xrpc import BodyStream, XrpcRequest, XrpcRouter
+from strato.xrpc import BodyStream, RateLimit, RouteLimit, XrpcRequest, XrpcRouter
 from strato.xrpc.auth import ACCESS_FULL, AccessCredentials, ServiceCredentials
 from strato.xrpc.errors import auth_required, invalid_request
 from strato.xrpc.types import repo as types
 
 UNSET: Any = types.UNSET
+#: The reference's upload limit per client address.
+UPLOAD_LIMIT: Final = RateLimit("upload-blob-day", 1000, 86400.0)
 
 
 def register(router: XrpcRouter, ctx: PdsContext) -> None:
     """Add the blob and import methods of this namespace to ``router``."""
     limit = ctx.settings.blob_limit
 
-    @router.method("com.atproto.repo.uploadBlob", auth=ctx.auth.access_or_service(), max_body=limit)
+    @router.method(
+        "com.atproto.repo.uploadBlob", auth=ctx.auth.access_or_service(), max_body=limit,
+        limits=[RouteLimit(UPLOAD_LIMIT)],
+    )  # fmt: skip
     async def upload_blob(
         request: XrpcRequest[None, BodyStream],
     ) -> types.UploadBlobOutput:

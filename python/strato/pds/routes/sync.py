@@ -22,7 +22,7 @@ from strato.pds.accounts import Account, AccountStatus
 from strato.pds.context import PdsContext
 from strato.pds.routes.common import require_active, xrpc_errors
 from strato.pds.streaming import thread_stream
-from strato.xrpc import XrpcRequest, XrpcRouter
+from strato.xrpc import RateLimit, RouteLimit, XrpcRequest, XrpcRouter
 from strato.xrpc.auth import (
     ACCESS_STANDARD,
     AccessCredentials,
@@ -37,13 +37,16 @@ from strato.xrpc.types import sync as types
 
 UNSET: Any = types.UNSET
 CAR: Final = "application/vnd.ipld.car"
+#: getRepo has its own limit per client address instead of the global one (the reference's).
+GET_REPO_LIMIT: Final = RateLimit("get-repo", 6000, 300.0)
+GLOBAL_EXEMPT: Final = frozenset({"com.atproto.sync.getRepo"})
 
 
 def register(router: XrpcRouter, ctx: PdsContext) -> None:
     """Add the repository methods of this namespace to ``router``."""
     auth = viewer(ctx)
 
-    @router.method("com.atproto.sync.getRepo", auth=auth)
+    @router.method("com.atproto.sync.getRepo", auth=auth, limits=[RouteLimit(GET_REPO_LIMIT)])
     async def get_repo(request: XrpcRequest[types.GetRepoParams, None]) -> Response:
         did = available(ctx, request, request.params.did).did
         since = request.params.since if isinstance(request.params.since, str) else None
