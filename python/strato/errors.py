@@ -442,6 +442,14 @@ class BlobMismatchError(BlobError):
     """A record's blob reference whose ``mimeType`` or ``size`` is not the stored blob's."""
 
 
+class BlobMimeTypeMismatchError(BlobMismatchError):
+    """A record's blob reference whose ``mimeType`` is not the stored blob's."""
+
+
+class BlobSizeMismatchError(BlobMismatchError):
+    """A record's blob reference whose ``size`` is not the stored blob's."""
+
+
 class CommitVerificationError(AtprotoError, ValueError):
     """A ``#commit`` or ``#sync`` event (or a repo commit) that fails verification.
 
@@ -465,8 +473,10 @@ __all__ = [
     "AtprotoError",
     "AuthenticationError",
     "BlobError",
+    "BlobMimeTypeMismatchError",
     "BlobMismatchError",
     "BlobNotFoundError",
+    "BlobSizeMismatchError",
     "BlobTakenDownError",
     "BlobTooLargeError",
     "BlockNotFoundError",

@@ -72,13 +72,13 @@ def test_bad_writes_get_their_errors_and_write_nothing(pds: LocalPds) -> None:
     cases = [
         # another user's repo
         (bob["accessJwt"], {"repo": alice["did"], "collection": "app.bsky.feed.post",
-                            "record": post}, 403, "Forbidden"),
+                            "record": post}, 401, "AuthenticationRequired"),
         # a record that breaks its schema
         (alice["accessJwt"], {"repo": alice["did"], "collection": "app.bsky.feed.post",
-                              "record": {**post, "text": 5}}, 400, "InvalidRecord"),
+                              "record": {**post, "text": 5}}, 400, "InvalidRequest"),
         # $type not the collection
         (alice["accessJwt"], {"repo": alice["did"], "collection": "app.bsky.feed.like",
-                              "record": post}, 400, "InvalidRecord"),
+                              "record": post}, 400, "InvalidRequest"),
         # a stale swapCommit
         (alice["accessJwt"], {"repo": alice["did"], "collection": "app.bsky.feed.post",
                               "record": post, "swapCommit":

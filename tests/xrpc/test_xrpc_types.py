@@ -44,6 +44,7 @@ NAMED: dict[type[Any], str] = {
     repo.UpdateResult: "com.atproto.repo.applyWrites#updateResult",
     repo.DeleteResult: "com.atproto.repo.applyWrites#deleteResult",
     repo.ListedRecord: "com.atproto.repo.listRecords#record",
+    repo.RecordBlob: "com.atproto.repo.listMissingBlobs#recordBlob",
     sync.ListedRepo: "com.atproto.sync.listRepos#repo",
 }
 

@@ -6,8 +6,9 @@ Routes: the XRPC methods of :mod:`strato.pds.routes` under ``/xrpc/``, the fireh
 ``/.well-known/did.json`` (the PDS's own did:web document), ``/`` and ``/robots.txt``.
 
 The app's lifespan starts the group-commit writer and the firehose pump, and runs the
-housekeeping: the event log's retention every ``PRUNE_INTERVAL`` seconds and the collection of
-unreferenced blob uploads every ``BLOB_GC_INTERVAL`` seconds. Leaving it stops them, lets queued
+housekeeping: the event log's retention every ``PRUNE_INTERVAL`` seconds, the collection of
+unreferenced blob uploads every ``BLOB_GC_INTERVAL`` seconds, and the notices to the configured
+relays (:class:`strato.pds.crawlers.Crawlers`). Leaving it stops them, lets queued
 writes finish, and closes the store.
 """
 
@@ -27,7 +28,9 @@ from starlette.routing import Route
 from strato.errors import AccountNotFoundError
 from strato.firehose import SubscribeReposEndpoint
 from strato.pds.context import PdsContext
+from strato.pds.crawlers import Crawlers
 from strato.pds.routes import NAMESPACES
+from strato.pds.routes.sync import GLOBAL_EXEMPT
 from strato.pds.settings import PdsSettings
 from strato.xrpc import RateLimit, RateLimitSettings, XrpcRouter, cors_middleware
 
@@ -54,6 +57,7 @@ def create_app(settings: PdsSettings, *, context: PdsContext | None = None) -> S
             global_limits=(GLOBAL_LIMIT,),
             trusted_proxies=settings.trust_proxy,
             enabled=settings.rate_limits,
+            exempt=GLOBAL_EXEMPT,
         )
     )
     for namespace in NAMESPACES:
@@ -70,6 +74,9 @@ def create_app(settings: PdsSettings, *, context: PdsContext | None = None) -> S
                 _every(BLOB_GC_INTERVAL, ctx.blobs.collect_garbage), name="blob-gc"
             ),
         ]
+        if settings.relays:
+            crawlers = Crawlers(settings.relays, settings.hostname, ctx.http, ctx.sequencer)
+            chores.append(asyncio.create_task(crawlers.run(), name="crawlers"))
         try:
             yield
         finally:

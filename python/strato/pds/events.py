@@ -45,7 +45,9 @@ def append_commit(txn: WriteTxn, sequencer: Sequencer, commit: CommitData) -> in
         "since": commit.since,
         "blocks": commit.blocks,
         "ops": ops,
-        "blobs": list(commit.blobs),
+        # deprecated by sync 1.1 and always empty from the reference PDS; consumers read the
+        # blobs from the records themselves
+        "blobs": [],
         "time": now_iso(),
     }
     if commit.prev_data is not None:

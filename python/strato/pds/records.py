@@ -22,14 +22,15 @@ from strato.xrpc.errors import invalid_request
 
 
 def record_value(json_value: dict[str, Any]) -> dict[str, Any]:
-    """The data-model value of a record in atproto JSON (400 ``InvalidRecord`` if it has no
-    data-model form: a bad ``$link`` or ``$bytes``, a float, a malformed blob)."""
+    """The data-model value of a record in atproto JSON (400 ``InvalidRequest``, as the
+    reference answers an invalid record, if it has no data-model form: a bad ``$link`` or
+    ``$bytes``, a float, a malformed blob)."""
     try:
         value = dagcbor.from_json(json_value)
     except (DecodeError, ValueError) as err:
-        raise invalid_request(f"Invalid record: {err}", "InvalidRecord") from None
+        raise invalid_request(f"Invalid record: {err}") from None
     if not isinstance(value, dict):
-        raise invalid_request("Invalid record: a record must be an object", "InvalidRecord")
+        raise invalid_request("Invalid record: a record must be an object")
     return value
 
 
@@ -37,7 +38,7 @@ def validate(
     catalog: Catalog, collection: str, rkey: str, value: dict[str, Any], requested: bool | None
 ) -> ValidationStatus | None:
     """Check ``value`` as a record of ``collection`` at ``rkey``; the validation status to
-    report (None when the client asked for no validation). 400 ``InvalidRecord`` (with the
+    report (None when the client asked for no validation). 400 ``InvalidRequest`` (with the
     failing field) when it breaks its schema, 400 ``InvalidRequest`` when ``requested`` is
     True and no schema is known."""
     try:
@@ -49,7 +50,7 @@ def validate(
             convert(value, TYPED_RECORDS[collection].struct)
             status = "valid"
     except LexiconValidationError as err:
-        raise invalid_request(f"Invalid {collection} record: {err}", "InvalidRecord") from None
+        raise invalid_request(f"Invalid {collection} record: {err}") from None
     if status == "unknown" and requested is True:
         raise invalid_request(f"Lexicon not found: lex:{collection}")
     return status

@@ -52,8 +52,9 @@ import msgspec
 from strato import CID
 from strato.errors import (
     BlobError,
-    BlobMismatchError,
+    BlobMimeTypeMismatchError,
     BlobNotFoundError,
+    BlobSizeMismatchError,
     BlobTakenDownError,
     BlobTooLargeError,
 )
@@ -269,7 +270,8 @@ class BlobStore:
 
         Raises :class:`BlobNotFoundError` for a reference to a blob this account never
         uploaded (unless ``allow_missing``: an imported repository) and
-        :class:`BlobMismatchError` when a reference's MIME type or size is not the blob's;
+        :class:`BlobMismatchError` (:class:`BlobMimeTypeMismatchError`,
+        :class:`BlobSizeMismatchError`) when a reference's MIME type or size is not the blob's;
         nothing is written then."""
         wanted = {ref.cid: ref for ref in refs}
         for cid, ref in wanted.items():
@@ -278,11 +280,11 @@ class BlobStore:
                 if not allow_missing:
                     raise BlobNotFoundError("record references a blob that was not uploaded", cid)
             elif meta.mime_type != ref.mime_type:
-                raise BlobMismatchError(
+                raise BlobMimeTypeMismatchError(
                     f"reference says {ref.mime_type!r}, the blob is {meta.mime_type!r}", cid
                 )
             elif ref.size is not None and meta.size != ref.size:
-                raise BlobMismatchError(
+                raise BlobSizeMismatchError(
                     f"reference says {ref.size} bytes, the blob has {meta.size}", cid
                 )
         record_prefix = prefix(did, path)
@@ -302,6 +304,11 @@ class BlobStore:
                 txn.delete("blob_temp", u64(meta.temp_since) + text_key(did, cid))
                 meta.temp_since = None
                 txn.put("blobs", text_key(did, cid), _encoder.encode(meta))
+
+    def record_paths(self, txn: ReadTxn, did: str) -> set[str]:
+        """The paths (``collection/rkey``) of ``did``'s records that reference blobs (what an
+        import must clear when it replaces the repository)."""
+        return {split_key(key)[1] for key, _ in txn.items("record_blobs", prefix=prefix(did))}
 
     # -- reading --------------------------------------------------------------------------------
 

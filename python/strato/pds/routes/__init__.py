@@ -3,15 +3,17 @@
 - :mod:`.server`: ``com.atproto.server.*`` (accounts, sessions), with
   :mod:`.server_app_passwords`, :mod:`.server_account` (activation, status, deletion),
   :mod:`.server_service_auth`, :mod:`.server_email` and :mod:`.server_shared`.
-- :mod:`.repo`: ``com.atproto.repo.*`` (record writes and reads).
+- :mod:`.repo`, :mod:`.repo_read`, :mod:`.repo_blobs`: ``com.atproto.repo.*`` (record writes,
+  record reads, blob uploads and repository imports).
+- :mod:`.sync`, :mod:`.sync_blobs`: ``com.atproto.sync.*`` (repository and blob reads).
 - :mod:`.common`: the domain errors as XRPC answers, the requester, hosted repositories.
 """
 
 from __future__ import annotations
 
-from strato.pds.routes import repo, server
+from strato.pds.routes import repo, repo_blobs, repo_read, server, sync, sync_blobs
 
 #: Every namespace module, in registration order.
-NAMESPACES = (server, repo)
+NAMESPACES = (server, repo, repo_read, repo_blobs, sync, sync_blobs)
 
-__all__ = ["NAMESPACES", "repo", "server"]
+__all__ = ["NAMESPACES", "repo", "repo_blobs", "repo_read", "server", "sync", "sync_blobs"]

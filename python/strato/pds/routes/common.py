@@ -16,7 +16,9 @@ from strato.errors import (
     AccountNotFoundError,
     AuthenticationError,
     BlobError,
+    BlobMimeTypeMismatchError,
     BlobNotFoundError,
+    BlobSizeMismatchError,
     BlobTooLargeError,
     EmailNotAvailableError,
     ExpiredTokenError,
@@ -55,6 +57,8 @@ _BAD_REQUEST: dict[type[Exception], str | None] = {
     TokenRequiredError: None,
     BlobTooLargeError: "BlobTooLarge",
     BlobNotFoundError: "BlobNotFound",
+    BlobMimeTypeMismatchError: "InvalidMimeType",
+    BlobSizeMismatchError: "InvalidSize",
 }
 
 
@@ -74,7 +78,7 @@ def xrpc_errors() -> Iterator[None]:
     except AuthenticationError:
         raise auth_required("Invalid identifier or password") from None
     except LexiconValidationError as err:
-        raise invalid_request(f"Invalid record: {err}", "InvalidRecord") from None
+        raise invalid_request(f"Invalid record: {err}") from None
     except BlobError as err:
         raise invalid_request(str(err.reason), _name_of(err)) from None
     except Exception as err:

@@ -1,101 +1,262 @@
-"""``com.atproto.repo.*`` on the PDS: record writes as signed commits, and record reads.
+"""``com.atproto.repo.*`` record writes on the PDS: createRecord, putRecord, deleteRecord and
+applyWrites, each batch one signed commit.
 
-A write goes through the group-commit writer: the batch becomes one commit, and the commit's
-``#commit`` event is appended in the same transaction; the answer waits until it is durable.
-Only the account itself (an access token for its DID) writes to its repository.
+A write goes through the group-commit writer: in one nested transaction the batch becomes a
+commit, the blobs its records reference are recorded (a reference to a blob never uploaded is
+refused, nothing written), and the commit's ``#commit`` event is appended; the answer waits
+until it is durable. Only the account itself (an access token for its DID), active, writes to
+its repository, as the reference checks: an unknown repo is 403 ``AccountNotFound``, a taken
+down or deactivated one 401 ``AccountTakedown`` / ``AccountDeactivated``, another account's
+401 ``AuthenticationRequired``.
+
+The reads are in :mod:`.repo_read`, blobs and imports in :mod:`.repo_blobs`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any, Final
 
 from strato import CID, dagcbor
+from strato.crypto import PrivateKey
+from strato.errors import AccountNotFoundError
 from strato.pds import events
+from strato.pds.accounts import AccountStatus
+from strato.pds.blobs.refs import blob_refs
 from strato.pds.context import PdsContext
 from strato.pds.records import record_value, validate
-from strato.pds.routes.common import hosted_account, requester, xrpc_errors
-from strato.repo import CommitData, Create, Write
+from strato.pds.routes.common import requester, xrpc_errors
+from strato.repo import CommitData, Create, Delete, Update, Write
+from strato.repo.store import MAX_WRITES
+from strato.repo.writes import UNCHECKED, SwapRecord
 from strato.storage import WriteTxn
 from strato.syntax import TID
-from strato.xrpc import XrpcRequest, XrpcRouter
-from strato.xrpc.errors import forbidden, invalid_request
+from strato.xrpc import RateLimit, RouteLimit, XrpcRequest, XrpcRouter, by_account
+from strato.xrpc.errors import auth_required, forbidden, invalid_request
 from strato.xrpc.types import repo as types
 
 UNSET: Any = types.UNSET
+#: The JSON body limit of the methods that carry records (the reference's).
+RECORD_JSON_LIMIT: Final = 1_000_000
+#: The reference's write limits per account, shared by the write methods: a create costs 3
+#: points, an update 2, a delete 1.
+WRITE_LIMITS: Final = (
+    RateLimit("repo-write-hour", 5000, 3600.0),
+    RateLimit("repo-write-day", 35000, 86400.0),
+)
+_POINTS: Final[dict[type[Any], int]] = {types.Create: 3, types.Update: 2, types.Delete: 1}
 
 
 def register(router: XrpcRouter, ctx: PdsContext) -> None:
-    """Add the methods of this namespace to ``router``."""
+    """Add the write methods of this namespace to ``router``."""
+    auth = ctx.auth.access()
+    for nsid, handler, limit, cost in (
+        ("com.atproto.repo.createRecord", create_record, RECORD_JSON_LIMIT, _costs(3)),
+        ("com.atproto.repo.putRecord", put_record, RECORD_JSON_LIMIT, _costs(2)),
+        ("com.atproto.repo.deleteRecord", delete_record, None, _costs(1)),
+        ("com.atproto.repo.applyWrites", apply_writes, RECORD_JSON_LIMIT, _batch_cost),
+    ):
+        limits = [RouteLimit(window, by_account, cost) for window in WRITE_LIMITS]
+        router.add(nsid, functools.partial(handler, ctx), auth=auth, max_body=limit, limits=limits)
 
-    @router.method("com.atproto.repo.createRecord", auth=ctx.auth.access())
-    async def create_record(
-        request: XrpcRequest[None, types.CreateRecordInput],
-    ) -> types.CreateRecordOutput:
-        body = request.input
-        did = own_repo(ctx, request, body.repo)
-        rkey = body.rkey if isinstance(body.rkey, str) else str(TID.next())
-        value = record_value(body.record)
-        status = validate(ctx.catalog, body.collection, rkey, value, _flag(body.validate))
-        write = Create(body.collection, value, rkey)
-        commit = await apply(ctx, did, [write], swap_commit=_swap(body.swap_commit))
-        result = commit.results[0]
-        assert result.cid is not None
-        return types.CreateRecordOutput(
-            uri=f"at://{did}/{body.collection}/{rkey}",
-            cid=result.cid.encode(),
-            commit=types.CommitMeta(cid=commit.commit.encode(), rev=commit.rev),
-            validation_status=status if status is not None else UNSET,
-        )
 
-    @router.method("com.atproto.repo.getRecord")
-    async def get_record(
-        request: XrpcRequest[types.GetRecordParams, None],
-    ) -> types.GetRecordOutput:
-        params = request.params
-        account = hosted_account(ctx, params.repo)
-        with xrpc_errors(), ctx.store.read() as txn:
-            record = ctx.repos.get_record(txn, account.did, params.collection, params.rkey)
-        uri = f"at://{account.did}/{params.collection}/{params.rkey}"
-        if record is None or (isinstance(params.cid, str) and record.cid.encode() != params.cid):
-            raise invalid_request(f"Could not locate record: {uri}", "RecordNotFound")
-        return types.GetRecordOutput(
-            uri=uri, cid=record.cid.encode(), value=dagcbor.to_json(dagcbor.decode(record.value))
+def _costs(points: int) -> Callable[[XrpcRequest[Any, Any]], int]:
+    return lambda request: points
+
+
+def _batch_cost(request: XrpcRequest[Any, Any]) -> int:
+    points: int = sum(_POINTS[type(write)] for write in request.input.writes)
+    return points
+
+
+async def create_record(
+    ctx: PdsContext,
+    request: XrpcRequest[None, types.CreateRecordInput],
+) -> types.CreateRecordOutput:
+    body = request.input
+    did = own_repo(ctx, request, body.repo)
+    rkey = body.rkey if isinstance(body.rkey, str) else str(TID.next())
+    value = record_value(body.record)
+    status = validate(ctx.catalog, body.collection, rkey, value, _flag(body.validate))
+    write = Create(body.collection, value, rkey)
+    commit = await apply(ctx, did, [write], swap_commit=_swap(body.swap_commit))
+    result = commit.results[0]
+    assert result.cid is not None
+    return types.CreateRecordOutput(
+        uri=f"at://{did}/{body.collection}/{rkey}",
+        cid=result.cid.encode(),
+        commit=_meta(commit),
+        validation_status=_status(status),
+    )
+
+
+async def put_record(
+    ctx: PdsContext,
+    request: XrpcRequest[None, types.PutRecordInput],
+) -> types.PutRecordOutput:
+    body = request.input
+    did = own_repo(ctx, request, body.repo)
+    collection, rkey = body.collection, body.rkey
+    value = record_value(body.record)
+    status = validate(ctx.catalog, collection, rkey, value, _flag(body.validate))
+    cid = CID.compute(dagcbor.encode(value))
+    swap_record: SwapRecord = UNCHECKED
+    if body.swap_record is None or isinstance(body.swap_record, str):
+        swap_record = _swap(body.swap_record, "swapRecord")
+    swap_commit = _swap(body.swap_commit)
+    key = ctx.keys.signing_key(did)
+
+    def work(txn: WriteTxn) -> CommitData | None:
+        current = ctx.repos.get_record(txn, did, collection, rkey)
+        if current is not None and current.cid == cid:
+            return None  # the same record: no commit, as the reference answers
+        write: Write
+        if current is None:
+            write = Create(collection, value, rkey, swap_record)
+        else:
+            write = Update(collection, rkey, value, swap_record)
+        return commit_writes(ctx, txn, did, [write], key, swap_commit=swap_commit)
+
+    with xrpc_errors():
+        commit = await ctx.writer.submit(work)
+    return types.PutRecordOutput(
+        uri=f"at://{did}/{collection}/{rkey}",
+        cid=cid.encode(),
+        commit=UNSET if commit is None else _meta(commit),
+        validation_status=_status(status),
+    )
+
+
+async def delete_record(
+    ctx: PdsContext,
+    request: XrpcRequest[None, types.DeleteRecordInput],
+) -> types.DeleteRecordOutput:
+    body = request.input
+    did = own_repo(ctx, request, body.repo)
+    collection, rkey = body.collection, body.rkey
+    swap_record: SwapRecord = UNCHECKED
+    if isinstance(body.swap_record, str):
+        swap_record = _swap(body.swap_record, "swapRecord")
+    swap_commit = _swap(body.swap_commit)
+    key = ctx.keys.signing_key(did)
+
+    def work(txn: WriteTxn) -> CommitData | None:
+        if ctx.repos.get_record(txn, did, collection, rkey) is None:
+            return None  # deleting what is not there is a no-op, as the reference does
+        write = Delete(collection, rkey, swap_record)
+        return commit_writes(ctx, txn, did, [write], key, swap_commit=swap_commit)
+
+    with xrpc_errors():
+        commit = await ctx.writer.submit(work)
+    return types.DeleteRecordOutput(commit=UNSET if commit is None else _meta(commit))
+
+
+async def apply_writes(
+    ctx: PdsContext,
+    request: XrpcRequest[None, types.ApplyWritesInput],
+) -> types.ApplyWritesOutput:
+    body = request.input
+    did = own_repo(ctx, request, body.repo)
+    if len(body.writes) > MAX_WRITES:
+        raise invalid_request(f"Too many writes. Max: {MAX_WRITES}")
+    flag = _flag(body.validate)
+    writes: list[Write] = []
+    statuses: list[str | None] = []
+    for item in body.writes:
+        if isinstance(item, types.Delete):
+            writes.append(Delete(item.collection, item.rkey))
+            statuses.append(None)
+            continue
+        rkey = item.rkey if isinstance(item.rkey, str) else str(TID.next())
+        value = record_value(item.value)
+        statuses.append(validate(ctx.catalog, item.collection, rkey, value, flag))
+        if isinstance(item, types.Create):
+            writes.append(Create(item.collection, value, rkey))
+        else:
+            writes.append(Update(item.collection, rkey, value))
+    commit = await apply(ctx, did, writes, swap_commit=_swap(body.swap_commit))
+    results: list[types.WriteResult] = []
+    for result, status in zip(commit.results, statuses, strict=True):
+        if result.cid is None:
+            results.append(types.DeleteResult())
+            continue
+        kind = types.CreateResult if result.action == "create" else types.UpdateResult
+        results.append(
+            kind(
+                uri=f"at://{did}/{result.path}",
+                cid=result.cid.encode(),
+                validation_status=_status(status),
+            )
         )
+    return types.ApplyWritesOutput(commit=_meta(commit), results=results)
 
 
 def own_repo(ctx: PdsContext, request: XrpcRequest[Any, Any], repo: str) -> str:
-    """The DID of ``repo`` when it is the requester's own (403 otherwise)."""
+    """The DID of ``repo`` when it is the requester's own active repository (the reference's
+    answers otherwise: see the module docstring)."""
     did = requester(request)
-    account = hosted_account(ctx, repo)
+    try:
+        account = ctx.accounts.resolve(repo)
+    except AccountNotFoundError:
+        raise forbidden("Account not found", "AccountNotFound") from None
+    status = account.status
+    if status is AccountStatus.TAKENDOWN:
+        raise auth_required("Account has been taken down", "AccountTakedown")
+    if status is AccountStatus.DEACTIVATED:
+        raise auth_required("Account is deactivated", "AccountDeactivated")
     if account.did != did:
-        raise forbidden("Invalid repo: only the account itself may write to its repository")
+        raise auth_required("Only the account itself may write to its repository")
     return did
+
+
+def commit_writes(
+    ctx: PdsContext,
+    txn: WriteTxn,
+    did: str,
+    writes: Sequence[Write],
+    key: PrivateKey,
+    *,
+    swap_commit: CID | None,
+) -> CommitData:
+    """Inside the writer's ``txn``: ``writes`` as one commit of ``did``'s repository signed
+    with ``key``, the blob references of its records, and its ``#commit`` event."""
+    commit = ctx.repos.apply_writes(txn, did, writes, key, swap_commit=swap_commit)
+    for write, result in zip(writes, commit.results, strict=True):
+        refs = [] if isinstance(write, Delete) else blob_refs(write.value)
+        ctx.blobs.set_record_blobs(txn, did, result.path, refs, commit.rev)
+    events.append_commit(txn, ctx.sequencer, commit)
+    return commit
 
 
 async def apply(
     ctx: PdsContext, did: str, writes: list[Write], *, swap_commit: CID | None = None
 ) -> CommitData:
-    """Apply ``writes`` to ``did``'s repository as one commit with its ``#commit`` event, in
-    the next group transaction; returns once durable."""
+    """Apply ``writes`` to ``did``'s repository as one commit (:func:`commit_writes`) in the
+    next group transaction; returns once durable."""
     key = ctx.keys.signing_key(did)
-
-    def work(txn: WriteTxn) -> CommitData:
-        commit = ctx.repos.apply_writes(txn, did, writes, key, swap_commit=swap_commit)
-        events.append_commit(txn, ctx.sequencer, commit)
-        return commit
-
     with xrpc_errors():
-        return await ctx.writer.submit(work)
+        return await ctx.writer.submit(
+            lambda txn: commit_writes(ctx, txn, did, writes, key, swap_commit=swap_commit)
+        )
+
+
+def _meta(commit: CommitData) -> types.CommitMeta:
+    return types.CommitMeta(cid=commit.commit.encode(), rev=commit.rev)
+
+
+def _status(status: str | None) -> Any:
+    return UNSET if status is None else status
 
 
 def _flag(value: bool | Any) -> bool | None:
     return value if isinstance(value, bool) else None
 
 
-def _swap(value: str | Any) -> CID | None:
+def _swap(value: str | Any, name: str = "swapCommit") -> CID | None:
     if not isinstance(value, str):
         return None
     try:
         return CID.decode(value)
     except ValueError:
-        raise invalid_request(f"swapCommit is not a CID: {value}") from None
+        raise invalid_request(f"{name} is not a CID: {value}") from None

@@ -6,12 +6,12 @@ data-model values and validates them against their collection's lexicon."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import msgspec
 
 from strato.lexicon._invalid import FieldError, key_segment
-from strato.lexicon.types._base import LexObject, each_text, text, variants
+from strato.lexicon.types._base import LexObject, blob, each_text, text, variants
 from strato.syntax import (
     is_at_identifier,
     is_at_uri,
@@ -22,7 +22,7 @@ from strato.syntax import (
     is_record_key,
     is_tid,
 )
-from strato.xrpc.method import MethodTypes
+from strato.xrpc.method import MethodTypes, RawInput
 from strato.xrpc.types._fields import unknown
 
 UNSET = msgspec.UNSET
@@ -342,6 +342,46 @@ class DescribeRepoOutput(LexObject):
         each_text(self.collections, "collections", is_nsid, "nsid")
 
 
+class UploadBlobOutput(LexObject):
+    """``com.atproto.repo.uploadBlob`` output: the reference a record embeds, in atproto JSON
+    (``{"$type": "blob", "ref": {"$link": ...}, "mimeType": ..., "size": ...}``)."""
+
+    blob: Any
+
+    def __post_init__(self) -> None:
+        blob(self.blob, "blob", (), None)
+
+
+class ListMissingBlobsParams(LexObject):
+    """``com.atproto.repo.listMissingBlobs`` params."""
+
+    limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 500
+    cursor: str | Unset = UNSET
+
+
+class RecordBlob(LexObject):
+    """``com.atproto.repo.listMissingBlobs#recordBlob``: a missing blob and a record that
+    references it."""
+
+    cid: str
+    record_uri: str
+
+    def __post_init__(self) -> None:
+        text(self.cid, "cid", check=is_cid, fmt="cid")
+        text(self.record_uri, "recordUri", check=is_at_uri, fmt="at-uri")
+
+
+class ListMissingBlobsOutput(LexObject):
+    """``com.atproto.repo.listMissingBlobs`` output."""
+
+    blobs: list[RecordBlob]
+    cursor: str | Unset = UNSET
+
+
+#: The default limits of the binary inputs (the PDS passes its configured ones).
+BLOB_INPUT: Final = RawInput("*/*", 100 * 1024 * 1024)
+CAR_INPUT: Final = RawInput("application/vnd.ipld.car", 100 * 1024 * 1024)
+
 #: The methods of this namespace strato serves, with their types.
 METHODS: dict[str, MethodTypes] = {
     "com.atproto.repo.createRecord": MethodTypes(
@@ -365,4 +405,11 @@ METHODS: dict[str, MethodTypes] = {
     "com.atproto.repo.describeRepo": MethodTypes(
         "query", params=DescribeRepoParams, output=DescribeRepoOutput
     ),
+    "com.atproto.repo.uploadBlob": MethodTypes(
+        "procedure", input=BLOB_INPUT, output=UploadBlobOutput
+    ),
+    "com.atproto.repo.listMissingBlobs": MethodTypes(
+        "query", params=ListMissingBlobsParams, output=ListMissingBlobsOutput
+    ),
+    "com.atproto.repo.importRepo": MethodTypes("procedure", input=CAR_INPUT),
 }

@@ -1,13 +1,15 @@
-"""``com.atproto.sync.*``: getLatestCommit, getRepoStatus and listRepos."""
+"""``com.atproto.sync.*``: the repository and blob reads (getRepo, getRecord, getBlocks,
+getLatestCommit, getRepoStatus, listRepos, getBlob, listBlobs); the CAR and blob answers are
+raw bodies, so those methods have params and a ``raw_output`` only."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Final
 
 import msgspec
 
-from strato.lexicon.types._base import LexObject, text
-from strato.syntax import is_cid, is_did, is_tid
+from strato.lexicon.types._base import LexObject, each_text, text
+from strato.syntax import is_cid, is_did, is_nsid, is_record_key, is_tid
 from strato.xrpc.method import MethodTypes
 
 UNSET = msgspec.UNSET
@@ -77,6 +79,80 @@ class ListReposOutput(LexObject):
     cursor: str | Unset = UNSET
 
 
+CAR: Final = "application/vnd.ipld.car"
+
+
+class GetRepoParams(LexObject):
+    """``com.atproto.sync.getRepo`` params: the repo, and the rev a diff starts after."""
+
+    did: str
+    since: str | Unset = UNSET
+
+    def __post_init__(self) -> None:
+        text(self.did, "did", check=is_did, fmt="did")
+        if self.since is not UNSET:
+            text(self.since, "since", check=is_tid, fmt="tid")
+
+
+class GetRecordParams(LexObject):
+    """``com.atproto.sync.getRecord`` params."""
+
+    did: str
+    collection: str
+    rkey: str
+
+    def __post_init__(self) -> None:
+        text(self.did, "did", check=is_did, fmt="did")
+        text(self.collection, "collection", check=is_nsid, fmt="nsid")
+        text(self.rkey, "rkey", check=is_record_key, fmt="record-key")
+
+
+class GetBlocksParams(LexObject):
+    """``com.atproto.sync.getBlocks`` params."""
+
+    did: str
+    cids: list[str]
+
+    def __post_init__(self) -> None:
+        text(self.did, "did", check=is_did, fmt="did")
+        each_text(self.cids, "cids", is_cid, "cid")
+
+
+class GetBlobParams(LexObject):
+    """``com.atproto.sync.getBlob`` params."""
+
+    did: str
+    cid: str
+
+    def __post_init__(self) -> None:
+        text(self.did, "did", check=is_did, fmt="did")
+        text(self.cid, "cid", check=is_cid, fmt="cid")
+
+
+class ListBlobsParams(LexObject):
+    """``com.atproto.sync.listBlobs`` params."""
+
+    did: str
+    since: str | Unset = UNSET
+    limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 500
+    cursor: str | Unset = UNSET
+
+    def __post_init__(self) -> None:
+        text(self.did, "did", check=is_did, fmt="did")
+        if self.since is not UNSET:
+            text(self.since, "since", check=is_tid, fmt="tid")
+
+
+class ListBlobsOutput(LexObject):
+    """``com.atproto.sync.listBlobs`` output."""
+
+    cids: list[str]
+    cursor: str | Unset = UNSET
+
+    def __post_init__(self) -> None:
+        each_text(self.cids, "cids", is_cid, "cid")
+
+
 #: The methods of this namespace strato serves, with their types.
 METHODS: dict[str, MethodTypes] = {
     "com.atproto.sync.getLatestCommit": MethodTypes(
@@ -87,5 +163,12 @@ METHODS: dict[str, MethodTypes] = {
     ),
     "com.atproto.sync.listRepos": MethodTypes(
         "query", params=ListReposParams, output=ListReposOutput
+    ),
+    "com.atproto.sync.getRepo": MethodTypes("query", params=GetRepoParams, raw_output=CAR),
+    "com.atproto.sync.getRecord": MethodTypes("query", params=GetRecordParams, raw_output=CAR),
+    "com.atproto.sync.getBlocks": MethodTypes("query", params=GetBlocksParams, raw_output=CAR),
+    "com.atproto.sync.getBlob": MethodTypes("query", params=GetBlobParams, raw_output="*/*"),
+    "com.atproto.sync.listBlobs": MethodTypes(
+        "query", params=ListBlobsParams, output=ListBlobsOutput
     ),
 }

@@ -1,0 +1,92 @@
+"""Telling relays about this PDS: :class:`Crawlers`.
+
+After the PDS's event log moves (a commit, an identity or account change), each configured
+relay (``settings.relays``) gets ``com.atproto.sync.requestCrawl`` with this PDS's hostname,
+so it subscribes to the firehose. As the reference's crawlers do, the notice goes out at most
+once per :data:`NOTIFY_INTERVAL` (a relay that crawls keeps its subscription); it runs as a
+background task of the app, and a relay that fails or refuses is logged and never affects a
+write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Final, Protocol
+
+import httpx
+
+logger = logging.getLogger("strato.pds.crawlers")
+
+#: The least time between two notices to the relays (seconds), the reference's 20 minutes.
+NOTIFY_INTERVAL: Final = 20 * 60.0
+#: How often the event log is looked at for new events (seconds).
+POLL_INTERVAL: Final = 1.0
+REQUEST_CRAWL: Final = "/xrpc/com.atproto.sync.requestCrawl"
+
+
+class EventLog(Protocol):
+    """What the crawlers watch: the event log's head (a :class:`strato.firehose.Sequencer`)."""
+
+    def head(self) -> int: ...
+
+
+class Crawlers:
+    """Notifies ``relays`` (base URLs; a bare host means https) that ``hostname`` has news,
+    whenever ``sequencer``'s log has grown, at most once per ``interval`` seconds."""
+
+    def __init__(
+        self,
+        relays: Sequence[str],
+        hostname: str,
+        http: httpx.AsyncClient,
+        sequencer: EventLog,
+        *,
+        interval: float = NOTIFY_INTERVAL,
+        poll: float = POLL_INTERVAL,
+    ) -> None:
+        self.relays = [_base_url(relay) for relay in relays]
+        self.hostname = hostname
+        self.http = http
+        self.sequencer = sequencer
+        self.interval = interval
+        self.poll = poll
+        #: The event-log head when the relays were last told (0: never).
+        self.notified_seq = 0
+
+    async def run(self) -> None:
+        """Watch the log and notify, until cancelled."""
+        while True:
+            await asyncio.sleep(await self.step())
+
+    async def step(self) -> float:
+        """Notify the relays if the log grew since they were last told; how long to wait
+        before the next step (the full interval after a notice)."""
+        head = self.sequencer.head()
+        if head <= self.notified_seq:
+            return self.poll
+        self.notified_seq = head
+        await self.notify()
+        return self.interval
+
+    async def notify(self) -> None:
+        """Send ``requestCrawl`` to every relay now (failures are logged)."""
+        await asyncio.gather(*(self._request_crawl(relay) for relay in self.relays))
+
+    async def _request_crawl(self, relay: str) -> None:
+        try:
+            response = await self.http.post(relay + REQUEST_CRAWL, json={"hostname": self.hostname})
+        except httpx.HTTPError as err:
+            logger.warning("requestCrawl to %s failed: %s", relay, err)
+            return
+        if response.status_code != 200:
+            logger.warning(
+                "requestCrawl to %s answered %d: %s", relay, response.status_code,
+                response.text[:200],
+            )  # fmt: skip
+
+
+def _base_url(relay: str) -> str:
+    url = relay.strip().rstrip("/")
+    return url if "://" in url else f"https://{url}"

@@ -1,0 +1,85 @@
+"""The requestCrawl notices to configured relays: sent with this PDS's hostname once the event
+log moves, at most once per interval, and a relay that fails never affects a write."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from localnet import serve_app
+from pds_net import local_network
+from pds_repo_helpers import post, user
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from strato.pds.crawlers import NOTIFY_INTERVAL, POLL_INTERVAL, Crawlers
+
+
+class Relay:
+    """A relay that records the requestCrawl bodies it gets (answering ``status``)."""
+
+    def __init__(self, status: int = 200) -> None:
+        self.status = status
+        self.bodies: list[Any] = []
+
+    async def request_crawl(self, request: Request) -> Response:
+        self.bodies.append(await request.json())
+        return JSONResponse({}, status_code=self.status)
+
+    def app(self) -> Starlette:
+        path = "/xrpc/com.atproto.sync.requestCrawl"
+        return Starlette(routes=[Route(path, self.request_crawl, methods=["POST"])])
+
+
+def wait_for(check: Any, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_relays_are_told_after_writes_and_a_failing_one_harms_nothing(tmp_path: Path) -> None:
+    relay, refusing = Relay(), Relay(status=500)
+    with serve_app(relay.app()) as relay_url, serve_app(refusing.app()) as refusing_url:
+        relays = (relay_url, refusing_url, "http://127.0.0.1:1")
+        with local_network(tmp_path, relays=relays) as pds:
+            alice = user(pds, "alice")
+            alice.create(post())
+            wait_for(lambda: relay.bodies and refusing.bodies)
+            assert relay.bodies == [{"hostname": pds.settings.hostname}]
+            assert refusing.bodies == [{"hostname": pds.settings.hostname}]
+            alice.create(post("after the notice"))
+
+
+class FakeLog:
+    def __init__(self) -> None:
+        self.seq = 0
+
+    def head(self) -> int:
+        return self.seq
+
+
+async def _steps() -> None:
+    relay = Relay()
+    transport = httpx.ASGITransport(app=relay.app())
+    async with httpx.AsyncClient(transport=transport) as http:
+        log = FakeLog()
+        crawlers = Crawlers(["http://relay.test", "relay2.test"], "pds.test", http, log)
+        assert crawlers.relays == ["http://relay.test", "https://relay2.test"]
+        assert await crawlers.step() == POLL_INTERVAL  # nothing happened yet
+        assert relay.bodies == []
+        log.seq = 3
+        assert await crawlers.step() == NOTIFY_INTERVAL  # told; the next look is 20 min away
+        assert relay.bodies == [{"hostname": "pds.test"}] * 2
+        assert await crawlers.step() == POLL_INTERVAL
+        log.seq = 4
+        assert await crawlers.step() == NOTIFY_INTERVAL
+        assert len(relay.bodies) == 4
+
+
+def test_crawler_steps_notify_once_per_growth() -> None:
+    asyncio.run(_steps())
