@@ -43,10 +43,6 @@ import httpx
 from benchlib import build_profile, environment, refuse_debug, render
 from strato.car import read_car
 from strato.dagcbor import decode_multi
-from strato.logs import configure
-from strato.pds.app import create_app
-from strato.pds.settings import PdsSettings
-from strato.serve import Service, run
 from strato.syntax import TID
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -150,16 +146,6 @@ def create_session(url: str, handle: str) -> Account:
     return Account(body["did"], body["handle"], body["accessJwt"])
 
 
-def serve_strato(data_dir: Path, port: int, plc_url: str) -> None:
-    """The strato PDS in this process, as ``strato pds`` would serve it, with the per-IP and
-    per-account rate limits off (a load generator is one client address)."""
-    configure(level="warning")
-    settings = PdsSettings(
-        data_dir=data_dir, port=port, plc_url=plc_url, rate_limits=False, sync=True
-    )
-    run([Service("pds", create_app(settings), "127.0.0.1", port)])
-
-
 @contextmanager
 def plc_directory(work: Path, log: Path) -> Iterator[str]:
     port = free_port()
@@ -176,12 +162,21 @@ def plc_directory(work: Path, log: Path) -> Iterator[str]:
 
 
 @contextmanager
-def strato_pds(work: Path, plc_url: str, handles: Sequence[str]) -> Iterator[Peer]:
+def strato_pds(
+    work: Path, plc_url: str, handles: Sequence[str], extra_path: str | None
+) -> Iterator[Peer]:
+    """``strato pds`` in a subprocess, with the per-IP and per-account rate limits off (the
+    load comes from one address; ``STRATO_PDS_RATE_LIMITS=false``); ``extra_path`` goes first
+    on its ``PYTHONPATH`` (to try optional packages uvicorn picks up by itself, such as
+    httptools)."""
     port = free_port()
-    command = [sys.executable, __file__, "--serve-strato", str(work / "strato")]
-    command += ["--port", str(port), "--plc-url", plc_url]
+    command = [sys.executable, "-m", "strato", "pds", "--port", str(port), "--plc-url", plc_url]
+    command += ["--data-dir", str(work / "strato"), "--log-level", "warning"]
+    env = {**os.environ, "STRATO_PDS_RATE_LIMITS": "false"}
+    if extra_path:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (extra_path, env.get("PYTHONPATH")) if p)
     with (work / "strato.log").open("ab") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
     try:
         url = f"http://127.0.0.1:{port}"
         wait_http(f"{url}/xrpc/_health", process)
@@ -694,7 +689,7 @@ def run_all(args: argparse.Namespace, venv: Path | None) -> dict[str, Figures]:
         work = Path(tmp)
         with plc_directory(work, work / "plc.log") as plc_url:
             starters: list[tuple[str, Callable[[], Any]]] = [
-                ("strato", lambda: strato_pds(work, plc_url, handles))
+                ("strato", lambda: strato_pds(work, plc_url, handles, args.strato_extra_path))
             ]
             if venv is not None:
                 starters.append(("millipds", lambda: millipds(work, venv, plc_url, handles)))
@@ -720,17 +715,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--live", type=int, default=2000, help="live events (1 and 10 subscribers)")
     parser.add_argument("--replay", type=int, default=6000, help="events replayed from cursor 0")
     parser.add_argument("--repeat", type=int, default=3, help="replays and getRepos per size")
+    parser.add_argument(
+        "--strato-extra-path",
+        metavar="DIR",
+        help="put DIR first on the strato server's PYTHONPATH (e.g. a pip --target dir with "
+        "httptools, which uvicorn then uses instead of h11)",
+    )
     parser.add_argument("--keep-logs", type=Path, help="copy the servers' logs to this directory")
     parser.add_argument("--quick", action="store_true", help="2 s wrk runs, 1k-record repos")
     parser.add_argument("--markdown", action="store_true", help="print a markdown table")
     parser.add_argument("--allow-debug", action="store_true", help="run on a debug build")
-    parser.add_argument("--serve-strato", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--plc-url", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.serve_strato is not None:
-        serve_strato(args.serve_strato, args.port, args.plc_url)
-        return 0
     profile = build_profile()
     if refuse_debug("pds_bench.py", profile, args.allow_debug):
         return 2
@@ -749,6 +744,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     extra = [
         f"wrk: {wrk_version.stdout.split()[1]}, one thread; {args.duration:g} s per run",
         f"millipds: {venv if venv else 'not measured'}",
+        f"strato server extra path: {args.strato_extra_path or 'none'}",
     ]
     for line in environment(profile, ("strato", "uvicorn", "starlette", "httpx"), extra):
         print(line)
