@@ -2,14 +2,15 @@
 
 - :mod:`.server`: ``com.atproto.server.*`` (accounts, sessions).
 - :mod:`.repo`: ``com.atproto.repo.*`` (record writes and reads).
+- :mod:`.identity`: ``com.atproto.identity.*`` (handles, PLC operations).
 - :mod:`.common`: the domain errors as XRPC answers, the requester, hosted repositories.
 """
 
 from __future__ import annotations
 
-from strato.pds.routes import repo, server
+from strato.pds.routes import identity, repo, server
 
 #: Every namespace module, in registration order.
-NAMESPACES = (server, repo)
+NAMESPACES = (server, repo, identity)
 
-__all__ = ["NAMESPACES", "repo", "server"]
+__all__ = ["NAMESPACES", "identity", "repo", "server"]

@@ -125,3 +125,20 @@ def require_active(ctx: PdsContext, account: Account) -> None:
         raise invalid_request(f"Repo has been takendown: {account.did}", "RepoTakendown")
     if status is AccountStatus.DEACTIVATED:
         raise invalid_request(f"Repo has been deactivated: {account.did}", "RepoDeactivated")
+
+
+def hosted_did(ctx: PdsContext, handle: str) -> str | None:
+    """The DID of the hosted account holding ``handle``, None when no account here does."""
+    try:
+        return ctx.accounts.get_by_handle(handle).did
+    except (AccountNotFoundError, ValueError):
+        return None
+
+
+def require_not_taken_down(ctx: PdsContext, did: str) -> None:
+    """Refuse a request of a taken-down account whose token predates the takedown (401
+    ``AccountTakedown``, as the reference's ``checkTakedown``)."""
+    with xrpc_errors():
+        status = ctx.accounts.status(did)
+    if status is AccountStatus.TAKENDOWN:
+        raise auth_required("Account has been taken down", "AccountTakedown")
