@@ -84,11 +84,12 @@ def test_requesting_a_token_needs_an_email_and_full_access(pds: LocalPds) -> Non
         "com.atproto.server.createSession",
         json={"identifier": "bob.test", "password": app_password},
     ).json()
-    for method, body in [
+    calls: list[tuple[str, dict[str, Any] | None]] = [
         (REQUEST, None),
         (SIGN, {"token": "AAAAA-BBBBB"}),
         (SUBMIT, {"operation": {}}),
-    ]:
+    ]
+    for method, body in calls:
         kwargs: dict[str, Any] = {"json": body} if body is not None else {"content": b""}
         got = pds.xrpc(method, token=login["accessJwt"], **kwargs)
         assert error_of(got) == (400, "InvalidToken"), method
@@ -132,7 +133,7 @@ def test_submitted_operations_must_keep_this_pds(
     data = plc_data(pds, did)
     other_key = PrivateKey.generate(K256).public_key.did_key()
     pds_service = data["services"]["atproto_pds"]
-    cases = [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"rotationKeys": [other_key]}, "Rotation keys do not include server's rotation key"),
         ({"services": {}}, "Missing atproto_pds service type"),
         ({"services": {"atproto_pds": {**pds_service, "type": "Other"}}},
