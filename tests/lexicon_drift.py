@@ -51,7 +51,10 @@ def definition(ref: str) -> tuple[str, dict[str, Any]]:
     if part == "params":
         return nsid, found["parameters"]
     if part:
-        return nsid, found[part]["schema"]
+        schema = found[part]["schema"]
+        if schema.get("type") == "ref":  # an output that is a named object
+            return definition(normalize_ref(schema["ref"], nsid))
+        return nsid, schema
     if found["type"] == "record":
         found = found["record"]
     return nsid, found

@@ -9,8 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 from localnet import LocalDns, serve_app
-from pds_net import LocalPds, run_plc
+from pds_net import LocalPds, local_network, run_plc
 from strato.firehose import decode_frame
 from strato.identity import IdentityCache, IdentityResolver
 from strato.pds.app import create_app
@@ -61,3 +62,22 @@ def pds_with_dns(tmp: Path, dns: LocalDns, **settings: Any) -> Iterator[LocalPds
         )
         with serve_app(create_app(config, context=ctx)) as url:
             yield LocalPds(url, plc_url, config, ctx)
+
+
+ADMIN_TOKEN = "admin-token-for-the-tests-0123456789"
+
+
+@contextlib.contextmanager
+def pds_with_admin(tmp: Path, **settings: Any) -> Iterator[LocalPds]:
+    """A PLC directory and a PDS with the admin token :data:`ADMIN_TOKEN`."""
+    token_file = tmp / "admin-token"
+    token_file.write_text(ADMIN_TOKEN + "\n")
+    with local_network(tmp, admin_token_file=token_file, **settings) as pds:
+        yield pds
+
+
+def admin(pds: LocalPds, nsid: str, password: str = ADMIN_TOKEN, **kwargs: Any) -> httpx.Response:
+    """An admin call (HTTP Basic ``admin:<password>``)."""
+    method = "POST" if "json" in kwargs else "GET"
+    with httpx.Client(base_url=pds.url, auth=("admin", password), timeout=30.0) as client:
+        return client.request(method, f"/xrpc/{nsid}", **kwargs)

@@ -562,6 +562,46 @@ class AccountStore:
 
         return self._store.transact(work)
 
+    def all_invite_codes(self) -> list[InviteCodeInfo]:
+        """Every invite code with its uses, in code order (the admin's listing)."""
+        with self._store.read() as txn:
+            found = (invites.info(txn, key.decode()) for key, _ in txn.items("invite_codes"))
+            return [info for info in found if info is not None]
+
+    def set_invites_disabled(
+        self, did: str, disabled: bool, txn: WriteTxn | None = None
+    ) -> Account:
+        """Stop (or let again) ``did`` create and hand out invite codes (an admin's switch)."""
+
+        def work(txn: WriteTxn) -> Account:
+            account = _account(txn, did)
+            account.invites_disabled = disabled
+            _put(txn, account)
+            return account
+
+        return self._write(txn, work)
+
+    def set_email(self, did: str, email: str, txn: WriteTxn | None = None) -> Account:
+        """Give ``did`` the address ``email``, unconfirmed, without any code (an admin's
+        change); pending codes are dropped. :class:`EmailNotAvailableError` when another
+        account has it."""
+        address = normalize_email(email)
+
+        def work(txn: WriteTxn) -> Account:
+            account = _account(txn, did)
+            if account.email != address:
+                _check_email_free(txn, address)
+                if account.email is not None:
+                    txn.delete("account_emails", account.email.encode())
+                txn.put("account_emails", address.encode(), did.encode())
+            account.email = address
+            account.email_confirmed_at = None
+            _put(txn, account)
+            email_tokens.delete_all(txn, did)
+            return account
+
+        return self._write(txn, work)
+
     # -- internals --------------------------------------------------------------------------------
 
     def _write(self, txn: WriteTxn | None, work: Callable[[WriteTxn], T]) -> T:

@@ -11,7 +11,7 @@ lexicon in the shared set (fields, required, types, limits, defaults, encodings)
 from __future__ import annotations
 
 from strato.xrpc.method import MethodTypes
-from strato.xrpc.types import actor, identity, repo, server, sync
+from strato.xrpc.types import actor, admin, identity, invites, repo, server, sync
 
 METHODS: dict[str, MethodTypes] = {
     **server.METHODS,
@@ -19,6 +19,18 @@ METHODS: dict[str, MethodTypes] = {
     **identity.METHODS,
     **sync.METHODS,
     **actor.METHODS,
+    **admin.METHODS,
+    **invites.METHODS,
 }
 
-__all__ = ["METHODS", "MethodTypes", "actor", "identity", "repo", "server", "sync"]
+__all__ = [
+    "METHODS",
+    "MethodTypes",
+    "actor",
+    "admin",
+    "identity",
+    "invites",
+    "repo",
+    "server",
+    "sync",
+]
