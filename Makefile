@@ -5,7 +5,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-ARGS ?= plc
+ARGS ?= up
 WHEEL_DIR := target/wheels
 SHARED ?= $(abspath ../shared)
 
@@ -23,7 +23,7 @@ $(BIN)/.deps: requirements-dev.txt
 dev: $(BIN)/.deps  ## create .venv and build the native module in release mode into it
 	$(BIN)/maturin develop --release --quiet
 
-run: dev  ## run the main job (the PLC directory until `strato up` lands); any command: make run ARGS="car inspect FILE"
+run: dev  ## run the main job, `strato up` (PLC directory + PDS on loopback); any command: make run ARGS="car inspect FILE"
 	$(BIN)/strato $(ARGS)
 
 test: dev test-python test-rust  ## set up, then run every test (Python and Rust)

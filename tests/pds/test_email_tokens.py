@@ -92,6 +92,32 @@ def test_a_new_code_replaces_the_old_one(accounts: AccountStore) -> None:
     accounts.check_email_token(ALICE, EmailTokenPurpose.PLC_OPERATION, new)
 
 
+def test_pending_codes_can_be_read_back(store: Store, accounts: AccountStore, clock: Clock) -> None:
+    add_account(store, accounts, BOB, "bob.test", email="bob@example.com")
+    assert accounts.pending_email_tokens(ALICE) == []
+    reset = accounts.create_email_token(ALICE, EmailTokenPurpose.RESET_PASSWORD)
+    clock.advance_ms(1000)
+    plc = accounts.create_email_token(ALICE, EmailTokenPurpose.PLC_OPERATION)
+    accounts.create_email_token(BOB, EmailTokenPurpose.DELETE_ACCOUNT)
+    pending = accounts.pending_email_tokens(ALICE)
+    assert [(purpose, row.token) for purpose, row in pending] == [
+        (EmailTokenPurpose.PLC_OPERATION, plc),
+        (EmailTokenPurpose.RESET_PASSWORD, reset),
+    ]
+    newer = accounts.create_email_token(ALICE, EmailTokenPurpose.PLC_OPERATION)
+    assert (EmailTokenPurpose.PLC_OPERATION, newer) in [
+        (purpose, row.token) for purpose, row in accounts.pending_email_tokens(ALICE)
+    ]
+    clock.advance_ms(EMAIL_TOKEN_LIFETIME - 1000)  # the reset code expires, the others not
+    assert [purpose for purpose, _ in accounts.pending_email_tokens(ALICE)] == [
+        EmailTokenPurpose.PLC_OPERATION
+    ]
+    accounts.use_email_token(ALICE, EmailTokenPurpose.PLC_OPERATION, newer)
+    assert accounts.pending_email_tokens(ALICE) == []
+    with pytest.raises(AccountNotFoundError):
+        accounts.pending_email_tokens("did:plc:nobodynobodynobodynobody")
+
+
 def test_codes_belong_to_their_account(store: Store, accounts: AccountStore) -> None:
     add_account(store, accounts, BOB, "bob.test", email="bob@example.com")
     code = accounts.create_email_token(ALICE, EmailTokenPurpose.DELETE_ACCOUNT)

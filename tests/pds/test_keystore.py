@@ -280,3 +280,16 @@ def test_load_creates_the_file_on_first_start(tmp_path: Path) -> None:
     assert path.exists()
     sealed = created.seal(b"x", b"c")
     assert MasterKey.load(path, {}, create=True).open(sealed, b"c") == b"x"  # not replaced
+
+
+def test_unsealed_keys_are_reused_but_never_stale(tmp_path: Path) -> None:
+    store = open_store(tmp_path, KEY_TABLES)
+    keys = KeyStore(store, MasterKey.generate())
+    first, second = PrivateKey.generate(K256), PrivateKey.generate(K256)
+    keys.store_signing_key(ALICE, first)
+    assert keys.signing_key(ALICE) is keys.signing_key(ALICE)  # unsealed once
+    keys.store_signing_key(ALICE, second)  # replaced: the new row is unsealed
+    assert keys.signing_key(ALICE).to_bytes() == second.to_bytes()
+    keys.delete_signing_key(ALICE)
+    with pytest.raises(KeyStoreError):
+        keys.signing_key(ALICE)

@@ -71,14 +71,7 @@ class PdsContext:
         """Open (or create) the data directory of ``settings`` and everything on it."""
         data_dir = Path(settings.data_dir)
         data_dir.mkdir(parents=True, exist_ok=True)
-        tables = (
-            ACCOUNT_TABLES + KEY_TABLES + BLOB_TABLES + REPO_TABLES + FIREHOSE_TABLES
-            + PDS_TABLES + (IDENTITY_CACHE_TABLE,)
-        )  # fmt: skip
-        store = Store.open(
-            data_dir / "db", name="pds", schema_version=SCHEMA_VERSION, tables=tables,
-            sync=settings.sync,
-        )  # fmt: skip
+        store = open_store(data_dir, sync=settings.sync)
         master = MasterKey.load(settings.key_file, create=True)
         metrics = ServerMetrics("pds")
         sequencer = Sequencer(store)
@@ -130,6 +123,18 @@ class PdsContext:
         await self.identity.aclose()
         await self.http.aclose()
         self.store.close()
+
+
+def open_store(data_dir: Path, *, sync: bool = True) -> Store:
+    """The PDS's LMDB environment in ``data_dir`` (created if missing). Another process may
+    open it while the PDS runs (``strato account``): LMDB serializes their writes."""
+    tables = (
+        ACCOUNT_TABLES + KEY_TABLES + BLOB_TABLES + REPO_TABLES + FIREHOSE_TABLES
+        + PDS_TABLES + (IDENTITY_CACHE_TABLE,)
+    )  # fmt: skip
+    return Store.open(
+        data_dir / "db", name="pds", schema_version=SCHEMA_VERSION, tables=tables, sync=sync
+    )
 
 
 def _read_admin_token(path: Path | None) -> str | None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import os
 import secrets
 import tempfile
+from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
@@ -50,6 +51,8 @@ _MASTER_KEY_BYTES: Final = 32
 _NONCE_BYTES: Final = 12
 _SEAL_VERSION: Final = 1
 _HKDF_INFO: Final = b"strato pds private keys at rest v1"
+#: Unsealed keys kept in memory, by their sealed row (the least recently used go first).
+UNSEALED_CACHE_SIZE: Final = 4096
 _CHECK_NAME: Final = "master-key-check"
 _ROTATION_NAME: Final = "plc-rotation"
 _CHECK_VALUE: Final = b"strato master key check"
@@ -174,6 +177,7 @@ class KeyStore:
     def __init__(self, store: Store, master_key: MasterKey) -> None:
         self._store = store
         self._master = master_key
+        self._unsealed: OrderedDict[tuple[str, bytes], PrivateKey] = OrderedDict()
         self._store.transact(self._check_master_key)
 
     def _check_master_key(self, txn: WriteTxn) -> None:
@@ -280,12 +284,23 @@ class KeyStore:
         data = txn.get(table, name.encode())
         if data is None:
             return None
+        # The stored row is read every time, so a replaced or deleted key is never served
+        # from memory; only the unsealing of a row already seen is saved (a row's random
+        # nonce makes it unique to one key under one name).
+        cached = self._unsealed.get((table, data))
+        if cached is not None:
+            self._unsealed.move_to_end((table, data))
+            return cached
         stored = _decoder.decode(data)
         raw = self._master.open(stored.sealed, _context(table, name))
         try:
-            return PrivateKey.from_bytes(raw, stored.curve)
+            key = PrivateKey.from_bytes(raw, stored.curve)
         except InvalidKeyError as err:
             raise KeyStoreError(f"stored key for {name} is not a valid key: {err.reason}") from err
+        self._unsealed[(table, data)] = key
+        if len(self._unsealed) > UNSEALED_CACHE_SIZE:
+            self._unsealed.popitem(last=False)
+        return key
 
 
 def _context(table: str, name: str) -> bytes:

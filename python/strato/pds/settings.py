@@ -10,6 +10,7 @@ is ``did:web:pds.example.com``, one at ``http://localhost:2583`` is
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -75,6 +76,18 @@ class PdsSettings:
             raise ValueError("the blob limit must be at least 1 byte")
         if (self.appview_url is None) != (self.appview_did is None):
             raise ValueError("give both the appview URL and the appview DID, or neither")
+        object.__setattr__(self, "plc_url", _http_url("PLC directory", self.plc_url))
+        object.__setattr__(self, "relays", tuple(_http_url("relay", url) for url in self.relays))
+        if self.appview_url is not None:
+            object.__setattr__(self, "appview_url", _http_url("appview", self.appview_url))
+        if self.appview_did is not None and not self.appview_did.startswith("did:"):
+            raise ValueError(f"appview DID {self.appview_did!r} is not a DID")
+        if self.smtp_url is not None and urlsplit(self.smtp_url).scheme not in _SMTP_SCHEMES:
+            raise ValueError(f"SMTP URL {self.smtp_url!r} is not an smtp:// or smtps:// URL")
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port {self.port} is not between 0 and 65535")
+        if self.trust_proxy < 0:
+            raise ValueError("the number of trusted proxies cannot be negative")
 
     @property
     def hostname(self) -> str:
@@ -94,6 +107,32 @@ class PdsSettings:
     def with_changes(self, **changes: Any) -> PdsSettings:
         """A copy with ``changes``."""
         return replace(self, **changes)
+
+
+_SMTP_SCHEMES: Final = ("smtp", "smtps")
+
+
+def _http_url(what: str, value: str) -> str:
+    """``value`` without a trailing slash, or ValueError unless it is an http(s) URL."""
+    url = value.strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{what} URL {value!r} is not an http(s) URL")
+    return url
+
+
+_SIZE_RE: Final = re.compile(r"(\d+)\s*(b|kb|kib|k|mb|mib|m|gb|gib|g)?", re.IGNORECASE)
+_SIZE_UNITS: Final = {"b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+
+
+def parse_size(text: str) -> int:
+    """A size in bytes from ``123``, ``512kB``, ``100MB``, ``2GiB``... (units are powers of
+    1024 whether written kB or KiB, so ``100MB`` is the default blob limit)."""
+    found = _SIZE_RE.fullmatch(text.strip())
+    if found is None:
+        raise ValueError(f"{text!r} is not a size (such as 5000000, 512kB, 100MB or 1GB)")
+    unit = (found.group(2) or "b")[0].lower()
+    return int(found.group(1)) * _SIZE_UNITS[unit]
 
 
 def _domain(value: str) -> str:
@@ -119,7 +158,7 @@ def settings_from_env(environ: Mapping[str, str] = os.environ, **overrides: Any)
 
 
 _TUPLES: Final = {"handle_domains", "relays", "lexicon_dirs"}
-_INTS: Final = {"port", "blob_limit", "trust_proxy"}
+_INTS: Final = {"port", "trust_proxy"}
 _BOOLS: Final = {"invite_code_required", "rate_limits", "local_network", "sync"}
 _PATHS: Final = {"data_dir", "admin_token_file", "master_key_file"}
 
@@ -129,6 +168,8 @@ def parse_value(name: str, raw: str) -> Any:
     if name in _TUPLES:
         items = tuple(part.strip() for part in raw.split(",") if part.strip())
         return tuple(Path(item) for item in items) if name == "lexicon_dirs" else items
+    if name == "blob_limit":
+        return parse_size(raw)
     if name in _INTS:
         try:
             return int(raw)

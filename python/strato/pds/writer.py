@@ -18,6 +18,7 @@ functions must only touch the store). Any other exception is that request's own 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import threading
@@ -137,7 +138,8 @@ class Writer:
         self.transactions += 1
         self.items += len(batch)
         for work, (ok, value) in zip(batch, outcomes, strict=True):
-            work.loop.call_soon_threadsafe(_settle, work.future, ok, value)
+            with contextlib.suppress(RuntimeError):  # that request's event loop has closed
+                work.loop.call_soon_threadsafe(_settle, work.future, ok, value)
         if committed:
             self.after_commit()
 

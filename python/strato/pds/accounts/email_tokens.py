@@ -6,6 +6,12 @@ characters written ``XXXXX-XXXXX``, one per account and purpose (asking again re
 previous code), valid :data:`EMAIL_TOKEN_LIFETIME` (15 minutes) after it was requested, and
 accepted case-insensitively. Using a code deletes it, so each code works once.
 
+Codes are kept as written, not hashed, so that an operator can read a pending one back
+(:func:`pending`, ``strato account token``) on a PDS that sends no mail. That costs nothing in
+safety: a code is short-lived and single-use, and whoever can read the LMDB data directory
+already holds what matters more (the sealed keys, and by default the master key file beside
+them, the session-token secret derived from it).
+
 Tables: ``email_tokens`` (``did NUL purpose`` -> :class:`EmailToken`) and ``email_token_codes``
 (``purpose NUL code`` -> did), to find the account from a password-reset code alone.
 """
@@ -105,3 +111,13 @@ def delete_all(txn: WriteTxn, did: str) -> None:
     """Forget every code of ``did`` (its email changed, or the account is gone)."""
     for key, _ in list(txn.items("email_tokens", prefix=prefix(did))):
         delete(txn, did, EmailTokenPurpose(split_key(key)[1]))
+
+
+def pending(txn: ReadTxn, did: str, now: int) -> list[tuple[EmailTokenPurpose, EmailToken]]:
+    """``did``'s unexpired codes, by purpose name."""
+    found = []
+    for key, value in txn.items("email_tokens", prefix=prefix(did)):
+        row = _decoder.decode(value)
+        if now < row.requested_at + EMAIL_TOKEN_LIFETIME:
+            found.append((EmailTokenPurpose(split_key(key)[1]), row))
+    return found

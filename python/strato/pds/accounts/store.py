@@ -42,7 +42,7 @@ from strato.errors import (
 )
 from strato.pds.accounts import app_passwords, email_tokens, invites, sessions
 from strato.pds.accounts.app_passwords import AppPassword, NewAppPassword
-from strato.pds.accounts.email_tokens import EmailTokenPurpose
+from strato.pds.accounts.email_tokens import EmailToken, EmailTokenPurpose
 from strato.pds.accounts.invites import ADMIN, InviteCode, InviteCodeInfo
 from strato.pds.accounts.model import Account, AccountStatus, decode_account, encode_account
 from strato.pds.accounts.passwords import PASSWORD_HASHER, PasswordHash, check_password
@@ -427,6 +427,12 @@ class AccountStore:
             email_tokens.delete(txn, did, purpose)
 
         self._write(txn, work)
+
+    def pending_email_tokens(self, did: str) -> list[tuple[EmailTokenPurpose, EmailToken]]:
+        """The account's unexpired codes (for ``strato account token``), by purpose name."""
+        with self._store.read() as txn:
+            _account(txn, did)
+            return email_tokens.pending(txn, did, self.now())
 
     def request_email_confirmation(self, did: str) -> str:
         """A ``confirm_email`` code for the account's address."""

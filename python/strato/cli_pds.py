@@ -1,0 +1,340 @@
+"""The ``strato pds`` command (run a PDS) and ``strato up`` (a whole local network in one
+process). Registered on the main parser by :mod:`strato.cli`, which prints errors.
+
+Commands::
+
+    strato pds [--host 127.0.0.1] [--port 2583] [--data-dir ./strato-data/pds] [--public-url URL]
+               [--plc-url URL] [--handle-domains .test,...] [--relay URL]... [--appview-url URL
+               --appview-did DID] [--lexicon-dir DIR]... [--smtp-url URL] [--blob-limit 100MB]
+               [--admin-token-file FILE] [--invite-code-required] [--trust-proxy N]
+               [--master-key-file FILE]
+    strato up [--data-dir ./strato-data] [--lexicon-dir DIR]... [--plc-port 2582]
+              [--pds-port 2583]
+
+Every ``strato pds`` option may also come from the environment variable named in its help
+(``STRATO_PDS_<SETTING>``, read by :func:`strato.pds.settings.settings_from_env`); an option on
+the command line wins over the variable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, Final
+
+from strato.cli_plc import DEFAULT_PORT as PLC_PORT
+from strato.cli_serve import add_log_options, serve_until_stopped
+from strato.pds.app import create_app
+from strato.pds.context import new_admin_token
+from strato.pds.keys import MASTER_KEY_ENV
+from strato.pds.settings import (
+    DEFAULT_DATA_DIR,
+    DEFAULT_PLC_URL,
+    DEFAULT_PORT,
+    ENV_PREFIX,
+    PdsSettings,
+    parse_size,
+    settings_from_env,
+)
+from strato.plc.server import PlcSettings
+from strato.plc.server import create_app as create_plc_app
+from strato.serve import Running, Service
+
+DEFAULT_UP_DIR: Final = "./strato-data"
+#: The handle domain of ``strato up``'s accounts (a TLD reserved for testing, RFC 2606).
+UP_HANDLE_DOMAIN: Final = ".test"
+ADMIN_TOKEN_NAME: Final = "admin-token"
+
+
+def _env(setting: str) -> str:
+    return f"env {ENV_PREFIX}{setting.upper()}"
+
+
+def add_pds_command(groups: Any) -> None:
+    """``strato pds``: serve a PDS."""
+    pds = groups.add_parser(
+        "pds",
+        help="run a personal data server (PDS)",
+        description=(
+            "Run an AT Protocol personal data server: accounts (did:plc, created through the "
+            "PLC directory), repositories, blobs, sync and the subscribeRepos firehose, all "
+            "kept in LMDB under --data-dir; a write is on disk before it is acknowledged. "
+            "Every option may also be given as the environment variable named in its help; "
+            f"the private keys are sealed with a master key ({MASTER_KEY_ENV}, 64 hex digits, "
+            "or --master-key-file). Ctrl-C (or SIGTERM) lets requests finish and stops."
+        ),
+    )
+    add = pds.add_argument
+    add("--host", help=f"address to listen on (default 127.0.0.1; {_env('host')})")
+    add("--port", type=int, help=f"port (default {DEFAULT_PORT}; 0: any; {_env('port')})")
+    add(
+        "--data-dir",
+        type=Path,
+        help=f"directory of the data, created if missing (default {DEFAULT_DATA_DIR}; "
+        f"{_env('data_dir')})",
+    )
+    add(
+        "--public-url",
+        metavar="URL",
+        help="the URL clients and relays reach this PDS at, without a path; the PDS's DID is "
+        "did:web of its host (default http://localhost:PORT; " + _env("public_url") + ")",
+    )
+    add(
+        "--plc-url",
+        metavar="URL",
+        help=f"the PLC directory new accounts' DIDs are registered at (default {DEFAULT_PLC_URL};"
+        f" {_env('plc_url')})",
+    )
+    add(
+        "--handle-domains",
+        metavar="DOMAINS",
+        type=_domains,
+        help="comma-separated suffixes new handles may end with, such as .example.com "
+        f"(default .test; {_env('handle_domains')})",
+    )
+    add(
+        "--relay",
+        metavar="URL",
+        action="append",
+        dest="relays",
+        help="a relay to ask to crawl this PDS; repeat for several "
+        f"({_env('relays')}, comma-separated)",
+    )
+    add(
+        "--appview-url",
+        metavar="URL",
+        help="where app.bsky.* calls without an atproto-proxy header go (with --appview-did; "
+        f"{_env('appview_url')})",
+    )
+    add(
+        "--appview-did",
+        metavar="DID",
+        help=f"the appview's DID, the audience of the service tokens sent to it "
+        f"({_env('appview_did')})",
+    )
+    add(
+        "--lexicon-dir",
+        metavar="DIR",
+        type=Path,
+        action="append",
+        dest="lexicon_dirs",
+        help="a directory of lexicon JSON files records are validated against; repeat for "
+        f"several ({_env('lexicon_dirs')}, comma-separated)",
+    )
+    add(
+        "--smtp-url",
+        metavar="URL",
+        help="smtp:// or smtps:// server for emailed tokens; without one they go to the log and "
+        f"to 'strato account token' ({_env('smtp_url')})",
+    )
+    add(
+        "--blob-limit",
+        metavar="SIZE",
+        type=_size,
+        help="largest blob upload, in bytes or with a unit (512kB, 100MB, 1GB; units are "
+        f"powers of 1024; default 100MB; {_env('blob_limit')})",
+    )
+    add(
+        "--admin-token-file",
+        metavar="FILE",
+        type=Path,
+        help="file holding the admin password (16 characters or more) for admin calls (HTTP "
+        f"basic auth as 'admin'); without one there is no admin access "
+        f"({_env('admin_token_file')})",
+    )
+    add(
+        "--invite-code-required",
+        action="store_const",
+        const=True,
+        help="refuse new accounts without an invite code (default off; "
+        f"{_env('invite_code_required')}=true)",
+    )
+    add(
+        "--trust-proxy",
+        metavar="N",
+        type=int,
+        help="the number of reverse proxies in front of this PDS whose X-Forwarded-For "
+        f"entries are trusted for per-IP rate limits (default 0; {_env('trust_proxy')})",
+    )
+    add(
+        "--master-key-file",
+        metavar="FILE",
+        type=Path,
+        help="file holding the master key sealing the private keys, created on first start "
+        f"(default DATA_DIR/master.key; {_env('master_key_file')}; {MASTER_KEY_ENV} holding "
+        "the key itself wins over both)",
+    )
+    add_log_options(pds)
+    pds.set_defaults(handler=cmd_pds)
+
+
+def _size(text: str) -> int:
+    try:
+        return parse_size(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _domains(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+#: The ``strato pds`` options that are settings, by destination.
+_SETTINGS: Final = (
+    "host", "port", "data_dir", "public_url", "plc_url", "handle_domains", "relays",
+    "appview_url", "appview_did", "lexicon_dirs", "smtp_url", "blob_limit", "admin_token_file",
+    "invite_code_required", "trust_proxy", "master_key_file",
+)  # fmt: skip
+
+
+def pds_settings(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> PdsSettings:
+    """The settings of ``strato pds``: the environment, then the options given."""
+    overrides: dict[str, Any] = {}
+    for name in _SETTINGS:
+        value = getattr(args, name)
+        overrides[name] = tuple(value) if isinstance(value, list) else value
+    return settings_from_env(os.environ if environ is None else environ, **overrides)
+
+
+def cmd_pds(args: argparse.Namespace) -> int:
+    """Serve until interrupted."""
+    settings = pds_settings(args)
+    require_master_key(settings)
+    app = create_app(settings)
+    service = Service("pds", app, settings.host, settings.port)
+    return serve_until_stopped(args, [service])
+
+
+def require_master_key(settings: PdsSettings) -> None:
+    """Refuse to start a PDS whose data directory has sealed keys but whose master key file is
+    missing: the PDS would make a new key that can never open them (a mistyped path, say)."""
+    if os.environ.get(MASTER_KEY_ENV):
+        return
+    store = Path(settings.data_dir) / "db"
+    if store.exists() and not settings.key_file.exists():
+        raise ValueError(
+            f"no master key file at {settings.key_file}, but {store} holds keys sealed with one"
+        )
+
+
+def add_up_command(groups: Any) -> None:
+    """``strato up``: the local network."""
+    up = groups.add_parser(
+        "up",
+        help="run a local network: PLC directory and PDS, no configuration",
+        description=(
+            "Start a complete AT Protocol network on this machine in one process: a PLC "
+            f"directory on http://localhost:{PLC_PORT} and a PDS on "
+            f"http://localhost:{DEFAULT_PORT} (did:web:localhost%3A{DEFAULT_PORT}), listening "
+            "on 127.0.0.1 only. Handles are NAME.test, resolved by the PDS itself. Data goes "
+            "to DATA_DIR/plc and DATA_DIR/pds; the PDS's admin token is generated at "
+            f"DATA_DIR/pds/{ADMIN_TOKEN_NAME} on the first start. Ctrl-C (or SIGTERM) stops "
+            "everything cleanly."
+        ),
+    )
+    up.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(DEFAULT_UP_DIR),
+        help=f"directory of every service's data, created if missing (default {DEFAULT_UP_DIR})",
+    )
+    up.add_argument(
+        "--lexicon-dir",
+        metavar="DIR",
+        type=Path,
+        action="append",
+        dest="lexicon_dirs",
+        default=[],
+        help="a directory of lexicon JSON files the PDS validates records against (repeatable)",
+    )
+    up.add_argument(
+        "--plc-port",
+        type=int,
+        default=PLC_PORT,
+        help=f"the PLC directory's port (default {PLC_PORT}); another port lets a second "
+        "network (a test's) run beside the usual one",
+    )
+    up.add_argument(
+        "--pds-port",
+        type=int,
+        default=DEFAULT_PORT,
+        help=f"the PDS's port (default {DEFAULT_PORT}); its URL and did:web follow it",
+    )
+    add_log_options(up)
+    up.set_defaults(handler=cmd_up)
+
+
+def up_services(
+    data_dir: Path, lexicon_dirs: tuple[Path, ...], plc_port: int, pds_port: int
+) -> tuple[list[Service], PdsSettings]:
+    """The PLC directory and the PDS of ``strato up``, and the PDS's settings."""
+    for port in (plc_port, pds_port):
+        if not 1 <= port <= 65535:
+            raise ValueError(f"port {port} is not between 1 and 65535")
+    token_file = ensure_admin_token(data_dir / "pds" / ADMIN_TOKEN_NAME)
+    settings = PdsSettings(
+        host="127.0.0.1",
+        port=pds_port,
+        data_dir=data_dir / "pds",
+        public_url=f"http://localhost:{pds_port}",
+        plc_url=f"http://localhost:{plc_port}",
+        handle_domains=(UP_HANDLE_DOMAIN,),
+        lexicon_dirs=lexicon_dirs,
+        admin_token_file=token_file,
+        local_network=True,
+    )
+    require_master_key(settings)
+    plc = create_plc_app(PlcSettings(data_dir=data_dir / "plc"))
+    services = [
+        Service("plc", plc, "127.0.0.1", plc_port),
+        Service("pds", create_app(settings), "127.0.0.1", pds_port),
+    ]
+    return services, settings
+
+
+def ensure_admin_token(path: Path) -> Path:
+    """``path``, holding a new random admin token (mode 0600) unless it exists."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path
+    with os.fdopen(fd, "w", encoding="ascii") as file:
+        file.write(new_admin_token() + "\n")
+        file.flush()
+        os.fsync(file.fileno())
+    return path
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    """Serve the local network until interrupted."""
+    services, settings = up_services(
+        args.data_dir, tuple(args.lexicon_dirs), args.plc_port, args.pds_port
+    )
+    return serve_until_stopped(args, services, _welcome(settings))
+
+
+def _welcome(settings: PdsSettings) -> Callable[[list[Running]], None]:
+    def print_welcome(running: list[Running]) -> None:
+        pds = settings.public_url
+        lines = [
+            "strato is up:",
+            f"  PLC directory  {settings.plc_url}",
+            f"  PDS            {pds}  ({settings.service_did})",
+            f"  data           {Path(settings.data_dir).parent}",
+            f"  admin token    {settings.admin_token_file} (user 'admin', HTTP basic auth)",
+            "Create an account:",
+            f"  strato account create --pds {pds} --handle alice{UP_HANDLE_DOMAIN} "
+            "--password 'choose one'",
+            "Then log in from any atproto client at that PDS URL. Ctrl-C stops everything.",
+        ]
+        sys.stdout.write("\n".join(lines) + "\n")
+        sys.stdout.flush()
+
+    return print_welcome
+
+
+__all__ = ["add_pds_command", "add_up_command", "ensure_admin_token", "pds_settings"]

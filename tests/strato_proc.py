@@ -1,0 +1,78 @@
+"""strato commands as child processes for tests: free loopback ports, starting ``python -m
+strato ...`` with its log in a file, waiting until a URL answers, stopping."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` different ports nothing listens on now (on 127.0.0.1)."""
+    probes = [socket.socket() for _ in range(count)]
+    try:
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [probe.getsockname()[1] for probe in probes]
+    finally:
+        for probe in probes:
+            probe.close()
+
+
+def free_port() -> int:
+    """A port nothing listens on now (on 127.0.0.1)."""
+    return free_ports(1)[0]
+
+
+def strato_env(**extra: str) -> dict[str, str]:
+    """The environment of a child ``strato``: this one without ``STRATO_PDS_*``, plus
+    ``extra``."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("STRATO_PDS_")}
+    return {**env, **extra}
+
+
+def start(
+    log: Path, *args: str, env: dict[str, str] | None = None, stdout: int | None = None
+) -> subprocess.Popen[str]:
+    """``python -m strato ARGS`` with its stderr in ``log`` (appended)."""
+    with log.open("a") as err:
+        return subprocess.Popen(
+            [sys.executable, "-m", "strato", *args],
+            stdout=stdout if stdout is not None else subprocess.DEVNULL,
+            stderr=err,
+            env=env if env is not None else strato_env(),
+            text=True,
+        )
+
+
+def wait_until_up(process: subprocess.Popen[str], url: str, log: Path, timeout: float = 60) -> None:
+    """Wait until ``url`` answers 200; fail with the log if the process ends first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise AssertionError(f"the server exited with {process.returncode}:\n{log.read_text()}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{url} did not answer:\n{log.read_text()}")
+        time.sleep(0.05)
+
+
+def stop(process: subprocess.Popen[str], sig: int = signal.SIGTERM) -> int:
+    """Send ``sig`` (if still running), wait, close its stdout; the exit status."""
+    if process.poll() is None:
+        process.send_signal(sig)
+    code = process.wait(timeout=60)
+    if process.stdout is not None:
+        process.stdout.close()
+    return code
