@@ -8,10 +8,13 @@ import asyncio
 from pathlib import Path
 
 import httpx
-from localnet import LocalDns
+from localnet import LocalDns, LocalHttp, did_doc
 from pds_identity_helpers import error_of, events_since, pds_with_dns, plc_data
 from pds_net import LocalPds, local_network
+from strato.crypto import K256, PrivateKey
 from strato.identity import IdentityResolver
+from strato.storage import WriteTxn
+from strato.xrpc.auth import create_session_tokens
 
 
 def resolve(pds: LocalPds, handle: str) -> httpx.Response:
@@ -147,3 +150,31 @@ def test_local_network_resolves_hosted_handles_without_dns(tmp_path: Path) -> No
 
 def test_without_a_local_network_hosted_handles_are_not_special(pds: LocalPds) -> None:
     assert pds.ctx.identity.local_handles is None
+
+
+def test_a_did_web_account_changes_its_handle_in_its_own_document(
+    tmp_path: Path, local_http: LocalHttp
+) -> None:
+    with local_network(tmp_path, local_network=True) as pds:
+        did = f"did:web:localhost%3A{local_http.port}"
+        key = PrivateKey.generate(K256)
+        multikey = key.public_key.multikey()
+
+        def create(txn: WriteTxn) -> None:
+            pds.ctx.accounts.create_account(txn, did=did, handle="webby.test")
+            pds.ctx.keys.store_signing_key(did, key, txn)
+
+        pds.ctx.store.transact(create)
+        token = create_session_tokens(pds.ctx.auth.jwt_secret, pds.settings.service_did, did)
+        local_http.serve("/.well-known/did.json", did_doc(did, handle="webby.test", key=multikey))
+        head = pds.ctx.sequencer.head()
+        refused = update(pds, token.access_jwt, "webster.test")
+        assert error_of(refused) == (400, "InvalidRequest")
+        assert refused.json()["message"] == "DID is not properly configured for handle"
+        assert pds.ctx.accounts.get(did).handle == "webby.test"
+        assert pds.ctx.sequencer.head() == head
+        local_http.serve("/.well-known/did.json", did_doc(did, handle="webster.test", key=multikey))
+        response = update(pds, token.access_jwt, "webster.test")
+        assert response.status_code == 200, response.text
+        assert pds.ctx.accounts.get(did).handle == "webster.test"
+        assert [body["handle"] for _, body in events_since(pds, head)] == ["webster.test"]

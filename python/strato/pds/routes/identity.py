@@ -140,11 +140,15 @@ async def new_handle(ctx: PdsContext, did: str, value: str) -> str:
 async def change_handle(ctx: PdsContext, did: str, handle: str) -> None:
     """Give ``did`` the (checked) ``handle``: its did:plc document first, then the account and
     its ``#identity`` event in one transaction; the identity cache forgets the DID and both
-    handles. Setting the current handle again only re-announces it."""
+    handles. A DID that is not a did:plc must declare the handle already. Setting the current
+    handle again only re-announces it."""
     with xrpc_errors():
         old = ctx.accounts.get(did).handle
-    if old != handle and did.startswith("did:plc:"):
-        await _plc_update(ctx, did, handle)
+    if old != handle:
+        if did.startswith("did:plc:"):
+            await _plc_update(ctx, did, handle)
+        else:
+            await _require_declared(ctx, did, handle)
 
     def work(txn: WriteTxn) -> None:
         ctx.accounts.update_handle(did, handle, txn)
@@ -160,6 +164,17 @@ async def forget(ctx: PdsContext, did: str, *handles: str) -> None:
     await ctx.identity.purge(did)
     for handle in handles:
         await ctx.identity.purge(handle)
+
+
+async def _require_declared(ctx: PdsContext, did: str, handle: str) -> None:
+    """A DID this PDS cannot update (a did:web) must already declare ``handle``."""
+    await ctx.identity.purge(did)
+    try:
+        declared = (await ctx.identity.resolve_did(did)).declared_handle()
+    except (IdentityError, IdentifierError):
+        declared = None
+    if declared != handle:
+        raise invalid_request("DID is not properly configured for handle")
 
 
 async def _plc_update(ctx: PdsContext, did: str, handle: str) -> None:
