@@ -253,7 +253,13 @@ def test_an_unreachable_upstream_is_an_upstream_failure(tmp_path: Path) -> None:
 
 
 def test_outside_a_local_network_only_public_https_services(tmp_path: Path) -> None:
-    for url in ("http://appview.example.com", "https://127.0.0.1", "https://10.0.0.1:8443"):
+    for url in (
+        "http://appview.example.com",
+        "https://127.0.0.1",
+        "https://10.0.0.1:8443",
+        "https://[::1]",
+        "https://localhost",
+    ):
         with local_network(
             tmp_path / url.replace("/", "_"), appview_url=url, appview_did="did:web:x.test"
         ) as pds:

@@ -19,11 +19,14 @@ PDS (``pipethrough.ts``):
   500 becomes 502 ``UpstreamFailure``); an unreachable upstream is 502 ``UpstreamFailure``.
 
 Methods the PDS serves are served here, header or not. Outside a local network only https
-endpoints are forwarded to, and never a literal non-public address.
+endpoints whose host names only public addresses are forwarded to (checked when the request
+is forwarded; the connection resolves the name again, so a name that changes its answer in
+between is not caught).
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 from collections.abc import Awaitable, Callable
 from typing import Final
@@ -135,7 +138,7 @@ async def _target(ctx: PdsContext, request: Request, nsid: str) -> tuple[str, st
     else:
         raise method_not_implemented()
     endpoint = endpoint.rstrip("/")
-    problem = _endpoint_problem(endpoint, local_network=settings.local_network)
+    problem = await _endpoint_problem(endpoint, local_network=settings.local_network)
     if problem is not None:
         raise invalid_request(f"proxy service endpoint {endpoint!r} refused: {problem}")
     return endpoint, audience
@@ -153,11 +156,13 @@ async def _service_endpoint(ctx: PdsContext, target: ProxyTarget) -> str:
     raise invalid_request("could not resolve proxy did service url")
 
 
-def _endpoint_problem(endpoint: str, *, local_network: bool) -> str | None:
-    """Why the PDS will not send requests to ``endpoint``, None when it will."""
+async def _endpoint_problem(endpoint: str, *, local_network: bool) -> str | None:
+    """Why the PDS will not send requests to ``endpoint``, None when it will: outside a local
+    network, an https URL whose host is (or resolves only to) public addresses."""
     try:
         parts = urlsplit(endpoint)
         host = parts.hostname
+        port = parts.port or 443
     except ValueError as err:
         return str(err)
     if parts.scheme not in ("https", "http") or not host:
@@ -167,10 +172,18 @@ def _endpoint_problem(endpoint: str, *, local_network: bool) -> str | None:
     if parts.scheme != "https":
         return "only https services are reached"
     try:
-        address = ipaddress.ip_address(host)
+        addresses = [ipaddress.ip_address(host)]
     except ValueError:
-        return None
-    return address_problem(address)
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, port)
+        except OSError as err:
+            return f"cannot resolve {host}: {err}"
+        addresses = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
+    for address in addresses:
+        problem = address_problem(address)
+        if problem is not None:
+            return problem
+    return None
 
 
 async def _send(http: httpx.AsyncClient, request: Request, url: str, token: str) -> Response:
