@@ -109,6 +109,10 @@ class IdentityResolver:
         """The DID document of ``did`` (did:plc or did:web)."""
         return (await self._did_entry(check_did(did)))[0]
 
+    async def resolve_did_json(self, did: str) -> bytes:
+        """The DID document of ``did`` exactly as served (checked like :meth:`resolve_did`)."""
+        return (await self._did_entry(check_did(did)))[1]
+
     async def resolve_handle(self, handle: str) -> str:
         """The DID ``handle`` resolves to by DNS or HTTP, not checked against the document."""
         return await self._handle_did(self._check_handle(handle))

@@ -6,7 +6,9 @@ As the reference PDS: a handle under this PDS's domains is answered from the acc
 alone; a new handle is either one of ours (the createAccount rules) or an external one that
 already resolves to the account's DID. A did:plc is updated at the PLC directory with the
 PDS's rotation key before the account changes; the change and its ``#identity`` event are one
-transaction, then the identity cache forgets the DID. Signing an operation for the user needs
+transaction, then the identity cache forgets the DID. resolveDid, resolveIdentity and
+refreshIdentity answer through the PDS's identity resolver (hosted handles from the account
+store). Signing an operation for the user needs
 the code emailed by requestPlcOperationSignature; submitting one checks that it keeps this PDS
 (its rotation key, endpoint, the account's signing key and handle).
 """
@@ -14,9 +16,12 @@ the code emailed by requestPlcOperationSignature; submitting one checks that it 
 from __future__ import annotations
 
 import logging
-from typing import Final
+from typing import Any, Final
+
+import msgspec
 
 from strato.errors import (
+    DidNotFoundError,
     IdentifierError,
     IdentityError,
     IdentityUnavailableError,
@@ -61,6 +66,8 @@ UPDATE_HANDLE_LIMITS: Final = (
     RateLimit("update-handle-day", 50, 86_400.0),
 )
 PLC_PURPOSE: Final = EmailTokenPurpose.PLC_OPERATION
+#: The handle of an identity whose handle does not verify both ways.
+INVALID_HANDLE: Final = "handle.invalid"
 
 
 def register(router: XrpcRouter, ctx: PdsContext) -> None:
@@ -68,6 +75,7 @@ def register(router: XrpcRouter, ctx: PdsContext) -> None:
     _register_handles(router, ctx)
     _register_credentials(router, ctx)
     _register_operations(router, ctx)
+    _register_lookups(router, ctx)
 
 
 def _register_handles(router: XrpcRouter, ctx: PdsContext) -> None:
@@ -326,3 +334,61 @@ def _check_keeps_this_pds(
     aliases = operation["alsoKnownAs"]
     if not aliases or aliases[0] != ensure_at_prefix(handle):
         raise invalid_request("Incorrect handle in alsoKnownAs")
+
+
+def _register_lookups(router: XrpcRouter, ctx: PdsContext) -> None:
+    @router.method("com.atproto.identity.resolveDid")
+    async def resolve_did(
+        request: XrpcRequest[types.ResolveDidParams, None],
+    ) -> types.ResolveDidOutput:
+        return types.ResolveDidOutput(did_doc=await _document(ctx, request.params.did))
+
+    @router.method("com.atproto.identity.resolveIdentity")
+    async def resolve_identity(
+        request: XrpcRequest[types.ResolveIdentityParams, None],
+    ) -> types.IdentityInfo:
+        return await identity_info(ctx, request.params.identifier)
+
+    @router.method("com.atproto.identity.refreshIdentity", auth=ctx.auth.access())
+    async def refresh_identity(
+        request: XrpcRequest[None, types.RefreshIdentityInput],
+    ) -> types.IdentityInfo:
+        identifier = request.input.identifier
+        with xrpc_errors():
+            await ctx.identity.purge(identifier)
+        return await identity_info(ctx, identifier)
+
+
+async def identity_info(ctx: PdsContext, identifier: str) -> types.IdentityInfo:
+    """The DID, verified handle (``handle.invalid`` when it does not match both ways) and DID
+    document of a DID or handle; 400 ``HandleNotFound`` for a handle that names no DID or
+    one whose document does not declare it, ``DidNotFound`` for a DID without a document."""
+    given_handle = None if identifier.startswith("did:") else identifier.strip().lower()
+    did = identifier if given_handle is None else await resolve(ctx, given_handle)
+    doc = await _document(ctx, did)
+    found = (await ctx.identity.resolve_did(did)).declared_handle()
+    declared = None if found is None else str(found)
+    if given_handle is not None and declared != given_handle:
+        raise invalid_request("the DID document does not declare this handle", "HandleNotFound")
+    handle = INVALID_HANDLE
+    if declared is not None:
+        try:
+            verified = await resolve(ctx, declared) == did
+        except XrpcError:
+            verified = False
+        if verified:
+            handle = declared
+    return types.IdentityInfo(did=did, handle=handle, did_doc=doc)
+
+
+async def _document(ctx: PdsContext, did: str) -> dict[str, Any]:
+    try:
+        raw = await ctx.identity.resolve_did_json(did)
+    except DidNotFoundError as err:
+        raise invalid_request(f"DID not found: {err.reason}", "DidNotFound") from None
+    except IdentityUnavailableError as err:
+        raise XrpcError(502, "UpstreamFailure", f"DID resolution: {err}") from None
+    except (IdentityError, IdentifierError) as err:
+        raise invalid_request(f"DID could not be resolved: {err}") from None
+    document: dict[str, Any] = msgspec.json.decode(raw)
+    return document

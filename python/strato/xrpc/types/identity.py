@@ -1,5 +1,6 @@
 """``com.atproto.identity.*``: resolveHandle, updateHandle, getRecommendedDidCredentials,
-requestPlcOperationSignature, signPlcOperation and submitPlcOperation."""
+requestPlcOperationSignature, signPlcOperation, submitPlcOperation, resolveDid,
+resolveIdentity and refreshIdentity."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 import msgspec
 
 from strato.lexicon.types._base import LexObject, text
-from strato.syntax import is_did, is_handle
+from strato.syntax import is_at_identifier, is_did, is_handle
 from strato.xrpc.method import MethodTypes
 from strato.xrpc.types._fields import unknown
 
@@ -84,6 +85,56 @@ class SubmitPlcOperationInput(LexObject):
         unknown(self.operation, "operation")
 
 
+class ResolveDidParams(LexObject):
+    """``com.atproto.identity.resolveDid`` params."""
+
+    did: str
+
+    def __post_init__(self) -> None:
+        text(self.did, "did", check=is_did, fmt="did")
+
+
+class ResolveDidOutput(LexObject):
+    """``com.atproto.identity.resolveDid`` output."""
+
+    did_doc: dict[str, Any]
+
+    def __post_init__(self) -> None:
+        unknown(self.did_doc, "didDoc")
+
+
+class ResolveIdentityParams(LexObject):
+    """``com.atproto.identity.resolveIdentity`` params."""
+
+    identifier: str
+
+    def __post_init__(self) -> None:
+        text(self.identifier, "identifier", check=is_at_identifier, fmt="at-identifier")
+
+
+class RefreshIdentityInput(LexObject):
+    """``com.atproto.identity.refreshIdentity`` input."""
+
+    identifier: str
+
+    def __post_init__(self) -> None:
+        text(self.identifier, "identifier", check=is_at_identifier, fmt="at-identifier")
+
+
+class IdentityInfo(LexObject):
+    """``com.atproto.identity.defs#identityInfo``: a DID, its handle if verified both ways
+    (else ``handle.invalid``) and its document."""
+
+    did: str
+    handle: str
+    did_doc: dict[str, Any]
+
+    def __post_init__(self) -> None:
+        text(self.did, "did", check=is_did, fmt="did")
+        text(self.handle, "handle", check=is_handle, fmt="handle")
+        unknown(self.did_doc, "didDoc")
+
+
 #: The methods of this namespace strato serves, with their types.
 METHODS: dict[str, MethodTypes] = {
     "com.atproto.identity.resolveHandle": MethodTypes(
@@ -99,5 +150,14 @@ METHODS: dict[str, MethodTypes] = {
     ),
     "com.atproto.identity.submitPlcOperation": MethodTypes(
         "procedure", input=SubmitPlcOperationInput
+    ),
+    "com.atproto.identity.resolveDid": MethodTypes(
+        "query", params=ResolveDidParams, output=ResolveDidOutput
+    ),
+    "com.atproto.identity.resolveIdentity": MethodTypes(
+        "query", params=ResolveIdentityParams, output=IdentityInfo
+    ),
+    "com.atproto.identity.refreshIdentity": MethodTypes(
+        "procedure", input=RefreshIdentityInput, output=IdentityInfo
     ),
 }
