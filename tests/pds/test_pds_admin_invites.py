@@ -40,6 +40,8 @@ def test_admin_codes_let_accounts_in(pds: LocalPds) -> None:
     assert [use["usedBy"] for use in entry["uses"]] == [alice["did"]]
     info = admin(pds, "com.atproto.admin.getAccountInfo", params={"did": alice["did"]}).json()
     assert info["invites"] == []
+    assert info["invitedBy"]["code"] == code
+    assert [use["usedBy"] for use in info["invitedBy"]["uses"]] == [alice["did"]]
 
 
 def test_codes_for_accounts_and_listing(pds: LocalPds) -> None:

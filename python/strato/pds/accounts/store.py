@@ -47,7 +47,7 @@ from strato.pds.accounts.invites import ADMIN, InviteCode, InviteCodeInfo
 from strato.pds.accounts.model import Account, AccountStatus, decode_account, encode_account
 from strato.pds.accounts.passwords import PASSWORD_HASHER, PasswordHash, check_password
 from strato.pds.accounts.sessions import RefreshGrant, RefreshToken
-from strato.storage import ReadTxn, Store, WriteTxn, u64
+from strato.storage import ReadTxn, Store, WriteTxn, split_key, u64
 from strato.syntax import DID, Handle
 
 _ACCOUNT_ONLY: Final = ("accounts", "account_handles", "account_emails", "account_tombstones")
@@ -573,6 +573,15 @@ class AccountStore:
         with self._store.read() as txn:
             found = (invites.info(txn, key.decode()) for key, _ in txn.items("invite_codes"))
             return [info for info in found if info is not None]
+
+    def invited_by(self, did: str) -> InviteCodeInfo | None:
+        """The code ``did`` was created with, None when it used none."""
+        with self._store.read() as txn:
+            for key, _ in txn.items("invite_code_uses"):
+                code, used_by = split_key(key)
+                if used_by == did:
+                    return invites.info(txn, code)
+        return None
 
     def set_invites_disabled(
         self, did: str, disabled: bool, txn: WriteTxn | None = None

@@ -207,6 +207,9 @@ def account_view(ctx: PdsContext, account: Account) -> types.AccountView:
         fields["email_confirmed_at"] = iso_time(account.email_confirmed_at)
     if account.deactivated_at is not None:
         fields["deactivated_at"] = iso_time(account.deactivated_at)
+    invited_by = ctx.accounts.invited_by(account.did)
+    if invited_by is not None:
+        fields["invited_by"] = invite_view(invited_by)
     invites = ctx.accounts.account_invite_codes(account.did)
     return types.AccountView(
         did=account.did,
