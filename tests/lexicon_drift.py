@@ -52,7 +52,7 @@ def definition(ref: str) -> tuple[str, dict[str, Any]]:
         return nsid, found["parameters"]
     if part:
         schema = found[part]["schema"]
-        if schema.get("type") == "ref":  # an output that is a named object
+        if schema["type"] == "ref":  # a body that is a named def
             return definition(normalize_ref(schema["ref"], nsid))
         return nsid, schema
     if found["type"] == "record":

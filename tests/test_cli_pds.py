@@ -529,3 +529,24 @@ def login(up: Up, identifier: str, password: str) -> int:
 def test_sigint_stops_up_cleanly(up: Up) -> None:
     assert stop(up.process, signal.SIGINT) == 0
     assert "stopped" in up.log.read_text()
+
+
+def test_event_retention_from_variables_and_options(tmp_path: Path) -> None:
+    made = settings([], {})
+    assert (made.event_retention_hours, made.event_retention_bytes) == (72.0, 8 << 30)
+    environ = {"STRATO_PDS_EVENT_RETENTION_HOURS": "1.5", "STRATO_PDS_EVENT_RETENTION_BYTES": "2GB"}
+    made = settings([], environ)
+    assert (made.event_retention_hours, made.event_retention_bytes) == (1.5, 2 << 30)
+    made = settings(["--event-retention-hours", "24", "--event-retention-bytes", "64MB"], environ)
+    assert (made.event_retention_hours, made.event_retention_bytes) == (24.0, 64 << 20)
+    with pytest.raises(ValueError, match="event retention window must be positive"):
+        settings(["--event-retention-hours", "0"], {})
+    with pytest.raises(ValueError, match="must be a number of hours"):
+        settings([], {"STRATO_PDS_EVENT_RETENTION_HOURS": "a day"})
+    # the PDS's log prunes by these settings
+    ctx = PdsContext.open(made.with_changes(data_dir=tmp_path, sync=False))
+    try:
+        assert ctx.sequencer.retention.max_age_seconds == 24 * 3600
+        assert ctx.sequencer.retention.max_bytes == 64 << 20
+    finally:
+        asyncio.run(ctx.aclose())

@@ -138,6 +138,20 @@ def add_pds_command(groups: Any) -> None:
         f"powers of 1024; default 100MB; {_env('blob_limit')})",
     )
     add(
+        "--event-retention-hours",
+        metavar="HOURS",
+        type=float,
+        help="how long firehose events stay replayable from a cursor (default 72; "
+        f"{_env('event_retention_hours')})",
+    )
+    add(
+        "--event-retention-bytes",
+        metavar="SIZE",
+        type=_size,
+        help="the most firehose log kept, oldest events pruned first (default 8GB; "
+        f"{_env('event_retention_bytes')})",
+    )
+    add(
         "--admin-token-file",
         metavar="FILE",
         type=Path,
@@ -185,7 +199,8 @@ def _domains(text: str) -> tuple[str, ...]:
 #: The ``strato pds`` options that are settings, by destination.
 _SETTINGS: Final = (
     "host", "port", "data_dir", "public_url", "plc_url", "handle_domains", "relays",
-    "appview_url", "appview_did", "lexicon_dirs", "smtp_url", "blob_limit", "admin_token_file",
+    "appview_url", "appview_did", "lexicon_dirs", "smtp_url", "blob_limit",
+    "event_retention_hours", "event_retention_bytes", "admin_token_file",
     "invite_code_required", "trust_proxy", "master_key_file",
 )  # fmt: skip
 

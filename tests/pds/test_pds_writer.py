@@ -8,6 +8,8 @@ import threading
 from pathlib import Path
 
 import pytest
+from strato.metrics import ServerMetrics
+from strato.pds.metrics import WriterMetrics
 from strato.pds.writer import Writer, WriterClosedError
 from strato.storage import Store, WriteTxn
 
@@ -21,7 +23,8 @@ def test_queued_work_shares_one_transaction_and_a_failure_spoils_nothing(
 ) -> None:
     store = _store(tmp_path)
     notified: list[int] = []
-    writer = Writer(store, after_commit=lambda: notified.append(1))
+    server = ServerMetrics("pds")
+    writer = Writer(store, after_commit=lambda: notified.append(1), metrics=WriterMetrics(server))
     gate = threading.Event()
 
     def put(key: bytes) -> object:
@@ -62,6 +65,10 @@ def test_queued_work_shares_one_transaction_and_a_failure_spoils_nothing(
     assert writer.transactions == 2
     assert writer.items == 4
     assert len(notified) == 2
+    sample = server.registry.get_sample_value
+    assert sample("strato_pds_group_commit_requests_count") == 2
+    assert sample("strato_pds_group_commit_requests_sum") == 4
+    assert sample("strato_pds_group_commit_refused_total", {"error": "ValueError"}) == 1
     with store.read() as txn:
         assert sorted(key for key, _ in txn.items("t")) == [b"a", b"b"]
     store.close()

@@ -34,6 +34,8 @@ from strato.xrpc.types import METHODS, admin, invites, repo, server, sync
 NAMED: dict[type[Any], str] = {
     server.Links: "com.atproto.server.describeServer#links",
     server.Contact: "com.atproto.server.describeServer#contact",
+    server.CreatedAppPassword: "com.atproto.server.createAppPassword#appPassword",
+    server.ListedAppPassword: "com.atproto.server.listAppPasswords#appPassword",
     repo.CommitMeta: "com.atproto.repo.defs#commitMeta",
     repo.Create: "com.atproto.repo.applyWrites#create",
     repo.Update: "com.atproto.repo.applyWrites#update",

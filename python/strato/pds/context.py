@@ -23,13 +23,15 @@ import httpx
 from strato.crypto import PublicKey
 from strato.errors import AccountNotFoundError
 from strato.firehose import TABLES as FIREHOSE_TABLES
-from strato.firehose import Broadcaster, FirehoseMetrics, Sequencer
+from strato.firehose import Broadcaster, FirehoseMetrics, Retention, Sequencer
 from strato.identity import IdentityCache, IdentityResolver
 from strato.lexicon import Catalog
 from strato.metrics import ServerMetrics
 from strato.pds.accounts import ACCOUNT_TABLES, AccountStore
 from strato.pds.blobs import BLOB_TABLES, BlobStore
 from strato.pds.keys import KEY_TABLES, KeyStore, MasterKey
+from strato.pds.mailer import Mailer
+from strato.pds.metrics import WriterMetrics
 from strato.pds.settings import PdsSettings
 from strato.pds.writer import Writer
 from strato.plc import PlcClient
@@ -63,6 +65,7 @@ class PdsContext:
     plc: PlcClient
     catalog: Catalog
     http: httpx.AsyncClient
+    mailer: Mailer
     admin_token: str | None = None
     _closed: bool = field(default=False, repr=False)
 
@@ -74,7 +77,13 @@ class PdsContext:
         store = open_store(data_dir, sync=settings.sync)
         master = MasterKey.load(settings.key_file, create=True)
         metrics = ServerMetrics("pds")
-        sequencer = Sequencer(store)
+        sequencer = Sequencer(
+            store,
+            retention=Retention(
+                max_age_seconds=settings.event_retention_hours * 3600,
+                max_bytes=settings.event_retention_bytes,
+            ),
+        )
         broadcaster = Broadcaster(sequencer, FirehoseMetrics(metrics))
         accounts = AccountStore(store, invite_code_required=settings.invite_code_required)
         identity = IdentityResolver(
@@ -104,12 +113,13 @@ class PdsContext:
             sequencer=sequencer,
             metrics=metrics,
             broadcaster=broadcaster,
-            writer=Writer(store, after_commit=broadcaster.notify),
+            writer=Writer(store, after_commit=broadcaster.notify, metrics=WriterMetrics(metrics)),
             auth=auth,
             identity=identity,
             plc=PlcClient(settings.plc_url),
             catalog=catalog,
             http=httpx.AsyncClient(timeout=30.0, follow_redirects=False),
+            mailer=Mailer.from_settings(settings),
             admin_token=admin_token,
         )
 

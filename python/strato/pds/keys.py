@@ -237,7 +237,7 @@ class KeyStore:
 
     # -- reserved signing keys (reserveSigningKey) ----------------------------------------------
 
-    def reserve_signing_key(self, did: str | None = None) -> str:
+    def reserve_signing_key(self, did: str | None = None, txn: WriteTxn | None = None) -> str:
         """Reserve a new k256 signing key and return its did:key. With ``did``, the key is kept
         for that DID and asking again returns the same key; without, it is kept under its
         did:key."""
@@ -253,7 +253,7 @@ class KeyStore:
             txn.put("reserved_keys", name.encode(), self._seal("reserved_keys", name, key))
             return key_did
 
-        return self._store.transact(work)
+        return work(txn) if txn is not None else self._store.transact(work)
 
     def reserved_signing_key(self, did_or_key: str) -> PrivateKey | None:
         """The key reserved for a DID, or under a did:key; None when there is none."""

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+from strato.firehose.sequencer import DEFAULT_MAX_AGE_SECONDS, DEFAULT_MAX_BYTES
 from strato.pds.blobs import DEFAULT_BLOB_LIMIT
 
 ENV_PREFIX: Final = "STRATO_PDS_"
@@ -46,6 +47,10 @@ class PdsSettings:
     smtp_url: str | None = None
     email_from: str = "noreply@localhost"
     blob_limit: int = DEFAULT_BLOB_LIMIT
+    #: The firehose replay window: events older than this many hours, or beyond this many
+    #: bytes of log (the oldest first), are pruned.
+    event_retention_hours: float = DEFAULT_MAX_AGE_SECONDS / 3600
+    event_retention_bytes: int = DEFAULT_MAX_BYTES
     admin_token_file: Path | None = None
     invite_code_required: bool = False
     trust_proxy: int = 0
@@ -72,6 +77,8 @@ class PdsSettings:
         if not domains:
             raise ValueError("at least one handle domain is needed")
         object.__setattr__(self, "handle_domains", domains)
+        if self.event_retention_hours <= 0 or self.event_retention_bytes < 1:
+            raise ValueError("the event retention window must be positive")
         if self.blob_limit < 1:
             raise ValueError("the blob limit must be at least 1 byte")
         if (self.appview_url is None) != (self.appview_did is None):
@@ -168,8 +175,13 @@ def parse_value(name: str, raw: str) -> Any:
     if name in _TUPLES:
         items = tuple(part.strip() for part in raw.split(",") if part.strip())
         return tuple(Path(item) for item in items) if name == "lexicon_dirs" else items
-    if name == "blob_limit":
+    if name in ("blob_limit", "event_retention_bytes"):
         return parse_size(raw)
+    if name == "event_retention_hours":
+        try:
+            return float(raw)
+        except ValueError:
+            raise ValueError(f"{ENV_PREFIX}{name.upper()} must be a number of hours") from None
     if name in _INTS:
         try:
             return int(raw)

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Generic, TypeVar
 
 from strato.errors import StorageFullError
+from strato.pds.metrics import WriterMetrics
 from strato.storage import Store, WriteTxn
 
 logger = logging.getLogger("strato.pds.writer")
@@ -58,10 +59,12 @@ class Writer:
         store: Store,
         *,
         after_commit: Callable[[], None] = lambda: None,
+        metrics: WriterMetrics | None = None,
         max_batch: int = DEFAULT_MAX_BATCH,
     ) -> None:
         self.store = store
         self.after_commit = after_commit
+        self.metrics = metrics
         self.max_batch = max_batch
         #: Transactions committed and pieces of work run, for metrics.
         self.transactions = 0
@@ -137,6 +140,8 @@ class Writer:
         committed = any(ok for ok, _ in outcomes)
         self.transactions += 1
         self.items += len(batch)
+        if self.metrics is not None:
+            self.metrics.committed(outcomes)
         for work, (ok, value) in zip(batch, outcomes, strict=True):
             with contextlib.suppress(RuntimeError):  # that request's event loop has closed
                 work.loop.call_soon_threadsafe(_settle, work.future, ok, value)

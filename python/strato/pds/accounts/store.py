@@ -347,7 +347,7 @@ class AccountStore:
     # -- app passwords ----------------------------------------------------------------------------
 
     def create_app_password(
-        self, did: str, name: str, *, privileged: bool = False
+        self, did: str, name: str, *, privileged: bool = False, txn: WriteTxn | None = None
     ) -> NewAppPassword:
         """A new app password for ``did`` (its text is only in the result)."""
 
@@ -355,7 +355,7 @@ class AccountStore:
             _account(txn, did)
             return app_passwords.create(txn, did, name, privileged, self.now())
 
-        return self._store.transact(work)
+        return self._write(txn, work)
 
     def list_app_passwords(self, did: str) -> list[AppPassword]:
         """The app passwords of ``did``, newest first."""
@@ -363,7 +363,7 @@ class AccountStore:
             _account(txn, did)
             return app_passwords.list_all(txn, did)
 
-    def revoke_app_password(self, did: str, name: str) -> bool:
+    def revoke_app_password(self, did: str, name: str, txn: WriteTxn | None = None) -> bool:
         """Revoke an app password and end the sessions opened with it; False if unknown."""
 
         def work(txn: WriteTxn) -> bool:
@@ -372,7 +372,7 @@ class AccountStore:
             sessions.revoke_all(txn, did, app_password_name=name)
             return True
 
-        return self._store.transact(work)
+        return self._write(txn, work)
 
     # -- refresh tokens ---------------------------------------------------------------------------
 
@@ -389,27 +389,29 @@ class AccountStore:
         token = RefreshToken(did=did, expires_at=expires_at, app_password_name=app_password_name)
         self._write(txn, lambda txn: sessions.store(txn, jti, token))
 
-    def rotate_refresh_token(self, jti: str) -> RefreshGrant:
+    def rotate_refresh_token(self, jti: str, txn: WriteTxn | None = None) -> RefreshGrant:
         """Use a refresh token: the successor to mint (see :mod:`.sessions`).
         :class:`InvalidTokenError` when revoked or unknown, :class:`ExpiredTokenError` when
         expired."""
         now = self.now()
-        return self._store.transact(lambda txn: sessions.rotate(txn, jti, now))
+        return self._write(txn, lambda txn: sessions.rotate(txn, jti, now))
 
-    def revoke_refresh_token(self, jti: str) -> bool:
+    def revoke_refresh_token(self, jti: str, txn: WriteTxn | None = None) -> bool:
         """End the session of a refresh token (logout); False when it was not recorded."""
-        return self._store.transact(lambda txn: sessions.revoke(txn, jti))
+        return self._write(txn, lambda txn: sessions.revoke(txn, jti))
 
     # -- emailed codes ----------------------------------------------------------------------------
 
-    def create_email_token(self, did: str, purpose: EmailTokenPurpose) -> str:
+    def create_email_token(
+        self, did: str, purpose: EmailTokenPurpose, txn: WriteTxn | None = None
+    ) -> str:
         """A new code for ``did`` and ``purpose`` (replacing the previous one) to send."""
 
         def work(txn: WriteTxn) -> str:
             _account(txn, did)
             return email_tokens.create(txn, did, purpose, self.now())
 
-        return self._store.transact(work)
+        return self._write(txn, work)
 
     def check_email_token(self, did: str, purpose: EmailTokenPurpose, token: str) -> None:
         """Raise :class:`InvalidTokenError` or :class:`ExpiredTokenError` unless ``token`` is
@@ -439,7 +441,9 @@ class AccountStore:
         self._require_email(did)
         return self.create_email_token(did, EmailTokenPurpose.CONFIRM_EMAIL)
 
-    def confirm_email(self, did: str, email: str, token: str) -> Account:
+    def confirm_email(
+        self, did: str, email: str, token: str, txn: WriteTxn | None = None
+    ) -> Account:
         """Mark the address confirmed, given the ``confirm_email`` code sent to it.
         :class:`InvalidEmailError` when ``email`` is not the account's address."""
 
@@ -453,7 +457,7 @@ class AccountStore:
             _put(txn, account)
             return account
 
-        return self._store.transact(work)
+        return self._write(txn, work)
 
     def request_email_update(self, did: str) -> str | None:
         """An ``update_email`` code when the current address is confirmed (it must approve the
@@ -463,7 +467,9 @@ class AccountStore:
             return None
         return self.create_email_token(did, EmailTokenPurpose.UPDATE_EMAIL)
 
-    def update_email(self, did: str, email: str, token: str | None = None) -> Account:
+    def update_email(
+        self, did: str, email: str, token: str | None = None, txn: WriteTxn | None = None
+    ) -> Account:
         """Change the account's address (it becomes unconfirmed; pending codes are dropped).
         A confirmed address needs the ``update_email`` code (:class:`TokenRequiredError`)."""
         address = normalize_email(email)
@@ -486,14 +492,16 @@ class AccountStore:
             email_tokens.delete_all(txn, did)
             return account
 
-        return self._store.transact(work)
+        return self._write(txn, work)
 
     def request_password_reset(self, email: str) -> tuple[Account, str]:
         """The account with ``email`` and a new ``reset_password`` code to send it."""
         account = self.get_by_email(email)
         return account, self.create_email_token(account.did, EmailTokenPurpose.RESET_PASSWORD)
 
-    def reset_password(self, token: str, password_hash: PasswordHash) -> str:
+    def reset_password(
+        self, token: str, password_hash: PasswordHash, txn: WriteTxn | None = None
+    ) -> str:
         """Set a new password given a ``reset_password`` code alone; returns the account's DID.
         Its sessions end."""
 
@@ -502,7 +510,7 @@ class AccountStore:
             _set_password(txn, _account(txn, did), password_hash)
             return did
 
-        return self._store.transact(work)
+        return self._write(txn, work)
 
     def _require_email(self, did: str) -> Account:
         account = self.get(did)

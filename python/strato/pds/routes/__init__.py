@@ -1,6 +1,8 @@
 """The PDS's XRPC methods, one module per namespace; each has ``register(router, ctx)``.
 
-- :mod:`.server`: ``com.atproto.server.*`` (accounts, sessions).
+- :mod:`.server`: ``com.atproto.server.*`` (accounts, sessions), with
+  :mod:`.server_app_passwords`, :mod:`.server_account` (activation, status, deletion),
+  :mod:`.server_service_auth`, :mod:`.server_email` and :mod:`.server_shared`.
 - :mod:`.repo`: ``com.atproto.repo.*`` (record writes and reads).
 - :mod:`.identity`: ``com.atproto.identity.*`` (handles, PLC operations).
 - :mod:`.actor`: ``app.bsky.actor.getPreferences`` / ``putPreferences``.

@@ -1,4 +1,6 @@
-"""``com.atproto.server.*`` on the PDS: describeServer, createAccount and the session methods.
+"""``com.atproto.server.*`` on the PDS: describeServer, createAccount and the session methods;
+:func:`register` also adds the namespace's other modules (:mod:`.server_app_passwords`,
+:mod:`.server_account`, :mod:`.server_service_auth`, :mod:`.server_email`).
 
 Account creation: the handle is checked (one label under a configured domain), the password
 hashed (argon2id, off the event loop), a k256 signing key made, and a did:plc registered at the
@@ -6,18 +8,48 @@ PLC directory with the recovery key (if given) and the PDS's rotation key. Then 
 transaction stores the account, its sealed key, the repository's first commit, its refresh
 token and the ``#identity``, ``#account`` and ``#commit`` events, as the reference sequences
 them.
+
+An existing identity moving here (``did`` given) must prove itself with a service token from
+that DID for this PDS and ``createAccount``. Its account is created deactivated, with the key
+reserved for the DID (reserveSigningKey) or a new one, an empty repository and no events: it
+goes live with activateAccount once its repository and DID document have moved.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any, Final
 
+import httpx
+from starlette.requests import Request
+
 from strato.crypto import K256, PrivateKey
-from strato.errors import AccountNotFoundError, PlcDirectoryError, PlcValidationError
+from strato.errors import (
+    AccountExistsError,
+    AccountNotFoundError,
+    IdentityError,
+    InvalidTokenError,
+    PlcDirectoryError,
+    PlcValidationError,
+)
 from strato.pds import events
-from strato.pds.accounts import Account, AccountStatus, AppPassword, hash_password
+from strato.pds.accounts import (
+    Account,
+    AccountStatus,
+    AppPassword,
+    RefreshGrant,
+    hash_password,
+    invites,
+    normalize_email,
+)
 from strato.pds.context import PdsContext
+from strato.pds.routes import (
+    server_account,
+    server_app_passwords,
+    server_email,
+    server_service_auth,
+)
 from strato.pds.routes.common import requester, xrpc_errors
 from strato.plc import create_genesis
 from strato.storage import WriteTxn
@@ -26,13 +58,19 @@ from strato.xrpc import RouteLimit, XrpcRequest, XrpcRouter, by_ip
 from strato.xrpc.auth import (
     ACCESS_PRIVILEGED,
     AuthScope,
+    AuthVerifier,
+    Credentials,
     RefreshCredentials,
+    ServiceCredentials,
     SessionTokens,
+    authorization,
     create_session_tokens,
 )
-from strato.xrpc.errors import XrpcError, invalid_request
+from strato.xrpc.errors import XrpcError, auth_required, invalid_request
 from strato.xrpc.ratelimit import RateLimit
 from strato.xrpc.types import server as types
+
+logger = logging.getLogger("strato.pds.routes.server")
 
 #: Handle label lengths the reference PDS allows under its domains.
 HANDLE_LABEL_MIN: Final = 3
@@ -51,6 +89,10 @@ def register(router: XrpcRouter, ctx: PdsContext) -> None:
     """Add the methods of this namespace to ``router``."""
     _register_accounts(router, ctx)
     _register_sessions(router, ctx)
+    server_app_passwords.register(router, ctx)
+    server_account.register(router, ctx)
+    server_service_auth.register(router, ctx)
+    server_email.register(router, ctx)
 
 
 def _register_accounts(router: XrpcRouter, ctx: PdsContext) -> None:
@@ -68,6 +110,7 @@ def _register_accounts(router: XrpcRouter, ctx: PdsContext) -> None:
 
     @router.method(
         "com.atproto.server.createAccount",
+        auth=_optional_service_auth(ctx),
         limits=[RouteLimit(CREATE_ACCOUNT_LIMIT, by_ip)],
     )
     async def create_account(
@@ -75,56 +118,124 @@ def _register_accounts(router: XrpcRouter, ctx: PdsContext) -> None:
     ) -> types.CreateAccountOutput:
         body = request.input
         handle = check_handle(ctx, body.handle)
-        if isinstance(body.did, str):
-            raise invalid_request(
-                "moving an existing DID here is not supported yet", "IncompatibleDidDoc"
-            )
+        moving = body.did if isinstance(body.did, str) else None
+        if moving is not None:
+            credentials = request.auth
+            if not isinstance(credentials, ServiceCredentials) or credentials.did != moving:
+                raise auth_required(f"Missing auth to create account with did: {moving}")
+        if isinstance(body.plc_op, dict):
+            raise invalid_request('Unsupported input: "plcOp"')
         if not isinstance(body.password, str):
             raise invalid_request("A password is required", "InvalidPassword")
         with xrpc_errors():
             password_hash = await asyncio.to_thread(hash_password, body.password)
         if _handle_taken(ctx, handle):
             raise invalid_request(f"Handle already taken: {handle}", "HandleNotAvailable")
-        signing_key = PrivateKey.generate(K256)
-        rotation_keys = [ctx.keys.rotation_key().public_key.did_key()]
-        if isinstance(body.recovery_key, str):
-            rotation_keys.insert(0, body.recovery_key)
-        operation, did = create_genesis(
-            signing_key=signing_key.public_key.did_key(),
-            rotation_keys=rotation_keys,
-            handle=handle,
-            pds_endpoint=settings.public_url,
-            signer=ctx.keys.rotation_key(),
-        )
-        try:
-            await ctx.plc.submit(did, operation)
-        except PlcValidationError as err:
-            raise invalid_request(f"the PLC directory refused the DID: {err}") from None
-        except (PlcDirectoryError, OSError) as err:
-            raise XrpcError(502, "UpstreamFailure", f"PLC directory: {err}") from None
-        tokens = create_session_tokens(ctx.auth.jwt_secret, settings.service_did, did)
         email = body.email if isinstance(body.email, str) else None
         invite = body.invite_code if isinstance(body.invite_code, str) else None
+        _check_email_and_invite(ctx, email, invite)
+        if moving is None:
+            signing_key = PrivateKey.generate(K256)
+            did = await _create_plc_did(ctx, handle, signing_key, body.recovery_key)
+        else:
+            did = moving
+            with xrpc_errors():
+                reserved = ctx.keys.reserved_signing_key(did)
+            signing_key = reserved if reserved is not None else PrivateKey.generate(K256)
+        tokens = create_session_tokens(ctx.auth.jwt_secret, settings.service_did, did)
 
         def work(txn: WriteTxn) -> None:
             ctx.accounts.create_account(
                 txn, did=did, handle=handle, email=email, password_hash=password_hash,
-                invite_code=invite,
+                invite_code=invite, deactivated=moving is not None,
             )  # fmt: skip
             ctx.keys.store_signing_key(did, signing_key, txn)
             commit = ctx.repos.create(txn, did, signing_key)
             ctx.accounts.store_refresh_token(
                 did, tokens.refresh_id, tokens.refresh_expires_at * 1000, txn=txn
             )
+            if moving is not None:
+                ctx.keys.clear_reserved_key(did, signing_key.public_key.did_key(), txn=txn)
+                return
             events.append_identity(txn, ctx.sequencer, did, handle)
             events.append_account(txn, ctx.sequencer, did, AccountStatus.ACTIVE)
             events.append_commit(txn, ctx.sequencer, commit)
 
-        with xrpc_errors():
-            await ctx.writer.submit(work)
+        try:
+            with xrpc_errors():
+                await ctx.writer.submit(work)
+        except AccountExistsError:
+            raise invalid_request(f"An account already exists for {did}") from None
+        except Exception:
+            if moving is None:  # the DID was made for this account: end it
+                await _tombstone(ctx, did)
+            raise
         return types.CreateAccountOutput(
             access_jwt=tokens.access_jwt, refresh_jwt=tokens.refresh_jwt, handle=handle, did=did
         )
+
+
+async def _create_plc_did(
+    ctx: PdsContext, handle: str, signing_key: PrivateKey, recovery_key: object
+) -> str:
+    """Register a new did:plc for ``handle`` at the PLC directory; returns it."""
+    rotation_keys = [ctx.keys.rotation_key().public_key.did_key()]
+    if isinstance(recovery_key, str):
+        rotation_keys.insert(0, recovery_key)
+    operation, did = create_genesis(
+        signing_key=signing_key.public_key.did_key(),
+        rotation_keys=rotation_keys,
+        handle=handle,
+        pds_endpoint=ctx.settings.public_url,
+        signer=ctx.keys.rotation_key(),
+    )
+    try:
+        await ctx.plc.submit(did, operation)
+    except PlcValidationError as err:
+        raise invalid_request(f"the PLC directory refused the DID: {err}") from None
+    except (PlcDirectoryError, OSError) as err:
+        raise XrpcError(502, "UpstreamFailure", f"PLC directory: {err}") from None
+    return did
+
+
+async def _tombstone(ctx: PdsContext, did: str) -> None:
+    """End a did:plc whose account could not be stored (best effort: logged on failure)."""
+    try:
+        await ctx.plc.tombstone(did, ctx.keys.rotation_key())
+    except (PlcDirectoryError, PlcValidationError, IdentityError, httpx.HTTPError, OSError) as err:
+        logger.warning("could not tombstone %s after a failed account creation: %s", did, err)
+
+
+def _check_email_and_invite(ctx: PdsContext, email: str | None, invite: str | None) -> None:
+    """The checks of the account store that can fail, made before a DID is registered."""
+    if email is not None:
+        with xrpc_errors():
+            address = normalize_email(email)
+        try:
+            ctx.accounts.get_by_email(address)
+        except AccountNotFoundError:
+            pass
+        else:
+            raise invalid_request(f"Email already taken: {address}")
+    if invite is None:
+        if ctx.accounts.invite_code_required:
+            raise invalid_request("No invite code provided", "InvalidInviteCode")
+        return
+    with xrpc_errors(), ctx.store.read() as txn:
+        invites.check(txn, invite)
+
+
+def _optional_service_auth(ctx: PdsContext) -> AuthVerifier:
+    """A service token when the request carries an Authorization header, else nothing (the
+    reference's ``userServiceAuthOptional``)."""
+    service = ctx.auth.service()
+
+    async def verify(request: Request, nsid: str) -> Credentials:
+        if authorization(request) is None:
+            return None
+        return await service(request, nsid)
+
+    return verify
 
 
 def _register_sessions(router: XrpcRouter, ctx: PdsContext) -> None:
@@ -149,7 +260,7 @@ def _register_sessions(router: XrpcRouter, ctx: PdsContext) -> None:
             raise
         account = login.account
         if account.takedown_ref is not None and body.allow_takendown is not True:
-            raise invalid_request("Account has been taken down", "AccountTakedown")
+            raise auth_required("Account has been taken down", "AccountTakedown")
         tokens = await issue_session(ctx, account, login.app_password)
         return types.CreateSessionOutput(
             **session_fields(ctx, account),
@@ -169,7 +280,16 @@ def _register_sessions(router: XrpcRouter, ctx: PdsContext) -> None:
         assert isinstance(credentials, RefreshCredentials)
         with xrpc_errors():
             account = ctx.accounts.get(credentials.did)
-            grant = await asyncio.to_thread(ctx.accounts.rotate_refresh_token, credentials.token_id)
+        if account.takedown_ref is not None:
+            raise auth_required("Account has been taken down", "AccountTakedown")
+
+        def rotate(txn: WriteTxn) -> RefreshGrant:
+            return ctx.accounts.rotate_refresh_token(credentials.token_id, txn)
+
+        try:
+            grant = await ctx.writer.submit(rotate)
+        except InvalidTokenError:  # revoked, unknown or expired: the reference's answer
+            raise invalid_request("Token has been revoked", "ExpiredToken") from None
         scope = _scope(account, grant.app_password_name, ctx)
         tokens = create_session_tokens(
             ctx.auth.jwt_secret, settings.service_did, account.did,
@@ -185,7 +305,8 @@ def _register_sessions(router: XrpcRouter, ctx: PdsContext) -> None:
     async def delete_session(request: XrpcRequest[None, None]) -> None:
         credentials = request.auth
         assert isinstance(credentials, RefreshCredentials)
-        await asyncio.to_thread(ctx.accounts.revoke_refresh_token, credentials.token_id)
+        token_id = credentials.token_id
+        await ctx.writer.submit(lambda txn: ctx.accounts.revoke_refresh_token(token_id, txn))
 
 
 #: Scopes that may read their own session: every access scope, and a taken-down account's.

@@ -1,0 +1,66 @@
+"""App passwords (``com.atproto.server.createAppPassword``, ``listAppPasswords``,
+``revokeAppPassword``), with the reference's auth: creating one takes a full-access session
+(never an app password's) of an account not taken down; listing and revoking take any session
+but a taken-down account's. Revoking ends the sessions opened with it (their refresh tokens; an
+access token already issued lives out its two hours, as in the reference)."""
+
+from __future__ import annotations
+
+from strato.errors import AccountError
+from strato.pds.context import PdsContext
+from strato.pds.routes.common import requester, xrpc_errors
+from strato.pds.routes.server_shared import iso_from_ms, live_account
+from strato.storage import WriteTxn
+from strato.xrpc import XrpcRequest, XrpcRouter
+from strato.xrpc.auth import ACCESS_FULL, ACCESS_STANDARD
+from strato.xrpc.errors import invalid_request
+from strato.xrpc.types import server as types
+
+
+def register(router: XrpcRouter, ctx: PdsContext) -> None:
+    """Add the app-password methods to ``router``."""
+
+    @router.method("com.atproto.server.createAppPassword", auth=ctx.auth.access(ACCESS_FULL))
+    async def create_app_password(
+        request: XrpcRequest[None, types.CreateAppPasswordInput],
+    ) -> types.CreatedAppPassword:
+        did = live_account(ctx, request).did
+        body = request.input
+        privileged = body.privileged is True
+
+        def work(txn: WriteTxn) -> types.CreatedAppPassword:
+            created = ctx.accounts.create_app_password(
+                did, body.name, privileged=privileged, txn=txn
+            )
+            return types.CreatedAppPassword(
+                name=created.name, password=created.password,
+                created_at=iso_from_ms(created.created_at), privileged=created.privileged,
+            )  # fmt: skip
+
+        try:
+            with xrpc_errors():
+                return await ctx.writer.submit(work)
+        except AccountError as err:
+            raise invalid_request(f"could not create app-specific password: {err.reason}") from None
+
+    @router.method("com.atproto.server.listAppPasswords", auth=ctx.auth.access(ACCESS_STANDARD))
+    async def list_app_passwords(
+        request: XrpcRequest[None, None],
+    ) -> types.ListAppPasswordsOutput:
+        with xrpc_errors():
+            found = ctx.accounts.list_app_passwords(requester(request))
+        return types.ListAppPasswordsOutput(
+            passwords=[
+                types.ListedAppPassword(
+                    name=item.name,
+                    created_at=iso_from_ms(item.created_at),
+                    privileged=item.privileged,
+                )
+                for item in found
+            ]
+        )
+
+    @router.method("com.atproto.server.revokeAppPassword", auth=ctx.auth.access(ACCESS_STANDARD))
+    async def revoke_app_password(request: XrpcRequest[None, types.RevokeAppPasswordInput]) -> None:
+        did, name = requester(request), request.input.name
+        await ctx.writer.submit(lambda txn: ctx.accounts.revoke_app_password(did, name, txn))

@@ -1,0 +1,140 @@
+"""Service auth and signing keys in ``com.atproto.server.*``: getServiceAuth and
+reserveSigningKey.
+
+getServiceAuth mints a service JWT signed with the account's repo signing key, by the
+reference's rules: ``exp`` (seconds since the epoch) must be in the future and at most an hour
+ahead, or a minute for a token bound to no method (``lxm``); account-management methods
+(:data:`PROTECTED_METHODS`) get no token; the methods of :data:`PRIVILEGED_METHODS` need a
+full-access or privileged app-password session; a taken-down account may only get a token for
+``createAccount`` (to migrate away).
+
+reserveSigningKey keeps a new k256 key for an account about to move here (or under its own
+did:key), answered as a did:key; ``createAccount`` with that DID then uses it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Final
+
+from strato.pds.context import PdsContext
+from strato.pds.routes.common import xrpc_errors
+from strato.storage import WriteTxn
+from strato.xrpc import XrpcRequest, XrpcRouter
+from strato.xrpc.auth import (
+    ACCESS_PRIVILEGED,
+    ACCESS_STANDARD,
+    AccessCredentials,
+    AuthScope,
+    create_service_jwt,
+)
+from strato.xrpc.errors import invalid_request
+from strato.xrpc.types import server as types
+
+HOUR: Final = 3600
+MINUTE: Final = 60
+CREATE_ACCOUNT: Final = "com.atproto.server.createAccount"
+
+#: Methods a service token may never be minted for: account management goes to the PDS
+#: directly (the reference's list).
+PROTECTED_METHODS: Final = frozenset({
+    "com.atproto.admin.sendEmail",
+    "com.atproto.identity.requestPlcOperationSignature",
+    "com.atproto.identity.signPlcOperation",
+    "com.atproto.identity.updateHandle",
+    "com.atproto.server.activateAccount",
+    "com.atproto.server.confirmEmail",
+    "com.atproto.server.createAppPassword",
+    "com.atproto.server.deactivateAccount",
+    "com.atproto.server.getAccountInviteCodes",
+    "com.atproto.server.getSession",
+    "com.atproto.server.listAppPasswords",
+    "com.atproto.server.requestAccountDelete",
+    "com.atproto.server.requestEmailConfirmation",
+    "com.atproto.server.requestEmailUpdate",
+    "com.atproto.server.revokeAppPassword",
+    "com.atproto.server.updateEmail",
+})  # fmt: skip
+#: Methods that need a privileged session (chat, and creating an account elsewhere).
+PRIVILEGED_METHODS: Final = frozenset({
+    "chat.bsky.actor.deleteAccount",
+    "chat.bsky.actor.exportAccountData",
+    "chat.bsky.convo.deleteMessageForSelf",
+    "chat.bsky.convo.getConvo",
+    "chat.bsky.convo.getConvoForMembers",
+    "chat.bsky.convo.getLog",
+    "chat.bsky.convo.getMessages",
+    "chat.bsky.convo.leaveConvo",
+    "chat.bsky.convo.listConvos",
+    "chat.bsky.convo.muteConvo",
+    "chat.bsky.convo.sendMessage",
+    "chat.bsky.convo.sendMessageBatch",
+    "chat.bsky.convo.unmuteConvo",
+    "chat.bsky.convo.updateRead",
+    CREATE_ACCOUNT,
+})  # fmt: skip
+
+
+def register(router: XrpcRouter, ctx: PdsContext) -> None:
+    """Add getServiceAuth and reserveSigningKey to ``router``."""
+
+    @router.method(
+        "com.atproto.server.getServiceAuth",
+        auth=ctx.auth.access(ACCESS_STANDARD | {AuthScope.TAKENDOWN}),
+    )
+    async def get_service_auth(
+        request: XrpcRequest[types.GetServiceAuthParams, None],
+    ) -> types.GetServiceAuthOutput:
+        credentials = request.auth
+        assert isinstance(credentials, AccessCredentials)
+        params = request.params
+        lxm = params.lxm if isinstance(params.lxm, str) else None
+        exp = params.exp if isinstance(params.exp, int) else None
+        if credentials.scope is AuthScope.TAKENDOWN and lxm != CREATE_ACCOUNT:
+            raise invalid_request("Bad token scope", "InvalidToken")
+        if (
+            lxm in PRIVILEGED_METHODS
+            and credentials.scope not in ACCESS_PRIVILEGED
+            and credentials.scope is not AuthScope.TAKENDOWN
+        ):
+            raise invalid_request(
+                f"insufficient access to request a service auth token for the following "
+                f"method: {lxm}"
+            )
+        if exp is not None:
+            _check_expiry(exp - time.time(), lxm)
+        if lxm in PROTECTED_METHODS:
+            raise invalid_request(
+                f"cannot request a service auth token for the following protected method: {lxm}"
+            )
+        with xrpc_errors():
+            key = ctx.keys.signing_key(credentials.did)
+        token = create_service_jwt(key, credentials.did, params.aud, lxm, exp=exp)
+        return types.GetServiceAuthOutput(token=token)
+
+    @router.method("com.atproto.server.reserveSigningKey")
+    async def reserve_signing_key(
+        request: XrpcRequest[None, types.ReserveSigningKeyInput],
+    ) -> types.ReserveSigningKeyOutput:
+        did = request.input.did if isinstance(request.input.did, str) else None
+
+        def work(txn: WriteTxn) -> str:
+            return ctx.keys.reserve_signing_key(did, txn)
+
+        return types.ReserveSigningKeyOutput(signing_key=await ctx.writer.submit(work))
+
+
+def _check_expiry(remaining: float, lxm: str | None) -> None:
+    if remaining < 0:
+        raise invalid_request("expiration is in past", "BadExpiration")
+    if remaining > HOUR:
+        raise invalid_request(
+            "cannot request a token with an expiration more than an hour in the future",
+            "BadExpiration",
+        )
+    if lxm is None and remaining > MINUTE:
+        raise invalid_request(
+            "cannot request a method-less token with an expiration more than a minute in the "
+            "future",
+            "BadExpiration",
+        )
