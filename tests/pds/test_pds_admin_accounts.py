@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from pds_identity_helpers import admin, error_of, events_since, pds_with_admin, plc_data
 from pds_net import PASSWORD, LocalPds
+from strato.errors import KeyStoreError
 from strato.pds.accounts import AccountStatus
 from strato.pds.routes.actor import TABLE as PREFERENCES
 
@@ -103,7 +104,7 @@ def test_update_account_password_ends_sessions(pds: LocalPds) -> None:
     refreshed = pds.xrpc(
         "com.atproto.server.refreshSession", token=alice["refreshJwt"], content=b""
     )
-    assert error_of(refreshed) == (400, "InvalidToken")
+    assert error_of(refreshed) == (400, "ExpiredToken")  # revoked, as the reference says
     unknown = {"did": "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa", "password": "whatever it is"}
     assert error_of(admin(pds, nsid, json=unknown)) == (400, "InvalidRequest")
 
@@ -131,6 +132,8 @@ def test_delete_account(pds: LocalPds) -> None:
     with pds.ctx.store.read() as txn:
         assert pds.ctx.repos.head(txn, did) is None
         assert txn.get(PREFERENCES, did.encode()) is None
+    with pytest.raises(KeyStoreError):
+        pds.ctx.keys.signing_key(did)
     assert not pds.ctx.blobs.exists(did, blob.cid)
     assert not pds.ctx.blobs.path_of(blob.cid).exists()
     assert login(pds, "alice.test") == 401

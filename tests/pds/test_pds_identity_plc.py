@@ -23,7 +23,7 @@ SUBMIT = "com.atproto.identity.submitPlcOperation"
 
 def request_token(pds: LocalPds, did: str, token: str, caplog: pytest.LogCaptureFixture) -> str:
     """Ask for the emailed code and read it from the log (no mail server here)."""
-    with caplog.at_level(logging.INFO, logger="strato.pds.identity"):
+    with caplog.at_level(logging.INFO, logger="strato.pds.mailer"):
         caplog.clear()
         assert pds.xrpc(REQUEST, token=token, content=b"").status_code == 200
     (line,) = [r.getMessage() for r in caplog.records if did in r.getMessage()]

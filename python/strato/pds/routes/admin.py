@@ -23,7 +23,8 @@ from strato.pds.context import PdsContext
 from strato.pds.routes.actor import delete_preferences
 from strato.pds.routes.common import xrpc_errors
 from strato.pds.routes.identity import change_handle, forget, new_handle
-from strato.pds.routes.invites import invite_view, iso_time
+from strato.pds.routes.invites import invite_view
+from strato.pds.routes.server_shared import iso_from_ms
 from strato.storage import WriteTxn
 from strato.xrpc import XrpcRequest, XrpcRouter
 from strato.xrpc.errors import invalid_request
@@ -180,6 +181,7 @@ def _register_accounts(router: XrpcRouter, ctx: PdsContext) -> None:
         def work(txn: WriteTxn) -> list[str]:
             ctx.accounts.delete_account(did, txn)
             ctx.repos.destroy(txn, did)
+            ctx.keys.delete_signing_key(did, txn)
             cids = ctx.blobs.delete_account_blobs(txn, did)
             delete_preferences(txn, did)
             events.append_account(txn, ctx.sequencer, did, AccountStatus.DELETED)
@@ -204,9 +206,9 @@ def account_view(ctx: PdsContext, account: Account) -> types.AccountView:
     if account.email is not None:
         fields["email"] = account.email
     if account.email_confirmed_at is not None:
-        fields["email_confirmed_at"] = iso_time(account.email_confirmed_at)
+        fields["email_confirmed_at"] = iso_from_ms(account.email_confirmed_at)
     if account.deactivated_at is not None:
-        fields["deactivated_at"] = iso_time(account.deactivated_at)
+        fields["deactivated_at"] = iso_from_ms(account.deactivated_at)
     invited_by = ctx.accounts.invited_by(account.did)
     if invited_by is not None:
         fields["invited_by"] = invite_view(invited_by)
@@ -214,7 +216,7 @@ def account_view(ctx: PdsContext, account: Account) -> types.AccountView:
     return types.AccountView(
         did=account.did,
         handle=account.handle,
-        indexed_at=iso_time(account.created_at),
+        indexed_at=iso_from_ms(account.created_at),
         invites=[invite_view(code) for code in invites],
         invites_disabled=account.invites_disabled,
         **fields,

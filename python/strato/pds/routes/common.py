@@ -133,12 +133,3 @@ def hosted_did(ctx: PdsContext, handle: str) -> str | None:
         return ctx.accounts.get_by_handle(handle).did
     except (AccountNotFoundError, ValueError):
         return None
-
-
-def require_not_taken_down(ctx: PdsContext, did: str) -> None:
-    """Refuse a request of a taken-down account whose token predates the takedown (401
-    ``AccountTakedown``, as the reference's ``checkTakedown``)."""
-    with xrpc_errors():
-        status = ctx.accounts.status(did)
-    if status is AccountStatus.TAKENDOWN:
-        raise auth_required("Account has been taken down", "AccountTakedown")

@@ -15,7 +15,6 @@ the code emailed by requestPlcOperationSignature; submitting one checks that it 
 
 from __future__ import annotations
 
-import logging
 from typing import Any, Final
 
 import msgspec
@@ -30,15 +29,14 @@ from strato.errors import (
 )
 from strato.pds import events
 from strato.pds.accounts import EmailTokenPurpose
-from strato.pds.accounts import email_tokens as email_codes
 from strato.pds.context import PdsContext
 from strato.pds.routes.common import (
     hosted_did,
     requester,
-    require_not_taken_down,
     xrpc_errors,
 )
 from strato.pds.routes.server import check_handle
+from strato.pds.routes.server_shared import email_token, live_account
 from strato.plc import create_update, operation_cid, parse_operation, sign_operation
 from strato.plc.operations import (
     ATPROTO_KEY_ID,
@@ -57,8 +55,6 @@ from strato.xrpc.auth import ACCESS_FULL
 from strato.xrpc.errors import XrpcError, invalid_request
 from strato.xrpc.ratelimit import RateLimit
 from strato.xrpc.types import identity as types
-
-logger = logging.getLogger("strato.pds.identity")
 
 #: The reference's updateHandle limits: 10 per 5 minutes and 50 per day, per account.
 UPDATE_HANDLE_LIMITS: Final = (
@@ -91,8 +87,7 @@ def _register_handles(router: XrpcRouter, ctx: PdsContext) -> None:
         limits=[RouteLimit(limit, by_account) for limit in UPDATE_HANDLE_LIMITS],
     )
     async def update_handle(request: XrpcRequest[None, types.UpdateHandleInput]) -> None:
-        did = requester(request)
-        require_not_taken_down(ctx, did)
+        did = live_account(ctx, request).did
         handle = await new_handle(ctx, did, request.input.handle)
         await change_handle(ctx, did, handle)
 
@@ -219,14 +214,11 @@ def _register_credentials(router: XrpcRouter, ctx: PdsContext) -> None:
         "com.atproto.identity.requestPlcOperationSignature", auth=ctx.auth.access(ACCESS_FULL)
     )
     async def request_plc_operation_signature(request: XrpcRequest[None, None]) -> None:
-        did = requester(request)
         with xrpc_errors():
-            account = ctx.accounts.get(did)
+            account = ctx.accounts.get(requester(request))
         if account.email is None:
             raise invalid_request("account does not have an email address")
-        now = ctx.accounts.now()
-        token = await ctx.writer.submit(lambda txn: email_codes.create(txn, did, PLC_PURPOSE, now))
-        logger.info("PLC operation token for %s (%s): %s", did, account.email, token)
+        await email_token(ctx, account, PLC_PURPOSE)
 
 
 def _register_operations(router: XrpcRouter, ctx: PdsContext) -> None:

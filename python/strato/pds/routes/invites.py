@@ -8,13 +8,12 @@ of "earned" invites, so ``createAvailable`` creates nothing.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from strato.pds.accounts import ADMIN, InviteCodeInfo
 from strato.pds.accounts import invites as invite_table
 from strato.pds.context import PdsContext
-from strato.pds.routes.common import requester, require_not_taken_down
+from strato.pds.routes.server_shared import iso_from_ms, live_account
 from strato.storage import WriteTxn
 from strato.xrpc import XrpcRequest, XrpcRouter
 from strato.xrpc.errors import invalid_request
@@ -47,8 +46,7 @@ def register(router: XrpcRouter, ctx: PdsContext) -> None:
     async def get_account_invite_codes(
         request: XrpcRequest[types.GetAccountInviteCodesParams, None],
     ) -> types.GetAccountInviteCodesOutput:
-        did = requester(request)
-        require_not_taken_down(ctx, did)
+        did = live_account(ctx, request).did
         codes = ctx.accounts.account_invite_codes(did)
         if not request.params.include_used:
             codes = [code for code in codes if len(code.uses) < code.available]
@@ -89,13 +87,7 @@ def invite_view(info: InviteCodeInfo) -> types.InviteCode:
         disabled=info.disabled,
         for_account=info.for_account,
         created_by=info.created_by,
-        created_at=iso_time(info.created_at),
-        uses=[types.InviteCodeUse(used_by=use.used_by, used_at=iso_time(use.used_at))
+        created_at=iso_from_ms(info.created_at),
+        uses=[types.InviteCodeUse(used_by=use.used_by, used_at=iso_from_ms(use.used_at))
               for use in info.uses],
     )  # fmt: skip
-
-
-def iso_time(ms: int) -> str:
-    """Milliseconds since the epoch as an atproto datetime (UTC, milliseconds, ``Z``)."""
-    moment = datetime.fromtimestamp(ms / 1000, UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
