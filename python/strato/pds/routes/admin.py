@@ -16,11 +16,10 @@ import asyncio
 from typing import Any, Final
 
 from strato.errors import AccountNotFoundError
-from strato.pds import events
-from strato.pds.accounts import ADMIN, Account, AccountStatus, hash_password
+from strato.pds import deletion, events
+from strato.pds.accounts import ADMIN, Account, hash_password
 from strato.pds.accounts import invites as invite_table
 from strato.pds.context import PdsContext
-from strato.pds.routes.actor import delete_preferences
 from strato.pds.routes.common import xrpc_errors
 from strato.pds.routes.identity import change_handle, forget, new_handle
 from strato.pds.routes.invites import invite_view
@@ -178,17 +177,8 @@ def _register_accounts(router: XrpcRouter, ctx: PdsContext) -> None:
         account = _existing(ctx, request.input.did)
         did = account.did
 
-        def work(txn: WriteTxn) -> list[str]:
-            ctx.accounts.delete_account(did, txn)
-            ctx.repos.destroy(txn, did)
-            ctx.keys.delete_signing_key(did, txn)
-            cids = ctx.blobs.delete_account_blobs(txn, did)
-            delete_preferences(txn, did)
-            events.append_account(txn, ctx.sequencer, did, AccountStatus.DELETED)
-            return cids
-
         with xrpc_errors():
-            cids = await ctx.writer.submit(work)
+            cids = await ctx.writer.submit(lambda txn: deletion.delete_account(ctx, txn, did))
         await asyncio.to_thread(ctx.blobs.delete_files, cids)
         await forget(ctx, did, account.handle)
 
