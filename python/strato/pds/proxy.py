@@ -41,54 +41,14 @@ from starlette.responses import Response, StreamingResponse
 from strato.errors import IdentifierError, IdentityError
 from strato.identity.fetch import address_problem
 from strato.pds.context import PdsContext
+from strato.pds.method_lists import PRIVILEGED_METHODS, PROTECTED_METHODS
 from strato.xrpc.auth import AccessCredentials, AuthScope, create_service_jwt
 from strato.xrpc.errors import XrpcError, invalid_request, method_not_implemented
 from strato.xrpc.proxy import HEADER, ProxyTarget, parse_proxy_header
 
-#: Account-management methods a client must call on its PDS directly (the reference's list).
-PROTECTED_METHODS: Final = frozenset(
-    {
-        "com.atproto.admin.sendEmail",
-        "com.atproto.identity.requestPlcOperationSignature",
-        "com.atproto.identity.signPlcOperation",
-        "com.atproto.identity.updateHandle",
-        "com.atproto.server.activateAccount",
-        "com.atproto.server.confirmEmail",
-        "com.atproto.server.createAppPassword",
-        "com.atproto.server.deactivateAccount",
-        "com.atproto.server.getAccountInviteCodes",
-        "com.atproto.server.getSession",
-        "com.atproto.server.listAppPasswords",
-        "com.atproto.server.requestAccountDelete",
-        "com.atproto.server.requestEmailConfirmation",
-        "com.atproto.server.requestEmailUpdate",
-        "com.atproto.server.revokeAppPassword",
-        "com.atproto.server.updateEmail",
-    }
-)
 #: Namespaces of this PDS's own business: a method of theirs it does not serve is not served
 #: anywhere on its behalf.
 LOCAL_NAMESPACES: Final = ("com.atproto.server.", "com.atproto.identity.", "com.atproto.admin.")
-#: Methods forwarded only for full-access or privileged app-password sessions (direct messages).
-PRIVILEGED_METHODS: Final = frozenset(
-    {
-        "chat.bsky.actor.deleteAccount",
-        "chat.bsky.actor.exportAccountData",
-        "chat.bsky.convo.deleteMessageForSelf",
-        "chat.bsky.convo.getConvo",
-        "chat.bsky.convo.getConvoForMembers",
-        "chat.bsky.convo.getLog",
-        "chat.bsky.convo.getMessages",
-        "chat.bsky.convo.leaveConvo",
-        "chat.bsky.convo.listConvos",
-        "chat.bsky.convo.muteConvo",
-        "chat.bsky.convo.sendMessage",
-        "chat.bsky.convo.sendMessageBatch",
-        "chat.bsky.convo.unmuteConvo",
-        "chat.bsky.convo.updateRead",
-        "com.atproto.server.createAccount",
-    }
-)
 #: The service id of the configured appview (the one Bluesky's appview document names).
 APPVIEW_SERVICE_ID: Final = "bsky_appview"
 FORWARDED_REQUEST_HEADERS: Final = ("accept-language", "atproto-accept-labelers", "x-bsky-topics")
