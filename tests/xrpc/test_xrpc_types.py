@@ -28,7 +28,7 @@ from strato.errors import LexiconValidationError
 from strato.lexicon.types._base import convert
 from strato.xrpc.method import RawInput
 from strato.xrpc.params import ParamsDecoder
-from strato.xrpc.types import METHODS, repo, server, sync
+from strato.xrpc.types import METHODS, admin, invites, repo, server, sync
 
 # the named defs the method structs refer to
 NAMED: dict[type[Any], str] = {
@@ -46,6 +46,15 @@ NAMED: dict[type[Any], str] = {
     repo.ListedRecord: "com.atproto.repo.listRecords#record",
     repo.RecordBlob: "com.atproto.repo.listMissingBlobs#recordBlob",
     sync.ListedRepo: "com.atproto.sync.listRepos#repo",
+    admin.StatusAttr: "com.atproto.admin.defs#statusAttr",
+    admin.RepoRef: "com.atproto.admin.defs#repoRef",
+    admin.RecordRef: "com.atproto.repo.strongRef",
+    admin.RepoBlobRef: "com.atproto.admin.defs#repoBlobRef",
+    admin.ThreatSignature: "com.atproto.admin.defs#threatSignature",
+    admin.AccountView: "com.atproto.admin.defs#accountView",
+    invites.InviteCode: "com.atproto.server.defs#inviteCode",
+    invites.InviteCodeUse: "com.atproto.server.defs#inviteCodeUse",
+    invites.AccountCodes: "com.atproto.server.createInviteCodes#accountCodes",
 }
 
 

@@ -73,10 +73,14 @@ class IdentityResolver:
         timeout: float = DEFAULT_TIMEOUT,
         local_http_port: int = 80,
         transport: httpx.AsyncBaseTransport | None = None,
+        local_handles: Callable[[str], str | None] | None = None,
     ) -> None:
         """``nameservers`` (``"ip[:port]"``) replace the system's DNS configuration;
         ``local_network`` turns the SSRF guard off and uses plain http for did:web and handle
-        well-known fetches (on ``local_http_port`` when the name carries no port)."""
+        well-known fetches (on ``local_http_port`` when the name carries no port);
+        ``local_handles`` answers for the handles a local service hosts (a normalised handle
+        to its DID, None for one it does not host), before the cache and the network."""
+        self.local_handles = local_handles
         self.cache = cache if cache is not None else IdentityCache()
         dns = DnsClient(nameservers, timeout=min(timeout, 5.0))
         fetcher = Fetcher(dns, local_network=local_network, timeout=timeout, transport=transport)
@@ -104,6 +108,10 @@ class IdentityResolver:
     async def resolve_did(self, did: str) -> DidDocument:
         """The DID document of ``did`` (did:plc or did:web)."""
         return (await self._did_entry(check_did(did)))[0]
+
+    async def resolve_did_json(self, did: str) -> bytes:
+        """The DID document of ``did`` exactly as served (checked like :meth:`resolve_did`)."""
+        return (await self._did_entry(check_did(did)))[1]
 
     async def resolve_handle(self, handle: str) -> str:
         """The DID ``handle`` resolves to by DNS or HTTP, not checked against the document."""
@@ -207,6 +215,11 @@ class IdentityResolver:
         return self._document(entry, did), entry.value
 
     async def _handle_did(self, handle: str) -> str:
+        if self.local_handles is not None:
+            local = self.local_handles(handle)
+            if local is not None:
+                return local
+
         async def fetch() -> bytes:
             return (await resolve_handle(self.network, handle)).encode()
 

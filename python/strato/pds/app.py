@@ -1,6 +1,7 @@
 """The PDS as an ASGI app: :func:`create_app`.
 
-Routes: the XRPC methods of :mod:`strato.pds.routes` under ``/xrpc/``, the firehose
+Routes: the XRPC methods of :mod:`strato.pds.routes` under ``/xrpc/`` (any other NSID is
+forwarded to another service by :mod:`strato.pds.proxy`), the firehose
 (``/xrpc/com.atproto.sync.subscribeRepos``), ``/xrpc/_health``, ``/metrics``,
 ``/.well-known/atproto-did`` (the DID of the hosted handle named by the ``Host`` header),
 ``/.well-known/did.json`` (the PDS's own did:web document), ``/`` and ``/robots.txt``.
@@ -29,6 +30,7 @@ from strato.errors import AccountNotFoundError
 from strato.firehose import SubscribeReposEndpoint
 from strato.pds.context import PdsContext
 from strato.pds.crawlers import Crawlers
+from strato.pds.proxy import proxy_handler
 from strato.pds.routes import NAMESPACES
 from strato.pds.routes.sync import GLOBAL_EXEMPT
 from strato.pds.settings import PdsSettings
@@ -58,7 +60,8 @@ def create_app(settings: PdsSettings, *, context: PdsContext | None = None) -> S
             trusted_proxies=settings.trust_proxy,
             enabled=settings.rate_limits,
             exempt=GLOBAL_EXEMPT,
-        )
+        ),
+        fallback=proxy_handler(ctx),
     )
     for namespace in NAMESPACES:
         namespace.register(router, ctx)

@@ -13,6 +13,7 @@ nothing here knows about HTTP.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -20,6 +21,7 @@ from typing import Final
 import httpx
 
 from strato.crypto import PublicKey
+from strato.errors import AccountNotFoundError
 from strato.firehose import TABLES as FIREHOSE_TABLES
 from strato.firehose import Broadcaster, FirehoseMetrics, Retention, Sequencer
 from strato.identity import IdentityCache, IdentityResolver
@@ -83,10 +85,12 @@ class PdsContext:
             ),
         )
         broadcaster = Broadcaster(sequencer, FirehoseMetrics(metrics))
+        accounts = AccountStore(store, invite_code_required=settings.invite_code_required)
         identity = IdentityResolver(
             plc_url=settings.plc_url,
             cache=IdentityCache(store, table=IDENTITY_CACHE_TABLE),
             local_network=settings.local_network,
+            local_handles=_hosted_handles(accounts, settings) if settings.local_network else None,
         )
         admin_token = _read_admin_token(settings.admin_token_file)
         auth = Authenticator(
@@ -103,7 +107,7 @@ class PdsContext:
             settings=settings,
             store=store,
             keys=KeyStore(store, master),
-            accounts=AccountStore(store, invite_code_required=settings.invite_code_required),
+            accounts=accounts,
             blobs=BlobStore(store, data_dir, max_size=settings.blob_limit),
             repos=RepoStore(),
             sequencer=sequencer,
@@ -120,7 +124,7 @@ class PdsContext:
         )
 
     async def aclose(self) -> None:
-        """Stop the writer and close the clients and the store."""
+        """Stop the writer and close the clients (the identity resolver's too) and the store."""
         if self._closed:
             return
         self._closed = True
@@ -158,6 +162,21 @@ def _read_admin_token(path: Path | None) -> str | None:
 def new_admin_token() -> str:
     """A random admin token (for ``strato up``'s token file)."""
     return secrets.token_urlsafe(32)
+
+
+def _hosted_handles(accounts: AccountStore, settings: PdsSettings) -> Callable[[str], str | None]:
+    """On a local network, handles under the handle domains resolve through the account
+    store (nothing answers for ``*.test`` in DNS there)."""
+
+    def lookup(handle: str) -> str | None:
+        if not handle.endswith(settings.handle_domains):
+            return None
+        try:
+            return accounts.get_by_handle(handle).did
+        except AccountNotFoundError:
+            return None
+
+    return lookup
 
 
 def _key_resolver(identity: IdentityResolver) -> KeyResolver:

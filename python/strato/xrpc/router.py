@@ -4,7 +4,8 @@ Each request goes through the reference server's steps, in its order:
 
 1. the global rate limits (per client address) for every ``/xrpc/`` path;
 2. the method: a path that is not an NSID is 400 ``InvalidRequest``, an NSID not served here
-   501 ``MethodNotImplemented``, a query called by POST (or a procedure by GET) 400
+   501 ``MethodNotImplemented`` (or the router's ``fallback`` answers it, after the global
+   limits), a query called by POST (or a procedure by GET) 400
    ``InvalidRequest`` ("Incorrect HTTP method (GET) expected POST"), as the reference answers;
 3. params: the query string decoded into the method's params struct (400 naming the field);
 4. auth: the method's verifier (:mod:`strato.xrpc.auth`) gives the credentials;
@@ -174,8 +175,12 @@ class XrpcRouter:
         rate_limits: RateLimitSettings | None = None,
         health: Callable[[], Awaitable[bool]] | None = None,
         clock: Callable[[], float] = time.time,
+        fallback: Callable[[Request, str], Awaitable[Response]] | None = None,
     ) -> None:
+        """``fallback`` answers the NSIDs no method serves (a PDS forwards them to another
+        service); without one they are 501 ``MethodNotImplemented``."""
         self.version = version
+        self.fallback = fallback
         self.max_json_bytes = max_json_bytes
         self.rate_limits = rate_limits or RateLimitSettings()
         self.clock = clock
@@ -304,6 +309,9 @@ class XrpcRouter:
             self._consume(statuses, [(w, ip, 1) for w in self._global])
         method = self.methods.get(nsid)
         if method is None:
+            if self.fallback is not None:
+                authenticated.append(True)
+                return await self.fallback(request, nsid)
             raise method_not_implemented()
         request.scope["route"] = method.route
         expected = "GET" if method.types.kind == "query" else "POST"

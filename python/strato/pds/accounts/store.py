@@ -47,7 +47,7 @@ from strato.pds.accounts.invites import ADMIN, InviteCode, InviteCodeInfo
 from strato.pds.accounts.model import Account, AccountStatus, decode_account, encode_account
 from strato.pds.accounts.passwords import PASSWORD_HASHER, PasswordHash, check_password
 from strato.pds.accounts.sessions import RefreshGrant, RefreshToken
-from strato.storage import ReadTxn, Store, WriteTxn, u64
+from strato.storage import ReadTxn, Store, WriteTxn, split_key, u64
 from strato.syntax import DID, Handle
 
 _ACCOUNT_ONLY: Final = ("accounts", "account_handles", "account_emails", "account_tombstones")
@@ -575,6 +575,55 @@ class AccountStore:
             return sum(invites.disable(txn, code) for code in sorted(targets))
 
         return self._store.transact(work)
+
+    def all_invite_codes(self) -> list[InviteCodeInfo]:
+        """Every invite code with its uses, in code order (the admin's listing)."""
+        with self._store.read() as txn:
+            found = (invites.info(txn, key.decode()) for key, _ in txn.items("invite_codes"))
+            return [info for info in found if info is not None]
+
+    def invited_by(self, did: str) -> InviteCodeInfo | None:
+        """The code ``did`` was created with, None when it used none."""
+        with self._store.read() as txn:
+            for key, _ in txn.items("invite_code_uses"):
+                code, used_by = split_key(key)
+                if used_by == did:
+                    return invites.info(txn, code)
+        return None
+
+    def set_invites_disabled(
+        self, did: str, disabled: bool, txn: WriteTxn | None = None
+    ) -> Account:
+        """Stop (or let again) ``did`` create and hand out invite codes (an admin's switch)."""
+
+        def work(txn: WriteTxn) -> Account:
+            account = _account(txn, did)
+            account.invites_disabled = disabled
+            _put(txn, account)
+            return account
+
+        return self._write(txn, work)
+
+    def set_email(self, did: str, email: str, txn: WriteTxn | None = None) -> Account:
+        """Give ``did`` the address ``email``, unconfirmed, without any code (an admin's
+        change); pending codes are dropped. :class:`EmailNotAvailableError` when another
+        account has it."""
+        address = normalize_email(email)
+
+        def work(txn: WriteTxn) -> Account:
+            account = _account(txn, did)
+            if account.email != address:
+                _check_email_free(txn, address)
+                if account.email is not None:
+                    txn.delete("account_emails", account.email.encode())
+                txn.put("account_emails", address.encode(), did.encode())
+            account.email = address
+            account.email_confirmed_at = None
+            _put(txn, account)
+            email_tokens.delete_all(txn, did)
+            return account
+
+        return self._write(txn, work)
 
     # -- internals --------------------------------------------------------------------------------
 

@@ -387,6 +387,12 @@ class BlobStore:
 
         self._store.transact(work)
 
+    def exists(self, did: str, cid: str) -> bool:
+        """Whether ``did`` has the blob ``cid`` (referenced or temporary, taken down or not)."""
+        with self._store.read() as txn:
+            key = _blob_key(did, cid)
+            return key is not None and txn.get("blobs", key) is not None
+
     def takedown_ref(self, did: str, cid: str) -> str | None:
         """The takedown reference of the blob, or None when it is not taken down."""
         with self._store.read() as txn:

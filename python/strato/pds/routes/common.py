@@ -129,3 +129,11 @@ def require_active(ctx: PdsContext, account: Account) -> None:
         raise invalid_request(f"Repo has been takendown: {account.did}", "RepoTakendown")
     if status is AccountStatus.DEACTIVATED:
         raise invalid_request(f"Repo has been deactivated: {account.did}", "RepoDeactivated")
+
+
+def hosted_did(ctx: PdsContext, handle: str) -> str | None:
+    """The DID of the hosted account holding ``handle``, None when no account here does."""
+    try:
+        return ctx.accounts.get_by_handle(handle).did
+    except (AccountNotFoundError, ValueError):
+        return None

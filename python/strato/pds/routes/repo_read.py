@@ -9,6 +9,7 @@ import msgspec
 
 from strato import dagcbor
 from strato.errors import IdentityError
+from strato.pds.accounts import AccountStatus
 from strato.pds.context import PdsContext
 from strato.pds.routes.common import hosted_account, require_active, xrpc_errors
 from strato.repo import RecordData
@@ -30,9 +31,11 @@ def register(router: XrpcRouter, ctx: PdsContext) -> None:
     ) -> types.GetRecordOutput:
         params = request.params
         account = hosted_account(ctx, params.repo)
+        uri = f"at://{account.did}/{params.collection}/{params.rkey}"
+        if _taken_down(ctx, account.did):
+            raise invalid_request(f"Could not locate record: {uri}", "RecordNotFound")
         with xrpc_errors(), ctx.store.read() as txn:
             record = ctx.repos.get_record(txn, account.did, params.collection, params.rkey)
-        uri = f"at://{account.did}/{params.collection}/{params.rkey}"
         if record is None or (isinstance(params.cid, str) and record.cid.encode() != params.cid):
             raise invalid_request(f"Could not locate record: {uri}", "RecordNotFound")
         return types.GetRecordOutput(uri=uri, cid=record.cid.encode(), value=_json(record))
@@ -43,6 +46,8 @@ def register(router: XrpcRouter, ctx: PdsContext) -> None:
     ) -> types.ListRecordsOutput:
         params = request.params
         account = hosted_account(ctx, params.repo)
+        if _taken_down(ctx, account.did):
+            raise invalid_request(f"Could not find repo: {params.repo}")
         cursor = params.cursor if isinstance(params.cursor, str) else None
         with xrpc_errors(), ctx.store.read() as txn:
             page = ctx.repos.list_records(
@@ -80,6 +85,11 @@ def register(router: XrpcRouter, ctx: PdsContext) -> None:
             collections=collections,
             handle_is_correct=doc.declared_handle() == account.handle,
         )
+
+
+def _taken_down(ctx: PdsContext, did: str) -> bool:
+    """The reference's record reads treat a taken-down account as not hosted here."""
+    return ctx.accounts.status(did) is AccountStatus.TAKENDOWN
 
 
 def _json(record: RecordData) -> dict[str, Any]:

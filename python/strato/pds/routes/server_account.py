@@ -20,8 +20,8 @@ from collections.abc import Callable
 from typing import Final
 
 from strato.errors import AccountError, AccountNotFoundError
-from strato.pds import events
-from strato.pds.accounts import AccountStatus, EmailTokenPurpose
+from strato.pds import deletion, events
+from strato.pds.accounts import EmailTokenPurpose
 from strato.pds.context import PdsContext
 from strato.pds.routes.common import requester, xrpc_errors
 from strato.pds.routes.server_shared import did_doc_problem, email_token, live_account, ms_from_iso
@@ -124,12 +124,7 @@ def _register_deletion(router: XrpcRouter, ctx: PdsContext) -> None:
 
         def work(txn: WriteTxn) -> list[str]:
             ctx.accounts.use_email_token(did, EmailTokenPurpose.DELETE_ACCOUNT, body.token, txn)
-            ctx.repos.destroy(txn, did)
-            ctx.keys.delete_signing_key(did, txn)
-            blob_cids = ctx.blobs.delete_account_blobs(txn, did)
-            ctx.accounts.delete_account(did, txn)
-            events.append_account(txn, ctx.sequencer, did, AccountStatus.DELETED)
-            return blob_cids
+            return deletion.delete_account(ctx, txn, did)
 
         with xrpc_errors():
             blob_cids = await ctx.writer.submit(work)

@@ -18,6 +18,7 @@ import time
 from typing import Final
 
 from strato.pds.context import PdsContext
+from strato.pds.method_lists import PRIVILEGED_METHODS, PROTECTED_METHODS
 from strato.pds.routes.common import xrpc_errors
 from strato.storage import WriteTxn
 from strato.xrpc import XrpcRequest, XrpcRouter
@@ -34,45 +35,6 @@ from strato.xrpc.types import server as types
 HOUR: Final = 3600
 MINUTE: Final = 60
 CREATE_ACCOUNT: Final = "com.atproto.server.createAccount"
-
-#: Methods a service token may never be minted for: account management goes to the PDS
-#: directly (the reference's list).
-PROTECTED_METHODS: Final = frozenset({
-    "com.atproto.admin.sendEmail",
-    "com.atproto.identity.requestPlcOperationSignature",
-    "com.atproto.identity.signPlcOperation",
-    "com.atproto.identity.updateHandle",
-    "com.atproto.server.activateAccount",
-    "com.atproto.server.confirmEmail",
-    "com.atproto.server.createAppPassword",
-    "com.atproto.server.deactivateAccount",
-    "com.atproto.server.getAccountInviteCodes",
-    "com.atproto.server.getSession",
-    "com.atproto.server.listAppPasswords",
-    "com.atproto.server.requestAccountDelete",
-    "com.atproto.server.requestEmailConfirmation",
-    "com.atproto.server.requestEmailUpdate",
-    "com.atproto.server.revokeAppPassword",
-    "com.atproto.server.updateEmail",
-})  # fmt: skip
-#: Methods that need a privileged session (chat, and creating an account elsewhere).
-PRIVILEGED_METHODS: Final = frozenset({
-    "chat.bsky.actor.deleteAccount",
-    "chat.bsky.actor.exportAccountData",
-    "chat.bsky.convo.deleteMessageForSelf",
-    "chat.bsky.convo.getConvo",
-    "chat.bsky.convo.getConvoForMembers",
-    "chat.bsky.convo.getLog",
-    "chat.bsky.convo.getMessages",
-    "chat.bsky.convo.leaveConvo",
-    "chat.bsky.convo.listConvos",
-    "chat.bsky.convo.muteConvo",
-    "chat.bsky.convo.sendMessage",
-    "chat.bsky.convo.sendMessageBatch",
-    "chat.bsky.convo.unmuteConvo",
-    "chat.bsky.convo.updateRead",
-    CREATE_ACCOUNT,
-})  # fmt: skip
 
 
 def register(router: XrpcRouter, ctx: PdsContext) -> None:

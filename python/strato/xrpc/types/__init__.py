@@ -11,13 +11,26 @@ lexicon in the shared set (fields, required, types, limits, defaults, encodings)
 from __future__ import annotations
 
 from strato.xrpc.method import MethodTypes
-from strato.xrpc.types import identity, repo, server, sync
+from strato.xrpc.types import actor, admin, identity, invites, repo, server, sync
 
 METHODS: dict[str, MethodTypes] = {
     **server.METHODS,
     **repo.METHODS,
     **identity.METHODS,
     **sync.METHODS,
+    **actor.METHODS,
+    **admin.METHODS,
+    **invites.METHODS,
 }
 
-__all__ = ["METHODS", "MethodTypes", "identity", "repo", "server", "sync"]
+__all__ = [
+    "METHODS",
+    "MethodTypes",
+    "actor",
+    "admin",
+    "identity",
+    "invites",
+    "repo",
+    "server",
+    "sync",
+]

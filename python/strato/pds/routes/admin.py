@@ -1,0 +1,276 @@
+"""``com.atproto.admin.*`` on the PDS, for the operator (HTTP Basic ``admin:<token>`` from
+``--admin-token-file``): takedowns and their reversal, account views, handle, email and
+password changes, account deletion, and invite management.
+
+As the reference PDS: an account takedown (or its reversal) and its ``#account`` event are one
+transaction; a blob takedown stops the blob being served; deleting an account removes its
+repository, blobs, preferences and credentials and appends ``#account`` with status
+``deleted``; a handle change follows the rules and steps of ``updateHandle``. Record takedowns
+are not supported (the repository keeps no per-record moderation state): a record subject is
+refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Final
+
+from strato.errors import AccountNotFoundError
+from strato.pds import deletion, events
+from strato.pds.accounts import ADMIN, Account, hash_password
+from strato.pds.accounts import invites as invite_table
+from strato.pds.context import PdsContext
+from strato.pds.routes.common import xrpc_errors
+from strato.pds.routes.identity import change_handle, forget, new_handle
+from strato.pds.routes.invites import invite_view
+from strato.pds.routes.server_shared import iso_from_ms
+from strato.storage import WriteTxn
+from strato.xrpc import XrpcRequest, XrpcRouter
+from strato.xrpc.errors import invalid_request
+from strato.xrpc.types import admin as types
+
+UNSET: Final = types.UNSET
+
+
+def register(router: XrpcRouter, ctx: PdsContext) -> None:
+    """Add the methods of this namespace to ``router``."""
+    _register_status(router, ctx)
+    _register_accounts(router, ctx)
+    _register_invites(router, ctx)
+
+
+def _register_status(router: XrpcRouter, ctx: PdsContext) -> None:
+    admin = ctx.auth.admin()
+
+    @router.method("com.atproto.admin.updateSubjectStatus", auth=admin)
+    async def update_subject_status(
+        request: XrpcRequest[None, types.UpdateSubjectStatusInput],
+    ) -> types.UpdateSubjectStatusOutput:
+        body = request.input
+        subject = body.subject
+        takedown = body.takedown
+        if isinstance(subject, types.RecordRef):
+            raise invalid_request("record takedowns are not supported by this PDS")
+        if not isinstance(subject, types.RepoRef | types.RepoBlobRef):
+            raise invalid_request("Invalid subject")
+        if isinstance(takedown, types.StatusAttr):
+            ref = _takedown_ref(takedown) if takedown.applied else None
+            if isinstance(subject, types.RepoRef):
+                await set_account_takedown(ctx, subject.did, ref)
+            else:
+                with xrpc_errors():
+                    await asyncio.to_thread(ctx.blobs.set_takedown, subject.did, subject.cid, ref)
+        return types.UpdateSubjectStatusOutput(subject=subject, takedown=takedown)
+
+    @router.method("com.atproto.admin.getSubjectStatus", auth=admin)
+    async def get_subject_status(
+        request: XrpcRequest[types.GetSubjectStatusParams, None],
+    ) -> types.GetSubjectStatusOutput:
+        params = request.params
+        if isinstance(params.blob, str):
+            if not isinstance(params.did, str):
+                raise invalid_request("Must provide a did to request blob state")
+            if not ctx.blobs.exists(params.did, params.blob):
+                raise invalid_request("Subject not found", "NotFound")
+            ref = ctx.blobs.takedown_ref(params.did, params.blob)
+            return types.GetSubjectStatusOutput(
+                subject=types.RepoBlobRef(did=params.did, cid=params.blob),
+                takedown=_status(ref),
+            )
+        if isinstance(params.uri, str):
+            raise invalid_request("record takedowns are not supported by this PDS")
+        if not isinstance(params.did, str):
+            raise invalid_request("No provided subject")
+        account = _account(ctx, params.did, "Subject not found")
+        deactivated = types.StatusAttr(applied=account.deactivated_at is not None)
+        return types.GetSubjectStatusOutput(
+            subject=types.RepoRef(did=account.did),
+            takedown=_status(account.takedown_ref),
+            deactivated=deactivated,
+        )
+
+
+async def set_account_takedown(ctx: PdsContext, did: str, ref: str | None) -> None:
+    """Take ``did`` down under ``ref`` (None: reverse it), with its ``#account`` event in the
+    same transaction."""
+
+    def work(txn: WriteTxn) -> None:
+        account = ctx.accounts.set_takedown(did, ref, txn)
+        events.append_account(txn, ctx.sequencer, did, account.status)
+
+    with xrpc_errors():
+        await ctx.writer.submit(work)
+
+
+def _takedown_ref(takedown: types.StatusAttr) -> str:
+    return takedown.ref if isinstance(takedown.ref, str) and takedown.ref else events.now_iso()
+
+
+def _status(ref: str | None) -> types.StatusAttr:
+    if ref is None:
+        return types.StatusAttr(applied=False)
+    return types.StatusAttr(applied=True, ref=ref)
+
+
+def _account(ctx: PdsContext, identifier: str, message: str) -> Account:
+    try:
+        return ctx.accounts.resolve(identifier)
+    except (AccountNotFoundError, ValueError):
+        raise invalid_request(message, "NotFound") from None
+
+
+def _register_accounts(router: XrpcRouter, ctx: PdsContext) -> None:
+    admin = ctx.auth.admin()
+
+    @router.method("com.atproto.admin.getAccountInfo", auth=admin)
+    async def get_account_info(
+        request: XrpcRequest[types.GetAccountInfoParams, None],
+    ) -> types.AccountView:
+        return account_view(ctx, _account(ctx, request.params.did, "Account not found"))
+
+    @router.method("com.atproto.admin.getAccountInfos", auth=admin)
+    async def get_account_infos(
+        request: XrpcRequest[types.GetAccountInfosParams, None],
+    ) -> types.GetAccountInfosOutput:
+        views = []
+        for did in dict.fromkeys(request.params.dids):
+            try:
+                views.append(account_view(ctx, ctx.accounts.get(did)))
+            except AccountNotFoundError:
+                continue
+        return types.GetAccountInfosOutput(infos=views)
+
+    @router.method("com.atproto.admin.updateAccountHandle", auth=admin)
+    async def update_account_handle(
+        request: XrpcRequest[None, types.UpdateAccountHandleInput],
+    ) -> None:
+        body = request.input
+        account = _existing(ctx, body.did)
+        handle = await new_handle(ctx, account.did, body.handle)
+        await change_handle(ctx, account.did, handle)
+
+    @router.method("com.atproto.admin.updateAccountEmail", auth=admin)
+    async def update_account_email(
+        request: XrpcRequest[None, types.UpdateAccountEmailInput],
+    ) -> None:
+        body = request.input
+        account = _existing(ctx, body.account)
+        with xrpc_errors():
+            await ctx.writer.submit(
+                lambda txn: ctx.accounts.set_email(account.did, body.email, txn)
+            )
+
+    @router.method("com.atproto.admin.updateAccountPassword", auth=admin)
+    async def update_account_password(
+        request: XrpcRequest[None, types.UpdateAccountPasswordInput],
+    ) -> None:
+        body = request.input
+        account = _existing(ctx, body.did)
+        with xrpc_errors():
+            password_hash = await asyncio.to_thread(hash_password, body.password)
+            await ctx.writer.submit(
+                lambda txn: ctx.accounts.set_password(account.did, password_hash, txn)
+            )
+
+    @router.method("com.atproto.admin.deleteAccount", auth=admin)
+    async def delete_account(request: XrpcRequest[None, types.DeleteAccountInput]) -> None:
+        account = _existing(ctx, request.input.did)
+        did = account.did
+
+        with xrpc_errors():
+            cids = await ctx.writer.submit(lambda txn: deletion.delete_account(ctx, txn, did))
+        await asyncio.to_thread(ctx.blobs.delete_files, cids)
+        await forget(ctx, did, account.handle)
+
+
+def _existing(ctx: PdsContext, identifier: str) -> Account:
+    try:
+        return ctx.accounts.resolve(identifier)
+    except (AccountNotFoundError, ValueError):
+        raise invalid_request(f"Account does not exist: {identifier}") from None
+
+
+def account_view(ctx: PdsContext, account: Account) -> types.AccountView:
+    """``com.atproto.admin.defs#accountView`` of ``account``."""
+    fields: dict[str, Any] = {}
+    if account.email is not None:
+        fields["email"] = account.email
+    if account.email_confirmed_at is not None:
+        fields["email_confirmed_at"] = iso_from_ms(account.email_confirmed_at)
+    if account.deactivated_at is not None:
+        fields["deactivated_at"] = iso_from_ms(account.deactivated_at)
+    invited_by = ctx.accounts.invited_by(account.did)
+    if invited_by is not None:
+        fields["invited_by"] = invite_view(invited_by)
+    invites = ctx.accounts.account_invite_codes(account.did)
+    return types.AccountView(
+        did=account.did,
+        handle=account.handle,
+        indexed_at=iso_from_ms(account.created_at),
+        invites=[invite_view(code) for code in invites],
+        invites_disabled=account.invites_disabled,
+        **fields,
+    )
+
+
+def _register_invites(router: XrpcRouter, ctx: PdsContext) -> None:
+    admin = ctx.auth.admin()
+
+    async def set_invites(account: str, disabled: bool) -> None:
+        with xrpc_errors():
+            await ctx.writer.submit(
+                lambda txn: ctx.accounts.set_invites_disabled(account, disabled, txn)
+            )
+
+    @router.method("com.atproto.admin.enableAccountInvites", auth=admin)
+    async def enable_account_invites(request: XrpcRequest[None, types.AccountInvitesInput]) -> None:
+        await set_invites(request.input.account, False)
+
+    @router.method("com.atproto.admin.disableAccountInvites", auth=admin)
+    async def disable_account_invites(
+        request: XrpcRequest[None, types.AccountInvitesInput],
+    ) -> None:
+        await set_invites(request.input.account, True)
+
+    @router.method("com.atproto.admin.disableInviteCodes", auth=admin)
+    async def disable_invite_codes(
+        request: XrpcRequest[None, types.DisableInviteCodesInput],
+    ) -> None:
+        body = request.input
+        codes = body.codes if isinstance(body.codes, list) else []
+        accounts = body.accounts if isinstance(body.accounts, list) else []
+        if ADMIN in accounts:
+            raise invalid_request("cannot disable admin invite codes")
+
+        def work(txn: WriteTxn) -> None:
+            targets = set(codes)
+            for account in accounts:
+                targets.update(invite_table.codes_of(txn, account))
+            for code in sorted(targets):
+                invite_table.disable(txn, code)
+
+        await ctx.writer.submit(work)
+
+    @router.method("com.atproto.admin.getInviteCodes", auth=admin)
+    async def get_invite_codes(
+        request: XrpcRequest[types.GetInviteCodesParams, None],
+    ) -> types.GetInviteCodesOutput:
+        params = request.params
+        codes = ctx.accounts.all_invite_codes()
+        if params.sort == "usage":
+            codes.sort(key=lambda code: (len(code.uses), code.code), reverse=True)
+        elif params.sort == "recent":
+            codes.sort(key=lambda code: (code.created_at, code.code), reverse=True)
+        else:
+            raise invalid_request(f"unknown sort order: {params.sort}")
+        if isinstance(params.cursor, str):
+            position = next((i for i, c in enumerate(codes) if c.code == params.cursor), None)
+            if position is None:
+                raise invalid_request("unknown cursor")
+            codes = codes[position + 1 :]
+        page = codes[: params.limit]
+        more = len(codes) > params.limit
+        return types.GetInviteCodesOutput(
+            codes=[invite_view(code) for code in page],
+            cursor=page[-1].code if more else UNSET,
+        )

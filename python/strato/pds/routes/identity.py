@@ -1,0 +1,386 @@
+"""``com.atproto.identity.*`` on the PDS: handle resolution and changes, and the did:plc
+operation flow an account uses to move its identity (getRecommendedDidCredentials,
+requestPlcOperationSignature, signPlcOperation, submitPlcOperation).
+
+As the reference PDS: a handle under this PDS's domains is answered from the account store
+alone; a new handle is either one of ours (the createAccount rules) or an external one that
+already resolves to the account's DID. A did:plc is updated at the PLC directory with the
+PDS's rotation key before the account changes; the change and its ``#identity`` event are one
+transaction, then the identity cache forgets the DID. resolveDid, resolveIdentity and
+refreshIdentity answer through the PDS's identity resolver (hosted handles from the account
+store). Signing an operation for the user needs
+the code emailed by requestPlcOperationSignature; submitting one checks that it keeps this PDS
+(its rotation key, endpoint, the account's signing key and handle).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import msgspec
+
+from strato.errors import (
+    DidNotFoundError,
+    IdentifierError,
+    IdentityError,
+    IdentityUnavailableError,
+    PlcDirectoryError,
+    PlcValidationError,
+)
+from strato.pds import events
+from strato.pds.accounts import EmailTokenPurpose
+from strato.pds.context import PdsContext
+from strato.pds.routes.common import (
+    hosted_did,
+    requester,
+    xrpc_errors,
+)
+from strato.pds.routes.server import check_handle
+from strato.pds.routes.server_shared import email_token, live_account
+from strato.plc import create_update, operation_cid, parse_operation, sign_operation
+from strato.plc.operations import (
+    ATPROTO_KEY_ID,
+    ATPROTO_PDS_ID,
+    ATPROTO_PDS_TYPE,
+    OPERATION,
+    Operation,
+    ensure_at_prefix,
+    is_tombstone,
+    normalize_operation,
+)
+from strato.storage import WriteTxn
+from strato.syntax import Handle
+from strato.xrpc import RouteLimit, XrpcRequest, XrpcRouter, by_account
+from strato.xrpc.auth import ACCESS_FULL
+from strato.xrpc.errors import XrpcError, invalid_request
+from strato.xrpc.ratelimit import RateLimit
+from strato.xrpc.types import identity as types
+
+#: The reference's updateHandle limits: 10 per 5 minutes and 50 per day, per account.
+UPDATE_HANDLE_LIMITS: Final = (
+    RateLimit("update-handle-5m", 10, 300.0),
+    RateLimit("update-handle-day", 50, 86_400.0),
+)
+PLC_PURPOSE: Final = EmailTokenPurpose.PLC_OPERATION
+#: The handle of an identity whose handle does not verify both ways.
+INVALID_HANDLE: Final = "handle.invalid"
+
+
+def register(router: XrpcRouter, ctx: PdsContext) -> None:
+    """Add the methods of this namespace to ``router``."""
+    _register_handles(router, ctx)
+    _register_credentials(router, ctx)
+    _register_operations(router, ctx)
+    _register_lookups(router, ctx)
+
+
+def _register_handles(router: XrpcRouter, ctx: PdsContext) -> None:
+    @router.method("com.atproto.identity.resolveHandle")
+    async def resolve_handle(
+        request: XrpcRequest[types.ResolveHandleParams, None],
+    ) -> types.ResolveHandleOutput:
+        return types.ResolveHandleOutput(did=await resolve(ctx, request.params.handle))
+
+    @router.method(
+        "com.atproto.identity.updateHandle",
+        auth=ctx.auth.access(),
+        limits=[RouteLimit(limit, by_account) for limit in UPDATE_HANDLE_LIMITS],
+    )
+    async def update_handle(request: XrpcRequest[None, types.UpdateHandleInput]) -> None:
+        did = live_account(ctx, request).did
+        handle = await new_handle(ctx, did, request.input.handle)
+        await change_handle(ctx, did, handle)
+
+
+async def resolve(ctx: PdsContext, value: str) -> str:
+    """The DID of a handle: a hosted one from the account store, one under this PDS's domains
+    nowhere else, any other through identity resolution (400 ``HandleNotFound`` when none)."""
+    handle = value.strip().lower()
+    with xrpc_errors():
+        handle = str(Handle(handle))
+    did = hosted_did(ctx, handle)
+    if did is not None:
+        return did
+    if not _under_our_domains(ctx, handle):
+        try:
+            return await ctx.identity.resolve_handle(handle)
+        except IdentityUnavailableError as err:
+            raise XrpcError(502, "UpstreamFailure", f"handle resolution: {err}") from None
+        except (IdentityError, IdentifierError):
+            pass
+    raise invalid_request("Unable to resolve handle", "HandleNotFound")
+
+
+def _under_our_domains(ctx: PdsContext, handle: str) -> bool:
+    return any(
+        handle.endswith(domain) or handle == domain[1:] for domain in ctx.settings.handle_domains
+    )
+
+
+async def new_handle(ctx: PdsContext, did: str, value: str) -> str:
+    """``value`` as ``did``'s next handle: one under this PDS's domains (the createAccount
+    rules) that no other account holds, or an external one that resolves to ``did``."""
+    normalized = value.strip().lower()
+    with xrpc_errors():
+        normalized = str(Handle(normalized))
+    if _under_our_domains(ctx, normalized):
+        handle = check_handle(ctx, normalized)
+    else:
+        handle = normalized
+        await ctx.identity.purge(handle)
+        try:
+            resolved = await ctx.identity.resolve_handle(handle)
+        except (IdentityError, IdentifierError):
+            resolved = None
+        if resolved != did:
+            raise invalid_request("External handle did not resolve to DID")
+    holder = hosted_did(ctx, handle)
+    if holder is not None and holder != did:
+        raise invalid_request(f"Handle already taken: {handle}")
+    return handle
+
+
+async def change_handle(ctx: PdsContext, did: str, handle: str) -> None:
+    """Give ``did`` the (checked) ``handle``: its did:plc document first, then the account and
+    its ``#identity`` event in one transaction; the identity cache forgets the DID and both
+    handles. A DID that is not a did:plc must declare the handle already. Setting the current
+    handle again only re-announces it."""
+    with xrpc_errors():
+        old = ctx.accounts.get(did).handle
+    if old != handle:
+        if did.startswith("did:plc:"):
+            await _plc_update(ctx, did, handle)
+        else:
+            await _require_declared(ctx, did, handle)
+
+    def work(txn: WriteTxn) -> None:
+        ctx.accounts.update_handle(did, handle, txn)
+        events.append_identity(txn, ctx.sequencer, did, handle)
+
+    with xrpc_errors():
+        await ctx.writer.submit(work)
+    await forget(ctx, did, old, handle)
+
+
+async def forget(ctx: PdsContext, did: str, *handles: str) -> None:
+    """Drop what the identity cache holds about ``did`` and ``handles``."""
+    await ctx.identity.purge(did)
+    for handle in handles:
+        await ctx.identity.purge(handle)
+
+
+async def _require_declared(ctx: PdsContext, did: str, handle: str) -> None:
+    """A DID this PDS cannot update (a did:web) must already declare ``handle``."""
+    await ctx.identity.purge(did)
+    try:
+        declared = (await ctx.identity.resolve_did(did)).declared_handle()
+    except (IdentityError, IdentifierError):
+        declared = None
+    if declared != handle:
+        raise invalid_request("DID is not properly configured for handle")
+
+
+async def _plc_update(ctx: PdsContext, did: str, handle: str) -> None:
+    try:
+        last = await ctx.plc.get_last_operation(did)
+        if is_tombstone(last):
+            raise invalid_request("Did is tombstoned")
+        await ctx.plc.submit(did, create_update(last, ctx.keys.rotation_key(), handle=handle))
+    except PlcValidationError as err:
+        raise invalid_request(f"the PLC directory refused the operation: {err}") from None
+    except (PlcDirectoryError, IdentityError) as err:
+        raise XrpcError(502, "UpstreamFailure", f"PLC directory: {err}") from None
+
+
+def _register_credentials(router: XrpcRouter, ctx: PdsContext) -> None:
+    settings = ctx.settings
+
+    @router.method("com.atproto.identity.getRecommendedDidCredentials", auth=ctx.auth.access())
+    async def get_recommended_did_credentials(
+        request: XrpcRequest[None, None],
+    ) -> types.DidCredentials:
+        did = requester(request)
+        with xrpc_errors():
+            account = ctx.accounts.get(did)
+            signing_key = ctx.keys.signing_key(did).public_key.did_key()
+        return types.DidCredentials(
+            rotation_keys=[ctx.keys.rotation_key().public_key.did_key()],
+            also_known_as=[ensure_at_prefix(account.handle)],
+            verification_methods={ATPROTO_KEY_ID: signing_key},
+            services={ATPROTO_PDS_ID: {"type": ATPROTO_PDS_TYPE, "endpoint": settings.public_url}},
+        )
+
+    @router.method(
+        "com.atproto.identity.requestPlcOperationSignature", auth=ctx.auth.access(ACCESS_FULL)
+    )
+    async def request_plc_operation_signature(request: XrpcRequest[None, None]) -> None:
+        with xrpc_errors():
+            account = ctx.accounts.get(requester(request))
+        if account.email is None:
+            raise invalid_request("account does not have an email address")
+        await email_token(ctx, account, PLC_PURPOSE)
+
+
+def _register_operations(router: XrpcRouter, ctx: PdsContext) -> None:
+
+    @router.method("com.atproto.identity.signPlcOperation", auth=ctx.auth.access(ACCESS_FULL))
+    async def sign_plc_operation(
+        request: XrpcRequest[None, types.SignPlcOperationInput],
+    ) -> types.SignPlcOperationOutput:
+        did = requester(request)
+        body = request.input
+        if not isinstance(body.token, str) or not body.token:
+            raise invalid_request("email confirmation token required to sign PLC operations")
+        with xrpc_errors():
+            ctx.accounts.check_email_token(did, PLC_PURPOSE, body.token)
+        _require_plc(did)
+        last = await _last_operation(ctx, did)
+        operation = _signed_update(ctx, last, body)
+        token = body.token
+        with xrpc_errors():
+            await ctx.writer.submit(
+                lambda txn: ctx.accounts.use_email_token(did, PLC_PURPOSE, token, txn)
+            )
+        return types.SignPlcOperationOutput(operation=operation)
+
+    @router.method("com.atproto.identity.submitPlcOperation", auth=ctx.auth.access(ACCESS_FULL))
+    async def submit_plc_operation(
+        request: XrpcRequest[None, types.SubmitPlcOperationInput],
+    ) -> None:
+        did = requester(request)
+        _require_plc(did)
+        try:
+            operation = parse_operation(request.input.operation)
+        except PlcValidationError as err:
+            raise invalid_request(f"Invalid operation: {err}") from None
+        if operation["type"] != OPERATION:
+            raise invalid_request("Invalid operation: only a plc_operation may be submitted")
+        with xrpc_errors():
+            account = ctx.accounts.get(did)
+            signing_key = ctx.keys.signing_key(did).public_key.did_key()
+        _check_keeps_this_pds(ctx, operation, signing_key, account.handle)
+        try:
+            await ctx.plc.submit(did, operation)
+        except PlcValidationError as err:
+            raise invalid_request(f"the PLC directory refused the operation: {err}") from None
+        except PlcDirectoryError as err:
+            raise XrpcError(502, "UpstreamFailure", f"PLC directory: {err}") from None
+
+        def work(txn: WriteTxn) -> None:
+            events.append_identity(txn, ctx.sequencer, did, account.handle)
+
+        await ctx.writer.submit(work)
+        await forget(ctx, did, account.handle)
+
+
+def _require_plc(did: str) -> None:
+    if not did.startswith("did:plc:"):
+        raise invalid_request("this account's DID is not a did:plc: it has no PLC operations")
+
+
+async def _last_operation(ctx: PdsContext, did: str) -> Operation:
+    try:
+        last = await ctx.plc.get_last_operation(did)
+    except (PlcDirectoryError, IdentityError) as err:
+        raise XrpcError(502, "UpstreamFailure", f"PLC directory: {err}") from None
+    if is_tombstone(last):
+        raise invalid_request("Did is tombstoned")
+    return last
+
+
+def _signed_update(
+    ctx: PdsContext, last: Operation, body: types.SignPlcOperationInput
+) -> Operation:
+    """The operation after ``last`` with the fields ``body`` gives, signed with the PDS's
+    rotation key (400 when the result is not a valid operation)."""
+    current = normalize_operation(last)
+    unsigned: Operation = {"type": OPERATION, "prev": operation_cid(last)}
+    for name, value in (
+        ("rotationKeys", body.rotation_keys),
+        ("verificationMethods", body.verification_methods),
+        ("alsoKnownAs", body.also_known_as),
+        ("services", body.services),
+    ):
+        unsigned[name] = current[name] if value is types.UNSET else value
+    try:
+        parse_operation(unsigned, allow_unsigned=True)
+    except PlcValidationError as err:
+        raise invalid_request(f"Invalid operation: {err}") from None
+    return sign_operation(unsigned, ctx.keys.rotation_key())
+
+
+def _check_keeps_this_pds(
+    ctx: PdsContext, operation: Operation, signing_key: str, handle: str
+) -> None:
+    """Refuse an operation that would move the account off this PDS (as the reference)."""
+    rotation_key = ctx.keys.rotation_key().public_key.did_key()
+    if rotation_key not in operation["rotationKeys"]:
+        raise invalid_request("Rotation keys do not include server's rotation key")
+    service = operation["services"].get(ATPROTO_PDS_ID)
+    if service is None or service.get("type") != ATPROTO_PDS_TYPE:
+        raise invalid_request("Missing atproto_pds service type")
+    if service.get("endpoint") != ctx.settings.public_url:
+        raise invalid_request("Incorrect endpoint on atproto_pds service")
+    if operation["verificationMethods"].get(ATPROTO_KEY_ID) != signing_key:
+        raise invalid_request("Incorrect signing key")
+    aliases = operation["alsoKnownAs"]
+    if not aliases or aliases[0] != ensure_at_prefix(handle):
+        raise invalid_request("Incorrect handle in alsoKnownAs")
+
+
+def _register_lookups(router: XrpcRouter, ctx: PdsContext) -> None:
+    @router.method("com.atproto.identity.resolveDid")
+    async def resolve_did(
+        request: XrpcRequest[types.ResolveDidParams, None],
+    ) -> types.ResolveDidOutput:
+        return types.ResolveDidOutput(did_doc=await _document(ctx, request.params.did))
+
+    @router.method("com.atproto.identity.resolveIdentity")
+    async def resolve_identity(
+        request: XrpcRequest[types.ResolveIdentityParams, None],
+    ) -> types.IdentityInfo:
+        return await identity_info(ctx, request.params.identifier)
+
+    @router.method("com.atproto.identity.refreshIdentity", auth=ctx.auth.access())
+    async def refresh_identity(
+        request: XrpcRequest[None, types.RefreshIdentityInput],
+    ) -> types.IdentityInfo:
+        identifier = request.input.identifier
+        with xrpc_errors():
+            await ctx.identity.purge(identifier)
+        return await identity_info(ctx, identifier)
+
+
+async def identity_info(ctx: PdsContext, identifier: str) -> types.IdentityInfo:
+    """The DID, verified handle (``handle.invalid`` when it does not match both ways) and DID
+    document of a DID or handle; 400 ``HandleNotFound`` for a handle that names no DID or
+    one whose document does not declare it, ``DidNotFound`` for a DID without a document."""
+    given_handle = None if identifier.startswith("did:") else identifier.strip().lower()
+    did = identifier if given_handle is None else await resolve(ctx, given_handle)
+    doc = await _document(ctx, did)
+    found = (await ctx.identity.resolve_did(did)).declared_handle()
+    declared = None if found is None else str(found)
+    if given_handle is not None and declared != given_handle:
+        raise invalid_request("the DID document does not declare this handle", "HandleNotFound")
+    handle = INVALID_HANDLE
+    if declared is not None:
+        try:
+            verified = await resolve(ctx, declared) == did
+        except XrpcError:
+            verified = False
+        if verified:
+            handle = declared
+    return types.IdentityInfo(did=did, handle=handle, did_doc=doc)
+
+
+async def _document(ctx: PdsContext, did: str) -> dict[str, Any]:
+    try:
+        raw = await ctx.identity.resolve_did_json(did)
+    except DidNotFoundError as err:
+        raise invalid_request(f"DID not found: {err.reason}", "DidNotFound") from None
+    except IdentityUnavailableError as err:
+        raise XrpcError(502, "UpstreamFailure", f"DID resolution: {err}") from None
+    except (IdentityError, IdentifierError) as err:
+        raise invalid_request(f"DID could not be resolved: {err}") from None
+    document: dict[str, Any] = msgspec.json.decode(raw)
+    return document
