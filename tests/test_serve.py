@@ -10,18 +10,20 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
 import pytest
+import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from strato import logs
-from strato.serve import Running, ServeError, Service, _bind, serve
+from strato.serve import Running, ServeError, Service, _bind, run, serve
 
 
 def app(name: str, events: list[str], *, fail: bool = False) -> Starlette:
@@ -163,3 +165,29 @@ def test_accepted_connections_have_nagle_off() -> None:
             return int(option)
 
     assert asyncio.run(scenario()) != 0
+
+
+def test_run_serves_on_uvloop_with_the_c_http_parser() -> None:
+    """:func:`strato.serve.run` (what every ``strato`` server command uses) runs on uvloop, and
+    uvicorn parses HTTP with httptools."""
+    seen: dict[str, str] = {}
+
+    async def where(request: Request) -> Response:
+        seen["loop"] = type(asyncio.get_running_loop()).__module__
+        return PlainTextResponse("ok")
+
+    probe = Starlette(routes=[Route("/", where)])
+
+    def on_ready(running: list[Running]) -> None:
+        # runs in the serving loop: ask from a thread, then stop the servers
+        def ask() -> None:
+            httpx.get(running[0].url + "/")
+            signal.raise_signal(signal.SIGTERM)
+
+        threading.Thread(target=ask, daemon=True).start()
+
+    run([Service("probe", probe)], on_ready)
+    assert seen["loop"].startswith("uvloop")
+    config = uvicorn.Config(probe)
+    config.load()
+    assert config.http_protocol_class.__module__ == "uvicorn.protocols.http.httptools_impl"
