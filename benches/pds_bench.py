@@ -167,8 +167,7 @@ def strato_pds(
 ) -> Iterator[Peer]:
     """``strato pds`` in a subprocess, with the per-IP and per-account rate limits off (the
     load comes from one address; ``STRATO_PDS_RATE_LIMITS=false``); ``extra_path`` goes first
-    on its ``PYTHONPATH`` (to try optional packages uvicorn picks up by itself, such as
-    httptools)."""
+    on its ``PYTHONPATH`` (to try other versions of packages, say, without a new venv)."""
     port = free_port()
     command = [sys.executable, "-m", "strato", "pds", "--port", str(port), "--plc-url", plc_url]
     command += ["--data-dir", str(work / "strato"), "--log-level", "warning"]
@@ -719,7 +718,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--strato-extra-path",
         metavar="DIR",
         help="put DIR first on the strato server's PYTHONPATH (e.g. a pip --target dir with "
-        "httptools, which uvicorn then uses instead of h11)",
+        "other versions of its packages to try)",
     )
     parser.add_argument("--keep-logs", type=Path, help="copy the servers' logs to this directory")
     parser.add_argument("--quick", action="store_true", help="2 s wrk runs, 1k-record repos")
