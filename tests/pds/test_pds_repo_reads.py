@@ -87,6 +87,9 @@ def test_describe_repo(pds: LocalPds) -> None:
     assert body["did"] == alice.did
     assert body["didDoc"]["id"] == alice.did
     assert body["didDoc"]["alsoKnownAs"] == ["at://alice.test"]
+    assert (
+        "https://www.w3.org/ns/did/v1" in body["didDoc"]["@context"]
+    )  # as the directory serves it
     assert body["collections"] == [POST, "com.example.thing"]
     assert body["handleIsCorrect"] is True
     missing = pds.xrpc("com.atproto.repo.describeRepo", params={"repo": "nobody.test"})

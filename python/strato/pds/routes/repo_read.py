@@ -74,6 +74,7 @@ def register(router: XrpcRouter, ctx: PdsContext) -> None:
         require_active(ctx, account)
         try:
             doc = await ctx.identity.resolve_did(account.did)
+            raw_doc = msgspec.json.decode(await ctx.identity.resolve_did_json(account.did))
         except IdentityError as err:
             raise invalid_request(f"Could not resolve DID: {err}") from None
         with xrpc_errors(), ctx.store.read() as txn:
@@ -81,7 +82,7 @@ def register(router: XrpcRouter, ctx: PdsContext) -> None:
         return types.DescribeRepoOutput(
             handle=account.handle or INVALID_HANDLE,
             did=account.did,
-            did_doc=msgspec.to_builtins(doc),
+            did_doc=raw_doc,  # the document as its method serves it, @context and all
             collections=collections,
             handle_is_correct=doc.declared_handle() == account.handle,
         )
