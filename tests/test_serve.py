@@ -18,10 +18,12 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+import websockets
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
 from strato import logs
 from strato.serve import Running, ServeError, Service, _bind, run, serve
 
@@ -191,3 +193,35 @@ def test_run_serves_on_uvloop_with_the_c_http_parser() -> None:
     config = uvicorn.Config(probe)
     config.load()
     assert config.http_protocol_class.__module__ == "uvicorn.protocols.http.httptools_impl"
+
+
+def test_websockets_are_served_without_per_message_compression() -> None:
+    """A client offering permessage-deflate (websockets' default) gets plain frames: event
+    streams share one encoded frame among all subscribers and compress nothing per connection."""
+
+    async def echo(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_bytes(b"frame")
+        await websocket.close()
+
+    streams = Starlette(routes=[WebSocketRoute("/ws", echo)])
+
+    async def scenario() -> tuple[list[str], bytes]:
+        stop = asyncio.Event()
+        ready: asyncio.Future[list[Running]] = asyncio.get_running_loop().create_future()
+        services = [Service("ws", streams)]
+        task = asyncio.create_task(serve(services, ready.set_result, stop_when=stop))
+        url = (await ready)[0].url.replace("http://", "ws://") + "/ws"
+        async with websockets.connect(url) as client:
+            assert client.request is not None
+            assert client.response is not None
+            offered = client.request.headers.get_all("Sec-WebSocket-Extensions")
+            assert offered, "the client offers permessage-deflate"
+            accepted = client.response.headers.get_all("Sec-WebSocket-Extensions")
+            frame = await client.recv()
+        stop.set()
+        await task
+        assert isinstance(frame, bytes)
+        return accepted, frame
+
+    assert asyncio.run(scenario()) == ([], b"frame")

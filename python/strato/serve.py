@@ -75,6 +75,9 @@ async def serve(
                 service.app,
                 log_config=None,
                 access_log=False,
+                # Event streams send DAG-CBOR frames encoded once for every subscriber: no
+                # per-connection compression (the reference's servers do not offer it either).
+                ws_per_message_deflate=False,
                 lifespan="on",
                 timeout_graceful_shutdown=10,
             )
