@@ -481,16 +481,7 @@ class AccountStore:
                     raise TokenRequiredError("a confirmation token is required", did)
             else:
                 email_tokens.check(txn, did, EmailTokenPurpose.UPDATE_EMAIL, token, self.now())
-            if account.email != address:
-                _check_email_free(txn, address)
-                if account.email is not None:
-                    txn.delete("account_emails", account.email.encode())
-                txn.put("account_emails", address.encode(), did.encode())
-            account.email = address
-            account.email_confirmed_at = None
-            _put(txn, account)
-            email_tokens.delete_all(txn, did)
-            return account
+            return _change_email(txn, account, address)
 
         return self._write(txn, work)
 
@@ -612,16 +603,7 @@ class AccountStore:
 
         def work(txn: WriteTxn) -> Account:
             account = _account(txn, did)
-            if account.email != address:
-                _check_email_free(txn, address)
-                if account.email is not None:
-                    txn.delete("account_emails", account.email.encode())
-                txn.put("account_emails", address.encode(), did.encode())
-            account.email = address
-            account.email_confirmed_at = None
-            _put(txn, account)
-            email_tokens.delete_all(txn, did)
-            return account
+            return _change_email(txn, account, address)
 
         return self._write(txn, work)
 
@@ -668,6 +650,21 @@ def _by_identifier(txn: ReadTxn, identifier: str) -> Account | None:
     if identifier.startswith("did:"):
         return _find(txn, identifier)
     return _by_handle(txn, identifier)
+
+
+def _change_email(txn: WriteTxn, account: Account, address: str) -> Account:
+    """Give ``account`` the (normalized) ``address``, unconfirmed, dropping its pending codes;
+    :class:`EmailNotAvailableError` when another account has it."""
+    if account.email != address:
+        _check_email_free(txn, address)
+        if account.email is not None:
+            txn.delete("account_emails", account.email.encode())
+        txn.put("account_emails", address.encode(), account.did.encode())
+    account.email = address
+    account.email_confirmed_at = None
+    _put(txn, account)
+    email_tokens.delete_all(txn, account.did)
+    return account
 
 
 def _put(txn: WriteTxn, account: Account) -> None:
