@@ -5,6 +5,7 @@ firehose event), reset-password and token on the data directory while the PDS ru
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 import secrets
 import signal
@@ -544,7 +545,7 @@ def test_event_retention_from_variables_and_options(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="must be a number of hours"):
         settings([], {"STRATO_PDS_EVENT_RETENTION_HOURS": "a day"})
     # the PDS's log prunes by these settings
-    ctx = PdsContext.open(made.with_changes(data_dir=tmp_path, sync=False))
+    ctx = PdsContext.open(dataclasses.replace(made, data_dir=tmp_path, sync=False))
     try:
         assert ctx.sequencer.retention.max_age_seconds == 24 * 3600
         assert ctx.sequencer.retention.max_bytes == 64 << 20

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -28,7 +29,6 @@ from typing import Any, Final
 from strato.cli_plc import DEFAULT_PORT as PLC_PORT
 from strato.cli_serve import add_log_options, serve_until_stopped
 from strato.pds.app import create_app
-from strato.pds.context import new_admin_token
 from strato.pds.keys import MASTER_KEY_ENV
 from strato.pds.settings import (
     DEFAULT_DATA_DIR,
@@ -318,7 +318,7 @@ def ensure_admin_token(path: Path) -> Path:
     except FileExistsError:
         return path
     with os.fdopen(fd, "w", encoding="ascii") as file:
-        file.write(new_admin_token() + "\n")
+        file.write(secrets.token_urlsafe(32) + "\n")
         file.flush()
         os.fsync(file.fileno())
     return path

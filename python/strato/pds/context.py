@@ -12,7 +12,6 @@ nothing here knows about HTTP.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -157,11 +156,6 @@ def _read_admin_token(path: Path | None) -> str | None:
     if len(token) < 16:
         raise ValueError(f"the admin token in {path} is shorter than 16 characters")
     return token
-
-
-def new_admin_token() -> str:
-    """A random admin token (for ``strato up``'s token file)."""
-    return secrets.token_urlsafe(32)
 
 
 def _hosted_handles(accounts: AccountStore, settings: PdsSettings) -> Callable[[str], str | None]:

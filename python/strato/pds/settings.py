@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -110,10 +110,6 @@ class PdsSettings:
     def key_file(self) -> Path:
         """Where the master key is read from."""
         return self.master_key_file or self.data_dir / "master.key"
-
-    def with_changes(self, **changes: Any) -> PdsSettings:
-        """A copy with ``changes``."""
-        return replace(self, **changes)
 
 
 _SMTP_SCHEMES: Final = ("smtp", "smtps")

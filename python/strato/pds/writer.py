@@ -66,9 +66,6 @@ class Writer:
         self.after_commit = after_commit
         self.metrics = metrics
         self.max_batch = max_batch
-        #: Transactions committed and pieces of work run, for metrics.
-        self.transactions = 0
-        self.items = 0
         self._queue: queue.SimpleQueue[_Work[Any] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._closed = False
@@ -138,8 +135,6 @@ class Writer:
                 outcomes = [(False, err)] * len(batch)
                 break
         committed = any(ok for ok, _ in outcomes)
-        self.transactions += 1
-        self.items += len(batch)
         if self.metrics is not None:
             self.metrics.committed(outcomes)
         for work, (ok, value) in zip(batch, outcomes, strict=True):

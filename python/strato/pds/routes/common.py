@@ -39,7 +39,7 @@ from strato.errors import (
 from strato.pds.accounts import Account, AccountStatus
 from strato.pds.context import PdsContext
 from strato.xrpc import XrpcError, XrpcRequest
-from strato.xrpc.auth import AccessCredentials, AdminCredentials
+from strato.xrpc.auth import AccessCredentials
 from strato.xrpc.errors import auth_required, invalid_request
 
 _BAD_REQUEST: dict[type[Exception], str | None] = {
@@ -59,6 +59,7 @@ _BAD_REQUEST: dict[type[Exception], str | None] = {
     BlobNotFoundError: "BlobNotFound",
     BlobMimeTypeMismatchError: "InvalidMimeType",
     BlobSizeMismatchError: "InvalidSize",
+    BlobError: None,  # after its subclasses: the first match names the error
 }
 
 
@@ -79,20 +80,11 @@ def xrpc_errors() -> Iterator[None]:
         raise auth_required("Invalid identifier or password") from None
     except LexiconValidationError as err:
         raise invalid_request(f"Invalid record: {err}") from None
-    except BlobError as err:
-        raise invalid_request(str(err.reason), _name_of(err)) from None
     except Exception as err:
         for kind, name in _BAD_REQUEST.items():
             if isinstance(err, kind):
                 raise invalid_request(_reason(err), name) from None
         raise
-
-
-def _name_of(err: Exception) -> str | None:
-    for kind, name in _BAD_REQUEST.items():
-        if isinstance(err, kind):
-            return name
-    return None
 
 
 def _reason(err: Exception) -> str:
@@ -106,10 +98,6 @@ def requester(request: XrpcRequest[Any, Any]) -> str:
     if not isinstance(credentials, AccessCredentials):
         raise auth_required()
     return credentials.did
-
-
-def is_admin(request: XrpcRequest[Any, Any]) -> bool:
-    return isinstance(request.auth, AdminCredentials)
 
 
 def hosted_account(ctx: PdsContext, repo: str) -> Account:

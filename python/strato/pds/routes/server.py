@@ -290,7 +290,7 @@ def _register_sessions(router: XrpcRouter, ctx: PdsContext) -> None:
             grant = await ctx.writer.submit(rotate)
         except InvalidTokenError:  # revoked, unknown or expired: the reference's answer
             raise invalid_request("Token has been revoked", "ExpiredToken") from None
-        scope = _scope(account, grant.app_password_name, ctx)
+        scope = _scope(account, _privileged(ctx, account.did, grant.app_password_name))
         tokens = create_session_tokens(
             ctx.auth.jwt_secret, settings.service_did, account.did,
             scope=scope, refresh_id=grant.jti,
@@ -341,20 +341,23 @@ def _handle_taken(ctx: PdsContext, handle: str) -> bool:
     return True
 
 
-def _scope(account: Account, app_password: str | AppPassword | None, ctx: PdsContext) -> AuthScope:
+def _scope(account: Account, privileged: bool | None) -> AuthScope:
+    """The session scope of ``account`` logged in with its password (``privileged`` None) or
+    with an app password (privileged or not)."""
     if account.takedown_ref is not None:
         return AuthScope.TAKENDOWN
-    if app_password is None:
+    if privileged is None:
         return AuthScope.ACCESS
-    if isinstance(app_password, str):
-        privileged = any(
-            item.privileged
-            for item in ctx.accounts.list_app_passwords(account.did)
-            if item.name == app_password
-        )
-    else:
-        privileged = app_password.privileged
     return AuthScope.APP_PASS_PRIVILEGED if privileged else AuthScope.APP_PASS
+
+
+def _privileged(ctx: PdsContext, did: str, name: str | None) -> bool | None:
+    """Whether the app password ``name`` of ``did`` is privileged (None: no app password; one
+    revoked since counts as unprivileged)."""
+    if name is None:
+        return None
+    passwords = ctx.accounts.list_app_passwords(did)
+    return any(item.privileged for item in passwords if item.name == name)
 
 
 async def issue_session(
@@ -364,7 +367,7 @@ async def issue_session(
     handed out."""
     tokens = create_session_tokens(
         ctx.auth.jwt_secret, ctx.settings.service_did, account.did,
-        scope=_scope(account, app_password, ctx),
+        scope=_scope(account, None if app_password is None else app_password.privileged),
     )  # fmt: skip
     name = app_password.name if app_password is not None else None
 
