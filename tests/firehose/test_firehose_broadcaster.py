@@ -54,6 +54,25 @@ def test_replay_then_live(tmp_path: Path) -> None:
     assert asyncio.run(run()) == frames_of(2, 3, 4, 5)
 
 
+def test_live_only_starts_at_the_log_head_even_before_the_pump_announces_it(
+    tmp_path: Path,
+) -> None:
+    fanout, log, _ = broadcaster(tmp_path)
+
+    async def run() -> list[bytes]:
+        await fanout.start()
+        append(log, 3)  # durable, not yet announced (no notify)
+        subscription = fanout.subscribe(None)
+        async with aclosing(subscription.frames()) as frames:
+            append(log, 1)
+            fanout.notify()
+            got = await take(frames, 1)
+        await fanout.stop()
+        return got
+
+    assert asyncio.run(run()) == frames_of(4)
+
+
 def test_a_cursor_ahead_of_the_announced_head_gets_no_duplicates(tmp_path: Path) -> None:
     fanout, log, _ = broadcaster(tmp_path)
 

@@ -183,7 +183,9 @@ class Broadcaster:
         """A subscription starting after ``cursor`` (None: live only). The caller has checked
         that the cursor is not in the future; a cursor below the log's window is outdated."""
         if cursor is None:
-            subscription = Subscription(self, self.published, outdated=False)
+            # Live from the log's head: events made durable before this subscriber came are
+            # not its, even when the pump has not announced them yet.
+            subscription = Subscription(self, self.sequencer.head(), outdated=False)
         else:
             # Replaying seq > start is the whole window (empty log: nothing, start at the head).
             oldest = self.sequencer.oldest()
