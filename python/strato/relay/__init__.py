@@ -1,0 +1,9 @@
+"""The relay: crawl PDS hosts, verify every commit, keep one durable log, fan it out.
+
+- :mod:`.settings`: :class:`RelaySettings` from options and ``STRATO_RELAY_*`` variables;
+- :mod:`.hosts`: the host registry (status, upstream cursor, account counts and limits);
+- :mod:`.accounts`: per-account state (head commit, rev, data root, statuses);
+- :mod:`.envelope`: an upstream event rewritten once for the relay's own log;
+- :mod:`.pipeline`: batches of upstream frames verified and committed to the log;
+- :mod:`.context` / :mod:`.app`: the open stores and the ASGI app.
+"""

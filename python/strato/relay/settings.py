@@ -1,0 +1,187 @@
+"""The relay's settings: one frozen :class:`RelaySettings`, from command-line options or
+``STRATO_RELAY_*`` environment variables (:func:`settings_from_env`).
+
+Verification is strict by default. ``lenient`` relaxes every relaxable sync 1.1 check;
+``policy`` sets single checks (``{"rev_in_future": False}`` makes only that one lenient) and
+wins over ``lenient``. Its keys are :class:`strato.sync.ErrorCode` values; the policy file
+(``--policy-file``) is a JSON object of them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+from strato.pds.settings import parse_size
+from strato.sync import ErrorCode
+
+ENV_PREFIX: Final = "STRATO_RELAY_"
+DEFAULT_PORT: Final = 2584
+DEFAULT_PLC_URL: Final = "https://plc.directory"
+DEFAULT_DATA_DIR: Final = "./strato-data/relay"
+#: The replay window: 72 hours, at most 20 GB of frames (72 h of the whole network is ~0.5 TB,
+#: so on a busy relay the byte cap is the one that bites).
+DEFAULT_RETENTION_HOURS: Final = 72.0
+DEFAULT_RETENTION_BYTES: Final = 20_000_000_000
+#: Accounts a new host may have before the next ones are throttled (the reference's default).
+DEFAULT_ACCOUNT_LIMIT: Final = 100
+DEFAULT_NEW_HOSTS_PER_DAY: Final = 50
+#: The checks a relay may relax, as the Rust verifier defines them (the others are never
+#: lenient: a bad hash, a forged commit or a replayed rev is always dropped).
+RELAXABLE: Final = frozenset(
+    {
+        ErrorCode.HIGH_S,
+        ErrorCode.REV_IN_FUTURE,
+        ErrorCode.SINCE_MISMATCH,
+        ErrorCode.PREV_DATA_MISMATCH,
+        ErrorCode.PREV_DATA_MISSING,
+        ErrorCode.INCOMPLETE_PROOF,
+        ErrorCode.INVERSION_MISMATCH,
+        ErrorCode.DEPRECATED_FLAG,
+        ErrorCode.TOO_BIG,
+        ErrorCode.TOO_MANY_OPS,
+    }
+)
+
+
+@dataclass(frozen=True)
+class RelaySettings:
+    """Everything a relay is configured with. ``public_url`` defaults to
+    ``http://localhost:<port>``; ``crawl`` are hosts subscribed to at start; ``admin_token_file``
+    holds the admin password (no file: no admin access)."""
+
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    data_dir: Path = Path(DEFAULT_DATA_DIR)
+    public_url: str = ""
+    plc_url: str = DEFAULT_PLC_URL
+    #: Loopback and private upstreams allowed, a port in a requestCrawl hostname, plain
+    #: http/ws to them (``strato up``).
+    local_network: bool = False
+    lenient: bool = False
+    policy: Mapping[str, bool] = field(default_factory=dict)
+    crawl: tuple[str, ...] = ()
+    admin_token_file: Path | None = None
+    event_retention_hours: float = DEFAULT_RETENTION_HOURS
+    event_retention_bytes: int = DEFAULT_RETENTION_BYTES
+    default_account_limit: int = DEFAULT_ACCOUNT_LIMIT
+    new_hosts_per_day: int = DEFAULT_NEW_HOSTS_PER_DAY
+    #: Whether public ``requestCrawl`` adds hosts (admins can always add them).
+    crawl_enabled: bool = True
+    #: Fan-out worker processes serving ``subscribeRepos`` beside the main process (0: the
+    #: main process serves them itself).
+    workers: int = 0
+    trust_proxy: int = 0
+    #: Flush every transaction to disk before acknowledging (tests may turn it off).
+    sync: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.public_url:
+            object.__setattr__(self, "public_url", f"http://localhost:{self.port}")
+        object.__setattr__(self, "public_url", _http_url("public", self.public_url))
+        object.__setattr__(self, "plc_url", _http_url("PLC directory", self.plc_url))
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port {self.port} is not between 0 and 65535")
+        if self.event_retention_hours <= 0 or self.event_retention_bytes < 1:
+            raise ValueError("the event retention window must be positive")
+        if self.default_account_limit < 0 or self.new_hosts_per_day < 0:
+            raise ValueError("host limits cannot be negative")
+        if self.workers < 0 or self.trust_proxy < 0:
+            raise ValueError("workers and trusted proxies cannot be negative")
+        policy = dict(self.policy)
+        for name, strict in policy.items():
+            if name not in RELAXABLE:
+                known = ", ".join(sorted(RELAXABLE))
+                raise ValueError(f"policy check {name!r} is not one of: {known}")
+            if type(strict) is not bool:
+                raise ValueError(f"policy check {name!r} must be true (strict) or false")
+        object.__setattr__(self, "policy", policy)
+
+    @property
+    def hostname(self) -> str:
+        """The public host, with its port when the URL has one."""
+        return urlsplit(self.public_url).netloc.lower()
+
+    @property
+    def strict(self) -> bool:
+        """The default of every relaxable check."""
+        return not self.lenient
+
+    def check_policy(self) -> dict[str, bool]:
+        """Every relaxable check with its setting (True: strict), for the verifier."""
+        return {str(code): self.policy.get(code, not self.lenient) for code in sorted(RELAXABLE)}
+
+
+def _http_url(what: str, value: str) -> str:
+    url = value.strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{what} URL {value!r} is not an http(s) URL")
+    if parts.path or parts.query or parts.fragment:
+        raise ValueError(f"{what} URL {value!r} must have no path")
+    return url
+
+
+def load_policy(path: Path) -> dict[str, bool]:
+    """A policy file: a JSON object of check names to true (strict) or false (lenient)."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise ValueError(f"cannot read the policy file {path}: {err}") from err
+    if not isinstance(value, dict):
+        raise ValueError(f"the policy file {path} must hold a JSON object")
+    return value
+
+
+def settings_from_env(environ: Mapping[str, str] = os.environ, **overrides: Any) -> RelaySettings:
+    """Settings from ``STRATO_RELAY_<FIELD>`` variables (``STRATO_RELAY_PLC_URL``,
+    ``STRATO_RELAY_CRAWL=pds1.example.com,pds2.example.com``, ``STRATO_RELAY_POLICY_FILE``...),
+    then ``overrides`` (options given on the command line, None meaning not given)."""
+    values: dict[str, Any] = {}
+    for item in fields(RelaySettings):
+        raw = environ.get(ENV_PREFIX + item.name.upper())
+        if raw is not None and item.name != "policy":
+            values[item.name] = parse_value(item.name, raw)
+    policy_file = environ.get(ENV_PREFIX + "POLICY_FILE")
+    if policy_file:
+        values["policy"] = load_policy(Path(policy_file))
+    values.update({name: value for name, value in overrides.items() if value is not None})
+    return RelaySettings(**values)
+
+
+_TUPLES: Final = {"crawl"}
+_INTS: Final = {"port", "default_account_limit", "new_hosts_per_day", "workers", "trust_proxy"}
+_BOOLS: Final = {"local_network", "lenient", "crawl_enabled", "sync"}
+_PATHS: Final = {"data_dir", "admin_token_file"}
+
+
+def parse_value(name: str, raw: str) -> Any:
+    """The setting ``name`` read from text (an environment variable)."""
+    variable = ENV_PREFIX + name.upper()
+    if name in _TUPLES:
+        return tuple(part.strip() for part in raw.split(",") if part.strip())
+    if name == "event_retention_bytes":
+        return parse_size(raw)
+    if name == "event_retention_hours":
+        try:
+            return float(raw)
+        except ValueError:
+            raise ValueError(f"{variable} must be a number of hours") from None
+    if name in _INTS:
+        try:
+            return int(raw)
+        except ValueError:
+            raise ValueError(f"{variable} must be an integer") from None
+    if name in _BOOLS:
+        lowered = raw.strip().lower()
+        if lowered not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+            raise ValueError(f"{variable} must be true or false")
+        return lowered in ("1", "true", "yes", "on")
+    if name in _PATHS:
+        return Path(raw)
+    return raw or None
