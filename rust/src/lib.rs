@@ -1,12 +1,14 @@
 //! strato's Rust core: the byte layer, keys, repositories and event verification of the AT
 //! Protocol.
 //!
-//! Everything here is bytes in, bytes out, with no I/O and no Python: strict DAG-CBOR
+//! Nearly everything here is bytes in, bytes out, with no I/O and no Python: strict DAG-CBOR
 //! ([`dagcbor`]), CIDs ([`cid`]), CAR v1 files ([`car`]) and the encodings under them
 //! ([`varint`], [`multibase`]); keys and signatures ([`crypto`]); TIDs ([`tid`]), the
 //! identifier format checks ([`syntax`]) and grapheme counts ([`text`]); blocks ([`blocks`]),
 //! the Merkle Search Tree ([`mst`]) and commits ([`commit`]); and whole-event verification of
-//! firehose messages ([`sync`]). The PyO3 layer lives in `bindings/` and is compiled only with
+//! firehose messages ([`sync`]). One module does I/O, for a measured reason its docs give: the
+//! fan-out writer ([`fanout`]) that sends pre-encoded event frames to many WebSocket
+//! connections. The PyO3 layer lives in `bindings/` and is compiled only with
 //! the `python` feature, so `cargo test --no-default-features` exercises the core without
 //! libpython.
 
@@ -17,6 +19,7 @@ pub mod commit;
 pub mod crypto;
 pub mod dagcbor;
 pub mod error;
+pub mod fanout;
 pub mod ipld;
 pub mod mst;
 pub mod multibase;

@@ -9,6 +9,7 @@ mod cid;
 mod crypto;
 mod dagcbor;
 mod errors;
+mod fanout;
 mod gil;
 mod input;
 mod mst;
@@ -42,6 +43,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(car::read_car, m)?)?;
     m.add_function(wrap_pyfunction!(car::write_car, m)?)?;
     crypto::register(m)?;
+    fanout::register(m)?;
     mst::register(m)?;
     sync::register(m)?;
     syntax::register(m)?;

@@ -1,0 +1,133 @@
+"""The HTTP side of a fan-out connection: parse the request head that opens a WebSocket
+(RFC 6455 section 4.2), and the bytes of the answers (101 Switching Protocols, or a plain HTTP
+error that refuses it).
+
+A fan-out worker reads the request head off the raw socket itself, because the Rust writer needs
+the socket and ASGI servers do not give it up. :func:`parse_request` is strict about what it
+needs (``GET``, ``HTTP/1.1``, ``Upgrade: websocket``, ``Connection: upgrade``, version 13, a
+16-byte key) and raises :class:`HandshakeError` with the HTTP status to answer otherwise.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Final
+from urllib.parse import parse_qs, urlsplit
+
+#: A request head longer than this is refused (431).
+MAX_HEAD_BYTES: Final = 8192
+_GUID: Final = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+_REASONS: Final = {
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    426: "Upgrade Required",
+    429: "Too Many Requests",
+    431: "Request Header Fields Too Large",
+    503: "Service Unavailable",
+}
+
+
+class HandshakeError(Exception):
+    """A request that does not open a WebSocket here: answer ``status`` with ``error``."""
+
+    def __init__(self, status: int, error: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error = error
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class UpgradeRequest:
+    """A valid WebSocket opening request: its path, query parameters and key."""
+
+    path: str
+    query: dict[str, list[str]]
+    key: str
+    user_agent: str
+
+
+def head_end(buffer: bytes | bytearray) -> int:
+    """The length of the request head in ``buffer`` (through the blank line), or -1."""
+    end = buffer.find(b"\r\n\r\n")
+    return -1 if end < 0 else end + 4
+
+
+def parse_request(head: bytes, *, path: str) -> UpgradeRequest:
+    """Parse a request head (through its blank line) that must open a WebSocket at ``path``."""
+    try:
+        text = head.decode("latin-1")
+        request_line, *header_lines = text[: head_end(head) - 4].split("\r\n")
+        method, target, version = request_line.split(" ")
+    except ValueError as err:
+        raise HandshakeError(400, "InvalidRequest", "malformed request line") from err
+    if version != "HTTP/1.1":
+        raise HandshakeError(400, "InvalidRequest", "HTTP/1.1 required")
+    headers: dict[str, str] = {}
+    for line in header_lines:
+        name, sep, value = line.partition(":")
+        if not sep or not name or name != name.strip():
+            raise HandshakeError(400, "InvalidRequest", "malformed header line")
+        key = name.lower()
+        headers[key] = f"{headers[key]}, {value.strip()}" if key in headers else value.strip()
+    url = urlsplit(target)
+    if url.path != path:
+        raise HandshakeError(404, "NotFound", "no such endpoint here")
+    if method != "GET":
+        raise HandshakeError(405, "InvalidRequest", "GET required")
+    upgrade = _tokens(headers.get("upgrade", ""))
+    connection = _tokens(headers.get("connection", ""))
+    if "websocket" not in upgrade or "upgrade" not in connection:
+        raise HandshakeError(426, "InvalidRequest", "subscribeRepos is a WebSocket endpoint")
+    if headers.get("sec-websocket-version") != "13":
+        raise HandshakeError(426, "InvalidRequest", "WebSocket version 13 required")
+    key = headers.get("sec-websocket-key", "")
+    try:
+        if len(base64.b64decode(key, validate=True)) != 16:
+            raise ValueError
+    except (ValueError, binascii.Error) as err:
+        raise HandshakeError(400, "InvalidRequest", "bad Sec-WebSocket-Key") from err
+    return UpgradeRequest(url.path, parse_qs(url.query), key, headers.get("user-agent", ""))
+
+
+def _tokens(value: str) -> set[str]:
+    return {token.strip().lower() for token in value.split(",")}
+
+
+def accept_key(key: str) -> str:
+    """The ``Sec-WebSocket-Accept`` value for a client's key."""
+    return base64.b64encode(hashlib.sha1(key.encode() + _GUID).digest()).decode()
+
+
+def switching_protocols(key: str, *, server: str) -> bytes:
+    """The 101 response that completes the handshake."""
+    return (
+        "HTTP/1.1 101 Switching Protocols\r\n"
+        "Upgrade: websocket\r\n"
+        "Connection: Upgrade\r\n"
+        f"Sec-WebSocket-Accept: {accept_key(key)}\r\n"
+        f"Server: {server}\r\n\r\n"
+    ).encode()
+
+
+def error_response(
+    status: int, error: str, message: str, *, server: str, headers: dict[str, str] | None = None
+) -> bytes:
+    """A complete HTTP error response with an XRPC error body; the connection closes after."""
+    body = json.dumps({"error": error, "message": message}).encode()
+    extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
+    if status == 426:
+        extra += "Upgrade: websocket\r\n"
+    head = (
+        f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\n"
+        "Content-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        "Connection: close\r\n"
+        f"Server: {server}\r\n{extra}\r\n"
+    )
+    return head.encode() + body

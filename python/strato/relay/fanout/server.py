@@ -1,0 +1,375 @@
+"""One process's ``subscribeRepos`` fan-out: accept connections, upgrade them, then replay and
+stream the log through the Rust :class:`~strato._core.FanoutWriter`.
+
+The ASGI servers give no access to a WebSocket's socket, so this serves the endpoint from its
+own accept loop on a listening socket: it reads the request head with the event loop's raw
+socket calls, answers the upgrade (or an HTTP error), then detaches the socket and hands the fd
+to the writer, which owns it from then on. The semantics are those of
+:class:`~strato.firehose.endpoint.SubscribeReposEndpoint` over a
+:class:`~strato.firehose.broadcaster.Broadcaster`:
+
+- per-IP limit (across every fan-out process, through the consumer table): HTTP 429 before the
+  upgrade; a request that is not a WebSocket upgrade: 426; another path: 404;
+- ``cursor`` not an integer >= 0: error frame ``InvalidRequest``; above the log's head:
+  ``FutureCursor``; each followed by close 1008 with the error's name;
+- older than the window: ``#info OutdatedCursor``, then the whole window; no cursor: live only,
+  from the log's head when it connected;
+- replay runs in batches under flow control (the next batch is read once the writer has sent
+  the last), then the connection joins the live set in the same step as its last check, so it
+  sees every seq once, in order;
+- live frames go to every live connection as one broadcast per batch read from the log; a
+  connection whose backlog passes the bound gets ``ConsumerTooSlow`` and close 1008 (the writer
+  does that), and is counted as cut.
+
+The pump reads new events when woken (:meth:`FanoutServer.notify`, or a wake pipe from the
+ingest process) and at least every ``poll_interval`` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from dataclasses import dataclass, field
+from typing import Final
+
+from strato._core import FanoutWriter
+from strato.firehose.broadcaster import BATCH_BYTES, OUTDATED_CURSOR_FRAME
+from strato.firehose.endpoint import CLOSE_POLICY, SUBSCRIBE_REPOS_PATH
+from strato.firehose.frames import encode_error
+from strato.firehose.sequencer import Sequencer
+from strato.relay.fanout.consumers import ConsumerRegistry
+from strato.relay.fanout.handshake import (
+    MAX_HEAD_BYTES,
+    HandshakeError,
+    error_response,
+    head_end,
+    parse_request,
+    switching_protocols,
+)
+from strato.relay.fanout.metrics import FanoutMetrics
+from strato.relay.fanout.wake import drain
+
+log = logging.getLogger("strato.relay.fanout")
+
+TOO_SLOW_FRAME: Final = encode_error("ConsumerTooSlow", "Stream consumer too slow")
+#: Connections accepted per readiness callback before other work gets a turn.
+_ACCEPT_BURST: Final = 64
+
+
+@dataclass(frozen=True)
+class FanoutOptions:
+    """Limits of a fan-out process. ``max_backlog_frames`` is the per-consumer queue bound of
+    the Python broadcaster; the bytes bound caps it for large frames (the frames are shared,
+    so the bound limits lag, not memory per consumer)."""
+
+    path: str = SUBSCRIBE_REPOS_PATH
+    max_per_ip: int = 16
+    max_backlog_frames: int = 1000
+    max_backlog_bytes: int = 256 << 20
+    cut_grace: float = 10.0
+    poll_interval: float = 1.0
+    handshake_timeout: float = 10.0
+    server_header: str = "atproto-relay"
+
+
+@dataclass(eq=False)
+class _Conn:
+    serial: int
+    last: int
+    outdated: bool
+    drained: asyncio.Event = field(default_factory=asyncio.Event)
+    closed: bool = False
+
+
+class FanoutServer:
+    """Serves ``subscribeRepos`` from ``sequencer`` on a listening socket. :meth:`start` and
+    :meth:`stop` it in the process's event loop."""
+
+    def __init__(
+        self,
+        sequencer: Sequencer,
+        registry: ConsumerRegistry,
+        metrics: FanoutMetrics,
+        options: FanoutOptions | None = None,
+    ) -> None:
+        self.sequencer = sequencer
+        self.registry = registry
+        self.metrics = metrics
+        self.options = options if options is not None else FanoutOptions()
+        self.writer = FanoutWriter(
+            max_backlog_frames=self.options.max_backlog_frames,
+            max_backlog_bytes=self.options.max_backlog_bytes,
+            close_grace=self.options.cut_grace,
+            too_slow_frame=TOO_SLOW_FRAME,
+        )
+        #: The last seq handed to live connections.
+        self.published = 0
+        self._conns: dict[int, _Conn] = {}
+        #: Connections whose start is past ``published``: they go live when the pump gets there.
+        self._waiting: dict[int, _Conn] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._listener: socket.socket | None = None
+        self._wake_fd: int | None = None
+        self._wakeup = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pump_task: asyncio.Task[None] | None = None
+        self._sent = (0, 0)
+        #: Set when the wake pipe's writer (the ingest process) has gone.
+        self.orphaned = asyncio.Event()
+
+    # -- life cycle ---------------------------------------------------------------------------
+
+    async def start(self, listener: socket.socket, *, wake_fd: int | None = None) -> None:
+        """Start accepting on ``listener`` (bound and listening) and pumping the log."""
+        loop = self._loop = asyncio.get_running_loop()
+        self.published = self.sequencer.head()
+        self.metrics.head.set(self.published)
+        listener.setblocking(False)
+        self._listener = listener
+        loop.add_reader(listener.fileno(), self._accept)
+        loop.add_reader(self.writer.notify_fd, self._on_writer_events)
+        if wake_fd is not None:
+            self._wake_fd = wake_fd
+            loop.add_reader(wake_fd, self._on_wake_pipe)
+        self._pump_task = asyncio.create_task(self._pump(), name="fanout-pump")
+
+    async def stop(self) -> None:
+        """Stop accepting, close every connection (1001 after what is queued, within the
+        grace), and drop this process's consumer rows."""
+        loop = asyncio.get_running_loop()
+        if self._listener is not None:
+            loop.remove_reader(self._listener.fileno())
+            self._listener = None
+        if self._wake_fd is not None:
+            loop.remove_reader(self._wake_fd)
+            self._wake_fd = None
+        tasks = [*self._tasks]
+        if self._pump_task is not None:
+            tasks.append(self._pump_task)
+            self._pump_task = None
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await loop.run_in_executor(None, self.writer.shutdown)
+        loop.remove_reader(self.writer.notify_fd)
+        self._on_writer_events()
+        self.registry.purge_pid(self.registry.pid)
+        self._loop = None
+
+    def notify(self) -> None:
+        """Tell the pump new events are durable. Safe from any thread."""
+        loop = self._loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._wakeup.set)
+
+    @property
+    def connection_count(self) -> int:
+        return len(self._conns)
+
+    # -- accepting and the handshake ----------------------------------------------------------
+
+    def _accept(self) -> None:
+        listener = self._listener
+        if listener is None:
+            return
+        for _ in range(_ACCEPT_BURST):
+            try:
+                sock, address = listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as err:  # EMFILE and the like: log, keep serving the others
+                log.warning("accept failed: %s", err)
+                return
+            sock.setblocking(False)
+            if sock.family in (socket.AF_INET, socket.AF_INET6):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            remote = address[0] if isinstance(address, tuple) else ""
+            task = asyncio.create_task(self._handshake(sock, remote))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _handshake(self, sock: socket.socket, remote: str) -> None:
+        loop = asyncio.get_running_loop()
+        options = self.options
+        serial: int | None = None
+        try:
+            try:
+                async with asyncio.timeout(options.handshake_timeout):
+                    head = await _read_head(loop, sock)
+                    request = parse_request(head, path=options.path)
+                    raw = request.query.get("cursor", [None])[-1]
+                    cursor = int(raw) if raw is not None and _is_cursor(raw) else None
+                    serial = self.registry.register(
+                        remote, cursor, max_per_ip=options.max_per_ip, user_agent=request.user_agent
+                    )
+                    if serial is None:
+                        self.metrics.consumer_cut("ConnectionLimit")
+                        raise HandshakeError(429, "RateLimitExceeded", "too many connections")
+                    await loop.sock_sendall(
+                        sock, switching_protocols(request.key, server=options.server_header)
+                    )
+            except HandshakeError as refused:
+                extra = {"Retry-After": "10"} if refused.status == 429 else None
+                response = error_response(
+                    refused.status,
+                    refused.error,
+                    refused.message,
+                    server=options.server_header,
+                    headers=extra,
+                )
+                with contextlib.suppress(OSError, TimeoutError):
+                    async with asyncio.timeout(options.handshake_timeout):
+                        await loop.sock_sendall(sock, response)
+                raise
+        except (HandshakeError, OSError, TimeoutError):
+            if serial is not None:
+                self.registry.unregister(serial)
+            sock.close()
+            return
+        except BaseException:
+            if serial is not None:
+                self.registry.unregister(serial)
+            sock.close()
+            raise
+        conn_id = self.writer.add(sock.detach())
+        self.metrics.subscribers.inc()
+        self._start_stream(conn_id, serial, raw)
+
+    # -- streaming ----------------------------------------------------------------------------
+
+    def _start_stream(self, conn_id: int, serial: int, raw_cursor: str | None) -> None:
+        head = self.sequencer.head()
+        error = None
+        if raw_cursor is not None and not _is_cursor(raw_cursor):
+            error = ("InvalidRequest", "cursor must be an integer >= 0")
+        elif raw_cursor is not None and int(raw_cursor) > head:
+            error = ("FutureCursor", "Cursor in the future.")
+        if error is not None:
+            self._conns[conn_id] = _Conn(serial, head, outdated=False, closed=True)
+            self.metrics.consumer_cut(error[0])
+            self.writer.send(conn_id, [encode_error(*error)], notify_drained=False)
+            self.writer.close(conn_id, CLOSE_POLICY, error[0])
+            return
+        if raw_cursor is None:
+            conn = _Conn(serial, head, outdated=False)
+        else:
+            cursor = int(raw_cursor)
+            oldest = self.sequencer.oldest()
+            start = head if oldest is None else oldest - 1
+            conn = _Conn(serial, max(cursor, start), outdated=0 < cursor < start)
+        self._conns[conn_id] = conn
+        task = asyncio.create_task(self._replay(conn_id, conn))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _replay(self, conn_id: int, conn: _Conn) -> None:
+        writer = self.writer
+        if conn.outdated:
+            conn.drained.clear()
+            writer.send(conn_id, [OUTDATED_CURSOR_FRAME])
+            await conn.drained.wait()
+        while not conn.closed:
+            target = self.published
+            if conn.last >= target:
+                if conn.last == target:
+                    writer.go_live(conn_id)
+                else:  # a start the pump has not reached yet
+                    self._waiting[conn_id] = conn
+                return
+            events = self.sequencer.events_after(conn.last, upto=target, max_bytes=BATCH_BYTES)
+            if not events:  # pruned while we replayed: nothing left up to target
+                conn.last = target
+                continue
+            conn.drained.clear()
+            writer.send(conn_id, [event.frame for event in events])
+            conn.last = events[-1].seq
+            await conn.drained.wait()
+
+    async def _pump(self) -> None:
+        wakeup = self._wakeup
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wakeup.wait(), self.options.poll_interval)
+            wakeup.clear()
+            self._publish_new()
+            self._count_sent()
+
+    def _publish_new(self) -> None:
+        """Broadcast every event after ``published``, in seq order, batch by batch."""
+        writer = self.writer
+        while True:
+            events = self.sequencer.events_after(self.published, max_bytes=BATCH_BYTES)
+            if not events:
+                return
+            writer.broadcast([event.frame for event in events])
+            newest = events[-1].seq
+            for conn_id, conn in list(self._waiting.items()):
+                if conn.last <= newest:
+                    tail = [event.frame for event in events if event.seq > conn.last]
+                    if tail:
+                        writer.send(conn_id, tail, notify_drained=False)
+                    writer.go_live(conn_id)
+                    conn.last = newest
+                    del self._waiting[conn_id]
+            self.published = newest
+            self.metrics.head.set(newest)
+
+    def _on_wake_pipe(self) -> None:
+        fd = self._wake_fd
+        if fd is None:
+            return
+        if not drain(fd):
+            assert self._loop is not None
+            self._loop.remove_reader(fd)
+            self._wake_fd = None
+            self.orphaned.set()
+        self._wakeup.set()
+
+    def _on_writer_events(self) -> None:
+        for kind, conn_id, reason in self.writer.take_events():
+            conn = self._conns.get(conn_id)
+            if conn is None:
+                continue
+            if kind == "drained":
+                conn.drained.set()
+            elif kind == "too_slow":
+                self.metrics.consumer_cut("ConsumerTooSlow")
+            elif kind == "closed":
+                del self._conns[conn_id]
+                self._waiting.pop(conn_id, None)
+                conn.closed = True
+                conn.drained.set()
+                self.registry.unregister(conn.serial)
+                self.metrics.subscribers.dec()
+                log.debug("consumer %d closed (%s)", conn_id, reason)
+        self._count_sent()
+
+    def _count_sent(self) -> None:
+        frames, sent_bytes, _ = self.writer.stats()
+        before_frames, before_bytes = self._sent
+        if frames > before_frames:
+            self.metrics.frames_sent.inc(frames - before_frames)
+        if sent_bytes > before_bytes:
+            self.metrics.bytes_sent.inc(sent_bytes - before_bytes)
+        self._sent = (frames, sent_bytes)
+
+
+async def _read_head(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> bytes:
+    buffer = bytearray()
+    while True:
+        chunk = await loop.sock_recv(sock, 4096)
+        if not chunk:
+            raise ConnectionResetError("closed during the handshake")
+        buffer += chunk
+        end = head_end(buffer)
+        if end >= 0:
+            return bytes(buffer[:end])
+        if len(buffer) > MAX_HEAD_BYTES:
+            raise HandshakeError(431, "InvalidRequest", "request head too large")
+
+
+def _is_cursor(raw: str) -> bool:
+    return raw.isascii() and raw.isdigit()

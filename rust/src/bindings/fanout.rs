@@ -1,0 +1,113 @@
+//! The fan-out writer for Python: `FanoutWriter` over [`crate::fanout::Writer`].
+
+use crate::fanout::{self, Config, Event, Message, Writer};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::time::Duration;
+
+/// Writes pre-encoded event-stream frames to WebSocket connections from its own thread.
+#[pyclass(frozen, module = "strato._core", name = "FanoutWriter")]
+pub struct PyFanoutWriter {
+    writer: Writer,
+}
+
+fn messages(frames: Vec<Bound<'_, PyBytes>>) -> Vec<Message> {
+    frames
+        .iter()
+        .map(|frame| fanout::binary_message(frame.as_bytes()))
+        .collect()
+}
+
+#[pymethods]
+impl PyFanoutWriter {
+    #[new]
+    #[pyo3(signature = (*, max_backlog_frames, max_backlog_bytes, close_grace, too_slow_frame))]
+    fn new(
+        max_backlog_frames: usize,
+        max_backlog_bytes: usize,
+        close_grace: f64,
+        too_slow_frame: &Bound<'_, PyBytes>,
+    ) -> PyResult<Self> {
+        let close_grace = Duration::try_from_secs_f64(close_grace)
+            .map_err(|_| PyValueError::new_err("close_grace must be a duration >= 0"))?;
+        let config = Config {
+            max_backlog_frames,
+            max_backlog_bytes,
+            close_grace,
+            too_slow_message: fanout::binary_message(too_slow_frame.as_bytes()),
+        };
+        Ok(Self {
+            writer: Writer::start(config)?,
+        })
+    }
+
+    /// Takes ownership of `fd` (a connected socket after the upgrade; the caller must not use
+    /// or close it again) and returns the connection's id.
+    #[pyo3(signature = (fd, *, live = false))]
+    fn add(&self, fd: i32, live: bool) -> PyResult<u64> {
+        if fd < 0 {
+            return Err(PyValueError::new_err("fd must be >= 0"));
+        }
+        // SAFETY: the caller hands the fd over (socket.detach()); from here only this owns it.
+        let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(self.writer.add(owned, live)?)
+    }
+
+    /// Queues frames to one connection; with `notify_drained`, a `("drained", id)` event comes
+    /// once its queue is empty.
+    #[pyo3(signature = (id, frames, *, notify_drained = true))]
+    fn send(&self, id: u64, frames: Vec<Bound<'_, PyBytes>>, notify_drained: bool) {
+        self.writer.send(id, messages(frames), notify_drained);
+    }
+
+    fn go_live(&self, id: u64) {
+        self.writer.go_live(id);
+    }
+
+    fn broadcast(&self, frames: Vec<Bound<'_, PyBytes>>) {
+        self.writer.broadcast(messages(frames));
+    }
+
+    #[pyo3(signature = (id, code = 1000, reason = ""))]
+    fn close(&self, id: u64, code: u16, reason: &str) {
+        self.writer.close(id, code, reason);
+    }
+
+    /// Readable while events wait for :meth:`take_events`.
+    #[getter]
+    fn notify_fd(&self) -> i32 {
+        self.writer.notify_fd()
+    }
+
+    /// `(kind, id, reason)` tuples since the last call: kind is `"drained"`, `"too_slow"` or
+    /// `"closed"` (reason: `client`, `error`, `too_slow`, `closed`, `shutdown`; else "").
+    fn take_events(&self) -> Vec<(&'static str, u64, &'static str)> {
+        self.writer
+            .take_events()
+            .into_iter()
+            .map(|event| match event {
+                Event::Drained(id) => ("drained", id, ""),
+                Event::TooSlow(id) => ("too_slow", id, ""),
+                Event::Closed(id, reason) => ("closed", id, reason.as_str()),
+            })
+            .collect()
+    }
+
+    /// `(messages written, bytes written, connections open)`.
+    fn stats(&self) -> (u64, u64, u64) {
+        let stats = self.writer.stats();
+        (stats.messages, stats.bytes, stats.connections)
+    }
+
+    /// Closes every connection (1001 after what is queued, within the close grace) and stops
+    /// the thread; waits without the GIL.
+    fn shutdown(&self, py: Python<'_>) {
+        py.detach(|| self.writer.shutdown());
+    }
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyFanoutWriter>()
+}

@@ -1,0 +1,961 @@
+//! The fan-out writer: writes pre-encoded event-stream messages to many WebSocket connections.
+//!
+//! This is the one place the core does I/O. A relay sends every event, the same bytes, to
+//! hundreds of subscribers; from Python each WebSocket send costs ~18 µs of interpreter and
+//! event-loop work, so one core tops out near 50-60k deliveries/s. Here each frame gets its
+//! WebSocket header once ([`Message`], shared by every connection), and one thread without
+//! the GIL writes to each socket with a single vectored `sendmsg` of everything queued for it,
+//! so the cost per delivery is a pointer in a queue and a share of one system call.
+//!
+//! Python does the HTTP upgrade, then hands over the connected socket ([`Writer::add`]), which
+//! the writer owns from then on and closes exactly once. Per connection the writer keeps a queue
+//! of messages, the offset written into the first one and the bytes queued. [`Writer::send`]
+//! queues to one connection (replay, under Python's flow control: a [`Event::Drained`] comes
+//! when its queue empties); [`Writer::go_live`] adds it to the set [`Writer::broadcast`] writes
+//! to. A live connection whose queue grows past the configured bound is cut as too slow: what
+//! was queued and not begun is dropped, the configured error message and a close frame (1008,
+//! `ConsumerTooSlow`) are sent, and [`Event::TooSlow`] is reported. The writer answers pings,
+//! echoes a client's close, and half-closes before closing so the last frames are not lost to
+//! a reset. Every connection ends with one [`Event::Closed`] and its reason; Python learns of
+//! events by the readable [`Writer::notify_fd`] and takes them with [`Writer::take_events`].
+
+mod sys;
+pub mod wsframe;
+
+use std::collections::{HashMap, VecDeque};
+use std::io::{self, IoSlice};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// A whole WebSocket message as written to the wire, shared by every connection it goes to.
+pub type Message = Arc<[u8]>;
+
+/// A binary message carrying `payload` (an event-stream frame).
+pub fn binary_message(payload: &[u8]) -> Message {
+    wsframe::message(wsframe::OP_BINARY, payload).into()
+}
+
+/// Close codes the writer sends: normal (echo), going away (shutdown), protocol error, policy.
+pub const CLOSE_GOING_AWAY: u16 = 1001;
+pub const CLOSE_PROTOCOL_ERROR: u16 = 1002;
+pub const CLOSE_POLICY: u16 = 1008;
+
+/// Messages joined into one `sendmsg` at most (below the kernel's IOV_MAX of 1024).
+const MAX_IOV: usize = 256;
+/// Bytes read from a client per `read`.
+const READ_CHUNK: usize = 16 * 1024;
+/// How long a half-closed connection may take to close its side before it is closed anyway.
+const LINGER: Duration = Duration::from_secs(2);
+
+/// The writer's limits.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// A live connection with more messages than this queued is cut as too slow.
+    pub max_backlog_frames: usize,
+    /// A live connection with more bytes than this queued is cut as too slow.
+    pub max_backlog_bytes: usize,
+    /// How long a closing connection may take to accept its last frames.
+    pub close_grace: Duration,
+    /// The message sent to a connection cut as too slow, before its close frame.
+    pub too_slow_message: Message,
+}
+
+/// Why a connection ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The client closed it (close frame or end of stream).
+    Client,
+    /// Reading or writing failed, or the client broke the protocol.
+    Error,
+    /// It was cut as too slow.
+    TooSlow,
+    /// [`Writer::close`] closed it.
+    Closed,
+    /// The writer shut down.
+    Shutdown,
+}
+
+impl CloseReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Client => "client",
+            Self::Error => "error",
+            Self::TooSlow => "too_slow",
+            Self::Closed => "closed",
+            Self::Shutdown => "shutdown",
+        }
+    }
+}
+
+/// What the writer reports about a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// The queue of a connection that asked for it ([`Writer::send`]) is empty.
+    Drained(u64),
+    /// The connection was cut as too slow (its [`Event::Closed`] follows).
+    TooSlow(u64),
+    /// The connection's socket is closed; the id is not used again.
+    Closed(u64, CloseReason),
+}
+
+/// Counters since the writer started.
+#[derive(Default)]
+struct Counters {
+    messages: AtomicU64,
+    bytes: AtomicU64,
+    connections: AtomicU64,
+}
+
+/// A snapshot of [`Writer::stats`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Messages written whole to a socket (one per delivery).
+    pub messages: u64,
+    /// Bytes written.
+    pub bytes: u64,
+    /// Connections open now.
+    pub connections: u64,
+}
+
+enum Command {
+    Add {
+        id: u64,
+        fd: OwnedFd,
+        live: bool,
+    },
+    Send {
+        id: u64,
+        messages: Vec<Message>,
+        notify_drained: bool,
+    },
+    GoLive(u64),
+    Broadcast(Vec<Message>),
+    Close {
+        id: u64,
+        code: u16,
+        reason: String,
+    },
+    Shutdown,
+}
+
+struct Shared {
+    inbox: Mutex<Vec<Command>>,
+    wake: sys::EventFd,
+    events: Mutex<Vec<Event>>,
+    notify: sys::EventFd,
+    counters: Counters,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic on the I/O thread leaves plain data behind: keep using it.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The handle: commands go to the I/O thread, events come back.
+pub struct Writer {
+    shared: Arc<Shared>,
+    next_id: AtomicU64,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Writer {
+    /// Starts the I/O thread.
+    pub fn start(config: Config) -> io::Result<Self> {
+        let shared = Arc::new(Shared {
+            inbox: Mutex::new(Vec::new()),
+            wake: sys::EventFd::new()?,
+            events: Mutex::new(Vec::new()),
+            notify: sys::EventFd::new()?,
+            counters: Counters::default(),
+        });
+        let epoll = sys::Epoll::new()?;
+        epoll.add(shared.wake.fd(), WAKE_TOKEN)?;
+        let io_loop = IoLoop {
+            epoll,
+            shared: Arc::clone(&shared),
+            config,
+            conns: HashMap::new(),
+            dirty: Vec::new(),
+            events: Vec::new(),
+            stopping: false,
+        };
+        let thread = std::thread::Builder::new()
+            .name("strato-fanout".into())
+            .spawn(move || io_loop.run())?;
+        Ok(Self {
+            shared,
+            next_id: AtomicU64::new(1),
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    fn command(&self, command: Command) {
+        lock(&self.shared.inbox).push(command);
+        self.shared.wake.signal();
+    }
+
+    /// Takes over a connected socket (after the WebSocket upgrade) and returns its id. `live`
+    /// connections get broadcasts at once; others after [`Writer::go_live`].
+    pub fn add(&self, fd: OwnedFd, live: bool) -> io::Result<u64> {
+        sys::set_nonblocking(fd.as_raw_fd())?;
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        self.command(Command::Add { id, fd, live });
+        Ok(id)
+    }
+
+    /// Queues `messages` to one connection; with `notify_drained`, an [`Event::Drained`]
+    /// comes once its queue is empty.
+    pub fn send(&self, id: u64, messages: Vec<Message>, notify_drained: bool) {
+        self.command(Command::Send {
+            id,
+            messages,
+            notify_drained,
+        });
+    }
+
+    /// Adds a connection to the live set (after everything queued before this call).
+    pub fn go_live(&self, id: u64) {
+        self.command(Command::GoLive(id));
+    }
+
+    /// Queues `messages` to every live connection.
+    pub fn broadcast(&self, messages: Vec<Message>) {
+        if !messages.is_empty() {
+            self.command(Command::Broadcast(messages));
+        }
+    }
+
+    /// Closes a connection after what is queued, with a close frame of `code` and `reason`.
+    pub fn close(&self, id: u64, code: u16, reason: &str) {
+        self.command(Command::Close {
+            id,
+            code,
+            reason: reason.to_owned(),
+        });
+    }
+
+    /// The fd that is readable while events wait for [`Writer::take_events`].
+    pub fn notify_fd(&self) -> i32 {
+        self.shared.notify.fd()
+    }
+
+    /// The events since the last call, in order.
+    pub fn take_events(&self) -> Vec<Event> {
+        self.shared.notify.drain();
+        std::mem::take(&mut *lock(&self.shared.events))
+    }
+
+    pub fn stats(&self) -> Stats {
+        let counters = &self.shared.counters;
+        Stats {
+            messages: counters.messages.load(Ordering::Relaxed),
+            bytes: counters.bytes.load(Ordering::Relaxed),
+            connections: counters.connections.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Closes every connection (code 1001, after what is queued, within the close grace) and
+    /// waits for the I/O thread to finish. Later commands are ignored.
+    pub fn shutdown(&self) {
+        let thread = lock(&self.thread).take();
+        if let Some(thread) = thread {
+            self.command(Command::Shutdown);
+            if let Err(panic) = thread.join() {
+                std::panic::resume_unwind(panic);
+            }
+        }
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+const WAKE_TOKEN: u64 = 0;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum State {
+    Open,
+    /// Sending what is queued, then half-closing.
+    Closing,
+    /// Half-closed: waiting for the client's end of stream.
+    Draining,
+}
+
+struct Conn {
+    fd: OwnedFd,
+    queue: VecDeque<Message>,
+    /// Bytes of `queue[0]` already written.
+    offset: usize,
+    queued_bytes: usize,
+    live: bool,
+    writable: bool,
+    dirty: bool,
+    notify_drained: bool,
+    state: State,
+    reason: CloseReason,
+    deadline: Option<Instant>,
+    reader: wsframe::Reader,
+}
+
+impl Conn {
+    fn push(&mut self, message: Message) {
+        self.queued_bytes += message.len();
+        self.queue.push_back(message);
+    }
+
+    /// Drops every queued message not yet begun.
+    fn truncate_to_boundary(&mut self) {
+        let keep = usize::from(self.offset > 0);
+        for message in self.queue.drain(keep..) {
+            self.queued_bytes -= message.len();
+        }
+    }
+
+    /// Starts closing: `frames` (a close frame last) go after what is queued, then the socket
+    /// is half-closed; `grace` bounds how long that may take.
+    fn begin_close(&mut self, frames: Vec<Message>, reason: CloseReason, grace: Duration) {
+        if self.state != State::Open {
+            return;
+        }
+        self.live = false;
+        for frame in frames {
+            self.push(frame);
+        }
+        self.state = State::Closing;
+        self.reason = reason;
+        self.deadline = Some(Instant::now() + grace);
+    }
+
+    /// Reads until the socket is empty, answering pings and a close. Returns the reason to
+    /// close the socket now with (end of stream or a read error), if any.
+    fn read_all(&mut self, grace: Duration) -> Option<CloseReason> {
+        let mut buf = [0u8; READ_CHUNK];
+        let mut incoming = Vec::new();
+        let open = self.state == State::Open;
+        loop {
+            match sys::read(self.fd.as_raw_fd(), &mut buf) {
+                Ok(0) => {
+                    return Some(if open {
+                        CloseReason::Client
+                    } else {
+                        self.reason
+                    })
+                }
+                Ok(n) => {
+                    if self.state != State::Open {
+                        continue; // closing: what the client sends no longer matters
+                    }
+                    if self.reader.feed(&buf[..n], &mut incoming).is_err() {
+                        self.truncate_to_boundary();
+                        let close = wsframe::close_message(CLOSE_PROTOCOL_ERROR, "protocol error");
+                        self.begin_close(vec![close.into()], CloseReason::Error, grace);
+                    }
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    return Some(if open {
+                        CloseReason::Error
+                    } else {
+                        self.reason
+                    })
+                }
+            }
+        }
+        for message in incoming {
+            if self.state != State::Open {
+                break;
+            }
+            match message {
+                wsframe::Incoming::Ping(payload) => {
+                    // A control frame may go between messages, not inside one.
+                    let pong: Message = wsframe::message(wsframe::OP_PONG, &payload).into();
+                    self.queued_bytes += pong.len();
+                    let at = usize::from(self.offset > 0).min(self.queue.len());
+                    self.queue.insert(at, pong);
+                }
+                wsframe::Incoming::Close(code) => {
+                    self.truncate_to_boundary();
+                    let echo = match code {
+                        Some(code) => wsframe::close_message(code, ""),
+                        None => wsframe::message(wsframe::OP_CLOSE, &[]),
+                    };
+                    self.begin_close(vec![echo.into()], CloseReason::Client, grace);
+                }
+            }
+        }
+        None
+    }
+
+    fn over_bound(&self, config: &Config) -> bool {
+        self.queue.len() > config.max_backlog_frames || self.queued_bytes > config.max_backlog_bytes
+    }
+
+    /// Writes what is queued until done or the socket is full. Returns whole messages written
+    /// and bytes written.
+    fn flush(&mut self) -> io::Result<(u64, u64)> {
+        let (mut messages, mut bytes) = (0u64, 0u64);
+        while self.writable && !self.queue.is_empty() {
+            let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(self.queue.len().min(MAX_IOV));
+            let mut requested = 0usize;
+            for (i, message) in self.queue.iter().take(MAX_IOV).enumerate() {
+                let part = if i == 0 {
+                    &message[self.offset..]
+                } else {
+                    &message[..]
+                };
+                requested += part.len();
+                slices.push(IoSlice::new(part));
+            }
+            let written = match sys::send_vectored(self.fd.as_raw_fd(), &slices) {
+                Ok(n) => n,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    self.writable = false;
+                    break;
+                }
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) => return Err(err),
+            };
+            drop(slices);
+            bytes += written as u64;
+            self.queued_bytes -= written;
+            let mut left = written;
+            while left > 0 {
+                let rest = self.queue[0].len() - self.offset;
+                if left >= rest {
+                    left -= rest;
+                    self.offset = 0;
+                    self.queue.pop_front();
+                    messages += 1;
+                } else {
+                    self.offset += left;
+                    left = 0;
+                }
+            }
+            if written < requested {
+                self.writable = false;
+            }
+        }
+        Ok((messages, bytes))
+    }
+}
+
+struct IoLoop {
+    epoll: sys::Epoll,
+    shared: Arc<Shared>,
+    config: Config,
+    conns: HashMap<u64, Conn>,
+    dirty: Vec<u64>,
+    events: Vec<Event>,
+    stopping: bool,
+}
+
+impl IoLoop {
+    fn run(mut self) {
+        let mut ready = vec![libc::epoll_event { events: 0, u64: 0 }; 256];
+        loop {
+            let timeout = self.timeout_ms();
+            let n = match self.epoll.wait(&mut ready, timeout) {
+                Ok(n) => n,
+                Err(_) => 0, // EINTR is filtered; nothing else happens with valid arguments
+            };
+            for event in &ready[..n] {
+                let (flags, token) = (event.events, event.u64);
+                if token == WAKE_TOKEN {
+                    self.shared.wake.drain();
+                    continue;
+                }
+                self.on_ready(token, flags);
+            }
+            self.apply_commands();
+            self.flush_dirty();
+            self.expire();
+            self.publish();
+            if self.stopping && self.conns.is_empty() {
+                return;
+            }
+        }
+    }
+
+    fn timeout_ms(&self) -> i32 {
+        let now = Instant::now();
+        self.conns
+            .values()
+            .filter_map(|conn| conn.deadline)
+            .min()
+            .map_or(-1, |deadline| {
+                let wait = deadline.saturating_duration_since(now);
+                // Round up so the deadline has passed on wake-up.
+                wait.as_millis().min(60_000) as i32 + 1
+            })
+    }
+
+    fn mark_dirty(dirty: &mut Vec<u64>, id: u64, conn: &mut Conn) {
+        if !conn.dirty {
+            conn.dirty = true;
+            dirty.push(id);
+        }
+    }
+
+    fn on_ready(&mut self, id: u64, flags: u32) {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        if flags & sys::WRITABLE != 0 {
+            conn.writable = true;
+            Self::mark_dirty(&mut self.dirty, id, conn);
+        }
+        if flags & (sys::READABLE | sys::FAILED) != 0 {
+            self.read_input(id);
+        }
+    }
+
+    /// Reads what the client sent until the socket is empty: answers pings and closes.
+    fn read_input(&mut self, id: u64) {
+        let grace = self.config.close_grace;
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        match conn.read_all(grace) {
+            Some(reason) => self.finish(id, reason),
+            None => Self::mark_dirty(&mut self.dirty, id, conn),
+        }
+    }
+
+    fn apply_commands(&mut self) {
+        let commands = std::mem::take(&mut *lock(&self.shared.inbox));
+        for command in commands {
+            match command {
+                Command::Add { id, fd, live } => self.add(id, fd, live),
+                Command::Send {
+                    id,
+                    messages,
+                    notify_drained,
+                } => {
+                    if let Some(conn) = self.conns.get_mut(&id) {
+                        if conn.state == State::Open {
+                            for message in messages {
+                                conn.push(message);
+                            }
+                            conn.notify_drained |= notify_drained;
+                            Self::mark_dirty(&mut self.dirty, id, conn);
+                        }
+                    }
+                }
+                Command::GoLive(id) => {
+                    if let Some(conn) = self.conns.get_mut(&id) {
+                        conn.live = conn.state == State::Open;
+                    }
+                }
+                Command::Broadcast(messages) => self.broadcast(messages),
+                Command::Close { id, code, reason } => {
+                    let grace = self.config.close_grace;
+                    if let Some(conn) = self.conns.get_mut(&id) {
+                        let close = wsframe::close_message(code, &reason).into();
+                        conn.begin_close(vec![close], CloseReason::Closed, grace);
+                        Self::mark_dirty(&mut self.dirty, id, conn);
+                    }
+                }
+                Command::Shutdown => self.shutdown(),
+            }
+        }
+    }
+
+    fn add(&mut self, id: u64, fd: OwnedFd, live: bool) {
+        if self.stopping || self.epoll.add(fd.as_raw_fd(), id).is_err() {
+            drop(fd);
+            self.events.push(Event::Closed(id, CloseReason::Error));
+            return;
+        }
+        self.shared
+            .counters
+            .connections
+            .fetch_add(1, Ordering::Relaxed);
+        self.conns.insert(
+            id,
+            Conn {
+                fd,
+                queue: VecDeque::new(),
+                offset: 0,
+                queued_bytes: 0,
+                live,
+                // Edge-triggered: a connected socket reports writable once registered.
+                writable: true,
+                dirty: false,
+                notify_drained: false,
+                state: State::Open,
+                reason: CloseReason::Closed,
+                deadline: None,
+                reader: wsframe::Reader::default(),
+            },
+        );
+    }
+
+    fn broadcast(&mut self, messages: Vec<Message>) {
+        let mut written = (0u64, 0u64);
+        let mut failed = Vec::new();
+        let mut too_slow = Vec::new();
+        for (&id, conn) in &mut self.conns {
+            if !conn.live {
+                continue;
+            }
+            for message in &messages {
+                conn.push(Arc::clone(message));
+            }
+            // Write now, then judge the backlog: a batch larger than the bound is not a cut
+            // when the socket takes it.
+            match conn.flush() {
+                Ok((m, b)) => {
+                    written.0 += m;
+                    written.1 += b;
+                }
+                Err(_) => {
+                    failed.push(id);
+                    continue;
+                }
+            }
+            if conn.over_bound(&self.config) {
+                too_slow.push(id);
+            } else if !conn.queue.is_empty() && conn.writable {
+                Self::mark_dirty(&mut self.dirty, id, conn);
+            }
+        }
+        self.count(written);
+        for id in failed {
+            self.finish(id, CloseReason::Error);
+        }
+        let grace = self.config.close_grace;
+        for id in too_slow {
+            if let Some(conn) = self.conns.get_mut(&id) {
+                conn.truncate_to_boundary();
+                let frames = vec![
+                    Arc::clone(&self.config.too_slow_message),
+                    wsframe::close_message(CLOSE_POLICY, "ConsumerTooSlow").into(),
+                ];
+                conn.begin_close(frames, CloseReason::TooSlow, grace);
+                self.events.push(Event::TooSlow(id));
+                Self::mark_dirty(&mut self.dirty, id, conn);
+            }
+        }
+    }
+
+    fn count(&self, (messages, bytes): (u64, u64)) {
+        let counters = &self.shared.counters;
+        counters.messages.fetch_add(messages, Ordering::Relaxed);
+        counters.bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    fn flush_dirty(&mut self) {
+        let dirty = std::mem::take(&mut self.dirty);
+        for id in dirty {
+            let Some(conn) = self.conns.get_mut(&id) else {
+                continue;
+            };
+            conn.dirty = false;
+            let result = conn.flush();
+            match result {
+                Ok(written) => self.count(written),
+                Err(_) => {
+                    let reason = if conn.state == State::Open {
+                        CloseReason::Error
+                    } else {
+                        conn.reason
+                    };
+                    self.finish(id, reason);
+                    continue;
+                }
+            }
+            let Some(conn) = self.conns.get_mut(&id) else {
+                continue;
+            };
+            if conn.queue.is_empty() {
+                if conn.notify_drained && conn.state == State::Open {
+                    conn.notify_drained = false;
+                    self.events.push(Event::Drained(id));
+                }
+                if conn.state == State::Closing {
+                    sys::shutdown_write(conn.fd.as_raw_fd());
+                    conn.state = State::Draining;
+                    let linger = Instant::now() + LINGER;
+                    conn.deadline = Some(conn.deadline.map_or(linger, |d| d.min(linger)));
+                    // The client may have closed its side already.
+                    self.read_input(id);
+                }
+            }
+        }
+    }
+
+    /// Closes connections whose grace (closing) or linger (draining) has passed.
+    fn expire(&mut self) {
+        let now = Instant::now();
+        let expired: Vec<(u64, CloseReason)> = self
+            .conns
+            .iter()
+            .filter(|(_, conn)| conn.deadline.is_some_and(|d| d <= now))
+            .map(|(&id, conn)| (id, conn.reason))
+            .collect();
+        for (id, reason) in expired {
+            self.finish(id, reason);
+        }
+    }
+
+    fn shutdown(&mut self) {
+        self.stopping = true;
+        let grace = self.config.close_grace;
+        for (&id, conn) in &mut self.conns {
+            let close = wsframe::close_message(CLOSE_GOING_AWAY, "").into();
+            conn.begin_close(vec![close], CloseReason::Shutdown, grace);
+            Self::mark_dirty(&mut self.dirty, id, conn);
+        }
+        self.flush_dirty();
+    }
+
+    /// Closes the socket (closing removes it from the epoll set) and reports it.
+    fn finish(&mut self, id: u64, reason: CloseReason) {
+        if self.conns.remove(&id).is_some() {
+            self.shared
+                .counters
+                .connections
+                .fetch_sub(1, Ordering::Relaxed);
+            self.events.push(Event::Closed(id, reason));
+        }
+    }
+
+    fn publish(&mut self) {
+        if !self.events.is_empty() {
+            lock(&self.shared.events).append(&mut self.events);
+            self.shared.notify.signal();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::os::fd::OwnedFd;
+
+    fn config(max_frames: usize) -> Config {
+        Config {
+            max_backlog_frames: max_frames,
+            max_backlog_bytes: usize::MAX,
+            close_grace: Duration::from_secs(5),
+            too_slow_message: binary_message(b"too slow"),
+        }
+    }
+
+    /// A connected pair: the server side's fd and the client's stream.
+    fn pair(listener: &TcpListener) -> (OwnedFd, TcpStream) {
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        (OwnedFd::from(server), client)
+    }
+
+    fn wait_event(writer: &Writer, wanted: impl Fn(&Event) -> bool) -> Vec<Event> {
+        let mut seen = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            seen.extend(writer.take_events());
+            if seen.iter().any(&wanted) {
+                return seen;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        panic!("no such event among {seen:?}");
+    }
+
+    fn read_exact(stream: &mut TcpStream, len: usize) -> Vec<u8> {
+        let mut out = vec![0; len];
+        stream.read_exact(&mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn broadcasts_the_same_bytes_in_order_to_every_live_connection() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let writer = Writer::start(config(10_000)).unwrap();
+        let mut clients = Vec::new();
+        for _ in 0..3 {
+            let (fd, client) = pair(&listener);
+            writer.add(fd, true).unwrap();
+            clients.push(client);
+        }
+        let payloads: Vec<Vec<u8>> = (0..200u32)
+            .map(|i| vec![(i % 251) as u8; 100 + i as usize * 37])
+            .collect();
+        let messages: Vec<Message> = payloads.iter().map(|p| binary_message(p)).collect();
+        let expected: Vec<u8> = messages.iter().flat_map(|m| m.iter().copied()).collect();
+        writer.broadcast(messages[..50].to_vec());
+        writer.broadcast(messages[50..].to_vec());
+        for client in &mut clients {
+            assert_eq!(read_exact(client, expected.len()), expected);
+        }
+        assert_eq!(writer.stats().messages, 600);
+        assert_eq!(writer.stats().connections, 3);
+    }
+
+    #[test]
+    fn a_slow_reader_gets_every_byte_through_partial_writes() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let writer = Writer::start(config(100_000)).unwrap();
+        let (fd, mut client) = pair(&listener);
+        writer.add(fd, true).unwrap();
+        // 40 MB: far more than the socket buffers hold, so most writes are partial.
+        let messages: Vec<Message> = (0..4000u32)
+            .map(|i| binary_message(&vec![(i % 256) as u8; 10_000]))
+            .collect();
+        let expected: Vec<u8> = messages.iter().flat_map(|m| m.iter().copied()).collect();
+        writer.broadcast(messages);
+        let mut received = Vec::new();
+        let mut chunk = [0u8; 7_001];
+        while received.len() < expected.len() {
+            let n = client.read(&mut chunk).unwrap();
+            received.extend_from_slice(&chunk[..n]);
+        }
+        assert!(received == expected);
+    }
+
+    #[test]
+    fn replay_then_live_and_drained() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let writer = Writer::start(config(10)).unwrap();
+        let (fd, mut client) = pair(&listener);
+        let id = writer.add(fd, false).unwrap();
+        writer.broadcast(vec![binary_message(b"not yet live")]);
+        // Replay is under the caller's flow control: no bound applies.
+        let replay: Vec<Message> = (0..50u8).map(|i| binary_message(&[i])).collect();
+        writer.send(id, replay.clone(), true);
+        writer.go_live(id);
+        writer.broadcast(vec![binary_message(b"live")]);
+        let mut expected: Vec<u8> = replay.iter().flat_map(|m| m.iter().copied()).collect();
+        expected.extend_from_slice(&binary_message(b"live"));
+        assert_eq!(read_exact(&mut client, expected.len()), expected);
+        wait_event(&writer, |e| *e == Event::Drained(id));
+    }
+
+    #[test]
+    fn a_connection_over_the_bound_is_cut_with_the_error_frame_and_a_close() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let writer = Writer::start(config(100)).unwrap();
+        let (fd, mut client) = pair(&listener);
+        let id = writer.add(fd, true).unwrap();
+        let (fast_fd, mut fast) = pair(&listener);
+        writer.add(fast_fd, true).unwrap();
+        let big = binary_message(&vec![1u8; 100_000]);
+        let mut fast_received = 0usize;
+        // The slow client reads nothing until it is cut; the fast one keeps up.
+        let mut sent = 0;
+        let mut events = Vec::new();
+        while !events.contains(&Event::TooSlow(id)) {
+            writer.broadcast(vec![Arc::clone(&big); 10]);
+            sent += 10;
+            let mut buf = vec![0u8; 1 << 20];
+            while fast_received < sent * big.len() {
+                fast_received += fast.read(&mut buf).unwrap();
+            }
+            events.extend(writer.take_events());
+            assert!(sent < 10_000, "never cut");
+        }
+        let mut received = Vec::new();
+        client.read_to_end(&mut received).unwrap();
+        let too_slow = binary_message(b"too slow");
+        let close = wsframe::close_message(CLOSE_POLICY, "ConsumerTooSlow");
+        let mut tail = too_slow.to_vec();
+        tail.extend_from_slice(&close);
+        assert!(received.ends_with(&tail));
+        // Whole messages before the tail: every cut happens at a message boundary.
+        assert_eq!((received.len() - tail.len()) % big.len(), 0);
+        let events = wait_event(&writer, |e| matches!(e, Event::Closed(i, _) if *i == id));
+        assert!(events.contains(&Event::Closed(id, CloseReason::TooSlow)));
+        assert_eq!(writer.stats().connections, 1);
+    }
+
+    fn masked(opcode: u8, payload: &[u8]) -> Vec<u8> {
+        let mut out = vec![0x80 | opcode, 0x80 | payload.len() as u8, 0, 0, 0, 0];
+        out.extend_from_slice(payload);
+        out
+    }
+
+    #[test]
+    fn answers_ping_and_echoes_a_client_close() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let writer = Writer::start(config(100)).unwrap();
+        let (fd, mut client) = pair(&listener);
+        let id = writer.add(fd, true).unwrap();
+        client.write_all(&masked(wsframe::OP_PING, b"p1")).unwrap();
+        let pong = wsframe::message(wsframe::OP_PONG, b"p1");
+        assert_eq!(read_exact(&mut client, pong.len()), pong);
+        client
+            .write_all(&masked(wsframe::OP_CLOSE, &[0x03, 0xE8]))
+            .unwrap();
+        let mut rest = Vec::new();
+        client.read_to_end(&mut rest).unwrap();
+        assert_eq!(rest, wsframe::close_message(1000, ""));
+        drop(client);
+        let events = wait_event(&writer, |e| matches!(e, Event::Closed(..)));
+        assert!(events.contains(&Event::Closed(id, CloseReason::Client)));
+    }
+
+    #[test]
+    fn a_client_that_goes_away_is_detached() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let writer = Writer::start(config(100)).unwrap();
+        let (fd, client) = pair(&listener);
+        let id = writer.add(fd, true).unwrap();
+        drop(client);
+        let events = wait_event(&writer, |e| matches!(e, Event::Closed(..)));
+        assert!(events.contains(&Event::Closed(id, CloseReason::Client)));
+        assert_eq!(writer.stats().connections, 0);
+        writer.broadcast(vec![binary_message(b"after")]);
+    }
+
+    #[test]
+    fn a_protocol_error_fails_the_connection_with_1002() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let writer = Writer::start(config(100)).unwrap();
+        let (fd, mut client) = pair(&listener);
+        let id = writer.add(fd, true).unwrap();
+        client
+            .write_all(&wsframe::message(wsframe::OP_PING, b"unmasked"))
+            .unwrap();
+        let mut rest = Vec::new();
+        client.read_to_end(&mut rest).unwrap();
+        assert_eq!(
+            rest,
+            wsframe::close_message(CLOSE_PROTOCOL_ERROR, "protocol error")
+        );
+        drop(client);
+        let events = wait_event(&writer, |e| matches!(e, Event::Closed(..)));
+        assert!(events.contains(&Event::Closed(id, CloseReason::Error)));
+    }
+
+    #[test]
+    fn shutdown_sends_queued_frames_then_going_away() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let writer = Writer::start(config(100)).unwrap();
+        let (fd, mut client) = pair(&listener);
+        let id = writer.add(fd, true).unwrap();
+        writer.broadcast(vec![binary_message(b"last")]);
+        let reader = std::thread::spawn(move || {
+            let mut all = Vec::new();
+            client.read_to_end(&mut all).unwrap();
+            all
+        });
+        writer.shutdown();
+        let mut expected = binary_message(b"last").to_vec();
+        expected.extend_from_slice(&wsframe::close_message(CLOSE_GOING_AWAY, ""));
+        assert_eq!(reader.join().unwrap(), expected);
+        assert!(writer
+            .take_events()
+            .contains(&Event::Closed(id, CloseReason::Shutdown)));
+    }
+}
