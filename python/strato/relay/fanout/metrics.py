@@ -56,4 +56,4 @@ class FanoutMetrics:
 
 def add_worker_collector(registry: CollectorRegistry, directory: str) -> None:
     """Expose in ``registry`` the metrics the workers write to ``directory``."""
-    MultiProcessCollector(registry, path=directory)
+    MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]

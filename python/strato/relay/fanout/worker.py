@@ -1,0 +1,78 @@
+"""A fan-out worker process: ``python -m strato.relay.fanout.worker SPEC`` (started by
+:func:`~strato.relay.fanout.workers.run_workers`, which writes the JSON ``SPEC``).
+
+It opens the relay's log read-only and the consumer table, binds the relay's address with
+``SO_REUSEPORT``, serves ``subscribeRepos`` (:class:`~strato.relay.fanout.server.FanoutServer`)
+and prints ``ready``. SIGTERM or SIGINT, or the end of its wake pipe (the ingest process has
+gone), stops it: every consumer gets close 1001 after what is queued, its consumer rows are
+dropped, and it exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import uvloop
+from prometheus_client import CollectorRegistry
+
+from strato.firehose.sequencer import TABLES, Retention, Sequencer
+from strato.relay.fanout.consumers import ConsumerRegistry
+from strato.relay.fanout.metrics import FanoutMetrics
+from strato.relay.fanout.server import FanoutOptions, FanoutServer
+from strato.relay.fanout.workers import READY_LINE, bind_reuseport
+from strato.storage import Store
+
+log = logging.getLogger("strato.relay.fanout.worker")
+
+
+async def serve(spec: dict[str, Any]) -> None:
+    log_spec = spec["log"]
+    store = Store.open(
+        log_spec["path"],
+        name=log_spec["name"],
+        schema_version=log_spec["schema_version"],
+        tables=TABLES,
+        readonly=True,
+    )
+    # Retention is the ingest process's business: a worker only reads.
+    sequencer = Sequencer(store, retention=Retention(None, None))
+    registry = ConsumerRegistry.open(Path(spec["data_dir"]))
+    registry.purge_dead()
+    listener = bind_reuseport(spec["host"], spec["port"])
+    server = FanoutServer(
+        sequencer, registry, FanoutMetrics(CollectorRegistry()), FanoutOptions(**spec["options"])
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await server.start(listener, wake_fd=spec["wake_fd"])
+        sys.stdout.buffer.write(READY_LINE)
+        sys.stdout.flush()
+        orphaned = asyncio.create_task(server.orphaned.wait())
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({orphaned, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        orphaned.cancel()
+        stopping.cancel()
+    finally:
+        await server.stop()
+        listener.close()
+        registry.close()
+        store.close()
+
+
+def main(argv: list[str]) -> int:
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    uvloop.run(serve(json.loads(argv[0])))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,326 @@
+"""One fan-out process (:class:`strato.relay.fanout.server.FanoutServer`) on 127.0.0.1 with real
+WebSocket clients: replay from a cursor then live, cursor 0, live only, FutureCursor,
+InvalidRequest, OutdatedCursor, the replay-to-live handover under concurrent appends,
+ConsumerTooSlow, the per-IP limit, HTTP refusals, and the consumer table; plus the handshake
+parser's refusals."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from fanout_helpers import TIMEOUT, parse_messages
+from prometheus_client import CollectorRegistry
+from strato.firehose import TABLES, Frame, Retention, Sequencer, decode_frame, encode_message
+from strato.firehose.endpoint import SUBSCRIBE_REPOS_PATH
+from strato.relay.fanout.consumers import ConsumerRegistry
+from strato.relay.fanout.handshake import HandshakeError, parse_request
+from strato.relay.fanout.metrics import FanoutMetrics
+from strato.relay.fanout.server import FanoutOptions, FanoutServer
+from strato.storage import Store
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+
+class Log:
+    """An event log the test appends to (as the ingest process would)."""
+
+    def __init__(self, path: Path, retention: Retention | None = None) -> None:
+        self.store = Store.open(path, name="relay", schema_version=1, tables=TABLES, sync=False)
+        self.sequencer = Sequencer(self.store, retention=retention or Retention(None, None))
+
+    def append(self, count: int, *, padding: int = 0) -> list[bytes]:
+        frames: list[bytes] = []
+        with self.store.write() as txn:
+            for _ in range(count):
+
+                def build(seq: int) -> bytes:
+                    frame = encode_message(
+                        "#info", {"name": "n", "message": f"{seq}" + "x" * padding}
+                    )
+                    frames.append(frame)
+                    return frame
+
+                self.sequencer.append(txn, build)
+        return frames
+
+
+@asynccontextmanager
+async def running(
+    tmp_path: Path, log: Log, **options: object
+) -> AsyncIterator[tuple[FanoutServer, str]]:
+    registry = ConsumerRegistry.open(tmp_path / "data")
+    metrics = FanoutMetrics(CollectorRegistry())
+    server = FanoutServer(
+        log.sequencer,
+        registry,
+        metrics,
+        FanoutOptions(**options),  # type: ignore[arg-type]
+    )
+    sock = socket.create_server(("127.0.0.1", 0))
+    await server.start(sock)
+    try:
+        yield server, f"127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        await server.stop()
+        sock.close()
+        registry.close()
+
+
+def url(address: str, cursor: object = None) -> str:
+    query = "" if cursor is None else f"?cursor={cursor}"
+    return f"ws://{address}{SUBSCRIBE_REPOS_PATH}{query}"
+
+
+async def receive(ws: ClientConnection, count: int) -> list[Frame]:
+    out = []
+    for _ in range(count):
+        data = await asyncio.wait_for(ws.recv(), TIMEOUT)
+        assert isinstance(data, bytes)
+        out.append(decode_frame(data))
+    return out
+
+
+def seqs(frames: list[Frame]) -> list[int]:
+    return [int(frame.body["message"].rstrip("x")) for frame in frames]
+
+
+async def wait_for(predicate: object) -> None:
+    async def poll() -> None:
+        while not predicate():  # type: ignore[operator]
+            await asyncio.sleep(0.005)
+
+    await asyncio.wait_for(poll(), TIMEOUT)
+
+
+def cut_count(server: FanoutServer, reason: str) -> float:
+    return float(server.metrics.consumers_cut.labels(reason)._value.get())
+
+
+def test_replay_from_a_cursor_then_live(tmp_path: Path) -> None:
+    log = Log(tmp_path / "log")
+    log.append(5)
+
+    async def main() -> None:
+        async with running(tmp_path, log) as (server, address):
+            async with connect(url(address, 2)) as ws:
+                assert seqs(await receive(ws, 3)) == [3, 4, 5]
+                stored = log.append(2)
+                server.notify()
+                frames = [await asyncio.wait_for(ws.recv(), TIMEOUT) for _ in range(2)]
+                assert frames == stored  # the stored bytes, unchanged
+            async with connect(url(address, 0)) as ws:
+                assert seqs(await receive(ws, 7)) == [1, 2, 3, 4, 5, 6, 7]
+
+    asyncio.run(main())
+
+
+def test_live_only_starts_at_the_head_even_before_the_pump_announces_it(tmp_path: Path) -> None:
+    log = Log(tmp_path / "log")
+    log.append(2)
+
+    async def main() -> None:
+        async with running(tmp_path, log, poll_interval=3600.0) as (server, address):
+            log.append(1)  # durable, not yet announced: not for a subscriber that comes now
+            async with connect(url(address)) as ws:
+                await wait_for(lambda: server.connection_count == 1)
+                await asyncio.sleep(0.05)  # let the connection reach its start
+                log.append(2)
+                server.notify()
+                assert seqs(await receive(ws, 2)) == [4, 5]
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize(
+    ("cursor", "error"),
+    [(99, "FutureCursor"), ("abc", "InvalidRequest"), ("-1", "InvalidRequest")],
+)
+def test_bad_cursors_get_an_error_frame_and_close_1008(
+    tmp_path: Path, cursor: object, error: str
+) -> None:
+    log = Log(tmp_path / "log")
+    log.append(3)
+
+    async def main() -> None:
+        async with running(tmp_path, log) as (server, address):
+            async with connect(url(address, cursor)) as ws:
+                (frame,) = await receive(ws, 1)
+                assert frame.is_error
+                assert frame.body["error"] == error
+                with pytest.raises(ConnectionClosed):
+                    await asyncio.wait_for(ws.recv(), TIMEOUT)
+                assert ws.close_code == 1008
+                assert ws.close_reason == error
+            assert cut_count(server, error) == 1
+            await wait_for(lambda: server.connection_count == 0)
+            assert server.registry.list() == []
+
+    asyncio.run(main())
+
+
+def test_an_outdated_cursor_gets_the_info_frame_then_the_window(tmp_path: Path) -> None:
+    log = Log(tmp_path / "log")
+    frames = log.append(5)
+    # Keep the newest two events: each is stored as 8 bytes of time and its frame.
+    log.sequencer.retention = Retention(max_age_seconds=None, max_bytes=2 * (8 + len(frames[0])))
+    log.sequencer.prune()
+    assert log.sequencer.oldest() == 4
+
+    async def main() -> None:
+        async with running(tmp_path, log) as (_, address), connect(url(address, 2)) as ws:
+            info, *events = await receive(ws, 3)
+            assert info.t == "#info"
+            assert info.body["name"] == "OutdatedCursor"
+            assert seqs(events) == [4, 5]
+
+    asyncio.run(main())
+
+
+def test_the_handover_loses_and_repeats_nothing_under_concurrent_appends(tmp_path: Path) -> None:
+    log = Log(tmp_path / "log")
+    log.append(300, padding=2000)
+
+    async def main() -> None:
+        async with running(tmp_path, log) as (server, address):
+
+            async def writer() -> None:
+                for _ in range(60):
+                    log.append(5, padding=2000)
+                    server.notify()
+                    await asyncio.sleep(0.001)
+
+            async with connect(url(address, 0), max_size=None) as ws:
+                task = asyncio.create_task(writer())
+                got = await receive(ws, 600)
+                await task
+            assert seqs(got) == list(range(1, 601))
+
+    asyncio.run(main())
+
+
+def test_a_consumer_that_stops_reading_is_cut_with_consumer_too_slow(tmp_path: Path) -> None:
+    log = Log(tmp_path / "log")
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        async with running(tmp_path, log, max_backlog_frames=20) as (server, address):
+            host, port = address.split(":")
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.setblocking(False)
+            await loop.sock_connect(sock, (host, int(port)))
+            await loop.sock_sendall(
+                sock,
+                (
+                    f"GET {SUBSCRIBE_REPOS_PATH} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                    "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                    "Sec-WebSocket-Version: 13\r\n\r\n"
+                ).encode(),
+            )
+            head = b""
+            while not head.endswith(b"\r\n\r\n"):
+                head += await loop.sock_recv(sock, 1)
+            assert head.startswith(b"HTTP/1.1 101")
+            await wait_for(lambda: server.connection_count == 1)
+            await asyncio.sleep(0.05)  # live by now: nothing to replay
+            for _ in range(200):
+                if cut_count(server, "ConsumerTooSlow"):
+                    break
+                log.append(10, padding=20_000)
+                server.notify()
+                await asyncio.sleep(0.01)
+            assert cut_count(server, "ConsumerTooSlow") == 1
+            data = bytearray()
+            while chunk := await asyncio.wait_for(loop.sock_recv(sock, 1 << 16), TIMEOUT):
+                data += chunk
+            *events, (error_op, error), (close_op, close) = parse_messages(bytes(data))
+            assert seqs([decode_frame(payload) for _, payload in events]) == list(
+                range(1, len(events) + 1)
+            )
+            assert error_op == 2
+            assert decode_frame(error).body["error"] == "ConsumerTooSlow"
+            assert close_op == 8
+            assert close[:2] == (1008).to_bytes(2, "big")
+            sock.close()
+            await wait_for(lambda: server.connection_count == 0)
+
+    asyncio.run(main())
+
+
+def test_the_per_ip_limit_refuses_with_429_and_the_table_lists_consumers(tmp_path: Path) -> None:
+    log = Log(tmp_path / "log")
+    log.append(1)
+
+    async def main() -> None:
+        async with running(tmp_path, log, max_per_ip=2) as (server, address):
+            async with connect(url(address, 1)) as first, connect(url(address)) as second:
+                with pytest.raises(InvalidStatus) as refused:
+                    await connect(url(address))
+                assert refused.value.response.status_code == 429
+                assert refused.value.response.headers["Retry-After"] == "10"
+                assert cut_count(server, "ConnectionLimit") == 1
+                listed = server.registry.list()
+                assert [(c.remote, c.cursor) for c in listed] == [
+                    ("127.0.0.1", 1),
+                    ("127.0.0.1", None),
+                ]
+                assert {c.user_agent.split()[-1].split("/")[0] for c in listed} == {"websockets"}
+                del first, second
+            await wait_for(lambda: server.registry.list() == [])
+
+    asyncio.run(main())
+
+
+def test_http_requests_that_are_not_an_upgrade_are_refused(tmp_path: Path) -> None:
+    log = Log(tmp_path / "log")
+
+    async def main() -> None:
+        async with (
+            running(tmp_path, log) as (_, address),
+            httpx.AsyncClient(base_url=f"http://{address}") as http,
+        ):
+            plain = await http.get(SUBSCRIBE_REPOS_PATH)
+            assert plain.status_code == 426
+            assert plain.json()["error"] == "InvalidRequest"
+            assert plain.headers["Server"] == "atproto-relay"
+            other = await http.get("/xrpc/_health")
+            assert other.status_code == 404
+
+    asyncio.run(main())
+
+
+HEAD = (
+    "GET /p?cursor=5 HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade"
+    "\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+)
+
+
+def test_a_valid_head_parses() -> None:
+    request = parse_request(HEAD.encode(), path="/p")
+    assert request.query == {"cursor": ["5"]}
+    assert request.key == "dGhlIHNhbXBsZSBub25jZQ=="
+
+
+@pytest.mark.parametrize(
+    ("change", "status"),
+    [
+        (("GET /p?", "POST /p?"), 405),
+        (("GET /p?", "GET /q?"), 404),
+        (("HTTP/1.1", "HTTP/1.0"), 400),
+        (("Upgrade: websocket", "Upgrade: h2c"), 426),
+        (("keep-alive, Upgrade", "keep-alive"), 426),
+        (("Version: 13", "Version: 8"), 426),
+        (("dGhlIHNhbXBsZSBub25jZQ==", "c2hvcnQ="), 400),
+        (("Host: x", "Host x"), 400),
+    ],
+)
+def test_handshake_refusals(change: tuple[str, str], status: int) -> None:
+    with pytest.raises(HandshakeError) as refused:
+        parse_request(HEAD.replace(*change).encode(), path="/p")
+    assert refused.value.status == status
