@@ -84,7 +84,7 @@ class FanoutWorkers:
     ) -> None:
         self.procs = procs
         self._pipes = pipes
-        self._metrics_dir = metrics_dir
+        self.metrics_dir = metrics_dir
 
     @property
     def pids(self) -> list[int]:
@@ -126,9 +126,9 @@ class FanoutWorkers:
                 proc.wait()
             if proc.stdout is not None:
                 proc.stdout.close()
-            if self._metrics_dir is not None:
+            if self.metrics_dir is not None:
                 multiprocess.mark_process_dead(  # type: ignore[no-untyped-call]
-                    proc.pid, str(self._metrics_dir)
+                    proc.pid, str(self.metrics_dir)
                 )
         self._pipes.close()
 

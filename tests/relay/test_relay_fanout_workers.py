@@ -1,0 +1,141 @@
+"""Fan-out worker processes: two workers (separate processes, one port through SO_REUSEPORT)
+serve subscribers from one LMDB log that this test process writes, as the ingest process does.
+Every subscriber gets every event, byte-identical and in order, whichever worker serves it; the
+consumer table lists the consumers of both workers; the workers' metrics add up in
+multiprocess mode; stopping the workers closes every consumer with 1001 and empties the
+table."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry
+from strato.firehose import TABLES, Retention, Sequencer, encode_message
+from strato.firehose.endpoint import SUBSCRIBE_REPOS_PATH
+from strato.relay.fanout.consumers import ConsumerRegistry
+from strato.relay.fanout.metrics import add_worker_collector
+from strato.relay.fanout.workers import (
+    FanoutWorkers,
+    LogSpec,
+    WorkerError,
+    bind_reuseport,
+    run_workers,
+)
+from strato.storage import Store
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+TIMEOUT = 30.0
+#: Connections opened until both workers serve some (2 workers: all on one has odds 2^-39).
+MAX_CONNECTIONS = 40
+
+
+def append(store: Store, sequencer: Sequencer, count: int) -> list[bytes]:
+    frames: list[bytes] = []
+    with store.write() as txn:
+        for _ in range(count):
+
+            def build(seq: int) -> bytes:
+                frame = encode_message("#info", {"name": "n", "message": str(seq)})
+                frames.append(frame)
+                return frame
+
+            sequencer.append(txn, build)
+    return frames
+
+
+def test_two_workers_serve_one_log_written_by_a_third_process(tmp_path: Path) -> None:
+    spec = LogSpec(tmp_path / "log", "relay", 1)
+    store = Store.open(spec.path, name="relay", schema_version=1, tables=TABLES, sync=False)
+    sequencer = Sequencer(store, retention=Retention(None, None))
+    history = append(store, sequencer, 3)
+    listener = bind_reuseport("127.0.0.1", 0, listen=False)
+    port = listener.getsockname()[1]
+    metrics_dir = tmp_path / "metrics"
+    workers = run_workers(spec, tmp_path / "data", listener, 2, metrics_dir=metrics_dir)
+    registry = ConsumerRegistry.open(tmp_path / "data")
+    try:
+        workers.wait_ready()
+        asyncio.run(
+            _serve_and_check(
+                workers, registry, store=store, sequencer=sequencer, history=history, port=port
+            )
+        )
+        prometheus = CollectorRegistry()
+        add_worker_collector(prometheus, str(metrics_dir))
+        sent = prometheus.get_sample_value("strato_relay_fanout_frames_sent_total")
+        assert sent is not None
+        assert sent > 0
+    finally:
+        workers.stop()
+        listener.close()
+    assert all(proc.returncode == 0 for proc in workers.procs)
+    assert registry.list() == []
+    registry.close()
+    store.close()
+
+
+async def _serve_and_check(
+    workers: FanoutWorkers,
+    registry: ConsumerRegistry,
+    *,
+    store: Store,
+    sequencer: Sequencer,
+    history: list[bytes],
+    port: int,
+) -> None:
+    url = f"ws://127.0.0.1:{port}{SUBSCRIBE_REPOS_PATH}?cursor=0"
+    clients: list[ClientConnection] = []
+    while {consumer.pid for consumer in registry.list()} != set(workers.pids):
+        assert len(clients) < MAX_CONNECTIONS, "every connection went to one worker"
+        client = await connect(url)
+        clients.append(client)
+        for frame in history:  # the replay, whichever worker serves it
+            assert await asyncio.wait_for(client.recv(), TIMEOUT) == frame
+        await _until(lambda: len(registry.list()) == len(clients))
+    listed = registry.list()
+    assert len(listed) == len(clients)
+    assert {(consumer.remote, consumer.cursor) for consumer in listed} == {("127.0.0.1", 0)}
+    prometheus = CollectorRegistry()
+    assert workers.metrics_dir is not None
+    add_worker_collector(prometheus, str(workers.metrics_dir))
+    assert prometheus.get_sample_value("strato_relay_fanout_subscribers") == len(clients)
+    live = append(store, sequencer, 20)
+    workers.notify()
+    for client in clients:
+        got = [await asyncio.wait_for(client.recv(), TIMEOUT) for _ in live]
+        assert got == live
+    await asyncio.get_running_loop().run_in_executor(None, workers.stop)
+    for client in clients:
+        with pytest.raises(ConnectionClosed):
+            await asyncio.wait_for(client.recv(), TIMEOUT)
+        assert client.close_code == 1001
+
+
+async def _until(predicate: object) -> None:
+    async def poll() -> None:
+        while not predicate():  # type: ignore[operator]
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(poll(), TIMEOUT)
+
+
+def test_a_worker_that_cannot_open_the_log_is_reported(tmp_path: Path) -> None:
+    listener = bind_reuseport("127.0.0.1", 0, listen=False)
+    workers = run_workers(LogSpec(tmp_path / "missing", "relay", 1), tmp_path, listener, 1)
+    try:
+        with pytest.raises(WorkerError, match="exited"):
+            workers.wait_ready()
+    finally:
+        workers.stop()
+        listener.close()
+
+
+def test_the_listener_must_allow_reuseport(tmp_path: Path) -> None:
+    plain = socket.create_server(("127.0.0.1", 0))
+    with pytest.raises(ValueError, match="SO_REUSEPORT"):
+        run_workers(LogSpec(tmp_path, "relay", 1), tmp_path, plain, 1)
+    plain.close()
