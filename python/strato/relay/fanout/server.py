@@ -9,7 +9,8 @@ to the writer, which owns it from then on. The semantics are those of
 :class:`~strato.firehose.broadcaster.Broadcaster`:
 
 - per-IP limit (across every fan-out process, through the consumer table): HTTP 429 before the
-  upgrade; a request that is not a WebSocket upgrade: 426; another path: 404;
+  upgrade; a request that is not a WebSocket upgrade: 426; another path: handed over to the main
+  process (:mod:`~strato.relay.fanout.handoff`) when there is one, else 404;
 - ``cursor`` not an integer >= 0: error frame ``InvalidRequest``; above the log's head:
   ``FutureCursor``; each followed by close 1008 with the error's name;
 - older than the window: ``#info OutdatedCursor``, then the whole window; no cursor: live only,
@@ -40,6 +41,7 @@ from strato.firehose.endpoint import CLOSE_POLICY, SUBSCRIBE_REPOS_PATH
 from strato.firehose.frames import encode_error
 from strato.firehose.sequencer import Sequencer
 from strato.relay.fanout.consumers import ConsumerRegistry
+from strato.relay.fanout.handoff import HandoffSender
 from strato.relay.fanout.handshake import (
     MAX_HEAD_BYTES,
     HandshakeError,
@@ -93,8 +95,12 @@ class FanoutServer:
         registry: ConsumerRegistry,
         metrics: FanoutMetrics,
         options: FanoutOptions | None = None,
+        *,
+        handoff: HandoffSender | None = None,
     ) -> None:
         self.sequencer = sequencer
+        #: Where requests for other paths go (a worker's main process); None: answered 404.
+        self.handoff = handoff
         self.registry = registry
         self.metrics = metrics
         self.options = options if options is not None else FanoutOptions()
@@ -195,6 +201,7 @@ class FanoutServer:
         loop = asyncio.get_running_loop()
         options = self.options
         serial: int | None = None
+        head = b""
         try:
             try:
                 async with asyncio.timeout(options.handshake_timeout):
@@ -212,6 +219,9 @@ class FanoutServer:
                         sock, switching_protocols(request.key, server=options.server_header)
                     )
             except HandshakeError as refused:
+                if refused.status == 404 and self.handoff is not None:
+                    self.handoff.send(sock, head)
+                    return
                 extra = {"Retry-After": "10"} if refused.status == 429 else None
                 response = error_response(
                     refused.status,

@@ -2,10 +2,11 @@
 :func:`~strato.relay.fanout.workers.run_workers`, which writes the JSON ``SPEC``).
 
 It opens the relay's log read-only and the consumer table, binds the relay's address with
-``SO_REUSEPORT``, serves ``subscribeRepos`` (:class:`~strato.relay.fanout.server.FanoutServer`)
-and prints ``ready``. SIGTERM or SIGINT, or the end of its wake pipe (the ingest process has
-gone), stops it: every consumer gets close 1001 after what is queued, its consumer rows are
-dropped, and it exits 0.
+``SO_REUSEPORT``, connects to the main process's hand-off socket when there is one (requests
+for other paths go there), serves ``subscribeRepos``
+(:class:`~strato.relay.fanout.server.FanoutServer`) and prints ``ready``. SIGTERM or SIGINT,
+or the end of its wake pipe (the ingest process has gone), stops it: every consumer gets close
+1001 after what is queued, its consumer rows are dropped, and it exits 0.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from prometheus_client import CollectorRegistry
 
 from strato.firehose.sequencer import TABLES, Retention, Sequencer
 from strato.relay.fanout.consumers import ConsumerRegistry
+from strato.relay.fanout.handoff import HandoffSender
 from strato.relay.fanout.metrics import FanoutMetrics
 from strato.relay.fanout.server import FanoutOptions, FanoutServer
 from strato.relay.fanout.workers import READY_LINE, bind_reuseport
@@ -45,8 +47,13 @@ async def serve(spec: dict[str, Any]) -> None:
     registry = ConsumerRegistry.open(Path(spec["data_dir"]))
     registry.purge_dead()
     listener = bind_reuseport(spec["host"], spec["port"])
+    handoff = HandoffSender(spec["handoff_path"]) if spec["handoff_path"] else None
     server = FanoutServer(
-        sequencer, registry, FanoutMetrics(CollectorRegistry()), FanoutOptions(**spec["options"])
+        sequencer,
+        registry,
+        FanoutMetrics(CollectorRegistry()),
+        FanoutOptions(**spec["options"]),
+        handoff=handoff,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -64,6 +71,8 @@ async def serve(spec: dict[str, Any]) -> None:
     finally:
         await server.stop()
         listener.close()
+        if handoff is not None:
+            handoff.close()
         registry.close()
         store.close()
 

@@ -7,8 +7,11 @@ multi-process), binds its own listening socket to the relay's address with ``SO_
 ``subscribeRepos`` through its own Rust writer. Workers are started with ``subprocess`` rather
 than ``fork``, since the parent holds LMDB environments and threads that a fork would copy.
 
-    listener = bind_reuseport(settings.host, settings.port)   # listen=False if nobody here accepts
-    workers = run_workers(LogSpec(path, "relay", SCHEMA), settings.data_dir, listener, n)
+    listener = bind_reuseport(settings.host, settings.port)   # uvicorn serves the app on it
+    receiver = HandoffReceiver(data_dir / "fanout.sock", uvicorn_handler(uvicorn_server))
+    receiver.start()                                          # in the main event loop
+    workers = run_workers(LogSpec(path, "relay", SCHEMA), data_dir, listener, n,
+                          metrics_dir=data_dir / "metrics", handoff_path=receiver.path)
     workers.wait_ready()
     ...                         # after each commit of the log: workers.notify()
     workers.stop()              # SIGTERM: each closes its consumers with 1001 and exits
@@ -141,10 +144,13 @@ def run_workers(
     *,
     options: FanoutOptions | None = None,
     metrics_dir: Path | None = None,
+    handoff_path: Path | None = None,
 ) -> FanoutWorkers:
     """Start ``count`` workers serving ``subscribeRepos`` on ``listener``'s address (bound
     with :func:`bind_reuseport`) from the log ``log``; consumers are registered under
-    ``data_dir``. Returns at once; :meth:`FanoutWorkers.wait_ready` waits for them."""
+    ``data_dir``. Requests for other paths go to the
+    :class:`~strato.relay.fanout.handoff.HandoffReceiver` listening at ``handoff_path``
+    (None: they are answered 404). Returns at once; :meth:`FanoutWorkers.wait_ready` waits."""
     if count < 1:
         raise ValueError("at least one worker")
     if not listener.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT):
@@ -169,6 +175,7 @@ def run_workers(
                 "host": host,
                 "port": port,
                 "wake_fd": wake_fd,
+                "handoff_path": None if handoff_path is None else str(handoff_path),
                 "options": asdict(options if options is not None else FanoutOptions()),
             }
             try:
