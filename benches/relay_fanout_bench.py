@@ -13,7 +13,7 @@ the time from the first frame published to the last byte counted; each run is re
 - ``websockets.broadcast``: a ``websockets`` asyncio server on uvloop (no compression, no pings);
   the producer calls ``broadcast(connections, frame)`` for each frame in the server's loop;
 - ``FanoutWriter, 1 process``: the Rust writer; the producer calls ``writer.broadcast(batch)``;
-- ``relay fan-out, N workers``: the whole path: N worker processes
+- ``relay fan-out, N workers`` (``--workers``, default 1 and 2): the whole path: N worker processes
   (:func:`strato.relay.fanout.workers.run_workers`) on one port (SO_REUSEPORT), the producer
   appends the frames to the LMDB log in write transactions of ``--batch`` events and wakes the
   workers, which read the log and broadcast through their writers.
@@ -209,6 +209,8 @@ class Result:
         self.seconds = seconds
         self.server_cpu = 0.0
         self.client_cpu = 0.0
+        #: The log writer's share of ``server_cpu`` (workers run only).
+        self.producer_cpu = 0.0
 
     @property
     def rate(self) -> float:
@@ -337,13 +339,15 @@ def run_workers_bench(
                 time.sleep(0.0005)
             result = Result(f"relay fan-out, {workers} workers", subscribers, len(frames), 0)
             result.seconds = time.perf_counter() - start
+            producer_cpu = _cpu() - cpu
             result.client_cpu = clients.close()
         finally:
             pool.stop()
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         workers_cpu = (after.ru_utime + after.ru_stime) - (children.ru_utime + children.ru_stime)
         # The producer's own CPU plus the workers' (the clients' is counted apart).
-        result.server_cpu = _cpu() - cpu + workers_cpu - result.client_cpu
+        result.producer_cpu = producer_cpu
+        result.server_cpu = producer_cpu + workers_cpu - result.client_cpu
         listener.close()
         store.close()
         return result
@@ -358,7 +362,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--frame-bytes", type=int, default=2_800)
     parser.add_argument("--window", type=int, default=512, help="frames in flight per subscriber")
     parser.add_argument("--batch", type=int, default=100, help="frames per broadcast / commit")
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", default="1,2", help="worker counts to run")
     parser.add_argument("--client-procs", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=3, help="runs of each; the best is shown")
     args = parser.parse_args(argv)
@@ -373,7 +377,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     runs: list[tuple[str, Callable[[list[bytes], int, argparse.Namespace], Result], int]] = [
         ("ws", run_websockets, args.ws_frames),
         ("writer", run_writer, args.frames),
-        ("workers", functools.partial(run_workers_bench, workers=args.workers), args.frames),
+    ]
+    runs += [
+        (f"workers{n}", functools.partial(run_workers_bench, workers=n), args.frames)
+        for n in (int(n) for n in args.workers.split(","))
     ]
     lines = environment(profile, ("strato", "websockets", "uvloop"))
     lines.append(
@@ -401,7 +408,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     str(result.frames),
                     f"{result.rate:,.0f}",
                     ratio,
-                    f"{result.server_cpu:.1f} / {result.client_cpu:.1f}",
+                    f"{result.server_cpu:.1f}"
+                    + (f" ({result.producer_cpu:.1f})" if result.producer_cpu else "")
+                    + f" / {result.client_cpu:.1f}",
                 ]
             )
             print(" | ".join(rows[-1]), file=sys.stderr, flush=True)

@@ -3,12 +3,15 @@ serve subscribers from one LMDB log that this test process writes, as the ingest
 Every subscriber gets every event, byte-identical and in order, whichever worker serves it; the
 consumer table lists the consumers of both workers; the workers' metrics add up in
 multiprocess mode; stopping the workers closes every consumer with 1001 and empties the
-table."""
+table; workers whose ingest process dies (SIGKILL) exit on their own."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -139,3 +142,45 @@ def test_the_listener_must_allow_reuseport(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="SO_REUSEPORT"):
         run_workers(LogSpec(tmp_path, "relay", 1), tmp_path, plain, 1)
     plain.close()
+
+
+PARENT = """
+import sys
+from pathlib import Path
+from strato.relay.fanout.workers import LogSpec, bind_reuseport, run_workers
+listener = bind_reuseport("127.0.0.1", 0, listen=False)
+workers = run_workers(LogSpec(Path(sys.argv[1]), "relay", 1), Path(sys.argv[2]), listener, 2)
+workers.wait_ready()
+print(" ".join(map(str, workers.pids)), flush=True)
+sys.stdin.read()
+"""
+
+
+def _ended(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return True
+    return "State:\tZ" in status
+
+
+def test_workers_exit_when_the_ingest_process_dies(tmp_path: Path) -> None:
+    spec = LogSpec(tmp_path / "log", "relay", 1)
+    Store.open(spec.path, name="relay", schema_version=1, tables=TABLES).close()
+    parent = subprocess.Popen(
+        [sys.executable, "-c", PARENT, str(spec.path), str(tmp_path / "data")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    assert parent.stdout is not None
+    pids = [int(pid) for pid in parent.stdout.readline().split()]
+    assert len(pids) == 2
+    parent.kill()  # SIGKILL: no clean-up of its own; the wake pipes reach end of file
+    parent.communicate()
+    deadline = time.monotonic() + TIMEOUT
+    while not all(_ended(pid) for pid in pids):
+        assert time.monotonic() < deadline, "workers outlived the ingest process"
+        time.sleep(0.02)
+    registry = ConsumerRegistry.open(tmp_path / "data")
+    assert registry.list() == []
+    registry.close()

@@ -301,8 +301,11 @@ class FanoutServer:
     async def _pump(self) -> None:
         wakeup = self._wakeup
         while True:
+            # Not asyncio.wait_for: on Python 3.11 it swallows a cancellation that arrives as
+            # the wake-up completes (stop() on the wake pipe's end of file), and stop() hangs.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wakeup.wait(), self.options.poll_interval)
+                async with asyncio.timeout(self.options.poll_interval):
+                    await wakeup.wait()
             wakeup.clear()
             self._publish_new()
             self._count_sent()
