@@ -63,12 +63,7 @@ def test_a_broken_chain_is_resynced_from_the_pds_with_a_sync_event(
     broken = len(commits) - missing_index - 1
     wait_for(lambda: dropped(relay, "since_mismatch") == broken)
     latest = pds.xrpc("com.atproto.sync.getLatestCommit", params={"did": did}).json()
-    wait_for(
-        lambda: (
-            (relay.ctx.accounts.get(did) or False)
-            and relay.ctx.accounts.get(did).rev == latest["rev"]
-        )
-    )  # type: ignore[union-attr]
+    wait_for(lambda: account_field(relay, did, "rev") == latest["rev"])
     state = relay.ctx.accounts.get(did)
     assert state is not None
     assert not state.desynchronized
