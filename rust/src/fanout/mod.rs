@@ -463,10 +463,8 @@ impl IoLoop {
         let mut ready = vec![libc::epoll_event { events: 0, u64: 0 }; 256];
         loop {
             let timeout = self.timeout_ms();
-            let n = match self.epoll.wait(&mut ready, timeout) {
-                Ok(n) => n,
-                Err(_) => 0, // EINTR is filtered; nothing else happens with valid arguments
-            };
+            // EINTR is filtered; no other error happens with valid arguments.
+            let n = self.epoll.wait(&mut ready, timeout).unwrap_or_default();
             for event in &ready[..n] {
                 let (flags, token) = (event.events, event.u64);
                 if token == WAKE_TOKEN {
