@@ -389,7 +389,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print("\n".join(lines), flush=True)
     rows = [
-        ["run", "subscribers", "frames", "deliveries/s", "vs websockets", "CPU s server/clients"]
+        [
+            "run",
+            "subscribers",
+            "frames",
+            "deliveries/s",
+            "vs websockets",
+            "CPU s: serving (log writer) / clients",
+        ]
     ]
     for subscribers in (int(s) for s in args.subscribers.split(",")):
         baseline = None
