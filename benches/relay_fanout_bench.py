@@ -337,7 +337,8 @@ def run_workers_bench(
                     time.sleep(0.0005)
             while not pacer.done(len(frames)):
                 time.sleep(0.0005)
-            result = Result(f"relay fan-out, {workers} workers", subscribers, len(frames), 0)
+            noun = "worker" if workers == 1 else "workers"
+            result = Result(f"relay fan-out, {workers} {noun}", subscribers, len(frames), 0)
             result.seconds = time.perf_counter() - start
             producer_cpu = _cpu() - cpu
             result.client_cpu = clients.close()
