@@ -18,6 +18,10 @@ the time from the first frame published to the last byte counted; each run is re
   appends the frames to the LMDB log in write transactions of ``--batch`` events and wakes the
   workers, which read the log and broadcast through their writers.
 
+Then the wake-up of the workers: latency from a commit to the frame at a subscriber of one
+worker (one event every 2 ms), woken by the ingest process's pipe or found by polling alone,
+and what ``notify()`` costs the writer.
+
     python benches/relay_fanout_bench.py [--subscribers 50,250] [--frames 20000] [--markdown]
 """
 
@@ -49,6 +53,7 @@ from strato.firehose import TABLES, Retention, Sequencer, encode_message
 from strato.firehose.endpoint import SUBSCRIBE_REPOS_PATH
 from strato.relay.fanout.handshake import head_end, parse_request, switching_protocols
 from strato.relay.fanout.server import TOO_SLOW_FRAME, FanoutOptions
+from strato.relay.fanout.wake import WakePipes
 from strato.relay.fanout.workers import LogSpec, bind_reuseport, run_workers
 from strato.storage import Store
 from websockets.asyncio.server import ServerConnection, broadcast, serve
@@ -354,6 +359,90 @@ def run_workers_bench(
         return result
 
 
+def run_wake_latency(frames: list[bytes], *, wake: bool, poll_interval: float) -> list[float]:
+    """Milliseconds from each commit to its frame's last byte at a subscriber of one worker,
+    one event every 2 ms; woken by the pipe (``wake``) or found by the pump's poll alone."""
+    with tempfile.TemporaryDirectory() as directory:
+        data = Path(directory)
+        log_spec = LogSpec(path=data / "log", name="bench-relay", schema_version=1)
+        store = Store.open(
+            log_spec.path, name=log_spec.name, schema_version=1, tables=TABLES, sync=False
+        )
+        sequencer = Sequencer(store, retention=Retention(None, None))
+        listener = bind_reuseport("127.0.0.1", 0, listen=False)
+        options = FanoutOptions(poll_interval=poll_interval)
+        pool = run_workers(log_spec, data, listener, 1, options=options)
+        try:
+            pool.wait_ready()
+            sock, extra = _handshake(listener.getsockname()[1])
+            wire = wire_length(len(frames[0]))
+            arrived: list[float] = []
+
+            def read() -> None:
+                total = extra
+                while len(arrived) < len(frames):
+                    chunk = sock.recv(1 << 16)
+                    if not chunk:
+                        return
+                    total += len(chunk)
+                    now = time.perf_counter()
+                    arrived.extend(now for _ in range(total // wire - len(arrived)))
+
+            reader = threading.Thread(target=read)
+            reader.start()
+            time.sleep(0.2)  # the subscriber is live
+            committed = []
+            for frame in frames:
+                with store.write() as txn:
+                    sequencer.append(txn, functools.partial(_stored, frame))
+                committed.append(time.perf_counter())
+                if wake:
+                    pool.notify()
+                time.sleep(0.002)
+            reader.join(30)
+            sock.close()
+        finally:
+            pool.stop()
+        listener.close()
+        store.close()
+    return [(got - sent) * 1000 for got, sent in zip(arrived, committed, strict=True)]
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def wake_rows(frames: list[bytes]) -> list[list[str]]:
+    """The wake-up's cost for the writer and the latency it buys, against polling alone."""
+    pipes = WakePipes()
+    ends = [pipes.new() for _ in range(4)]
+    count = 20_000
+    start = time.perf_counter()
+    for _ in range(count):
+        pipes.notify()
+        for fd in ends:  # a worker drains its pipe
+            os.read(fd, 4096)
+    notify_us = (time.perf_counter() - start) / count * 1e6
+    pipes.close()
+    for fd in ends:
+        os.close(fd)
+    rows = [["wake-up", "events", "p50 ms", "p99 ms", "max ms"]]
+    for name, wake, poll in (("pipe", True, 1.0), ("poll every 100 ms only", False, 0.1)):
+        latencies = run_wake_latency(frames, wake=wake, poll_interval=poll)
+        rows.append(
+            [
+                name,
+                str(len(latencies)),
+                f"{_percentile(latencies, 0.5):.2f}",
+                f"{_percentile(latencies, 0.99):.2f}",
+                f"{max(latencies):.2f}",
+            ]
+        )
+    rows.append([f"notify() to 4 workers + their reads: {notify_us:.1f} µs", "", "", "", ""])
+    return rows
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_run_flags(parser, "small runs (checks the harness, numbers not meaningful)")
@@ -423,6 +512,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             print(" | ".join(rows[-1]), file=sys.stderr, flush=True)
     print(render(rows, args.markdown))
+    print(render(wake_rows(frames[: 100 if args.quick else 1000]), args.markdown))
     print(
         f"goals: >= {GOAL_DELIVERIES:,} deliveries/s and >= {GOAL_RATIO:.0f}x websockets.broadcast"
     )
