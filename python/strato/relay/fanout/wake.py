@@ -9,8 +9,9 @@ pipe that reaches end of file means the ingest process is gone, which stops the 
 Why a pipe (measured in ``benches/README.md``, "Relay fan-out"): a wake-up costs the writer
 one ``write`` per worker per commit (group commit makes that one per batch of events; ~7 µs for
 four workers with their reads) and an idle worker nothing, and an event reaches a subscriber
-in 0.15 ms (p50; 2.4 ms p99); polling alone adds up to the poll interval to every event; an inotify watch on ``data.mdb`` fires for every page
-write of every table (LMDB writes pages with ``pwrite``), not once per commit of the log.
+in 0.15 ms (p50; 2.4 ms p99); polling alone adds up to the poll interval to every event; an
+inotify watch on ``data.mdb`` fires for every page write of every table (LMDB writes pages
+with ``pwrite``), not once per commit of the log.
 """
 
 from __future__ import annotations
