@@ -3,22 +3,31 @@ serve subscribers from one LMDB log that this test process writes, as the ingest
 Every subscriber gets every event, byte-identical and in order, whichever worker serves it; the
 consumer table lists the consumers of both workers; the workers' metrics add up in
 multiprocess mode; stopping the workers closes every consumer with 1001 and empties the
-table; workers whose ingest process dies (SIGKILL) exit on their own."""
+table; workers whose ingest process dies (SIGKILL) exit on their own; a request for another
+path accepted by a worker is answered by the main process's app (hand-off)."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
+import uvicorn
 from prometheus_client import CollectorRegistry
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 from strato.firehose import TABLES, Retention, Sequencer, encode_message
 from strato.firehose.endpoint import SUBSCRIBE_REPOS_PATH
 from strato.relay.fanout.consumers import ConsumerRegistry
+from strato.relay.fanout.handoff import HandoffReceiver, uvicorn_handler
 from strato.relay.fanout.metrics import add_worker_collector
 from strato.relay.fanout.workers import (
     FanoutWorkers,
@@ -184,3 +193,42 @@ def test_workers_exit_when_the_ingest_process_dies(tmp_path: Path) -> None:
     registry = ConsumerRegistry.open(tmp_path / "data")
     assert registry.list() == []
     registry.close()
+
+
+async def _hello(request: Request) -> JSONResponse:
+    assert request.client is not None
+    return JSONResponse({"served_by": os.getpid(), "client": request.client.host})
+
+
+def test_a_worker_hands_other_requests_to_the_main_process(tmp_path: Path) -> None:
+    spec = LogSpec(tmp_path / "log", "relay", 1)
+    Store.open(spec.path, name="relay", schema_version=1, tables=TABLES).close()
+
+    async def main() -> None:
+        app = Starlette(routes=[Route("/xrpc/_health", _hello)])
+        server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="off"))
+        own = socket.create_server(("127.0.0.1", 0))
+        serving = asyncio.create_task(server.serve(sockets=[own]))
+        while not server.started:
+            await asyncio.sleep(0.01)
+        receiver = HandoffReceiver(tmp_path / "fanout.sock", uvicorn_handler(server))
+        receiver.start()
+        listener = bind_reuseport("127.0.0.1", 0, listen=False)
+        workers = run_workers(spec, tmp_path, listener, 1, handoff_path=receiver.path)
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(None, workers.wait_ready)
+            port = listener.getsockname()[1]
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+                answer = await http.get("/xrpc/_health")
+            # Accepted by the worker, answered by this process's app.
+            assert answer.json() == {"served_by": os.getpid(), "client": "127.0.0.1"}
+        finally:
+            await loop.run_in_executor(None, workers.stop)
+            receiver.stop()
+            server.should_exit = True
+            await serving
+            own.close()
+            listener.close()
+
+    asyncio.run(main())
