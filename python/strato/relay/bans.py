@@ -8,6 +8,7 @@ admin add refuse a banned host, and the crawler does not subscribe to one.
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from typing import Final
 
@@ -41,7 +42,11 @@ def _host_of(hostname: str) -> str:
 def candidates(hostname: str) -> list[str]:
     """The patterns that would ban ``hostname``: itself and each parent domain."""
     host = _host_of(hostname)
-    if ":" in host or host.replace(".", "").isdigit():  # an IP literal: only itself
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:  # an IP literal: only itself
         return [host]
     labels = host.split(".")
     return [".".join(labels[i:]) for i in range(len(labels))]
