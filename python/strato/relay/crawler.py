@@ -90,6 +90,9 @@ class CrawlerConfig:
     #: Longest throttle wait spent connected; longer ones close the connection meanwhile.
     short_wait: float = 5.0
     ping_interval: float = 30.0
+    #: How long a closing connection waits for the host's close frame (frames still queued
+    #: behind it are not read, so a connection closed while throttled always waits this).
+    close_timeout: float = 2.0
 
 
 @dataclass
@@ -344,6 +347,7 @@ class Crawler:
                     max_size=self.config.max_frame_bytes,
                     open_timeout=self.config.open_timeout,
                     ping_interval=self.config.ping_interval,
+                    close_timeout=self.config.close_timeout,
                     host=str(address),
                     port=target.port,
                 )

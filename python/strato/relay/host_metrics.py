@@ -23,7 +23,7 @@ class HostMetrics:
     """The crawler's counters and gauges, registered in ``server.registry``."""
 
     def __init__(self, server: ServerMetrics) -> None:
-        registry = server.registry
+        registry = self.registry = server.registry
         self.connected = Gauge(
             "strato_relay_hosts_connected", "Open upstream subscriptions", registry=registry
         )
