@@ -167,7 +167,9 @@ def test_a_host_answering_as_a_relay_is_refused_and_banned(
         crawl = crawler(store, sink)
         crawl.subscribe(host)
         await eventually(lambda: not crawl.is_subscribed(host.id))
-        assert not crawl.subscribe(HostStore(store).get_by_id(host.id))  # type: ignore[arg-type]
+        row = HostStore(store).get_by_id(host.id)
+        assert row is not None
+        assert not crawl.subscribe(row)
         await crawl.stop()
         return crawl
 
