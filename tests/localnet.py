@@ -31,11 +31,11 @@ from starlette.types import ASGIApp
 
 
 @contextmanager
-def serve_app(app: ASGIApp, **options: Any) -> Iterator[str]:
-    """Run ``app`` with uvicorn on 127.0.0.1 (any free port) in a thread; yields its URL
-    (``http://127.0.0.1:<port>``). ``options`` are more ``uvicorn.Config`` keywords."""
+def serve_app(app: ASGIApp, port: int = 0, **options: Any) -> Iterator[str]:
+    """Run ``app`` with uvicorn on 127.0.0.1 (``port``, or any free port) in a thread; yields
+    its URL (``http://127.0.0.1:<port>``). ``options`` are more ``uvicorn.Config`` keywords."""
     options = {"log_level": "warning", "lifespan": "on", **options}
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, **options))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, **options))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

@@ -78,6 +78,8 @@ async def serve(
                 # Event streams send DAG-CBOR frames encoded once for every subscriber: no
                 # per-connection compression (the reference's servers do not offer it either).
                 ws_per_message_deflate=False,
+                # Services set their own Server header (the relay's is its loop guard).
+                server_header=False,
                 lifespan="on",
                 timeout_graceful_shutdown=10,
             )

@@ -21,6 +21,7 @@ after an exponential backoff; ``FutureCursor`` and other error frames are raised
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections.abc import AsyncGenerator
 from typing import Final
@@ -79,9 +80,11 @@ class StreamClient:
         attempt = 0
         while True:
             try:
-                async for frame in self._connection():
-                    attempt = 0
-                    yield frame
+                # Closed explicitly, so a consumer that stops early closes the socket now.
+                async with contextlib.aclosing(self._connection()) as connection:
+                    async for frame in connection:
+                        attempt = 0
+                        yield frame
                 if not self.reconnect:
                     return
             except EventStreamError as err:

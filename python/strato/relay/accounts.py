@@ -3,6 +3,9 @@
 - ``relay_accounts``: DID -> the :class:`AccountState` row (msgpack): the host it lives on, its
   head commit, rev and data root as last verified, its upstream status, and the relay's own
   verdicts (taken down here, throttled by its host's account limit, desynchronized);
+- ``relay_collections``: collection NSID + DID -> nothing, and ``relay_account_collections``:
+  DID + collection -> nothing: which accounts have records in which collections
+  (``listReposByCollection``), from the creates the relay has seen and each resync's full list;
 - ``relay_account_events``: DID + ``u64(seq)`` -> nothing, and ``relay_event_accounts``:
   ``u64(seq)`` -> DID: which log events are whose, so a takedown can purge an account's events
   from replay and pruning can drop the index with the events.
@@ -24,7 +27,9 @@ from strato.storage import ReadTxn, Store, WriteTxn, from_u64, u64
 ACCOUNTS: Final = "relay_accounts"
 ACCOUNT_EVENTS: Final = "relay_account_events"
 EVENT_ACCOUNTS: Final = "relay_event_accounts"
-TABLES: Final = (ACCOUNTS, ACCOUNT_EVENTS, EVENT_ACCOUNTS)
+COLLECTIONS: Final = "relay_collections"
+ACCOUNT_COLLECTIONS: Final = "relay_account_collections"
+TABLES: Final = (ACCOUNTS, ACCOUNT_EVENTS, EVENT_ACCOUNTS, COLLECTIONS, ACCOUNT_COLLECTIONS)
 
 #: Upstream statuses under which an account's commits are not forwarded.
 INACTIVE_UPSTREAM: Final = frozenset({"deactivated", "takendown", "suspended", "deleted"})
@@ -116,3 +121,42 @@ class AccountStore:
             txn.delete(ACCOUNT_EVENTS, did + b"\x00" + key)
             txn.delete(EVENT_ACCOUNTS, key)
         return len(doomed)
+
+    # -- collections ----------------------------------------------------------------------------
+
+    def add_collection(self, txn: WriteTxn, did: str, collection: str) -> None:
+        """Note that ``did`` has records in ``collection``."""
+        if txn.put(ACCOUNT_COLLECTIONS, _pair(did, collection), b"", overwrite=False):
+            txn.put(COLLECTIONS, _pair(collection, did), b"")
+
+    def set_collections(self, txn: WriteTxn, did: str, collections: set[str]) -> None:
+        """Replace the collections of ``did`` (after a full resync)."""
+        start = did.encode() + b"\x00"
+        for key, _ in list(txn.items(ACCOUNT_COLLECTIONS, prefix=start)):
+            collection = key[len(start) :].decode()
+            if collection not in collections:
+                txn.delete(ACCOUNT_COLLECTIONS, key)
+                txn.delete(COLLECTIONS, _pair(collection, did))
+        for collection in collections:
+            self.add_collection(txn, did, collection)
+
+    def collections(self, txn: ReadTxn, did: str) -> list[str]:
+        start = did.encode() + b"\x00"
+        return [
+            key[len(start) :].decode() for key, _ in txn.items(ACCOUNT_COLLECTIONS, prefix=start)
+        ]
+
+    def repos_with_collection(
+        self, txn: ReadTxn, collection: str, *, after: str | None, limit: int
+    ) -> list[str]:
+        """DIDs with records in ``collection``, in DID order after ``after``."""
+        prefix = collection.encode() + b"\x00"
+        start = prefix if after is None else prefix + after.encode() + b"\x00"
+        return [
+            key[len(prefix) :].decode()
+            for key, _ in txn.items(COLLECTIONS, start, prefix=prefix, limit=limit)
+        ]
+
+
+def _pair(first: str, second: str) -> bytes:
+    return first.encode() + b"\x00" + second.encode()

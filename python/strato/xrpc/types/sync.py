@@ -214,6 +214,33 @@ class ListBlobsOutput(LexObject):
         each_text(self.cids, "cids", is_cid, "cid")
 
 
+class ListReposByCollectionParams(LexObject):
+    """``com.atproto.sync.listReposByCollection`` params."""
+
+    collection: str
+    limit: Annotated[int, msgspec.Meta(ge=1, le=2000)] = 500
+    cursor: str | Unset = UNSET
+
+    def __post_init__(self) -> None:
+        text(self.collection, "collection", check=is_nsid, fmt="nsid")
+
+
+class CollectionRepo(LexObject):
+    """``com.atproto.sync.listReposByCollection#repo``."""
+
+    did: str
+
+    def __post_init__(self) -> None:
+        text(self.did, "did", check=is_did, fmt="did")
+
+
+class ListReposByCollectionOutput(LexObject):
+    """``com.atproto.sync.listReposByCollection`` output."""
+
+    repos: list[CollectionRepo]
+    cursor: str | Unset = UNSET
+
+
 #: The methods of this namespace strato serves, with their types.
 METHODS: dict[str, MethodTypes] = {
     "com.atproto.sync.requestCrawl": MethodTypes("procedure", input=RequestCrawlInput),
@@ -238,5 +265,8 @@ METHODS: dict[str, MethodTypes] = {
     "com.atproto.sync.getBlob": MethodTypes("query", params=GetBlobParams, raw_output="*/*"),
     "com.atproto.sync.listBlobs": MethodTypes(
         "query", params=ListBlobsParams, output=ListBlobsOutput
+    ),
+    "com.atproto.sync.listReposByCollection": MethodTypes(
+        "query", params=ListReposByCollectionParams, output=ListReposByCollectionOutput
     ),
 }

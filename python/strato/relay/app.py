@@ -1,0 +1,138 @@
+"""The relay as an ASGI app: :func:`create_app`.
+
+Routes: the XRPC methods of :mod:`strato.relay.routes` under ``/xrpc/``, the firehose
+(``/xrpc/com.atproto.sync.subscribeRepos``, the relay's own log), ``/xrpc/_health`` (503 with
+the reason while ingest is stopped), ``/metrics``, ``/`` and ``/robots.txt``. Every response
+carries ``Server: strato-relay (atproto-relay)``: another relay that finds it will not
+subscribe to us, and we will not subscribe to a host that sends it.
+
+The lifespan runs the ingest pipeline, the firehose pump, the crawler of the registered hosts
+and the log's retention every ``PRUNE_INTERVAL`` seconds; leaving it stops them and closes the
+store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Final
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from strato import __version__
+from strato.firehose import SubscribeReposEndpoint
+from strato.relay.context import RelayContext
+from strato.relay.routes import NAMESPACES
+from strato.relay.settings import RelaySettings
+from strato.xrpc import RateLimitSettings, XrpcRouter, cors_middleware
+
+logger = logging.getLogger("strato.relay")
+
+PRUNE_INTERVAL: Final = 600.0
+SERVER_HEADER: Final = b"strato-relay (atproto-relay)"
+
+BANNER: Final = """\
+This is an AT Protocol relay, run by strato.
+
+It crawls PDS hosts, verifies every commit and serves one event stream:
+  /xrpc/com.atproto.sync.subscribeRepos
+"""
+
+
+def create_app(settings: RelaySettings, *, context: RelayContext | None = None) -> Starlette:
+    """The relay app over ``settings`` (its data directory is opened now; ingest, the firehose
+    and the housekeeping run while the app's lifespan does)."""
+    ctx = context if context is not None else RelayContext.open(settings)
+    router = XrpcRouter(rate_limits=RateLimitSettings(trusted_proxies=settings.trust_proxy))
+    for namespace in NAMESPACES:
+        namespace.register(router, ctx)
+    firehose = SubscribeReposEndpoint(ctx.broadcaster)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await ctx.broadcaster.start()
+        ctx.relay_metrics.log_bytes.set(ctx.sequencer.total_bytes())
+        tasks = [
+            asyncio.create_task(ctx.ingestor.run(), name="relay-ingest"),
+            asyncio.create_task(_every(PRUNE_INTERVAL, ctx.prune), name="prune"),
+        ]
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await ctx.broadcaster.stop()
+            await ctx.aclose()
+
+    async def health(request: Request) -> Response:
+        reason = ctx.ingestor.stopped_reason
+        if reason is not None:
+            return JSONResponse(
+                {"version": __version__, "error": "IngestStopped", "message": reason},
+                status_code=503,
+            )
+        return JSONResponse({"version": __version__})
+
+    async def root(request: Request) -> Response:
+        return PlainTextResponse(BANNER)
+
+    async def robots(request: Request) -> Response:
+        return PlainTextResponse("# Hello!\n\nUser-agent: *\nDisallow: /\n")
+
+    routes = [
+        Route("/xrpc/_health", health, methods=["GET", "HEAD"]),
+        *firehose.routes(),
+        *router.routes(),
+        Route("/metrics", ctx.metrics.endpoint, methods=["GET"]),
+        Route("/robots.txt", robots, methods=["GET"]),
+        Route("/", root, methods=["GET"]),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[Middleware(ServerHeader), ctx.metrics.middleware(), cors_middleware()],
+    )
+    app.state.ctx = ctx
+    return app
+
+
+class ServerHeader:
+    """Sets ``Server`` on every HTTP response and WebSocket handshake (the loop guard)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_header(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"server"]
+                message = {**message, "headers": [*headers, (b"server", SERVER_HEADER)]}
+            elif message["type"] == "websocket.accept":
+                headers = list(message.get("headers", []))
+                message = {**message, "headers": [*headers, (b"server", SERVER_HEADER)]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_header)
+
+
+async def _every(interval: float, chore: Callable[[], object]) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await asyncio.to_thread(chore)
+        except Exception:
+            logger.exception("housekeeping %s failed", getattr(chore, "__name__", chore))

@@ -1,0 +1,168 @@
+"""Everything one relay process holds, built from its :class:`RelaySettings`:
+:class:`RelayContext`.
+
+One LMDB environment (``<data_dir>/db``) carries the host registry, the account states, the
+event log and its index, and the identity cache, so an event, the account state it changes
+and the host cursor that passes it are one transaction. Route modules take the context and read
+what they need; nothing here knows about HTTP.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+import httpx
+
+from strato.firehose import TABLES as FIREHOSE_TABLES
+from strato.firehose import Broadcaster, FirehoseMetrics, Retention, Sequencer
+from strato.identity import IdentityCache, IdentityResolver
+from strato.metrics import ServerMetrics
+from strato.relay.accounts import TABLES as ACCOUNT_TABLES
+from strato.relay.accounts import AccountStore
+from strato.relay.hosts import TABLES as HOST_TABLES
+from strato.relay.hosts import HostStore
+from strato.relay.metrics import RelayMetrics
+from strato.relay.pipeline import Ingestor
+from strato.relay.repair import Repairer
+from strato.relay.settings import RelaySettings
+from strato.storage import Store
+
+SCHEMA_VERSION: Final = 1
+IDENTITY_CACHE_TABLE: Final = "identity"
+#: Events whose index entries are dropped per pruning transaction.
+UNINDEX_BATCH: Final = 5000
+USER_AGENT: Final = "strato-relay (atproto-relay)"
+
+
+@dataclass
+class RelayContext:
+    """The open stores and workers of one relay. Build it with :meth:`open`, inside the
+    event loop that will run it; :meth:`aclose` it."""
+
+    settings: RelaySettings
+    store: Store
+    hosts: HostStore
+    accounts: AccountStore
+    sequencer: Sequencer
+    metrics: ServerMetrics
+    relay_metrics: RelayMetrics
+    broadcaster: Broadcaster
+    identity: IdentityResolver
+    http: httpx.AsyncClient
+    ingestor: Ingestor
+    repairer: Repairer
+    admin_token: str | None = None
+    _closed: bool = field(default=False, repr=False)
+
+    @classmethod
+    def open(cls, settings: RelaySettings) -> RelayContext:
+        """Open (or create) the data directory of ``settings`` and everything on it."""
+        data_dir = Path(settings.data_dir)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        store = open_store(data_dir, sync=settings.sync)
+        metrics = ServerMetrics("relay")
+        relay_metrics = RelayMetrics(metrics)
+        sequencer = Sequencer(
+            store,
+            retention=Retention(
+                max_age_seconds=settings.event_retention_hours * 3600,
+                max_bytes=settings.event_retention_bytes,
+            ),
+        )
+        broadcaster = Broadcaster(sequencer, FirehoseMetrics(metrics))
+        hosts = HostStore(store)
+        accounts = AccountStore(store)
+        identity = IdentityResolver(
+            plc_url=settings.plc_url,
+            cache=IdentityCache(store, table=IDENTITY_CACHE_TABLE),
+            local_network=settings.local_network,
+        )
+        http = httpx.AsyncClient(
+            timeout=30.0, follow_redirects=False, headers={"User-Agent": USER_AGENT}
+        )
+        repairer = Repairer(
+            store=store,
+            hosts=hosts,
+            accounts=accounts,
+            sequencer=sequencer,
+            identity=identity,
+            http=http,
+            metrics=relay_metrics,
+            notify=broadcaster.notify,
+            strict=settings.strict,
+        )
+        ingestor = Ingestor(
+            store=store,
+            hosts=hosts,
+            accounts=accounts,
+            sequencer=sequencer,
+            identity=identity,
+            metrics=relay_metrics,
+            policy=settings.check_policy(),
+            strict=settings.strict,
+            account_limit=hosts.add_account,
+            notify=broadcaster.notify,
+            repairs=repairer,
+            data_dir=data_dir,
+        )
+        repairer.forget_identity = ingestor.forget_identity
+        return cls(
+            settings=settings,
+            store=store,
+            hosts=hosts,
+            accounts=accounts,
+            sequencer=sequencer,
+            metrics=metrics,
+            relay_metrics=relay_metrics,
+            broadcaster=broadcaster,
+            identity=identity,
+            http=http,
+            ingestor=ingestor,
+            repairer=repairer,
+            admin_token=read_admin_token(settings.admin_token_file),
+        )
+
+    def prune(self) -> int:
+        """Apply the retention window to the log and drop the index of what it removed."""
+        removed = self.sequencer.prune()
+        oldest = self.sequencer.oldest()
+        cutoff = self.sequencer.head() + 1 if oldest is None else oldest
+        while self.store.transact(
+            lambda txn: self.accounts.unindex_before(txn, cutoff, limit=UNINDEX_BATCH)
+        ):
+            pass
+        self.relay_metrics.log_bytes.set(self.sequencer.total_bytes())
+        return removed
+
+    async def aclose(self) -> None:
+        """Stop the repairs, close the clients and the store."""
+        if self._closed:
+            return
+        self._closed = True
+        await self.repairer.stop()
+        await self.identity.aclose()
+        await self.http.aclose()
+        self.store.close()
+
+
+def open_store(data_dir: Path, *, sync: bool = True) -> Store:
+    """The relay's LMDB environment in ``data_dir`` (created if missing)."""
+    tables = HOST_TABLES + ACCOUNT_TABLES + FIREHOSE_TABLES + (IDENTITY_CACHE_TABLE,)
+    return Store.open(
+        data_dir / "db", name="relay", schema_version=SCHEMA_VERSION, tables=tables, sync=sync
+    )
+
+
+def read_admin_token(path: Path | None) -> str | None:
+    """The admin password in ``path`` (None: no admin access)."""
+    if path is None:
+        return None
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except OSError as err:
+        raise ValueError(f"cannot read the admin token file {path}: {err}") from err
+    if len(token) < 16:
+        raise ValueError(f"the admin token in {path} is shorter than 16 characters")
+    return token

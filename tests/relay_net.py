@@ -1,0 +1,63 @@
+"""A local network for relay tests: a PLC directory, PDSes whose public URL is their real
+address (``http://localhost:<port>``, so their accounts' DID documents name the host the relay
+subscribes to), and a relay, each served by uvicorn on 127.0.0.1 in a thread."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from localnet import serve_app
+from pds_net import LocalPds
+from strato.pds.app import create_app as create_pds_app
+from strato.pds.settings import PdsSettings
+from strato.relay.app import create_app as create_relay_app
+from strato.relay.context import RelayContext
+from strato.relay.settings import RelaySettings
+from strato_proc import free_port
+
+
+@dataclass
+class LocalRelay:
+    """A running relay: its URL, settings and open context."""
+
+    url: str
+    settings: RelaySettings
+    ctx: RelayContext
+
+    @property
+    def stream_url(self) -> str:
+        return self.url.replace("http://", "ws://") + "/xrpc/com.atproto.sync.subscribeRepos"
+
+    def xrpc(self, nsid: str, **kwargs: Any) -> httpx.Response:
+        method = "POST" if "json" in kwargs or "content" in kwargs else "GET"
+        with httpx.Client(base_url=self.url, timeout=30.0) as client:
+            return client.request(method, f"/xrpc/{nsid}", **kwargs)
+
+
+@contextlib.contextmanager
+def run_addressed_pds(data_dir: Path, plc_url: str, **settings: Any) -> Iterator[LocalPds]:
+    """A PDS on a port chosen first, so its public URL is where it really listens."""
+    port = free_port()
+    options: dict[str, Any] = {
+        "rate_limits": False, "sync": False, "local_network": True, "port": port,
+        "public_url": f"http://localhost:{port}", **settings,
+    }  # fmt: skip
+    config = PdsSettings(data_dir=data_dir, plc_url=plc_url, **options)
+    app = create_pds_app(config)
+    with serve_app(app, port=port) as url:
+        yield LocalPds(url, plc_url, config, app.state.ctx)
+
+
+@contextlib.contextmanager
+def run_relay(data_dir: Path, plc_url: str, **settings: Any) -> Iterator[LocalRelay]:
+    """A relay on a local network using the directory at ``plc_url``."""
+    options: dict[str, Any] = {"sync": False, "local_network": True, **settings}
+    config = RelaySettings(data_dir=data_dir, plc_url=plc_url, **options)
+    app = create_relay_app(config)
+    with serve_app(app) as url:
+        yield LocalRelay(url, config, app.state.ctx)
