@@ -450,3 +450,60 @@ def test_private_addresses_are_refused_outside_a_local_network(
         crawl, "strato_relay_host_errors_total", host=host.hostname, reason="address_refused"
     )
     assert errors >= 2
+
+
+def test_more_accounts_raise_the_rate_of_a_connected_host(
+    store: Store, upstream: FakeUpstream
+) -> None:
+    upstream.add(*[(seq, frame(seq)) for seq in range(1, 61)])
+    host = add_host(store, f"localhost:{upstream.port}", last_seq=0)
+    sink = Sink(store)
+    clock = Clock()
+
+    async def main() -> None:
+        crawl = crawler(store, sink, limits=HostLimits(clock))
+        crawl.subscribe(host)
+        await eventually(lambda: status(store, host.id) == HostStatus.THROTTLED)
+        hosts = HostStore(store)
+        with store.write() as txn:
+            row = hosts.get_by_id(host.id, txn)
+            assert row is not None
+            row.account_count = row.account_limit = 10_000  # 60 events a second now
+            hosts.put(txn, row)
+        await crawl.refresh()
+        await eventually(lambda: len(sink.frames) == 60)  # the clock has not moved
+        await crawl.stop()
+
+    asyncio.run(main())
+    assert sink.seqs == list(range(1, 61))
+
+
+def test_a_failing_ingest_callback_reconnects_from_the_cursor(
+    store: Store, upstream: FakeUpstream
+) -> None:
+    upstream.add((1, frame(1)), (2, frame(2)), (3, frame(3)))
+    host = add_host(store, f"localhost:{upstream.port}", last_seq=0)
+    sink = Sink(store)
+    failed: list[bytes] = []
+
+    async def flaky(host: Host, data: bytes) -> None:
+        if decode_frame(data).seq == 2 and not failed:
+            failed.append(data)
+            raise RuntimeError("ingest hiccup")
+        await sink.on_frame(host, data)
+
+    async def main() -> Crawler:
+        crawl = Crawler(
+            HostStore(store), flaky, config=FAST, metrics=HostMetrics(ServerMetrics("relay"))
+        )
+        crawl.subscribe(host)
+        await eventually(lambda: sink.seqs == [1, 2, 3])
+        await crawl.stop()
+        return crawl
+
+    crawl = asyncio.run(main())
+    assert upstream.cursors[:2] == [0, 1]
+    errors = metric(
+        crawl, "strato_relay_host_errors_total", host=host.hostname, reason="internal_error"
+    )
+    assert errors == 1

@@ -6,7 +6,8 @@
 - ``strato_relay_host_reconnects_total{host}``: connections opened to a host after its first;
 - ``strato_relay_host_errors_total{host,reason}``: connections ended or refused, by reason
   (``frame_too_big``, ``text_frame``, ``connect_failed``, ``connection_lost``,
-  ``upstream_error``, ``future_cursor``, ``relay_loop``, ``address_refused``);
+  ``upstream_error``, ``future_cursor``, ``relay_loop``, ``address_refused``,
+  ``internal_error``);
 - ``strato_relay_host_throttled_total{host}``: times a host's event rate hit its limits.
 
 Frames and events per host are the ingest pipeline's (``strato.relay.metrics``).
