@@ -14,8 +14,8 @@ XRPC method, ``nsid@params``, ``nsid@input`` or ``nsid@output``.
 from __future__ import annotations
 
 import functools
-from importlib import resources
 from collections.abc import Iterator, Mapping
+from importlib import resources
 from typing import Any
 
 import msgspec

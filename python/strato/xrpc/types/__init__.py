@@ -5,7 +5,8 @@
 Each struct decodes and validates in one step (JSON types, required fields and limits by
 msgspec, formats and string lengths in ``__post_init__``) with the same verdicts as the generic
 lexicon engine; ``tests/xrpc/test_xrpc_types.py`` checks every registered struct against its
-lexicon in the shared set, or in the relay's own (``strato/relay/lexicons``) (fields, required, types, limits, defaults, encodings).
+lexicon (the shared set, or those the package ships in ``strato/relay/lexicons``): fields,
+required, types, limits, defaults, encodings.
 """
 
 from __future__ import annotations
