@@ -5,9 +5,11 @@ The password (from ``--admin-token-file``) is accepted both as ``Authorization: 
 <token>`` and as HTTP Basic ``admin:<token>``: the reference relay takes only Basic, and
 ``goat`` sends Basic when given ``--admin-password``, Bearer when given
 ``--admin-bearer-token``. Anything else (no header, another scheme, a malformed header, another
-user, a wrong password, or a relay without an admin password) is a 401
-``AuthenticationRequired`` with ``WWW-Authenticate: Basic``, as the reference answers. Tokens
-are compared in constant time.
+user, a wrong password, or a relay without an admin password) is a 401: on the reference's
+``/admin/...`` paths with ``WWW-Authenticate: Basic``, as the reference answers; on the XRPC
+methods an ``AuthenticationRequired`` without that challenge (as the PDS's admin methods
+answer), so a browser running the admin page never opens its own password prompt over the
+page. Tokens are compared in constant time.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ def is_admin(connection: HTTPConnection, expected: str | None) -> bool:
 
 
 def auth_error() -> XrpcError:
-    return XrpcError(401, "AuthenticationRequired", "Admin authentication required", CHALLENGE)
+    return XrpcError(401, "AuthenticationRequired", "Admin authentication required")
 
 
 def admin_verifier(expected: str | None) -> AuthVerifier:
