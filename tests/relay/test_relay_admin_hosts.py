@@ -214,3 +214,19 @@ def test_consumers_stats_and_account_view(net: AdminNet) -> None:
     )
     assert view["events"] == [f.seq for f in replay(net.relay) if did_of(f) == frank[0]]
     assert error_of(net.call("getAccount", params={"did": "nope"})) == (400, "InvalidRequest")
+
+
+def test_goat_adds_a_host_and_pages(net: AdminNet) -> None:
+    answer = net.path("POST", "/admin/pds/requestCrawl", json={"hostname": net.pds_host})
+    assert (answer.status_code, answer.json()) == (200, SUCCESS)
+    wait_for(lambda: net.pds_host in net.admin.crawler.connected_hosts())
+    assert [row["Host"] for row in net.path("GET", "/admin/pds/list").json()] == [net.pds_host]
+    assert [h["hostname"] for h in net.call("listHosts", params={"limit": 1}).json()["hosts"]] == [
+        net.pds_host
+    ]
+    after = net.call("listHosts", params={"cursor": "1"}).json()
+    assert after == {"hosts": []}
+    assert error_of(net.call("listHosts", params={"cursor": "x"})) == (400, "InvalidRequest")
+    assert error_of(net.call("listHosts", params={"limit": 0})) == (400, "InvalidRequest")
+    bad = net.path("GET", "/admin/repo/takedowns", params={"size": "0"})
+    assert (bad.status_code, bad.json()) == (400, {"error": "size must be between 1 and 1000"})
