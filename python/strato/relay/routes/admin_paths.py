@@ -27,6 +27,7 @@ a string (``goat`` reads it as one). The admin password is checked as for the XR
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
@@ -163,8 +164,15 @@ class AdminPaths:
         return SUCCESS
 
     async def list_hosts(self, request: Request) -> Any:
-        stats = {figures.host.id: figures.events_in for figures in self.admin.stats().hosts}
-        return [listed_host(info, stats.get(info.host.id, 0)) for info in self.admin.hosts()]
+        return await asyncio.to_thread(self._list_hosts)
+
+    def _list_hosts(self) -> list[dict[str, Any]]:
+        figures = self.admin.stats().hosts
+        connected = set(self.admin.crawler.connected_hosts())
+        return [
+            listed_host(HostInfo(each.host, each.host.hostname in connected, None), each.events_in)
+            for each in figures
+        ]
 
     async def change_limits(self, request: Request) -> Any:
         value = await body(request)
@@ -199,7 +207,9 @@ class AdminPaths:
         size = request.query_params.get("size") or str(TAKEDOWN_PAGE)
         if not size.isascii() or not size.isdigit() or not 1 <= int(size) <= 1000:
             raise PathError(400, "size must be between 1 and 1000")
-        dids = self.admin.takedowns.listed(after=cursor, limit=int(size))
+        dids = await asyncio.to_thread(
+            lambda: self.admin.takedowns.listed(after=cursor, limit=int(size))
+        )
         answer: dict[str, Any] = {"dids": dids}
         if len(dids) == int(size):
             answer["cursor"] = dids[-1]
@@ -214,7 +224,7 @@ class AdminPaths:
         return SUCCESS
 
     async def list_domain_bans(self, request: Request) -> Any:
-        return {"banned_domains": self.admin.bans.patterns()}
+        return {"banned_domains": await asyncio.to_thread(self.admin.bans.patterns)}
 
     async def upstream_conns(self, request: Request) -> Any:
         return self.admin.crawler.connected_hosts()
