@@ -75,6 +75,23 @@ def test_raising_the_limit_lifts_throttled_accounts_oldest_first(net: AdminNet) 
     assert net.relay.ctx.accounts.get(carol[0]).active  # type: ignore[union-attr]
 
 
+def test_trusting_a_host_lifts_all_its_throttled_accounts(net: AdminNet) -> None:
+    add_and_connect(net)
+    net.write_posts("heidi.test", 1)
+    ivan = net.write_posts("ivan.test", 1)
+    judy = net.write_posts("judy.test", 1)
+    crawled(net)
+    mark = net.relay.ctx.sequencer.head()
+    trusted = net.call("setHostLimits", json={"hostname": net.pds_host, "trusted": True}).json()
+    assert trusted["lifted"] == [ivan[0], judy[0]]
+    host = trusted["host"]
+    assert (host["trusted"], host["accountLimit"], host["throttledCount"]) == (True, 1, 0)
+    for did in (ivan[0], judy[0]):
+        synced(net, did, mark)
+    accounts = [(f.t, did_of(f)) for f in replay(net.relay, mark) if f.t == "#account"]
+    assert accounts == [("#account", ivan[0]), ("#account", judy[0])]
+
+
 def test_trust_and_bad_limits(net: AdminNet) -> None:
     add_and_connect(net)
     trusted = net.call("setHostLimits", json={"hostname": net.pds_host, "trusted": True})

@@ -155,7 +155,8 @@ class RelayAdmin:
         self, hostname: str, *, account_limit: int | None = None, trusted: bool | None = None
     ) -> tuple[Host, list[str]]:
         """Change a host's account limit and trust; the host and the accounts lifted (each
-        has had its ``#account`` and is being resynced)."""
+        has had its ``#account`` and is being resynced): those that fit under the new limit,
+        or all of them when the host is trusted."""
         host = self.host(hostname)
 
         def write(txn: WriteTxn) -> tuple[Host, list[str]]:
@@ -166,15 +167,23 @@ class RelayAdmin:
                 row.trusted = trusted
                 self.ctx.hosts.put(txn, row)
             lifted: list[str] = []
-            if account_limit is not None:
-                for did in lift_limit(txn, self.ctx.hosts, host.id, account_limit):
-                    state = self.ctx.accounts.get(did, txn)
-                    if state is None or not state.throttled:
-                        continue
-                    state.throttled = False
-                    self.ctx.accounts.put(txn, state)
-                    self.ctx.repairer.append_account(txn, state)
-                    lifted.append(did)
+            limit = row.account_limit if account_limit is None else account_limit
+            dids = lift_limit(txn, self.ctx.hosts, host.id, limit)
+            if row.trusted:
+                # A trusted host has no account limit: every throttled account fits (lifted
+                # through a limit that holds them all, then the host's own is put back).
+                current = self.ctx.hosts.get_by_id(host.id, txn) or row
+                everyone = current.admitted_count + current.throttled_count
+                dids += lift_limit(txn, self.ctx.hosts, host.id, everyone)
+                lift_limit(txn, self.ctx.hosts, host.id, limit)
+            for did in dids:
+                state = self.ctx.accounts.get(did, txn)
+                if state is None or not state.throttled:
+                    continue
+                state.throttled = False
+                self.ctx.accounts.put(txn, state)
+                self.ctx.repairer.append_account(txn, state)
+                lifted.append(did)
             return self.ctx.hosts.get_by_id(host.id, txn) or row, lifted
 
         updated, lifted = await asyncio.to_thread(self.ctx.store.transact, write)
