@@ -128,6 +128,7 @@ def create_app(settings: RelaySettings, *, context: RelayContext | None = None) 
     )
     app.state.ctx = ctx
     app.state.admin = admin
+    app.state.crawler = crawler
     return app
 
 
