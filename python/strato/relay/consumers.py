@@ -2,8 +2,9 @@
 :class:`Consumer` rows from :data:`ConsumerSource` callables, gathered by :class:`Consumers`.
 
 The main process's source is :func:`local_consumers` (its broadcaster's subscriptions). Fan-out
-worker processes keep theirs elsewhere (a table of the shared store); the code that starts them
-adds a source reading it (:meth:`Consumers.add_source`), so the admin API lists every consumer
+worker processes register theirs in a table every process can read; the code that starts them
+adds a source over it (:meth:`Consumers.add_source` with :func:`worker_consumers` over the
+table's listing, whose rows are :class:`WorkerRow`), so the admin API lists every consumer
 wherever it is served.
 """
 
@@ -11,20 +12,23 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 from strato.firehose import Broadcaster
 
 
 @dataclass(frozen=True, slots=True)
 class Consumer:
-    """One live subscriber: ``source`` names the process serving it (``main`` or a worker),
-    ``connected_at`` is unix time, ``cursor`` the last seq sent to it (None: none yet)."""
+    """One live subscriber: ``source`` names the process serving it (``main`` or
+    ``worker <pid>``), ``connected_at`` is unix time, ``cursor`` the last seq sent to it (for a
+    worker's consumer, the cursor it asked for; None: none), ``events_sent`` the frames sent
+    (None where the process does not count them)."""
 
     id: int
     remote_addr: str
     user_agent: str
     connected_at: float
-    events_sent: int
+    events_sent: int | None
     cursor: int | None
     source: str
 
@@ -47,6 +51,49 @@ def local_consumers(broadcaster: Broadcaster, source: str = "main") -> ConsumerS
                 source=source,
             )
             for subscription in broadcaster.subscriptions()
+        ]
+
+    return read
+
+
+class WorkerRow(Protocol):
+    """A row of the fan-out workers' consumer table: the serving process and its serial for
+    the connection, the remote address, the cursor asked for, unix connect time, User-Agent."""
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def serial(self) -> int: ...
+
+    @property
+    def remote(self) -> str: ...
+
+    @property
+    def cursor(self) -> int | None: ...
+
+    @property
+    def connected_at(self) -> float: ...
+
+    @property
+    def user_agent(self) -> str: ...
+
+
+def worker_consumers(rows: Callable[[], Iterable[WorkerRow]]) -> ConsumerSource:
+    """The consumers of the fan-out workers, from ``rows`` (the table's listing)."""
+
+    def read() -> list[Consumer]:
+        return [
+            Consumer(
+                id=row.serial,
+                remote_addr=row.remote,
+                user_agent=row.user_agent,
+                connected_at=row.connected_at,
+                events_sent=None,
+                cursor=row.cursor,
+                source=f"worker {row.pid}",
+            )
+            for row in rows()
         ]
 
     return read

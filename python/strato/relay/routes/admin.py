@@ -78,7 +78,7 @@ def consumer_view(consumer: Consumer) -> types.ConsumerView:
         remote_addr=consumer.remote_addr,
         user_agent=consumer.user_agent,
         connected_at=iso(consumer.connected_at),
-        events_sent=consumer.events_sent,
+        events_sent=UNSET if consumer.events_sent is None else consumer.events_sent,
         source=consumer.source,
         cursor=UNSET if consumer.cursor is None else consumer.cursor,
     )

@@ -71,8 +71,8 @@ class ConsumerView(LexObject):
     remote_addr: str
     user_agent: str
     connected_at: str
-    events_sent: Count
     source: str
+    events_sent: Count | Unset = UNSET
     cursor: Count | Unset = UNSET
 
     def __post_init__(self) -> None:
