@@ -64,7 +64,8 @@ def test_crawled_writes_reach_the_relay_log_and_resume_after_a_restart(
         lambda txn: ctx.hosts.add(txn, hostname, no_ssl=True, account_limit=100)
     )
 
-    metrics = HostMetrics(ctx.metrics)  # beside the relay's own metrics, in its registry
+    assert relay.app is not None  # the host metrics the relay's app registered
+    metrics: HostMetrics = relay.app.state.crawler.metrics
 
     async def start() -> Crawler:
         config = CrawlerConfig(local_network=True)

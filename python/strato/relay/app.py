@@ -28,8 +28,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from strato import __version__
 from strato.firehose import SubscribeReposEndpoint
+from strato.relay import admin_page
+from strato.relay.admin import RelayAdmin
 from strato.relay.context import RelayContext
-from strato.relay.routes import NAMESPACES
+from strato.relay.crawler import Crawler, CrawlerConfig
+from strato.relay.host_metrics import HostMetrics
+from strato.relay.limits import HostLimits
+from strato.relay.routes import NAMESPACES, admin_paths
+from strato.relay.routes import admin as admin_routes
+from strato.relay.routes import hosts as host_routes
 from strato.relay.settings import RelaySettings
 from strato.xrpc import RateLimitSettings, XrpcRouter, cors_middleware
 
@@ -53,6 +60,19 @@ def create_app(settings: RelaySettings, *, context: RelayContext | None = None) 
     router = XrpcRouter(rate_limits=RateLimitSettings(trusted_proxies=settings.trust_proxy))
     for namespace in NAMESPACES:
         namespace.register(router, ctx)
+    crawler = Crawler(
+        ctx.hosts,
+        ctx.ingestor.submit,
+        config=CrawlerConfig(local_network=settings.local_network),
+        bans=ctx.bans,
+        limits=HostLimits(),
+        metrics=HostMetrics(ctx.metrics),
+        on_drop=lambda host, reason: ctx.relay_metrics.drop(reason),
+    )
+    service = host_routes.HostService(ctx.hosts, crawler, ctx.bans, settings, ctx.http)
+    host_routes.register(router, service)
+    admin = RelayAdmin(ctx, service)
+    admin_routes.register(router, admin)
     firehose = SubscribeReposEndpoint(ctx.broadcaster)
 
     @contextlib.asynccontextmanager
@@ -63,9 +83,11 @@ def create_app(settings: RelaySettings, *, context: RelayContext | None = None) 
             asyncio.create_task(ctx.ingestor.run(), name="relay-ingest"),
             asyncio.create_task(_every(PRUNE_INTERVAL, ctx.prune), name="prune"),
         ]
+        await crawler.start()
         try:
             yield
         finally:
+            await crawler.stop()
             for task in tasks:
                 task.cancel()
             for task in tasks:
@@ -93,6 +115,8 @@ def create_app(settings: RelaySettings, *, context: RelayContext | None = None) 
         Route("/xrpc/_health", health, methods=["GET", "HEAD"]),
         *firehose.routes(),
         *router.routes(),
+        *admin_paths.routes(admin),
+        *admin_page.routes(),
         Route("/metrics", ctx.metrics.endpoint, methods=["GET"]),
         Route("/robots.txt", robots, methods=["GET"]),
         Route("/", root, methods=["GET"]),
@@ -103,6 +127,8 @@ def create_app(settings: RelaySettings, *, context: RelayContext | None = None) 
         middleware=[Middleware(ServerHeader), ctx.metrics.middleware(), cors_middleware()],
     )
     app.state.ctx = ctx
+    app.state.admin = admin
+    app.state.crawler = crawler
     return app
 
 
