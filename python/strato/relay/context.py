@@ -23,6 +23,7 @@ from strato.relay.accounts import TABLES as ACCOUNT_TABLES
 from strato.relay.accounts import AccountStore
 from strato.relay.bans import TABLES as BAN_TABLES
 from strato.relay.bans import DomainBans
+from strato.relay.crawler import USER_AGENT
 from strato.relay.hosts import TABLES as HOST_TABLES
 from strato.relay.hosts import HostStore
 from strato.relay.limits import TABLES as LIMIT_TABLES
@@ -38,7 +39,6 @@ SCHEMA_VERSION: Final = 1
 IDENTITY_CACHE_TABLE: Final = "identity"
 #: Events whose index entries are dropped per pruning transaction.
 UNINDEX_BATCH: Final = 5000
-USER_AGENT: Final = "strato-relay (atproto-relay)"
 
 
 @dataclass
