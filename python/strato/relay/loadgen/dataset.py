@@ -130,14 +130,20 @@ class Dataset:
         index = array.array("Q")
         index.frombytes((path / "index.bin").read_bytes())
         offsets, owners = index[: spec.events + 1], index[spec.events + 1 :]
-        data = (path / "frames.bin").read_bytes()
-        #: Each host's frames (seq = position + 1) and the account (index) of each frame.
+        #: Each host's frames (seq = position + 1) and the account (index in
+        #: :attr:`accounts`) of each frame.
         self.host_frames: list[list[bytes]] = []
         self.host_owners: list[list[int]] = []
-        for host in range(spec.hosts):
-            first, last = bounds[host], bounds[host + 1]
-            self.host_frames.append([data[offsets[i] : offsets[i + 1]] for i in range(first, last)])
-            self.host_owners.append(list(owners[first:last]))
+        with (path / "frames.bin").open("rb") as file:
+            # Mapped, not read: the frames are copied out once, not held twice.
+            data = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) if offsets[-1] else b""
+            for host in range(spec.hosts):
+                first, last = bounds[host], bounds[host + 1]
+                frames = [data[offsets[i] : offsets[i + 1]] for i in range(first, last)]
+                self.host_frames.append(frames)
+                self.host_owners.append(list(owners[first:last]))
+            if isinstance(data, mmap.mmap):
+                data.close()
 
     @property
     def frame_bytes(self) -> int:

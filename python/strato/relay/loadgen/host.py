@@ -142,22 +142,23 @@ class SimulatedHost:
             self._changed.set()
             self._changed = asyncio.Event()
 
-    def play(self, rate: float | None = None) -> asyncio.Task[None]:
-        """Release the frames not yet released at ``rate`` per second (None: all now); the task
-        ends when all are."""
+    def play(self, rate: float | None = None, count: int | None = None) -> asyncio.Task[None]:
+        """Release the next ``count`` frames (None: all not yet released) at ``rate`` per second
+        (None: at once); the task ends when they are."""
         if self._player is not None:
             self._player.cancel()
-        self._player = asyncio.create_task(self._play(rate))
+        end = len(self.frames) if count is None else min(len(self.frames), self.released + count)
+        self._player = asyncio.create_task(self._play(rate, end))
         return self._player
 
-    async def _play(self, rate: float | None) -> None:
+    async def _play(self, rate: float | None, end: int) -> None:
         if rate is None:
-            self.release()
+            self.release(end - self.released)
             return
         loop = asyncio.get_running_loop()
         start, first = loop.time(), self.released
-        while self.released < len(self.frames):
-            due = first + int((loop.time() - start) * rate) + 1
+        while self.released < end:
+            due = min(end, first + int((loop.time() - start) * rate) + 1)
             self.release(due - self.released)
             next_at = start + (self.released - first) / rate
             await asyncio.sleep(max(0.0, next_at - loop.time()))
@@ -358,14 +359,21 @@ class HostFleet:
     async def stop(self) -> None:
         await asyncio.gather(*(host.stop() for host in self.hosts))
 
-    def play(self, rate: float | None = None) -> list[asyncio.Task[None]]:
-        """Every host plays its frames; ``rate`` (per second, all hosts together) is shared in
-        proportion to each host's frames left, so all finish together."""
+    def play(self, rate: float | None = None, count: int | None = None) -> list[asyncio.Task[None]]:
+        """Every host plays its frames: ``count`` of them in all (None: every frame not yet
+        released) at ``rate`` per second for all hosts together (None: at once), both shared
+        in proportion to each host's frames left, so all hosts finish together."""
         left = [len(host.frames) - host.released for host in self.hosts]
-        total = sum(left) or 1
+        total = sum(left)
+        wanted = total if count is None else min(count, total)
+        shares = [wanted * n // total if total else 0 for n in left]
+        for i in sorted(range(len(left)), key=lambda i: left[i] - shares[i], reverse=True):
+            if sum(shares) == wanted:
+                break
+            shares[i] += 1
         return [
-            host.play(None if rate is None else max(rate * n / total, 1e-3))
-            for host, n in zip(self.hosts, left, strict=True)
+            host.play(None if rate is None else max(rate * share / (wanted or 1), 1e-3), share)
+            for host, share in zip(self.hosts, shares, strict=True)
         ]
 
     @property
