@@ -241,3 +241,18 @@ def _body(data: bytes) -> dict[str, Any]:
 
 async def _get(http: httpx.AsyncClient, method: str, did: str) -> httpx.Response:
     return await http.get(f"/xrpc/com.atproto.sync.{method}", params={"did": did})
+
+
+def test_fleet_plays_a_count_shared_by_frames_left(dataset: Dataset) -> None:
+    async def run() -> None:
+        hosts = dataset.hosts()
+        fleet = HostFleet(hosts)
+        await asyncio.gather(*fleet.play(None, 25))
+        assert sum(host.released for host in hosts) == 25
+        left = [len(host.frames) for host in hosts]
+        for host, frames in zip(hosts, left, strict=True):
+            assert abs(host.released - 25 * frames / sum(left)) < 1
+        await asyncio.gather(*fleet.play(5000.0))
+        assert [host.released for host in hosts] == left
+
+    asyncio.run(run())
