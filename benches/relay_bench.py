@@ -15,7 +15,8 @@ commits into a relay running as a subprocess, and counting subscribers on the re
 
 The relay is started as ``python -m strato relay --local-network --data-dir D --port P
 --plc-url U`` with ``STRATO_RELAY_NEW_HOSTS_PER_DAY`` and ``STRATO_RELAY_DEFAULT_ACCOUNT_LIMIT``
-raised so every simulated host and account is taken; hosts are added with ``requestCrawl``.
+raised so every simulated host and account is taken and no per-host rate limit binds; hosts
+are added with ``requestCrawl``. Idle hosts run in child processes (5,000 each).
 The accounts are written into a PLC directory's store before the directory (``python -m strato
 plc``) starts. The dataset is generated once and cached under ``--cache`` (``benches/data/``).
 
@@ -44,6 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import uvloop
 from benchlib import add_run_flags, build_profile, environment, refuse_debug, render
 from strato.firehose import SUBSCRIBE_REPOS_PATH
 from strato.plc.store import PlcStore
@@ -65,6 +67,8 @@ DEFAULT_CACHE = Path(__file__).resolve().parent / "data" / "loadgen"
 #: key order, and the commit block inside ``blocks`` holds the same value).
 _REV_KEY = b"\x63rev\x6d"
 _REV_LENGTH = 13
+#: Idle hosts per child process (see :class:`IdleHosts`).
+IDLE_PER_PROCESS = 5000
 
 
 def frame_rev(frame: bytes) -> bytes | None:
@@ -214,19 +218,19 @@ class Target:
         return [Counter(host.stream_url) for host in hosts]
 
 
-async def crawl(relay_url: str, hosts: Sequence[SimulatedHost]) -> None:
+async def crawl(relay_url: str, hostnames: Sequence[str]) -> None:
     gate = asyncio.Semaphore(32)
     async with httpx.AsyncClient(base_url=relay_url, timeout=30.0) as http:
 
-        async def one(host: SimulatedHost) -> None:
+        async def one(hostname: str) -> None:
             async with gate:
                 answer = await http.post(
-                    "/xrpc/com.atproto.sync.requestCrawl", json={"hostname": host.hostname}
+                    "/xrpc/com.atproto.sync.requestCrawl", json={"hostname": hostname}
                 )
                 if answer.status_code != 200:
-                    raise SystemExit(f"requestCrawl {host.hostname}: {answer.text}")
+                    raise SystemExit(f"requestCrawl {hostname}: {answer.text}")
 
-        await asyncio.gather(*(one(host) for host in hosts))
+        await asyncio.gather(*(one(hostname) for hostname in hostnames))
 
 
 @dataclass
@@ -292,21 +296,86 @@ class Run:
 
     async def memory(self, tasks: list[asyncio.Task[None]]) -> None:
         """(c) resident memory once ``--idle-hosts`` hosts in all are connected."""
-        idle = [
-            SimulatedHost(keepalive=False) for _ in range(self.args.idle_hosts - len(self.hosts))
-        ]
-        async with HostFleet(idle) as idle_fleet:
+        idle = IdleHosts(self.args.idle_hosts - len(self.hosts))
+        try:
+            hostnames = await idle.start()
             if self.target.relay_url is not None:
-                await crawl(self.target.relay_url, idle)
+                await crawl(self.target.relay_url, hostnames)
             else:
-                idle_counters = [Counter(host.stream_url) for host in idle]
+                idle_counters = [
+                    Counter(f"ws://{name}{SUBSCRIBE_REPOS_PATH}") for name in hostnames
+                ]
                 tasks += [asyncio.create_task(c.run()) for c in idle_counters]
-            await idle_fleet.wait_connections(1, timeout=600.0)
+            await idle.wait_connections(timeout=600.0)
             await asyncio.sleep(self.args.settle)
             pid = self.target.pid if self.target.pid is not None else os.getpid()
             who = "relay" if self.target.pid is not None else "harness (hosts + subscribers)"
-            label = f"RSS with {len(self.hosts) + len(idle)} hosts ({len(idle)} idle)"
+            label = f"RSS with {len(self.hosts) + len(hostnames)} hosts ({len(hostnames)} idle)"
             self.results.add(label, f"{tree_rss(pid) / 2**20:,.0f} MiB", who)
+        finally:
+            await idle.stop()
+
+
+class IdleHosts:
+    """Idle simulated hosts in child processes (``--serve-idle``), :data:`IDLE_PER_PROCESS`
+    each: a host holds two descriptors (its listening socket and its subscriber), so 10,000
+    of them do not fit under one process's usual 20,000-descriptor hard limit."""
+
+    def __init__(self, count: int) -> None:
+        self.count = max(0, count)
+        self.children: list[asyncio.subprocess.Process] = []
+        self.connected: list[int] = []
+        self._readers: list[asyncio.Task[None]] = []
+
+    async def start(self) -> list[str]:
+        """Start the children; every idle host's ``127.0.0.1:PORT``."""
+        hostnames: list[str] = []
+        for first in range(0, self.count, IDLE_PER_PROCESS):
+            size = min(IDLE_PER_PROCESS, self.count - first)
+            child = await asyncio.create_subprocess_exec(
+                sys.executable, __file__, "--serve-idle", str(size),
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+            assert child.stdout is not None
+            hostnames += (await child.stdout.readline()).decode().split()
+            self.children.append(child)
+            self.connected.append(0)
+            self._readers.append(asyncio.create_task(self._read(len(self.children) - 1)))
+        return hostnames
+
+    async def _read(self, index: int) -> None:
+        stdout = self.children[index].stdout
+        assert stdout is not None
+        while line := await stdout.readline():
+            self.connected[index] = int(line)
+
+    async def wait_connections(self, timeout: float) -> None:
+        """Wait until every idle host has a subscriber."""
+        async with asyncio.timeout(timeout):
+            while sum(self.connected) < self.count:
+                await asyncio.sleep(0.1)
+
+    async def stop(self) -> None:
+        for child in self.children:
+            if child.stdin is not None:
+                child.stdin.close()
+        for child in self.children:
+            await child.wait()
+        for reader in self._readers:
+            reader.cancel()
+
+
+async def serve_idle(count: int) -> None:
+    """The child's side of :class:`IdleHosts`: start ``count`` idle hosts, print their
+    hostnames on one line, then the number of connected subscribers every 0.2 s until stdin
+    closes."""
+    hosts = [SimulatedHost(keepalive=False) for _ in range(count)]
+    async with HostFleet(hosts) as fleet:
+        print(" ".join(host.hostname for host in hosts), flush=True)
+        closed = asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+        while not closed.done():
+            print(fleet.connections, flush=True)
+            await asyncio.wait([closed], timeout=0.2)
 
 
 async def measure(args: argparse.Namespace, dataset: Dataset, tmp: Path) -> Results:
@@ -361,14 +430,16 @@ async def relay_target(
     await wait_up(plc, f"{plc_url}/_health", log)
     env = {
         "STRATO_RELAY_NEW_HOSTS_PER_DAY": str(10 * args.idle_hosts + 1000),
-        "STRATO_RELAY_DEFAULT_ACCOUNT_LIMIT": str(10 * dataset.spec.accounts_per_host),
+        # Per-host rate limits scale with the account limit (50/s + limit/1000, as the
+        # reference): a million lets each host send ~1,050 events/s, far above its share.
+        "STRATO_RELAY_DEFAULT_ACCOUNT_LIMIT": str(max(1_000_000, dataset.spec.accounts_per_host)),
     }
     command = ["relay", "--local-network", "--data-dir", str(relay_dir), "--port", str(relay_port)]
     relay = start(log, *command, "--plc-url", plc_url, env=env)
     stack.callback(stop, relay)
     relay_url = f"http://127.0.0.1:{relay_port}"
     await wait_up(relay, f"{relay_url}/xrpc/_health", log)
-    await crawl(relay_url, hosts)
+    await crawl(relay_url, [host.hostname for host in hosts])
     stream = f"ws://127.0.0.1:{relay_port}{SUBSCRIBE_REPOS_PATH}"
     return Target(stream, relay.pid, relay_dir, relay_url)
 
@@ -399,8 +470,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--idle-timeout", type=float, default=30.0, help="give up after this long with no frame"
     )
     parser.add_argument("--settle", type=float, default=5.0, help="seconds before reading RSS")
+    parser.add_argument("--serve-idle", type=int, help=argparse.SUPPRESS)
     add_run_flags(parser, "10 hosts, 10k events, 5 s of latency, 1,000 hosts for RSS")
     args = parser.parse_args(argv)
+    if args.serve_idle is not None:
+        uvloop.run(serve_idle(args.serve_idle))
+        return 0
     profile = build_profile()
     if refuse_debug("relay_bench.py", profile, args.allow_debug):
         return 2
@@ -417,7 +492,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     dataset = load_dataset(spec, args.cache)
     loaded = time.perf_counter() - began
     with workdir(args.workdir) as tmp:
-        results = asyncio.run(measure(args, dataset, tmp))
+        results = uvloop.run(measure(args, dataset, tmp))
     mode = "direct (no relay: the harness's ceiling)" if args.direct else "relay subprocess"
     extra = [
         f"mode: {mode}",
