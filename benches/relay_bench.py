@@ -296,7 +296,7 @@ class Run:
 
     async def memory(self, tasks: list[asyncio.Task[None]]) -> None:
         """(c) resident memory once ``--idle-hosts`` hosts in all are connected."""
-        idle = IdleHosts(self.args.idle_hosts - len(self.hosts))
+        idle = IdleHosts(self.args.idle_hosts - len(self.hosts), self.args.host_name)
         try:
             hostnames = await idle.start()
             if self.target.relay_url is not None:
@@ -321,8 +321,9 @@ class IdleHosts:
     each: a host holds two descriptors (its listening socket and its subscriber), so 10,000
     of them do not fit under one process's usual 20,000-descriptor hard limit."""
 
-    def __init__(self, count: int) -> None:
+    def __init__(self, count: int, name: str) -> None:
         self.count = max(0, count)
+        self.name = name
         self.children: list[asyncio.subprocess.Process] = []
         self.connected: list[int] = []
         self._readers: list[asyncio.Task[None]] = []
@@ -333,7 +334,7 @@ class IdleHosts:
         for first in range(0, self.count, IDLE_PER_PROCESS):
             size = min(IDLE_PER_PROCESS, self.count - first)
             child = await asyncio.create_subprocess_exec(
-                sys.executable, __file__, "--serve-idle", str(size),
+                sys.executable, __file__, "--serve-idle", str(size), "--host-name", self.name,
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             )  # fmt: skip
             assert child.stdout is not None
@@ -365,11 +366,11 @@ class IdleHosts:
             reader.cancel()
 
 
-async def serve_idle(count: int) -> None:
+async def serve_idle(count: int, name: str) -> None:
     """The child's side of :class:`IdleHosts`: start ``count`` idle hosts, print their
     hostnames on one line, then the number of connected subscribers every 0.2 s until stdin
     closes."""
-    hosts = [SimulatedHost(keepalive=False) for _ in range(count)]
+    hosts = [SimulatedHost(name=name, keepalive=False) for _ in range(count)]
     async with HostFleet(hosts) as fleet:
         print(" ".join(host.hostname for host in hosts), flush=True)
         closed = asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
@@ -379,7 +380,7 @@ async def serve_idle(count: int) -> None:
 
 
 async def measure(args: argparse.Namespace, dataset: Dataset, tmp: Path) -> Results:
-    hosts = dataset.hosts(track_send_times=True)
+    hosts = dataset.hosts(name=args.host_name, track_send_times=True)
     where: dict[bytes, tuple[int, int]] = {}
     for h, frames in enumerate(dataset.host_frames):
         for position, frame in enumerate(frames):
@@ -464,6 +465,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--latency-seconds", type=float, default=30.0)
     parser.add_argument("--idle-hosts", type=int, default=10_000, help="hosts in all for RSS")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--host-name", default="localhost", help="what hosts are called (localhost, 127.0.0.1)"
+    )
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="dataset cache")
     parser.add_argument("--workdir", type=Path, help="keep the PLC and relay data here")
     parser.add_argument(
@@ -474,7 +478,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_run_flags(parser, "10 hosts, 10k events, 5 s of latency, 1,000 hosts for RSS")
     args = parser.parse_args(argv)
     if args.serve_idle is not None:
-        uvloop.run(serve_idle(args.serve_idle))
+        uvloop.run(serve_idle(args.serve_idle, args.host_name))
         return 0
     profile = build_profile()
     if refuse_debug("relay_bench.py", profile, args.allow_debug):

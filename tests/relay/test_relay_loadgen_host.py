@@ -256,3 +256,17 @@ def test_fleet_plays_a_count_shared_by_frames_left(dataset: Dataset) -> None:
         assert [host.released for host in hosts] == left
 
     asyncio.run(run())
+
+
+def test_a_host_may_go_by_localhost(dataset: Dataset) -> None:
+    async def run() -> None:
+        async with dataset.hosts(name="localhost")[0] as host:
+            assert host.hostname == f"localhost:{host.port}"
+            assert host.stream_url.startswith(f"ws://localhost:{host.port}/")
+            host.release(2)
+            assert [frame.seq for frame in await read(host.stream_url, 0, 2)] == [1, 2]
+            async with httpx.AsyncClient(base_url=host.url) as http:
+                described = (await http.get("/xrpc/com.atproto.server.describeServer")).json()
+            assert described["did"] == f"did:web:localhost%3A{host.port}"
+
+    asyncio.run(run())

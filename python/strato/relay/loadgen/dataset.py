@@ -155,9 +155,11 @@ class Dataset:
         per = self.spec.accounts_per_host
         return list(range(host * per, (host + 1) * per))
 
-    def hosts(self, *, track_send_times: bool = False) -> list[SimulatedHost]:
+    def hosts(
+        self, *, name: str = "127.0.0.1", track_send_times: bool = False
+    ) -> list[SimulatedHost]:
         """A :class:`SimulatedHost` per host of the dataset, holding its accounts and frames
-        (nothing released yet); not started."""
+        (nothing released yet), known as ``name:PORT``; not started."""
         hosts = []
         for host in range(self.spec.hosts):
             indexes = self.host_accounts(host)
@@ -172,6 +174,7 @@ class Dataset:
                     accounts,
                     self.host_frames[host],
                     owners,
+                    name=name,
                     track_send_times=track_send_times,
                 )
             )

@@ -71,6 +71,7 @@ class SimulatedHost:
         owners: Sequence[int] | None = None,
         *,
         port: int = 0,
+        name: str = "127.0.0.1",
         track_send_times: bool = False,
         keepalive: bool = True,
     ) -> None:
@@ -81,6 +82,7 @@ class SimulatedHost:
         self._positions: list[list[int]] = [[] for _ in self.accounts]
         self._status: dict[str, str] = {}
         self.port = port
+        self.name = name
         self.keepalive = keepalive
         #: Frames released to subscribers (the host's log head is seq ``released``).
         self.released = 0
@@ -173,8 +175,9 @@ class SimulatedHost:
 
     @property
     def hostname(self) -> str:
-        """``127.0.0.1:PORT``, what a relay's ``requestCrawl`` takes in local-network mode."""
-        return f"127.0.0.1:{self.port}"
+        """``NAME:PORT``, what a relay's ``requestCrawl`` takes in local-network mode (the host
+        listens on 127.0.0.1 whatever ``name`` it goes by: ``127.0.0.1`` or ``localhost``)."""
+        return f"{self.name}:{self.port}"
 
     @property
     def url(self) -> str:
@@ -264,7 +267,7 @@ class SimulatedHost:
         if parts.path == "/xrpc/_health":
             return _json({"version": SERVER_HEADER})
         if parts.path == "/xrpc/com.atproto.server.describeServer":
-            did = f"did:web:127.0.0.1%3A{self.port}"
+            did = f"did:web:{self.name}%3A{self.port}"
             return _json({"did": did, "availableUserDomains": [".loadgen.test"]})
         handler = _REPO_METHODS.get(parts.path.removeprefix("/xrpc/"))
         if handler is None:
