@@ -335,7 +335,7 @@ class IdleHosts:
             size = min(IDLE_PER_PROCESS, self.count - first)
             child = await asyncio.create_subprocess_exec(
                 sys.executable, __file__, "--serve-idle", str(size), "--host-name", self.name,
-                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=1 << 22,
             )  # fmt: skip
             assert child.stdout is not None
             hostnames += (await child.stdout.readline()).decode().split()
