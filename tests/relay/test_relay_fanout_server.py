@@ -7,6 +7,7 @@ parser's refusals."""
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,6 +19,7 @@ from fanout_helpers import TIMEOUT, parse_messages
 from prometheus_client import CollectorRegistry
 from strato.firehose import TABLES, Frame, Retention, Sequencer, decode_frame, encode_message
 from strato.firehose.endpoint import SUBSCRIBE_REPOS_PATH
+from strato.relay.consumers import worker_consumers
 from strato.relay.fanout.consumers import ConsumerRegistry
 from strato.relay.fanout.handshake import HandshakeError, parse_request
 from strato.relay.fanout.metrics import FanoutMetrics
@@ -271,6 +273,12 @@ def test_the_per_ip_limit_refuses_with_429_and_the_table_lists_consumers(tmp_pat
                     ("127.0.0.1", None),
                 ]
                 assert {c.user_agent.split()[-1].split("/")[0] for c in listed} == {"websockets"}
+                # The rows are what the admin API's consumer listing reads.
+                admin = worker_consumers(server.registry.list)()
+                assert [(c.source, c.remote_addr, c.cursor) for c in admin] == [
+                    (f"worker {os.getpid()}", "127.0.0.1", 1),
+                    (f"worker {os.getpid()}", "127.0.0.1", None),
+                ]
                 del first, second
             await wait_for(lambda: server.registry.list() == [])
 
