@@ -247,8 +247,11 @@ class Broadcaster:
         wakeup = self._wakeup
         assert wakeup is not None
         while True:
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+            # lands as the wake-up completes, and then stop() would wait forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wakeup.wait(), self.poll_interval)
+                async with asyncio.timeout(self.poll_interval):
+                    await wakeup.wait()
             wakeup.clear()
             self._publish_new()
 
