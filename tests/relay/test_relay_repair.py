@@ -1,0 +1,186 @@
+"""Accounts that repair themselves: a broken chain is resynced from the account's PDS with a
+``#sync``; commits from an account the relay holds inactive make it re-check the PDS; a full
+disk stops ingest (health says why) without losing or corrupting anything."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from pds_net import LocalPds, run_plc
+from relay_net import LocalRelay, run_addressed_pds, run_relay
+from strato.car import read_car
+from strato.firehose import decode_frame, encode_message
+from test_relay_pipeline import add_host, feed, pds_frames, read_relay, wait_head, write_posts
+
+
+@pytest.fixture
+def net(tmp_path: Path) -> Iterator[tuple[LocalPds, LocalRelay]]:
+    with (
+        run_plc(tmp_path / "plc") as plc_url,
+        run_addressed_pds(tmp_path / "pds", plc_url) as pds,
+        run_relay(tmp_path / "relay", plc_url) as relay,
+    ):
+        yield pds, relay
+
+
+def dropped(relay: LocalRelay, reason: str) -> float:
+    value = relay.ctx.metrics.registry.get_sample_value(
+        "strato_relay_events_dropped_total", {"reason": reason}
+    )
+    return value or 0.0
+
+
+def account_field(relay: LocalRelay, did: str, name: str) -> object:
+    state = relay.ctx.accounts.get(did)
+    return None if state is None else getattr(state, name)
+
+
+def wait_for(check: Callable[[], object], timeout: float = 30.0) -> None:
+    async def wait() -> None:
+        while not check():
+            await asyncio.sleep(0.02)
+
+    asyncio.run(asyncio.wait_for(wait(), timeout))
+
+
+def test_a_broken_chain_is_resynced_from_the_pds_with_a_sync_event(
+    net: tuple[LocalPds, LocalRelay],
+) -> None:
+    pds, relay = net
+    did = write_posts(pds, "dana.test", 4)
+    upstream = pds_frames(pds)
+    commits = [i for i, data in enumerate(upstream) if decode_frame(data).t == "#commit"]
+    missing_index = 2
+    missing = commits[missing_index]  # the relay never sees it: the next one breaks the chain
+    host = add_host(relay, pds)
+    feed(relay, host, upstream[:missing] + upstream[missing + 1 :])
+
+    # Every later commit of the batch breaks the chain too, until the resync.
+    broken = len(commits) - missing_index - 1
+    wait_for(lambda: dropped(relay, "since_mismatch") == broken)
+    latest = pds.xrpc("com.atproto.sync.getLatestCommit", params={"did": did}).json()
+    wait_for(lambda: account_field(relay, did, "rev") == latest["rev"])
+    state = relay.ctx.accounts.get(did)
+    assert state is not None
+    assert not state.desynchronized
+    head = relay.ctx.sequencer.head()
+    frames = read_relay(relay, head)
+    last = frames[-1]
+    assert last.t == "#sync"
+    assert last.body["did"] == did
+    assert last.body["rev"] == latest["rev"]
+    roots, blocks = read_car(last.body["blocks"])
+    assert [root.encode() for root in roots] == [latest["cid"]]
+    assert list(blocks) == roots  # just the signed commit
+    outcome = relay.ctx.metrics.registry.get_sample_value(
+        "strato_relay_repairs_total", {"kind": "resync", "outcome": "synced"}
+    )
+    assert outcome == 1
+
+    # The chain goes on from the resynced head: the PDS's next commit is accepted.
+    write_posts_more = pds.xrpc(
+        "com.atproto.server.createSession",
+        json={"identifier": "dana.test", "password": "correct horse battery"},
+    ).json()
+    made = pds.xrpc(
+        "com.atproto.repo.createRecord", token=write_posts_more["accessJwt"],
+        json={"repo": did, "collection": "app.bsky.feed.like", "record": {
+            "$type": "app.bsky.feed.like", "createdAt": "2026-11-24T00:00:00Z",
+            "subject": {"uri": f"at://{did}/app.bsky.feed.post/3aaaaaaaaaaaa",
+                        "cid": latest["cid"]}}},
+    )  # fmt: skip
+    assert made.status_code == 200, made.text
+    newest = pds_frames(pds)[-1]
+    feed(relay, host, [newest])
+    wait_head(relay, head + 1)
+    assert read_relay(relay, 1, cursor=head)[0].t == "#commit"
+
+
+def test_commits_from_an_account_held_inactive_make_the_relay_recheck_its_pds(
+    net: tuple[LocalPds, LocalRelay],
+) -> None:
+    pds, relay = net
+    did = write_posts(pds, "erin.test", 1)
+    upstream = pds_frames(pds)
+    host = add_host(relay, pds)
+    # A forged "deactivated" from the host, then a real commit: the PDS says it is active.
+    last_seq = decode_frame(upstream[-1]).seq
+    assert last_seq is not None
+    deactivated = encode_message(
+        "#account",
+        {"seq": last_seq + 1, "did": did, "time": "2026-11-24T00:00:00Z", "active": False,
+         "status": "deactivated"},
+    )  # fmt: skip
+    feed(relay, host, [*upstream, deactivated])
+    wait_head(relay, len(upstream) + 1)
+    state = relay.ctx.accounts.get(did)
+    assert state is not None
+    assert state.status == "deactivated"
+    assert relay.xrpc("com.atproto.sync.getRepoStatus", params={"did": did}).json() == {
+        "did": did, "active": False, "status": "deactivated"
+    }  # fmt: skip
+
+    session = pds.xrpc(
+        "com.atproto.server.createSession",
+        json={"identifier": "erin.test", "password": "correct horse battery"},
+    ).json()
+    post = {"$type": "app.bsky.feed.post", "text": "back", "createdAt": "2026-11-24T00:00:00Z"}
+    made = pds.xrpc(
+        "com.atproto.repo.createRecord", token=session["accessJwt"],
+        json={"repo": did, "collection": "app.bsky.feed.post", "record": post},
+    )  # fmt: skip
+    assert made.status_code == 200
+    commit = pds_frames(pds)[-1]
+    body = decode_frame(commit).body
+    body["seq"] = last_seq + 2
+    feed(relay, host, [encode_message("#commit", body)])
+
+    wait_for(lambda: dropped(relay, "account_inactive") == 1)
+    wait_for(lambda: account_field(relay, did, "active"))
+    status = relay.xrpc("com.atproto.sync.getRepoStatus", params={"did": did}).json()
+    assert status["active"] is True
+    # The relay announced the repair: an #account active after the deactivation.
+    wait_head(relay, len(upstream) + 2)
+    frames = read_relay(relay, relay.ctx.sequencer.head())
+    accounts = [f.body for f in frames if f.t == "#account" and f.body["did"] == did]
+    assert accounts[-1]["active"] is True
+
+
+def test_a_full_disk_stops_ingest_and_health_says_so_then_it_resumes(
+    net: tuple[LocalPds, LocalRelay],
+) -> None:
+    pds, relay = net
+    write_posts(pds, "finn.test", 2)
+    upstream = pds_frames(pds)
+    host = add_host(relay, pds)
+    ingestor = relay.ctx.ingestor
+    ingestor.retry_interval = 0.05
+    ingestor.disk_reserve = 1 << 62  # more than any disk: the disk is "full"
+    loop = relay.ctx.broadcaster._loop
+    assert loop is not None
+
+    async def submit() -> None:
+        for frame in upstream:
+            await ingestor.submit(host, frame)
+
+    asyncio.run_coroutine_threadsafe(submit(), loop).result(30)
+    wait_for(lambda: ingestor.stopped_reason is not None)
+    health = httpx.get(relay.url + "/xrpc/_health")
+    assert health.status_code == 503
+    assert health.json()["error"] == "IngestStopped"
+    assert "disk full" in health.json()["message"]
+    assert relay.ctx.sequencer.head() == 0
+    host_row = relay.ctx.hosts.get_by_id(host.id)
+    assert host_row is not None
+    assert host_row.last_seq == -1  # nothing durable, so the upstream cursor did not move
+
+    ingestor.disk_reserve = 0
+    wait_head(relay, len(upstream))
+    assert httpx.get(relay.url + "/xrpc/_health").status_code == 200
+    assert [frame.seq for frame in read_relay(relay, len(upstream))] == list(
+        range(1, len(upstream) + 1)
+    )
