@@ -116,5 +116,7 @@ class Collector:
 
     def stop(self) -> None:
         if self._thread.is_alive() and self._task is not None:
-            self._loop.call_soon_threadsafe(self._task.cancel)
+            # the stream may end (and its loop close) at this very moment
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self._task.cancel)
         self._thread.join(timeout=30)
