@@ -25,7 +25,7 @@ bytes), in bounded write transactions so writers never wait long.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -92,13 +92,23 @@ class Sequencer:
         """Assign the next seq inside the caller's write transaction, store the frame that
         ``build_frame(seq)`` returns, and return the seq. The event is visible (and must be
         announced to the broadcaster) only once ``txn`` has committed."""
-        seq = _meta(txn, _HEAD) + 1
-        frame = build_frame(seq)
-        value = self.clock().to_bytes(_TIME_BYTES, "big") + frame
-        txn.append(EVENTS, u64(seq), value)
-        txn.put(META, _HEAD, u64(seq))
-        txn.put(META, _BYTES, u64(_meta(txn, _BYTES) + len(value)))
-        return seq
+        return self.append_many(txn, (build_frame,))
+
+    def append_many(self, txn: WriteTxn, builders: Sequence[Callable[[int], bytes]]) -> int:
+        """:meth:`append` for several events in order (the log's counters are read and written
+        once); returns the first seq assigned (the head + 1 when ``builders`` is empty)."""
+        first = _meta(txn, _HEAD) + 1
+        if not builders:
+            return first
+        total = _meta(txn, _BYTES)
+        stamp = self.clock().to_bytes(_TIME_BYTES, "big")
+        for seq, build_frame in enumerate(builders, first):
+            value = stamp + build_frame(seq)
+            txn.append(EVENTS, u64(seq), value)
+            total += len(value)
+        txn.put(META, _HEAD, u64(first + len(builders) - 1))
+        txn.put(META, _BYTES, u64(total))
+        return first
 
     def prune(self) -> int:
         """Remove the oldest events outside the retention window, at most :data:`PRUNE_BATCH`

@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, Final, Protocol
 from urllib.parse import urlsplit
@@ -97,6 +98,10 @@ class _Item:
 @dataclass(slots=True)
 class _Outcome:
     appended: int = 0
+    forwarded: dict[str, int] = field(default_factory=dict)
+    #: The frames to append (each built once its seq is known) and their accounts, in order.
+    frames: list[Callable[[int], bytes]] = field(default_factory=list)
+    dids: list[str] = field(default_factory=list)
     drops: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     resync: set[str] = field(default_factory=set)
@@ -166,7 +171,6 @@ class Ingestor:
 
     async def submit(self, host: Host, data: bytes) -> None:
         """Queue one upstream frame from ``host`` (waits while the queue is full)."""
-        self.metrics.events_in.labels(host.hostname).inc()
         await self._queue.put((host, data))
 
     async def run(self) -> None:
@@ -316,6 +320,9 @@ class Ingestor:
                     cursors[item.host.id] = message.seq
                 if item.reason is None:
                     self._apply(txn, item, outcome)
+            first = self.sequencer.append_many(txn, outcome.frames)
+            for seq, did in enumerate(outcome.dids, first):
+                self.accounts.index_event(txn, did, seq)
             for host_id, seq in cursors.items():
                 self.hosts.set_cursor(txn, host_id, seq)
 
@@ -323,30 +330,27 @@ class Ingestor:
         """Speculative verification in waves: wave k holds the k-th commit of each account,
         checked against the state the earlier waves left (re-checked at apply time)."""
         heads = {did: (s.rev, s.data) if s else (None, None) for did, s in states.items()}
-        pending = [
-            item
-            for item in items
-            if item.reason is None and item.message is not None and item.message.t == "#commit"
-        ]
+        per_account: dict[str, list[_Item]] = {}
+        for item in items:
+            message = item.message
+            if item.reason is None and message is not None and message.t == "#commit":
+                per_account.setdefault(message.did, []).append(item)
         now = time.time()
-        while pending:
-            wave: list[_Item] = []
-            later: list[_Item] = []
-            seen: set[str] = set()
-            for item in pending:
-                assert item.message is not None
-                (later if item.message.did in seen else wave).append(item)
-                seen.add(item.message.did)
+        queues = list(per_account.values())
+        depth = 0
+        while queues:
+            wave = [queue[depth] for queue in queues]
             results = verify_commit_events(
                 [self._commit_item(item, heads[_did(item)], now) for item in wave]
             )
             for item, result in zip(wave, results, strict=True):
-                assert item.message is not None
+                did = _did(item)
                 item.verified = result
-                item.checked_against = heads[item.message.did]
+                item.checked_against = heads[did]
                 if not isinstance(result, CommitVerificationError):
-                    heads[item.message.did] = (result.rev, bytes(result.data_cid))
-            pending = later
+                    heads[did] = (result.rev, bytes(result.data_cid))
+            depth += 1
+            queues = [queue for queue in queues if len(queue) > depth]
 
     def _commit_item(
         self, item: _Item, head: tuple[str | None, bytes | None], now: float
@@ -440,11 +444,9 @@ class Ingestor:
             else:
                 state.upstream_status = status if isinstance(status, str) else "deactivated"
         self.accounts.put(txn, state)
-        seq = self.sequencer.append(
-            txn, lambda seq: outgoing(message, seq, active=state.active, status=state.status)
-        )
-        self.accounts.index_event(txn, message.did, seq)
-        self.metrics.events_forwarded.labels(message.t).inc()
+        outcome.frames.append(partial(outgoing, message, active=state.active, status=state.status))
+        outcome.dids.append(message.did)
+        outcome.forwarded[message.t] = outcome.forwarded.get(message.t, 0) + 1
         outcome.appended += 1
 
     def _check_commit(self, item: _Item, state: AccountState, outcome: _Outcome) -> bool:
@@ -479,12 +481,23 @@ class Ingestor:
         commits = sum(1 for item in items if item.verified is not None)
         if commits:
             metrics.verify_seconds.observe(elapsed / commits)
-        now = time.time()
+        for t, count in outcome.forwarded.items():
+            metrics.events_forwarded.labels(t).inc(count)
+        received: dict[str, int] = {}
+        latest: dict[str, _Item] = {}
         for item in items:
+            name = item.host.hostname
+            received[name] = received.get(name, 0) + 1
             if item.message is not None and item.reason is None:
-                lag = _lag(item.message.body.get("time"), now)
-                if lag is not None:
-                    metrics.lag.labels(item.host.hostname).set(lag)
+                latest[name] = item
+        for name, count in received.items():
+            metrics.events_in.labels(name).inc(count)
+        now = time.time()
+        for name, item in latest.items():
+            assert item.message is not None
+            lag = _lag(item.message.body.get("time"), now)
+            if lag is not None:
+                metrics.lag.labels(name).set(lag)
         for did in outcome.identity_changed:
             self.forget_identity(did)
             task = asyncio.get_running_loop().create_task(self.identity.purge(did))
