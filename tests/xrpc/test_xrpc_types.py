@@ -47,6 +47,7 @@ NAMED: dict[type[Any], str] = {
     repo.RecordBlob: "com.atproto.repo.listMissingBlobs#recordBlob",
     sync.ListedRepo: "com.atproto.sync.listRepos#repo",
     sync.CollectionRepo: "com.atproto.sync.listReposByCollection#repo",
+    sync.ListedHost: "com.atproto.sync.listHosts#host",
     admin.StatusAttr: "com.atproto.admin.defs#statusAttr",
     admin.RepoRef: "com.atproto.admin.defs#repoRef",
     admin.RecordRef: "com.atproto.repo.strongRef",

@@ -7,7 +7,8 @@ A host's ``last_seq`` is the upstream cursor: the seq of the last upstream event
 committed (or dropped) from it, written in the same transaction as the events, so a restart
 resumes exactly after what is durable. ``account_count`` counts the accounts the relay has
 seen hosted there; ``account_limit`` caps how many of them are active before the next ones are
-throttled.
+throttled; ``throttled_count`` is how many of the counted accounts are throttled
+(:mod:`strato.relay.limits` keeps both).
 """
 
 from __future__ import annotations
@@ -47,8 +48,14 @@ class Host(msgspec.Struct, kw_only=True):
     last_seq: int = -1
     account_count: int = 0
     account_limit: int
+    throttled_count: int = 0
     trusted: bool = False
     added_at: float = 0.0
+
+    @property
+    def admitted_count(self) -> int:
+        """The accounts within the account limit (counted and not throttled)."""
+        return self.account_count - self.throttled_count
 
     @property
     def http_url(self) -> str:

@@ -1,19 +1,80 @@
 """``com.atproto.sync.*``: the repository and blob reads (getRepo, getRecord, getBlocks,
 getLatestCommit, getRepoStatus, listRepos, getBlob, listBlobs); the CAR and blob answers are
-raw bodies, so those methods have params and a ``raw_output`` only."""
+raw bodies, so those methods have params and a ``raw_output`` only. Also the relay's host
+methods (requestCrawl, listHosts, getHostStatus)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Final
+from typing import Annotated, Any, Final
 
 import msgspec
 
+from strato.lexicon._invalid import FieldError, key_segment
 from strato.lexicon.types._base import LexObject, each_text, text
 from strato.syntax import is_cid, is_did, is_nsid, is_record_key, is_tid
 from strato.xrpc.method import MethodTypes
 
 UNSET = msgspec.UNSET
 Unset = msgspec.UnsetType
+
+
+class RequestCrawlInput(LexObject):
+    """``com.atproto.sync.requestCrawl`` input: the host asking to be crawled."""
+
+    hostname: str
+
+
+class ListHostsParams(LexObject):
+    """``com.atproto.sync.listHosts`` params."""
+
+    limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 200
+    cursor: str | Unset = UNSET
+
+
+class ListedHost(LexObject):
+    """``com.atproto.sync.listHosts#host``; ``status`` is a ``com.atproto.sync.defs#hostStatus``
+    value."""
+
+    hostname: str
+    seq: int | Unset = UNSET
+    account_count: int | Unset = UNSET
+    #: A ``com.atproto.sync.defs#hostStatus`` (a string def: checked in ``__post_init__``).
+    status: Any = UNSET
+
+    def __post_init__(self) -> None:
+        host_status(self.status)
+
+
+def host_status(value: Any) -> None:
+    """A ``com.atproto.sync.defs#hostStatus`` field: a string when present."""
+    if value is not UNSET and not isinstance(value, str):
+        raise FieldError("expected a string", key_segment("status"))
+
+
+class ListHostsOutput(LexObject):
+    """``com.atproto.sync.listHosts`` output."""
+
+    hosts: list[ListedHost]
+    cursor: str | Unset = UNSET
+
+
+class GetHostStatusParams(LexObject):
+    """``com.atproto.sync.getHostStatus`` params."""
+
+    hostname: str
+
+
+class GetHostStatusOutput(LexObject):
+    """``com.atproto.sync.getHostStatus`` output."""
+
+    hostname: str
+    seq: int | Unset = UNSET
+    account_count: int | Unset = UNSET
+    #: A ``com.atproto.sync.defs#hostStatus`` (a string def: checked in ``__post_init__``).
+    status: Any = UNSET
+
+    def __post_init__(self) -> None:
+        host_status(self.status)
 
 
 class RepoParams(LexObject):
@@ -182,6 +243,13 @@ class ListReposByCollectionOutput(LexObject):
 
 #: The methods of this namespace strato serves, with their types.
 METHODS: dict[str, MethodTypes] = {
+    "com.atproto.sync.requestCrawl": MethodTypes("procedure", input=RequestCrawlInput),
+    "com.atproto.sync.listHosts": MethodTypes(
+        "query", params=ListHostsParams, output=ListHostsOutput
+    ),
+    "com.atproto.sync.getHostStatus": MethodTypes(
+        "query", params=GetHostStatusParams, output=GetHostStatusOutput
+    ),
     "com.atproto.sync.getLatestCommit": MethodTypes(
         "query", params=RepoParams, output=GetLatestCommitOutput
     ),

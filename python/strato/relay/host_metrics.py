@@ -1,0 +1,68 @@
+"""The Prometheus metrics of the relay's upstream side, in a server's
+:class:`~strato.metrics.ServerMetrics` registry:
+
+- ``strato_relay_hosts_connected`` (gauge; alias ``relay_connected_inbound``, the reference's
+  name that dashboards use): open upstream subscriptions;
+- ``strato_relay_host_reconnects_total{host}``: connections opened to a host after its first;
+- ``strato_relay_host_frames_total{host}``: frames received from a host;
+- ``strato_relay_host_errors_total{host,reason}``: connections ended or refused, by reason
+  (``frame_too_big``, ``text_frame``, ``connect_failed``, ``upstream_error``,
+  ``future_cursor``, ``relay_loop``, ``address_refused``);
+- ``strato_relay_host_throttled_total{host}``: times a host's event rate hit its limits;
+- ``strato_relay_host_status{status}`` (gauge): hosts by status, as the crawler sees them.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge
+
+from strato.metrics import ServerMetrics
+
+
+class HostMetrics:
+    """The crawler's counters and gauges, registered in ``server.registry``."""
+
+    def __init__(self, server: ServerMetrics) -> None:
+        registry = server.registry
+        self.connected = Gauge(
+            "strato_relay_hosts_connected", "Open upstream subscriptions", registry=registry
+        )
+        self.connected_alias = Gauge(
+            "relay_connected_inbound",
+            "Open upstream subscriptions (the reference relay's name)",
+            registry=registry,
+        )
+        self.reconnects = Counter(
+            "strato_relay_host_reconnects",
+            "Connections opened to a host after its first",
+            ("host",),
+            registry=registry,
+        )
+        self.frames = Counter(
+            "strato_relay_host_frames", "Frames received from a host", ("host",), registry=registry
+        )
+        self.errors = Counter(
+            "strato_relay_host_errors",
+            "Upstream connections ended or refused, by host and reason",
+            ("host", "reason"),
+            registry=registry,
+        )
+        self.throttled = Counter(
+            "strato_relay_host_throttled",
+            "Times a host's event rate reached its limits",
+            ("host",),
+            registry=registry,
+        )
+        self.status = Gauge(
+            "strato_relay_host_status",
+            "Hosts by status, as the crawler sees them",
+            ("status",),
+            registry=registry,
+        )
+
+    def set_connected(self, count: int) -> None:
+        self.connected.set(count)
+        self.connected_alias.set(count)
+
+    def error(self, host: str, reason: str) -> None:
+        self.errors.labels(host, reason).inc()

@@ -1,0 +1,192 @@
+"""Per-host limits: event rate limits (:class:`HostLimits`) and account limits
+(:func:`admit_account`, :func:`release_account`, :func:`lift_limit`).
+
+**Event rates.** Each host has a sliding window per second, hour and day
+(:class:`strato.xrpc.ratelimit.SlidingWindow`). The reference relay sizes them from the
+host's account limit; as the issue asks, ours follow the accounts the host really has within
+its limit (``admitted``, the accounts whose events are forwarded; throttled ones do not raise
+the rate):
+
+==========  ===========================  ===========
+window      regular host                 trusted
+==========  ===========================  ===========
+second      50 + admitted / 1000         5,000
+hour        2,500 + admitted             50,000,000
+day         20,000 + admitted x 10       500,000,000
+==========  ===========================  ===========
+
+An event over a window is never dropped: :meth:`HostLimiter.take` says how long to wait, the
+crawler stops reading that host meanwhile (status ``throttled``) and carries on from there.
+
+**Accounts.** When the pipeline meets a new account on a host it calls :func:`admit_account`
+in its transaction: the host's ``account_count`` goes up and the account is admitted while the
+host has fewer than ``account_limit`` admitted accounts; past that it is recorded as throttled
+(its status ``throttled`` in ``getRepoStatus``). :func:`lift_limit` raises (or lowers) the
+limit and hands back the throttled accounts that now fit, oldest first, for the pipeline to
+reactivate and resync. :func:`release_account` is the way out (an account deleted or moved to
+another host), so deleted accounts stop counting against the limit.
+
+Tables (:data:`TABLES`): ``relay_throttled``: ``u64(host id) + u64(order)`` -> DID, the
+throttled accounts of each host in the order they arrived; ``relay_throttled_dids``: DID ->
+that key.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
+
+from strato.relay.hosts import Host, HostStore
+from strato.storage import ReadTxn, WriteTxn, from_u64, u64
+from strato.xrpc.ratelimit import RateLimit, SlidingWindow
+
+THROTTLED: Final = "relay_throttled"
+THROTTLED_DIDS: Final = "relay_throttled_dids"
+TABLES: Final = (THROTTLED, THROTTLED_DIDS)
+
+SECOND: Final = 1.0
+HOUR: Final = 3600.0
+DAY: Final = 86400.0
+TRUSTED_RATES: Final = (5_000, 50_000_000, 500_000_000)
+
+
+def host_rates(host: Host) -> tuple[RateLimit, RateLimit, RateLimit]:
+    """The host's per-second, per-hour and per-day event limits (see the module docstring)."""
+    if host.trusted:
+        second, hour, day = TRUSTED_RATES
+    else:
+        admitted = max(0, host.admitted_count)
+        second, hour, day = 50 + admitted // 1000, 2_500 + admitted, 20_000 + admitted * 10
+    return (
+        RateLimit("host-second", second, SECOND),
+        RateLimit("host-hour", hour, HOUR),
+        RateLimit("host-day", day, DAY),
+    )
+
+
+class HostLimiter:
+    """The three windows of one host."""
+
+    def __init__(self, host: Host, clock: Callable[[], float]) -> None:
+        self.key = str(host.id)
+        self.windows = [SlidingWindow(limit, clock) for limit in host_rates(host)]
+
+    def update(self, host: Host) -> None:
+        """Resize the windows for the host's current accounts (counts are kept)."""
+        for window, limit in zip(self.windows, host_rates(host), strict=True):
+            window.limit = limit
+
+    def take(self, points: int = 1) -> float:
+        """Take ``points`` events from every window and return 0, or take none and return the
+        seconds until they fit."""
+        checks = [window.consume(self.key, points, dry_run=True) for window in self.windows]
+        refused = [status.retry_after for status in checks if not status.allowed]
+        if refused:
+            return max(*refused, 0.001)
+        for window in self.windows:
+            window.consume(self.key, points)
+        return 0.0
+
+
+@dataclass
+class HostLimits:
+    """The limiters of every host, made on first use."""
+
+    clock: Callable[[], float] = time.time
+
+    def __post_init__(self) -> None:
+        self._limiters: dict[int, HostLimiter] = {}
+
+    def limiter(self, host: Host) -> HostLimiter:
+        limiter = self._limiters.get(host.id)
+        if limiter is None:
+            limiter = self._limiters[host.id] = HostLimiter(host, self.clock)
+        return limiter
+
+    def update(self, host: Host) -> None:
+        """Resize the host's windows after its accounts or limit changed."""
+        limiter = self._limiters.get(host.id)
+        if limiter is not None:
+            limiter.update(host)
+
+    def forget(self, host_id: int) -> None:
+        self._limiters.pop(host_id, None)
+
+
+def admit_account(txn: WriteTxn, hosts: HostStore, host_id: int, did: str) -> bool:
+    """Count the new account ``did`` on the host; True when it is within the host's account
+    limit, False when it is throttled (and recorded as such). Raises ``LookupError`` for an
+    unknown host."""
+    host = _host(txn, hosts, host_id)
+    host.account_count += 1
+    admitted = host.trusted or host.admitted_count <= host.account_limit
+    if not admitted:
+        host.throttled_count += 1
+        prefix = u64(host_id)
+        last = next(iter(txn.items(THROTTLED, prefix=prefix, reverse=True, limit=1)), None)
+        order = time.time_ns() if last is None else max(time.time_ns(), from_u64(last[0][8:]) + 1)
+        key = prefix + u64(order)
+        txn.put(THROTTLED, key, did.encode())
+        txn.put(THROTTLED_DIDS, did.encode(), key)
+    hosts.put(txn, host)
+    return admitted
+
+
+def release_account(txn: WriteTxn, hosts: HostStore, host_id: int, did: str) -> None:
+    """The account ``did`` no longer counts on the host (deleted, or moved away)."""
+    host = _host(txn, hosts, host_id)
+    key = txn.get(THROTTLED_DIDS, did.encode())
+    if key is not None and from_u64(key[:8]) == host_id:
+        txn.delete(THROTTLED, key)
+        txn.delete(THROTTLED_DIDS, did.encode())
+        host.throttled_count = max(0, host.throttled_count - 1)
+    host.account_count = max(0, host.account_count - 1)
+    hosts.put(txn, host)
+
+
+def is_throttled(txn: ReadTxn, did: str) -> bool:
+    """Whether the account waits for room under its host's account limit."""
+    return (THROTTLED_DIDS, did.encode()) in txn
+
+
+def lift_limit(txn: WriteTxn, hosts: HostStore, host_id: int, account_limit: int) -> list[str]:
+    """Set the host's account limit; the throttled accounts that now fit, in the order they
+    arrived (no longer recorded as throttled: the caller reactivates and resyncs them). A
+    lower limit throttles nobody already admitted."""
+    if account_limit < 0:
+        raise ValueError("an account limit cannot be negative")
+    host = _host(txn, hosts, host_id)
+    host.account_limit = account_limit
+    room = account_limit - host.admitted_count
+    lifted: list[str] = []
+    if room > 0:
+        for key, did in list(txn.items(THROTTLED, prefix=u64(host_id), limit=room)):
+            txn.delete(THROTTLED, key)
+            txn.delete(THROTTLED_DIDS, did)
+            lifted.append(did.decode())
+        host.throttled_count -= len(lifted)
+    hosts.put(txn, host)
+    return lifted
+
+
+def _host(txn: WriteTxn, hosts: HostStore, host_id: int) -> Host:
+    host = hosts.get_by_id(host_id, txn)
+    if host is None:
+        raise LookupError(f"no host with id {host_id}")
+    return host
+
+
+__all__ = [
+    "TABLES",
+    "THROTTLED",
+    "THROTTLED_DIDS",
+    "HostLimiter",
+    "HostLimits",
+    "admit_account",
+    "host_rates",
+    "is_throttled",
+    "lift_limit",
+    "release_account",
+]
