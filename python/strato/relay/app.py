@@ -7,8 +7,8 @@ carries ``Server: strato-relay (atproto-relay)``: another relay that finds it wi
 subscribe to us, and we will not subscribe to a host that sends it.
 
 The lifespan runs the ingest pipeline, the firehose pump, the crawler of the registered hosts
-and the log's retention every ``PRUNE_INTERVAL`` seconds; leaving it stops them and closes the
-store.
+(the ``crawl`` hosts of the settings are registered first) and the log's retention every
+``PRUNE_INTERVAL`` seconds; leaving it stops them and closes the store.
 """
 
 from __future__ import annotations
@@ -28,9 +28,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from strato import __version__
 from strato.firehose import SubscribeReposEndpoint
+from strato.relay.bans import DomainBans
 from strato.relay.context import RelayContext
+from strato.relay.crawler import Crawler, CrawlerConfig
+from strato.relay.host_metrics import HostMetrics
+from strato.relay.hosts import Host
 from strato.relay.routes import NAMESPACES
+from strato.relay.routes import hosts as host_routes
 from strato.relay.settings import RelaySettings
+from strato.relay.ssrf import AddressError, HostnameError, check_target, parse_hostname
 from strato.xrpc import RateLimitSettings, XrpcRouter, cors_middleware
 
 logger = logging.getLogger("strato.relay")
@@ -54,6 +60,18 @@ def create_app(settings: RelaySettings, *, context: RelayContext | None = None) 
     for namespace in NAMESPACES:
         namespace.register(router, ctx)
     firehose = SubscribeReposEndpoint(ctx.broadcaster)
+    bans = DomainBans(ctx.store)
+    crawler = Crawler(
+        ctx.hosts,
+        ctx.ingestor.submit,
+        config=CrawlerConfig(local_network=settings.local_network),
+        bans=bans,
+        metrics=HostMetrics(ctx.metrics),
+        on_drop=lambda host, reason: ctx.relay_metrics.drop(reason),
+    )
+    host_routes.register(
+        router, host_routes.HostService(ctx.hosts, crawler, bans, settings, ctx.http)
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -63,9 +81,13 @@ def create_app(settings: RelaySettings, *, context: RelayContext | None = None) 
             asyncio.create_task(ctx.ingestor.run(), name="relay-ingest"),
             asyncio.create_task(_every(PRUNE_INTERVAL, ctx.prune), name="prune"),
         ]
+        for name in settings.crawl:
+            await add_host(ctx, settings, name)
+        await crawler.start()
         try:
             yield
         finally:
+            await crawler.stop()
             for task in tasks:
                 task.cancel()
             for task in tasks:
@@ -104,6 +126,29 @@ def create_app(settings: RelaySettings, *, context: RelayContext | None = None) 
     )
     app.state.ctx = ctx
     return app
+
+
+async def add_host(ctx: RelayContext, settings: RelaySettings, name: str) -> Host | None:
+    """Register the host ``name`` (a ``--crawl`` host: as an admin adds it, without asking
+    it first, since it may not be up yet); None, logged, when its name or address is refused."""
+    local = settings.local_network
+    try:
+        parsed = parse_hostname(name, local_network=local, admin=True)
+        target = await check_target(parsed.hostname, no_ssl=parsed.no_ssl, local_network=local)
+    except (HostnameError, AddressError) as err:
+        logger.warning("not crawling %s: %s", name, err)
+        return None
+
+    def add() -> Host:
+        with ctx.store.write() as txn:
+            return ctx.hosts.add(
+                txn,
+                target.hostname,
+                no_ssl=target.no_ssl,
+                account_limit=settings.default_account_limit,
+            )
+
+    return await asyncio.to_thread(add)
 
 
 class ServerHeader:

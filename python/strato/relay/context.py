@@ -21,6 +21,7 @@ from strato.identity import IdentityCache, IdentityResolver
 from strato.metrics import ServerMetrics
 from strato.relay.accounts import TABLES as ACCOUNT_TABLES
 from strato.relay.accounts import AccountStore
+from strato.relay.bans import TABLES as BAN_TABLES
 from strato.relay.hosts import TABLES as HOST_TABLES
 from strato.relay.hosts import HostStore
 from strato.relay.metrics import RelayMetrics
@@ -149,7 +150,7 @@ class RelayContext:
 
 def open_store(data_dir: Path, *, sync: bool = True) -> Store:
     """The relay's LMDB environment in ``data_dir`` (created if missing)."""
-    tables = HOST_TABLES + ACCOUNT_TABLES + FIREHOSE_TABLES + (IDENTITY_CACHE_TABLE,)
+    tables = HOST_TABLES + BAN_TABLES + ACCOUNT_TABLES + FIREHOSE_TABLES + (IDENTITY_CACHE_TABLE,)
     return Store.open(
         data_dir / "db", name="relay", schema_version=SCHEMA_VERSION, tables=tables, sync=sync
     )
