@@ -113,7 +113,9 @@ def event_json(frame: Frame, *, blocks: bool = False) -> dict[str, Any]:
     summary: dict[str, Any] = {}
     if not blocks and isinstance(body.get("blocks"), bytes):
         summary["blocksSize"] = len(body.pop("blocks"))
-    return {"type": frame.t, **to_json(body), **summary}
+    fields = to_json(body)
+    first = {"seq": fields.pop("seq")} if "seq" in fields else {}
+    return {"type": frame.t, **first, **fields, **summary}
 
 
 def cmd_firehose_tail(args: argparse.Namespace) -> int:

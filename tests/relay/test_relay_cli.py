@@ -334,6 +334,7 @@ def test_event_json_summarizes_blocks_unless_asked() -> None:
         "since": None,
         "blocksSize": 5,
     }
+    assert list(summary)[:2] == ["type", "seq"]
     whole = event_json(frame, blocks=True)
     assert whole["blocks"] == {"$bytes": "AAECAwQ"}
     assert "blocksSize" not in whole
