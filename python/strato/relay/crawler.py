@@ -90,6 +90,9 @@ class CrawlerConfig:
     #: Longest throttle wait spent connected; longer ones close the connection meanwhile.
     short_wait: float = 5.0
     ping_interval: float = 30.0
+    #: How long a closing connection waits for the host's close frame (frames still queued
+    #: behind it are not read, so a connection closed while throttled always waits this).
+    close_timeout: float = 2.0
 
 
 @dataclass
@@ -251,9 +254,26 @@ class Crawler:
             await self._set_status(state.host.id, HostStatus.IDLE)
         return [state.host.hostname for state in idle]
 
+    async def refresh(self) -> None:
+        """Re-read the rows of the subscribed hosts and resize their rate limits to their
+        accounts now (the crawler runs this every ``idle_check`` seconds; the admin API may
+        call it after changing a host's limits)."""
+
+        def rows() -> list[Host]:
+            with self.hosts.store.read() as txn:
+                found = (self.hosts.get_by_id(host_id, txn) for host_id in list(self._states))
+                return [row for row in found if row is not None]
+
+        for row in await asyncio.to_thread(rows):
+            state = self._states.get(row.id)
+            if state is not None:
+                state.host = row
+            self.limits.update(row)
+
     async def _watch_idle(self) -> None:
         while True:
             await asyncio.sleep(self.config.idle_check)
+            await self.refresh()
             await self.check_idle()
 
     # -- one host -----------------------------------------------------------------------------
@@ -271,9 +291,13 @@ class Crawler:
                 logger.info("not crawling %s: its domain is banned", host.hostname)
                 return
             state.host = host
+            self.limits.update(host)
             session = _Session()
             try:
                 await self._session(state, session)
+            except Exception:  # a bug here or in on_frame: never the end of the host's task
+                logger.exception("reading %s failed", host.hostname)
+                session.reason = "internal_error"
             finally:
                 self._disconnected(state)
             if session.reason is not None:
@@ -344,6 +368,7 @@ class Crawler:
                     max_size=self.config.max_frame_bytes,
                     open_timeout=self.config.open_timeout,
                     ping_interval=self.config.ping_interval,
+                    close_timeout=self.config.close_timeout,
                     host=str(address),
                     port=target.port,
                 )

@@ -4,12 +4,13 @@
 - ``strato_relay_hosts_connected`` (gauge; alias ``relay_connected_inbound``, the reference's
   name that dashboards use): open upstream subscriptions;
 - ``strato_relay_host_reconnects_total{host}``: connections opened to a host after its first;
-- ``strato_relay_host_frames_total{host}``: frames received from a host;
 - ``strato_relay_host_errors_total{host,reason}``: connections ended or refused, by reason
-  (``frame_too_big``, ``text_frame``, ``connect_failed``, ``upstream_error``,
-  ``future_cursor``, ``relay_loop``, ``address_refused``);
-- ``strato_relay_host_throttled_total{host}``: times a host's event rate hit its limits;
-- ``strato_relay_host_status{status}`` (gauge): hosts by status, as the crawler sees them.
+  (``frame_too_big``, ``text_frame``, ``connect_failed``, ``connection_lost``,
+  ``upstream_error``, ``future_cursor``, ``relay_loop``, ``address_refused``,
+  ``internal_error``);
+- ``strato_relay_host_throttled_total{host}``: times a host's event rate hit its limits.
+
+Frames and events per host are the ingest pipeline's (``strato.relay.metrics``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ class HostMetrics:
     """The crawler's counters and gauges, registered in ``server.registry``."""
 
     def __init__(self, server: ServerMetrics) -> None:
-        registry = server.registry
+        registry = self.registry = server.registry
         self.connected = Gauge(
             "strato_relay_hosts_connected", "Open upstream subscriptions", registry=registry
         )
@@ -38,9 +39,6 @@ class HostMetrics:
             ("host",),
             registry=registry,
         )
-        self.frames = Counter(
-            "strato_relay_host_frames", "Frames received from a host", ("host",), registry=registry
-        )
         self.errors = Counter(
             "strato_relay_host_errors",
             "Upstream connections ended or refused, by host and reason",
@@ -51,12 +49,6 @@ class HostMetrics:
             "strato_relay_host_throttled",
             "Times a host's event rate reached its limits",
             ("host",),
-            registry=registry,
-        )
-        self.status = Gauge(
-            "strato_relay_host_status",
-            "Hosts by status, as the crawler sees them",
-            ("status",),
             registry=registry,
         )
 
