@@ -15,7 +15,6 @@ from pds_net import LocalPds, run_plc
 from relay_net import LocalRelay, run_addressed_pds, run_relay
 from strato.firehose import decode_frame
 from strato.relay.crawler import Crawler, CrawlerConfig
-from strato.relay.host_metrics import HostMetrics
 from strato.relay.hosts import Host, HostStatus
 
 T = TypeVar("T")
@@ -64,7 +63,7 @@ def test_crawled_writes_reach_the_relay_log_and_resume_after_a_restart(
         lambda txn: ctx.hosts.add(txn, hostname, no_ssl=True, account_limit=100)
     )
 
-    metrics = HostMetrics(ctx.metrics)  # beside the relay's own metrics, in its registry
+    metrics = ctx.host_metrics  # the relay's own, in its registry
 
     async def start() -> Crawler:
         config = CrawlerConfig(local_network=True)

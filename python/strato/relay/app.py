@@ -28,10 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from strato import __version__
 from strato.firehose import SubscribeReposEndpoint
-from strato.relay.bans import DomainBans
 from strato.relay.context import RelayContext
-from strato.relay.crawler import Crawler, CrawlerConfig
-from strato.relay.host_metrics import HostMetrics
 from strato.relay.hosts import Host
 from strato.relay.routes import NAMESPACES
 from strato.relay.routes import hosts as host_routes
@@ -60,17 +57,8 @@ def create_app(settings: RelaySettings, *, context: RelayContext | None = None) 
     for namespace in NAMESPACES:
         namespace.register(router, ctx)
     firehose = SubscribeReposEndpoint(ctx.broadcaster)
-    bans = DomainBans(ctx.store)
-    crawler = Crawler(
-        ctx.hosts,
-        ctx.ingestor.submit,
-        config=CrawlerConfig(local_network=settings.local_network),
-        bans=bans,
-        metrics=HostMetrics(ctx.metrics),
-        on_drop=lambda host, reason: ctx.relay_metrics.drop(reason),
-    )
     host_routes.register(
-        router, host_routes.HostService(ctx.hosts, crawler, bans, settings, ctx.http)
+        router, host_routes.HostService(ctx.hosts, ctx.crawler, ctx.bans, settings, ctx.http)
     )
 
     @contextlib.asynccontextmanager
@@ -83,11 +71,11 @@ def create_app(settings: RelaySettings, *, context: RelayContext | None = None) 
         ]
         for name in settings.crawl:
             await add_host(ctx, settings, name)
-        await crawler.start()
+        await ctx.crawler.start()
         try:
             yield
         finally:
-            await crawler.stop()
+            await ctx.crawler.stop()
             for task in tasks:
                 task.cancel()
             for task in tasks:

@@ -22,6 +22,9 @@ from strato.metrics import ServerMetrics
 from strato.relay.accounts import TABLES as ACCOUNT_TABLES
 from strato.relay.accounts import AccountStore
 from strato.relay.bans import TABLES as BAN_TABLES
+from strato.relay.bans import DomainBans
+from strato.relay.crawler import Crawler, CrawlerConfig
+from strato.relay.host_metrics import HostMetrics
 from strato.relay.hosts import TABLES as HOST_TABLES
 from strato.relay.hosts import HostStore
 from strato.relay.metrics import RelayMetrics
@@ -54,6 +57,10 @@ class RelayContext:
     http: httpx.AsyncClient
     ingestor: Ingestor
     repairer: Repairer
+    bans: DomainBans
+    host_metrics: HostMetrics
+    #: The upstream subscriptions (started and stopped by the app's lifespan).
+    crawler: Crawler
     admin_token: str | None = None
     _closed: bool = field(default=False, repr=False)
 
@@ -109,6 +116,16 @@ class RelayContext:
             data_dir=data_dir,
         )
         repairer.forget_identity = ingestor.forget_identity
+        bans = DomainBans(store)
+        host_metrics = HostMetrics(metrics)
+        crawler = Crawler(
+            hosts,
+            ingestor.submit,
+            config=CrawlerConfig(local_network=settings.local_network),
+            bans=bans,
+            metrics=host_metrics,
+            on_drop=lambda host, reason: relay_metrics.drop(reason),
+        )
         return cls(
             settings=settings,
             store=store,
@@ -122,6 +139,9 @@ class RelayContext:
             http=http,
             ingestor=ingestor,
             repairer=repairer,
+            bans=bans,
+            host_metrics=host_metrics,
+            crawler=crawler,
             admin_token=read_admin_token(settings.admin_token_file),
         )
 
