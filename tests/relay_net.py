@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 from localnet import serve_app
 from pds_net import LocalPds
+from starlette.applications import Starlette
 from strato.pds.app import create_app as create_pds_app
 from strato.pds.settings import PdsSettings
 from strato.relay.app import create_app as create_relay_app
@@ -23,11 +24,12 @@ from strato_proc import free_port
 
 @dataclass
 class LocalRelay:
-    """A running relay: its URL, settings and open context."""
+    """A running relay: its URL, settings and open context (and its app)."""
 
     url: str
     settings: RelaySettings
     ctx: RelayContext
+    app: Starlette | None = None
 
     @property
     def stream_url(self) -> str:
@@ -60,4 +62,4 @@ def run_relay(data_dir: Path, plc_url: str, **settings: Any) -> Iterator[LocalRe
     config = RelaySettings(data_dir=data_dir, plc_url=plc_url, **options)
     app = create_relay_app(config)
     with serve_app(app) as url:
-        yield LocalRelay(url, config, app.state.ctx)
+        yield LocalRelay(url, config, app.state.ctx, app)

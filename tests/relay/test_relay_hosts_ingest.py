@@ -15,6 +15,7 @@ from pds_net import LocalPds, run_plc
 from relay_net import LocalRelay, run_addressed_pds, run_relay
 from strato.firehose import decode_frame
 from strato.relay.crawler import Crawler, CrawlerConfig
+from strato.relay.host_metrics import HostMetrics
 from strato.relay.hosts import Host, HostStatus
 
 T = TypeVar("T")
@@ -63,7 +64,8 @@ def test_crawled_writes_reach_the_relay_log_and_resume_after_a_restart(
         lambda txn: ctx.hosts.add(txn, hostname, no_ssl=True, account_limit=100)
     )
 
-    metrics = ctx.host_metrics  # the relay's own, in its registry
+    assert relay.app is not None  # the host metrics the relay's app registered
+    metrics: HostMetrics = relay.app.state.crawler.metrics
 
     async def start() -> Crawler:
         config = CrawlerConfig(local_network=True)

@@ -7,7 +7,7 @@ carries ``Server: strato-relay (atproto-relay)``: another relay that finds it wi
 subscribe to us, and we will not subscribe to a host that sends it.
 
 The lifespan runs the ingest pipeline, the firehose pump, the crawler of the registered hosts
-(the ``crawl`` hosts of the settings are registered first) and the log's retention every
+(the settings' ``crawl`` hosts are registered first) and the log's retention every
 ``PRUNE_INTERVAL`` seconds; leaving it stops them and closes the store.
 """
 
@@ -29,7 +29,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strato import __version__
 from strato.firehose import SubscribeReposEndpoint
 from strato.relay.context import RelayContext
+from strato.relay.crawler import Crawler, CrawlerConfig
+from strato.relay.host_metrics import HostMetrics
 from strato.relay.hosts import Host
+from strato.relay.limits import HostLimits
 from strato.relay.routes import NAMESPACES
 from strato.relay.routes import hosts as host_routes
 from strato.relay.settings import RelaySettings
@@ -56,10 +59,18 @@ def create_app(settings: RelaySettings, *, context: RelayContext | None = None) 
     router = XrpcRouter(rate_limits=RateLimitSettings(trusted_proxies=settings.trust_proxy))
     for namespace in NAMESPACES:
         namespace.register(router, ctx)
-    firehose = SubscribeReposEndpoint(ctx.broadcaster)
-    host_routes.register(
-        router, host_routes.HostService(ctx.hosts, ctx.crawler, ctx.bans, settings, ctx.http)
+    crawler = Crawler(
+        ctx.hosts,
+        ctx.ingestor.submit,
+        config=CrawlerConfig(local_network=settings.local_network),
+        bans=ctx.bans,
+        limits=HostLimits(),
+        metrics=HostMetrics(ctx.metrics),
+        on_drop=lambda host, reason: ctx.relay_metrics.drop(reason),
     )
+    service = host_routes.HostService(ctx.hosts, crawler, ctx.bans, settings, ctx.http)
+    host_routes.register(router, service)
+    firehose = SubscribeReposEndpoint(ctx.broadcaster)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -71,11 +82,11 @@ def create_app(settings: RelaySettings, *, context: RelayContext | None = None) 
         ]
         for name in settings.crawl:
             await add_host(ctx, settings, name)
-        await ctx.crawler.start()
+        await crawler.start()
         try:
             yield
         finally:
-            await ctx.crawler.stop()
+            await crawler.stop()
             for task in tasks:
                 task.cancel()
             for task in tasks:
@@ -113,12 +124,14 @@ def create_app(settings: RelaySettings, *, context: RelayContext | None = None) 
         middleware=[Middleware(ServerHeader), ctx.metrics.middleware(), cors_middleware()],
     )
     app.state.ctx = ctx
+    app.state.crawler = crawler
     return app
 
 
 async def add_host(ctx: RelayContext, settings: RelaySettings, name: str) -> Host | None:
-    """Register the host ``name`` (a ``--crawl`` host: as an admin adds it, without asking
-    it first, since it may not be up yet); None, logged, when its name or address is refused."""
+    """Register the host ``name`` (a ``crawl`` host of the settings, as an admin adds one but
+    without asking it first: it may not be up yet); None, logged, when its name or address is
+    refused."""
     local = settings.local_network
     try:
         parsed = parse_hostname(name, local_network=local, admin=True)

@@ -23,8 +23,6 @@ from strato.relay.accounts import TABLES as ACCOUNT_TABLES
 from strato.relay.accounts import AccountStore
 from strato.relay.bans import TABLES as BAN_TABLES
 from strato.relay.bans import DomainBans
-from strato.relay.crawler import Crawler, CrawlerConfig
-from strato.relay.host_metrics import HostMetrics
 from strato.relay.hosts import TABLES as HOST_TABLES
 from strato.relay.hosts import HostStore
 from strato.relay.metrics import RelayMetrics
@@ -58,9 +56,6 @@ class RelayContext:
     ingestor: Ingestor
     repairer: Repairer
     bans: DomainBans
-    host_metrics: HostMetrics
-    #: The upstream subscriptions (started and stopped by the app's lifespan).
-    crawler: Crawler
     admin_token: str | None = None
     _closed: bool = field(default=False, repr=False)
 
@@ -116,16 +111,6 @@ class RelayContext:
             data_dir=data_dir,
         )
         repairer.forget_identity = ingestor.forget_identity
-        bans = DomainBans(store)
-        host_metrics = HostMetrics(metrics)
-        crawler = Crawler(
-            hosts,
-            ingestor.submit,
-            config=CrawlerConfig(local_network=settings.local_network),
-            bans=bans,
-            metrics=host_metrics,
-            on_drop=lambda host, reason: relay_metrics.drop(reason),
-        )
         return cls(
             settings=settings,
             store=store,
@@ -139,9 +124,7 @@ class RelayContext:
             http=http,
             ingestor=ingestor,
             repairer=repairer,
-            bans=bans,
-            host_metrics=host_metrics,
-            crawler=crawler,
+            bans=DomainBans(store),
             admin_token=read_admin_token(settings.admin_token_file),
         )
 
@@ -170,7 +153,7 @@ class RelayContext:
 
 def open_store(data_dir: Path, *, sync: bool = True) -> Store:
     """The relay's LMDB environment in ``data_dir`` (created if missing)."""
-    tables = HOST_TABLES + BAN_TABLES + ACCOUNT_TABLES + FIREHOSE_TABLES + (IDENTITY_CACHE_TABLE,)
+    tables = HOST_TABLES + ACCOUNT_TABLES + FIREHOSE_TABLES + BAN_TABLES + (IDENTITY_CACHE_TABLE,)
     return Store.open(
         data_dir / "db", name="relay", schema_version=SCHEMA_VERSION, tables=tables, sync=sync
     )
