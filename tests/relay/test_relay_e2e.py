@@ -174,3 +174,36 @@ def test_the_sdk_firehose_client_reads_the_relay(net: Net) -> None:
     assert (last.seq, new.seq) == (len(upstream), len(upstream) + 1)
     car = CAR.from_bytes(new.blocks)
     assert car.blocks[new.ops[0].cid]["text"] == "fourth"
+
+
+def test_crawl_hosts_that_are_refused_are_logged_and_skipped(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with (
+        run_plc(tmp_path / "plc") as plc_url,
+        run_addressed_pds(tmp_path / "pds", plc_url) as pds,
+        run_relay(
+            tmp_path / "relay",
+            plc_url,
+            local_network=False,
+            crawl=("not a host", pds.settings.hostname, "10.1.2.3"),
+        ) as strict,
+    ):
+        assert [host.hostname for host in strict.ctx.hosts.all()] == []
+    messages = [r.getMessage() for r in caplog.records if r.name == "strato.relay"]
+    assert any(m.startswith("not crawling not a host: ") for m in messages)
+    assert any(
+        m.startswith(f"not crawling {pds.settings.hostname}: a port number is only allowed")
+        for m in messages
+    )
+    assert any(m.startswith("not crawling 10.1.2.3: an IP address") for m in messages)
+    with (
+        run_plc(tmp_path / "plc2") as plc_url,
+        run_addressed_pds(tmp_path / "pds2", plc_url) as pds,
+        run_relay(
+            tmp_path / "relay2", plc_url, crawl=(f"http://{pds.settings.hostname}",)
+        ) as relay,
+    ):
+        (host,) = relay.ctx.hosts.all()
+        assert (host.hostname, host.no_ssl) == (pds.settings.hostname, True)
+        wait_for(lambda: subscribed(pds), "the relay to subscribe to the PDS")
