@@ -11,7 +11,8 @@ message's fields in the atproto JSON form (bytes as ``{"$bytes": base64}``, link
 (a CAR of up to 2 MB) is summarized by default: the field is left out and ``blocksSize`` gives
 its length in bytes; with ``--blocks`` it is printed whole, as ``$bytes``. An error frame from
 the server (``FutureCursor``, ``ConsumerTooSlow``...) ends the command with status 1 and one
-line on stderr; so does a connection that fails or drops (unless ``--reconnect``). Ctrl-C ends
+line on stderr; so does a connection that fails, drops or is closed by the server (unless
+``--reconnect``). Ctrl-C ends
 it with status 0, as does a reader that goes away (``| head``).
 """
 
@@ -26,7 +27,7 @@ import sys
 from typing import Any, Final
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from websockets.exceptions import InvalidStatus, InvalidURI, WebSocketException
+from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI, WebSocketException
 
 from strato.dagcbor import to_json
 from strato.errors import EventStreamError, FrameError
@@ -56,8 +57,9 @@ def add_firehose_commands(groups: Any) -> None:
             'atproto JSON form (bytes as {"$bytes": "<base64>"}, links as {"$link": "<CID>"}). '
             "The blocks of #commit and #sync events (a CAR) are left out and their size given "
             "as blocksSize, unless --blocks. Without --cursor the stream starts at the live "
-            "head. An error frame from the server (FutureCursor, ConsumerTooSlow...) or a "
-            "failed connection prints one line on stderr and exits with 1; Ctrl-C, or a "
+            "head. An error frame from the server (FutureCursor, ConsumerTooSlow...), a "
+            "failed connection or one the server closes prints one line on stderr and exits "
+            "with 1; Ctrl-C, or a "
             "reader that stops (| head), exits with 0."
         ),
     )
@@ -99,12 +101,9 @@ def stream_url(url: str) -> str:
     scheme = SCHEMES.get(parts.scheme.lower())
     if scheme is None or not parts.hostname:
         raise TailError(f"{url!r} is not an http(s):// or ws(s):// URL")
-    path = parts.path.rstrip("/")
-    if path in ("", SUBSCRIBE_REPOS_PATH.rstrip("/")):
-        path = SUBSCRIBE_REPOS_PATH
-    else:
+    if parts.path.rstrip("/") not in ("", SUBSCRIBE_REPOS_PATH):
         raise TailError(f"{url!r}: the path must be empty or {SUBSCRIBE_REPOS_PATH}")
-    return urlunsplit((scheme, parts.netloc, path, parts.query, ""))
+    return urlunsplit((scheme, parts.netloc, SUBSCRIBE_REPOS_PATH, parts.query, ""))
 
 
 def event_json(frame: Frame, *, blocks: bool = False) -> dict[str, Any]:
@@ -161,10 +160,16 @@ async def _tail(client: StreamClient, *, blocks: bool) -> None:
         raise TailError(f"{url} ended the stream with {err}") from None
     except FrameError as err:
         raise TailError(f"bad frame from {url}: {err}") from None
+    except ConnectionClosed as err:
+        if err.rcvd is None:
+            raise TailError(f"lost the connection to {url}") from None
+        reason = f": {err.rcvd.reason}" if err.rcvd.reason else ""
+        raise TailError(f"{url} closed the stream (code {err.rcvd.code}{reason})") from None
     except (WebSocketException, OSError, TimeoutError) as err:
         if isinstance(err, BrokenPipeError):
             raise
         raise TailError(f"connection to {url} failed: {err or type(err).__name__}") from None
+    raise TailError(f"{url} closed the stream")
 
 
 def _without_cursor(url: str) -> str:

@@ -230,3 +230,16 @@ def test_up_a_post_on_the_pds_appears_on_the_relay(up: Up) -> None:
         f"{up.relay_url}/xrpc/com.atproto.sync.getRepoStatus", params={"did": session["did"]}
     )
     assert (status.status_code, status.json()["rev"]) == (200, rev)
+
+
+def test_tail_ends_with_an_error_when_the_relay_stops(relay: RelayProcess) -> None:
+    process = tail(relay.url)
+    wait_for(
+        lambda: "WebSocket /xrpc/com.atproto.sync.subscribeRepos" in relay.log.read_text(),
+        "the tail to connect",
+    )
+    assert stop(relay.process) == 0
+    out, err = process.communicate(timeout=30)
+    assert (process.returncode, out) == (1, "")
+    # uvicorn closes open websockets with 1012 when it stops
+    assert err == f"strato: error: {relay.stream_url} closed the stream (code 1012)\n"
