@@ -63,7 +63,10 @@ class FakeUpstream:
         self.server: str | None = None
         self.error: bytes | None = None
         self.reject = False
-        self.describe = True
+        #: The ``describeServer`` answer (None: 501).
+        self.describe: bytes | None = (
+            b'{"did": "did:web:upstream.test", "availableUserDomains": []}'
+        )
         self.cursors: list[int | None] = []
         self.user_agents: list[str | None] = []
         self._generation = 0
@@ -94,10 +97,9 @@ class FakeUpstream:
         return {"server": self.server} if self.server else {}
 
     async def _describe(self, request: Request) -> Response:
-        if not self.describe:
+        if self.describe is None:
             return JSONResponse({"error": "MethodNotImplemented"}, 501, self._headers())
-        return JSONResponse({"did": "did:web:upstream.test", "availableUserDomains": []},
-                            headers=self._headers())  # fmt: skip
+        return Response(self.describe, media_type="application/json", headers=self._headers())
 
     async def _stream(self, ws: WebSocket) -> None:
         self.user_agents.append(ws.headers.get("user-agent"))

@@ -162,19 +162,35 @@ def test_a_host_that_does_not_resolve_is_not_found(store: Store) -> None:
     run(store, test)
 
 
+@pytest.mark.parametrize(
+    "answer",
+    [None, b"<html>hello</html>", b"[1, 2]", b'{"did": "' + b"x" * 70_000 + b'"}'],
+    ids=["501", "not-json", "not-an-object", "too-big"],
+)
 def test_a_host_that_does_not_answer_describe_server_is_not_found(
-    store: Store, upstream: FakeUpstream
+    store: Store, upstream: FakeUpstream, answer: bytes | None
 ) -> None:
-    upstream.describe = False
+    upstream.describe = answer
+
+    async def test(relay: Relay) -> None:
+        response = await relay.crawl(f"localhost:{upstream.port}")
+        assert error(response) == (400, "HostNotFound")
+        assert "describeServer answered" in response.json()["message"]
+
+    run(store, test, local_network=True)
+    assert list(HostStore(store).all()) == []
+
+
+def test_a_host_nobody_listens_on_is_not_found(store: Store) -> None:
     with fake_upstream() as gone:
         closed_port = gone.port
 
     async def test(relay: Relay) -> None:
-        assert error(await relay.crawl(f"localhost:{upstream.port}")) == (400, "HostNotFound")
-        assert error(await relay.crawl(f"localhost:{closed_port}")) == (400, "HostNotFound")
+        response = await relay.crawl(f"localhost:{closed_port}")
+        assert error(response) == (400, "HostNotFound")
+        assert "unreachable" in response.json()["message"]
 
     run(store, test, local_network=True)
-    assert list(HostStore(store).all()) == []
 
 
 def test_a_relay_is_refused(store: Store, upstream: FakeUpstream) -> None:

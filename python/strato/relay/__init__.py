@@ -2,6 +2,10 @@
 
 - :mod:`.settings`: :class:`RelaySettings` from options and ``STRATO_RELAY_*`` variables;
 - :mod:`.hosts`: the host registry (status, upstream cursor, account counts and limits);
+- :mod:`.ssrf`, :mod:`.bans`, :mod:`.limits`: which hosts may be reached, domain bans,
+  per-host event rates and account limits;
+- :mod:`.crawler` (:mod:`.host_metrics`, :mod:`.server_header`): one subscription per host,
+  and the loop guard;
 - :mod:`.accounts`: per-account state (head commit, rev, data root, statuses);
 - :mod:`.envelope`: an upstream event rewritten once for the relay's own log;
 - :mod:`.pipeline`: batches of upstream frames verified and committed to the log;

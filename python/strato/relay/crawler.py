@@ -81,7 +81,7 @@ class CrawlerConfig:
     offline_retry: float = 1800.0
     #: Silence after which a connected host is idle.
     idle_after: float = 1800.0
-    #: How often connected hosts are checked for silence.
+    #: How often connected hosts are checked for silence (and their rate limits resized).
     idle_check: float = 60.0
     #: The first connections at start are spread over ``hosts x stagger_per_host`` seconds,
     #: at most ``stagger_max``.
@@ -126,7 +126,6 @@ class _State:
     last_frame: float = 0.0
     #: Resume after this seq (past an oversized frame) when above the stored cursor.
     resume_after: int = -1
-    skipped: int = 0
 
 
 class Crawler:
@@ -152,7 +151,7 @@ class Crawler:
         self.metrics = metrics
         self.on_drop = on_drop
         self._states: dict[int, _State] = {}
-        self._idle_task: asyncio.Task[None] | None = None
+        self._watcher: asyncio.Task[None] | None = None
         self._closing = False
 
     # -- control ------------------------------------------------------------------------------
@@ -167,8 +166,8 @@ class Crawler:
         for host in candidates:
             if self.subscribe(host, delay=random.uniform(0, spread) if spread else 0.0):
                 started += 1
-        if self._idle_task is None:
-            self._idle_task = asyncio.create_task(self._watch_idle())
+        if self._watcher is None:
+            self._watcher = asyncio.create_task(self._watch())
         return started
 
     def subscribe(self, host: Host, *, delay: float = 0.0) -> bool:
@@ -183,19 +182,19 @@ class Crawler:
             return True
         state = self._states[host.id] = _State(host)
         state.task = asyncio.create_task(self._run(state, delay), name=f"crawl {host.hostname}")
-        if self._idle_task is None:
-            self._idle_task = asyncio.create_task(self._watch_idle())
+        if self._watcher is None:
+            self._watcher = asyncio.create_task(self._watch())
         return True
 
     async def unsubscribe(self, host_id: int) -> bool:
         """Stop reading the host; False when it was not subscribed."""
         state = self._states.pop(host_id, None)
-        if state is None or state.task is None:
+        self.limits.forget(host_id)
+        if state is None or state.task is None or state.task.done():
             return False
         state.task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await state.task
-        self.limits.forget(host_id)
         return True
 
     async def ban(self, host_id: int) -> Host | None:
@@ -215,15 +214,13 @@ class Crawler:
         """Close every subscription and wait for the tasks to end."""
         self._closing = True
         tasks = [state.task for state in self._states.values() if state.task is not None]
-        if self._idle_task is not None:
-            tasks.append(self._idle_task)
+        if self._watcher is not None:
+            tasks.append(self._watcher)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._states.clear()
         self._update_connected()
-
-    # -- one host -----------------------------------------------------------------------------
 
     async def drop_banned(self) -> list[str]:
         """Stop reading every subscribed host a domain ban now covers (after an admin bans a
@@ -270,7 +267,7 @@ class Crawler:
                 state.host = row
             self.limits.update(row)
 
-    async def _watch_idle(self) -> None:
+    async def _watch(self) -> None:
         while True:
             await asyncio.sleep(self.config.idle_check)
             await self.refresh()

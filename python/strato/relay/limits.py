@@ -1,9 +1,9 @@
 """Per-host limits: event rate limits (:class:`HostLimits`) and account limits
 (:func:`admit_account`, :func:`release_account`, :func:`lift_limit`).
 
-**Event rates.** Each host has a sliding window per second, hour and day
-(:class:`strato.xrpc.ratelimit.SlidingWindow`). The reference relay sizes them from the
-host's account limit; as the issue asks, ours follow the accounts the host really has within
+**Event rates.** Each host has a sliding window per second, hour and day (the sliding-window
+counter of :mod:`strato.xrpc.ratelimit`). The reference relay sizes them from the host's
+account limit; as the issue asks, ours follow the accounts the host really has within
 its limit (``admitted``, the accounts whose events are forwarded; throttled ones do not raise
 the rate):
 
@@ -40,7 +40,7 @@ from typing import Final
 
 from strato.relay.hosts import Host, HostStore
 from strato.storage import ReadTxn, WriteTxn, from_u64, u64
-from strato.xrpc.ratelimit import RateLimit, SlidingWindow
+from strato.xrpc.ratelimit import RateLimit
 
 THROTTLED: Final = "relay_throttled"
 THROTTLED_DIDS: Final = "relay_throttled_dids"
@@ -67,26 +67,47 @@ def host_rates(host: Host) -> tuple[RateLimit, RateLimit, RateLimit]:
 
 
 class HostLimiter:
-    """The three windows of one host."""
+    """The three windows of one host: each the sliding-window counter of
+    :class:`strato.xrpc.ratelimit.SlidingWindow` (this window's count plus the previous one's,
+    weighted by how much of it still overlaps), kept lean since every frame passes here."""
+
+    __slots__ = ("_clock", "_limits", "_state", "_windows")
 
     def __init__(self, host: Host, clock: Callable[[], float]) -> None:
-        self.key = str(host.id)
-        self.windows = [SlidingWindow(limit, clock) for limit in host_rates(host)]
+        self._clock = clock
+        rates = host_rates(host)
+        self._windows = [rate.window for rate in rates]
+        self._limits = [rate.points for rate in rates]
+        # per window: [start of the current fixed window, its count, the previous one's]
+        self._state = [[0.0, 0, 0] for _ in rates]
 
     def update(self, host: Host) -> None:
         """Resize the windows for the host's current accounts (counts are kept)."""
-        for window, limit in zip(self.windows, host_rates(host), strict=True):
-            window.limit = limit
+        self._limits = [rate.points for rate in host_rates(host)]
 
     def take(self, points: int = 1) -> float:
         """Take ``points`` events from every window and return 0, or take none and return the
         seconds until they fit."""
-        checks = [window.consume(self.key, points, dry_run=True) for window in self.windows]
-        refused = [status.retry_after for status in checks if not status.allowed]
-        if refused:
-            return max(*refused, 0.001)
-        for window in self.windows:
-            window.consume(self.key, points)
+        now = self._clock()
+        wait = 0.0
+        for window, limit, state in zip(self._windows, self._limits, self._state, strict=True):
+            start = (now // window) * window
+            if state[0] != start:
+                state[1], state[2] = 0, state[1] if start - state[0] == window else 0
+                state[0] = start
+            current, previous = state[1], state[2]
+            if previous * (1 - (now - start) / window) + current + points > limit:
+                room = limit - current - points
+                if room >= 0:  # wait for the previous window's weight to fall far enough
+                    until = start + window * (1 - room / previous)
+                else:  # this window alone is too full: wait until it is the previous one
+                    fits = (limit - points) / current if limit >= points else 0.0
+                    until = start + window * (2 - fits)
+                wait = max(wait, until - now, 0.001)
+        if wait:
+            return wait
+        for state in self._state:
+            state[1] += points
         return 0.0
 
 

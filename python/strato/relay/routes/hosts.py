@@ -25,6 +25,7 @@ hosts that have sent an event (``seq`` above 0).
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Callable
 from typing import Any, Final
@@ -49,6 +50,7 @@ from strato.xrpc.types.sync import (
 
 DESCRIBE_SERVER: Final = "/xrpc/com.atproto.server.describeServer"
 CHECK_TIMEOUT: Final = 5.0
+MAX_DESCRIBE_BYTES: Final = 64 * 1024
 DAY: Final = 86400.0
 
 
@@ -124,37 +126,49 @@ class HostService:
     async def check_server(self, target: Target) -> None:
         """GET the host's ``describeServer`` at a checked address; raises 400
         ``HostNotFound`` when it does not answer it, 400 ``BadRequest`` for a relay."""
-        scheme = "http" if target.no_ssl else "https"
-        address = target.addresses[0]
-        literal = f"[{address}]" if address.version == 6 else str(address)
-        url = f"{scheme}://{literal}:{target.port}{DESCRIBE_SERVER}"
-        headers = {"Host": target.hostname, "User-Agent": USER_AGENT, "Accept": "application/json"}
+        status, servers, body = await self._describe_server(target)
+        if any(RELAY_MARK in value.lower() for value in servers):
+            raise bad_request(f"{target.hostname} is a relay (Server: {servers[0]})")
         try:
-            response = await self.http.get(
-                url,
-                headers=headers,
-                extensions={"sni_hostname": target.host},
-                timeout=CHECK_TIMEOUT,
-                follow_redirects=False,
-            )
-        except httpx.HTTPError as err:
-            raise XrpcError(400, "HostNotFound", f"host server unreachable: {err}") from None
-        if any(RELAY_MARK in value.lower() for value in response.headers.get_list("server")):
-            raise bad_request(
-                f"{target.hostname} is a relay (Server: {response.headers['server']})"
-            )
-        body: Any = None
-        if response.status_code == 200:
-            try:
-                body = response.json()
-            except ValueError:
-                body = None
-        if not isinstance(body, dict):
+            answer = json.loads(body) if status == 200 and body is not None else None
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict):
             raise XrpcError(
-                400,
-                "HostNotFound",
-                f"host server unreachable: describeServer answered {response.status_code}",
+                400, "HostNotFound", f"host server unreachable: describeServer answered {status}"
             )
+
+    async def _describe_server(self, target: Target) -> tuple[int, list[str], bytes | None]:
+        """The status, ``Server`` headers and body (None past :data:`MAX_DESCRIBE_BYTES`) of
+        the first checked address that takes the connection."""
+        scheme = "http" if target.no_ssl else "https"
+        headers = {"Host": target.hostname, "User-Agent": USER_AGENT, "Accept": "application/json"}
+        failure: httpx.HTTPError = httpx.ConnectError("no address")
+        for address in target.addresses:
+            literal = f"[{address}]" if address.version == 6 else str(address)
+            url = f"{scheme}://{literal}:{target.port}{DESCRIBE_SERVER}"
+            try:
+                async with asyncio.timeout(CHECK_TIMEOUT):
+                    async with self.http.stream(
+                        "GET", url, headers=headers, extensions={"sni_hostname": target.host},
+                        timeout=CHECK_TIMEOUT, follow_redirects=False,
+                    ) as response:  # fmt: skip
+                        answer = (response.status_code, response.headers.get_list("server"))
+                        data = bytearray()
+                        async for chunk in response.aiter_bytes():
+                            data += chunk
+                            if len(data) > MAX_DESCRIBE_BYTES:
+                                return (*answer, None)
+                        return (*answer, bytes(data))
+            except httpx.ConnectError as err:  # the next address may answer
+                failure = err
+            except httpx.HTTPError as err:
+                failure = err
+                break
+            except TimeoutError:
+                failure = httpx.TimeoutException(f"no answer in {CHECK_TIMEOUT} s")
+                break
+        raise XrpcError(400, "HostNotFound", f"host server unreachable: {failure}")
 
     async def _add(self, target: Target, *, admin: bool) -> Host:
         if not admin:
