@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator, Mapping
+from importlib import resources
 from typing import Any
 
 import msgspec
@@ -33,12 +34,15 @@ RECORD_CID = "bafyreiclp443lavogvhj3d2ob2cxbfuscni2k5jk7bebjzg7khl3esabwq"
 BLOB_CID = "bafkreiclp443lavogvhj3d2ob2cxbfuscni2k5jk7bebjzg7khl3esabwq"
 
 Structs = Mapping[type[Any], str]
+#: The lexicon folders shipped inside the package.
+PACKAGE_LEXICONS = (resources.files("strato.relay") / "lexicons",)
 
 
 @functools.cache
 def shared_catalog() -> Catalog:
-    """Every com.atproto and app.bsky lexicon from the shared folder (skips when absent)."""
-    return Catalog.load([require_shared("lexicons")])
+    """Every com.atproto and app.bsky lexicon from the shared folder (skips when absent), and
+    the lexicons the package ships (the relay's admin API)."""
+    return Catalog.load([require_shared("lexicons"), *PACKAGE_LEXICONS])
 
 
 def definition(ref: str) -> tuple[str, dict[str, Any]]:

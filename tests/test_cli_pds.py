@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from strato import __version__
 from strato.cli import build_parser, main
 from strato.cli_pds import ensure_admin_token, pds_settings
 from strato.firehose.frames import Frame, decode_frame
@@ -395,7 +396,8 @@ def test_up_serves_a_local_network(up: Up) -> None:
     assert httpx.get(f"{up.plc_url}/_health").status_code == 200
     assert httpx.get(f"{up.pds_url}/xrpc/_health").status_code == 200
     relay = httpx.get(f"{up.relay_url}/xrpc/_health")
-    assert (relay.status_code, relay.headers["server"]) == (200, "strato-relay (atproto-relay)")
+    assert relay.status_code == 200
+    assert relay.headers["server"] == f"strato-relay/{__version__} (atproto-relay)"
     described = httpx.get(f"{up.pds_url}/xrpc/com.atproto.server.describeServer").json()
     assert described["did"] == f"did:web:localhost%3A{port}"
     assert described["availableUserDomains"] == [".test"]

@@ -133,3 +133,30 @@ def test_pruning_runs_in_bounded_transactions(tmp_path: Path) -> None:
     append(log)
     assert log.prune() == count
     assert [e.seq for e in log.events_after(0)] == [count + 1]
+
+
+def test_remove_deletes_chosen_events_and_keeps_the_byte_total(tmp_path: Path) -> None:
+    log = open_log(tmp_path, Clock())
+    append(log, 3, size=10)
+    append(log, 2, size=30)
+    with log.store.write() as txn:
+        assert log.remove(txn, [2, 4, 99]) == 2  # 99 was never in the log
+    assert [event.seq for event in log.events_after(0)] == [1, 3, 5]
+    assert log.total_bytes() == 2 * (8 + 10) + (8 + 30)
+    assert log.head() == 5
+    with log.store.write() as txn:
+        assert log.remove(txn, [2, 4]) == 0  # already gone: nothing changes
+    assert log.total_bytes() == 2 * (8 + 10) + (8 + 30)
+    assert append(log) == [6]  # removed seqs are not reused
+
+
+def test_remove_then_prune_by_bytes_counts_what_is_left(tmp_path: Path) -> None:
+    log = open_log(tmp_path, Clock(), Retention(max_age_seconds=None, max_bytes=3 * 18))
+    append(log, 4)
+    with log.store.write() as txn:
+        log.remove(txn, [1])
+    assert log.prune() == 0  # three events of 18 bytes fit
+    append(log)
+    assert log.prune() == 1
+    assert [event.seq for event in log.events_after(0)] == [3, 4, 5]
+    assert log.total_bytes() == 3 * 18

@@ -351,3 +351,29 @@ def test_events_from_another_writer_are_polled(tmp_path: Path) -> None:
 
     with serve(service.app) as address:
         assert seqs(asyncio.run(run())) == [1]
+
+
+def test_subscriptions_name_their_peer_and_count_what_they_sent(
+    service: FirehoseService, address: str
+) -> None:
+    service.append(count=3)
+
+    async def run() -> None:
+        async with (
+            connect(url(address, 0), user_agent_header="first-consumer/1.0") as first,
+            connect(url(address), user_agent_header="second-consumer/2.0"),
+        ):
+            await subscribed(service, 2)
+            await receive(first, 3)
+            listed = service.broadcaster.subscriptions()
+            assert [sub.peer.user_agent for sub in listed] == [
+                "first-consumer/1.0",
+                "second-consumer/2.0",
+            ]
+            assert listed[0].peer.id < listed[1].peer.id
+            assert all(sub.peer.remote.startswith("127.0.0.1:") for sub in listed)
+            await asyncio.to_thread(wait_for, lambda: listed[0].sent == 3)
+            assert listed[1].sent == 0
+        await asyncio.to_thread(wait_for, lambda: not service.broadcaster.subscriptions())
+
+    asyncio.run(run())

@@ -13,6 +13,8 @@ from strato.relay.accounts import TABLES as ACCOUNT_TABLES
 from strato.relay.accounts import AccountState, AccountStore
 from strato.relay.hosts import TABLES as HOST_TABLES
 from strato.relay.hosts import HostStatus, HostStore
+from strato.relay.limits import TABLES as LIMIT_TABLES
+from strato.relay.limits import admit_account
 from strato.storage import Store, WriteTxn
 
 DID = "did:plc:ewvi7nxzyoun6zhxrhs64oiz"
@@ -21,7 +23,7 @@ OTHER = "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa"
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
-    tables = HOST_TABLES + ACCOUNT_TABLES + FIREHOSE_TABLES
+    tables = HOST_TABLES + ACCOUNT_TABLES + FIREHOSE_TABLES + LIMIT_TABLES
     with Store.open(tmp_path / "db", name="relay", schema_version=1, tables=tables) as opened:
         yield opened
 
@@ -51,12 +53,16 @@ def test_accounts_past_the_host_limit_are_throttled_unless_the_host_is_trusted(
 ) -> None:
     hosts = HostStore(store)
     host = store.transact(lambda t: hosts.add(t, "pds.example.com", no_ssl=False, account_limit=2))
-    fits = [store.transact(lambda t: hosts.add_account(t, host)) for _ in range(3)]
+    dids = [f"did:plc:{n:024d}" for n in range(3)]
+    fits = []
+    for did in dids:
+        with store.write() as txn:
+            fits.append(admit_account(txn, hosts, host.id, did))
     assert fits == [True, True, False]
     trusted = store.transact(
         lambda t: hosts.add(t, "big.example.com", no_ssl=False, account_limit=0, trusted=True)
     )
-    assert store.transact(lambda t: hosts.add_account(t, trusted))
+    assert store.transact(lambda t: admit_account(t, hosts, trusted.id, OTHER))
 
 
 def test_the_combined_status_puts_the_relay_verdicts_first() -> None:

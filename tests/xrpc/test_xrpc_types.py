@@ -28,7 +28,7 @@ from strato.errors import LexiconValidationError
 from strato.lexicon.types._base import convert
 from strato.xrpc.method import RawInput
 from strato.xrpc.params import ParamsDecoder
-from strato.xrpc.types import METHODS, admin, invites, repo, server, sync
+from strato.xrpc.types import METHODS, admin, invites, relay_admin, repo, server, sync
 
 # the named defs the method structs refer to
 NAMED: dict[type[Any], str] = {
@@ -46,8 +46,8 @@ NAMED: dict[type[Any], str] = {
     repo.ListedRecord: "com.atproto.repo.listRecords#record",
     repo.RecordBlob: "com.atproto.repo.listMissingBlobs#recordBlob",
     sync.ListedRepo: "com.atproto.sync.listRepos#repo",
-    sync.ListedHost: "com.atproto.sync.listHosts#host",
     sync.CollectionRepo: "com.atproto.sync.listReposByCollection#repo",
+    sync.ListedHost: "com.atproto.sync.listHosts#host",
     admin.StatusAttr: "com.atproto.admin.defs#statusAttr",
     admin.RepoRef: "com.atproto.admin.defs#repoRef",
     admin.RecordRef: "com.atproto.repo.strongRef",
@@ -57,6 +57,11 @@ NAMED: dict[type[Any], str] = {
     invites.InviteCode: "com.atproto.server.defs#inviteCode",
     invites.InviteCodeUse: "com.atproto.server.defs#inviteCodeUse",
     invites.AccountCodes: "com.atproto.server.createInviteCodes#accountCodes",
+    relay_admin.HostView: "dev.strato.relay.admin.defs#hostView",
+    relay_admin.AccountView: "dev.strato.relay.admin.defs#accountView",
+    relay_admin.ConsumerView: "dev.strato.relay.admin.defs#consumerView",
+    relay_admin.HostStats: "dev.strato.relay.admin.defs#hostStats",
+    relay_admin.DropCount: "dev.strato.relay.admin.defs#dropCount",
 }
 
 
@@ -78,7 +83,7 @@ ALL_PARTS = [(nsid, part, cls) for nsid in sorted(METHODS) for part, cls in _par
 @pytest.mark.parametrize("nsid", sorted(METHODS))
 def test_method_kind_and_encodings(nsid: str) -> None:
     doc = shared_catalog().get(nsid)
-    assert doc is not None, f"{nsid} is not in the shared lexicons"
+    assert doc is not None, f"{nsid} is not in the shared or package lexicons"
     main = doc.defs["main"]
     types = METHODS[nsid]
     assert main["type"] == types.kind

@@ -8,7 +8,7 @@
 - :mod:`.metrics`: the stream's Prometheus metrics.
 """
 
-from strato.firehose.broadcaster import Broadcaster, ConsumerTooSlowError, Subscription
+from strato.firehose.broadcaster import Broadcaster, ConsumerTooSlowError, Peer, Subscription
 from strato.firehose.consumer import StreamClient
 from strato.firehose.endpoint import SUBSCRIBE_REPOS_PATH, SubscribeReposEndpoint
 from strato.firehose.frames import (
@@ -35,6 +35,7 @@ __all__ = [
     "Event",
     "FirehoseMetrics",
     "Frame",
+    "Peer",
     "Retention",
     "Sequencer",
     "StreamClient",

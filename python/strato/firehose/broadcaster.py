@@ -18,14 +18,21 @@ A :class:`Subscription` yields frames in seq order, exactly once each:
 
 A queue that fills (the consumer reads slower than events arrive) cuts the subscription: its
 queue is dropped, and the stream ends with :class:`ConsumerTooSlowError`.
+
+Each subscription carries who it serves (:class:`Peer`: an id, the remote address, the
+User-Agent, when it connected) and how many frames it has sent, for an admin's consumer list
+(:meth:`Broadcaster.subscriptions`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import time
 from collections import deque
 from collections.abc import AsyncGenerator
+from dataclasses import dataclass, field
 from typing import Final
 
 from strato.firehose.frames import encode_message
@@ -44,11 +51,29 @@ class ConsumerTooSlowError(Exception):
     """The subscription's queue overflowed; the consumer gets a ``ConsumerTooSlow`` error."""
 
 
-class Subscription:
-    """One subscriber's stream; iterate :meth:`frames` once."""
+_ids: Final = itertools.count(1)
 
-    def __init__(self, broadcaster: Broadcaster, last: int, *, outdated: bool) -> None:
+
+@dataclass(frozen=True, slots=True)
+class Peer:
+    """Who a subscription serves: ``remote`` is ``address:port``, ``connected_at`` unix time."""
+
+    remote: str = ""
+    user_agent: str = ""
+    connected_at: float = field(default_factory=time.time)
+    id: int = field(default_factory=lambda: next(_ids))
+
+
+class Subscription:
+    """One subscriber's stream; iterate :meth:`frames` once. ``sent`` counts the frames its
+    endpoint has sent."""
+
+    def __init__(
+        self, broadcaster: Broadcaster, last: int, *, outdated: bool, peer: Peer | None = None
+    ) -> None:
         self._broadcaster = broadcaster
+        self.peer = peer if peer is not None else Peer()
+        self.sent = 0
         self.last = last
         self._outdated = outdated
         self._queue: deque[tuple[int, bytes]] = deque()
@@ -179,19 +204,20 @@ class Broadcaster:
             with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
                 loop.call_soon_threadsafe(wakeup.set)
 
-    def subscribe(self, cursor: int | None) -> Subscription:
-        """A subscription starting after ``cursor`` (None: live only). The caller has checked
-        that the cursor is not in the future; a cursor below the log's window is outdated."""
+    def subscribe(self, cursor: int | None, peer: Peer | None = None) -> Subscription:
+        """A subscription starting after ``cursor`` (None: live only) for ``peer``. The caller
+        has checked that the cursor is not in the future; a cursor below the log's window is
+        outdated."""
         if cursor is None:
             # Live from the log's head: events made durable before this subscriber came are
             # not its, even when the pump has not announced them yet.
-            subscription = Subscription(self, self.sequencer.head(), outdated=False)
+            subscription = Subscription(self, self.sequencer.head(), outdated=False, peer=peer)
         else:
             # Replaying seq > start is the whole window (empty log: nothing, start at the head).
             oldest = self.sequencer.oldest()
             start = self.sequencer.head() if oldest is None else oldest - 1
             outdated = 0 < cursor < start
-            subscription = Subscription(self, max(cursor, start), outdated=outdated)
+            subscription = Subscription(self, max(cursor, start), outdated=outdated, peer=peer)
         self._all.add(subscription)
         self.metrics.subscribers.set(len(self._all))
         return subscription
@@ -199,6 +225,10 @@ class Broadcaster:
     @property
     def subscriber_count(self) -> int:
         return len(self._all)
+
+    def subscriptions(self) -> list[Subscription]:
+        """The open subscriptions, oldest first."""
+        return sorted(self._all, key=lambda subscription: subscription.peer.id)
 
     # -- internals ----------------------------------------------------------------------------
 

@@ -30,7 +30,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from strato.firehose.broadcaster import Broadcaster, ConsumerTooSlowError, Subscription
+from strato.firehose.broadcaster import Broadcaster, ConsumerTooSlowError, Peer, Subscription
 from strato.firehose.frames import encode_error
 
 SUBSCRIBE_REPOS_PATH: Final = "/xrpc/com.atproto.sync.subscribeRepos"
@@ -94,7 +94,12 @@ class SubscribeReposEndpoint:
             if cursor > self.broadcaster.sequencer.head():
                 await self._refuse(websocket, "FutureCursor", "Cursor in the future.")
                 return
-        subscription = self.broadcaster.subscribe(cursor)
+        client = websocket.client
+        peer = Peer(
+            remote=f"{client.host}:{client.port}" if client else "",
+            user_agent=websocket.headers.get("user-agent", ""),
+        )
+        subscription = self.broadcaster.subscribe(cursor, peer)
         try:
             await self._serve(websocket, subscription)
         finally:
@@ -126,6 +131,7 @@ class SubscribeReposEndpoint:
                 async for frame in frames:
                     await websocket.send_bytes(frame)
                     sent.inc()
+                    subscription.sent += 1
         except ConsumerTooSlowError:
             await websocket.send_bytes(encode_error("ConsumerTooSlow", "Stream consumer too slow"))
             await websocket.close(CLOSE_POLICY, "ConsumerTooSlow")

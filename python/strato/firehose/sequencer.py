@@ -19,13 +19,15 @@ event is written in the same transaction as the change it reports::
 Seqs start at 1 and grow by one per committed append; an aborted transaction assigns nothing.
 Replay reads ``seq > cursor`` as a range scan in bounded batches (each its own snapshot).
 :meth:`Sequencer.prune` drops the oldest events beyond the retention window (by age and by total
-bytes), in bounded write transactions so writers never wait long.
+bytes), in bounded write transactions so writers never wait long. :meth:`Sequencer.remove`
+deletes chosen events (a relay purging a taken-down account's events from replay); their seqs
+are never reused.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -109,6 +111,24 @@ class Sequencer:
         txn.put(META, _HEAD, u64(first + len(builders) - 1))
         txn.put(META, _BYTES, u64(total))
         return first
+
+    def remove(self, txn: WriteTxn, seqs: Iterable[int]) -> int:
+        """Delete the events with these seqs inside the caller's write transaction (seqs not
+        in the log are skipped) and keep the byte total right; returns how many were deleted.
+        The head stays: a removed seq is never assigned again."""
+        removed = 0
+        freed = 0
+        for seq in seqs:
+            key = u64(seq)
+            value = txn.get(EVENTS, key)
+            if value is None:
+                continue
+            txn.delete(EVENTS, key)
+            removed += 1
+            freed += len(value)
+        if freed:
+            txn.put(META, _BYTES, u64(max(0, _meta(txn, _BYTES) - freed)))
+        return removed
 
     def prune(self) -> int:
         """Remove the oldest events outside the retention window, at most :data:`PRUNE_BATCH`

@@ -3,12 +3,12 @@
 Routes: the XRPC methods of :mod:`strato.relay.routes` under ``/xrpc/``, the firehose
 (``/xrpc/com.atproto.sync.subscribeRepos``, the relay's own log), ``/xrpc/_health`` (503 with
 the reason while ingest is stopped), ``/metrics``, ``/`` and ``/robots.txt``. Every response
-carries ``Server: strato-relay (atproto-relay)``: another relay that finds it will not
+carries ``Server: strato-relay/<version> (atproto-relay)``: another relay that finds it will not
 subscribe to us, and we will not subscribe to a host that sends it.
 
 The lifespan runs the ingest pipeline, the firehose pump, the crawler of the registered hosts
-(the settings' ``crawl`` hosts are registered first) and the log's retention every
-``PRUNE_INTERVAL`` seconds; leaving it stops them and closes the store.
+(the settings' ``crawl`` hosts are registered first) and the log's retention every ``PRUNE_INTERVAL`` seconds; leaving it stops them and closes the
+store.
 """
 
 from __future__ import annotations
@@ -24,17 +24,20 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from strato import __version__
 from strato.firehose import SubscribeReposEndpoint
+from strato.relay import admin_page
+from strato.relay.admin import RelayAdmin
 from strato.relay.context import RelayContext
 from strato.relay.crawler import Crawler, CrawlerConfig
 from strato.relay.host_metrics import HostMetrics
 from strato.relay.hosts import Host
 from strato.relay.limits import HostLimits
-from strato.relay.routes import NAMESPACES
+from strato.relay.routes import NAMESPACES, admin_paths
+from strato.relay.routes import admin as admin_routes
 from strato.relay.routes import hosts as host_routes
+from strato.relay.server_header import ServerHeader
 from strato.relay.settings import RelaySettings
 from strato.relay.ssrf import AddressError, HostnameError, check_target, parse_hostname
 from strato.xrpc import RateLimitSettings, XrpcRouter, cors_middleware
@@ -42,7 +45,6 @@ from strato.xrpc import RateLimitSettings, XrpcRouter, cors_middleware
 logger = logging.getLogger("strato.relay")
 
 PRUNE_INTERVAL: Final = 600.0
-SERVER_HEADER: Final = b"strato-relay (atproto-relay)"
 
 BANNER: Final = """\
 This is an AT Protocol relay, run by strato.
@@ -70,6 +72,8 @@ def create_app(settings: RelaySettings, *, context: RelayContext | None = None) 
     )
     service = host_routes.HostService(ctx.hosts, crawler, ctx.bans, settings, ctx.http)
     host_routes.register(router, service)
+    admin = RelayAdmin(ctx, service)
+    admin_routes.register(router, admin)
     firehose = SubscribeReposEndpoint(ctx.broadcaster)
 
     @contextlib.asynccontextmanager
@@ -114,6 +118,8 @@ def create_app(settings: RelaySettings, *, context: RelayContext | None = None) 
         Route("/xrpc/_health", health, methods=["GET", "HEAD"]),
         *firehose.routes(),
         *router.routes(),
+        *admin_paths.routes(admin),
+        *admin_page.routes(),
         Route("/metrics", ctx.metrics.endpoint, methods=["GET"]),
         Route("/robots.txt", robots, methods=["GET"]),
         Route("/", root, methods=["GET"]),
@@ -124,6 +130,7 @@ def create_app(settings: RelaySettings, *, context: RelayContext | None = None) 
         middleware=[Middleware(ServerHeader), ctx.metrics.middleware(), cors_middleware()],
     )
     app.state.ctx = ctx
+    app.state.admin = admin
     app.state.crawler = crawler
     return app
 
@@ -150,29 +157,6 @@ async def add_host(ctx: RelayContext, settings: RelaySettings, name: str) -> Hos
             )
 
     return await asyncio.to_thread(add)
-
-
-class ServerHeader:
-    """Sets ``Server`` on every HTTP response and WebSocket handshake (the loop guard)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_header(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"server"]
-                message = {**message, "headers": [*headers, (b"server", SERVER_HEADER)]}
-            elif message["type"] == "websocket.accept":
-                headers = list(message.get("headers", []))
-                message = {**message, "headers": [*headers, (b"server", SERVER_HEADER)]}
-            await send(message)
-
-        await self.app(scope, receive, send_with_header)
 
 
 async def _every(interval: float, chore: Callable[[], object]) -> None:

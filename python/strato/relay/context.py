@@ -23,19 +23,22 @@ from strato.relay.accounts import TABLES as ACCOUNT_TABLES
 from strato.relay.accounts import AccountStore
 from strato.relay.bans import TABLES as BAN_TABLES
 from strato.relay.bans import DomainBans
+from strato.relay.crawler import USER_AGENT
 from strato.relay.hosts import TABLES as HOST_TABLES
 from strato.relay.hosts import HostStore
+from strato.relay.limits import TABLES as LIMIT_TABLES
+from strato.relay.limits import admit_account
 from strato.relay.metrics import RelayMetrics
 from strato.relay.pipeline import Ingestor
 from strato.relay.repair import Repairer
 from strato.relay.settings import RelaySettings
+from strato.relay.takedowns import TABLES as TAKEDOWN_TABLES
 from strato.storage import Store
 
 SCHEMA_VERSION: Final = 1
 IDENTITY_CACHE_TABLE: Final = "identity"
 #: Events whose index entries are dropped per pruning transaction.
 UNINDEX_BATCH: Final = 5000
-USER_AGENT: Final = "strato-relay (atproto-relay)"
 
 
 @dataclass
@@ -105,7 +108,7 @@ class RelayContext:
             metrics=relay_metrics,
             policy=settings.check_policy(),
             strict=settings.strict,
-            account_limit=hosts.add_account,
+            account_limit=lambda txn, host, did: admit_account(txn, hosts, host.id, did),
             notify=broadcaster.notify,
             repairs=repairer,
             data_dir=data_dir,
@@ -153,7 +156,10 @@ class RelayContext:
 
 def open_store(data_dir: Path, *, sync: bool = True) -> Store:
     """The relay's LMDB environment in ``data_dir`` (created if missing)."""
-    tables = HOST_TABLES + ACCOUNT_TABLES + FIREHOSE_TABLES + BAN_TABLES + (IDENTITY_CACHE_TABLE,)
+    tables = (
+        HOST_TABLES + ACCOUNT_TABLES + FIREHOSE_TABLES + BAN_TABLES + LIMIT_TABLES
+        + TAKEDOWN_TABLES + (IDENTITY_CACHE_TABLE,)
+    )  # fmt: skip
     return Store.open(
         data_dir / "db", name="relay", schema_version=SCHEMA_VERSION, tables=tables, sync=sync
     )

@@ -142,13 +142,3 @@ class HostStore:
             return
         for _, value in txn.items(HOSTS, u64(after + 1)):
             yield _decoder.decode(value)
-
-    def add_account(self, txn: WriteTxn, host: Host) -> bool:
-        """Count a new account on ``host``; whether it fits under the host's account limit
-        (trusted hosts have none)."""
-        row = self.get_by_id(host.id, txn)
-        if row is None:
-            return False
-        row.account_count += 1
-        self.put(txn, row)
-        return row.trusted or row.account_count <= row.account_limit

@@ -137,7 +137,7 @@ class Ingestor:
         metrics: RelayMetrics,
         policy: dict[str, bool],
         strict: bool,
-        account_limit: Callable[[WriteTxn, Host], bool],
+        account_limit: Callable[[WriteTxn, Host, str], bool],
         notify: Callable[[], None],
         repairs: Repairs,
         data_dir: Path,
@@ -376,12 +376,12 @@ class Ingestor:
         state = self.accounts.get(did, txn)
         if state is None:
             state = AccountState(did=did, host_id=item.host.id)
-            state.throttled = not self.account_limit(txn, item.host)
+            state.throttled = not self.account_limit(txn, item.host, did)
             self.accounts.put(txn, state)
         elif state.host_id != item.host.id:
             # The DID document (re-resolved) names this host: the account moved here.
             state.host_id = item.host.id
-            state.throttled = not self.account_limit(txn, item.host)
+            state.throttled = not self.account_limit(txn, item.host, did)
             self.accounts.put(txn, state)
         if state.takendown:
             outcome.drop(item, "account_takendown")

@@ -5,13 +5,23 @@
 Each struct decodes and validates in one step (JSON types, required fields and limits by
 msgspec, formats and string lengths in ``__post_init__``) with the same verdicts as the generic
 lexicon engine; ``tests/xrpc/test_xrpc_types.py`` checks every registered struct against its
-lexicon in the shared set (fields, required, types, limits, defaults, encodings).
+lexicon (the shared set, or those the package ships in ``strato/relay/lexicons``): fields,
+required, types, limits, defaults, encodings.
 """
 
 from __future__ import annotations
 
 from strato.xrpc.method import MethodTypes
-from strato.xrpc.types import actor, admin, identity, invites, repo, server, sync
+from strato.xrpc.types import (
+    actor,
+    admin,
+    identity,
+    invites,
+    relay_admin,
+    repo,
+    server,
+    sync,
+)
 
 METHODS: dict[str, MethodTypes] = {
     **server.METHODS,
@@ -21,6 +31,7 @@ METHODS: dict[str, MethodTypes] = {
     **actor.METHODS,
     **admin.METHODS,
     **invites.METHODS,
+    **relay_admin.METHODS,
 }
 
 __all__ = [
@@ -30,6 +41,7 @@ __all__ = [
     "admin",
     "identity",
     "invites",
+    "relay_admin",
     "repo",
     "server",
     "sync",

@@ -1,0 +1,47 @@
+"""The relay's admin page: ``/admin/``, one HTML file shipped in the package
+(``strato/relay/static/admin.html``, no external assets) whose script calls the admin XRPC
+methods with the token given in the URL fragment (``/admin/#token=...``, never sent to the
+server in a URL) or typed in its form, and shows hosts (status, cursor, accounts and limit,
+events in, rate, lag), drops by reason, domain bans and consumers, with buttons to ban and
+unban hosts and domains and to take accounts down and back. The page itself needs no token: it
+holds no data until its calls are authorized.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Final
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+PAGE: Final = "admin.html"
+#: No framing, no third-party anything: the page talks to this relay only.
+HEADERS: Final = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def page_html() -> str:
+    return (resources.files("strato.relay") / "static" / PAGE).read_text(encoding="utf-8")
+
+
+def routes() -> list[Route]:
+    html = page_html()
+
+    async def page(request: Request) -> Response:
+        return HTMLResponse(html, headers=HEADERS)
+
+    async def redirect(request: Request) -> Response:
+        return RedirectResponse("/admin/", status_code=308)
+
+    return [
+        Route("/admin/", page, methods=["GET", "HEAD"]),
+        Route("/admin", redirect, methods=["GET", "HEAD"]),
+    ]

@@ -1,0 +1,127 @@
+"""The admin page in a real browser: headless Chromium loads ``/admin/#token=...`` from a
+running relay that crawls a real PDS, runs the page's script, and the DOM it dumps shows the
+hosts table with the host's real figures, the drops and the consumers. Also: the page is a file
+shipped in the package, served without a token, and with a refused token it asks for one."""
+
+from __future__ import annotations
+
+import html.parser
+import shutil
+import subprocess
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+
+import httpx
+import pytest
+from relay_admin_net import TOKEN, AdminNet, add_and_connect, admin_net, crawled
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture
+def net(tmp_path: Path) -> Iterator[AdminNet]:
+    with admin_net(tmp_path) as net:
+        yield net
+
+
+class Cells(html.parser.HTMLParser):
+    """The rows of one table (by id) as lists of cell texts, keyed by the row's data attribute."""
+
+    def __init__(self, table: str, key: str) -> None:
+        super().__init__()
+        self.table, self.key = table, key
+        self.inside = False
+        self.rows: dict[str, list[str]] = {}
+        self.row: list[str] | None = None
+        self.cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        if tag == "table":
+            self.inside = values.get("id") == self.table
+        elif self.inside and tag == "tr" and values.get(self.key):
+            self.row = self.rows.setdefault(str(values[self.key]), [])
+        elif self.row is not None and tag == "td":
+            self.cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "td" and self.cell is not None and self.row is not None:
+            self.row.append("".join(self.cell).strip())
+            self.cell = None
+        elif tag == "tr":
+            self.row = None
+        elif tag == "table":
+            self.inside = False
+
+    def handle_data(self, data: str) -> None:
+        if self.cell is not None:
+            self.cell.append(data)
+
+
+def rows(dom: str, table: str, key: str) -> dict[str, list[str]]:
+    parser = Cells(table, key)
+    parser.feed(dom)
+    return parser.rows
+
+
+def dump_dom(url: str, profile: Path) -> str:
+    if CHROMIUM is None:
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    done = subprocess.run(
+        [
+            CHROMIUM, "--headless", "--disable-gpu", "--no-sandbox", "--no-first-run",
+            f"--user-data-dir={profile}", "--virtual-time-budget=5000", "--dump-dom", url,
+        ],
+        capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    return done.stdout
+
+
+def test_the_page_is_shipped_in_the_package() -> None:
+    page = resources.files("strato.relay") / "static" / "admin.html"
+    text = page.read_text(encoding="utf-8")
+    assert "dev.strato.relay.admin." in text
+    assert "http://" not in text  # no external assets
+    assert "https://" not in text
+
+
+def test_the_page_is_served_without_a_token(net: AdminNet) -> None:
+    with httpx.Client(base_url=net.relay.url) as client:
+        page = client.get("/admin/")
+        assert page.status_code == 200
+        assert page.headers["content-type"].startswith("text/html")
+        assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+        moved = client.get("/admin")
+        assert (moved.status_code, moved.headers["location"]) == (308, "/admin/")
+
+
+def test_chromium_renders_hosts_drops_and_consumers(net: AdminNet, tmp_path: Path) -> None:
+    add_and_connect(net)
+    grace = net.write_posts("grace.test", 2)
+    net.call("takedownAccount", json={"did": grace[0]})
+    net.post(grace)
+    crawled(net)
+    dom = dump_dom(f"{net.relay.url}/admin/#token={TOKEN}", tmp_path / "profile")
+
+    hosts = rows(dom, "hosts", "data-host")
+    assert list(hosts) == [net.pds_host]
+    cells = hosts[net.pds_host]
+    host = net.relay.ctx.hosts.get(net.pds_host)
+    assert host is not None
+    assert cells[0] == net.pds_host
+    assert cells[1] == "active"
+    assert cells[2] == str(host.last_seq)
+    assert cells[3] == f"{host.account_count} / {host.account_limit}"
+    assert cells[5] == str(net.pds_head())  # events in
+    assert cells[8] == "yes"
+    assert cells[9] == "Ban"
+    drops = rows(dom, "drops", "data-reason")
+    assert drops["account_takendown"] == ["account_takendown", "1"]
+    assert "AuthenticationRequired" not in dom
+
+
+def test_a_refused_token_brings_the_form_back(net: AdminNet, tmp_path: Path) -> None:
+    dom = dump_dom(f"{net.relay.url}/admin/#token=wrong-token-for-this-relay", tmp_path / "p")
+    assert "The admin token was refused." in dom
+    assert rows(dom, "hosts", "data-host") == {}
