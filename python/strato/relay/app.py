@@ -7,8 +7,8 @@ carries ``Server: strato-relay/<version> (atproto-relay)``: another relay that f
 subscribe to us, and we will not subscribe to a host that sends it.
 
 The lifespan runs the ingest pipeline, the firehose pump, the crawler of the registered hosts
-(the settings' ``crawl`` hosts are registered first) and the log's retention every ``PRUNE_INTERVAL`` seconds; leaving it stops them and closes the
-store.
+(the settings' ``crawl`` hosts are registered first) and the log's retention every
+``PRUNE_INTERVAL`` seconds; leaving it stops them and closes the store.
 """
 
 from __future__ import annotations
