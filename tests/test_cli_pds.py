@@ -390,7 +390,7 @@ def test_up_serves_a_local_network(up: Up) -> None:
     assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
     relay_token = up.data_dir / "relay" / "admin-token"
     assert f"relay          {up.relay_url}  (crawling localhost:{port})" in up.banner
-    assert f"admin token    {relay_token} (relay)" in up.banner
+    assert f"admin token    {relay_token} (relay; its page: {up.relay_url}/admin/)" in up.banner
     assert f"strato firehose tail {up.relay_url}" in up.banner
     assert stat.S_IMODE(relay_token.stat().st_mode) == 0o600
     assert httpx.get(f"{up.plc_url}/_health").status_code == 200

@@ -173,7 +173,8 @@ def _welcome(network: Network) -> Callable[[list[Running]], None]:
             f"  firehose       {firehose}/xrpc/com.atproto.sync.subscribeRepos",
             f"  data           {Path(pds.data_dir).parent}",
             f"  admin token    {pds.admin_token_file} (PDS; user 'admin', HTTP basic auth)",
-            f"  admin token    {relay.admin_token_file} (relay)",
+            f"  admin token    {relay.admin_token_file} (relay; its page: "
+            f"{relay.public_url}/admin/)",
             "Create an account:",
             f"  strato account create --pds {pds.public_url} --handle alice{UP_HANDLE_DOMAIN} "
             "--password 'choose one'",
