@@ -32,9 +32,10 @@ def free_port() -> int:
 
 
 def strato_env(**extra: str) -> dict[str, str]:
-    """The environment of a child ``strato``: this one without ``STRATO_PDS_*``, plus
-    ``extra``."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("STRATO_PDS_")}
+    """The environment of a child ``strato``: this one without ``STRATO_PDS_*`` and
+    ``STRATO_RELAY_*``, plus ``extra``."""
+    own = ("STRATO_PDS_", "STRATO_RELAY_")
+    env = {key: value for key, value in os.environ.items() if not key.startswith(own)}
     return {**env, **extra}
 
 

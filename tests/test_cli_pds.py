@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from strato import __version__
 from strato.cli import build_parser, main
 from strato.cli_pds import ensure_admin_token, pds_settings
 from strato.firehose.frames import Frame, decode_frame
@@ -84,9 +85,12 @@ def test_up_and_account_help(capsys: pytest.CaptureFixture[str]) -> None:
         "did:web:localhost%3A2583",
         "--plc-port",
         "--pds-port",
+        "--relay-port",
+        "http://localhost:2584",
         "--lexicon-dir",
         "default ./strato-data",
         "DATA_DIR/pds/admin-token",
+        "DATA_DIR/relay/admin-token",
     ):
         assert phrase in up
     account = help_text(capsys, "account")
@@ -340,6 +344,7 @@ class Up:
     plc_url: str
     pds_url: str
     pds_port: int
+    relay_url: str
     banner: str
     log: Path
 
@@ -347,9 +352,10 @@ class Up:
 @pytest.fixture
 def up(tmp_path: Path) -> Iterator[Up]:
     data_dir = tmp_path / "net"
-    plc_port, pds_port = free_ports(2)
+    plc_port, pds_port, relay_port = free_ports(3)
     log = tmp_path / "up.log"
     argv = ["up", "--data-dir", str(data_dir), "--plc-port", str(plc_port)]
+    argv += ["--relay-port", str(relay_port)]
     process = start(log, *argv, "--pds-port", str(pds_port), stdout=subprocess.PIPE)
     try:
         assert process.stdout is not None
@@ -366,6 +372,7 @@ def up(tmp_path: Path) -> Iterator[Up]:
             f"http://localhost:{plc_port}",
             f"http://localhost:{pds_port}",
             pds_port,
+            f"http://localhost:{relay_port}",
             banner,
             log,
         )
@@ -381,8 +388,16 @@ def test_up_serves_a_local_network(up: Up) -> None:
     assert f"admin token    {token_file}" in up.banner
     assert f"strato account create --pds {up.pds_url} --handle alice.test" in up.banner
     assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+    relay_token = up.data_dir / "relay" / "admin-token"
+    assert f"relay          {up.relay_url}  (crawling localhost:{port})" in up.banner
+    assert f"admin token    {relay_token} (relay; its page: {up.relay_url}/admin/)" in up.banner
+    assert f"strato firehose tail {up.relay_url}" in up.banner
+    assert stat.S_IMODE(relay_token.stat().st_mode) == 0o600
     assert httpx.get(f"{up.plc_url}/_health").status_code == 200
     assert httpx.get(f"{up.pds_url}/xrpc/_health").status_code == 200
+    relay = httpx.get(f"{up.relay_url}/xrpc/_health")
+    assert relay.status_code == 200
+    assert relay.headers["server"] == f"strato-relay/{__version__} (atproto-relay)"
     described = httpx.get(f"{up.pds_url}/xrpc/com.atproto.server.describeServer").json()
     assert described["did"] == f"did:web:localhost%3A{port}"
     assert described["availableUserDomains"] == [".test"]
@@ -390,13 +405,16 @@ def test_up_serves_a_local_network(up: Up) -> None:
     assert document["service"][0]["serviceEndpoint"] == up.pds_url
     assert (up.data_dir / "plc" / "data.mdb").exists()
     assert (up.data_dir / "pds" / "db" / "data.mdb").exists()
+    assert (up.data_dir / "relay" / "db" / "data.mdb").exists()
     assert stop(up.process) == 0  # SIGTERM: a clean stop
     assert "stopped" in up.log.read_text()
 
 
 def test_up_refuses_a_port_in_use(up: Up, tmp_path: Path) -> None:
-    argv = ["up", "--data-dir", str(tmp_path / "second"), "--plc-port", str(free_port())]
-    argv += ["--pds-port", str(up.pds_port), "--log-level", "error"]
+    plc_port, relay_port = free_ports(2)
+    argv = ["up", "--data-dir", str(tmp_path / "second"), "--plc-port", str(plc_port)]
+    argv += ["--pds-port", str(up.pds_port), "--relay-port", str(relay_port)]
+    argv += ["--log-level", "error"]
     command = [sys.executable, "-m", "strato", *argv]
     done = subprocess.run(command, check=False, capture_output=True, text=True, timeout=60)
     assert (done.returncode, done.stdout) == (1, "")

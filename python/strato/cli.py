@@ -15,8 +15,10 @@ Commands::
     strato repo verify|ls              repository exports (see strato.cli_repo)
     strato key generate                signing keys
     strato backup DATA_DIR OUT         hot backup of a data directory (see strato.cli_storage)
-    strato up                          a local network: PLC directory + PDS (see strato.cli_pds)
+    strato up                          a local network: PLC + PDS + relay (see strato.cli_up)
     strato pds                         run a PDS (see strato.cli_pds)
+    strato relay                       run a relay (see strato.cli_relay)
+    strato firehose tail URL           print an event stream as JSON lines (strato.cli_firehose)
     strato account ...                 create and manage PDS accounts (see strato.cli_account)
     strato plc                         run a did:plc directory (see strato.cli_plc)
     strato did resolve DID|HANDLE      identity resolution (see strato.cli_identity)
@@ -38,12 +40,15 @@ from typing import Any
 from strato import CID
 from strato.car import CarReader
 from strato.cli_account import add_account_commands
+from strato.cli_firehose import add_firehose_commands
 from strato.cli_identity import add_did_commands
 from strato.cli_lexicon import add_lexicon_commands
-from strato.cli_pds import add_pds_command, add_up_command
+from strato.cli_pds import add_pds_command
 from strato.cli_plc import add_did_create_command, add_plc_command
+from strato.cli_relay import add_relay_command
 from strato.cli_repo import add_key_commands, add_repo_commands
 from strato.cli_storage import add_backup_command
+from strato.cli_up import add_up_command
 from strato.dagcbor import decode, decode_multi, encode, from_json, to_json
 from strato.errors import AtprotoError
 
@@ -66,21 +71,23 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description=(
             "An AT Protocol stack. Run a local network ('strato up'), a PDS and its "
-            "accounts, a did:plc directory. Inspect and verify CAR files and repository "
-            "exports; convert DAG-CBOR to and from atproto JSON; make signing keys; resolve "
-            "and create identities; validate data against lexicons and resolve published "
-            "ones; back up data directories."
+            "accounts, a relay, a did:plc directory; tail an event stream. Inspect and verify "
+            "CAR files and repository exports; convert DAG-CBOR to and from atproto JSON; "
+            "make signing keys; resolve and create identities; validate data against "
+            "lexicons and resolve published ones; back up data directories."
         ),
         epilog="Bad input prints one line 'strato: error: ...' on stderr and exits with 1.",
     )
     groups = parser.add_subparsers(
         dest="group",
         required=True,
-        metavar="{up,pds,account,plc,car,cbor,repo,key,backup,did,lexicon}",
+        metavar="{up,pds,account,relay,firehose,plc,car,cbor,repo,key,backup,did,lexicon}",
     )
     add_up_command(groups)
     add_pds_command(groups)
     add_account_commands(groups)
+    add_relay_command(groups)
+    add_firehose_commands(groups)
     _add_car_commands(groups)
     _add_cbor_commands(groups)
     add_repo_commands(groups)

@@ -1,5 +1,5 @@
-"""The ``strato pds`` command (run a PDS) and ``strato up`` (a whole local network in one
-process). Registered on the main parser by :mod:`strato.cli`, which prints errors.
+"""The ``strato pds`` command (run a PDS). Registered on the main parser by :mod:`strato.cli`,
+which prints errors. (``strato up`` is :mod:`strato.cli_up`.)
 
 Commands::
 
@@ -8,8 +8,6 @@ Commands::
                --appview-did DID] [--lexicon-dir DIR]... [--smtp-url URL] [--blob-limit 100MB]
                [--admin-token-file FILE] [--invite-code-required] [--trust-proxy N]
                [--master-key-file FILE]
-    strato up [--data-dir ./strato-data] [--lexicon-dir DIR]... [--plc-port 2582]
-              [--pds-port 2583]
 
 Every ``strato pds`` option may also come from the environment variable named in its help
 (``STRATO_PDS_<SETTING>``, read by :func:`strato.pds.settings.settings_from_env`); an option on
@@ -21,12 +19,10 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
-import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from strato.cli_plc import DEFAULT_PORT as PLC_PORT
 from strato.cli_serve import add_log_options, serve_until_stopped
 from strato.pds.app import create_app
 from strato.pds.keys import MASTER_KEY_ENV
@@ -39,13 +35,8 @@ from strato.pds.settings import (
     parse_size,
     settings_from_env,
 )
-from strato.plc.server import PlcSettings
-from strato.plc.server import create_app as create_plc_app
-from strato.serve import Running, Service
+from strato.serve import Service
 
-DEFAULT_UP_DIR: Final = "./strato-data"
-#: The handle domain of ``strato up``'s accounts (a TLD reserved for testing, RFC 2606).
-UP_HANDLE_DOMAIN: Final = ".test"
 ADMIN_TOKEN_NAME: Final = "admin-token"
 
 
@@ -235,81 +226,6 @@ def require_master_key(settings: PdsSettings) -> None:
         )
 
 
-def add_up_command(groups: Any) -> None:
-    """``strato up``: the local network."""
-    up = groups.add_parser(
-        "up",
-        help="run a local network: PLC directory and PDS, no configuration",
-        description=(
-            "Start a complete AT Protocol network on this machine in one process: a PLC "
-            f"directory on http://localhost:{PLC_PORT} and a PDS on "
-            f"http://localhost:{DEFAULT_PORT} (did:web:localhost%3A{DEFAULT_PORT}), listening "
-            "on 127.0.0.1 only. Handles are NAME.test, resolved by the PDS itself. Data goes "
-            "to DATA_DIR/plc and DATA_DIR/pds; the PDS's admin token is generated at "
-            f"DATA_DIR/pds/{ADMIN_TOKEN_NAME} on the first start. Ctrl-C (or SIGTERM) stops "
-            "everything cleanly."
-        ),
-    )
-    up.add_argument(
-        "--data-dir",
-        type=Path,
-        default=Path(DEFAULT_UP_DIR),
-        help=f"directory of every service's data, created if missing (default {DEFAULT_UP_DIR})",
-    )
-    up.add_argument(
-        "--lexicon-dir",
-        metavar="DIR",
-        type=Path,
-        action="append",
-        dest="lexicon_dirs",
-        default=[],
-        help="a directory of lexicon JSON files the PDS validates records against (repeatable)",
-    )
-    up.add_argument(
-        "--plc-port",
-        type=int,
-        default=PLC_PORT,
-        help=f"the PLC directory's port (default {PLC_PORT}); another port lets a second "
-        "network (a test's) run beside the usual one",
-    )
-    up.add_argument(
-        "--pds-port",
-        type=int,
-        default=DEFAULT_PORT,
-        help=f"the PDS's port (default {DEFAULT_PORT}); its URL and did:web follow it",
-    )
-    add_log_options(up)
-    up.set_defaults(handler=cmd_up)
-
-
-def up_services(
-    data_dir: Path, lexicon_dirs: tuple[Path, ...], plc_port: int, pds_port: int
-) -> tuple[list[Service], PdsSettings]:
-    """The PLC directory and the PDS of ``strato up``, and the PDS's settings."""
-    for port in (plc_port, pds_port):
-        if not 1 <= port <= 65535:
-            raise ValueError(f"port {port} is not between 1 and 65535")
-    token_file = ensure_admin_token(data_dir / "pds" / ADMIN_TOKEN_NAME)
-    settings = PdsSettings(
-        host="127.0.0.1",
-        port=pds_port,
-        data_dir=data_dir / "pds",
-        public_url=f"http://localhost:{pds_port}",
-        plc_url=f"http://localhost:{plc_port}",
-        handle_domains=(UP_HANDLE_DOMAIN,),
-        lexicon_dirs=lexicon_dirs,
-        admin_token_file=token_file,
-        local_network=True,
-    )
-    require_master_key(settings)
-    plc = create_plc_app(PlcSettings(data_dir=data_dir / "plc"))
-    services = [
-        Service("plc", plc, "127.0.0.1", plc_port),
-        Service("pds", create_app(settings), "127.0.0.1", pds_port),
-    ]
-    return services, settings
-
-
 def ensure_admin_token(path: Path) -> Path:
     """``path``, holding a new random admin token (mode 0600) unless it exists."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -324,32 +240,4 @@ def ensure_admin_token(path: Path) -> Path:
     return path
 
 
-def cmd_up(args: argparse.Namespace) -> int:
-    """Serve the local network until interrupted."""
-    services, settings = up_services(
-        args.data_dir, tuple(args.lexicon_dirs), args.plc_port, args.pds_port
-    )
-    return serve_until_stopped(args, services, _welcome(settings))
-
-
-def _welcome(settings: PdsSettings) -> Callable[[list[Running]], None]:
-    def print_welcome(running: list[Running]) -> None:
-        pds = settings.public_url
-        lines = [
-            "strato is up:",
-            f"  PLC directory  {settings.plc_url}",
-            f"  PDS            {pds}  ({settings.service_did})",
-            f"  data           {Path(settings.data_dir).parent}",
-            f"  admin token    {settings.admin_token_file} (user 'admin', HTTP basic auth)",
-            "Create an account:",
-            f"  strato account create --pds {pds} --handle alice{UP_HANDLE_DOMAIN} "
-            "--password 'choose one'",
-            "Then log in from any atproto client at that PDS URL. Ctrl-C stops everything.",
-        ]
-        sys.stdout.write("\n".join(lines) + "\n")
-        sys.stdout.flush()
-
-    return print_welcome
-
-
-__all__ = ["add_pds_command", "add_up_command", "ensure_admin_token", "pds_settings"]
+__all__ = ["ADMIN_TOKEN_NAME", "add_pds_command", "ensure_admin_token", "pds_settings"]

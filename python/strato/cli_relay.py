@@ -1,0 +1,237 @@
+"""The ``strato relay`` command: run a relay. Registered on the main parser by :mod:`strato.cli`,
+which prints errors.
+
+Command::
+
+    strato relay [--host 127.0.0.1] [--port 2584] [--data-dir ./strato-data/relay]
+                 [--plc-url URL] [--public-url URL] [--local-network] [--lenient]
+                 [--policy-file FILE] [--crawl HOST]... [--admin-token-file FILE]
+                 [--retention-hours H] [--retention-size SIZE] [--account-limit N]
+                 [--new-hosts-per-day N] [--no-crawl-requests] [--workers N] [--trust-proxy N]
+
+Every option may also come from the environment variable named in its help
+(``STRATO_RELAY_<SETTING>``, read by :func:`strato.relay.settings.settings_from_env`); an option
+on the command line wins over the variable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Final
+
+from strato.cli_serve import add_log_options, serve_until_stopped
+from strato.pds.settings import parse_size
+from strato.relay.app import create_app
+from strato.relay.context import read_admin_token
+from strato.relay.settings import (
+    DEFAULT_ACCOUNT_LIMIT,
+    DEFAULT_DATA_DIR,
+    DEFAULT_NEW_HOSTS_PER_DAY,
+    DEFAULT_PLC_URL,
+    DEFAULT_PORT,
+    ENV_PREFIX,
+    RELAXABLE,
+    RelaySettings,
+    load_policy,
+    settings_from_env,
+)
+from strato.serve import Service
+
+DESCRIPTION: Final = (
+    "Run an AT Protocol relay. It subscribes to the firehose (com.atproto.sync.subscribeRepos) "
+    "of every PDS host it knows: hosts named with --crawl, hosts that ask with "
+    "com.atproto.sync.requestCrawl, hosts an admin adds. Every #commit and #sync is verified "
+    "(sync 1.1: signature against the account's DID document, rev order, since/prevData chain, "
+    "MST inversion, size limits), strictly unless relaxed; a commit from a host that is not "
+    "the account's PDS is dropped. What passes is written once, with the relay's own sequence "
+    "numbers, to a durable log in LMDB under --data-dir (replayable from a cursor for "
+    "--retention-hours, at most --retention-size), and served to any number of consumers at "
+    "/xrpc/com.atproto.sync.subscribeRepos. It also serves listHosts, getHostStatus, "
+    "listRepos, getRepoStatus, getLatestCommit, listReposByCollection and getRepo (a redirect "
+    "to the account's PDS), /xrpc/_health and Prometheus metrics at /metrics. Each upstream "
+    "cursor is stored with the events it passed, so a restart (even after kill -9) resumes "
+    "every host where the log ends. Every option may also be given as the environment "
+    "variable named in its help. Ctrl-C (or SIGTERM) stops cleanly."
+)
+
+
+def _env(setting: str) -> str:
+    return f"env {ENV_PREFIX}{setting.upper()}"
+
+
+def add_relay_command(groups: Any) -> None:
+    """``strato relay``: serve a relay."""
+    relay = groups.add_parser(
+        "relay",
+        help="run a relay: crawl PDS hosts, verify every commit, serve one firehose",
+        description=DESCRIPTION,
+    )
+    add = relay.add_argument
+    add("--host", help=f"address to listen on (default 127.0.0.1; {_env('host')})")
+    add("--port", type=int, help=f"port (default {DEFAULT_PORT}; 0: any; {_env('port')})")
+    add(
+        "--data-dir",
+        type=Path,
+        help=f"directory of the data (the log, hosts, accounts), created if missing "
+        f"(default {DEFAULT_DATA_DIR}; {_env('data_dir')})",
+    )
+    add(
+        "--plc-url",
+        metavar="URL",
+        help=f"the PLC directory did:plc identities are resolved at (default {DEFAULT_PLC_URL}; "
+        f"{_env('plc_url')})",
+    )
+    add(
+        "--public-url",
+        metavar="URL",
+        help="the URL consumers reach this relay at, without a path (default "
+        f"http://localhost:PORT; {_env('public_url')})",
+    )
+    add(
+        "--local-network",
+        action="store_const",
+        const=True,
+        help="allow upstream hosts on loopback and private addresses, reached over plain "
+        "http:// and ws://, with a port in requestCrawl hostnames (localhost:2583); for a "
+        "network on one machine or a LAN, never on the internet (default off; "
+        f"{_env('local_network')}=true)",
+    )
+    add(
+        "--lenient",
+        action="store_const",
+        const=True,
+        help="make every relaxable sync 1.1 check lenient (a failure is counted as a warning "
+        "and the event passes); a bad signature or hash is always dropped (default strict; "
+        f"{_env('lenient')}=true)",
+    )
+    add(
+        "--policy-file",
+        metavar="FILE",
+        type=Path,
+        help="JSON object setting single checks, true (strict) or false (lenient), over "
+        '--lenient, such as {"rev_in_future": false}; checks: '
+        + ", ".join(sorted(RELAXABLE))
+        + f" ({_env('policy_file')})",
+    )
+    add(
+        "--crawl",
+        metavar="HOST",
+        action="append",
+        help="a PDS host to subscribe to at start, such as pds.example.com (localhost:2583 "
+        f"with --local-network); repeat for several ({_env('crawl')}, comma-separated)",
+    )
+    add(
+        "--admin-token-file",
+        metavar="FILE",
+        type=Path,
+        help="file holding the admin password (16 characters or more) for the admin API "
+        "(HTTP basic auth as 'admin', or a bearer token); without one there is no admin "
+        f"access ({_env('admin_token_file')})",
+    )
+    add(
+        "--retention-hours",
+        metavar="HOURS",
+        type=float,
+        help="how long events stay replayable from a cursor (default 72; "
+        f"{_env('event_retention_hours')})",
+    )
+    add(
+        "--retention-size",
+        metavar="SIZE",
+        type=_size,
+        help="the most log kept, in bytes or with a unit (500MB, 20GB; powers of 1024), "
+        f"oldest events pruned first (default 20GB; {_env('event_retention_bytes')})",
+    )
+    add(
+        "--account-limit",
+        metavar="N",
+        type=int,
+        help="accounts a new host may have before the next ones are throttled (admins raise "
+        f"it per host; default {DEFAULT_ACCOUNT_LIMIT}; {_env('default_account_limit')})",
+    )
+    add(
+        "--new-hosts-per-day",
+        metavar="N",
+        type=int,
+        help="hosts public requestCrawl may add in 24 hours (default "
+        f"{DEFAULT_NEW_HOSTS_PER_DAY}; {_env('new_hosts_per_day')})",
+    )
+    add(
+        "--no-crawl-requests",
+        action="store_const",
+        const=False,
+        dest="crawl_enabled",
+        help="refuse public requestCrawl (hosts come from --crawl and the admin API only; "
+        f"{_env('crawl_enabled')}=false)",
+    )
+    add(
+        "--workers",
+        metavar="N",
+        type=int,
+        help="fan-out worker processes serving subscribeRepos beside the main process "
+        f"(default 0: the main process serves them; {_env('workers')})",
+    )
+    add(
+        "--trust-proxy",
+        metavar="N",
+        type=int,
+        help="the number of reverse proxies in front of this relay whose X-Forwarded-For "
+        f"entries are trusted for per-IP limits (default 0; {_env('trust_proxy')})",
+    )
+    add_log_options(relay)
+    relay.set_defaults(handler=cmd_relay)
+
+
+def _size(text: str) -> int:
+    try:
+        return parse_size(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+#: The ``strato relay`` options that are settings: destination -> settings field.
+_SETTINGS: Final = {
+    "host": "host",
+    "port": "port",
+    "data_dir": "data_dir",
+    "plc_url": "plc_url",
+    "public_url": "public_url",
+    "local_network": "local_network",
+    "lenient": "lenient",
+    "crawl": "crawl",
+    "admin_token_file": "admin_token_file",
+    "retention_hours": "event_retention_hours",
+    "retention_size": "event_retention_bytes",
+    "account_limit": "default_account_limit",
+    "new_hosts_per_day": "new_hosts_per_day",
+    "crawl_enabled": "crawl_enabled",
+    "workers": "workers",
+    "trust_proxy": "trust_proxy",
+}
+
+
+def relay_settings(
+    args: argparse.Namespace, environ: Mapping[str, str] | None = None
+) -> RelaySettings:
+    """The settings of ``strato relay``: the environment, then the options given."""
+    overrides: dict[str, Any] = {}
+    for option, name in _SETTINGS.items():
+        value = getattr(args, option)
+        overrides[name] = tuple(value) if isinstance(value, list) else value
+    if args.policy_file is not None:
+        overrides["policy"] = load_policy(args.policy_file)
+    return settings_from_env(os.environ if environ is None else environ, **overrides)
+
+
+def cmd_relay(args: argparse.Namespace) -> int:
+    """Serve until interrupted."""
+    settings = relay_settings(args)
+    read_admin_token(settings.admin_token_file)  # refused before the data directory is made
+    app = create_app(settings)
+    return serve_until_stopped(args, [Service("relay", app, settings.host, settings.port)])
+
+
+__all__ = ["add_relay_command", "relay_settings"]
