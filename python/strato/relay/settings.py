@@ -31,6 +31,11 @@ DEFAULT_RETENTION_BYTES: Final = 20_000_000_000
 #: Accounts a new host may have before the next ones are throttled (the reference's default).
 DEFAULT_ACCOUNT_LIMIT: Final = 100
 DEFAULT_NEW_HOSTS_PER_DAY: Final = 50
+#: Events a subscriber may lag behind the log before it is cut with ``ConsumerTooSlow``: about
+#: five seconds of the whole network at its peak. Ingest commits in batches of up to a thousand
+#: events, so a bound near that cuts every subscriber at the first burst. Frames are shared
+#: by all subscribers, so a long queue costs a pointer per event, not a copy.
+DEFAULT_CONSUMER_BUFFER: Final = 50_000
 #: The checks a relay may relax, as the Rust verifier defines them (the others are never
 #: lenient: a bad hash, a forged commit or a replayed rev is always dropped).
 RELAXABLE: Final = frozenset(
@@ -76,6 +81,7 @@ class RelaySettings:
     #: Fan-out worker processes serving ``subscribeRepos`` beside the main process (0: the
     #: main process serves them itself).
     workers: int = 0
+    consumer_buffer: int = DEFAULT_CONSUMER_BUFFER
     trust_proxy: int = 0
     #: Flush every transaction to disk before acknowledging (tests may turn it off).
     sync: bool = True
@@ -93,6 +99,8 @@ class RelaySettings:
             raise ValueError("host limits cannot be negative")
         if self.workers < 0 or self.trust_proxy < 0:
             raise ValueError("workers and trusted proxies cannot be negative")
+        if self.consumer_buffer < 1:
+            raise ValueError("the consumer buffer must hold at least one event")
         policy = dict(self.policy)
         for name, strict in policy.items():
             if name not in RELAXABLE:
@@ -155,7 +163,10 @@ def settings_from_env(environ: Mapping[str, str] = os.environ, **overrides: Any)
 
 
 _TUPLES: Final = {"crawl"}
-_INTS: Final = {"port", "default_account_limit", "new_hosts_per_day", "workers", "trust_proxy"}
+_INTS: Final = {
+    "port", "default_account_limit", "new_hosts_per_day", "workers", "trust_proxy",
+    "consumer_buffer",
+}  # fmt: skip
 _BOOLS: Final = {"local_network", "lenient", "crawl_enabled", "sync"}
 _PATHS: Final = {"data_dir", "admin_token_file"}
 
