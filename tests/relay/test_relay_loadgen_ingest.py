@@ -122,3 +122,57 @@ def test_bad_events_are_dropped_with_their_reasons(
 
 def _post() -> dict[str, str]:
     return {"$type": POST, "text": "valid", "createdAt": TIME}
+
+
+def test_a_crawled_host_streaming_bad_events_over_its_socket(
+    relay: tuple[LocalRelay, AccountChain, AccountChain],
+) -> None:
+    """The same crafted stream, now read by the relay's crawler from a real websocket after a
+    requestCrawl: the frame over 5 MB costs a reconnection, every other bad event is dropped
+    with its reason, the valid commits around them all arrive, and nothing crashes."""
+    running, chain, foreign = relay
+    host = SimulatedHost([], port=HOST_PORT, name="localhost")
+    reasons: list[str] = []
+    for make in crafted(chain, foreign):
+        rev = next_rev(chain.rev)
+        host.add_event("#commit", chain.commit_changes([(f"{POST}/{rev}", _post())], rev, TIME))
+        event = make()
+        host.add_raw(event.frame(len(host.frames) + 1))
+        reasons.append(event.reason)
+    rev = next_rev(chain.rev)
+    host.add_event("#commit", chain.commit_changes([(f"{POST}/{rev}", _post())], rev, TIME))
+    valid = len(reasons) + 1
+    expected = {reason: reasons.count(reason) for reason in reasons}
+    ctx = running.ctx
+    registry = ctx.metrics.registry
+
+    def drops() -> dict[str, float]:
+        return {
+            reason: registry.get_sample_value(
+                "strato_relay_events_dropped_total", {"reason": reason}
+            )
+            or 0.0
+            for reason in expected
+        }
+
+    async def scenario() -> None:
+        async with host:
+            answer = await asyncio.to_thread(
+                running.xrpc, "com.atproto.sync.requestCrawl", json={"hostname": host.hostname}
+            )
+            assert answer.status_code == 200, answer.text
+            await host.wait_connections(1, timeout=30)
+            host.release()
+            while ctx.sequencer.head() < valid or drops() != expected:
+                await asyncio.sleep(0.02)
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))
+    assert drops() == expected
+    assert ctx.sequencer.head() == valid
+    out = [decode_frame(event.frame) for event in ctx.sequencer.events_after(0, limit=100)]
+    assert [frame.body["repo"] for frame in out] == [chain.did] * valid
+    state = ctx.accounts.get(chain.did)
+    assert state is not None
+    assert state.rev == chain.rev
+    health = running.xrpc("com.atproto.sync.getHostStatus", params={"hostname": host.hostname})
+    assert health.json()["status"] == "active"
