@@ -26,7 +26,6 @@ from typing import Any, Final
 from strato.cli_serve import add_log_options, serve_until_stopped
 from strato.pds.settings import parse_size
 from strato.relay.app import create_app
-from strato.relay.context import read_admin_token
 from strato.relay.settings import (
     DEFAULT_ACCOUNT_LIMIT,
     DEFAULT_CONSUMER_BUFFER,
@@ -41,6 +40,7 @@ from strato.relay.settings import (
     settings_from_env,
 )
 from strato.serve import Service
+from strato.xrpc.auth import read_admin_token
 
 DESCRIPTION: Final = (
     "Run an AT Protocol relay. It subscribes to the firehose (com.atproto.sync.subscribeRepos) "

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import pytest
 from pds_net import run_plc
+from prometheus_client import CollectorRegistry
 from relay_net import LocalRelay, run_relay
 from strato import dagcbor
 from strato.firehose import decode_frame
@@ -65,20 +66,35 @@ def crafted(chain: AccountChain, foreign: AccountChain) -> list[Callable[[], bad
     ]
 
 
+def crafted_host(chain: AccountChain, foreign: AccountChain) -> tuple[SimulatedHost, list[str]]:
+    """A host whose frames are valid commits with each kind of bad event between them (and a
+    valid one last); the reason each bad event is to be dropped for, in order."""
+    host = SimulatedHost([], port=HOST_PORT, name="localhost")
+    reasons: list[str] = []
+    for make in [*crafted(chain, foreign), None]:
+        rev = next_rev(chain.rev)
+        host.add_event("#commit", chain.commit_changes([(f"{POST}/{rev}", _post())], rev, TIME))
+        if make is not None:
+            event = make()
+            host.add_raw(event.frame(len(host.frames) + 1))
+            reasons.append(event.reason)
+    return host, reasons
+
+
+def drops(registry: CollectorRegistry, reasons: Iterable[str]) -> dict[str, float]:
+    """The relay's drop counter for each of ``reasons``."""
+    return {
+        reason: registry.get_sample_value("strato_relay_events_dropped_total", {"reason": reason})
+        or 0.0
+        for reason in reasons
+    }
+
+
 def test_bad_events_are_dropped_with_their_reasons(
     relay: tuple[LocalRelay, AccountChain, AccountChain],
 ) -> None:
     running, chain, foreign = relay
-    host = SimulatedHost([], port=HOST_PORT, name="localhost")
-    reasons: list[str] = []
-    for make in crafted(chain, foreign):
-        rev = next_rev(chain.rev)
-        host.add_event("#commit", chain.commit_changes([(f"{POST}/{rev}", _post())], rev, TIME))
-        event = make()
-        host.add_raw(event.frame(len(host.frames) + 1))
-        reasons.append(event.reason)
-    rev = next_rev(chain.rev)
-    host.add_event("#commit", chain.commit_changes([(f"{POST}/{rev}", _post())], rev, TIME))
+    host, reasons = crafted_host(chain, foreign)
     valid = len(reasons) + 1
 
     ctx = running.ctx
@@ -96,21 +112,12 @@ def test_bad_events_are_dropped_with_their_reasons(
     expected = {reason: reasons.count(reason) for reason in reasons}
     registry = ctx.metrics.registry
 
-    def drops() -> dict[str, float]:
-        found = {}
-        for reason in expected:
-            value = registry.get_sample_value(
-                "strato_relay_events_dropped_total", {"reason": reason}
-            )
-            found[reason] = value or 0.0
-        return found
-
     async def settled() -> None:
-        while ctx.sequencer.head() < valid or drops() != expected:
+        while ctx.sequencer.head() < valid or drops(registry, expected) != expected:
             await asyncio.sleep(0.02)
 
     asyncio.run(asyncio.wait_for(settled(), 60))
-    assert drops() == expected
+    assert drops(registry, expected) == expected
     assert ctx.sequencer.head() == valid
     out = [decode_frame(event.frame) for event in ctx.sequencer.events_after(0, limit=100)]
     assert {frame.body["repo"] for frame in out} == {chain.did}
@@ -131,29 +138,11 @@ def test_a_crawled_host_streaming_bad_events_over_its_socket(
     requestCrawl: the frame over 5 MB costs a reconnection, every other bad event is dropped
     with its reason, the valid commits around them all arrive, and nothing crashes."""
     running, chain, foreign = relay
-    host = SimulatedHost([], port=HOST_PORT, name="localhost")
-    reasons: list[str] = []
-    for make in crafted(chain, foreign):
-        rev = next_rev(chain.rev)
-        host.add_event("#commit", chain.commit_changes([(f"{POST}/{rev}", _post())], rev, TIME))
-        event = make()
-        host.add_raw(event.frame(len(host.frames) + 1))
-        reasons.append(event.reason)
-    rev = next_rev(chain.rev)
-    host.add_event("#commit", chain.commit_changes([(f"{POST}/{rev}", _post())], rev, TIME))
+    host, reasons = crafted_host(chain, foreign)
     valid = len(reasons) + 1
     expected = {reason: reasons.count(reason) for reason in reasons}
     ctx = running.ctx
     registry = ctx.metrics.registry
-
-    def drops() -> dict[str, float]:
-        return {
-            reason: registry.get_sample_value(
-                "strato_relay_events_dropped_total", {"reason": reason}
-            )
-            or 0.0
-            for reason in expected
-        }
 
     async def scenario() -> None:
         async with host:
@@ -163,11 +152,11 @@ def test_a_crawled_host_streaming_bad_events_over_its_socket(
             assert answer.status_code == 200, answer.text
             await host.wait_connections(1, timeout=30)
             host.release()
-            while ctx.sequencer.head() < valid or drops() != expected:
+            while ctx.sequencer.head() < valid or drops(registry, expected) != expected:
                 await asyncio.sleep(0.02)
 
     asyncio.run(asyncio.wait_for(scenario(), 60))
-    assert drops() == expected
+    assert drops(registry, expected) == expected
     assert ctx.sequencer.head() == valid
     out = [decode_frame(event.frame) for event in ctx.sequencer.events_after(0, limit=100)]
     assert [frame.body["repo"] for frame in out] == [chain.did] * valid

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Final
 
 from starlette.applications import Starlette
@@ -26,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from strato.chores import cancel_all, every
 from strato.errors import AccountNotFoundError
 from strato.firehose import SubscribeReposEndpoint
 from strato.pds.context import PdsContext
@@ -72,9 +73,9 @@ def create_app(settings: PdsSettings, *, context: PdsContext | None = None) -> S
         ctx.writer.start()
         await ctx.broadcaster.start()
         chores = [
-            asyncio.create_task(_every(PRUNE_INTERVAL, ctx.sequencer.prune), name="prune"),
+            asyncio.create_task(every(PRUNE_INTERVAL, ctx.sequencer.prune, logger), name="prune"),
             asyncio.create_task(
-                _every(BLOB_GC_INTERVAL, ctx.blobs.collect_garbage), name="blob-gc"
+                every(BLOB_GC_INTERVAL, ctx.blobs.collect_garbage, logger), name="blob-gc"
             ),
         ]
         if settings.relays:
@@ -83,11 +84,7 @@ def create_app(settings: PdsSettings, *, context: PdsContext | None = None) -> S
         try:
             yield
         finally:
-            for task in chores:
-                task.cancel()
-            for task in chores:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await cancel_all(chores)
             await ctx.broadcaster.stop()
             await ctx.aclose()
 
@@ -140,12 +137,3 @@ def service_did_document(settings: PdsSettings) -> dict[str, object]:
             }
         ],
     }
-
-
-async def _every(interval: float, chore: Callable[[], object]) -> None:
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            await asyncio.to_thread(chore)
-        except Exception:
-            logger.exception("housekeeping %s failed", getattr(chore, "__name__", chore))

@@ -36,7 +36,12 @@ from strato.pds.writer import Writer
 from strato.plc import PlcClient
 from strato.repo import REPO_TABLES, RepoStore
 from strato.storage import Store
-from strato.xrpc.auth import Authenticator, KeyResolver, ServiceAuthVerifier
+from strato.xrpc.auth import (
+    Authenticator,
+    KeyResolver,
+    ServiceAuthVerifier,
+    read_admin_token,
+)
 from strato.xrpc.errors import XrpcError
 
 #: The PDS's own tables (the building blocks' tables are listed by their modules).
@@ -91,7 +96,7 @@ class PdsContext:
             local_network=settings.local_network,
             local_handles=_hosted_handles(accounts, settings) if settings.local_network else None,
         )
-        admin_token = _read_admin_token(settings.admin_token_file)
+        admin_token = read_admin_token(settings.admin_token_file)
         auth = Authenticator(
             jwt_secret=master.derive_secret("session tokens"),
             service_did=settings.service_did,
@@ -144,18 +149,6 @@ def open_store(data_dir: Path, *, sync: bool = True) -> Store:
     return Store.open(
         data_dir / "db", name="pds", schema_version=SCHEMA_VERSION, tables=tables, sync=sync
     )
-
-
-def _read_admin_token(path: Path | None) -> str | None:
-    if path is None:
-        return None
-    try:
-        token = path.read_text(encoding="utf-8").strip()
-    except OSError as err:
-        raise ValueError(f"cannot read the admin token file {path}: {err}") from err
-    if len(token) < 16:
-        raise ValueError(f"the admin token in {path} is shorter than 16 characters")
-    return token
 
 
 def _hosted_handles(accounts: AccountStore, settings: PdsSettings) -> Callable[[str], str | None]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Final
 
 from starlette.applications import Starlette
@@ -26,6 +26,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from strato import __version__
+from strato.chores import cancel_all, every
 from strato.firehose import SubscribeReposEndpoint
 from strato.relay import admin_page
 from strato.relay.admin import RelayAdmin
@@ -82,7 +83,7 @@ def create_app(settings: RelaySettings, *, context: RelayContext | None = None) 
         ctx.relay_metrics.log_bytes.set(ctx.sequencer.total_bytes())
         tasks = [
             asyncio.create_task(ctx.ingestor.run(), name="relay-ingest"),
-            asyncio.create_task(_every(PRUNE_INTERVAL, ctx.prune), name="prune"),
+            asyncio.create_task(every(PRUNE_INTERVAL, ctx.prune, logger), name="prune"),
         ]
         for name in settings.crawl:
             await add_host(ctx, settings, name)
@@ -91,11 +92,7 @@ def create_app(settings: RelaySettings, *, context: RelayContext | None = None) 
             yield
         finally:
             await crawler.stop()
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await cancel_all(tasks)
             await ctx.broadcaster.stop()
             await ctx.aclose()
 
@@ -157,12 +154,3 @@ async def add_host(ctx: RelayContext, settings: RelaySettings, name: str) -> Hos
             )
 
     return await asyncio.to_thread(add)
-
-
-async def _every(interval: float, chore: Callable[[], object]) -> None:
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            await asyncio.to_thread(chore)
-        except Exception:
-            logger.exception("housekeeping %s failed", getattr(chore, "__name__", chore))

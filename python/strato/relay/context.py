@@ -34,6 +34,7 @@ from strato.relay.repair import Repairer
 from strato.relay.settings import RelaySettings
 from strato.relay.takedowns import TABLES as TAKEDOWN_TABLES
 from strato.storage import Store
+from strato.xrpc.auth import read_admin_token
 
 SCHEMA_VERSION: Final = 1
 IDENTITY_CACHE_TABLE: Final = "identity"
@@ -165,16 +166,3 @@ def open_store(data_dir: Path, *, sync: bool = True) -> Store:
     return Store.open(
         data_dir / "db", name="relay", schema_version=SCHEMA_VERSION, tables=tables, sync=sync
     )
-
-
-def read_admin_token(path: Path | None) -> str | None:
-    """The admin password in ``path`` (None: no admin access)."""
-    if path is None:
-        return None
-    try:
-        token = path.read_text(encoding="utf-8").strip()
-    except OSError as err:
-        raise ValueError(f"cannot read the admin token file {path}: {err}") from err
-    if len(token) < 16:
-        raise ValueError(f"the admin token in {path} is shorter than 16 characters")
-    return token

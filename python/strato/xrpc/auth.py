@@ -12,7 +12,8 @@
   once more with ``force_refresh`` (a freshly rotated key), as the reference does. Failures are
   401 with the reference's names (``BadJwt``, ``BadJwtType``, ``JwtExpired``,
   ``BadJwtAudience``, ``BadJwtLexiconMethod``, ``BadJwtIss``, ``BadJwtSignature``).
-- **Admin**: HTTP Basic ``admin:<token>``.
+- **Admin**: HTTP Basic ``admin:<token>``; the token is read from a file by
+  :func:`read_admin_token`.
 
 :class:`Authenticator` holds the secrets and makes the verifiers a route names as its ``auth``
 (see :mod:`strato.xrpc.router`); each returns the request's credentials or raises
@@ -29,6 +30,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, Final
 
 from starlette.requests import Request
@@ -487,3 +489,21 @@ def _names_a_method(token: str) -> bool:
 async def unauthenticated(request: Request, nsid: str) -> Credentials:
     """The verifier of public routes: no credentials needed."""
     return None
+
+
+#: The shortest admin password a server accepts from its token file.
+MIN_ADMIN_TOKEN: Final = 16
+
+
+def read_admin_token(path: Path | None) -> str | None:
+    """The admin password in the file ``path`` (None: no file, no admin access). Raises
+    ValueError for a file that cannot be read or holds fewer than 16 characters."""
+    if path is None:
+        return None
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except OSError as err:
+        raise ValueError(f"cannot read the admin token file {path}: {err}") from err
+    if len(token) < MIN_ADMIN_TOKEN:
+        raise ValueError(f"the admin token in {path} is shorter than 16 characters")
+    return token
