@@ -30,6 +30,7 @@ from strato.pds.settings import PdsSettings
 from strato.plc.server import PlcSettings
 from strato.plc.server import create_app as create_plc_app
 from strato.relay.app import create_app as create_relay_app
+from strato.relay.fanout.service import relay_service
 from strato.relay.settings import DEFAULT_PORT as RELAY_PORT
 from strato.relay.settings import RelaySettings
 from strato.serve import Running, Service
@@ -148,7 +149,7 @@ def up_services(
     services = [
         Service("plc", plc, "127.0.0.1", plc_port),
         Service("pds", create_pds_app(pds), "127.0.0.1", pds_port),
-        Service("relay", create_relay_app(relay), "127.0.0.1", relay_port),
+        relay_service(relay, create_relay_app(relay)),
     ]
     return Network(services, pds, relay)
 

@@ -108,6 +108,9 @@ class Consumers:
     def add_source(self, source: ConsumerSource) -> None:
         self._sources.append(source)
 
+    def remove_source(self, source: ConsumerSource) -> None:
+        self._sources.remove(source)
+
     def all(self) -> list[Consumer]:
         found = [consumer for source in self._sources for consumer in source()]
         return sorted(

@@ -31,6 +31,9 @@ DEFAULT_RETENTION_BYTES: Final = 20_000_000_000
 #: Accounts a new host may have before the next ones are throttled (the reference's default).
 DEFAULT_ACCOUNT_LIMIT: Final = 100
 DEFAULT_NEW_HOSTS_PER_DAY: Final = 50
+#: One fan-out worker: every subscriber is served by the Rust frame writer, off the ingest
+#: process's core; measured on 2 cores, a second worker added nothing (benches/README.md).
+DEFAULT_WORKERS: Final = 1
 #: The checks a relay may relax, as the Rust verifier defines them (the others are never
 #: lenient: a bad hash, a forged commit or a replayed rev is always dropped).
 RELAXABLE: Final = frozenset(
@@ -74,8 +77,9 @@ class RelaySettings:
     #: Whether public ``requestCrawl`` adds hosts (admins can always add them).
     crawl_enabled: bool = True
     #: Fan-out worker processes serving ``subscribeRepos`` beside the main process (0: the
-    #: main process serves them itself).
-    workers: int = 0
+    #: main process serves them itself); run by the command's service
+    #: (:func:`strato.relay.fanout.service.relay_service`), not by the app.
+    workers: int = DEFAULT_WORKERS
     trust_proxy: int = 0
     #: Flush every transaction to disk before acknowledging (tests may turn it off).
     sync: bool = True
