@@ -219,10 +219,6 @@ def _bind(service: Service) -> socket.socket:
     # request on a kept-alive connection.
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if not service.accept:
-        # Kept bound, never listening: the kernel gives connections only to sockets that
-        # listen, the companion's processes' (bound to the same address with this option).
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((service.host, service.port))
     except OSError as err:
@@ -230,6 +226,12 @@ def _bind(service: Service) -> socket.socket:
         raise ServeError(
             f"{service.name} cannot listen on {service.host}:{service.port}: {err.strerror}"
         ) from err
+    if not service.accept:
+        # Kept bound, never listening: the kernel gives connections only to sockets that
+        # listen, the companion's processes' (bound to the same address with this option).
+        # Set after the bind, so that the bind itself fails on a port already in use (by
+        # another server that lets others share it too, such as a second relay).
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.set_inheritable(True)
     return sock
 

@@ -4,7 +4,8 @@ a cursor and live, every subscriber the same bytes with the relay's seqs, in ord
 every other request (XRPC, admin, /metrics, /xrpc/_health) to the main process; the admin API
 lists the workers' consumers and /metrics has their series; SIGTERM stops everything (the
 subscribers get close 1001, no process is left); workers outlive no main process killed with
-SIGKILL; ``--workers 0`` serves everything from the main process."""
+SIGKILL; a second relay on the same port is refused (the port is shared with the workers only);
+``--workers 0`` serves everything from the main process."""
 
 from __future__ import annotations
 
@@ -287,6 +288,18 @@ def test_workers_exit_when_the_relay_is_killed(tmp_path: Path, pds: LocalPds) ->
             assert time.monotonic() < deadline, "the worker outlived the relay"
             time.sleep(0.02)
         assert listening(relay.port) == set()
+
+
+def test_a_second_relay_on_the_port_is_refused(tmp_path: Path, pds: LocalPds) -> None:
+    with relay_process(tmp_path, pds, workers=1) as relay:
+        argv = ["relay", "--port", str(relay.port), "--data-dir", str(tmp_path / "second")]
+        second = start(tmp_path / "second.log", *argv, "--plc-url", pds.plc_url)
+        assert second.wait(timeout=TIMEOUT) == 1
+        assert (tmp_path / "second.log").read_text() == (
+            f"strato: error: relay cannot listen on 127.0.0.1:{relay.port}: "
+            "Address already in use\n"
+        )
+        assert httpx.get(f"{relay.url}/xrpc/_health").status_code == 200
 
 
 def test_no_workers_the_main_process_serves_everything(tmp_path: Path, pds: LocalPds) -> None:
