@@ -90,7 +90,8 @@ class _Server(uvicorn.Server):
             try:
                 await self._companion.enter_async_context(companion(self, self.sock))
             except Exception as err:
-                self.failure = err
+                if not self.should_exit:  # not a failure when a signal stopped it starting
+                    self.failure = err
                 self.should_exit = True
                 return
         self.ready = True

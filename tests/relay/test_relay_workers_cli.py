@@ -4,8 +4,9 @@ a cursor and live, every subscriber the same bytes with the relay's seqs, in ord
 every other request (XRPC, admin, /metrics, /xrpc/_health) to the main process; the admin API
 lists the workers' consumers and /metrics has their series; SIGTERM stops everything (the
 subscribers get close 1001, no process is left); workers outlive no main process killed with
-SIGKILL; a second relay on the same port is refused (the port is shared with the workers only);
-``--workers 0`` serves everything from the main process."""
+SIGKILL; a second relay on the same port is refused (the port is shared with the workers only),
+so is a data directory too long for the hand-off socket's path; ``--workers 0`` serves
+everything from the main process."""
 
 from __future__ import annotations
 
@@ -322,3 +323,14 @@ def test_no_workers_the_main_process_serves_everything(tmp_path: Path, pds: Loca
         text = httpx.get(f"{relay.url}/metrics").text
         assert "strato_relay_fanout_subscribers" not in text
         assert stop(relay.process) == 0
+
+
+def test_a_data_dir_too_long_for_the_handoff_socket_is_refused(tmp_path: Path) -> None:
+    data_dir = tmp_path / ("d" * 110)
+    log = tmp_path / "relay.log"
+    process = start(log, "relay", "--port", str(free_port()), "--data-dir", str(data_dir))
+    assert process.wait(timeout=TIMEOUT) == 1
+    assert log.read_text().splitlines()[-1] == (
+        f"strato: error: relay failed to start: cannot listen at {data_dir}/fanout.sock for the "
+        "fan-out workers: AF_UNIX path too long (a shorter --data-dir, or --workers 0)"
+    )

@@ -47,6 +47,10 @@ HANDOFF_SOCKET: Final = "fanout.sock"
 METRICS_DIRECTORY: Final = "fanout-metrics"
 
 
+class WorkersError(Exception):
+    """The fan-out workers cannot be run beside the relay."""
+
+
 def relay_service(settings: RelaySettings, app: Starlette) -> Service:
     """The relay app ``app`` (built over ``settings``) as a service, with ``settings.workers``
     fan-out workers (none: the main process serves everything)."""
@@ -74,7 +78,13 @@ async def run_workers_beside(
     _clear_metrics(metrics_dir)
     add_worker_collector(ctx.metrics.registry, str(metrics_dir))
     receiver = HandoffReceiver(data_dir / HANDOFF_SOCKET, uvicorn_handler(server))
-    receiver.start()
+    try:
+        receiver.start()
+    except OSError as err:  # such as a path longer than a Unix socket's (~100 bytes)
+        raise WorkersError(
+            f"cannot listen at {receiver.path} for the fan-out workers: {err} "
+            "(a shorter --data-dir, or --workers 0)"
+        ) from err
     registry = ConsumerRegistry.open(data_dir)
     consumers = worker_consumers(registry.list)
     try:
