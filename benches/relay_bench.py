@@ -34,6 +34,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import secrets
 import socket
 import statistics
 import subprocess
@@ -218,8 +219,12 @@ class Target:
         return [Counter(host.stream_url) for host in hosts]
 
 
-async def crawl(relay_url: str, hostnames: Sequence[str]) -> None:
+async def crawl(relay_url: str, hostnames: Sequence[str], admin_token: str | None) -> None:
+    """requestCrawl each host, then, given the admin token, mark it trusted (the admin API):
+    an ordinary host's rate limits (50 events/s + 1/s per 1,000 accounts) are far below a load
+    test's."""
     gate = asyncio.Semaphore(32)
+    admin = {"Authorization": f"Bearer {admin_token}"} if admin_token else {}
     async with httpx.AsyncClient(base_url=relay_url, timeout=30.0) as http:
 
         async def one(hostname: str) -> None:
@@ -229,6 +234,15 @@ async def crawl(relay_url: str, hostnames: Sequence[str]) -> None:
                 )
                 if answer.status_code != 200:
                     raise SystemExit(f"requestCrawl {hostname}: {answer.text}")
+                if admin_token is None:
+                    return
+                trust = await http.post(
+                    "/xrpc/dev.strato.relay.admin.setHostLimits",
+                    json={"hostname": hostname, "trusted": True},
+                    headers=admin,
+                )
+                if trust.status_code != 200:
+                    raise SystemExit(f"setHostLimits {hostname}: {trust.text}")
 
         await asyncio.gather(*(one(hostname) for hostname in hostnames))
 
@@ -300,7 +314,7 @@ class Run:
         try:
             hostnames = await idle.start()
             if self.target.relay_url is not None:
-                await crawl(self.target.relay_url, hostnames)
+                await crawl(self.target.relay_url, hostnames, None)
             else:
                 idle_counters = [
                     Counter(f"ws://{name}{SUBSCRIBE_REPOS_PATH}") for name in hostnames
@@ -431,16 +445,21 @@ async def relay_target(
     await wait_up(plc, f"{plc_url}/_health", log)
     env = {
         "STRATO_RELAY_NEW_HOSTS_PER_DAY": str(10 * args.idle_hosts + 1000),
-        # Per-host rate limits scale with the account limit (50/s + limit/1000, as the
-        # reference): a million lets each host send ~1,050 events/s, far above its share.
-        "STRATO_RELAY_DEFAULT_ACCOUNT_LIMIT": str(max(1_000_000, dataset.spec.accounts_per_host)),
+        "STRATO_RELAY_DEFAULT_ACCOUNT_LIMIT": str(max(1000, dataset.spec.accounts_per_host)),
     }
-    command = ["relay", "--local-network", "--data-dir", str(relay_dir), "--port", str(relay_port)]
+    token = secrets.token_hex(16)
+    token_file = tmp / "admin-token"
+    token_file.write_text(token)
+    token_file.chmod(0o600)
+    command = [
+        "relay", "--local-network", "--data-dir", str(relay_dir), "--port", str(relay_port),
+        "--admin-token-file", str(token_file),
+    ]  # fmt: skip
     relay = start(log, *command, "--plc-url", plc_url, env=env)
     stack.callback(stop, relay)
     relay_url = f"http://127.0.0.1:{relay_port}"
     await wait_up(relay, f"{relay_url}/xrpc/_health", log)
-    await crawl(relay_url, [host.hostname for host in hosts])
+    await crawl(relay_url, [host.hostname for host in hosts], token)
     stream = f"ws://127.0.0.1:{relay_port}{SUBSCRIBE_REPOS_PATH}"
     return Target(stream, relay.pid, relay_dir, relay_url)
 

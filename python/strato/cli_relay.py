@@ -7,7 +7,8 @@ Command::
                  [--plc-url URL] [--public-url URL] [--local-network] [--lenient]
                  [--policy-file FILE] [--crawl HOST]... [--admin-token-file FILE]
                  [--retention-hours H] [--retention-size SIZE] [--account-limit N]
-                 [--new-hosts-per-day N] [--no-crawl-requests] [--workers N] [--trust-proxy N]
+                 [--new-hosts-per-day N] [--no-crawl-requests] [--workers N]
+                 [--consumer-buffer N] [--trust-proxy N]
 
 Every option may also come from the environment variable named in its help
 (``STRATO_RELAY_<SETTING>``, read by :func:`strato.relay.settings.settings_from_env`); an option
@@ -29,6 +30,7 @@ from strato.relay.context import read_admin_token
 from strato.relay.fanout.service import relay_service
 from strato.relay.settings import (
     DEFAULT_ACCOUNT_LIMIT,
+    DEFAULT_CONSUMER_BUFFER,
     DEFAULT_DATA_DIR,
     DEFAULT_NEW_HOSTS_PER_DAY,
     DEFAULT_PLC_URL,
@@ -182,6 +184,13 @@ def add_relay_command(groups: Any) -> None:
         f"{DEFAULT_WORKERS}; {_env('workers')})",
     )
     add(
+        "--consumer-buffer",
+        metavar="N",
+        type=int,
+        help="events a subscriber may lag behind before it is cut with ConsumerTooSlow "
+        f"(default {DEFAULT_CONSUMER_BUFFER:,}; {_env('consumer_buffer')})",
+    )
+    add(
         "--trust-proxy",
         metavar="N",
         type=int,
@@ -216,6 +225,7 @@ _SETTINGS: Final = {
     "new_hosts_per_day": "new_hosts_per_day",
     "crawl_enabled": "crawl_enabled",
     "workers": "workers",
+    "consumer_buffer": "consumer_buffer",
     "trust_proxy": "trust_proxy",
 }
 

@@ -83,6 +83,17 @@ def test_resizing_keeps_the_counts() -> None:
     assert limiter.take() > 0
 
 
+def test_a_change_before_the_first_frame_is_kept() -> None:
+    """Trust given while the host is still being connected: the limiter the connection then
+    takes is the trusted one, not one made from the row read before."""
+    limits_ = HostLimits(Clock())
+    stale = Host(id=8, hostname="pds.example.com", account_limit=100)
+    trusted = Host(id=8, hostname="pds.example.com", account_limit=100, trusted=True)
+    limits_.update(trusted)
+    limiter = limits_.limiter(stale)
+    assert limiter.take(5000) == 0.0
+
+
 def test_accounts_past_the_limit_are_throttled_in_order(store: Store) -> None:
     host = _add(store, "pds.example.com", account_limit=2)
     hosts = HostStore(store)

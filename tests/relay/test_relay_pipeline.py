@@ -88,6 +88,8 @@ def test_pds_events_come_out_with_relay_seqs_and_identical_blocks(
     net: tuple[LocalPds, LocalRelay],
 ) -> None:
     pds, relay = net
+    # Subscribers may lag a burst of batches (ingest commits up to a thousand events at once).
+    assert relay.ctx.broadcaster.queue_size == relay.settings.consumer_buffer == 50_000
     alice = write_posts(pds, "alice.test", 3)
     bob = write_posts(pds, "bob.test", 2)
     upstream = pds_frames(pds)

@@ -41,6 +41,7 @@ def test_lenient_relaxes_every_check_and_the_policy_wins_per_check() -> None:
         ({"public_url": "https://relay.example.com/path"}, "must have no path"),
         ({"event_retention_hours": 0}, "must be positive"),
         ({"workers": -1}, "cannot be negative"),
+        ({"consumer_buffer": 0}, "must hold at least one event"),
     ],
 )
 def test_bad_settings_are_refused(options: dict[str, object], message: str) -> None:

@@ -101,7 +101,9 @@ class RelayContext:
                 max_bytes=settings.event_retention_bytes,
             ),
         )
-        broadcaster = Broadcaster(sequencer, FirehoseMetrics(metrics))
+        broadcaster = Broadcaster(
+            sequencer, FirehoseMetrics(metrics), queue_size=settings.consumer_buffer
+        )
         notify = Notifier(broadcaster.notify)
         hosts = HostStore(store)
         accounts = AccountStore(store)

@@ -127,9 +127,13 @@ class HostLimits:
         return limiter
 
     def update(self, host: Host) -> None:
-        """Resize the host's windows after its accounts or limit changed."""
+        """Resize the host's windows after its accounts, limit or trust changed. The limiter
+        is made now if the host has none yet, so a change that lands while the host is being
+        connected is not lost to a limiter made from the row read before it."""
         limiter = self._limiters.get(host.id)
-        if limiter is not None:
+        if limiter is None:
+            self._limiters[host.id] = HostLimiter(host, self.clock)
+        else:
             limiter.update(host)
 
     def forget(self, host_id: int) -> None:

@@ -34,6 +34,11 @@ DEFAULT_NEW_HOSTS_PER_DAY: Final = 50
 #: One fan-out worker: every subscriber is served by the Rust frame writer, off the ingest
 #: process's core; measured on 2 cores, a second worker added nothing (benches/README.md).
 DEFAULT_WORKERS: Final = 1
+#: Events a subscriber may lag behind the log before it is cut with ``ConsumerTooSlow``: about
+#: five seconds of the whole network at its peak. Ingest commits in batches of up to a thousand
+#: events, so a bound near that cuts every subscriber at the first burst. Frames are shared
+#: by all subscribers, so a long queue costs a pointer per event, not a copy.
+DEFAULT_CONSUMER_BUFFER: Final = 50_000
 #: The checks a relay may relax, as the Rust verifier defines them (the others are never
 #: lenient: a bad hash, a forged commit or a replayed rev is always dropped).
 RELAXABLE: Final = frozenset(
@@ -80,6 +85,7 @@ class RelaySettings:
     #: main process serves them itself); run by the command's service
     #: (:func:`strato.relay.fanout.service.relay_service`), not by the app.
     workers: int = DEFAULT_WORKERS
+    consumer_buffer: int = DEFAULT_CONSUMER_BUFFER
     trust_proxy: int = 0
     #: Flush every transaction to disk before acknowledging (tests may turn it off).
     sync: bool = True
@@ -97,6 +103,8 @@ class RelaySettings:
             raise ValueError("host limits cannot be negative")
         if self.workers < 0 or self.trust_proxy < 0:
             raise ValueError("workers and trusted proxies cannot be negative")
+        if self.consumer_buffer < 1:
+            raise ValueError("the consumer buffer must hold at least one event")
         policy = dict(self.policy)
         for name, strict in policy.items():
             if name not in RELAXABLE:
@@ -159,7 +167,10 @@ def settings_from_env(environ: Mapping[str, str] = os.environ, **overrides: Any)
 
 
 _TUPLES: Final = {"crawl"}
-_INTS: Final = {"port", "default_account_limit", "new_hosts_per_day", "workers", "trust_proxy"}
+_INTS: Final = {
+    "port", "default_account_limit", "new_hosts_per_day", "workers", "trust_proxy",
+    "consumer_buffer",
+}  # fmt: skip
 _BOOLS: Final = {"local_network", "lenient", "crawl_enabled", "sync"}
 _PATHS: Final = {"data_dir", "admin_token_file"}
 

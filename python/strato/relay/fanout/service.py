@@ -93,7 +93,9 @@ async def run_workers_beside(
             data_dir,
             listener,
             count,
-            options=FanoutOptions(server_header=SERVER.decode()),
+            options=FanoutOptions(
+                max_backlog_frames=ctx.settings.consumer_buffer, server_header=SERVER.decode()
+            ),
             metrics_dir=metrics_dir,
             handoff_path=receiver.path,
         )
