@@ -105,6 +105,10 @@ class Consumers:
     def __init__(self, *sources: ConsumerSource) -> None:
         self._sources = list(sources)
 
+    @property
+    def sources(self) -> tuple[ConsumerSource, ...]:
+        return tuple(self._sources)
+
     def add_source(self, source: ConsumerSource) -> None:
         self._sources.append(source)
 

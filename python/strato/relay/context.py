@@ -53,6 +53,10 @@ class Notifier:
     def __init__(self, *listeners: Callable[[], None]) -> None:
         self._listeners = listeners
 
+    @property
+    def listeners(self) -> tuple[Callable[[], None], ...]:
+        return self._listeners
+
     def add(self, listener: Callable[[], None]) -> None:
         self._listeners = (*self._listeners, listener)
 
