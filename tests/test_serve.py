@@ -25,6 +25,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strato import logs
+from strato.relay.fanout.handoff import uvicorn_handler
 from strato.serve import Running, ServeError, Service, _bind, run, serve
 
 
@@ -225,3 +226,64 @@ def test_websockets_are_served_without_per_message_compression() -> None:
         return accepted, frame
 
     assert asyncio.run(scenario()) == ([], b"frame")
+
+
+def test_a_companion_accepts_for_a_service_that_does_not() -> None:
+    """``accept=False`` binds the address without listening; the companion starts after the
+    app's lifespan startup, takes the connections (here: accepting on the same address with
+    SO_REUSEPORT, handing each to the server) and stops before the lifespan shutdown."""
+    events: list[str] = []
+
+    @asynccontextmanager
+    async def companion(server: uvicorn.Server, sock: socket.socket) -> AsyncIterator[None]:
+        assert not sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
+        events.append("companion up")
+        listener = socket.socket(sock.family, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        listener.bind(sock.getsockname())
+        listener.listen()
+        listener.setblocking(False)
+        handle = uvicorn_handler(server)
+        loop = asyncio.get_running_loop()
+
+        async def accept() -> None:
+            while True:
+                conn, _ = await loop.sock_accept(listener)
+                handle(conn, b"")
+
+        task = asyncio.create_task(accept())
+        try:
+            yield
+        finally:
+            task.cancel()
+            listener.close()
+            events.append("companion down")
+
+    async def scenario() -> str:
+        stop = asyncio.Event()
+        ready: asyncio.Future[list[Running]] = asyncio.get_running_loop().create_future()
+        service = Service("one", app("one", events), accept=False, companion=companion)
+        task = asyncio.create_task(serve([service], ready.set_result, stop_when=stop))
+        (running,) = await ready
+        async with httpx.AsyncClient() as client:
+            answer = (await client.get(running.url + "/")).text
+        stop.set()
+        await task
+        return answer
+
+    assert asyncio.run(scenario()) == "one"
+    assert events == ["one up", "companion up", "companion down", "one down"]
+
+
+def test_a_companion_that_fails_to_start() -> None:
+    events: list[str] = []
+
+    @asynccontextmanager
+    async def companion(server: uvicorn.Server, sock: socket.socket) -> AsyncIterator[None]:
+        raise RuntimeError("no workers")
+        yield
+
+    service = Service("one", app("one", events), companion=companion)
+    with pytest.raises(ServeError, match=r"^one failed to start: no workers$"):
+        asyncio.run(serve([service]))
+    assert events == ["one up", "one down"]  # the app was stopped

@@ -8,8 +8,11 @@ Command::
 
 The relay runs with ``--local-network`` and subscribes to the PDS from its first start (so it
 sees every event, the first account's included); the PDS also announces itself to the relay
-with ``requestCrawl`` (``--relay``), as a PDS on the internet would. Admin tokens are generated
-(mode 0600) at ``DATA_DIR/pds/admin-token`` and ``DATA_DIR/relay/admin-token``.
+with ``requestCrawl`` (``--relay``), as a PDS on the internet would. The relay's firehose is
+served by its default fan-out worker process
+(:func:`strato.relay.fanout.service.relay_service`), the one process besides this one. Admin
+tokens are generated (mode 0600) at ``DATA_DIR/pds/admin-token`` and
+``DATA_DIR/relay/admin-token``.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from strato.pds.settings import PdsSettings
 from strato.plc.server import PlcSettings
 from strato.plc.server import create_app as create_plc_app
 from strato.relay.app import create_app as create_relay_app
+from strato.relay.fanout.service import relay_service
 from strato.relay.settings import DEFAULT_PORT as RELAY_PORT
 from strato.relay.settings import RelaySettings
 from strato.serve import Running, Service
@@ -50,7 +54,8 @@ def add_up_command(groups: Any) -> None:
             f"http://localhost:{PDS_PORT} (did:web:localhost%3A{PDS_PORT}) and a relay on "
             f"http://localhost:{RELAY_PORT} that crawls the PDS, verifies its commits and "
             f"serves them at ws://localhost:{RELAY_PORT}/xrpc/com.atproto.sync.subscribeRepos "
-            "(try 'strato firehose tail'). The relay runs with --local-network (loopback "
+            "(try 'strato firehose tail') from one fan-out worker process, as 'strato relay' "
+            "does by default. The relay runs with --local-network (loopback "
             "hosts allowed) and the PDS announces itself to it with requestCrawl. Handles are "
             "NAME.test, resolved by the PDS itself. Data goes to DATA_DIR/plc, DATA_DIR/pds and "
             f"DATA_DIR/relay; admin tokens are generated at DATA_DIR/pds/{ADMIN_TOKEN_NAME} and "
@@ -148,7 +153,7 @@ def up_services(
     services = [
         Service("plc", plc, "127.0.0.1", plc_port),
         Service("pds", create_pds_app(pds), "127.0.0.1", pds_port),
-        Service("relay", create_relay_app(relay), "127.0.0.1", relay_port),
+        relay_service(relay, create_relay_app(relay)),
     ]
     return Network(services, pds, relay)
 

@@ -8,6 +8,12 @@ server starts, so a port in use fails at once with a clear error, before anythin
 takes any free port; the address really used is logged (``<name> running on <url>``) and given
 to ``on_ready``. The first signal asks every server to finish its requests and stop (each app's
 lifespan shutdown runs, so stores are closed); a second SIGINT stops at once.
+
+A service may run a companion beside its server (:data:`Companion`, the relay's fan-out workers):
+it starts once the app has started, before the service counts as running, and stops first when
+the service stops. A service with ``accept=False`` binds its address with ``SO_REUSEPORT``
+without listening: other processes (the companion's) accept its connections and may hand them
+to this server (the companion gets the ``uvicorn.Server`` for that).
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import logging
 import signal
 import socket
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, contextmanager
 from dataclasses import dataclass
 
 import uvicorn
@@ -33,14 +39,21 @@ class ServeError(AtprotoError):
     """A server that cannot start (its address cannot be bound, its app fails to start)."""
 
 
+#: What runs beside a service's server, given the server and the service's bound socket.
+Companion = Callable[[uvicorn.Server, socket.socket], AbstractAsyncContextManager[None]]
+
+
 @dataclass(frozen=True)
 class Service:
-    """An app and where to serve it."""
+    """An app and where to serve it. ``accept=False``: the address is bound (``SO_REUSEPORT``)
+    but this process does not accept on it; ``companion`` runs beside the server."""
 
     name: str
     app: ASGIApp
     host: str = "127.0.0.1"
     port: int = 0
+    accept: bool = True
+    companion: Companion | None = None
 
 
 @dataclass(frozen=True)
@@ -53,11 +66,42 @@ class Running:
 
 class _Server(uvicorn.Server):
     """A uvicorn server that leaves signals to :func:`serve`, since several servers share one
-    event loop and uvicorn's own handlers would each replace the others'."""
+    event loop and uvicorn's own handlers would each replace the others', and runs its
+    service's companion: started after the app's lifespan startup (:attr:`ready` then), stopped
+    before the server closes its connections and the app's lifespan shutdown."""
+
+    def __init__(self, config: uvicorn.Config, service: Service, sock: socket.socket) -> None:
+        super().__init__(config)
+        self.service = service
+        self.sock = sock
+        self.ready = False
+        #: Why the companion did not start (the server then stops as if signalled).
+        self.failure: Exception | None = None
+        self._companion = AsyncExitStack()
 
     @contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        companion = self.service.companion
+        if companion is not None:
+            try:
+                await self._companion.enter_async_context(companion(self, self.sock))
+            except Exception as err:
+                if not self.should_exit:  # not a failure when a signal stopped it starting
+                    self.failure = err
+                self.should_exit = True
+                return
+        self.ready = True
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        try:
+            await self._companion.aclose()
+        except Exception:
+            log.exception("%s: its companion failed to stop", self.service.name)
+        await super().shutdown(sockets)
 
 
 async def serve(
@@ -82,9 +126,11 @@ async def serve(
                 server_header=False,
                 lifespan="on",
                 timeout_graceful_shutdown=10,
-            )
+            ),
+            service,
+            sock,
         )
-        for service in services
+        for service, sock in zip(services, sockets, strict=True)
     ]
     loop = asyncio.get_running_loop()
 
@@ -96,13 +142,10 @@ async def serve(
 
     loop.add_signal_handler(signal.SIGINT, stop, True)
     loop.add_signal_handler(signal.SIGTERM, stop)
-    tasks = [
-        asyncio.create_task(_serve_one(server, sock, service))
-        for server, sock, service in zip(servers, sockets, services, strict=True)
-    ]
+    tasks = [asyncio.create_task(_serve_one(server)) for server in servers]
     watcher = asyncio.create_task(_stop_on(stop_when, stop)) if stop_when is not None else None
     try:
-        while not all(server.started for server in servers):
+        while not all(server.ready for server in servers):
             failed = next((task for task in tasks if task.done()), None)
             if failed is not None:
                 stop()
@@ -146,11 +189,14 @@ async def _stop_on(event: asyncio.Event, stop: Callable[[], None]) -> None:
     stop()
 
 
-async def _serve_one(server: _Server, sock: socket.socket, service: Service) -> None:
+async def _serve_one(server: _Server) -> None:
+    name = server.service.name
     try:
-        await server.serve(sockets=[sock])
+        await server.serve(sockets=[server.sock] if server.service.accept else [])
     except SystemExit as exited:  # uvicorn exits when the app's startup fails
-        raise ServeError(f"{service.name} failed to start (its log says why)") from exited
+        raise ServeError(f"{name} failed to start (its log says why)") from exited
+    if server.failure is not None:
+        raise ServeError(f"{name} failed to start: {server.failure}") from server.failure
 
 
 def _bind_all(services: Sequence[Service]) -> list[socket.socket]:
@@ -181,6 +227,12 @@ def _bind(service: Service) -> socket.socket:
         raise ServeError(
             f"{service.name} cannot listen on {service.host}:{service.port}: {err.strerror}"
         ) from err
+    if not service.accept:
+        # Kept bound, never listening: the kernel gives connections only to sockets that
+        # listen, the companion's processes' (bound to the same address with this option).
+        # Set after the bind, so that the bind itself fails on a port already in use (by
+        # another server that lets others share it too, such as a second relay).
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.set_inheritable(True)
     return sock
 

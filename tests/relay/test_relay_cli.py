@@ -16,7 +16,7 @@ from strato.cli_firehose import event_json, stream_url
 from strato.cli_relay import relay_settings
 from strato.dagcbor import from_json
 from strato.firehose import Frame
-from strato.relay.settings import RELAXABLE, RelaySettings
+from strato.relay.settings import DEFAULT_WORKERS, RELAXABLE, RelaySettings
 from strato_proc import free_port
 
 OPTIONS = {
@@ -99,7 +99,7 @@ def test_defaults() -> None:
     assert (made.local_network, made.lenient, made.policy, made.crawl) == (False, False, {}, ())
     assert (made.event_retention_hours, made.event_retention_bytes) == (72.0, 20_000_000_000)
     assert (made.default_account_limit, made.new_hosts_per_day) == (100, 50)
-    assert (made.crawl_enabled, made.workers, made.trust_proxy) == (True, 0, 0)
+    assert (made.crawl_enabled, made.workers, made.trust_proxy) == (True, DEFAULT_WORKERS, 0)
     assert made.admin_token_file is None
 
 

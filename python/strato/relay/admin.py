@@ -87,7 +87,7 @@ class RelayAdmin:
             accounts=ctx.accounts,
             sequencer=ctx.sequencer,
             repairer=ctx.repairer,
-            broadcaster=ctx.broadcaster,
+            notify=ctx.notify,
             metrics=ctx.relay_metrics,
         )
         self.consumers = Consumers(local_consumers(ctx.broadcaster))
@@ -189,7 +189,7 @@ class RelayAdmin:
         updated, lifted = await asyncio.to_thread(self.ctx.store.transact, write)
         self.crawler.limits.update(updated)
         if lifted:
-            self.ctx.broadcaster.notify()
+            self.ctx.notify()
         for did in lifted:
             self.ctx.repairer.resync(did)
         return updated, lifted

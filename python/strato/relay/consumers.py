@@ -105,8 +105,15 @@ class Consumers:
     def __init__(self, *sources: ConsumerSource) -> None:
         self._sources = list(sources)
 
+    @property
+    def sources(self) -> tuple[ConsumerSource, ...]:
+        return tuple(self._sources)
+
     def add_source(self, source: ConsumerSource) -> None:
         self._sources.append(source)
+
+    def remove_source(self, source: ConsumerSource) -> None:
+        self._sources.remove(source)
 
     def all(self) -> list[Consumer]:
         found = [consumer for source in self._sources for consumer in source()]

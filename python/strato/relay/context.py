@@ -5,10 +5,15 @@ One LMDB environment (``<data_dir>/db``) carries the host registry, the account 
 event log and its index, and the identity cache, so an event, the account state it changes
 and the host cursor that passes it are one transaction. Route modules take the context and read
 what they need; nothing here knows about HTTP.
+
+Whatever commits events to the log calls :attr:`RelayContext.notify` (a :class:`Notifier`):
+it wakes the broadcaster and anything else serving the log (the fan-out worker processes add
+their wake-up to it when they start).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -42,6 +47,28 @@ IDENTITY_CACHE_TABLE: Final = "identity"
 UNINDEX_BATCH: Final = 5000
 
 
+class Notifier:
+    """New events are durable in the log: calling it calls every listener (the first is the
+    broadcaster's ``notify``). Listeners must be safe to call from any thread."""
+
+    def __init__(self, *listeners: Callable[[], None]) -> None:
+        self._listeners = listeners
+
+    @property
+    def listeners(self) -> tuple[Callable[[], None], ...]:
+        return self._listeners
+
+    def add(self, listener: Callable[[], None]) -> None:
+        self._listeners = (*self._listeners, listener)
+
+    def remove(self, listener: Callable[[], None]) -> None:
+        self._listeners = tuple(item for item in self._listeners if item != listener)
+
+    def __call__(self) -> None:
+        for listener in self._listeners:
+            listener()
+
+
 @dataclass
 class RelayContext:
     """The open stores and workers of one relay. Build it with :meth:`open`, inside the
@@ -60,6 +87,7 @@ class RelayContext:
     ingestor: Ingestor
     repairer: Repairer
     bans: DomainBans
+    notify: Notifier
     admin_token: str | None = None
     _closed: bool = field(default=False, repr=False)
 
@@ -81,6 +109,7 @@ class RelayContext:
         broadcaster = Broadcaster(
             sequencer, FirehoseMetrics(metrics), queue_size=settings.consumer_buffer
         )
+        notify = Notifier(broadcaster.notify)
         hosts = HostStore(store)
         accounts = AccountStore(store)
         identity = IdentityResolver(
@@ -99,7 +128,7 @@ class RelayContext:
             identity=identity,
             http=http,
             metrics=relay_metrics,
-            notify=broadcaster.notify,
+            notify=notify,
             strict=settings.strict,
         )
         ingestor = Ingestor(
@@ -112,7 +141,7 @@ class RelayContext:
             policy=settings.check_policy(),
             strict=settings.strict,
             account_limit=lambda txn, host, did: admit_account(txn, hosts, host.id, did),
-            notify=broadcaster.notify,
+            notify=notify,
             repairs=repairer,
             data_dir=data_dir,
         )
@@ -131,6 +160,7 @@ class RelayContext:
             ingestor=ingestor,
             repairer=repairer,
             bans=DomainBans(store),
+            notify=notify,
             admin_token=read_admin_token(settings.admin_token_file),
         )
 

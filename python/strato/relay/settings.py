@@ -31,6 +31,9 @@ DEFAULT_RETENTION_BYTES: Final = 20_000_000_000
 #: Accounts a new host may have before the next ones are throttled (the reference's default).
 DEFAULT_ACCOUNT_LIMIT: Final = 100
 DEFAULT_NEW_HOSTS_PER_DAY: Final = 50
+#: One fan-out worker: every subscriber is served by the Rust frame writer, off the ingest
+#: process's core; measured on 2 cores, a second worker added nothing (benches/README.md).
+DEFAULT_WORKERS: Final = 1
 #: Events a subscriber may lag behind the log before it is cut with ``ConsumerTooSlow``: about
 #: five seconds of the whole network at its peak. Ingest commits in batches of up to a thousand
 #: events, so a bound near that cuts every subscriber at the first burst. Frames are shared
@@ -79,8 +82,9 @@ class RelaySettings:
     #: Whether public ``requestCrawl`` adds hosts (admins can always add them).
     crawl_enabled: bool = True
     #: Fan-out worker processes serving ``subscribeRepos`` beside the main process (0: the
-    #: main process serves them itself).
-    workers: int = 0
+    #: main process serves them itself); run by the command's service
+    #: (:func:`strato.relay.fanout.service.relay_service`), not by the app.
+    workers: int = DEFAULT_WORKERS
     consumer_buffer: int = DEFAULT_CONSUMER_BUFFER
     trust_proxy: int = 0
     #: Flush every transaction to disk before acknowledging (tests may turn it off).

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Final
 
-from strato.firehose import Broadcaster, Sequencer
+from strato.firehose import Sequencer
 from strato.relay.accounts import AccountState, AccountStore
 from strato.relay.metrics import RelayMetrics
 from strato.relay.repair import Kind, Repairer
@@ -40,14 +41,15 @@ class Takedowns:
         accounts: AccountStore,
         sequencer: Sequencer,
         repairer: Repairer,
-        broadcaster: Broadcaster,
+        notify: Callable[[], None],
         metrics: RelayMetrics,
     ) -> None:
         self.store = store
         self.accounts = accounts
         self.sequencer = sequencer
         self.repairer = repairer
-        self.broadcaster = broadcaster
+        #: Wakes whatever serves the log.
+        self.notify = notify
         self.metrics = metrics
 
     async def take_down(self, did: str) -> tuple[AccountState, int]:
@@ -57,7 +59,7 @@ class Takedowns:
             self.store.transact, lambda txn: self._take_down(txn, did)
         )
         self.metrics.log_bytes.set(self.sequencer.total_bytes())
-        self.broadcaster.notify()
+        self.notify()
         return state, purged
 
     def _take_down(self, txn: WriteTxn, did: str) -> tuple[AccountState, int]:
@@ -82,7 +84,7 @@ class Takedowns:
             self.store.transact, lambda txn: self._reverse(txn, did)
         )
         if changed:
-            self.broadcaster.notify()
+            self.notify()
             await self.repairer.run_now(Kind.RESYNC, did)
         return self.accounts.get(did) or state
 

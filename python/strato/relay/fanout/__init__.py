@@ -7,5 +7,6 @@ served by one or several worker processes from the same LMDB log.
 - :mod:`.wake`: wake-up pipes from the ingest process to the workers;
 - :mod:`.metrics`: Prometheus metrics in multiprocess mode;
 - :mod:`.workers`: starting and stopping worker processes (:func:`run_workers`);
-- :mod:`.worker`: the worker process itself.
+- :mod:`.worker`: the worker process itself;
+- :mod:`.service`: the relay's service with its workers, wired in (``strato relay``, ``up``).
 """
