@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -165,6 +166,26 @@ async def receive(client: ClientConnection, count: int) -> list[bytes]:
     return frames
 
 
+def raw_post(port: int, path: str, body: bytes, pause: float | None) -> bytes:
+    """POST ``body`` over a plain socket: with the head in one write, or the head first and
+    the body ``pause`` seconds later; the whole answer (the server closes)."""
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        if pause is None:
+            sock.sendall(head + body)
+        else:
+            sock.sendall(head)
+            time.sleep(pause)
+            sock.sendall(body)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
+
+
 def test_workers_serve_the_firehose_and_hand_everything_else_to_the_main_process(
     tmp_path: Path, pds: LocalPds
 ) -> None:
@@ -195,6 +216,12 @@ def test_workers_serve_the_firehose_and_hand_everything_else_to_the_main_process
         refused = httpx.get(relay.url + LIST_CONSUMERS)
         assert (refused.status_code, refused.json()["error"]) == (401, "AuthenticationRequired")
         assert consumers(relay.url) == []
+        # A request with a body: the worker may have read some of it with the head, or none.
+        for pause in (None, 0.2):
+            answer = raw_post(relay.port, "/xrpc/com.atproto.sync.requestCrawl",
+                              b'{"hostname": "not a host name"}', pause)  # fmt: skip
+            assert answer.startswith(b"HTTP/1.1 400 "), answer[:200]
+            assert b'"error":"BadRequest"' in answer
 
         asyncio.run(_subscribe(relay, pds, alice, upstream, workers))
 

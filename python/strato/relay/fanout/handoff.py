@@ -29,13 +29,13 @@ from typing import Final
 
 import uvicorn
 
-from strato.relay.fanout.handshake import MAX_HEAD_BYTES
+from strato.relay.fanout.handshake import MAX_RECEIVED
 
 log = logging.getLogger("strato.relay.fanout.handoff")
 
 Handler = Callable[[socket.socket, bytes], None]
-#: The largest message: a request head and nothing else.
-_MESSAGE_BYTES: Final = MAX_HEAD_BYTES + 1024
+#: The largest message: what a worker read before the head was complete.
+_MESSAGE_BYTES: Final = MAX_RECEIVED
 
 
 class HandoffSender:
@@ -156,5 +156,33 @@ _pending: set[asyncio.Future[None]] = set()
 async def _attach(sock: socket.socket, protocol: asyncio.Protocol, head: bytes) -> None:
     loop = asyncio.get_running_loop()
     sock.setblocking(False)
-    await loop.connect_accepted_socket(lambda: protocol, sock)
-    protocol.data_received(head)
+    await loop.connect_accepted_socket(lambda: _HeadFirst(protocol, head), sock)
+
+
+class _HeadFirst(asyncio.Protocol):
+    """Feeds the bytes the worker read to the protocol as soon as the connection is made:
+    before the transport reads anything, so a request body that arrives meanwhile cannot come
+    before its head."""
+
+    def __init__(self, inner: asyncio.Protocol, head: bytes) -> None:
+        self._inner = inner
+        self._head = head
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._inner.connection_made(transport)
+        self._inner.data_received(self._head)
+
+    def data_received(self, data: bytes) -> None:
+        self._inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self._inner.eof_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._inner.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self._inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._inner.resume_writing()

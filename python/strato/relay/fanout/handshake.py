@@ -20,6 +20,10 @@ from urllib.parse import parse_qs, urlsplit
 
 #: A request head longer than this is refused (431).
 MAX_HEAD_BYTES: Final = 8192
+#: What a worker reads at a time, and the most it can have read when the head is complete
+#: (the head and the start of a body: what is handed to the main process).
+READ_CHUNK: Final = 4096
+MAX_RECEIVED: Final = MAX_HEAD_BYTES + READ_CHUNK
 _GUID: Final = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _REASONS: Final = {
     400: "Bad Request",

@@ -44,6 +44,7 @@ from strato.relay.fanout.consumers import ConsumerRegistry
 from strato.relay.fanout.handoff import HandoffSender
 from strato.relay.fanout.handshake import (
     MAX_HEAD_BYTES,
+    READ_CHUNK,
     HandshakeError,
     error_response,
     head_end,
@@ -206,7 +207,7 @@ class FanoutServer:
             try:
                 async with asyncio.timeout(options.handshake_timeout):
                     head = await _read_head(loop, sock)
-                    request = parse_request(head, path=options.path)
+                    request = parse_request(head[: head_end(head)], path=options.path)
                     raw = request.query.get("cursor", [None])[-1]
                     cursor = int(raw) if raw is not None and _is_cursor(raw) else None
                     serial = self.registry.register(
@@ -373,13 +374,14 @@ class FanoutServer:
 async def _read_head(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> bytes:
     buffer = bytearray()
     while True:
-        chunk = await loop.sock_recv(sock, 4096)
+        chunk = await loop.sock_recv(sock, READ_CHUNK)
         if not chunk:
             raise ConnectionResetError("closed during the handshake")
         buffer += chunk
-        end = head_end(buffer)
-        if end >= 0:
-            return bytes(buffer[:end])
+        if head_end(buffer) >= 0:
+            # Everything read, not just the head: a request handed to the main process may
+            # have brought the start of its body along.
+            return bytes(buffer)
         if len(buffer) > MAX_HEAD_BYTES:
             raise HandshakeError(431, "InvalidRequest", "request head too large")
 
