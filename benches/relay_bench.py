@@ -168,8 +168,10 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-def tree_rss(pid: int) -> int:
-    """Resident bytes of ``pid`` and its descendants (Linux ``/proc``)."""
+def tree_rss(pid: int, field: str = "VmRSS") -> int:
+    """Resident bytes of ``pid`` and its descendants (Linux ``/proc``): ``VmRSS`` in all, or
+    ``RssAnon`` (the processes' own memory, without the LMDB log's pages of page cache that
+    each process maps)."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -183,7 +185,7 @@ def tree_rss(pid: int) -> int:
         todo += children.get(current, [])
         with contextlib.suppress(OSError):
             for line in Path(f"/proc/{current}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
+                if line.startswith(field + ":"):
                     total += int(line.split()[1]) * 1024
     return total
 
@@ -336,6 +338,8 @@ class Run:
             who = "relay" if self.target.pid is not None else "harness (hosts + subscribers)"
             label = f"RSS with {len(self.hosts) + len(hostnames)} hosts ({len(hostnames)} idle)"
             self.results.add(label, f"{tree_rss(pid) / 2**20:,.0f} MiB", who)
+            anon = f"{tree_rss(pid, 'RssAnon') / 2**20:,.0f} MiB"
+            self.results.add(label.replace("RSS", "RssAnon", 1), anon, who)
         finally:
             await idle.stop()
 
