@@ -416,7 +416,7 @@ def _percentile(values: list[float], fraction: float) -> float:
 def wake_rows(frames: list[bytes]) -> list[list[str]]:
     """The wake-up's cost for the writer and the latency it buys, against polling alone."""
     pipes = WakePipes()
-    ends = [pipes.new() for _ in range(4)]
+    ends = [pipes.new()[0] for _ in range(4)]
     count = 20_000
     start = time.perf_counter()
     for _ in range(count):

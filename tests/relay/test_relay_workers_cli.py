@@ -318,6 +318,22 @@ def test_workers_exit_when_the_relay_is_killed(tmp_path: Path, pds: LocalPds) ->
         assert listening(relay.port) == set()
 
 
+def test_a_worker_that_dies_is_replaced(tmp_path: Path, pds: LocalPds) -> None:
+    with relay_process(tmp_path, pds, workers=1) as relay:
+        (worker,) = children(relay.process.pid)
+        os.kill(worker, signal.SIGKILL)
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            assert time.monotonic() < deadline, "no worker took the dead one's place"
+            fresh = children(relay.process.pid) - {worker}
+            if fresh and listening(relay.port) == fresh:
+                break
+            time.sleep(0.05)
+        # The port is served again: the firehose by the new worker, the rest through it.
+        assert httpx.get(f"{relay.url}/xrpc/_health").status_code == 200
+        assert relay.process.poll() is None
+
+
 def test_a_second_relay_on_the_port_is_refused(tmp_path: Path, pds: LocalPds) -> None:
     with relay_process(tmp_path, pds, workers=1) as relay:
         argv = ["relay", "--port", str(relay.port), "--data-dir", str(tmp_path / "second")]

@@ -12,7 +12,7 @@ of the log), their consumer table feeds the admin API's consumer list, and their
 (written under ``<data dir>/fanout-metrics``) are exposed on the main ``/metrics``. When the
 service stops, the workers stop first (their consumers get close 1001), before the main server
 closes its connections and the app's lifespan ends; workers whose main process dies exit on
-their own.
+their own, and a worker that exits while the relay runs is replaced within a second.
 
 With no workers, the main process accepts and serves everything, the firehose from its Python
 endpoint (:class:`~strato.firehose.SubscribeReposEndpoint`).
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -30,6 +31,7 @@ from typing import Final
 import uvicorn
 from starlette.applications import Starlette
 
+from strato.chores import cancel_all
 from strato.relay.admin import RelayAdmin
 from strato.relay.consumers import worker_consumers
 from strato.relay.context import SCHEMA_VERSION, RelayContext
@@ -37,7 +39,7 @@ from strato.relay.fanout.consumers import ConsumerRegistry
 from strato.relay.fanout.handoff import HandoffReceiver, uvicorn_handler
 from strato.relay.fanout.metrics import add_worker_collector
 from strato.relay.fanout.server import FanoutOptions
-from strato.relay.fanout.workers import LogSpec, run_workers
+from strato.relay.fanout.workers import FanoutWorkers, LogSpec, WorkerError, run_workers
 from strato.relay.server_header import SERVER
 from strato.relay.settings import RelaySettings
 from strato.serve import Service
@@ -45,6 +47,10 @@ from strato.serve import Service
 #: Under the data directory: the hand-off socket and the workers' metrics files.
 HANDOFF_SOCKET: Final = "fanout.sock"
 METRICS_DIRECTORY: Final = "fanout-metrics"
+#: Seconds between checks that every fan-out worker is alive.
+SUPERVISE_INTERVAL: Final = 1.0
+
+log = logging.getLogger("strato.relay.fanout")
 
 
 class WorkersError(Exception):
@@ -106,9 +112,11 @@ async def run_workers_beside(
             # Events committed while they started: the workers read the log's head on start,
             # but a commit between that read and the wake-up's joining would wait for a poll.
             workers.notify()
+            supervisor = asyncio.create_task(_supervise(workers, registry), name="fanout-workers")
             try:
                 yield
             finally:
+                await cancel_all([supervisor])
                 admin.consumers.remove_source(consumers)
                 ctx.notify.remove(workers.notify)
         finally:
@@ -116,6 +124,24 @@ async def run_workers_beside(
     finally:
         receiver.stop()
         registry.close()
+
+
+async def _supervise(workers: FanoutWorkers, registry: ConsumerRegistry) -> None:
+    """Replace any worker that exits (a crash, an OOM kill): nothing else accepts on the port.
+    Its consumers leave the table; the new worker is woken once it serves."""
+    while True:
+        await asyncio.sleep(SUPERVISE_INTERVAL)
+        restarted = await asyncio.to_thread(workers.restart_exited)
+        if not restarted:
+            continue
+        for old, new in restarted:
+            log.warning("fan-out worker %d exited; started %d in its place", old, new)
+            await asyncio.to_thread(registry.purge_pid, old)
+        try:
+            await asyncio.to_thread(workers.wait_ready)
+        except WorkerError as err:
+            log.error("a replacement fan-out worker failed: %s", err)
+        workers.notify()
 
 
 def _clear_metrics(directory: Path) -> None:

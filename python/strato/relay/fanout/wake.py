@@ -26,15 +26,22 @@ class WakePipes:
     def __init__(self) -> None:
         self._writers: list[int] = []
 
-    def new(self) -> int:
-        """A new pipe; returns the read end, to hand to the worker (then close it here with
-        :func:`os.close`). The read end is non-blocking and inheritable."""
+    def new(self) -> tuple[int, int]:
+        """A new pipe; returns its read end, to hand to the worker (then close it here with
+        :func:`os.close`), and its write end, to :meth:`drop` when the worker is gone. The
+        read end is non-blocking and inheritable."""
         read_end, write_end = os.pipe()
         os.set_blocking(write_end, False)
         os.set_blocking(read_end, False)
         os.set_inheritable(read_end, True)
         self._writers.append(write_end)
-        return read_end
+        return read_end, write_end
+
+    def drop(self, write_end: int) -> None:
+        """Close the pipe of a worker that has exited."""
+        if write_end in self._writers:
+            self._writers.remove(write_end)
+            os.close(write_end)
 
     def notify(self) -> None:
         """Wake every worker. Safe from any thread."""

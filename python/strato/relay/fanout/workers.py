@@ -31,6 +31,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Final
@@ -80,14 +81,54 @@ def bind_reuseport(
 
 
 class FanoutWorkers:
-    """The running workers."""
+    """The running workers. :meth:`restart_exited` replaces any that has died (the main
+    process accepts nothing on the port itself, so a worker lost is a share of the port's
+    connections refused until it is back)."""
 
     def __init__(
-        self, procs: list[subprocess.Popen[bytes]], pipes: WakePipes, metrics_dir: Path | None
+        self,
+        spawn: Callable[[], tuple[subprocess.Popen[bytes], int]],
+        pipes: WakePipes,
+        metrics_dir: Path | None,
     ) -> None:
-        self.procs = procs
+        self._spawn = spawn
         self._pipes = pipes
         self.metrics_dir = metrics_dir
+        self._writers: dict[int, int] = {}
+        self._ready: set[int] = set()
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self, count: int) -> None:
+        for _ in range(count):
+            self._start_one()
+
+    def _start_one(self) -> subprocess.Popen[bytes]:
+        proc, write_end = self._spawn()
+        self.procs.append(proc)
+        self._writers[proc.pid] = write_end
+        return proc
+
+    def restart_exited(self) -> list[tuple[int, int]]:
+        """Start a new worker for each that has exited; ``(old pid, new pid)`` of each."""
+        restarted = []
+        for proc in [proc for proc in self.procs if proc.poll() is not None]:
+            self._forget(proc)
+            self.procs.remove(proc)
+            replacement = self._start_one()
+            restarted.append((proc.pid, replacement.pid))
+        return restarted
+
+    def _forget(self, proc: subprocess.Popen[bytes]) -> None:
+        self._ready.discard(proc.pid)
+        if proc.stdout is not None:
+            proc.stdout.close()
+        write_end = self._writers.pop(proc.pid, None)
+        if write_end is not None:
+            self._pipes.drop(write_end)
+        if self.metrics_dir is not None:
+            multiprocess.mark_process_dead(  # type: ignore[no-untyped-call]
+                proc.pid, str(self.metrics_dir)
+            )
 
     @property
     def pids(self) -> list[int]:
@@ -96,7 +137,9 @@ class FanoutWorkers:
     def wait_ready(self, timeout: float = 30.0) -> None:
         """Wait until every worker serves; :class:`WorkerError` if one exits or times out."""
         deadline = time.monotonic() + timeout
-        for proc in self.procs:
+        for proc in list(self.procs):
+            if proc.pid in self._ready:
+                continue
             assert proc.stdout is not None
             os.set_blocking(proc.stdout.fileno(), False)
             line = b""
@@ -110,6 +153,7 @@ class FanoutWorkers:
                 time.sleep(0.01)
             if line != READY_LINE:
                 raise WorkerError(f"fan-out worker {proc.pid} said {line!r}")
+            self._ready.add(proc.pid)
 
     def notify(self) -> None:
         """New events are durable in the log: wake every worker. Safe from any thread."""
@@ -127,12 +171,7 @@ class FanoutWorkers:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-            if proc.stdout is not None:
-                proc.stdout.close()
-            if self.metrics_dir is not None:
-                multiprocess.mark_process_dead(  # type: ignore[no-untyped-call]
-                    proc.pid, str(self.metrics_dir)
-                )
+            self._forget(proc)
         self._pipes.close()
 
 
@@ -161,35 +200,36 @@ def run_workers(
         metrics_dir.mkdir(parents=True, exist_ok=True)
         env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     pipes = WakePipes()
-    procs: list[subprocess.Popen[bytes]] = []
+
+    def spawn() -> tuple[subprocess.Popen[bytes], int]:
+        wake_fd, write_end = pipes.new()
+        spec = {
+            "log": {"path": str(log.path), "name": log.name, "schema_version": log.schema_version},
+            "data_dir": str(data_dir),
+            "host": host,
+            "port": port,
+            "wake_fd": wake_fd,
+            "handoff_path": None if handoff_path is None else str(handoff_path),
+            "options": asdict(options if options is not None else FanoutOptions()),
+        }
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "strato.relay.fanout.worker", json.dumps(spec)],
+                stdout=subprocess.PIPE,
+                pass_fds=(wake_fd,),
+                env=env,
+            )
+        except BaseException:
+            pipes.drop(write_end)
+            raise
+        finally:
+            os.close(wake_fd)
+        return proc, write_end
+
+    workers = FanoutWorkers(spawn, pipes, metrics_dir)
     try:
-        for _ in range(count):
-            wake_fd = pipes.new()
-            spec = {
-                "log": {
-                    "path": str(log.path),
-                    "name": log.name,
-                    "schema_version": log.schema_version,
-                },
-                "data_dir": str(data_dir),
-                "host": host,
-                "port": port,
-                "wake_fd": wake_fd,
-                "handoff_path": None if handoff_path is None else str(handoff_path),
-                "options": asdict(options if options is not None else FanoutOptions()),
-            }
-            try:
-                procs.append(
-                    subprocess.Popen(
-                        [sys.executable, "-m", "strato.relay.fanout.worker", json.dumps(spec)],
-                        stdout=subprocess.PIPE,
-                        pass_fds=(wake_fd,),
-                        env=env,
-                    )
-                )
-            finally:
-                os.close(wake_fd)
+        workers.start(count)
     except BaseException:
-        FanoutWorkers(procs, pipes, metrics_dir).stop(timeout=5)
+        workers.stop(timeout=5)
         raise
-    return FanoutWorkers(procs, pipes, metrics_dir)
+    return workers
