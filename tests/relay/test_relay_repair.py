@@ -184,3 +184,46 @@ def test_a_full_disk_stops_ingest_and_health_says_so_then_it_resumes(
     assert [frame.seq for frame in read_relay(relay, len(upstream))] == list(
         range(1, len(upstream) + 1)
     )
+
+
+def test_a_failing_batch_stops_ingest_visibly_and_is_tried_again(
+    net: tuple[LocalPds, LocalRelay],
+) -> None:
+    pds, relay = net
+    write_posts(pds, "gwen.test", 2)
+    upstream = pds_frames(pds)
+    host = add_host(relay, pds)
+    ingestor = relay.ctx.ingestor
+    ingestor.retry_interval = 0.05
+    real = ingestor._verify_and_commit
+    failures = [RuntimeError("a bug in the pipeline")]
+
+    def flaky(*args: object) -> None:
+        if failures:
+            raise failures.pop()
+        real(*args)  # type: ignore[arg-type]
+
+    ingestor._verify_and_commit = flaky  # type: ignore[method-assign, assignment]
+    stopped: list[str] = []
+    loop = relay.ctx.broadcaster._loop
+    assert loop is not None
+    real_stop = ingestor._stop
+
+    def stop(reason: str) -> None:
+        stopped.append(reason)
+        real_stop(reason)
+
+    ingestor._stop = stop  # type: ignore[method-assign]
+
+    async def submit() -> None:
+        for frame in upstream:
+            await ingestor.submit(host, frame)
+
+    asyncio.run_coroutine_threadsafe(submit(), loop).result(30)
+    wait_head(relay, len(upstream))
+    assert stopped == ["ingest failed: RuntimeError('a bug in the pipeline')"]
+    assert ingestor.stopped_reason is None
+    assert httpx.get(relay.url + "/xrpc/_health").status_code == 200
+    assert [frame.seq for frame in read_relay(relay, len(upstream))] == list(
+        range(1, len(upstream) + 1)
+    )

@@ -174,13 +174,22 @@ class Ingestor:
         await self._queue.put((host, data))
 
     async def run(self) -> None:
-        """Take batches off the queue until cancelled."""
+        """Take batches off the queue until cancelled. A batch that fails for any reason
+        (a bug, say) stops ingest with the reason in health, and is tried again: nothing of
+        it was written and no host cursor passed it, so skipping it would lose its events."""
         try:
             while True:
                 batch = [await self._queue.get()]
                 while len(batch) < self.max_batch and not self._queue.empty():
                     batch.append(self._queue.get_nowait())
-                await self.process(batch)
+                while True:
+                    try:
+                        await self.process(batch)
+                        break
+                    except Exception as err:
+                        logger.exception("a batch of %d upstream events failed", len(batch))
+                        self._stop(f"ingest failed: {err!r}")
+                        await asyncio.sleep(self.retry_interval)
         finally:
             self._thread.shutdown(wait=True, cancel_futures=True)
 
