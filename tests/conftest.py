@@ -18,6 +18,7 @@ import pytest
 from hypothesis import settings
 from localnet import LocalDns, LocalHttp
 from pds_net import LocalPds, local_network
+from relay_net import LocalRelay, pds_and_relay
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -99,6 +100,14 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             f"({location}); install the wheel instead",
             returncode=pytest.ExitCode.USAGE_ERROR,
         )
+
+
+@pytest.fixture
+def pds_relay(tmp_path: Path) -> Iterator[tuple[LocalPds, LocalRelay]]:
+    """A PLC directory, a PDS and a relay on 127.0.0.1 (see ``tests/relay_net.py``); the relay
+    is told of the PDS by each test."""
+    with pds_and_relay(tmp_path) as running:
+        yield running
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 from localnet import serve_app
-from pds_net import LocalPds
+from pds_net import LocalPds, run_plc
 from starlette.applications import Starlette
 from strato.pds.app import create_app as create_pds_app
 from strato.pds.settings import PdsSettings
@@ -63,3 +63,14 @@ def run_relay(data_dir: Path, plc_url: str, **settings: Any) -> Iterator[LocalRe
     app = create_relay_app(config)
     with serve_app(app) as url:
         yield LocalRelay(url, config, app.state.ctx, app)
+
+
+@contextlib.contextmanager
+def pds_and_relay(tmp: Path, **relay_settings: Any) -> Iterator[tuple[LocalPds, LocalRelay]]:
+    """A PLC directory, an addressed PDS and a relay using it (not yet crawling the PDS)."""
+    with (
+        run_plc(tmp / "plc") as plc_url,
+        run_addressed_pds(tmp / "pds", plc_url) as pds,
+        run_relay(tmp / "relay", plc_url, **relay_settings) as relay,
+    ):
+        yield pds, relay

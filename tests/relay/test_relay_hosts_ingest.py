@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Coroutine, Iterator
-from pathlib import Path
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-import pytest
-from pds_net import LocalPds, run_plc
-from relay_net import LocalRelay, run_addressed_pds, run_relay
+from pds_net import LocalPds
+from relay_net import LocalRelay
 from strato.firehose import decode_frame
 from strato.relay.crawler import Crawler, CrawlerConfig
 from strato.relay.host_metrics import HostMetrics
@@ -20,16 +18,6 @@ from strato.relay.hosts import Host, HostStatus
 
 T = TypeVar("T")
 POST = {"$type": "app.bsky.feed.post", "text": "hi", "createdAt": "2026-11-24T00:00:00Z"}
-
-
-@pytest.fixture
-def net(tmp_path: Path) -> Iterator[tuple[LocalPds, LocalRelay]]:
-    with (
-        run_plc(tmp_path / "plc") as plc_url,
-        run_addressed_pds(tmp_path / "pds", plc_url) as pds,
-        run_relay(tmp_path / "relay", plc_url) as relay,
-    ):
-        yield pds, relay
 
 
 def in_relay(relay: LocalRelay, work: Callable[[], Coroutine[Any, Any, T]]) -> T:
@@ -55,9 +43,9 @@ def post(pds: LocalPds, session: dict[str, Any]) -> None:
 
 
 def test_crawled_writes_reach_the_relay_log_and_resume_after_a_restart(
-    net: tuple[LocalPds, LocalRelay],
+    pds_relay: tuple[LocalPds, LocalRelay],
 ) -> None:
-    pds, relay = net
+    pds, relay = pds_relay
     ctx = relay.ctx
     hostname = pds.settings.hostname
     host: Host = ctx.store.transact(

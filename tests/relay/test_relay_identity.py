@@ -4,31 +4,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-from pds_net import LocalPds, run_plc
-from relay_net import LocalRelay, run_addressed_pds, run_relay
+from pds_net import LocalPds
+from relay_net import LocalRelay
 from strato.firehose import decode_frame, encode_message
 from test_relay_pipeline import add_host, feed, pds_frames, read_relay, wait_head, write_posts
 from test_relay_repair import dropped, wait_for
 
 
-@pytest.fixture
-def net(tmp_path: Path) -> Iterator[tuple[LocalPds, LocalRelay]]:
-    with (
-        run_plc(tmp_path / "plc") as plc_url,
-        run_addressed_pds(tmp_path / "pds", plc_url) as pds,
-        run_relay(tmp_path / "relay", plc_url) as relay,
-    ):
-        yield pds, relay
-
-
 def test_events_from_a_host_that_is_not_the_accounts_pds_are_dropped(
-    net: tuple[LocalPds, LocalRelay],
+    pds_relay: tuple[LocalPds, LocalRelay],
 ) -> None:
-    pds, relay = net
+    pds, relay = pds_relay
     write_posts(pds, "gina.test", 2)
     upstream = pds_frames(pds)
     impostor = relay.ctx.store.transact(
@@ -44,9 +30,9 @@ def test_events_from_a_host_that_is_not_the_accounts_pds_are_dropped(
 
 
 def test_an_unknown_did_is_dropped_and_valid_events_around_it_pass(
-    net: tuple[LocalPds, LocalRelay],
+    pds_relay: tuple[LocalPds, LocalRelay],
 ) -> None:
-    pds, relay = net
+    pds, relay = pds_relay
     did = write_posts(pds, "hank.test", 1)
     upstream = pds_frames(pds)
     last = decode_frame(upstream[-1]).seq

@@ -6,27 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
-from pds_net import LocalPds, run_plc
-from relay_net import LocalRelay, run_addressed_pds, run_relay
+from pds_net import LocalPds
+from relay_net import LocalRelay
 from strato.firehose import StreamClient, decode_frame
 from strato.relay.hosts import Host
 
 POST = {"$type": "app.bsky.feed.post", "text": "hi", "createdAt": "2026-11-24T00:00:00Z"}
-
-
-@pytest.fixture
-def net(tmp_path: Path) -> Iterator[tuple[LocalPds, LocalRelay]]:
-    with (
-        run_plc(tmp_path / "plc") as plc_url,
-        run_addressed_pds(tmp_path / "pds", plc_url) as pds,
-        run_relay(tmp_path / "relay", plc_url) as relay,
-    ):
-        yield pds, relay
 
 
 def add_host(relay: LocalRelay, pds: LocalPds) -> Host:
@@ -85,9 +72,9 @@ def wait_head(relay: LocalRelay, seq: int) -> None:
 
 
 def test_pds_events_come_out_with_relay_seqs_and_identical_blocks(
-    net: tuple[LocalPds, LocalRelay],
+    pds_relay: tuple[LocalPds, LocalRelay],
 ) -> None:
-    pds, relay = net
+    pds, relay = pds_relay
     # Subscribers may lag a burst of batches (ingest commits up to a thousand events at once).
     assert relay.ctx.broadcaster.queue_size == relay.settings.consumer_buffer == 50_000
     alice = write_posts(pds, "alice.test", 3)
@@ -125,8 +112,10 @@ def test_pds_events_come_out_with_relay_seqs_and_identical_blocks(
     assert [frame.seq for frame in tail] == [len(upstream) - 2, len(upstream) - 1, len(upstream)]
 
 
-def test_a_replayed_upstream_seq_is_dropped_once_durable(net: tuple[LocalPds, LocalRelay]) -> None:
-    pds, relay = net
+def test_a_replayed_upstream_seq_is_dropped_once_durable(
+    pds_relay: tuple[LocalPds, LocalRelay],
+) -> None:
+    pds, relay = pds_relay
     write_posts(pds, "carol.test", 2)
     upstream = pds_frames(pds)
     host = add_host(relay, pds)

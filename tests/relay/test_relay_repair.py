@@ -5,26 +5,14 @@ disk stops ingest (health says why) without losing or corrupting anything."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import httpx
-import pytest
-from pds_net import LocalPds, run_plc
-from relay_net import LocalRelay, run_addressed_pds, run_relay
+from pds_net import LocalPds
+from relay_net import LocalRelay
 from strato.car import read_car
 from strato.firehose import decode_frame, encode_message
 from test_relay_pipeline import add_host, feed, pds_frames, read_relay, wait_head, write_posts
-
-
-@pytest.fixture
-def net(tmp_path: Path) -> Iterator[tuple[LocalPds, LocalRelay]]:
-    with (
-        run_plc(tmp_path / "plc") as plc_url,
-        run_addressed_pds(tmp_path / "pds", plc_url) as pds,
-        run_relay(tmp_path / "relay", plc_url) as relay,
-    ):
-        yield pds, relay
 
 
 def dropped(relay: LocalRelay, reason: str) -> float:
@@ -48,9 +36,9 @@ def wait_for(check: Callable[[], object], timeout: float = 30.0) -> None:
 
 
 def test_a_broken_chain_is_resynced_from_the_pds_with_a_sync_event(
-    net: tuple[LocalPds, LocalRelay],
+    pds_relay: tuple[LocalPds, LocalRelay],
 ) -> None:
-    pds, relay = net
+    pds, relay = pds_relay
     did = write_posts(pds, "dana.test", 4)
     upstream = pds_frames(pds)
     commits = [i for i, data in enumerate(upstream) if decode_frame(data).t == "#commit"]
@@ -101,9 +89,9 @@ def test_a_broken_chain_is_resynced_from_the_pds_with_a_sync_event(
 
 
 def test_commits_from_an_account_held_inactive_make_the_relay_recheck_its_pds(
-    net: tuple[LocalPds, LocalRelay],
+    pds_relay: tuple[LocalPds, LocalRelay],
 ) -> None:
-    pds, relay = net
+    pds, relay = pds_relay
     did = write_posts(pds, "erin.test", 1)
     upstream = pds_frames(pds)
     host = add_host(relay, pds)
@@ -151,9 +139,9 @@ def test_commits_from_an_account_held_inactive_make_the_relay_recheck_its_pds(
 
 
 def test_a_full_disk_stops_ingest_and_health_says_so_then_it_resumes(
-    net: tuple[LocalPds, LocalRelay],
+    pds_relay: tuple[LocalPds, LocalRelay],
 ) -> None:
-    pds, relay = net
+    pds, relay = pds_relay
     write_posts(pds, "finn.test", 2)
     upstream = pds_frames(pds)
     host = add_host(relay, pds)
@@ -187,9 +175,9 @@ def test_a_full_disk_stops_ingest_and_health_says_so_then_it_resumes(
 
 
 def test_a_failing_batch_stops_ingest_visibly_and_is_tried_again(
-    net: tuple[LocalPds, LocalRelay],
+    pds_relay: tuple[LocalPds, LocalRelay],
 ) -> None:
-    pds, relay = net
+    pds, relay = pds_relay
     write_posts(pds, "gwen.test", 2)
     upstream = pds_frames(pds)
     host = add_host(relay, pds)

@@ -27,10 +27,11 @@ from typing import Final
 import httpx
 
 from strato import car
-from strato.errors import CARError, CommitVerificationError, IdentityError
+from strato.errors import CommitVerificationError, IdentityError
 from strato.firehose import Sequencer
 from strato.firehose.frames import encode_message
 from strato.identity import IdentityResolver
+from strato.pds.events import append_sync, now_iso
 from strato.relay.accounts import AccountState, AccountStore
 from strato.relay.hosts import HostStore
 from strato.relay.metrics import RelayMetrics
@@ -56,11 +57,6 @@ class RepairError(Exception):
     def __init__(self, outcome: str, message: str) -> None:
         super().__init__(message)
         self.outcome = outcome
-
-
-def now_iso() -> str:
-    stamp = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(stamp)) + f".{int(stamp % 1 * 1000):03d}Z"
 
 
 class Repairer:
@@ -230,11 +226,13 @@ class Repairer:
             raise RepairError("unknown_did", str(err)) from err
         data = await self._download(self._pds_url(state) + "/xrpc/com.atproto.sync.getRepo", did)
         try:
-            report, commit_block = await asyncio.to_thread(self._verify, data, did, key)
+            report = await asyncio.to_thread(
+                verify_repo, data, did_key=key, did=did, strict=self.strict
+            )
         except CommitVerificationError as err:
             raise RepairError(f"invalid_{err.code}", str(err)) from err
         appended = await asyncio.to_thread(
-            self.store.transact, lambda txn: self._adopt(txn, did, report, commit_block)
+            self.store.transact, lambda txn: self._adopt(txn, did, report)
         )
         if appended:
             self.notify()
@@ -253,15 +251,7 @@ class Repairer:
                 chunks.append(chunk)
         return b"".join(chunks)
 
-    def _verify(self, data: bytes, did: str, key: str) -> tuple[RepoReport, bytes]:
-        report = verify_repo(data, did_key=key, did=did, strict=self.strict)
-        try:
-            _, blocks = car.read_car(data)
-        except CARError as err:  # verify_repo read it already: this cannot differ
-            raise CommitVerificationError("bad_car", str(err)) from err
-        return report, blocks[report.commit_cid]
-
-    def _adopt(self, txn: WriteTxn, did: str, report: RepoReport, commit_block: bytes) -> bool:
+    def _adopt(self, txn: WriteTxn, did: str, report: RepoReport) -> bool:
         state = self.accounts.get(did, txn)
         if state is None or report.rev is None:
             return False
@@ -277,10 +267,10 @@ class Repairer:
         )
         if not state.forwarding:
             return False
-        blocks = car.write_car([report.commit_cid], [(report.commit_cid, commit_block)])
-        body = {"did": did, "blocks": blocks, "rev": report.rev, "time": now_iso()}
-        seq = self.sequencer.append(txn, lambda seq: encode_message("#sync", {"seq": seq, **body}))
-        self.accounts.index_event(txn, did, seq)
+        blocks = car.write_car([report.commit_cid], [(report.commit_cid, report.commit_block)])
+        self.accounts.index_event(
+            txn, did, append_sync(txn, self.sequencer, did, report.rev, blocks)
+        )
         return True
 
 

@@ -43,6 +43,8 @@ class RepoReport:
     data_cid: CID
     records: list[tuple[str, CID]]
     signature_checked: bool
+    #: The signed commit block's bytes (a ``#sync`` event's CAR carries just this block).
+    commit_block: bytes
 
 
 def signing_key_from_did_doc(doc: Mapping[str, Any]) -> tuple[str, str]:
@@ -123,6 +125,7 @@ def verify_repo(
         data_cid=commit.data,
         records=records,
         signature_checked=did_key is not None,
+        commit_block=commit_bytes,
     )
 
 
