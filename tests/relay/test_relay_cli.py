@@ -27,6 +27,7 @@ OPTIONS = {
     "retention-hours": "EVENT_RETENTION_HOURS", "retention-size": "EVENT_RETENTION_BYTES",
     "account-limit": "DEFAULT_ACCOUNT_LIMIT", "new-hosts-per-day": "NEW_HOSTS_PER_DAY",
     "no-crawl-requests": "CRAWL_ENABLED", "workers": "WORKERS", "trust-proxy": "TRUST_PROXY",
+    "allow-network": "ALLOW_NETWORK",
 }  # fmt: skip
 
 
@@ -159,6 +160,8 @@ def test_environment_variables_and_options(tmp_path: Path) -> None:
 
     flags = settings(["--local-network", "--lenient", "--no-crawl-requests"], {})
     assert (flags.local_network, flags.lenient, flags.crawl_enabled) == (True, True, False)
+    made = settings(["--allow-network", "10.0.0.0/8"], {"STRATO_RELAY_ALLOW_NETWORK": "fd00::/8"})
+    assert made.allow_network == ("10.0.0.0/8",)
     assert all(strict is False for strict in flags.check_policy().values())
 
 

@@ -23,6 +23,7 @@ from relay_hosts_net import (
 from strato.firehose import decode_frame
 from strato.firehose.frames import encode_error
 from strato.metrics import ServerMetrics
+from strato.netpolicy import NetworkPolicy
 from strato.relay.bans import DomainBans
 from strato.relay.crawler import USER_AGENT, Crawler, CrawlerConfig
 from strato.relay.host_metrics import HostMetrics
@@ -30,7 +31,8 @@ from strato.relay.hosts import Host, HostStatus, HostStore
 from strato.relay.limits import HostLimits
 from strato.storage import Store
 
-FAST = CrawlerConfig(local_network=True, min_backoff=0.01, max_backoff=0.05)
+LOCAL = NetworkPolicy(local_network=True)
+FAST = CrawlerConfig(policy=LOCAL, min_backoff=0.01, max_backoff=0.05)
 
 
 @pytest.fixture
@@ -277,7 +279,7 @@ def test_a_host_that_keeps_failing_goes_offline_and_comes_back(
     host = add_host(store, f"localhost:{upstream.port}", last_seq=0)
     sink = Sink(store)
     config = CrawlerConfig(
-        local_network=True, min_backoff=0.01, max_backoff=0.02, offline_after=3, offline_retry=0.2
+        policy=LOCAL, min_backoff=0.01, max_backoff=0.02, offline_after=3, offline_retry=0.2
     )
 
     async def main() -> Crawler:
@@ -304,7 +306,7 @@ def test_a_host_nobody_listens_on_goes_offline(store: Store) -> None:
     with fake_upstream() as gone:
         port = gone.port
     host = add_host(store, f"localhost:{port}", last_seq=0)
-    config = CrawlerConfig(local_network=True, min_backoff=0.01, max_backoff=0.02, offline_after=2)
+    config = CrawlerConfig(policy=LOCAL, min_backoff=0.01, max_backoff=0.02, offline_after=2)
 
     async def main() -> None:
         crawl = crawler(store, Sink(store), config)
@@ -318,7 +320,7 @@ def test_a_host_nobody_listens_on_goes_offline(store: Store) -> None:
 def test_a_silent_host_is_idle_until_it_speaks(store: Store, upstream: FakeUpstream) -> None:
     host = add_host(store, f"localhost:{upstream.port}", last_seq=0)
     sink = Sink(store)
-    config = CrawlerConfig(local_network=True, idle_after=0.2, idle_check=0.05)
+    config = CrawlerConfig(policy=LOCAL, idle_after=0.2, idle_check=0.05)
 
     async def main() -> None:
         crawl = crawler(store, sink, config)
@@ -375,7 +377,7 @@ def test_a_long_throttle_closes_the_connection_and_resumes_from_the_cursor(
     upstream.add(*[(seq, frame(seq)) for seq in range(1, 61)])
     host = add_host(store, f"localhost:{upstream.port}", last_seq=0)
     sink = Sink(store)
-    config = CrawlerConfig(local_network=True, short_wait=0.0, close_timeout=0.1)
+    config = CrawlerConfig(policy=LOCAL, short_wait=0.0, close_timeout=0.1)
     clock = Clock()
 
     async def main() -> None:

@@ -7,8 +7,8 @@ Each host's task:
 
 - reads the host row at every (re)connect and connects to ``host.stream_url`` with
   ``?cursor=<last_seq>`` (none while ``last_seq`` is -1: a new host is joined live);
-- checks the address first (:func:`strato.relay.ssrf.check_target`) and connects to a checked
-  address; redirects are not followed;
+- checks the address first (:func:`strato.relay.ssrf.check_target`, under the relay's network
+  policy) and connects to a checked address; redirects are not followed;
 - identifies itself as a relay (``User-Agent: strato-relay/<version> (atproto-relay)``) and
   refuses a host whose handshake answer has ``Server: ...atproto-relay...``: a relay feeding a
   relay is a loop, so the host is set ``banned`` (the reference relay's loop guard);
@@ -40,7 +40,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -50,6 +50,8 @@ from websockets.frames import CloseCode
 from strato import __version__
 from strato.errors import FrameError
 from strato.firehose.frames import ERROR_HEADER, MAX_FRAME_BYTES, decode_frame
+from strato.identity.dnsclient import DnsClient
+from strato.netpolicy import AddressLookup, NetworkPolicy
 from strato.relay.bans import DomainBans
 from strato.relay.host_metrics import HostMetrics
 from strato.relay.hosts import Host, HostStatus, HostStore
@@ -68,9 +70,10 @@ OnDrop = Callable[[Host, str], None]
 
 @dataclass(frozen=True)
 class CrawlerConfig:
-    """Timings and limits of the crawler (seconds unless named otherwise)."""
+    """Timings and limits of the crawler (seconds unless named otherwise), and the network
+    policy upstream addresses must pass."""
 
-    local_network: bool = False
+    policy: NetworkPolicy = field(default_factory=NetworkPolicy)
     max_frame_bytes: int = MAX_FRAME_BYTES
     open_timeout: float = 5.0
     min_backoff: float = 0.5
@@ -130,7 +133,8 @@ class _State:
 
 class Crawler:
     """The upstream subscriptions of a relay. ``on_frame`` gets each message frame;
-    ``on_drop`` (optional) hears of frames dropped here (``frame_too_big``)."""
+    ``on_drop`` (optional) hears of frames dropped here (``frame_too_big``); ``dns`` resolves
+    upstream hostnames (default: the system's resolver)."""
 
     def __init__(
         self,
@@ -142,10 +146,12 @@ class Crawler:
         limits: HostLimits | None = None,
         metrics: HostMetrics | None = None,
         on_drop: OnDrop | None = None,
+        dns: AddressLookup | None = None,
     ) -> None:
         self.hosts = hosts
         self.on_frame = on_frame
         self.config = config or CrawlerConfig()
+        self.dns = dns or DnsClient()
         self.bans = bans
         self.limits = limits or HostLimits()
         self.metrics = metrics
@@ -329,7 +335,7 @@ class Crawler:
         host = state.host
         try:
             target = await check_target(
-                host.hostname, no_ssl=host.no_ssl, local_network=self.config.local_network
+                host.hostname, no_ssl=host.no_ssl, policy=self.config.policy, dns=self.dns
             )
         except (AddressError, HostnameError) as err:
             logger.warning("not connecting to %s: %s", host.hostname, err)
