@@ -409,6 +409,10 @@ def test_up_serves_a_local_network(up: Up) -> None:
     assert stat.S_IMODE(relay_token.stat().st_mode) == 0o600
     assert httpx.get(f"{up.plc_url}/_health").status_code == 200
     assert httpx.get(f"{up.pds_url}/xrpc/_health").status_code == 200
+    # the relay trusts its own PDS: a busy PDS is never throttled to a crawl
+    token = relay_token.read_text().strip()
+    listed = httpx.get(f"{up.relay_url}/admin/pds/list", auth=("admin", token)).json()
+    assert [(host["Host"], host["Trusted"]) for host in listed] == [(f"localhost:{port}", True)]
     relay = httpx.get(f"{up.relay_url}/xrpc/_health")
     assert relay.status_code == 200
     assert relay.headers["server"] == f"strato-relay/{__version__} (atproto-relay)"

@@ -5,7 +5,7 @@ Command::
 
     strato relay [--host 127.0.0.1] [--port 2584] [--data-dir ./strato-data/relay]
                  [--plc-url URL] [--public-url URL] [--local-network]
-                 [--allow-network CIDR]... [--lenient]
+                 [--allow-network CIDR]... [--trusted-domain DOMAIN]... [--lenient]
                  [--policy-file FILE] [--crawl HOST]... [--admin-token-file FILE]
                  [--retention-hours H] [--retention-size SIZE] [--account-limit N]
                  [--new-hosts-per-day N] [--no-crawl-requests] [--workers N]
@@ -113,6 +113,16 @@ def add_relay_command(groups: Any) -> None:
         "this network, private or not, such as 10.0.0.0/8 or fd00::/8; without "
         "--local-network it widens the addresses only (https/wss on 443 stay the rule); "
         f"repeat for several (default none; {_env('allow_network')}, comma-separated)",
+    )
+    add(
+        "--trusted-domain",
+        metavar="DOMAIN",
+        action="append",
+        dest="trusted_domains",
+        help="trust hosts under this domain (5,000 events a second, no account limit) when "
+        "they are added and at every start: pds.example.com (any port), localhost:2583 "
+        "(that port only) or *.example.com (every name under it); repeat for several "
+        f"(default none; {_env('trusted_domains')}, comma-separated)",
     )
     add(
         "--lenient",
@@ -228,6 +238,7 @@ _SETTINGS: Final = {
     "public_url": "public_url",
     "local_network": "local_network",
     "allow_network": "allow_network",
+    "trusted_domains": "trusted_domains",
     "lenient": "lenient",
     "crawl": "crawl",
     "admin_token_file": "admin_token_file",

@@ -7,8 +7,9 @@ carries ``Server: strato-relay/<version> (atproto-relay)``: another relay that f
 subscribe to us, and we will not subscribe to a host that sends it.
 
 The lifespan runs the ingest pipeline, the firehose pump, the crawler of the registered hosts
-(the settings' ``crawl`` hosts are registered first) and the log's retention every
-``PRUNE_INTERVAL`` seconds; leaving it stops them and closes the store.
+(the settings' ``crawl`` hosts are registered first, and the hosts under its trusted domains
+trusted) and the log's retention every ``PRUNE_INTERVAL`` seconds; leaving it stops them and
+closes the store.
 """
 
 from __future__ import annotations
@@ -86,6 +87,7 @@ def create_app(settings: RelaySettings, *, context: RelayContext | None = None) 
         ]
         for name in settings.crawl:
             await service.add_configured(name)
+        await service.trust()
         await crawler.start()
         try:
             yield

@@ -19,8 +19,9 @@ Each host's task:
   and it is tried again after :attr:`CrawlerConfig.offline_retry`;
 - takes each frame from the host's rate limits (:mod:`strato.relay.limits`); over a limit the
   host is ``throttled`` and not read until the window allows (a wait longer than
-  :attr:`CrawlerConfig.short_wait` closes the connection and resumes from the cursor), then
-  ``active`` again;
+  :attr:`CrawlerConfig.short_wait` closes the connection meanwhile and resumes from the
+  cursor), then ``active`` again. :meth:`Crawler.limits_changed` (a new account limit, trust,
+  a ``requestCrawl``) ends a wait at once: the host goes on as soon as its new limits allow;
 - reconnects after an exponential backoff with jitter; after
   :attr:`CrawlerConfig.offline_after` failed connections in a row the host is ``offline`` and
   is tried every :attr:`CrawlerConfig.offline_retry` seconds (the reference gives up);
@@ -101,14 +102,15 @@ class CrawlerConfig:
 @dataclass
 class _Session:
     """How one connection went: whether it opened, how many frames it brought, why it ended
-    (a reason counted in the metrics), and what comes next (``stop``, or a ``delay`` other
-    than the backoff)."""
+    (a reason counted in the metrics), and what comes next (``stop``, ``throttled``: wait for
+    the rate limits, or a ``delay`` other than the backoff)."""
 
     opened: bool = False
     frames: int = 0
     reason: str | None = None
     delay: float | None = None
     stop: bool = False
+    throttled: bool = False
 
 
 class _Connect(connect):
@@ -129,6 +131,8 @@ class _State:
     last_frame: float = 0.0
     #: Resume after this seq (past an oversized frame) when above the stored cursor.
     resume_after: int = -1
+    #: Set when the host's limits change: ends a throttle wait.
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class Crawler:
@@ -259,8 +263,7 @@ class Crawler:
 
     async def refresh(self) -> None:
         """Re-read the rows of the subscribed hosts and resize their rate limits to their
-        accounts now (the crawler runs this every ``idle_check`` seconds; the admin API may
-        call it after changing a host's limits)."""
+        accounts now (the crawler runs this every ``idle_check`` seconds)."""
 
         def rows() -> list[Host]:
             with self.hosts.store.read() as txn:
@@ -268,10 +271,17 @@ class Crawler:
                 return [row for row in found if row is not None]
 
         for row in await asyncio.to_thread(rows):
-            state = self._states.get(row.id)
-            if state is not None:
-                state.host = row
-            self.limits.update(row)
+            self.limits_changed(row)
+
+    def limits_changed(self, host: Host) -> None:
+        """The row ``host`` has new rate limits (accounts, account limit, trust), or the host
+        asked to be crawled again: resize its windows and end a throttle wait at once, the
+        host going on as soon as the new limits allow."""
+        self.limits.update(host)
+        state = self._states.get(host.id)
+        if state is not None:
+            state.host = host
+            state.wake.set()
 
     async def _watch(self) -> None:
         while True:
@@ -309,6 +319,9 @@ class Crawler:
                 return
             failures = 0 if session.frames else failures + 1
             dial_failures = 0 if session.opened else dial_failures + 1
+            if session.throttled:
+                await self._wait_for_room(state)
+                continue
             wait = session.delay
             if wait is None:
                 if dial_failures >= self.config.offline_after:
@@ -436,7 +449,8 @@ class Crawler:
 
     async def _throttle(self, state: _State, wait: float, session: _Session) -> bool:
         """Wait for the host's rate limits; False when the wait is long and the connection is
-        to be closed meanwhile (the next one resumes from the cursor)."""
+        to be closed meanwhile (``session.throttled``: the next one resumes from the cursor
+        once the limits allow)."""
         limiter = self.limits.limiter(state.host)
         if self.metrics is not None:
             self.metrics.throttled.labels(state.host.hostname).inc()
@@ -445,11 +459,27 @@ class Crawler:
             await self._set_status(state.host.id, HostStatus.THROTTLED)
         while wait:
             if wait > self.config.short_wait:
-                session.delay = wait
+                session.throttled = True
                 return False
-            await asyncio.sleep(wait)
+            await self._pause(state, wait)
             wait = limiter.take()
         return True
+
+    async def _wait_for_room(self, state: _State) -> None:
+        """Wait, disconnected, until the host's rate limits take a frame again; then the host
+        is ``active``."""
+        limiter = self.limits.limiter(state.host)
+        while wait := limiter.wait():
+            await self._pause(state, wait)
+        if state.host.status == HostStatus.THROTTLED:
+            await self._set_status(state.host.id, HostStatus.ACTIVE)
+
+    async def _pause(self, state: _State, seconds: float) -> None:
+        """Sleep ``seconds``, or less when the host's limits change (:meth:`limits_changed`)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await state.wake.wait()
+        state.wake.clear()
 
     async def _upstream_error(self, state: _State, data: bytes, session: _Session) -> None:
         try:

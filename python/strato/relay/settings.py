@@ -75,6 +75,10 @@ class RelaySettings:
     local_network: bool = False
     #: Networks (CIDR) whose addresses upstreams may have, whatever their kind (private...).
     allow_network: tuple[str, ...] = ()
+    #: Hosts trusted (higher rate limits, no account limit) when added and at every start:
+    #: ``pds.example.com`` (any port), ``localhost:2583`` (that port), ``*.example.com``
+    #: (every name under it).
+    trusted_domains: tuple[str, ...] = ()
     lenient: bool = False
     policy: Mapping[str, bool] = field(default_factory=dict)
     crawl: tuple[str, ...] = ()
@@ -117,6 +121,10 @@ class RelaySettings:
             if type(strict) is not bool:
                 raise ValueError(f"policy check {name!r} must be true (strict) or false")
         object.__setattr__(self, "policy", policy)
+        domains = tuple(domain.strip().lower() for domain in self.trusted_domains)
+        if any(not domain or "/" in domain for domain in domains):
+            raise ValueError(f"trusted domains {self.trusted_domains!r} must be host names")
+        object.__setattr__(self, "trusted_domains", domains)
         networks = tuple(str(parse_network(text)) for text in self.allow_network)
         object.__setattr__(self, "allow_network", networks)
 
@@ -179,7 +187,7 @@ def settings_from_env(environ: Mapping[str, str] = os.environ, **overrides: Any)
     return RelaySettings(**values)
 
 
-_TUPLES: Final = {"crawl", "allow_network"}
+_TUPLES: Final = {"crawl", "allow_network", "trusted_domains"}
 _INTS: Final = {
     "port", "default_account_limit", "new_hosts_per_day", "workers", "trust_proxy",
     "consumer_buffer",

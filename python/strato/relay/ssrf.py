@@ -118,6 +118,15 @@ def parse_hostname(value: str, *, local_network: bool, admin: bool = False) -> P
     return ParsedHostname(hostname, host, port, no_ssl)
 
 
+def host_part(hostname: str) -> str:
+    """The host of a stored hostname: without its port and brackets."""
+    if hostname.startswith("["):
+        return hostname[1:].partition("]")[0]
+    if hostname.count(":") == 1:
+        return hostname.partition(":")[0]
+    return hostname
+
+
 def _split_port(text: str, value: str) -> tuple[str, int | None]:
     if text.startswith("["):  # [v6]:port
         host, sep, tail = text[1:].partition("]")
@@ -195,6 +204,7 @@ __all__ = [
     "Target",
     "UnresolvedHostError",
     "check_target",
+    "host_part",
     "parse_hostname",
     "resolve_addresses",
 ]

@@ -16,11 +16,14 @@ through the same :meth:`HostService.request_crawl` with ``admin=True``),
    header names a relay is refused (400 ``BadRequest``), since a relay feeding a relay is a
    loop;
 5. a new host needs room in the new-hosts-per-day window (admins are exempt): 429
-   ``RateLimitExceeded``; it is added with the default account limit and subscribed. A known
-   host is subscribed again when it is not being read, and reconnected at once when it is
-   ``idle`` or ``offline`` (the only way back for a host the reference has given up on).
+   ``RateLimitExceeded``; it is added with the default account limit (trusted when its name is
+   under ``--trusted-domain``) and subscribed. A known host is subscribed again when it is not
+   being read, reconnected at once when it is ``idle`` or ``offline`` (the only way back for a
+   host the reference has given up on), and a ``throttled`` one has its rate limits read again
+   at once (:meth:`~strato.relay.crawler.Crawler.limits_changed`).
 
-The crawl hosts of the settings are registered at start (:meth:`HostService.add_configured`).
+The crawl hosts of the settings are registered at start (:meth:`HostService.add_configured`),
+and every registered host under a trusted domain is trusted then (:meth:`HostService.trust`).
 
 ``listHosts`` pages by host id (the cursor), oldest first, and like the reference lists only
 hosts that have sent an event (``seq`` above 0).
@@ -42,6 +45,7 @@ from strato.netpolicy import send
 from strato.relay.bans import DomainBans
 from strato.relay.crawler import RELAY_MARK, USER_AGENT, Crawler
 from strato.relay.hosts import Host, HostStatus, HostStore
+from strato.relay.limits import is_trusted_host
 from strato.relay.settings import RelaySettings
 from strato.relay.ssrf import (
     AddressError,
@@ -138,6 +142,8 @@ class HostService:
             host = known
             if host.status in (HostStatus.IDLE, HostStatus.OFFLINE):
                 await self.crawler.unsubscribe(host.id)
+            else:
+                self.crawler.limits_changed(host)
         self.crawler.subscribe(host)
         return host
 
@@ -152,6 +158,23 @@ class HostService:
             logger.warning("not crawling %s: %s", name, err)
             return None
         return await asyncio.to_thread(self._store, target)
+
+    async def trust(self) -> list[str]:
+        """Trust every registered host under a trusted domain that is not yet (run at start,
+        before the crawler); their hostnames."""
+        domains = self.settings.trusted_domains
+
+        def write() -> list[str]:
+            trusted: list[str] = []
+            with self.hosts.store.write() as txn:
+                for host in list(self.hosts.all(txn)):
+                    if not host.trusted and is_trusted_host(host.hostname, domains):
+                        host.trusted = True
+                        self.hosts.put(txn, host)
+                        trusted.append(host.hostname)
+            return trusted
+
+        return await asyncio.to_thread(write) if domains else []
 
     def _parse(self, hostname: str, *, admin: bool) -> ParsedHostname:
         return parse_hostname(
@@ -213,13 +236,15 @@ class HostService:
         return await asyncio.to_thread(self._store, target)
 
     def _store(self, target: Target) -> Host:
-        """The host row of ``target``, created when new."""
+        """The host row of ``target``, created when new (trusted when its name is under a
+        trusted domain)."""
         with self.hosts.store.write() as txn:
             return self.hosts.add(
                 txn,
                 target.hostname,
                 no_ssl=target.no_ssl,
                 account_limit=self.settings.default_account_limit,
+                trusted=is_trusted_host(target.hostname, self.settings.trusted_domains),
             )
 
     def list_hosts(self, *, cursor: str | None, limit: int) -> ListHostsOutput:
