@@ -22,9 +22,14 @@ Each host's task:
   :attr:`CrawlerConfig.short_wait` closes the connection meanwhile and resumes from the
   cursor), then ``active`` again. :meth:`Crawler.limits_changed` (a new account limit, trust,
   a ``requestCrawl``) ends a wait at once: the host goes on as soon as its new limits allow;
-- reconnects after an exponential backoff with jitter; after
-  :attr:`CrawlerConfig.offline_after` failed connections in a row the host is ``offline`` and
-  is tried every :attr:`CrawlerConfig.offline_retry` seconds (the reference gives up);
+- reconnects after an exponential backoff with jitter, doubling from
+  :attr:`CrawlerConfig.min_backoff` to :attr:`CrawlerConfig.max_backoff` after every
+  connection that failed or ended (with an error, or closed by the host) before it had been up
+  :attr:`CrawlerConfig.healthy_after` seconds, so a host that sends one bad frame and hangs up
+  is not redialled several times a second; only a connection that stayed up that long resets
+  it. After :attr:`CrawlerConfig.offline_after` connections in a row that could not be opened
+  the host is ``offline`` and is tried every :attr:`CrawlerConfig.offline_retry` seconds (the
+  reference gives up);
 - a connected host silent for :attr:`CrawlerConfig.idle_after` seconds is ``idle`` (still
   connected); its next frame makes it ``active``.
 
@@ -79,6 +84,8 @@ class CrawlerConfig:
     open_timeout: float = 5.0
     min_backoff: float = 0.5
     max_backoff: float = 30.0
+    #: How long a connection must stay up before the backoff starts again from the shortest.
+    healthy_after: float = 30.0
     #: Failed connections in a row after which a host is offline.
     offline_after: int = 15
     #: How often an offline (or FutureCursor-idle) host is tried again.
@@ -101,16 +108,23 @@ class CrawlerConfig:
 
 @dataclass
 class _Session:
-    """How one connection went: whether it opened, how many frames it brought, why it ended
-    (a reason counted in the metrics), and what comes next (``stop``, ``throttled``: wait for
-    the rate limits, or a ``delay`` other than the backoff)."""
+    """How one connection went: when it opened (None: it did not), why it ended (a reason
+    counted in the metrics), and what comes next (``stop``, ``throttled``: wait for the rate
+    limits, or a ``delay`` other than the backoff)."""
 
-    opened: bool = False
-    frames: int = 0
+    opened_at: float | None = None
     reason: str | None = None
     delay: float | None = None
     stop: bool = False
     throttled: bool = False
+
+    @property
+    def opened(self) -> bool:
+        return self.opened_at is not None
+
+    def healthy(self, healthy_after: float) -> bool:
+        """Whether the connection stayed up ``healthy_after`` seconds."""
+        return self.opened_at is not None and time.monotonic() - self.opened_at >= healthy_after
 
 
 class _Connect(connect):
@@ -131,6 +145,9 @@ class _State:
     last_frame: float = 0.0
     #: Resume after this seq (past an oversized frame) when above the stored cursor.
     resume_after: int = -1
+    #: How the last connection (or attempt) ended: an error reason, ``closed`` or
+    #: ``throttled``; the reason of the next reconnect.
+    ended: str = "closed"
     #: Set when the host's limits change: ends a throttle wait.
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -294,7 +311,7 @@ class Crawler:
     async def _run(self, state: _State, delay: float) -> None:
         if delay > 0:
             await asyncio.sleep(delay)
-        failures = 0  # connections in a row that failed or brought no frame
+        failures = 0  # connections in a row that failed or ended before they were healthy
         dial_failures = 0  # connections in a row that could not be opened
         while True:
             host = await asyncio.to_thread(self.hosts.get_by_id, state.host.id)
@@ -315,10 +332,14 @@ class Crawler:
                 self._disconnected(state)
             if session.reason is not None:
                 self._error(host, session.reason)
+            state.ended = session.reason or ("throttled" if session.throttled else "closed")
             if session.stop:
                 return
-            failures = 0 if session.frames else failures + 1
             dial_failures = 0 if session.opened else dial_failures + 1
+            if session.healthy(self.config.healthy_after):
+                failures = 0
+            elif not session.throttled:
+                failures += 1
             if session.throttled:
                 await self._wait_for_room(state)
                 continue
@@ -334,11 +355,14 @@ class Crawler:
                     wait = self.config.offline_retry
                 else:
                     wait = self._backoff(failures)
+            if self.metrics is not None:
+                self.metrics.backoff.labels(host.hostname).set(wait)
             await asyncio.sleep(wait)
 
     def _backoff(self, failures: int) -> float:
-        """The wait before the next connection: a short jitter after a connection that brought
-        frames, else doubling from ``min_backoff`` up to ``max_backoff``, jittered."""
+        """The wait before the next connection: a short jitter after a healthy connection,
+        else doubling from ``min_backoff`` up to ``max_backoff``, jittered (a half to the whole
+        of it, so each wait is at least the one before until the cap)."""
         if failures == 0:
             return random.uniform(0, self.config.min_backoff)
         delay = min(self.config.max_backoff, self.config.min_backoff * 2.0 ** min(failures - 1, 32))
@@ -362,7 +386,7 @@ class Crawler:
                 await self._refuse_relay(host)
             return
         async with websocket:
-            session.opened = True
+            session.opened_at = time.monotonic()
             response = websocket.response
             if response is not None and _is_relay(response.headers.get_all("Server")):
                 session.reason, session.stop = "relay_loop", True
@@ -418,7 +442,6 @@ class Crawler:
                     return
                 await self.on_frame(state.host, data)
                 last = data
-                session.frames += 1
                 state.last_frame = time.monotonic()
                 if state.host.status != HostStatus.ACTIVE:
                     await self._set_status(state.host.id, HostStatus.ACTIVE)
@@ -521,7 +544,7 @@ class Crawler:
         state.connections += 1
         state.last_frame = time.monotonic()
         if self.metrics is not None and state.connections > 1:
-            self.metrics.reconnects.labels(state.host.hostname).inc()
+            self.metrics.reconnects.labels(state.host.hostname, state.ended).inc()
         self._update_connected()
         if state.host.status == HostStatus.OFFLINE:
             await self._set_status(state.host.id, HostStatus.ACTIVE)
