@@ -62,7 +62,7 @@ def test_pds_help_names_every_option_and_variable(capsys: pytest.CaptureFixture[
     options = (
         "host", "port", "data-dir", "public-url", "plc-url", "handle-domains", "appview-url",
         "appview-did", "smtp-url", "blob-limit", "admin-token-file", "invite-code-required",
-        "trust-proxy", "master-key-file",
+        "trust-proxy", "master-key-file", "local-network", "allow-network",
     )  # fmt: skip
     for option in options:
         assert f"--{option}" in text
@@ -175,6 +175,20 @@ def test_environment_variables_are_honoured() -> None:
     assert made.handle_domains == (".a.test", ".b.test")
     assert made.trust_proxy == 0
     assert made.host == "0.0.0.0"  # not given: still the variable's
+
+
+def test_the_network_policy_options() -> None:
+    made = settings([], {})
+    assert not made.network_policy.local_network
+    assert made.network_policy.allowed == ()
+    environ = {"STRATO_PDS_LOCAL_NETWORK": "true", "STRATO_PDS_ALLOW_NETWORK": "10.0.0.0/8"}
+    made = settings([], environ)
+    assert (made.local_network, made.allow_network) == (True, ("10.0.0.0/8",))
+    made = settings(["--allow-network", "192.168.0.0/16", "--allow-network", "fd00::/8"], {})
+    assert made.allow_network == ("192.168.0.0/16", "fd00::/8")
+    assert settings(["--local-network"], {}).network_policy.local_network
+    with pytest.raises(ValueError, match="'lan' is not a network in CIDR form"):
+        settings(["--allow-network", "lan"], {})
 
 
 @pytest.mark.parametrize(
@@ -395,6 +409,10 @@ def test_up_serves_a_local_network(up: Up) -> None:
     assert stat.S_IMODE(relay_token.stat().st_mode) == 0o600
     assert httpx.get(f"{up.plc_url}/_health").status_code == 200
     assert httpx.get(f"{up.pds_url}/xrpc/_health").status_code == 200
+    # the relay trusts its own PDS: a busy PDS is never throttled to a crawl
+    token = relay_token.read_text().strip()
+    listed = httpx.get(f"{up.relay_url}/admin/pds/list", auth=("admin", token)).json()
+    assert [(host["Host"], host["Trusted"]) for host in listed] == [(f"localhost:{port}", True)]
     relay = httpx.get(f"{up.relay_url}/xrpc/_health")
     assert relay.status_code == 200
     assert relay.headers["server"] == f"strato-relay/{__version__} (atproto-relay)"

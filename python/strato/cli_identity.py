@@ -5,7 +5,8 @@
 Command::
 
     strato did resolve DID|HANDLE [--plc URL] [--json] [--local-network [--local-http-port N]]
-                                  [--nameserver IP[:PORT]] [--timeout SECONDS]
+                                  [--allow-network CIDR]... [--nameserver IP[:PORT]]
+                                  [--timeout SECONDS]
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 from strato.identity import DEFAULT_PLC_URL, Identity, resolve_identity_sync
 from strato.identity.fetch import DEFAULT_TIMEOUT
+from strato.netpolicy import IPNetwork, NetworkPolicy, parse_network
 
 
 def add_did_commands(groups: Any) -> Any:
@@ -38,8 +40,9 @@ def add_did_commands(groups: Any) -> Any:
             "whether it is verified (the DID document claims it and it resolves back to the "
             "DID), the atproto signing key and the PDS endpoint. A handle that does not resolve, "
             "or whose DID document claims another handle, is an error; a DID whose handle does "
-            "not verify prints the handle as not verified. Private and loopback addresses, "
-            "plain http and ports other than 443 are refused unless --local-network is given."
+            "not verify prints the handle as not verified. Loopback addresses, plain http and "
+            "ports other than 443 are refused unless --local-network is given; private, "
+            "link-local and other non-public addresses unless --allow-network names them."
         ),
     )
     resolve.add_argument("identifier", metavar="DID|HANDLE", help="a DID or a handle")
@@ -56,7 +59,7 @@ def add_did_commands(groups: Any) -> Any:
 
 def add_resolver_options(parser: argparse.ArgumentParser) -> None:
     """The options of every command that resolves identities: where the PLC directory is,
-    whether this is a local network, which DNS server to ask, how long to wait."""
+    the network policy, which DNS server to ask, how long to wait."""
     parser.add_argument(
         "--plc",
         metavar="URL",
@@ -66,8 +69,17 @@ def add_resolver_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--local-network",
         action="store_true",
-        help="allow private and loopback addresses, plain http and any port (a development "
-        "network such as 'strato up' runs); did:web and handle well-known files use http",
+        help="allow loopback addresses, plain http and any port (a development network on "
+        "one machine, such as 'strato up' runs); did:web and handle well-known files use http",
+    )
+    parser.add_argument(
+        "--allow-network",
+        metavar="CIDR",
+        action="append",
+        type=_network,
+        default=[],
+        help="also allow addresses in this network, private or not, such as 10.0.0.0/8 "
+        "(repeatable)",
     )
     parser.add_argument(
         "--local-http-port",
@@ -96,11 +108,18 @@ def resolver_options(args: argparse.Namespace) -> dict[str, Any]:
     """:class:`~strato.identity.IdentityResolver` keywords from :func:`add_resolver_options`."""
     return {
         "plc_url": args.plc,
-        "local_network": args.local_network,
+        "policy": NetworkPolicy(args.local_network, tuple(args.allow_network)),
         "local_http_port": args.local_http_port,
         "nameservers": args.nameserver,
         "timeout": args.timeout,
     }
+
+
+def _network(text: str) -> IPNetwork:
+    try:
+        return parse_network(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def cmd_did_resolve(args: argparse.Namespace) -> int:

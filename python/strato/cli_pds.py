@@ -7,7 +7,7 @@ Commands::
                [--plc-url URL] [--handle-domains .test,...] [--relay URL]... [--appview-url URL
                --appview-did DID] [--lexicon-dir DIR]... [--smtp-url URL] [--blob-limit 100MB]
                [--admin-token-file FILE] [--invite-code-required] [--trust-proxy N]
-               [--master-key-file FILE]
+               [--master-key-file FILE] [--local-network] [--allow-network CIDR]...
 
 Every ``strato pds`` option may also come from the environment variable named in its help
 (``STRATO_PDS_<SETTING>``, read by :func:`strato.pds.settings.settings_from_env`); an option on
@@ -165,6 +165,25 @@ def add_pds_command(groups: Any) -> None:
         f"entries are trusted for per-IP rate limits (default 0; {_env('trust_proxy')})",
     )
     add(
+        "--local-network",
+        action="store_const",
+        const=True,
+        help="a development network on one machine: other services (DID documents, handles, "
+        "the proxy's targets, relays) may be on loopback and reached over plain http on any "
+        "port, and handles under the handle domains are resolved by this PDS itself; private, "
+        "link-local and other non-public addresses stay refused unless --allow-network names "
+        f"them (default off; {_env('local_network')}=true)",
+    )
+    add(
+        "--allow-network",
+        metavar="CIDR",
+        action="append",
+        help="also reach services whose addresses are in this network, private or not, such "
+        "as 10.0.0.0/8 or fd00::/8; without --local-network it widens the addresses only "
+        "(https on 443 stays the rule); repeat for several (default none; "
+        f"{_env('allow_network')}, comma-separated)",
+    )
+    add(
         "--master-key-file",
         metavar="FILE",
         type=Path,
@@ -192,7 +211,7 @@ _SETTINGS: Final = (
     "host", "port", "data_dir", "public_url", "plc_url", "handle_domains", "relays",
     "appview_url", "appview_did", "lexicon_dirs", "smtp_url", "blob_limit",
     "event_retention_hours", "event_retention_bytes", "admin_token_file",
-    "invite_code_required", "trust_proxy", "master_key_file",
+    "invite_code_required", "trust_proxy", "master_key_file", "local_network", "allow_network",
 )  # fmt: skip
 
 

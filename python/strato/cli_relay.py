@@ -4,7 +4,8 @@ which prints errors.
 Command::
 
     strato relay [--host 127.0.0.1] [--port 2584] [--data-dir ./strato-data/relay]
-                 [--plc-url URL] [--public-url URL] [--local-network] [--lenient]
+                 [--plc-url URL] [--public-url URL] [--local-network]
+                 [--allow-network CIDR]... [--trusted-domain DOMAIN]... [--lenient]
                  [--policy-file FILE] [--crawl HOST]... [--admin-token-file FILE]
                  [--retention-hours H] [--retention-size SIZE] [--account-limit N]
                  [--new-hosts-per-day N] [--no-crawl-requests] [--workers N]
@@ -98,10 +99,30 @@ def add_relay_command(groups: Any) -> None:
         "--local-network",
         action="store_const",
         const=True,
-        help="allow upstream hosts on loopback and private addresses, reached over plain "
-        "http:// and ws://, with a port in requestCrawl hostnames (localhost:2583); for a "
-        "network on one machine or a LAN, never on the internet (default off; "
+        help="allow upstream hosts on loopback addresses, reached over plain http:// and "
+        "ws:// on any port, with a port in requestCrawl hostnames (localhost:2583); private, "
+        "link-local and other non-public addresses stay refused unless --allow-network names "
+        "them; for a network on one machine, never on the internet (default off; "
         f"{_env('local_network')}=true)",
+    )
+    add(
+        "--allow-network",
+        metavar="CIDR",
+        action="append",
+        help="also allow upstream hosts (and DID documents, handles) whose addresses are in "
+        "this network, private or not, such as 10.0.0.0/8 or fd00::/8; without "
+        "--local-network it widens the addresses only (https/wss on 443 stay the rule); "
+        f"repeat for several (default none; {_env('allow_network')}, comma-separated)",
+    )
+    add(
+        "--trusted-domain",
+        metavar="DOMAIN",
+        action="append",
+        dest="trusted_domains",
+        help="trust hosts under this domain (5,000 events a second, no account limit) when "
+        "they are added and at every start: pds.example.com (any port), localhost:2583 "
+        "(that port only) or *.example.com (every name under it); repeat for several "
+        f"(default none; {_env('trusted_domains')}, comma-separated)",
     )
     add(
         "--lenient",
@@ -216,6 +237,8 @@ _SETTINGS: Final = {
     "plc_url": "plc_url",
     "public_url": "public_url",
     "local_network": "local_network",
+    "allow_network": "allow_network",
+    "trusted_domains": "trusted_domains",
     "lenient": "lenient",
     "crawl": "crawl",
     "admin_token_file": "admin_token_file",

@@ -6,9 +6,12 @@ Command::
     strato up [--data-dir ./strato-data] [--lexicon-dir DIR]... [--plc-port 2582]
               [--pds-port 2583] [--relay-port 2584]
 
-The relay runs with ``--local-network`` and subscribes to the PDS from its first start (so it
-sees every event, the first account's included); the PDS also announces itself to the relay
-with ``requestCrawl`` (``--relay``), as a PDS on the internet would. The relay's firehose is
+The relay runs with ``--local-network``, trusts the PDS (``--trusted-domain``: the rate limits of
+a trusted host, no account limit, so a busy PDS is never throttled) and subscribes to it from
+its first start (so it sees every event, the first account's included); the PDS also announces
+itself to the relay with ``requestCrawl`` (``--relay``), as a PDS on the internet would. Both
+reach only loopback (their network policy's ``--local-network``): everything runs on
+127.0.0.1. The relay's firehose is
 served by its default fan-out worker process
 (:func:`strato.relay.fanout.service.relay_service`), the one process besides this one. Admin
 tokens are generated (mode 0600) at ``DATA_DIR/pds/admin-token`` and
@@ -55,8 +58,9 @@ def add_up_command(groups: Any) -> None:
             f"http://localhost:{RELAY_PORT} that crawls the PDS, verifies its commits and "
             f"serves them at ws://localhost:{RELAY_PORT}/xrpc/com.atproto.sync.subscribeRepos "
             "(try 'strato firehose tail') from one fan-out worker process, as 'strato relay' "
-            "does by default. The relay runs with --local-network (loopback "
-            "hosts allowed) and the PDS announces itself to it with requestCrawl. Handles are "
+            "does by default. The relay runs with --local-network (loopback hosts allowed, no "
+            "other private address) and trusts the PDS (a trusted host's rate limits, no "
+            "account limit); the PDS announces itself to it with requestCrawl. Handles are "
             "NAME.test, resolved by the PDS itself. Data goes to DATA_DIR/plc, DATA_DIR/pds and "
             f"DATA_DIR/relay; admin tokens are generated at DATA_DIR/pds/{ADMIN_TOKEN_NAME} and "
             f"DATA_DIR/relay/{ADMIN_TOKEN_NAME} on the first start. Ctrl-C (or SIGTERM) stops "
@@ -146,6 +150,7 @@ def up_services(
         plc_url=plc_url,
         local_network=True,
         crawl=(pds.hostname,),
+        trusted_domains=(pds.hostname,),
         admin_token_file=ensure_admin_token(data_dir / "relay" / ADMIN_TOKEN_NAME),
     )
     require_master_key(pds)

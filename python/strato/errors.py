@@ -20,6 +20,8 @@ raise the same classes::
     │                                     PLC rules: .reason
     ├── PlcDirectoryError                 a PLC directory that failed or answered unexpectedly:
     │                                     .reason, .status (None when unreachable)
+    ├── NetworkPolicyError (also ValueError)  an outbound address, scheme or port the network
+    │                                     policy refuses: .reason, .host
     ├── IdentityError                     a DID or handle that cannot be resolved or verified
     │   ├── DidNotFoundError              no DID document for this DID
     │   ├── DidResolutionError            a DID document that is malformed or cannot be fetched
@@ -215,6 +217,20 @@ class PlcDirectoryError(AtprotoError):
     def __str__(self) -> str:
         where = "PLC directory" if self.status is None else f"PLC directory ({self.status})"
         return f"{where}: {self.reason}"
+
+
+class NetworkPolicyError(AtprotoError, ValueError):
+    """An outbound request the network policy (:mod:`strato.netpolicy`) refuses: a private,
+    loopback, link-local... address, plain http or a non-standard port where they are not
+    allowed. ``host`` is the host that was refused."""
+
+    def __init__(self, reason: str, host: str = "") -> None:
+        super().__init__(reason, host)
+        self.reason = reason
+        self.host = host
+
+    def __str__(self) -> str:
+        return self.reason
 
 
 class IdentityError(AtprotoError):
@@ -510,6 +526,7 @@ __all__ = [
     "LexiconResolutionError",
     "LexiconValidationError",
     "MSTError",
+    "NetworkPolicyError",
     "PlcDirectoryError",
     "PlcValidationError",
     "RecordExistsError",

@@ -15,6 +15,7 @@ from localnet import LocalDns, LocalHttp, did_doc
 from strato.errors import DidNotFoundError, DidResolutionError, IdentityUnavailableError
 from strato.identity import IdentityCache, IdentityResolver
 from strato.identity.cache import CacheEntry, Freshness
+from strato.netpolicy import NetworkPolicy
 from strato.storage import Store
 
 ALICE = "did:plc:alicealicealicealicealic"
@@ -53,7 +54,7 @@ def run(
         async with IdentityResolver(
             plc_url=http.url,
             cache=cache,
-            local_network=True,
+            policy=NetworkPolicy(local_network=True),
             nameservers=[dns.address],
             local_http_port=http.port,
             timeout=3.0,

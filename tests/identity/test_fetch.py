@@ -1,5 +1,6 @@
-"""The guarded HTTP client (``strato.identity.fetch``): SSRF refusals with their reasons, pinning
-to the checked address, redirects, size caps and timeouts. Public hosts are answered by the
+"""The guarded HTTP client (``strato.identity.fetch``): the network policy's refusals with their
+reasons (a local network included), pinning to the checked address, redirects, size caps and
+timeouts. Public hosts are answered by the
 local DNS server; what a public host would serve comes from ``httpx.MockTransport`` (the point
 there is the request's shape), everything else from the real server on 127.0.0.1."""
 
@@ -20,6 +21,7 @@ from strato.errors import (
 )
 from strato.identity.dnsclient import DnsClient, parse_nameserver
 from strato.identity.fetch import Fetcher, Response
+from strato.netpolicy import NetworkPolicy
 
 PUBLIC = "93.184.216.34"
 
@@ -29,6 +31,7 @@ def fetch(
     *,
     dns: LocalDns | None = None,
     local_network: bool = False,
+    allow: tuple[str, ...] = (),
     handler: Callable[[httpx.Request], Coroutine[None, None, httpx.Response]] | None = None,
     timeout: float = 5.0,
     **options: Any,
@@ -36,7 +39,8 @@ def fetch(
     async def run() -> Response:
         client = DnsClient([dns.address] if dns else None, timeout=2.0)
         transport = httpx.MockTransport(handler) if handler else None
-        fetcher = Fetcher(client, local_network=local_network, timeout=timeout, transport=transport)
+        policy = NetworkPolicy.from_options(local_network=local_network, allow_network=allow)
+        fetcher = Fetcher(client, policy=policy, timeout=timeout, transport=transport)
         try:
             options.setdefault("max_bytes", 4096)
             options.setdefault("failure", DidResolutionError)
@@ -74,11 +78,54 @@ def refused(url: str, *, at: str | None = None, **options: Any) -> str:
         ("https://[ff02::1]/", "multicast address"),
         ("https://0.0.0.0/", "unspecified address"),
         ("https://240.0.0.1/", "reserved address"),
-        ("https://100.64.0.1/", "non-global address"),
+        ("https://100.64.0.1/", "shared address"),
     ],
 )
 def test_refused_urls(url: str, reason: str) -> None:
     assert refused(url) == reason
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://10.0.0.1:8080/", "private address"),
+        ("http://192.168.1.1/", "private address"),
+        ("http://169.254.169.254/latest/meta-data", "link-local address"),
+        ("http://100.64.0.1/", "shared address"),
+        ("http://[fd00::1]/", "private address"),
+        ("http://[fe80::1]/", "link-local address"),
+        ("http://0.0.0.0:9/", "unspecified address"),
+        ("http://[::ffff:10.0.0.1]/", "private address"),
+    ],
+)
+def test_a_local_network_refuses_all_but_loopback(url: str, reason: str) -> None:
+    assert refused(url, local_network=True) == reason
+
+
+def test_a_local_network_refuses_a_name_resolving_to_a_private_address(
+    local_dns: LocalDns,
+) -> None:
+    local_dns.a("evil.test", "127.0.0.1", "10.9.8.7")
+    reason = refused("http://evil.test:8080/", dns=local_dns, local_network=True)
+    assert reason == "private address (evil.test resolves to 10.9.8.7)"
+
+
+@pytest.mark.parametrize("local_network", [False, True])
+def test_an_allowed_network_is_reached(local_dns: LocalDns, local_network: bool) -> None:
+    local_dns.a("pds.lan", "10.1.2.3")
+    seen: list[str] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(f"{request.headers['Host']} {request.url}")
+        return httpx.Response(200, content=b"ok")
+
+    options: dict[str, Any] = {"dns": local_dns, "handler": handler, "allow": ("10.0.0.0/8",)}
+    assert fetch("https://pds.lan/x", local_network=local_network, **options).body == b"ok"
+    assert seen == ["pds.lan https://10.1.2.3/x"]
+    # only that network: the rest keeps its rules
+    assert refused("https://192.168.1.1/", local_network=local_network, **options) == (
+        "private address"
+    )
 
 
 def test_hostname_resolving_to_a_private_address(local_dns: LocalDns) -> None:

@@ -19,8 +19,10 @@ from strato.errors import (
     HandleResolutionError,
     IdentifierError,
     IdentityUnavailableError,
+    UnsafeAddressError,
 )
 from strato.identity import Identity, IdentityResolver
+from strato.netpolicy import NetworkPolicy
 
 ALICE = "did:plc:alicealicealicealicealic"
 BOB = "did:plc:bobbobbobbobbobbobbobbob"
@@ -37,7 +39,8 @@ def resolve(
     """Run ``call`` with a local-network resolver pointed at the test servers."""
 
     async def run() -> T:
-        options.setdefault("local_network", True)
+        local_network = options.pop("local_network", True)
+        options.setdefault("policy", NetworkPolicy(local_network=local_network))
         options.setdefault("timeout", 3.0)
         async with IdentityResolver(
             plc_url=http.url,
@@ -161,6 +164,20 @@ def test_did_web_host_through_local_dns(local_dns: LocalDns, local_http: LocalHt
     with pytest.raises(DidNotFoundError) as info:
         did_of(local_dns, local_http, "did:web:gone.test")
     assert info.value.reason.startswith("host gone.test does not resolve")
+
+
+@pytest.mark.parametrize("address", ["10.0.0.7", "169.254.169.254", "0.0.0.0"])
+def test_did_web_on_a_non_public_address_is_refused_on_a_local_network(
+    local_dns: LocalDns, local_http: LocalHttp, address: str
+) -> None:
+    did = "did:web:feed.test"
+    local_dns.a("feed.test", address)
+    local_http.serve("/.well-known/did.json", did_doc(did), host="feed.test")
+    with pytest.raises(UnsafeAddressError) as info:
+        did_of(local_dns, local_http, did)
+    assert info.value.subject == did
+    assert f"(feed.test resolves to {address})" in info.value.reason
+    assert local_http.hits.total() == 0
 
 
 def test_did_web_public_url_shape(local_dns: LocalDns) -> None:

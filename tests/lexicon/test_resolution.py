@@ -26,6 +26,7 @@ from strato.errors import (
 from strato.identity import IdentityCache, IdentityResolver
 from strato.lexicon import Catalog
 from strato.lexicon.resolution import SCHEMA_COLLECTION, LexiconResolver, ResolvedLexicon
+from strato.netpolicy import NetworkPolicy
 from strato.repo import mst
 from strato.repo.commit import next_rev, sign_commit
 
@@ -107,7 +108,7 @@ def run(
         async with IdentityResolver(
             plc_url=http.url,
             nameservers=[dns.address],
-            local_network=local_network,
+            policy=NetworkPolicy(local_network=local_network),
             local_http_port=http.port,
             timeout=3.0,
             cache=cache,
@@ -249,6 +250,20 @@ def test_pds_on_a_private_address_is_refused(
     with pytest.raises(UnsafeAddressError):
         resolve(local_dns, network, local_network=False)
     assert network.hits[("127.0.0.1", GET_RECORD)] == 0
+
+
+@pytest.mark.parametrize(("address", "kind"), [("0.0.0.0", "unspecified"), ("10.0.0.9", "private")])
+def test_pds_on_a_non_public_address_is_refused_on_a_local_network(
+    local_dns: LocalDns, network: LocalHttp, key: PrivateKey, address: str, kind: str
+) -> None:
+    multikey = key.public_key.did_key().removeprefix("did:key:")
+    pds = f"http://{address}:{network.port}"
+    network.serve(f"/{AUTHORITY}", did_doc(AUTHORITY, key=multikey, pds=pds))
+    network.serve(GET_RECORD, record_car(key, {NSID: toy_lexicon()}))
+    with pytest.raises(UnsafeAddressError, match=f"{kind} address"):
+        resolve(local_dns, network)
+    assert network.hits[("127.0.0.1", GET_RECORD)] == 0
+    assert network.hits[(address, GET_RECORD)] == 0
 
 
 def test_malformed_nsid(local_dns: LocalDns, network: LocalHttp) -> None:

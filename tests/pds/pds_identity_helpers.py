@@ -55,7 +55,7 @@ def pds_with_dns(tmp: Path, dns: LocalDns, **settings: Any) -> Iterator[LocalPds
         ctx.identity = IdentityResolver(
             plc_url=plc_url,
             cache=IdentityCache(ctx.store, table=IDENTITY_CACHE_TABLE),
-            local_network=True,
+            policy=config.network_policy,
             nameservers=[dns.address],
             timeout=3.0,
             local_handles=ctx.identity.local_handles,

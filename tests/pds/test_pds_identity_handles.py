@@ -139,7 +139,9 @@ def test_local_network_resolves_hosted_handles_without_dns(tmp_path: Path) -> No
         async def run() -> tuple[str, str | None]:
             # a resolver of this thread's loop with the PDS's hook: the handle needs no DNS
             async with IdentityResolver(
-                plc_url=pds.plc_url, local_network=True, local_handles=local_handles
+                plc_url=pds.plc_url,
+                policy=pds.settings.network_policy,
+                local_handles=local_handles,
             ) as resolver:
                 resolved = await resolver.resolve_handle("alice.test")
                 identity = await resolver.resolve(did)

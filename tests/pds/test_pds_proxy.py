@@ -32,11 +32,13 @@ SERVICE_ID = "test_svc"
 
 class Upstream:
     """A service at ``did:web:localhost%3A<port>``: its document names ``#test_svc`` at its own
-    URL; every XRPC call it gets is recorded with the verified service credentials."""
+    URL (and the ``others``, id -> endpoint); every XRPC call it gets is recorded with the
+    verified service credentials."""
 
     def __init__(self) -> None:
         self.plc_url = ""
         self.port = 0
+        self.others: dict[str, str] = {}
         self.received: list[dict[str, Any]] = []
         self.app = Starlette(
             routes=[
@@ -54,8 +56,11 @@ class Upstream:
         return f"http://localhost:{self.port}"
 
     async def _did_json(self, request: Request) -> Response:
-        service = {"id": f"#{SERVICE_ID}", "type": "TestService", "serviceEndpoint": self.url}
-        return JSONResponse({"id": self.did, "service": [service]})
+        services = [
+            {"id": f"#{name}", "type": "TestService", "serviceEndpoint": endpoint}
+            for name, endpoint in {SERVICE_ID: self.url, **self.others}.items()
+        ]
+        return JSONResponse({"id": self.did, "service": services})
 
     async def _key(self, did: str, key_id: str, refresh: bool) -> PublicKey:
         async with PlcClient(self.plc_url) as plc:
@@ -266,3 +271,25 @@ def test_outside_a_local_network_only_public_https_services(tmp_path: Path) -> N
             token = pds.create_account("alice.test")["accessJwt"]
             response = call(pds, "app.bsky.feed.getTimeline", token)
             assert error_of(response) == (400, "InvalidRequest"), url
+
+
+def test_a_target_on_a_non_public_address_is_refused_on_a_local_network(
+    proxied: tuple[LocalPds, Upstream],
+) -> None:
+    pds, upstream = proxied
+    kinds = {
+        "unspecified": f"http://0.0.0.0:{upstream.port}",  # 0.0.0.0 reaches this machine
+        "private": f"http://10.0.0.1:{upstream.port}",
+        "link-local": "http://169.254.169.254",
+        "shared": "http://100.64.0.1",
+        "ula": "http://[fd00::1]:8080",
+    }
+    upstream.others = {f"svc_{kind}": endpoint for kind, endpoint in kinds.items()}
+    token = pds.create_account("alice.test")["accessJwt"]
+    for kind, endpoint in kinds.items():
+        response = call(pds, "com.example.getThing", token, proxy=f"{upstream.did}#svc_{kind}")
+        assert error_of(response) == (400, "InvalidRequest"), kind
+        reason = "private" if kind == "ula" else kind
+        message = f"proxy service endpoint {endpoint!r} refused: {reason} address"
+        assert response.json()["message"] == message
+    assert upstream.received == []

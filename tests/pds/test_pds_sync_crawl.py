@@ -1,21 +1,26 @@
 """The requestCrawl notices to configured relays: sent with this PDS's hostname once the event
-log moves, at most once per interval, and a relay that fails never affects a write."""
+log moves, at most once per interval, only to relays the network policy allows, and a relay
+that fails never affects a write."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
-from localnet import serve_app
+import pytest
+from localnet import LocalDns, serve_app
 from pds_net import local_network
 from pds_repo_helpers import post, user
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from strato.identity.dnsclient import DnsClient
+from strato.netpolicy import NetworkPolicy
 from strato.pds.crawlers import NOTIFY_INTERVAL, POLL_INTERVAL, Crawlers
 
 
@@ -46,7 +51,7 @@ def test_relays_are_told_after_writes_and_a_failing_one_harms_nothing(tmp_path: 
     relay, refusing = Relay(), Relay(status=500)
     with serve_app(relay.app()) as relay_url, serve_app(refusing.app()) as refusing_url:
         relays = (relay_url, refusing_url, "http://127.0.0.1:1")
-        with local_network(tmp_path, relays=relays) as pds:
+        with local_network(tmp_path, relays=relays, local_network=True) as pds:
             alice = user(pds, "alice")
             alice.create(post())
             wait_for(lambda: relay.bodies and refusing.bodies)
@@ -63,12 +68,15 @@ class FakeLog:
         return self.seq
 
 
-async def _steps() -> None:
+async def _steps(dns: LocalDns) -> None:
     relay = Relay()
     transport = httpx.ASGITransport(app=relay.app())
     async with httpx.AsyncClient(transport=transport) as http:
         log = FakeLog()
-        crawlers = Crawlers(["http://relay.test", "relay2.test"], "pds.test", http, log)
+        crawlers = Crawlers(
+            ["http://relay.test", "relay2.test"], "pds.test", http, log,
+            policy=NetworkPolicy(local_network=True), dns=DnsClient([dns.address]),
+        )  # fmt: skip
         assert crawlers.relays == ["http://relay.test", "https://relay2.test"]
         assert await crawlers.step() == POLL_INTERVAL  # nothing happened yet
         assert relay.bodies == []
@@ -81,5 +89,41 @@ async def _steps() -> None:
         assert len(relay.bodies) == 4
 
 
-def test_crawler_steps_notify_once_per_growth() -> None:
-    asyncio.run(_steps())
+def test_crawler_steps_notify_once_per_growth(local_dns: LocalDns) -> None:
+    local_dns.a("relay.test", "127.0.0.1")
+    local_dns.a("relay2.test", "127.0.0.1")
+    asyncio.run(_steps(local_dns))
+
+
+def test_only_relays_the_network_policy_allows_are_told(
+    local_dns: LocalDns, caplog: pytest.LogCaptureFixture
+) -> None:
+    relay = Relay()
+    local_dns.a("relay.lan", "10.0.0.8")
+    with serve_app(relay.app()) as relay_url:
+        relays = [relay_url, "http://relay.lan:2584", "https://169.254.169.254"]
+
+        async def notify(policy: NetworkPolicy) -> None:
+            async with httpx.AsyncClient() as http:
+                crawlers = Crawlers(
+                    relays, "pds.test", http, FakeLog(), policy=policy,
+                    dns=DnsClient([local_dns.address]),
+                )  # fmt: skip
+                await crawlers.notify()
+
+        with caplog.at_level(logging.WARNING, "strato.pds.crawlers"):
+            asyncio.run(notify(NetworkPolicy()))
+            assert relay.bodies == []  # loopback and plain http: refused outside a local network
+            asyncio.run(notify(NetworkPolicy(local_network=True)))
+            assert relay.bodies == [{"hostname": "pds.test"}]
+    refusals = [
+        record.getMessage() for record in caplog.records if "refused" in record.getMessage()
+    ]
+    assert (
+        f"requestCrawl to {relay_url} refused: scheme 'http' not allowed (https only)" in refusals
+    )
+    assert (
+        "requestCrawl to http://relay.lan:2584 refused: private address "
+        "(relay.lan resolves to 10.0.0.8)"
+    ) in refusals
+    assert "requestCrawl to https://169.254.169.254 refused: link-local address" in refusals

@@ -27,6 +27,7 @@ OPTIONS = {
     "retention-hours": "EVENT_RETENTION_HOURS", "retention-size": "EVENT_RETENTION_BYTES",
     "account-limit": "DEFAULT_ACCOUNT_LIMIT", "new-hosts-per-day": "NEW_HOSTS_PER_DAY",
     "no-crawl-requests": "CRAWL_ENABLED", "workers": "WORKERS", "trust-proxy": "TRUST_PROXY",
+    "allow-network": "ALLOW_NETWORK", "trusted-domain": "TRUSTED_DOMAINS",
 }  # fmt: skip
 
 
@@ -159,6 +160,11 @@ def test_environment_variables_and_options(tmp_path: Path) -> None:
 
     flags = settings(["--local-network", "--lenient", "--no-crawl-requests"], {})
     assert (flags.local_network, flags.lenient, flags.crawl_enabled) == (True, True, False)
+    argv = ["--allow-network", "10.0.0.0/8", "--trusted-domain", "localhost:2583"]
+    argv += ["--trusted-domain", "*.pds.example"]
+    made = settings(argv, {"STRATO_RELAY_ALLOW_NETWORK": "192.168.0.0/16"})
+    assert made.allow_network == ("10.0.0.0/8",)
+    assert made.trusted_domains == ("localhost:2583", "*.pds.example")
     assert all(strict is False for strict in flags.check_policy().values())
 
 

@@ -1,10 +1,12 @@
 """The crawler (:mod:`strato.relay.crawler`) against real servers on 127.0.0.1: a PDS's
-frames arrive byte for byte and resume from the cursor; reconnection, relay refusal, oversized
-frames, upstream errors, offline and idle hosts, throttling, bans and a clean stop."""
+frames arrive byte for byte and resume from the cursor; reconnection and its backoff, relay
+refusal, oversized frames, upstream errors, offline and idle hosts, throttling, bans and a
+clean stop."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ from relay_hosts_net import (
 from strato.firehose import decode_frame
 from strato.firehose.frames import encode_error
 from strato.metrics import ServerMetrics
+from strato.netpolicy import NetworkPolicy
 from strato.relay.bans import DomainBans
 from strato.relay.crawler import USER_AGENT, Crawler, CrawlerConfig
 from strato.relay.host_metrics import HostMetrics
@@ -30,7 +33,8 @@ from strato.relay.hosts import Host, HostStatus, HostStore
 from strato.relay.limits import HostLimits
 from strato.storage import Store
 
-FAST = CrawlerConfig(local_network=True, min_backoff=0.01, max_backoff=0.05)
+LOCAL = NetworkPolicy(local_network=True)
+FAST = CrawlerConfig(policy=LOCAL, min_backoff=0.01, max_backoff=0.05)
 
 
 @pytest.fixture
@@ -69,8 +73,12 @@ class Sink:
         return [decode_frame(data).seq for data in self.frames]
 
 
+def host_metrics() -> HostMetrics:
+    return HostMetrics(ServerMetrics("relay"))
+
+
 def crawler(store: Store, sink: Sink, config: CrawlerConfig = FAST, **kwargs: Any) -> Crawler:
-    kwargs.setdefault("metrics", HostMetrics(ServerMetrics("relay")))
+    kwargs.setdefault("metrics", host_metrics())
     return Crawler(HostStore(store), sink.on_frame, config=config, on_drop=sink.on_drop, **kwargs)
 
 
@@ -135,7 +143,8 @@ def test_it_reconnects_after_a_drop_and_resumes_after_the_last_seq(
     crawl = asyncio.run(main())
     assert upstream.cursors[:2] == [0, 3]
     assert set(upstream.user_agents) == {USER_AGENT}
-    assert metric(crawl, "strato_relay_host_reconnects_total", host=host.hostname) >= 1
+    reconnects = "strato_relay_host_reconnects_total"
+    assert metric(crawl, reconnects, host=host.hostname, reason="closed") >= 1
 
 
 def test_a_new_host_is_joined_live_without_a_cursor(store: Store, upstream: FakeUpstream) -> None:
@@ -270,6 +279,48 @@ def test_other_upstream_errors_reconnect(store: Store, upstream: FakeUpstream) -
     assert status(store, host.id) == HostStatus.ACTIVE
 
 
+def test_a_host_that_hangs_up_after_one_bad_frame_is_redialled_ever_more_slowly(
+    store: Store, upstream: FakeUpstream
+) -> None:
+    upstream.error = b"\xa1not a frame"  # sent on every connection, then a clean close
+    host = add_host(store, f"localhost:{upstream.port}", last_seq=0)
+    config = CrawlerConfig(policy=LOCAL, min_backoff=0.05, max_backoff=60.0)
+    received: list[bytes] = []
+
+    async def on_frame(host: Host, data: bytes) -> None:
+        received.append(data)  # the ingest pipeline would drop it: the crawler cannot tell
+
+    def bound(elapsed: float) -> int:
+        """The most connections the schedule allows in ``elapsed`` seconds: the k-th wait is
+        at least half of ``min_backoff x 2^(k-1)``."""
+        count, waited = 1, 0.0
+        while waited + config.min_backoff * 2 ** (count - 1) / 2 <= elapsed:
+            waited += config.min_backoff * 2 ** (count - 1) / 2
+            count += 1
+        return count
+
+    async def main() -> tuple[Crawler, list[float]]:
+        crawl = Crawler(HostStore(store), on_frame, config=config, metrics=host_metrics())
+        started = time.monotonic()
+        crawl.subscribe(host)
+        delays: list[float] = []
+        while len(upstream.cursors) < 5:
+            delay = metric(crawl, "strato_relay_host_backoff_seconds", host=host.hostname)
+            if delay and (not delays or delay != delays[-1]):
+                delays.append(delay)
+            assert len(upstream.cursors) <= bound(time.monotonic() - started)
+            await asyncio.sleep(0.005)
+        await crawl.stop()
+        return crawl, delays
+
+    crawl, delays = asyncio.run(main())
+    assert len(received) >= 4
+    assert delays == sorted(delays)  # each wait at least the one before
+    assert delays[-1] >= 4 * config.min_backoff  # the 4th wait: min_backoff x 8, jittered
+    reconnects = "strato_relay_host_reconnects_total"
+    assert metric(crawl, reconnects, host=host.hostname, reason="closed") >= 4
+
+
 def test_a_host_that_keeps_failing_goes_offline_and_comes_back(
     store: Store, upstream: FakeUpstream
 ) -> None:
@@ -277,7 +328,7 @@ def test_a_host_that_keeps_failing_goes_offline_and_comes_back(
     host = add_host(store, f"localhost:{upstream.port}", last_seq=0)
     sink = Sink(store)
     config = CrawlerConfig(
-        local_network=True, min_backoff=0.01, max_backoff=0.02, offline_after=3, offline_retry=0.2
+        policy=LOCAL, min_backoff=0.01, max_backoff=0.02, offline_after=3, offline_retry=0.2
     )
 
     async def main() -> Crawler:
@@ -304,7 +355,7 @@ def test_a_host_nobody_listens_on_goes_offline(store: Store) -> None:
     with fake_upstream() as gone:
         port = gone.port
     host = add_host(store, f"localhost:{port}", last_seq=0)
-    config = CrawlerConfig(local_network=True, min_backoff=0.01, max_backoff=0.02, offline_after=2)
+    config = CrawlerConfig(policy=LOCAL, min_backoff=0.01, max_backoff=0.02, offline_after=2)
 
     async def main() -> None:
         crawl = crawler(store, Sink(store), config)
@@ -318,7 +369,7 @@ def test_a_host_nobody_listens_on_goes_offline(store: Store) -> None:
 def test_a_silent_host_is_idle_until_it_speaks(store: Store, upstream: FakeUpstream) -> None:
     host = add_host(store, f"localhost:{upstream.port}", last_seq=0)
     sink = Sink(store)
-    config = CrawlerConfig(local_network=True, idle_after=0.2, idle_check=0.05)
+    config = CrawlerConfig(policy=LOCAL, idle_after=0.2, idle_check=0.05)
 
     async def main() -> None:
         crawl = crawler(store, sink, config)
@@ -375,22 +426,21 @@ def test_a_long_throttle_closes_the_connection_and_resumes_from_the_cursor(
     upstream.add(*[(seq, frame(seq)) for seq in range(1, 61)])
     host = add_host(store, f"localhost:{upstream.port}", last_seq=0)
     sink = Sink(store)
-    config = CrawlerConfig(local_network=True, short_wait=0.0, close_timeout=0.1)
+    config = CrawlerConfig(policy=LOCAL, short_wait=0.0, close_timeout=0.1)
     clock = Clock()
 
     async def main() -> None:
         crawl = crawler(store, sink, config, limits=HostLimits(clock))
         crawl.subscribe(host)
-        await eventually(lambda: len(upstream.cursors) >= 2)
-        assert status(store, host.id) == HostStatus.THROTTLED
+        await eventually(lambda: status(store, host.id) == HostStatus.THROTTLED)
+        await eventually(lambda: crawl.connected_hosts() == [])  # waiting, disconnected
         clock.now += 10.0
         await eventually(lambda: len(sink.frames) >= 60)
         await crawl.stop()
 
     asyncio.run(main())
     assert sink.seqs == list(range(1, 61))
-    assert upstream.cursors[0] == 0
-    assert set(upstream.cursors[1:]) == {50}
+    assert upstream.cursors == [0, 50]  # no reconnect before the limits allow
 
 
 def test_banned_hosts_are_not_subscribed(store: Store, upstream: FakeUpstream) -> None:

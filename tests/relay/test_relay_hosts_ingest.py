@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from pds_net import LocalPds
 from relay_net import LocalRelay
 from strato.firehose import decode_frame
+from strato.netpolicy import NetworkPolicy
 from strato.relay.crawler import Crawler, CrawlerConfig
 from strato.relay.host_metrics import HostMetrics
 from strato.relay.hosts import Host, HostStatus
@@ -56,7 +57,7 @@ def test_crawled_writes_reach_the_relay_log_and_resume_after_a_restart(
     metrics: HostMetrics = relay.app.state.crawler.metrics
 
     async def start() -> Crawler:
-        config = CrawlerConfig(local_network=True)
+        config = CrawlerConfig(policy=NetworkPolicy(local_network=True))
         crawl = Crawler(ctx.hosts, ctx.ingestor.submit, config=config, metrics=metrics)
         assert crawl.subscribe(host)
         return crawl

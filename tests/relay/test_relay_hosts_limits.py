@@ -15,6 +15,7 @@ from strato.relay.limits import (
     admit_account,
     host_rates,
     is_throttled,
+    is_trusted_host,
     lift_limit,
     release_account,
 )
@@ -150,3 +151,22 @@ def test_bad_calls(store: Store) -> None:
             admit_account(txn, hosts, 99, "did:plc:a")
         with pytest.raises(ValueError, match="cannot be negative"):
             lift_limit(txn, hosts, host.id, -1)
+
+
+@pytest.mark.parametrize(
+    ("hostname", "trusted"),
+    [
+        ("pds.example.com", True),
+        ("pds.example.com:2583", True),
+        ("localhost:2583", True),
+        ("localhost:2584", False),
+        ("a.host.bsky.network", True),
+        ("host.bsky.network", False),
+        ("evilhost.bsky.network", False),
+        ("example.com", False),
+        ("[::1]:2583", False),
+    ],
+)
+def test_trusted_domains(hostname: str, trusted: bool) -> None:
+    domains = ("pds.example.com", "localhost:2583", "*.host.bsky.network")
+    assert is_trusted_host(hostname, domains) is trusted

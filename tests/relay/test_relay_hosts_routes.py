@@ -12,10 +12,12 @@ from typing import Any
 
 import httpx
 import pytest
+from localnet import LocalDns
 from pds_net import LocalPds
 from relay_hosts_net import FakeUpstream, add_host, eventually, fake_upstream, open_store, status
 from starlette.applications import Starlette
 from strato.firehose import decode_frame
+from strato.identity.dnsclient import DnsClient
 from strato.relay.bans import DomainBans
 from strato.relay.crawler import Crawler, CrawlerConfig
 from strato.relay.hosts import Host, HostStatus, HostStore
@@ -54,7 +56,9 @@ class Relay:
 
 
 @asynccontextmanager
-async def relay(store: Store, **settings: Any) -> AsyncIterator[Relay]:
+async def relay(
+    store: Store, dns: DnsClient | None = None, **settings: Any
+) -> AsyncIterator[Relay]:
     config = RelaySettings(data_dir=store.path, **settings)
     hosts = HostStore(store)
     frames: list[bytes] = []
@@ -68,7 +72,7 @@ async def relay(store: Store, **settings: Any) -> AsyncIterator[Relay]:
 
     bans = DomainBans(store)
     crawler = Crawler(
-        hosts, on_frame, config=CrawlerConfig(local_network=config.local_network), bans=bans
+        hosts, on_frame, config=CrawlerConfig(policy=config.network_policy), bans=bans, dns=dns
     )
     async with httpx.AsyncClient(trust_env=False) as http:
         service = HostService(hosts, crawler, bans, config, http)
@@ -85,9 +89,14 @@ async def relay(store: Store, **settings: Any) -> AsyncIterator[Relay]:
                 await crawler.stop()
 
 
-def run(store: Store, test: Callable[[Relay], Awaitable[None]], **settings: Any) -> None:
+def run(
+    store: Store,
+    test: Callable[[Relay], Awaitable[None]],
+    dns: DnsClient | None = None,
+    **settings: Any,
+) -> None:
     async def main() -> None:
-        async with relay(store, **settings) as running:
+        async with relay(store, dns, **settings) as running:
             await test(running)
 
     asyncio.run(main())
@@ -160,6 +169,32 @@ def test_a_host_that_does_not_resolve_is_not_found(store: Store) -> None:
         assert error(response) == (400, "HostNotFound")
 
     run(store, test)
+
+
+@pytest.mark.parametrize(
+    ("hostname", "message"),
+    [
+        ("10.0.0.1:2583", "private address"),
+        ("192.168.1.20", "private address"),
+        ("169.254.169.254", "link-local address"),
+        ("100.64.0.7:80", "shared address"),
+        ("[fd00::1]:2583", "private address"),
+        ("0.0.0.0:2583", "unspecified address"),
+        ("pds.lan.test:2583", "private address (pds.lan.test resolves to 10.0.0.7)"),
+    ],
+)
+def test_a_local_network_refuses_non_public_addresses(
+    store: Store, local_dns: LocalDns, hostname: str, message: str
+) -> None:
+    local_dns.a("pds.lan.test", "10.0.0.7")
+
+    async def test(relay: Relay) -> None:
+        response = await relay.crawl(hostname)
+        assert error(response) == (400, "BadRequest")
+        assert response.json()["message"] == f"host address not allowed: {message}"
+
+    run(store, test, DnsClient([local_dns.address]), local_network=True)
+    assert list(HostStore(store).all()) == []
 
 
 @pytest.mark.parametrize(

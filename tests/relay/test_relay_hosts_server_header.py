@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
+from strato.netpolicy import NetworkPolicy
 from strato.relay.crawler import USER_AGENT, Crawler, CrawlerConfig
 from strato.relay.hosts import Host, HostStatus, HostStore
 from strato.relay.server_header import ServerHeader
@@ -67,7 +68,11 @@ def test_a_crawler_refuses_a_strato_relay(relay_url: str, tmp_path: Path) -> Non
         raise AssertionError("no frame is read from a relay")
 
     async def main() -> None:
-        crawl = Crawler(HostStore(store), on_frame, config=CrawlerConfig(local_network=True))
+        crawl = Crawler(
+            HostStore(store),
+            on_frame,
+            config=CrawlerConfig(policy=NetworkPolicy(local_network=True)),
+        )
         crawl.subscribe(host)
         await eventually(lambda: status(store, host.id) == HostStatus.BANNED)
         await eventually(lambda: not crawl.is_subscribed(host.id))

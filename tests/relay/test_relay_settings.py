@@ -91,3 +91,20 @@ def test_a_policy_file_must_hold_an_object(tmp_path: Path) -> None:
         load_policy(path)
     with pytest.raises(ValueError, match="cannot read the policy file"):
         load_policy(tmp_path / "missing.json")
+
+
+def test_allowed_networks_and_trusted_domains() -> None:
+    settings = settings_from_env(
+        {
+            "STRATO_RELAY_ALLOW_NETWORK": "10.0.0.0/8, fd00::/8",
+            "STRATO_RELAY_TRUSTED_DOMAINS": "PDS.example.com,*.host.example",
+        }
+    )
+    assert settings.allow_network == ("10.0.0.0/8", "fd00::/8")
+    assert settings.trusted_domains == ("pds.example.com", "*.host.example")
+    assert not settings.network_policy.local_network
+    assert [str(network) for network in settings.network_policy.allowed] == [
+        "10.0.0.0/8", "fd00::/8",
+    ]  # fmt: skip
+    with pytest.raises(ValueError, match=r"'10\.0\.0\.1/8' is not a network in CIDR form"):
+        settings_from_env({"STRATO_RELAY_ALLOW_NETWORK": "10.0.0.1/8"})

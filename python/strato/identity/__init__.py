@@ -1,5 +1,5 @@
-"""Identity: DID documents, DID and handle resolution with an SSRF-guarded HTTP client, and a
-cache persisted in LMDB.
+"""Identity: DID documents, DID and handle resolution with an HTTP client under the network
+policy (:mod:`strato.netpolicy`), and a cache persisted in LMDB.
 
 - :mod:`.document`: parse DID documents; the signing key, PDS endpoint and declared handle.
 - :mod:`.resolver`: :class:`IdentityResolver` (async), :class:`Identity`,

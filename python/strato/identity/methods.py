@@ -5,7 +5,7 @@ Owns the URL each method uses and how its answers are judged:
 - did:plc: ``GET {plc_url}/{did}``; 404 and 410 (tombstoned) mean the DID has no document.
 - did:web: ``https://<host>/.well-known/did.json``; only a hostname (a path-based did:web is
   unsupported); a port, percent-encoded as ``%3A``, only on a local network, which also uses
-  plain ``http``.
+  plain ``http``. The host's addresses must pass the fetcher's network policy.
 - handle by DNS: TXT records at ``_atproto.<handle>``; the values starting ``did=`` must name
   exactly one DID (several ``did=`` values naming different DIDs fail), a valid one.
 - handle by HTTP: ``https://<handle>/.well-known/atproto-did``; a 2xx body (at most
@@ -66,7 +66,7 @@ class Network:
 
     @property
     def local_network(self) -> bool:
-        return self.fetcher.local_network
+        return self.fetcher.policy.local_network
 
     def well_known_url(self, host: str, path: str, port: int | None = None) -> str:
         if not self.local_network:

@@ -37,6 +37,7 @@ from strato.identity.methods import (
     resolve_lexicon_authority,
 )
 from strato.identity.names import check_did, check_tld, normalize_handle
+from strato.netpolicy import NetworkPolicy
 from strato.syntax import NSID
 
 
@@ -68,7 +69,7 @@ class IdentityResolver:
         *,
         plc_url: str = DEFAULT_PLC_URL,
         cache: IdentityCache | None = None,
-        local_network: bool = False,
+        policy: NetworkPolicy | None = None,
         nameservers: Sequence[str] | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         local_http_port: int = 80,
@@ -76,14 +77,15 @@ class IdentityResolver:
         local_handles: Callable[[str], str | None] | None = None,
     ) -> None:
         """``nameservers`` (``"ip[:port]"``) replace the system's DNS configuration;
-        ``local_network`` turns the SSRF guard off and uses plain http for did:web and handle
-        well-known fetches (on ``local_http_port`` when the name carries no port);
+        ``policy`` says which hosts may be fetched from (default: public https only); on a
+        local network did:web and handle well-known fetches use plain http (on
+        ``local_http_port`` when the name carries no port);
         ``local_handles`` answers for the handles a local service hosts (a normalised handle
         to its DID, None for one it does not host), before the cache and the network."""
         self.local_handles = local_handles
         self.cache = cache if cache is not None else IdentityCache()
         dns = DnsClient(nameservers, timeout=min(timeout, 5.0))
-        fetcher = Fetcher(dns, local_network=local_network, timeout=timeout, transport=transport)
+        fetcher = Fetcher(dns, policy=policy, timeout=timeout, transport=transport)
         self.network = Network(fetcher, dns, plc_url, local_http_port)
         self._inflight: dict[str, asyncio.Task[CacheEntry]] = {}
         self._refreshing: set[asyncio.Task[None]] = set()

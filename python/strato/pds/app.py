@@ -79,7 +79,10 @@ def create_app(settings: PdsSettings, *, context: PdsContext | None = None) -> S
             ),
         ]
         if settings.relays:
-            crawlers = Crawlers(settings.relays, settings.hostname, ctx.http, ctx.sequencer)
+            crawlers = Crawlers(
+                settings.relays, settings.hostname, ctx.http, ctx.sequencer,
+                policy=settings.network_policy, dns=ctx.identity.network.dns,
+            )  # fmt: skip
             chores.append(asyncio.create_task(crawlers.run(), name="crawlers"))
         try:
             yield

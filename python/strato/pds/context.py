@@ -93,7 +93,7 @@ class PdsContext:
         identity = IdentityResolver(
             plc_url=settings.plc_url,
             cache=IdentityCache(store, table=IDENTITY_CACHE_TABLE),
-            local_network=settings.local_network,
+            policy=settings.network_policy,
             local_handles=_hosted_handles(accounts, settings) if settings.local_network else None,
         )
         admin_token = read_admin_token(settings.admin_token_file)

@@ -5,7 +5,8 @@ relay (``settings.relays``) gets ``com.atproto.sync.requestCrawl`` with this PDS
 so it subscribes to the firehose. As the reference's crawlers do, the notice goes out at most
 once per :data:`NOTIFY_INTERVAL` (a relay that crawls keeps its subscription); it runs as a
 background task of the app, and a relay that fails or refuses is logged and never affects a
-write.
+write. Each notice goes to the relay's checked addresses under the PDS's network policy (a
+relay on loopback needs ``--local-network``, one on a private network ``--allow-network``).
 """
 
 from __future__ import annotations
@@ -14,8 +15,14 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from typing import Final, Protocol
+from urllib.parse import urlsplit
 
 import httpx
+import msgspec
+
+from strato.errors import IdentityUnavailableError, NetworkPolicyError
+from strato.identity.dnsclient import DnsClient
+from strato.netpolicy import AddressLookup, NetworkPolicy, send
 
 logger = logging.getLogger("strato.pds.crawlers")
 
@@ -34,7 +41,8 @@ class EventLog(Protocol):
 
 class Crawlers:
     """Notifies ``relays`` (base URLs; a bare host means https) that ``hostname`` has news,
-    whenever ``sequencer``'s log has grown, at most once per ``interval`` seconds."""
+    whenever ``sequencer``'s log has grown, at most once per ``interval`` seconds; ``policy``
+    says which relay addresses may be reached, ``dns`` resolves them."""
 
     def __init__(
         self,
@@ -45,6 +53,8 @@ class Crawlers:
         *,
         interval: float = NOTIFY_INTERVAL,
         poll: float = POLL_INTERVAL,
+        policy: NetworkPolicy | None = None,
+        dns: AddressLookup | None = None,
     ) -> None:
         self.relays = [_base_url(relay) for relay in relays]
         self.hostname = hostname
@@ -52,6 +62,8 @@ class Crawlers:
         self.sequencer = sequencer
         self.interval = interval
         self.poll = poll
+        self.policy = policy or NetworkPolicy()
+        self.dns = dns or DnsClient()
         #: The event-log head when the relays were last told (0: never).
         self.notified_seq = 0
 
@@ -75,15 +87,35 @@ class Crawlers:
         await asyncio.gather(*(self._request_crawl(relay) for relay in self.relays))
 
     async def _request_crawl(self, relay: str) -> None:
+        parts = urlsplit(relay)
         try:
-            response = await self.http.post(relay + REQUEST_CRAWL, json={"hostname": self.hostname})
+            relay_at = await self.policy.destination(
+                parts.scheme, parts.hostname or "", parts.port, self.dns
+            )
+        except (NetworkPolicyError, IdentityUnavailableError, ValueError) as err:
+            logger.warning("requestCrawl to %s refused: %s", relay, err)
+            return
+        if relay_at is None:
+            logger.warning("requestCrawl to %s refused: %s does not resolve", relay, parts.hostname)
+            return
+        body = msgspec.json.encode({"hostname": self.hostname})
+        headers = {"Content-Type": "application/json"}
+        try:
+            response = await send(
+                self.http, relay_at, "POST", parts.path + REQUEST_CRAWL, headers=headers,
+                content=body,
+            )  # fmt: skip
+            try:
+                answer = await response.aread()
+            finally:
+                await response.aclose()
         except httpx.HTTPError as err:
             logger.warning("requestCrawl to %s failed: %s", relay, err)
             return
         if response.status_code != 200:
             logger.warning(
                 "requestCrawl to %s answered %d: %s", relay, response.status_code,
-                response.text[:200],
+                answer[:200].decode("utf-8", "replace"),
             )  # fmt: skip
 
 

@@ -18,16 +18,16 @@ PDS (``pipethrough.ts``):
   :data:`FORWARDED_RESPONSE_HEADERS`; an upstream error answer becomes the same XRPC error (a
   500 becomes 502 ``UpstreamFailure``); an unreachable upstream is 502 ``UpstreamFailure``.
 
-Methods the PDS serves are served here, header or not. Outside a local network only https
-endpoints whose host names only public addresses are forwarded to (checked when the request
-is forwarded; the connection resolves the name again, so a name that changes its answer in
-between is not caught).
+Methods the PDS serves are served here, header or not. The endpoint must pass the PDS's
+network policy (:mod:`strato.netpolicy`): outside a local network an https URL on port 443
+whose host has only public addresses (or addresses in an ``--allow-network`` range); on one,
+loopback and plain http on any port too. A refused endpoint is 400 ``InvalidRequest`` saying
+why, before anything is sent; the request then goes to one of the checked addresses, so a
+name that changes its answer in between cannot send it elsewhere.
 """
 
 from __future__ import annotations
 
-import asyncio
-import ipaddress
 from collections.abc import Awaitable, Callable
 from typing import Final
 from urllib.parse import urlsplit
@@ -38,8 +38,13 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from strato.errors import IdentifierError, IdentityError
-from strato.identity.fetch import address_problem
+from strato.errors import (
+    IdentifierError,
+    IdentityError,
+    IdentityUnavailableError,
+    NetworkPolicyError,
+)
+from strato.netpolicy import Destination, send
 from strato.pds.context import PdsContext
 from strato.pds.method_lists import PRIVILEGED_METHODS, PROTECTED_METHODS
 from strato.xrpc.auth import AccessCredentials, AuthScope, create_service_jwt
@@ -76,10 +81,11 @@ def proxy_handler(ctx: PdsContext) -> Fallback:
         if nsid in PRIVILEGED_METHODS and not privileged:
             raise invalid_request("Bad token method", "InvalidToken")
         endpoint, audience = await _target(ctx, request, nsid)
+        destination, path = await _destination(ctx, endpoint)
         token = create_service_jwt(
             ctx.keys.signing_key(credentials.did), credentials.did, audience, nsid
         )
-        return await _send(ctx.http, request, f"{endpoint}/xrpc/{nsid}", token)
+        return await _send(ctx.http, request, destination, f"{path}/xrpc/{nsid}", token)
 
     return forward
 
@@ -97,11 +103,7 @@ async def _target(ctx: PdsContext, request: Request, nsid: str) -> tuple[str, st
         audience = f"{settings.appview_did}#{APPVIEW_SERVICE_ID}"
     else:
         raise method_not_implemented()
-    endpoint = endpoint.rstrip("/")
-    problem = await _endpoint_problem(endpoint, local_network=settings.local_network)
-    if problem is not None:
-        raise invalid_request(f"proxy service endpoint {endpoint!r} refused: {problem}")
-    return endpoint, audience
+    return endpoint.rstrip("/"), audience
 
 
 async def _service_endpoint(ctx: PdsContext, target: ProxyTarget) -> str:
@@ -116,37 +118,35 @@ async def _service_endpoint(ctx: PdsContext, target: ProxyTarget) -> str:
     raise invalid_request("could not resolve proxy did service url")
 
 
-async def _endpoint_problem(endpoint: str, *, local_network: bool) -> str | None:
-    """Why the PDS will not send requests to ``endpoint``, None when it will: outside a local
-    network, an https URL whose host is (or resolves only to) public addresses."""
+async def _destination(ctx: PdsContext, endpoint: str) -> tuple[Destination, str]:
+    """Where calls to ``endpoint`` go under the PDS's network policy, and the endpoint's path
+    (the XRPC paths go under it); 400 ``InvalidRequest`` when it is refused."""
+
+    def refused(problem: str) -> XrpcError:
+        return invalid_request(f"proxy service endpoint {endpoint!r} refused: {problem}")
+
     try:
         parts = urlsplit(endpoint)
-        host = parts.hostname
-        port = parts.port or 443
+        host, port = parts.hostname, parts.port
     except ValueError as err:
-        return str(err)
-    if parts.scheme not in ("https", "http") or not host:
-        return "not an http(s) URL"
-    if local_network:
-        return None
-    if parts.scheme != "https":
-        return "only https services are reached"
+        raise refused(str(err)) from None
+    if parts.scheme not in ("https", "http") or not host or parts.query or parts.fragment:
+        raise refused("not an http(s) URL")
+    policy = ctx.settings.network_policy
     try:
-        addresses = [ipaddress.ip_address(host)]
-    except ValueError:
-        try:
-            infos = await asyncio.get_running_loop().getaddrinfo(host, port)
-        except OSError as err:
-            return f"cannot resolve {host}: {err}"
-        addresses = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
-    for address in addresses:
-        problem = address_problem(address)
-        if problem is not None:
-            return problem
-    return None
+        destination = await policy.destination(parts.scheme, host, port, ctx.identity.network.dns)
+    except NetworkPolicyError as err:
+        raise refused(err.reason) from None
+    except IdentityUnavailableError as err:
+        raise XrpcError(502, "UpstreamFailure", f"cannot resolve {host}: {err.reason}") from None
+    if destination is None:
+        raise refused(f"host {host} does not resolve")
+    return destination, parts.path
 
 
-async def _send(http: httpx.AsyncClient, request: Request, url: str, token: str) -> Response:
+async def _send(
+    http: httpx.AsyncClient, request: Request, destination: Destination, path: str, token: str
+) -> Response:
     headers = {"authorization": f"Bearer {token}"}
     headers["accept-encoding"] = request.headers.get("accept-encoding", "identity")
     for name in FORWARDED_REQUEST_HEADERS:
@@ -160,11 +160,11 @@ async def _send(http: httpx.AsyncClient, request: Request, url: str, token: str)
             if value is not None:
                 headers[name] = value
         body = request.stream()
-    outgoing = http.build_request(
-        request.method, url, params=request.url.query or None, headers=headers, content=body
-    )
     try:
-        upstream = await http.send(outgoing, stream=True)
+        upstream = await send(
+            http, destination, request.method, path, params=request.url.query or None,
+            headers=headers, content=body,
+        )  # fmt: skip
     except httpx.HTTPError:
         raise XrpcError(502, "UpstreamFailure", "Upstream service unreachable") from None
     if upstream.status_code >= 400:

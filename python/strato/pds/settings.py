@@ -13,11 +13,13 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
 
 from strato.firehose.sequencer import DEFAULT_MAX_AGE_SECONDS, DEFAULT_MAX_BYTES
+from strato.netpolicy import NetworkPolicy, parse_network
 from strato.pds.blobs import DEFAULT_BLOB_LIMIT
 
 ENV_PREFIX: Final = "STRATO_PDS_"
@@ -61,6 +63,9 @@ class PdsSettings:
     #: A local network (``strato up``): other services are reached over plain http on
     #: loopback, and handles under the handle domains are resolved by this PDS itself.
     local_network: bool = False
+    #: Networks (CIDR) other services may be reached in, whatever their kind (private...);
+    #: see :mod:`strato.netpolicy`.
+    allow_network: tuple[str, ...] = ()
     #: Flush every transaction to disk before answering (tests may turn it off).
     sync: bool = True
 
@@ -95,6 +100,16 @@ class PdsSettings:
             raise ValueError(f"port {self.port} is not between 0 and 65535")
         if self.trust_proxy < 0:
             raise ValueError("the number of trusted proxies cannot be negative")
+        networks = tuple(str(parse_network(text)) for text in self.allow_network)
+        object.__setattr__(self, "allow_network", networks)
+
+    @cached_property
+    def network_policy(self) -> NetworkPolicy:
+        """Where the PDS may send requests (identity and lexicon resolution, the service
+        proxy, the relays' requestCrawl notices)."""
+        return NetworkPolicy.from_options(
+            local_network=self.local_network, allow_network=self.allow_network
+        )
 
     @property
     def hostname(self) -> str:
@@ -160,7 +175,7 @@ def settings_from_env(environ: Mapping[str, str] = os.environ, **overrides: Any)
     return PdsSettings(**values)
 
 
-_TUPLES: Final = {"handle_domains", "relays", "lexicon_dirs"}
+_TUPLES: Final = {"handle_domains", "relays", "lexicon_dirs", "allow_network"}
 _INTS: Final = {"port", "trust_proxy"}
 _BOOLS: Final = {"invite_code_required", "rate_limits", "local_network", "sync"}
 _PATHS: Final = {"data_dir", "admin_token_file", "master_key_file"}

@@ -5,7 +5,8 @@ over it.
 
 - hosts: add (``requestCrawl`` as an admin: no daily limit, crawling off or not), block and
   unblock one host, ban and unban domain patterns (subscribed hosts a new ban covers are
-  disconnected), account limit and trust;
+  disconnected), account limit and trust (a host waiting on its rate limits goes on at once
+  when the new ones allow);
 - raising a host's account limit reactivates its throttled accounts that now fit, oldest first:
   each gets an ``#account`` with its combined status, and a resync (``#sync``), since the
   commits dropped while it was throttled are gone;
@@ -187,7 +188,7 @@ class RelayAdmin:
             return self.ctx.hosts.get_by_id(host.id, txn) or row, lifted
 
         updated, lifted = await asyncio.to_thread(self.ctx.store.transact, write)
-        self.crawler.limits.update(updated)
+        self.crawler.limits_changed(updated)
         if lifted:
             self.ctx.notify()
         for did in lifted:

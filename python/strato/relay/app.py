@@ -7,8 +7,9 @@ carries ``Server: strato-relay/<version> (atproto-relay)``: another relay that f
 subscribe to us, and we will not subscribe to a host that sends it.
 
 The lifespan runs the ingest pipeline, the firehose pump, the crawler of the registered hosts
-(the settings' ``crawl`` hosts are registered first) and the log's retention every
-``PRUNE_INTERVAL`` seconds; leaving it stops them and closes the store.
+(the settings' ``crawl`` hosts are registered first, and the hosts under its trusted domains
+trusted) and the log's retention every ``PRUNE_INTERVAL`` seconds; leaving it stops them and
+closes the store.
 """
 
 from __future__ import annotations
@@ -33,14 +34,12 @@ from strato.relay.admin import RelayAdmin
 from strato.relay.context import RelayContext
 from strato.relay.crawler import Crawler, CrawlerConfig
 from strato.relay.host_metrics import HostMetrics
-from strato.relay.hosts import Host
 from strato.relay.limits import HostLimits
 from strato.relay.routes import NAMESPACES, admin_paths
 from strato.relay.routes import admin as admin_routes
 from strato.relay.routes import hosts as host_routes
 from strato.relay.server_header import ServerHeader
 from strato.relay.settings import RelaySettings
-from strato.relay.ssrf import AddressError, HostnameError, check_target, parse_hostname
 from strato.xrpc import RateLimitSettings, XrpcRouter, cors_middleware
 
 logger = logging.getLogger("strato.relay")
@@ -65,11 +64,12 @@ def create_app(settings: RelaySettings, *, context: RelayContext | None = None) 
     crawler = Crawler(
         ctx.hosts,
         ctx.ingestor.submit,
-        config=CrawlerConfig(local_network=settings.local_network),
+        config=CrawlerConfig(policy=settings.network_policy),
         bans=ctx.bans,
         limits=HostLimits(),
         metrics=HostMetrics(ctx.metrics),
         on_drop=lambda host, reason: ctx.relay_metrics.drop(reason),
+        dns=ctx.identity.network.dns,
     )
     service = host_routes.HostService(ctx.hosts, crawler, ctx.bans, settings, ctx.http)
     host_routes.register(router, service)
@@ -86,7 +86,8 @@ def create_app(settings: RelaySettings, *, context: RelayContext | None = None) 
             asyncio.create_task(every(PRUNE_INTERVAL, ctx.prune, logger), name="prune"),
         ]
         for name in settings.crawl:
-            await add_host(ctx, settings, name)
+            await service.add_configured(name)
+        await service.trust()
         await crawler.start()
         try:
             yield
@@ -130,27 +131,3 @@ def create_app(settings: RelaySettings, *, context: RelayContext | None = None) 
     app.state.admin = admin
     app.state.crawler = crawler
     return app
-
-
-async def add_host(ctx: RelayContext, settings: RelaySettings, name: str) -> Host | None:
-    """Register the host ``name`` (a ``crawl`` host of the settings, as an admin adds one but
-    without asking it first: it may not be up yet); None, logged, when its name or address is
-    refused."""
-    local = settings.local_network
-    try:
-        parsed = parse_hostname(name, local_network=local, admin=True)
-        target = await check_target(parsed.hostname, no_ssl=parsed.no_ssl, local_network=local)
-    except (HostnameError, AddressError) as err:
-        logger.warning("not crawling %s: %s", name, err)
-        return None
-
-    def add() -> Host:
-        with ctx.store.write() as txn:
-            return ctx.hosts.add(
-                txn,
-                target.hostname,
-                no_ssl=target.no_ssl,
-                account_limit=settings.default_account_limit,
-            )
-
-    return await asyncio.to_thread(add)

@@ -12,7 +12,7 @@ import ipaddress
 import time
 from typing import Final
 
-from strato.relay.ssrf import HostnameError, parse_hostname
+from strato.relay.ssrf import HostnameError, host_part, parse_hostname
 from strato.storage import ReadTxn, Store, WriteTxn
 
 DOMAIN_BANS: Final = "relay_domain_bans"
@@ -29,19 +29,9 @@ def normalize_domain(value: str) -> str:
     return parsed.host
 
 
-def _host_of(hostname: str) -> str:
-    """The host part of a stored hostname (no port, no brackets)."""
-    text = hostname.lower()
-    if text.startswith("["):
-        return text[1:].partition("]")[0]
-    if text.count(":") == 1:
-        return text.partition(":")[0]
-    return text
-
-
 def candidates(hostname: str) -> list[str]:
     """The patterns that would ban ``hostname``: itself and each parent domain."""
-    host = _host_of(hostname)
+    host = host_part(hostname.lower())
     try:
         ipaddress.ip_address(host)
     except ValueError:

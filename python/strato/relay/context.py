@@ -115,7 +115,7 @@ class RelayContext:
         identity = IdentityResolver(
             plc_url=settings.plc_url,
             cache=IdentityCache(store, table=IDENTITY_CACHE_TABLE),
-            local_network=settings.local_network,
+            policy=settings.network_policy,
         )
         http = httpx.AsyncClient(
             timeout=30.0, follow_redirects=False, headers={"User-Agent": USER_AGENT}
@@ -129,6 +129,7 @@ class RelayContext:
             http=http,
             metrics=relay_metrics,
             notify=notify,
+            policy=settings.network_policy,
             strict=settings.strict,
         )
         ingestor = Ingestor(

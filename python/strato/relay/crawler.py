@@ -7,8 +7,8 @@ Each host's task:
 
 - reads the host row at every (re)connect and connects to ``host.stream_url`` with
   ``?cursor=<last_seq>`` (none while ``last_seq`` is -1: a new host is joined live);
-- checks the address first (:func:`strato.relay.ssrf.check_target`) and connects to a checked
-  address; redirects are not followed;
+- checks the address first (:func:`strato.relay.ssrf.check_target`, under the relay's network
+  policy) and connects to a checked address; redirects are not followed;
 - identifies itself as a relay (``User-Agent: strato-relay/<version> (atproto-relay)``) and
   refuses a host whose handshake answer has ``Server: ...atproto-relay...``: a relay feeding a
   relay is a loop, so the host is set ``banned`` (the reference relay's loop guard);
@@ -19,11 +19,17 @@ Each host's task:
   and it is tried again after :attr:`CrawlerConfig.offline_retry`;
 - takes each frame from the host's rate limits (:mod:`strato.relay.limits`); over a limit the
   host is ``throttled`` and not read until the window allows (a wait longer than
-  :attr:`CrawlerConfig.short_wait` closes the connection and resumes from the cursor), then
-  ``active`` again;
-- reconnects after an exponential backoff with jitter; after
-  :attr:`CrawlerConfig.offline_after` failed connections in a row the host is ``offline`` and
-  is tried every :attr:`CrawlerConfig.offline_retry` seconds (the reference gives up);
+  :attr:`CrawlerConfig.short_wait` closes the connection meanwhile and resumes from the
+  cursor), then ``active`` again. :meth:`Crawler.limits_changed` (a new account limit, trust,
+  a ``requestCrawl``) ends a wait at once: the host goes on as soon as its new limits allow;
+- reconnects after an exponential backoff with jitter, doubling from
+  :attr:`CrawlerConfig.min_backoff` to :attr:`CrawlerConfig.max_backoff` after every
+  connection that failed or ended (with an error, or closed by the host) before it had been up
+  :attr:`CrawlerConfig.healthy_after` seconds, so a host that sends one bad frame and hangs up
+  is not redialled several times a second; only a connection that stayed up that long resets
+  it. After :attr:`CrawlerConfig.offline_after` connections in a row that could not be opened
+  the host is ``offline`` and is tried every :attr:`CrawlerConfig.offline_retry` seconds (the
+  reference gives up);
 - a connected host silent for :attr:`CrawlerConfig.idle_after` seconds is ``idle`` (still
   connected); its next frame makes it ``active``.
 
@@ -40,7 +46,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -50,6 +56,8 @@ from websockets.frames import CloseCode
 from strato import __version__
 from strato.errors import FrameError
 from strato.firehose.frames import ERROR_HEADER, MAX_FRAME_BYTES, decode_frame
+from strato.identity.dnsclient import DnsClient
+from strato.netpolicy import AddressLookup, NetworkPolicy
 from strato.relay.bans import DomainBans
 from strato.relay.host_metrics import HostMetrics
 from strato.relay.hosts import Host, HostStatus, HostStore
@@ -68,13 +76,16 @@ OnDrop = Callable[[Host, str], None]
 
 @dataclass(frozen=True)
 class CrawlerConfig:
-    """Timings and limits of the crawler (seconds unless named otherwise)."""
+    """Timings and limits of the crawler (seconds unless named otherwise), and the network
+    policy upstream addresses must pass."""
 
-    local_network: bool = False
+    policy: NetworkPolicy = field(default_factory=NetworkPolicy)
     max_frame_bytes: int = MAX_FRAME_BYTES
     open_timeout: float = 5.0
     min_backoff: float = 0.5
     max_backoff: float = 30.0
+    #: How long a connection must stay up before the backoff starts again from the shortest.
+    healthy_after: float = 30.0
     #: Failed connections in a row after which a host is offline.
     offline_after: int = 15
     #: How often an offline (or FutureCursor-idle) host is tried again.
@@ -97,15 +108,23 @@ class CrawlerConfig:
 
 @dataclass
 class _Session:
-    """How one connection went: whether it opened, how many frames it brought, why it ended
-    (a reason counted in the metrics), and what comes next (``stop``, or a ``delay`` other
-    than the backoff)."""
+    """How one connection went: when it opened (None: it did not), why it ended (a reason
+    counted in the metrics), and what comes next (``stop``, ``throttled``: wait for the rate
+    limits, or a ``delay`` other than the backoff)."""
 
-    opened: bool = False
-    frames: int = 0
+    opened_at: float | None = None
     reason: str | None = None
     delay: float | None = None
     stop: bool = False
+    throttled: bool = False
+
+    @property
+    def opened(self) -> bool:
+        return self.opened_at is not None
+
+    def healthy(self, healthy_after: float) -> bool:
+        """Whether the connection stayed up ``healthy_after`` seconds."""
+        return self.opened_at is not None and time.monotonic() - self.opened_at >= healthy_after
 
 
 class _Connect(connect):
@@ -126,11 +145,17 @@ class _State:
     last_frame: float = 0.0
     #: Resume after this seq (past an oversized frame) when above the stored cursor.
     resume_after: int = -1
+    #: How the last connection (or attempt) ended: an error reason, ``closed`` or
+    #: ``throttled``; the reason of the next reconnect.
+    ended: str = "closed"
+    #: Set when the host's limits change: ends a throttle wait.
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class Crawler:
     """The upstream subscriptions of a relay. ``on_frame`` gets each message frame;
-    ``on_drop`` (optional) hears of frames dropped here (``frame_too_big``)."""
+    ``on_drop`` (optional) hears of frames dropped here (``frame_too_big``); ``dns`` resolves
+    upstream hostnames (default: the system's resolver)."""
 
     def __init__(
         self,
@@ -142,10 +167,12 @@ class Crawler:
         limits: HostLimits | None = None,
         metrics: HostMetrics | None = None,
         on_drop: OnDrop | None = None,
+        dns: AddressLookup | None = None,
     ) -> None:
         self.hosts = hosts
         self.on_frame = on_frame
         self.config = config or CrawlerConfig()
+        self.dns = dns or DnsClient()
         self.bans = bans
         self.limits = limits or HostLimits()
         self.metrics = metrics
@@ -253,8 +280,7 @@ class Crawler:
 
     async def refresh(self) -> None:
         """Re-read the rows of the subscribed hosts and resize their rate limits to their
-        accounts now (the crawler runs this every ``idle_check`` seconds; the admin API may
-        call it after changing a host's limits)."""
+        accounts now (the crawler runs this every ``idle_check`` seconds)."""
 
         def rows() -> list[Host]:
             with self.hosts.store.read() as txn:
@@ -262,10 +288,17 @@ class Crawler:
                 return [row for row in found if row is not None]
 
         for row in await asyncio.to_thread(rows):
-            state = self._states.get(row.id)
-            if state is not None:
-                state.host = row
-            self.limits.update(row)
+            self.limits_changed(row)
+
+    def limits_changed(self, host: Host) -> None:
+        """The row ``host`` has new rate limits (accounts, account limit, trust), or the host
+        asked to be crawled again: resize its windows and end a throttle wait at once, the
+        host going on as soon as the new limits allow."""
+        self.limits.update(host)
+        state = self._states.get(host.id)
+        if state is not None:
+            state.host = host
+            state.wake.set()
 
     async def _watch(self) -> None:
         while True:
@@ -278,7 +311,7 @@ class Crawler:
     async def _run(self, state: _State, delay: float) -> None:
         if delay > 0:
             await asyncio.sleep(delay)
-        failures = 0  # connections in a row that failed or brought no frame
+        failures = 0  # connections in a row that failed or ended before they were healthy
         dial_failures = 0  # connections in a row that could not be opened
         while True:
             host = await asyncio.to_thread(self.hosts.get_by_id, state.host.id)
@@ -299,10 +332,17 @@ class Crawler:
                 self._disconnected(state)
             if session.reason is not None:
                 self._error(host, session.reason)
+            state.ended = session.reason or ("throttled" if session.throttled else "closed")
             if session.stop:
                 return
-            failures = 0 if session.frames else failures + 1
             dial_failures = 0 if session.opened else dial_failures + 1
+            if session.healthy(self.config.healthy_after):
+                failures = 0
+            elif not session.throttled:
+                failures += 1
+            if session.throttled:
+                await self._wait_for_room(state)
+                continue
             wait = session.delay
             if wait is None:
                 if dial_failures >= self.config.offline_after:
@@ -315,11 +355,14 @@ class Crawler:
                     wait = self.config.offline_retry
                 else:
                     wait = self._backoff(failures)
+            if self.metrics is not None:
+                self.metrics.backoff.labels(host.hostname).set(wait)
             await asyncio.sleep(wait)
 
     def _backoff(self, failures: int) -> float:
-        """The wait before the next connection: a short jitter after a connection that brought
-        frames, else doubling from ``min_backoff`` up to ``max_backoff``, jittered."""
+        """The wait before the next connection: a short jitter after a healthy connection,
+        else doubling from ``min_backoff`` up to ``max_backoff``, jittered (a half to the whole
+        of it, so each wait is at least the one before until the cap)."""
         if failures == 0:
             return random.uniform(0, self.config.min_backoff)
         delay = min(self.config.max_backoff, self.config.min_backoff * 2.0 ** min(failures - 1, 32))
@@ -329,7 +372,7 @@ class Crawler:
         host = state.host
         try:
             target = await check_target(
-                host.hostname, no_ssl=host.no_ssl, local_network=self.config.local_network
+                host.hostname, no_ssl=host.no_ssl, policy=self.config.policy, dns=self.dns
             )
         except (AddressError, HostnameError) as err:
             logger.warning("not connecting to %s: %s", host.hostname, err)
@@ -343,7 +386,7 @@ class Crawler:
                 await self._refuse_relay(host)
             return
         async with websocket:
-            session.opened = True
+            session.opened_at = time.monotonic()
             response = websocket.response
             if response is not None and _is_relay(response.headers.get_all("Server")):
                 session.reason, session.stop = "relay_loop", True
@@ -399,7 +442,6 @@ class Crawler:
                     return
                 await self.on_frame(state.host, data)
                 last = data
-                session.frames += 1
                 state.last_frame = time.monotonic()
                 if state.host.status != HostStatus.ACTIVE:
                     await self._set_status(state.host.id, HostStatus.ACTIVE)
@@ -430,7 +472,8 @@ class Crawler:
 
     async def _throttle(self, state: _State, wait: float, session: _Session) -> bool:
         """Wait for the host's rate limits; False when the wait is long and the connection is
-        to be closed meanwhile (the next one resumes from the cursor)."""
+        to be closed meanwhile (``session.throttled``: the next one resumes from the cursor
+        once the limits allow)."""
         limiter = self.limits.limiter(state.host)
         if self.metrics is not None:
             self.metrics.throttled.labels(state.host.hostname).inc()
@@ -439,11 +482,27 @@ class Crawler:
             await self._set_status(state.host.id, HostStatus.THROTTLED)
         while wait:
             if wait > self.config.short_wait:
-                session.delay = wait
+                session.throttled = True
                 return False
-            await asyncio.sleep(wait)
+            await self._pause(state, wait)
             wait = limiter.take()
         return True
+
+    async def _wait_for_room(self, state: _State) -> None:
+        """Wait, disconnected, until the host's rate limits take a frame again; then the host
+        is ``active``."""
+        limiter = self.limits.limiter(state.host)
+        while wait := limiter.wait():
+            await self._pause(state, wait)
+        if state.host.status == HostStatus.THROTTLED:
+            await self._set_status(state.host.id, HostStatus.ACTIVE)
+
+    async def _pause(self, state: _State, seconds: float) -> None:
+        """Sleep ``seconds``, or less when the host's limits change (:meth:`limits_changed`)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await state.wake.wait()
+        state.wake.clear()
 
     async def _upstream_error(self, state: _State, data: bytes, session: _Session) -> None:
         try:
@@ -485,7 +544,7 @@ class Crawler:
         state.connections += 1
         state.last_frame = time.monotonic()
         if self.metrics is not None and state.connections > 1:
-            self.metrics.reconnects.labels(state.host.hostname).inc()
+            self.metrics.reconnects.labels(state.host.hostname, state.ended).inc()
         self._update_connected()
         if state.host.status == HostStatus.OFFLINE:
             await self._set_status(state.host.id, HostStatus.ACTIVE)

@@ -3,7 +3,12 @@
 
 - ``strato_relay_hosts_connected`` (gauge; alias ``relay_connected_inbound``, the reference's
   name that dashboards use): open upstream subscriptions;
-- ``strato_relay_host_reconnects_total{host}``: connections opened to a host after its first;
+- ``strato_relay_host_reconnects_total{host,reason}``: connections opened to a host after its
+  first, by how the connection (or attempt) before ended: one of the error reasons below,
+  ``closed`` (by the host, without an error) or ``throttled`` (closed to wait for its limits);
+- ``strato_relay_host_backoff_seconds{host}``: the wait before the next connection to a host,
+  as last chosen (it doubles after each connection that did not stay up, see
+  :mod:`strato.relay.crawler`);
 - ``strato_relay_host_errors_total{host,reason}``: connections ended or refused, by reason
   (``frame_too_big``, ``text_frame``, ``connect_failed``, ``connection_lost``,
   ``upstream_error``, ``future_cursor``, ``relay_loop``, ``address_refused``,
@@ -35,7 +40,13 @@ class HostMetrics:
         )
         self.reconnects = Counter(
             "strato_relay_host_reconnects",
-            "Connections opened to a host after its first",
+            "Connections opened to a host after its first, by how the one before ended",
+            ("host", "reason"),
+            registry=registry,
+        )
+        self.backoff = Gauge(
+            "strato_relay_host_backoff_seconds",
+            "The wait before the next connection to a host, as last chosen",
             ("host",),
             registry=registry,
         )

@@ -16,7 +16,9 @@ day         20,000 + admitted x 10       500,000,000
 ==========  ===========================  ===========
 
 An event over a window is never dropped: :meth:`HostLimiter.take` says how long to wait, the
-crawler stops reading that host meanwhile (status ``throttled``) and carries on from there.
+crawler stops reading that host meanwhile (status ``throttled``) and carries on from there. A
+change of the host's accounts, account limit or trust resizes its windows at once
+(:meth:`HostLimits.update`), counts kept.
 
 **Accounts.** When the pipeline meets a new account on a host it calls :func:`admit_account`
 in its transaction: the host's ``account_count`` goes up and the account is admitted while the
@@ -34,11 +36,12 @@ that key.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Final
 
 from strato.relay.hosts import Host, HostStore
+from strato.relay.ssrf import host_part
 from strato.storage import ReadTxn, WriteTxn, from_u64, u64
 from strato.xrpc.ratelimit import RateLimit
 
@@ -51,8 +54,10 @@ HOUR: Final = 3600.0
 DAY: Final = 86400.0
 TRUSTED_RATES: Final = (5_000, 50_000_000, 500_000_000)
 
+Rates = tuple[RateLimit, RateLimit, RateLimit]
 
-def host_rates(host: Host) -> tuple[RateLimit, RateLimit, RateLimit]:
+
+def host_rates(host: Host) -> Rates:
     """The host's per-second, per-hour and per-day event limits (see the module docstring)."""
     if host.trusted:
         second, hour, day = TRUSTED_RATES
@@ -73,21 +78,30 @@ class HostLimiter:
 
     __slots__ = ("_clock", "_limits", "_state", "_windows")
 
-    def __init__(self, host: Host, clock: Callable[[], float]) -> None:
+    def __init__(self, rates: Rates, clock: Callable[[], float]) -> None:
         self._clock = clock
-        rates = host_rates(host)
         self._windows = [rate.window for rate in rates]
         self._limits = [rate.points for rate in rates]
         # per window: [start of the current fixed window, its count, the previous one's]
         self._state = [[0.0, 0, 0] for _ in rates]
 
-    def update(self, host: Host) -> None:
-        """Resize the windows for the host's current accounts (counts are kept)."""
-        self._limits = [rate.points for rate in host_rates(host)]
+    def update(self, rates: Rates) -> None:
+        """Resize the windows (counts are kept)."""
+        self._limits = [rate.points for rate in rates]
 
     def take(self, points: int = 1) -> float:
         """Take ``points`` events from every window and return 0, or take none and return the
         seconds until they fit."""
+        wait = self.wait(points)
+        if wait:
+            return wait
+        for state in self._state:
+            state[1] += points
+        return 0.0
+
+    def wait(self, points: int = 1) -> float:
+        """The seconds until ``points`` events fit in every window (0: they fit now); takes
+        nothing."""
         now = self._clock()
         wait = 0.0
         for window, limit, state in zip(self._windows, self._limits, self._state, strict=True):
@@ -104,18 +118,16 @@ class HostLimiter:
                     fits = (limit - points) / current if limit >= points else 0.0
                     until = start + window * (2 - fits)
                 wait = max(wait, until - now, 0.001)
-        if wait:
-            return wait
-        for state in self._state:
-            state[1] += points
-        return 0.0
+        return wait
 
 
 @dataclass
 class HostLimits:
-    """The limiters of every host, made on first use."""
+    """The limiters of every host, made on first use, sized by ``rates`` (the module
+    docstring's table)."""
 
     clock: Callable[[], float] = time.time
+    rates: Callable[[Host], Rates] = host_rates
 
     def __post_init__(self) -> None:
         self._limiters: dict[int, HostLimiter] = {}
@@ -123,7 +135,7 @@ class HostLimits:
     def limiter(self, host: Host) -> HostLimiter:
         limiter = self._limiters.get(host.id)
         if limiter is None:
-            limiter = self._limiters[host.id] = HostLimiter(host, self.clock)
+            limiter = self._limiters[host.id] = HostLimiter(self.rates(host), self.clock)
         return limiter
 
     def update(self, host: Host) -> None:
@@ -132,12 +144,27 @@ class HostLimits:
         connected is not lost to a limiter made from the row read before it."""
         limiter = self._limiters.get(host.id)
         if limiter is None:
-            self._limiters[host.id] = HostLimiter(host, self.clock)
+            self._limiters[host.id] = HostLimiter(self.rates(host), self.clock)
         else:
-            limiter.update(host)
+            limiter.update(self.rates(host))
 
     def forget(self, host_id: int) -> None:
         self._limiters.pop(host_id, None)
+
+
+def is_trusted_host(hostname: str, domains: Iterable[str]) -> bool:
+    """Whether the stored ``hostname`` (lowercase, a port only on a local network) is under
+    one of the trusted ``domains``: ``pds.example.com`` names that host on any port,
+    ``localhost:2583`` that host on that port only, ``*.example.com`` every name under it (as
+    the reference's trusted domains, ``*.host.bsky.network``)."""
+    host = host_part(hostname)
+    for domain in domains:
+        if domain.startswith("*."):
+            if host.endswith(domain[1:]):
+                return True
+        elif domain in (hostname, host):
+            return True
+    return False
 
 
 def admit_account(txn: WriteTxn, hosts: HostStore, host_id: int, did: str) -> bool:
@@ -212,6 +239,7 @@ __all__ = [
     "admit_account",
     "host_rates",
     "is_throttled",
+    "is_trusted_host",
     "lift_limit",
     "release_account",
 ]

@@ -12,6 +12,9 @@ time per account and retried no sooner than ``min_interval`` seconds:
   fully (every block hash, the MST rebuilt to the commit's data root, the signature with the
   key of its DID document), take its commit as the account's head, and emit a ``#sync`` whose
   ``blocks`` is a CAR of just that signed commit, so consumers can resynchronise too.
+
+Both go to the host's checked addresses, under the relay's network policy, as the crawler
+does: the host's name is resolved again for each repair and its addresses checked.
 """
 
 from __future__ import annotations
@@ -31,10 +34,12 @@ from strato.errors import CommitVerificationError, IdentityError
 from strato.firehose import Sequencer
 from strato.firehose.frames import encode_message
 from strato.identity import IdentityResolver
+from strato.netpolicy import Destination, NetworkPolicy, send
 from strato.pds.events import append_sync, now_iso
 from strato.relay.accounts import AccountState, AccountStore
 from strato.relay.hosts import HostStore
 from strato.relay.metrics import RelayMetrics
+from strato.relay.ssrf import AddressError, HostnameError, check_target
 from strato.repo.verify import RepoReport, verify_repo
 from strato.storage import Store, WriteTxn
 
@@ -74,6 +79,7 @@ class Repairer:
         metrics: RelayMetrics,
         notify: Callable[[], None],
         forget_identity: Callable[[str], None] = lambda did: None,
+        policy: NetworkPolicy | None = None,
         strict: bool = True,
         concurrency: int = DEFAULT_CONCURRENCY,
         min_interval: float = DEFAULT_MIN_INTERVAL,
@@ -87,6 +93,7 @@ class Repairer:
         self.metrics = metrics
         self.notify = notify
         self.forget_identity = forget_identity
+        self.policy = policy or NetworkPolicy()
         self.strict = strict
         self.min_interval = min_interval
         self._limit = asyncio.Semaphore(concurrency)
@@ -149,19 +156,31 @@ class Repairer:
                 logger.warning("%s of %s failed: %s", kind, did, err)
         self.metrics.repairs.labels(kind, outcome).inc()
 
-    def _pds_url(self, state: AccountState) -> str:
+    async def _pds(self, state: AccountState) -> Destination:
+        """The account's host, checked for connecting."""
         host = self.hosts.get_by_id(state.host_id)
         if host is None:
             raise RepairError("no_host", f"host {state.host_id} is gone")
-        return host.http_url
+        try:
+            target = await check_target(
+                host.hostname, no_ssl=host.no_ssl, policy=self.policy, dns=self.identity.network.dns
+            )
+        except (HostnameError, AddressError) as err:
+            raise RepairError("address_refused", f"{host.hostname}: {err}") from None
+        return target.destination
 
     async def _recheck(self, did: str) -> str:
         state = self.accounts.get(did)
         if state is None:
             raise RepairError("unknown_account", "the relay has no such account")
-        response = await self.http.get(
-            self._pds_url(state) + "/xrpc/com.atproto.sync.getRepoStatus", params={"did": did}
-        )
+        response = await send(
+            self.http, await self._pds(state), "GET", "/xrpc/com.atproto.sync.getRepoStatus",
+            params={"did": did},
+        )  # fmt: skip
+        try:
+            await response.aread()
+        finally:
+            await response.aclose()
         if response.status_code == 400 and _error(response) == "RepoNotFound":
             upstream: str | None = "deleted"
             rev = None
@@ -224,7 +243,7 @@ class Repairer:
             key = doc.signing_key()
         except (IdentityError, ValueError) as err:
             raise RepairError("unknown_did", str(err)) from err
-        data = await self._download(self._pds_url(state) + "/xrpc/com.atproto.sync.getRepo", did)
+        data = await self._download(await self._pds(state), did)
         try:
             report = await asyncio.to_thread(
                 verify_repo, data, did_key=key, did=did, strict=self.strict
@@ -238,8 +257,10 @@ class Repairer:
             self.notify()
         return "synced" if appended else "unchanged"
 
-    async def _download(self, url: str, did: str) -> bytes:
-        async with self.http.stream("GET", url, params={"did": did}) as response:
+    async def _download(self, pds: Destination, did: str) -> bytes:
+        path = "/xrpc/com.atproto.sync.getRepo"
+        response = await send(self.http, pds, "GET", path, params={"did": did})
+        try:
             if response.status_code != 200:
                 raise RepairError("bad_answer", f"getRepo answered {response.status_code}")
             chunks = []
@@ -249,6 +270,8 @@ class Repairer:
                 if size > MAX_REPO_BYTES:
                     raise RepairError("too_big", f"repository over {MAX_REPO_BYTES} bytes")
                 chunks.append(chunk)
+        finally:
+            await response.aclose()
         return b"".join(chunks)
 
     def _adopt(self, txn: WriteTxn, did: str, report: RepoReport) -> bool:

@@ -13,10 +13,12 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+from strato.netpolicy import NetworkPolicy, parse_network
 from strato.pds.settings import parse_size
 from strato.sync import ErrorCode
 
@@ -68,9 +70,15 @@ class RelaySettings:
     data_dir: Path = Path(DEFAULT_DATA_DIR)
     public_url: str = ""
     plc_url: str = DEFAULT_PLC_URL
-    #: Loopback and private upstreams allowed, a port in a requestCrawl hostname, plain
-    #: http/ws to them (``strato up``).
+    #: Loopback upstreams allowed, a port in a requestCrawl hostname, plain http/ws to them
+    #: (``strato up``); see :mod:`strato.netpolicy`.
     local_network: bool = False
+    #: Networks (CIDR) whose addresses upstreams may have, whatever their kind (private...).
+    allow_network: tuple[str, ...] = ()
+    #: Hosts trusted (higher rate limits, no account limit) when added and at every start:
+    #: ``pds.example.com`` (any port), ``localhost:2583`` (that port), ``*.example.com``
+    #: (every name under it).
+    trusted_domains: tuple[str, ...] = ()
     lenient: bool = False
     policy: Mapping[str, bool] = field(default_factory=dict)
     crawl: tuple[str, ...] = ()
@@ -113,6 +121,19 @@ class RelaySettings:
             if type(strict) is not bool:
                 raise ValueError(f"policy check {name!r} must be true (strict) or false")
         object.__setattr__(self, "policy", policy)
+        domains = tuple(domain.strip().lower() for domain in self.trusted_domains)
+        if any(not domain or "/" in domain for domain in domains):
+            raise ValueError(f"trusted domains {self.trusted_domains!r} must be host names")
+        object.__setattr__(self, "trusted_domains", domains)
+        networks = tuple(str(parse_network(text)) for text in self.allow_network)
+        object.__setattr__(self, "allow_network", networks)
+
+    @cached_property
+    def network_policy(self) -> NetworkPolicy:
+        """Where the relay may connect (crawler, requestCrawl checks, repairs, identity)."""
+        return NetworkPolicy.from_options(
+            local_network=self.local_network, allow_network=self.allow_network
+        )
 
     @property
     def hostname(self) -> str:
@@ -166,7 +187,7 @@ def settings_from_env(environ: Mapping[str, str] = os.environ, **overrides: Any)
     return RelaySettings(**values)
 
 
-_TUPLES: Final = {"crawl"}
+_TUPLES: Final = {"crawl", "allow_network", "trusted_domains"}
 _INTS: Final = {
     "port", "default_account_limit", "new_hosts_per_day", "workers", "trust_proxy",
     "consumer_buffer",

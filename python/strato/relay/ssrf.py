@@ -12,25 +12,31 @@ Hostnames (the reference relay's rules, ``--local-network`` relaxing them):
 - plain http/ws is refused (the relay requires SSL) unless the caller is an admin.
 
 On a local network (``strato up``) a hostname may carry a port, may be ``localhost``, a single
-label (a container name) or an IP literal, and a bare name whose addresses are all loopback or
-private is reached over plain http and ws (:attr:`Target.no_ssl`).
+label (a container name) or an IP literal, and a bare name whose addresses are all non-public
+(loopback, or in a network the policy allows) is reached over plain http and ws
+(:attr:`Target.no_ssl`).
 
-Addresses: the name is resolved (``loop.getaddrinfo``) and every address must be public
-unicast (not private, loopback, link-local, multicast, reserved, shared or unspecified; an
-IPv4-mapped IPv6 address is judged by its IPv4 address), and the port 80 or 443; the
-connection then goes to a checked address, so a second DNS answer cannot swap in another one.
-On a local network only the resolution is required.
+Addresses: the name is resolved and every address must pass the relay's
+:class:`~strato.netpolicy.NetworkPolicy` (public unicast; loopback too on a local network; any
+address in an ``--allow-network`` range), and the port must be 80 or 443 outside a local
+network; the connection then goes to a checked address, so a second DNS answer cannot swap in
+another one.
 """
 
 from __future__ import annotations
 
-import asyncio
-import ipaddress
-import socket
 from dataclasses import dataclass
 from typing import Final
 
-from strato.identity.fetch import IPAddress, address_problem
+from strato.errors import IdentityUnavailableError, NetworkPolicyError
+from strato.netpolicy import (
+    AddressLookup,
+    Destination,
+    IPAddress,
+    NetworkPolicy,
+    address_kind,
+    ip_literal,
+)
 from strato.syntax import is_handle
 
 SCHEMES: Final = {"https": False, "wss": False, "http": True, "ws": True}
@@ -43,8 +49,13 @@ class HostnameError(ValueError):
 
 
 class AddressError(ValueError):
-    """A host whose address the relay will not connect to (private, loopback, ..., a port
-    other than 80 and 443) or that does not resolve."""
+    """A host the relay will not connect to: the network policy refuses one of its addresses,
+    or its port (other than 80 and 443 outside a local network); or it does not resolve
+    (:class:`UnresolvedHostError`)."""
+
+
+class UnresolvedHostError(AddressError):
+    """A host whose name has no address, or whose lookup failed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +82,11 @@ class Target:
     port: int
     addresses: tuple[IPAddress, ...]
 
+    @property
+    def destination(self) -> Destination:
+        """The host's HTTP side (``describeServer``, ``getRepo``...) at the checked addresses."""
+        return Destination("http" if self.no_ssl else "https", self.host, self.port, self.addresses)
+
 
 def parse_hostname(value: str, *, local_network: bool, admin: bool = False) -> ParsedHostname:
     """``value`` (a bare hostname or a URL of one) as the relay stores it; raises
@@ -93,7 +109,7 @@ def parse_hostname(value: str, *, local_network: bool, admin: bool = False) -> P
     host, port = _split_port(rest.lower(), value)
     if port is not None and not local_network:
         raise HostnameError("a port number is only allowed on a local network")
-    if _ip_literal(host) is not None:
+    if ip_literal(host) is not None:
         if not local_network:
             raise HostnameError("an IP address is not a hostname")
     elif not is_handle(host) and not (local_network and _is_label(host)):
@@ -102,10 +118,19 @@ def parse_hostname(value: str, *, local_network: bool, admin: bool = False) -> P
     return ParsedHostname(hostname, host, port, no_ssl)
 
 
+def host_part(hostname: str) -> str:
+    """The host of a stored hostname: without its port and brackets."""
+    if hostname.startswith("["):
+        return hostname[1:].partition("]")[0]
+    if hostname.count(":") == 1:
+        return hostname.partition(":")[0]
+    return hostname
+
+
 def _split_port(text: str, value: str) -> tuple[str, int | None]:
     if text.startswith("["):  # [v6]:port
         host, sep, tail = text[1:].partition("]")
-        if not sep or _ip_literal(host) is None:
+        if not sep or ip_literal(host) is None:
             raise HostnameError(f"{value!r} is not a hostname")
         if not tail:
             return host, None
@@ -124,13 +149,6 @@ def _port(text: str, value: str) -> int:
     return int(text)
 
 
-def _ip_literal(host: str) -> IPAddress | None:
-    try:
-        return ipaddress.ip_address(host)
-    except ValueError:
-        return None
-
-
 def _is_label(host: str) -> bool:
     return 0 < len(host) <= 63 and set(host) <= _LABEL_CHARS and host[0] != "-" != host[-1]
 
@@ -139,48 +157,40 @@ def _bracketed(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-async def resolve_addresses(host: str, port: int, *, local_network: bool) -> list[IPAddress]:
+async def resolve_addresses(
+    host: str, port: int, *, policy: NetworkPolicy, dns: AddressLookup
+) -> list[IPAddress]:
     """The addresses of ``host`` the relay may connect to on ``port``; raises
-    :class:`AddressError` when the port is not 80/443, the name does not resolve, or any
-    address is not public (all of this only the resolution on a local network)."""
-    if not local_network and port not in STANDARD_PORTS:
+    :class:`AddressError` when the port is not 80/443 outside a local network or the policy
+    refuses one of its addresses, :class:`UnresolvedHostError` when the name does not
+    resolve."""
+    if not policy.local_network and port not in STANDARD_PORTS:
         raise AddressError(f"port {port} not allowed (80 or 443 only)")
-    literal = _ip_literal(host)
-    if literal is not None:
-        found = [literal]
-    else:
-        loop = asyncio.get_running_loop()
-        try:
-            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except (OSError, UnicodeError) as err:
-            raise AddressError(f"cannot resolve {host}: {err}") from None
-        found = []
-        for info in infos:
-            address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
-            if address not in found:
-                found.append(address)
-        if not found:
-            raise AddressError(f"{host} has no address")
-    if not local_network:
-        for address in found:
-            problem = address_problem(address)
-            if problem is not None:
-                via = "" if literal is not None else f" ({host} resolves to {address})"
-                raise AddressError(f"{problem}{via} not allowed")
+    try:
+        found = await policy.resolve(host, dns)
+    except NetworkPolicyError as err:
+        raise AddressError(err.reason) from None
+    except IdentityUnavailableError as err:
+        raise UnresolvedHostError(f"cannot resolve {host}: {err.reason}") from None
+    if not found:
+        raise UnresolvedHostError(f"cannot resolve {host}: no address")
     return found
 
 
-async def check_target(hostname: str, *, no_ssl: bool | None, local_network: bool) -> Target:
+async def check_target(
+    hostname: str, *, no_ssl: bool | None, policy: NetworkPolicy, dns: AddressLookup
+) -> Target:
     """The host ``hostname`` (as :func:`parse_hostname` stores it) checked for connecting.
     ``no_ssl`` None (a bare name) picks plain http/ws on a local network when every address is
-    loopback or private, https/wss otherwise."""
-    parsed = parse_hostname(hostname, local_network=local_network, admin=True)
+    non-public (loopback or allowed), https/wss otherwise."""
+    local = policy.local_network
+    parsed = parse_hostname(hostname, local_network=local, admin=True)
     default_port = 80 if no_ssl else 443
     addresses = await resolve_addresses(
-        parsed.host, parsed.port or default_port, local_network=local_network
+        parsed.host, parsed.port or default_port, policy=policy, dns=dns
     )
     if no_ssl is None:
-        no_ssl = local_network and all(address_problem(a) is not None for a in addresses)
+        no_ssl = local and all(address_kind(address) is not None for address in addresses)
         default_port = 80 if no_ssl else 443
     return Target(
         parsed.hostname, parsed.host, no_ssl, parsed.port or default_port, tuple(addresses)
@@ -192,7 +202,9 @@ __all__ = [
     "HostnameError",
     "ParsedHostname",
     "Target",
+    "UnresolvedHostError",
     "check_target",
+    "host_part",
     "parse_hostname",
     "resolve_addresses",
 ]

@@ -8,15 +8,22 @@ through the same :meth:`HostService.request_crawl` with ``admin=True``),
 2. the hostname rules of :func:`strato.relay.ssrf.parse_hostname`: 400 ``BadRequest``;
 3. a domain ban, or a host banned by an admin: 401 ``HostBanned`` (the lexicon's name; the
    reference answers ``DomainBan``);
-4. the host's addresses (:func:`strato.relay.ssrf.check_target`) and its
-   ``com.atproto.server.describeServer`` (5 s, no redirects, to the checked address): 400
-   ``HostNotFound`` when refused or when it does not answer 200 with a JSON object; a host
-   whose ``Server`` header names a relay is refused (400 ``BadRequest``), since a relay feeding
-   a relay is a loop;
+4. the host's addresses (:func:`strato.relay.ssrf.check_target`, under the relay's network
+   policy): 400 ``BadRequest`` when the policy refuses one (a private or link-local address,
+   say), 400 ``HostNotFound`` when the name does not resolve; then its
+   ``com.atproto.server.describeServer`` (5 s, no redirects, to a checked address): 400
+   ``HostNotFound`` when it does not answer 200 with a JSON object; a host whose ``Server``
+   header names a relay is refused (400 ``BadRequest``), since a relay feeding a relay is a
+   loop;
 5. a new host needs room in the new-hosts-per-day window (admins are exempt): 429
-   ``RateLimitExceeded``; it is added with the default account limit and subscribed. A known
-   host is subscribed again when it is not being read, and reconnected at once when it is
-   ``idle`` or ``offline`` (the only way back for a host the reference has given up on).
+   ``RateLimitExceeded``; it is added with the default account limit (trusted when its name is
+   under ``--trusted-domain``) and subscribed. A known host is subscribed again when it is not
+   being read, reconnected at once when it is ``idle`` or ``offline`` (the only way back for a
+   host the reference has given up on), and a ``throttled`` one has its rate limits read again
+   at once (:meth:`~strato.relay.crawler.Crawler.limits_changed`).
+
+The crawl hosts of the settings are registered at start (:meth:`HostService.add_configured`),
+and every registered host under a trusted domain is trusted then (:meth:`HostService.trust`).
 
 ``listHosts`` pages by host id (the cursor), oldest first, and like the reference lists only
 hosts that have sent an event (``seq`` above 0).
@@ -26,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import Callable
 from typing import Any, Final
@@ -33,11 +41,21 @@ from typing import Any, Final
 import httpx
 import msgspec
 
+from strato.netpolicy import send
 from strato.relay.bans import DomainBans
 from strato.relay.crawler import RELAY_MARK, USER_AGENT, Crawler
 from strato.relay.hosts import Host, HostStatus, HostStore
+from strato.relay.limits import is_trusted_host
 from strato.relay.settings import RelaySettings
-from strato.relay.ssrf import AddressError, HostnameError, Target, check_target, parse_hostname
+from strato.relay.ssrf import (
+    AddressError,
+    HostnameError,
+    ParsedHostname,
+    Target,
+    UnresolvedHostError,
+    check_target,
+    parse_hostname,
+)
 from strato.xrpc.errors import XrpcError
 from strato.xrpc.ratelimit import RateLimit, SlidingWindow
 from strato.xrpc.router import XrpcRequest, XrpcRouter
@@ -53,6 +71,8 @@ CHECK_TIMEOUT: Final = 5.0
 MAX_DESCRIBE_BYTES: Final = 64 * 1024
 DAY: Final = 86400.0
 
+logger = logging.getLogger("strato.relay")
+
 
 def bad_request(message: str) -> XrpcError:
     return XrpcError(400, "BadRequest", message)
@@ -61,7 +81,8 @@ def bad_request(message: str) -> XrpcError:
 class HostService:
     """The host registry as the XRPC methods (and the admin API) see it. ``crawl_enabled`` and
     ``new_hosts_per_day`` start from the settings and are held in memory (as the reference
-    holds them), changed by the admin API."""
+    holds them), changed by the admin API. Hostnames are resolved as the crawler resolves
+    them (its ``dns``), under the settings' network policy."""
 
     def __init__(
         self,
@@ -96,11 +117,10 @@ class HostService:
     async def request_crawl(self, hostname: str, *, admin: bool = False) -> Host:
         """Add (or wake) the host ``hostname`` and subscribe to it; raises :class:`XrpcError`
         as the module docstring lists."""
-        local = self.settings.local_network
         if not (self.crawl_enabled or admin):
             raise XrpcError(403, "Forbidden", "public requestCrawl not allowed on this relay")
         try:
-            parsed = parse_hostname(hostname, local_network=local, admin=admin)
+            parsed = self._parse(hostname, admin=admin)
         except HostnameError as err:
             raise bad_request(f"hostname field empty or invalid: {err}") from None
         if self.bans.is_banned(parsed.hostname):
@@ -110,9 +130,11 @@ class HostService:
             raise XrpcError(401, "HostBanned", "host is banned")
         no_ssl = known.no_ssl if known is not None else parsed.no_ssl
         try:
-            target = await check_target(parsed.hostname, no_ssl=no_ssl, local_network=local)
-        except AddressError as err:
+            target = await self._check(parsed.hostname, no_ssl)
+        except UnresolvedHostError as err:
             raise XrpcError(400, "HostNotFound", f"host server unreachable: {err}") from None
+        except AddressError as err:
+            raise bad_request(f"host address not allowed: {err}") from None
         await self.check_server(target)
         if known is None:
             host = await self._add(target, admin=admin)
@@ -120,8 +142,48 @@ class HostService:
             host = known
             if host.status in (HostStatus.IDLE, HostStatus.OFFLINE):
                 await self.crawler.unsubscribe(host.id)
+            else:
+                self.crawler.limits_changed(host)
         self.crawler.subscribe(host)
         return host
+
+    async def add_configured(self, name: str) -> Host | None:
+        """Register the host ``name`` (a ``crawl`` host of the settings, as an admin adds one
+        but without asking it first: it may not be up yet); None, logged, when its name or
+        address is refused."""
+        try:
+            parsed = self._parse(name, admin=True)
+            target = await self._check(parsed.hostname, parsed.no_ssl)
+        except (HostnameError, AddressError) as err:
+            logger.warning("not crawling %s: %s", name, err)
+            return None
+        return await asyncio.to_thread(self._store, target)
+
+    async def trust(self) -> list[str]:
+        """Trust every registered host under a trusted domain that is not yet (run at start,
+        before the crawler); their hostnames."""
+        domains = self.settings.trusted_domains
+
+        def write() -> list[str]:
+            trusted: list[str] = []
+            with self.hosts.store.write() as txn:
+                for host in list(self.hosts.all(txn)):
+                    if not host.trusted and is_trusted_host(host.hostname, domains):
+                        host.trusted = True
+                        self.hosts.put(txn, host)
+                        trusted.append(host.hostname)
+            return trusted
+
+        return await asyncio.to_thread(write) if domains else []
+
+    def _parse(self, hostname: str, *, admin: bool) -> ParsedHostname:
+        return parse_hostname(
+            hostname, local_network=self.settings.network_policy.local_network, admin=admin
+        )
+
+    async def _check(self, hostname: str, no_ssl: bool | None) -> Target:
+        policy = self.settings.network_policy
+        return await check_target(hostname, no_ssl=no_ssl, policy=policy, dns=self.crawler.dns)
 
     async def check_server(self, target: Target) -> None:
         """GET the host's ``describeServer`` at a checked address; raises 400
@@ -141,33 +203,27 @@ class HostService:
     async def _describe_server(self, target: Target) -> tuple[int, list[str], bytes | None]:
         """The status, ``Server`` headers and body (None past :data:`MAX_DESCRIBE_BYTES`) of
         the first checked address that takes the connection."""
-        scheme = "http" if target.no_ssl else "https"
-        headers = {"Host": target.hostname, "User-Agent": USER_AGENT, "Accept": "application/json"}
-        failure: httpx.HTTPError = httpx.ConnectError("no address")
-        for address in target.addresses:
-            literal = f"[{address}]" if address.version == 6 else str(address)
-            url = f"{scheme}://{literal}:{target.port}{DESCRIBE_SERVER}"
-            try:
-                async with asyncio.timeout(CHECK_TIMEOUT):
-                    async with self.http.stream(
-                        "GET", url, headers=headers, extensions={"sni_hostname": target.host},
-                        timeout=CHECK_TIMEOUT, follow_redirects=False,
-                    ) as response:  # fmt: skip
-                        answer = (response.status_code, response.headers.get_list("server"))
-                        data = bytearray()
-                        async for chunk in response.aiter_bytes():
-                            data += chunk
-                            if len(data) > MAX_DESCRIBE_BYTES:
-                                return (*answer, None)
-                        return (*answer, bytes(data))
-            except httpx.ConnectError as err:  # the next address may answer
-                failure = err
-            except httpx.HTTPError as err:
-                failure = err
-                break
-            except TimeoutError:
-                failure = httpx.TimeoutException(f"no answer in {CHECK_TIMEOUT} s")
-                break
+        headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+        try:
+            async with asyncio.timeout(CHECK_TIMEOUT):
+                response = await send(
+                    self.http, target.destination, "GET", DESCRIBE_SERVER, headers=headers,
+                    timeout=CHECK_TIMEOUT,
+                )  # fmt: skip
+                try:
+                    answer = (response.status_code, response.headers.get_list("server"))
+                    data = bytearray()
+                    async for chunk in response.aiter_bytes():
+                        data += chunk
+                        if len(data) > MAX_DESCRIBE_BYTES:
+                            return (*answer, None)
+                    return (*answer, bytes(data))
+                finally:
+                    await response.aclose()
+        except httpx.HTTPError as err:
+            failure = str(err)
+        except TimeoutError:
+            failure = f"no answer in {CHECK_TIMEOUT} s"
         raise XrpcError(400, "HostNotFound", f"host server unreachable: {failure}")
 
     async def _add(self, target: Target, *, admin: bool) -> Host:
@@ -177,17 +233,19 @@ class HostService:
                 raise XrpcError(
                     429, "RateLimitExceeded", "new host subscriptions temporarily disabled"
                 )
+        return await asyncio.to_thread(self._store, target)
 
-        def add() -> Host:
-            with self.hosts.store.write() as txn:
-                return self.hosts.add(
-                    txn,
-                    target.hostname,
-                    no_ssl=target.no_ssl,
-                    account_limit=self.settings.default_account_limit,
-                )
-
-        return await asyncio.to_thread(add)
+    def _store(self, target: Target) -> Host:
+        """The host row of ``target``, created when new (trusted when its name is under a
+        trusted domain)."""
+        with self.hosts.store.write() as txn:
+            return self.hosts.add(
+                txn,
+                target.hostname,
+                no_ssl=target.no_ssl,
+                account_limit=self.settings.default_account_limit,
+                trusted=is_trusted_host(target.hostname, self.settings.trusted_domains),
+            )
 
     def list_hosts(self, *, cursor: str | None, limit: int) -> ListHostsOutput:
         """Hosts that have sent events, by id after ``cursor``."""
