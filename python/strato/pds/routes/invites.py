@@ -13,7 +13,8 @@ from urllib.parse import urlsplit
 from strato.pds.accounts import ADMIN, InviteCodeInfo
 from strato.pds.accounts import invites as invite_table
 from strato.pds.context import PdsContext
-from strato.pds.routes.server_shared import iso_from_ms, live_account
+from strato.pds.routes.common import requester
+from strato.pds.routes.server_shared import iso_from_ms
 from strato.storage import WriteTxn
 from strato.xrpc import XrpcRequest, XrpcRouter
 from strato.xrpc.errors import invalid_request
@@ -42,11 +43,13 @@ def register(router: XrpcRouter, ctx: PdsContext) -> None:
             codes=await create_codes(ctx, accounts or [ADMIN], body.code_count, body.use_count)
         )
 
-    @router.method("com.atproto.server.getAccountInviteCodes", auth=ctx.auth.access())
+    @router.method(
+        "com.atproto.server.getAccountInviteCodes", auth=ctx.auth.access(check_takedown=True)
+    )
     async def get_account_invite_codes(
         request: XrpcRequest[types.GetAccountInviteCodesParams, None],
     ) -> types.GetAccountInviteCodesOutput:
-        did = live_account(ctx, request).did
+        did = requester(request)
         codes = ctx.accounts.account_invite_codes(did)
         if not request.params.include_used:
             codes = [code for code in codes if len(code.uses) < code.available]
