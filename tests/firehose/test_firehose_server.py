@@ -65,11 +65,12 @@ async def subscribed(service: FirehoseService, count: int = 1) -> None:
     await asyncio.to_thread(wait_for, lambda: service.broadcaster.subscriber_count == count)
 
 
-def test_no_cursor_is_live_only(service: FirehoseService, address: str) -> None:
+@pytest.mark.parametrize("cursor", [None, ""], ids=["absent", "empty"])
+def test_no_cursor_is_live_only(service: FirehoseService, address: str, cursor: str | None) -> None:
     service.append(count=3)
 
     async def run() -> list[Frame]:
-        async with connect(url(address)) as ws:
+        async with connect(url(address, cursor)) as ws:
             await subscribed(service)
             service.append("#identity")
             service.append("#account", count=2)
@@ -134,14 +135,25 @@ def test_future_cursor(service: FirehoseService, address: str) -> None:
     assert service.metric("strato_firehose_consumers_cut_total", reason="FutureCursor") == 1
 
 
-@pytest.mark.parametrize("cursor", ["abc", "-1", "1.5", ""])
-def test_bad_cursor(service: FirehoseService, address: str, cursor: str) -> None:
-    async def run() -> list[Frame]:
+@pytest.mark.parametrize(
+    ("cursor", "message"),
+    [
+        ("abc", "cursor must be an integer >= 0"),
+        ("-1", "cursor must be an integer >= 0"),
+        ("1.5", "cursor must be an integer >= 0"),
+        ("9" * 5000, "cursor: integer out of the signed 64-bit range"),
+        (str(2**63), "cursor: integer out of the signed 64-bit range"),
+    ],
+    ids=["letters", "negative", "fraction", "5000-digits", "2^63"],
+)
+def test_bad_cursor(service: FirehoseService, address: str, cursor: str, message: str) -> None:
+    async def run() -> tuple[list[Frame], int | None, str | None]:
         async with connect(url(address, cursor)) as ws:
-            return await until_closed(ws)
+            return await until_closed(ws), ws.close_code, ws.close_reason
 
-    frames = asyncio.run(run())
-    assert [frame.body["error"] for frame in frames] == ["InvalidRequest"]
+    frames, code, reason = asyncio.run(run())
+    assert [frame.body for frame in frames] == [{"error": "InvalidRequest", "message": message}]
+    assert (code, reason) == (1008, "InvalidRequest")
 
 
 def test_outdated_cursor(tmp_path: Path) -> None:

@@ -71,7 +71,9 @@ from strato.lexicon.types import (
     decode_record,
 )
 from strato.lexicon.types._base import convert
+from strato.pds.records import validate
 from strato.repo import mst
+from strato.xrpc import XrpcError
 
 STRUCTS: dict[type[LexObject], str] = {
     Profile: "app.bsky.actor.profile",
@@ -176,6 +178,46 @@ def test_struct_and_generic_engine_agree(cls: type[LexObject], ref: str, data: A
 
 # ---------------------------------------------------------------------------------------------
 # The catalog's fast path
+
+
+RKEYS = ["self", "other", TID, "app.bsky.feed.post", "3jzfcijpj2z2a-", "a" * 513, ""]
+
+
+def _pds_verdict(catalog: Catalog, collection: str, rkey: str) -> tuple[str, ...] | str | None:
+    try:
+        return validate(catalog, collection, rkey, RECORDS[collection][1], None)
+    except XrpcError as err:
+        return (err.error, err.message or "")
+
+
+@pytest.mark.parametrize("collection", sorted(TYPED_RECORDS))
+def test_typed_records_enforce_the_record_key_as_the_catalog_does(collection: str) -> None:
+    """Without a lexicon folder the PDS judges a record by its typed struct; the record key
+    type is the lexicon's, and every key gets the verdict the loaded lexicon gives."""
+    lexicons = generic()
+    doc = lexicons.get(collection)
+    assert doc is not None
+    main = doc.main
+    assert main is not None
+    assert TYPED_RECORDS[collection].key == main["key"]
+    for rkey in RKEYS:
+        typed, loaded = (
+            _pds_verdict(Catalog(), collection, rkey),
+            _pds_verdict(lexicons, collection, rkey),
+        )
+        assert typed == loaded, rkey
+    assert _pds_verdict(Catalog(), collection, RECORDS[collection][0]) == "valid"
+
+
+def test_a_profile_is_only_at_self() -> None:
+    profile = RECORDS["app.bsky.actor.profile"][1]
+    assert validate(Catalog(), "app.bsky.actor.profile", "self", profile, None) == "valid"
+    with pytest.raises(XrpcError) as caught:
+        validate(Catalog(), "app.bsky.actor.profile", "other", profile, None)
+    assert caught.value.message == (
+        "Invalid app.bsky.actor.profile record: rkey: record key 'other' is not a valid "
+        "literal:self"
+    )
 
 
 def test_catalog_knows_the_typed_structs() -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 from pds_net import LocalPds
 from strato.firehose import decode_frame
+from strato.syntax import TID
 
 POST = "app.bsky.feed.post"
 LIKE = "app.bsky.feed.like"
@@ -19,6 +20,11 @@ CREATED_AT = "2026-11-24T00:00:00Z"
 OTHER_CID = "bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpm"
 #: The first bytes of a PNG file: enough for the blob store's sniffing.
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(64)
+
+
+def tid(n: int) -> str:
+    """The ``n``-th record key of a test (the key of a post or a like is a TID; ordered by n)."""
+    return str(TID.from_parts(1_700_000_000_000_000 + n, 0))
 
 
 def post(text: Any = "hello", **extra: Any) -> dict[str, Any]:

@@ -126,6 +126,12 @@ def test_account_invite_switch_and_bad_inputs(pds: LocalPds) -> None:
         ("com.atproto.server.createInviteCode", {"useCount": 1, "forAccount": "nope"}),
         ("com.atproto.server.createInviteCodes", {"codeCount": 0, "useCount": 1}),
         ("com.atproto.server.createInviteCodes", {"useCount": 1}),
+        # one call makes at most 10,000 codes (2^62 of them would hold the writer for ever)
+        ("com.atproto.server.createInviteCodes", {"codeCount": 2**62, "useCount": 1}),
+        (
+            "com.atproto.server.createInviteCodes",
+            {"codeCount": 5001, "useCount": 1, "forAccounts": [did, did]},
+        ),
     ]:
         assert error_of(admin(pds, nsid, json=body)) == (400, "InvalidRequest"), body
     user = pds.xrpc("com.atproto.server.createInviteCode", json={"useCount": 1})

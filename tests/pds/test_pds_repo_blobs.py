@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 from pds_net import LocalPds, local_network
-from pds_repo_helpers import PNG, POST, User, error_of, nothing_written, post, user
+from pds_repo_helpers import PNG, POST, User, error_of, nothing_written, post, tid, user
 
 UPLOAD = "com.atproto.repo.uploadBlob"
 
@@ -41,7 +41,7 @@ def test_upload_reference_serve_and_unreference(pds: LocalPds) -> None:
     assert error_of(pds.xrpc("com.atproto.sync.getBlob", params=params)) == (
         400, "InvalidRequest",
     )  # fmt: skip
-    written = alice.create(with_image(blob), rkey="pic")
+    written = alice.create(with_image(blob), rkey=tid(1))
     assert written["validationStatus"] == "valid"
     served = pds.xrpc("com.atproto.sync.getBlob", params=params)
     assert served.status_code == 200
@@ -54,7 +54,7 @@ def test_upload_reference_serve_and_unreference(pds: LocalPds) -> None:
     assert listed["cids"] == [cid]
     # the commit's event names the blob
     alice.ok("com.atproto.repo.deleteRecord",
-             json={"repo": alice.did, "collection": POST, "rkey": "pic"})  # fmt: skip
+             json={"repo": alice.did, "collection": POST, "rkey": tid(1)})  # fmt: skip
     assert pds.xrpc("com.atproto.sync.listBlobs", params={"did": alice.did}).json() == {"cids": []}
 
 
@@ -133,7 +133,7 @@ def test_list_blobs_pages_and_since(pds: LocalPds) -> None:
     for i in range(3):
         blob = upload(alice, PNG + bytes([i]))
         cids.append(blob["ref"]["$link"])
-        written = alice.create(with_image(blob), rkey=f"p{i}")
+        written = alice.create(with_image(blob), rkey=tid(i))
         if i == 0:
             first_rev = written["commit"]["rev"]
 

@@ -9,7 +9,17 @@ from pathlib import Path
 from typing import Any
 
 from pds_net import LocalPds, local_network
-from pds_repo_helpers import PNG, POST, User, error_of, event_kinds, nothing_written, post, user
+from pds_repo_helpers import (
+    PNG,
+    POST,
+    User,
+    error_of,
+    event_kinds,
+    nothing_written,
+    post,
+    tid,
+    user,
+)
 from strato import CID
 from strato.repo import Create, Repo
 
@@ -29,13 +39,13 @@ def test_import_replaces_the_repository_and_emits_sync(pds: LocalPds) -> None:
     blob = alice.ok("com.atproto.repo.uploadBlob", content=PNG,
                     headers={"Content-Type": "image/png"})["blob"]  # fmt: skip
     images = {"$type": "app.bsky.embed.images", "images": [{"image": blob, "alt": ""}]}
-    alice.create(post("keep"), rkey="a")
-    alice.create(post("pic", embed=images), rkey="b")
+    alice.create(post("keep"), rkey=tid(1))
+    alice.create(post("pic", embed=images), rkey=tid(2))
     before = alice.records()
     car = export(pds, alice.did)
     alice.ok("com.atproto.repo.deleteRecord",
-             json={"repo": alice.did, "collection": POST, "rkey": "b"})  # fmt: skip
-    alice.create(post("later"), rkey="c")
+             json={"repo": alice.did, "collection": POST, "rkey": tid(2)})  # fmt: skip
+    alice.create(post("later"), rkey=tid(3))
     seq = pds.ctx.sequencer.head()
     response = alice.call(IMPORT, content=car, headers=CAR)
     assert response.status_code == 200, response.text
@@ -81,7 +91,7 @@ def test_bad_imports_write_nothing(tmp_path: Path) -> None:
     with local_network(tmp_path, blob_limit=4096) as pds:
         alice = user(pds, "alice")
         bob = user(pds, "bob")
-        alice.create(post("mine"), rkey="a")
+        alice.create(post("mine"), rkey=tid(1))
         alices_car = export(pds, alice.did)
         valid = bytearray(alices_car)
         valid[-5] ^= 0xFF  # a corrupt block: its hash no longer matches
@@ -105,4 +115,4 @@ def test_bad_imports_write_nothing(tmp_path: Path) -> None:
             anonymous = pds.xrpc(IMPORT, content=alices_car, headers=CAR)
             assert error_of(anonymous) == (401, "AuthMissing")
         assert list(bob.records()) == []
-        assert list(alice.records()) == ["a"]
+        assert list(alice.records()) == [tid(1)]

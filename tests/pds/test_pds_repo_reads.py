@@ -4,15 +4,15 @@ describeRepo, and their errors."""
 from __future__ import annotations
 
 from pds_net import LocalPds
-from pds_repo_helpers import LIKE, POST, error_of, post, user
+from pds_repo_helpers import LIKE, POST, error_of, post, tid, user
 
 
 def test_list_records_pages_both_ways(pds: LocalPds) -> None:
     alice = user(pds, "alice")
-    rkeys = [f"r{i}" for i in range(5)]
+    rkeys = [tid(i) for i in range(5)]
     for rkey in rkeys:
         alice.create(post(rkey), rkey=rkey)
-    subject = {"uri": f"at://{alice.did}/{POST}/r0", "cid": alice.records()["r0"]}
+    subject = {"uri": f"at://{alice.did}/{POST}/{rkeys[0]}", "cid": alice.records()[rkeys[0]]}
     alice.create({"$type": LIKE, "subject": subject, "createdAt": "2026-11-24T00:00:00Z"}, LIKE)
 
     def page(**params: object) -> dict[str, object]:
@@ -33,18 +33,18 @@ def test_list_records_pages_both_ways(pds: LocalPds) -> None:
     assert keys(everything) == rkeys[::-1]  # newest (highest key) first, as the reference
     first = everything["records"]
     assert isinstance(first, list)
-    assert first[0]["value"] == post("r4")
-    assert first[0]["cid"] == alice.records()["r4"]
+    assert first[0]["value"] == post(rkeys[4])
+    assert first[0]["cid"] == alice.records()[rkeys[4]]
     one = page(limit=2)
-    assert keys(one) == ["r4", "r3"]
-    assert one["cursor"] == "r3"
-    assert keys(page(limit=2, cursor="r3")) == ["r2", "r1"]
-    last = page(limit=2, cursor="r1")
-    assert keys(last) == ["r0"]
-    assert keys(page(limit=2, cursor="r0")) == []
-    assert "cursor" not in page(limit=2, cursor="r0")
+    assert keys(one) == [rkeys[4], rkeys[3]]
+    assert one["cursor"] == rkeys[3]
+    assert keys(page(limit=2, cursor=rkeys[3])) == [rkeys[2], rkeys[1]]
+    last = page(limit=2, cursor=rkeys[1])
+    assert keys(last) == [rkeys[0]]
+    assert keys(page(limit=2, cursor=rkeys[0])) == []
+    assert "cursor" not in page(limit=2, cursor=rkeys[0])
     assert keys(page(reverse="true")) == rkeys
-    assert keys(page(reverse="true", limit=2, cursor="r1")) == ["r2", "r3"]
+    assert keys(page(reverse="true", limit=2, cursor=rkeys[1])) == [rkeys[2], rkeys[3]]
     for params in ({"limit": "0"}, {"limit": "101"}, {"limit": "x"}, {"reverse": "maybe"}):
         bad = pds.xrpc(
             "com.atproto.repo.listRecords",
@@ -59,14 +59,14 @@ def test_list_records_pages_both_ways(pds: LocalPds) -> None:
 
 def test_get_record_and_its_errors(pds: LocalPds) -> None:
     alice = user(pds, "alice")
-    written = alice.create(post(), rkey="one")
-    params = {"repo": alice.did, "collection": POST, "rkey": "one"}
+    written = alice.create(post(), rkey=tid(1))
+    params = {"repo": alice.did, "collection": POST, "rkey": tid(1)}
     got = pds.xrpc("com.atproto.repo.getRecord", params=params).json()
     assert got == {"uri": written["uri"], "cid": written["cid"], "value": post()}
     same = pds.xrpc("com.atproto.repo.getRecord", params={**params, "cid": written["cid"]})
     assert same.status_code == 200
     for bad, expected in (
-        ({"rkey": "two"}, (400, "RecordNotFound")),
+        ({"rkey": tid(2)}, (400, "RecordNotFound")),
         ({"cid": "bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpm"},
          (400, "RecordNotFound")),
         ({"repo": "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa"}, (400, "RepoNotFound")),

@@ -16,6 +16,7 @@ from pds_repo_helpers import (
     event_kinds,
     nothing_written,
     post,
+    tid,
     user,
 )
 
@@ -26,14 +27,14 @@ APPLY = "com.atproto.repo.applyWrites"
 
 def test_put_record_creates_then_updates_and_a_same_record_is_no_commit(pds: LocalPds) -> None:
     alice = user(pds, "alice")
-    body: dict[str, Any] = {"repo": alice.did, "collection": POST, "rkey": "self1"}
+    body: dict[str, Any] = {"repo": alice.did, "collection": POST, "rkey": tid(1)}
     created = alice.ok(PUT, json={**body, "record": post("one")})
-    assert created["uri"] == f"at://{alice.did}/{POST}/self1"
+    assert created["uri"] == f"at://{alice.did}/{POST}/{tid(1)}"
     assert created["validationStatus"] == "valid"
     assert created["commit"]["cid"] == alice.head()
     updated = alice.ok(PUT, json={**body, "record": post("two")})
     assert updated["cid"] != created["cid"]
-    assert alice.records() == {"self1": updated["cid"]}
+    assert alice.records() == {tid(1): updated["cid"]}
     seq = pds.ctx.sequencer.head()
     same = alice.ok(PUT, json={**body, "record": post("two")})
     assert same["cid"] == updated["cid"]
@@ -43,7 +44,7 @@ def test_put_record_creates_then_updates_and_a_same_record_is_no_commit(pds: Loc
 
 def test_put_record_swap_record(pds: LocalPds) -> None:
     alice = user(pds, "alice")
-    body: dict[str, Any] = {"repo": alice.did, "collection": POST, "rkey": "k1"}
+    body: dict[str, Any] = {"repo": alice.did, "collection": POST, "rkey": tid(1)}
     first = alice.ok(PUT, json={**body, "record": post("one"), "swapRecord": None})
     with nothing_written(pds, alice):
         # null: only if absent
@@ -56,13 +57,13 @@ def test_put_record_swap_record(pds: LocalPds) -> None:
         bad = alice.call(PUT, json={**body, "record": post("x"), "swapRecord": "nope"})
         assert error_of(bad) == (400, "InvalidRequest")
     swapped = alice.ok(PUT, json={**body, "record": post("y"), "swapRecord": first["cid"]})
-    assert alice.records() == {"k1": swapped["cid"]}
+    assert alice.records() == {tid(1): swapped["cid"]}
 
 
 def test_delete_record_and_its_swaps(pds: LocalPds) -> None:
     alice = user(pds, "alice")
-    written = alice.create(post(), rkey="gone")
-    body = {"repo": alice.did, "collection": POST, "rkey": "gone"}
+    written = alice.create(post(), rkey=tid(1))
+    body = {"repo": alice.did, "collection": POST, "rkey": tid(1)}
     with nothing_written(pds, alice):
         stale = alice.call(DELETE, json={**body, "swapRecord": OTHER_CID})
         assert error_of(stale) == (400, "InvalidSwap")
@@ -80,8 +81,9 @@ def test_delete_record_and_its_swaps(pds: LocalPds) -> None:
 
 def test_apply_writes_is_one_commit_with_results(pds: LocalPds) -> None:
     alice = user(pds, "alice")
-    alice.create(post("old"), rkey="upd")
-    alice.create(post("bye"), rkey="del")
+    new, upd, gone = tid(1), tid(2), tid(3)
+    alice.create(post("old"), rkey=upd)
+    alice.create(post("bye"), rkey=gone)
     seq = pds.ctx.sequencer.head()
     out = alice.ok(
         APPLY,
@@ -89,11 +91,11 @@ def test_apply_writes_is_one_commit_with_results(pds: LocalPds) -> None:
             "repo": alice.did,
             "writes": [
                 {"$type": "com.atproto.repo.applyWrites#create", "collection": POST,
-                 "rkey": "new", "value": post("new")},
+                 "rkey": new, "value": post("new")},
                 {"$type": "com.atproto.repo.applyWrites#update", "collection": POST,
-                 "rkey": "upd", "value": post("changed")},
+                 "rkey": upd, "value": post("changed")},
                 {"$type": "com.atproto.repo.applyWrites#delete", "collection": POST,
-                 "rkey": "del"},
+                 "rkey": gone},
                 {"$type": "com.atproto.repo.applyWrites#create", "collection": "com.example.thing",
                  "value": {"$type": "com.example.thing", "n": 1}},
             ],
@@ -108,11 +110,11 @@ def test_apply_writes_is_one_commit_with_results(pds: LocalPds) -> None:
         "com.atproto.repo.applyWrites#deleteResult",
         "com.atproto.repo.applyWrites#createResult",
     ]
-    assert out["results"][0]["uri"] == f"at://{alice.did}/{POST}/new"
+    assert out["results"][0]["uri"] == f"at://{alice.did}/{POST}/{new}"
     assert [r.get("validationStatus") for r in out["results"]] == [
         "valid", "valid", None, "unknown",
     ]  # fmt: skip
-    assert set(alice.records()) == {"new", "upd"}
+    assert set(alice.records()) == {new, upd}
     assert len(alice.records("com.example.thing")) == 1
 
 
@@ -146,7 +148,8 @@ def test_validate_flag(pds: LocalPds) -> None:
 def test_bad_writes_are_refused_and_write_nothing(pds: LocalPds) -> None:
     alice = user(pds, "alice")
     bob = user(pds, "bob")
-    alice.create(post(), rkey="exists")
+    exists = tid(1)
+    alice.create(post(), rkey=exists)
 
     def write(nsid: str, body: dict[str, Any], token: str | None = alice.token) -> Any:
         return error_of(pds.xrpc(nsid, token=token, json=body))
@@ -159,7 +162,7 @@ def test_bad_writes_are_refused_and_write_nothing(pds: LocalPds) -> None:
             401, "AuthenticationRequired",
         )  # fmt: skip
         assert write(PUT, {**base, "rkey": "x", "record": post()}, bob.token)[0] == 401
-        assert write(DELETE, {**base, "rkey": "exists"}, bob.token)[0] == 401
+        assert write(DELETE, {**base, "rkey": exists}, bob.token)[0] == 401
         assert write(APPLY, {"repo": alice.did, "writes": []}, bob.token)[0] == 401
         assert write(create, {**base, "repo": "nobody.test", "record": post()}) == (
             403, "AccountNotFound",
@@ -175,7 +178,7 @@ def test_bad_writes_are_refused_and_write_nothing(pds: LocalPds) -> None:
         assert write(create, {**base, "record": {**post(), "$type": LIKE}}) == (
             400, "InvalidRequest",
         )  # fmt: skip
-        assert write(create, {**base, "record": post(), "rkey": "exists"}) == (
+        assert write(create, {**base, "record": post(), "rkey": exists}) == (
             400, "InvalidRequest",
         )  # fmt: skip
         assert write(create, {**base, "record": {**post(), "x": {"$link": "bad"}}}) == (
@@ -183,14 +186,14 @@ def test_bad_writes_are_refused_and_write_nothing(pds: LocalPds) -> None:
         )  # fmt: skip
         # the whole batch fails with one bad write
         update_missing = {"$type": "com.atproto.repo.applyWrites#update", "collection": POST,
-                          "rkey": "missing", "value": post()}  # fmt: skip
+                          "rkey": tid(2), "value": post()}  # fmt: skip
         assert write(APPLY, {"repo": alice.did, "writes": [update_missing]}) == (
             400, "RecordNotFound",
         )  # fmt: skip
         odd = {"$type": "com.atproto.repo.applyWrites#rename", "collection": POST, "rkey": "x"}
         assert write(APPLY, {"repo": alice.did, "writes": [odd]}) == (400, "InvalidRequest")
         delete = {"$type": "com.atproto.repo.applyWrites#delete", "collection": POST,
-                  "rkey": "exists"}  # fmt: skip
+                  "rkey": exists}  # fmt: skip
         too_many = write(APPLY, {"repo": alice.did, "writes": [delete] * 201})
         assert too_many == (400, "InvalidRequest")
         twice = write(APPLY, {"repo": alice.did, "writes": [delete, delete]})
@@ -202,7 +205,7 @@ def test_bad_writes_are_refused_and_write_nothing(pds: LocalPds) -> None:
         assert big == (413, "PayloadTooLarge")
         # no token
         assert write(create, {**base, "record": post()}, None) == (401, "AuthMissing")
-    assert alice.records() == {"exists": alice.records()["exists"]}
+    assert alice.records() == {exists: alice.records()[exists]}
 
 
 def test_inactive_accounts_cannot_write(pds: LocalPds) -> None:
@@ -227,7 +230,7 @@ def test_writes_are_rate_limited_per_account_by_points(tmp_path: Path) -> None:
         def creates(batch: int) -> dict[str, Any]:
             writes = [
                 {"$type": "com.atproto.repo.applyWrites#create", "collection": POST,
-                 "rkey": f"b{batch}-{i}", "value": post(f"{batch}-{i}")}
+                 "rkey": tid(batch * 1000 + i), "value": post(f"{batch}-{i}")}
                 for i in range(200)
             ]  # fmt: skip
             return {"repo": alice.did, "writes": writes}

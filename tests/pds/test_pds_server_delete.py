@@ -59,7 +59,8 @@ def test_request_then_delete(pds: LocalPds, caplog: pytest.LogCaptureFixture) ->
         "com.atproto.server.createSession", json={"identifier": did, "password": PASSWORD}
     )
     assert_error(gone, 401, "AuthenticationRequired")
-    assert post(pds, "com.atproto.server.refreshSession", alice["refreshJwt"]).status_code == 400
+    refresh = post(pds, "com.atproto.server.refreshSession", alice["refreshJwt"])
+    assert_error(refresh, 403, "AccountNotFound")
     assert login(pds, "bob.test")["did"] == bob["did"]
     # the handle is free again
     assert pds.create_account("alice.test")["did"] != did

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from pds_net import LocalPds, local_network
-from pds_repo_helpers import POST, User, error_of, post, user
+from pds_repo_helpers import POST, User, error_of, post, tid, user
 from strato import CID, car
 from strato.repo.verify import verify_record_car, verify_repo
 
@@ -29,19 +29,19 @@ def get(pds: LocalPds, nsid: str, **params: Any) -> Any:
 
 def test_get_repo_whole_and_since(pds: LocalPds) -> None:
     alice = user(pds, "alice")
-    first = alice.create(post("one"), rkey="one")
-    alice.create(post("two"), rkey="two")
+    first = alice.create(post("one"), rkey=tid(1))
+    alice.create(post("two"), rkey=tid(2))
     whole = get(pds, "com.atproto.sync.getRepo", did=alice.did)
     assert whole.headers["content-type"] == "application/vnd.ipld.car"
     report = verify_repo(whole.content, did_key=did_key(pds, alice), did=alice.did)
     assert report.commit_cid.encode() == alice.head()
-    assert {path for path, _ in report.records} == {f"{POST}/one", f"{POST}/two"}
+    assert {path for path, _ in report.records} == {f"{POST}/{tid(1)}", f"{POST}/{tid(2)}"}
     diff = get(pds, "com.atproto.sync.getRepo", did=alice.did, since=first["commit"]["rev"])
     roots, blocks = car.read_car(diff.content)
     assert [root.encode() for root in roots] == [alice.head()]
     cids = {cid.encode() for cid in blocks}
-    assert alice.records()["two"] in cids
-    assert alice.records()["one"] not in cids
+    assert alice.records()[tid(2)] in cids
+    assert alice.records()[tid(1)] not in cids
     assert len(diff.content) < len(whole.content)
     for params, expected in (
         ({"did": UNKNOWN_DID}, REPO_NOT_FOUND),
@@ -57,7 +57,7 @@ def test_a_large_repo_streams_whole(pds: LocalPds) -> None:
     for batch in range(5):
         writes = [
             {"$type": "com.atproto.repo.applyWrites#create", "collection": POST,
-             "rkey": f"r{batch}-{i:03d}", "value": post(f"{batch}-{i} " + "x" * 250)}
+             "rkey": tid(batch * 1000 + i), "value": post(f"{batch}-{i} " + "x" * 250)}
             for i in range(200)
         ]  # fmt: skip
         alice.ok("com.atproto.repo.applyWrites", json={"repo": alice.did, "writes": writes})
@@ -69,11 +69,12 @@ def test_a_large_repo_streams_whole(pds: LocalPds) -> None:
 
 def test_get_record_proves_presence_and_absence(pds: LocalPds) -> None:
     alice = user(pds, "alice")
-    written = alice.create(post(), rkey="here")
-    alice.create(post("other"), rkey="there")
+    here = tid(1)
+    written = alice.create(post(), rkey=here)
+    alice.create(post("other"), rkey=tid(2))
     key = did_key(pds, alice)
-    proof = get(pds, "com.atproto.sync.getRecord", did=alice.did, collection=POST, rkey="here")
-    found = verify_record_car(proof.content, did=alice.did, collection=POST, rkey="here",
+    proof = get(pds, "com.atproto.sync.getRecord", did=alice.did, collection=POST, rkey=here)
+    found = verify_record_car(proof.content, did=alice.did, collection=POST, rkey=here,
                               did_key=key)  # fmt: skip
     assert found is not None
     assert found.cid.encode() == written["cid"]
@@ -90,8 +91,8 @@ def test_get_record_proves_presence_and_absence(pds: LocalPds) -> None:
 
 def test_get_blocks(pds: LocalPds) -> None:
     alice = user(pds, "alice")
-    alice.create(post(), rkey="one")
-    wanted = [alice.records()["one"], alice.head()]
+    alice.create(post(), rkey=tid(1))
+    wanted = [alice.records()[tid(1)], alice.head()]
     response = pds.xrpc("com.atproto.sync.getBlocks",
                         params={"did": alice.did, "cids": wanted})  # fmt: skip
     assert response.status_code == 200, response.text
@@ -150,22 +151,22 @@ def test_unavailable_repos_are_refused_but_to_their_owner_and_the_admin(tmp_path
     with local_network(tmp_path / "net", admin_token_file=token_file) as pds:
         alice = user(pds, "alice")
         bob = user(pds, "bob")
-        alice.create(post(), rkey="one")
-        bob.create(post(), rkey="one")
+        alice.create(post(), rkey=tid(1))
+        bob.create(post(), rkey=tid(1))
         pds.ctx.accounts.deactivate(alice.did)
         pds.ctx.accounts.set_takedown(bob.did, "mod-1")
         methods: list[tuple[str, dict[str, Any]]] = [
             ("com.atproto.sync.getRepo", {}),
-            ("com.atproto.sync.getRecord", {"collection": POST, "rkey": "one"}),
+            ("com.atproto.sync.getRecord", {"collection": POST, "rkey": tid(1)}),
             ("com.atproto.sync.getLatestCommit", {}),
             ("com.atproto.sync.listBlobs", {}),
-            ("com.atproto.sync.getBlocks", {"cids": [alice.records()["one"]]}),
+            ("com.atproto.sync.getBlocks", {"cids": [alice.records()[tid(1)]]}),
         ]
         for who, error in ((alice, "RepoDeactivated"), (bob, "RepoTakendown")):
             for nsid, params in methods:
                 query = {"did": who.did, **params}
                 if nsid == "com.atproto.sync.getBlocks":
-                    query["cids"] = [who.records()["one"]]
+                    query["cids"] = [who.records()[tid(1)]]
                 refused = pds.xrpc(nsid, params=query)
                 assert error_of(refused) == (400, error), nsid
                 with pds.client() as client:

@@ -20,6 +20,7 @@ from strato.plc.operations import build_operation
 from strato.plc.server import PlcSettings, _count_param, create_app
 
 RECOVERY, PRIMARY = key("recovery"), key("primary")
+INVALID = "request body is not valid: invalid data model value: "
 
 
 @pytest.fixture
@@ -175,6 +176,15 @@ async def test_bad_operations_are_400_and_write_nothing(tmp_path: Path) -> None:
         await assert_rejected(http, did, many, "too many alsoKnownAs entries (max 10)")
         await assert_rejected(http, did, {"type": "nope"}, "unknown operation type 'nope'")
         await assert_rejected(http, did, None, "", raw=b"{not json")
+        # outside the data model: never a 500, nothing written
+        await assert_rejected(http, did, None, INVALID + "JSON text is not valid UTF-8 (byte 9)",
+                              raw=b'{"type":"\xff"}')  # fmt: skip
+        deep = b'{"type":' + b"[" * 10_000 + b"]" * 10_000 + b"}"
+        await assert_rejected(http, did, None, INVALID + "nested more than 64 levels deep at "
+                              "$.type", raw=deep)  # fmt: skip
+        huge = b'{"type":"create","n":' + b"9" * 5000 + b"}"
+        await assert_rejected(http, did, None, INVALID + "integer out of the signed 64-bit range "
+                              "at $.n", raw=huge)  # fmt: skip
         await assert_rejected(http, did, None, "operation too large", raw=b" " * 70_000)
         chunks = [b" " * 20_000] * 4  # streamed, no content-length
 
@@ -304,6 +314,12 @@ async def test_export_legacy_timestamp_form(tmp_path: Path) -> None:
         ({"count": "-1"}, "Invalid count parameter"),
         ({"after": "yesterday"}, "Invalid after parameter"),
         ({"after": "-5"}, "Invalid after parameter"),
+        ({"count": "9" * 5000}, "Invalid count parameter"),
+        ({"count": str(2**64)}, "Invalid count parameter"),
+        ({"after": "9" * 5000}, "Invalid after parameter"),
+        ({"after": str(2**64)}, "Invalid after parameter"),
+        ({"after": "1969-12-31T23:59:59.999Z"}, "Invalid after parameter"),
+        ({"after": "0001-01-01T00:00:00Z"}, "Invalid after parameter"),
     ],
 )
 async def test_export_bad_parameters(tmp_path: Path, params: dict[str, str], message: str) -> None:
@@ -316,7 +332,19 @@ async def test_export_bad_parameters(tmp_path: Path, params: dict[str, str], mes
 def test_export_count_is_capped_at_1000() -> None:
     assert _count_param(None) == 1000
     assert _count_param("5000") == 1000
+    assert _count_param(str(2**63 - 1)) == 1000
     assert _count_param("7") == 7
+
+
+@pytest.mark.anyio
+async def test_export_empty_parameters_are_absent(tmp_path: Path) -> None:
+    async with directory(tmp_path) as http:
+        await created(http)
+        everything = await http.get("/export")
+        empty = await http.get("/export", params={"after": "", "count": ""})
+        assert (empty.status_code, empty.text) == (200, everything.text)
+        epoch = await http.get("/export", params={"after": "1970-01-01T00:00:00Z"})
+        assert (epoch.status_code, epoch.text) == (200, everything.text)
 
 
 @pytest.mark.anyio

@@ -122,14 +122,17 @@ def test_replay_from_a_cursor_then_live(tmp_path: Path) -> None:
     asyncio.run(main())
 
 
-def test_live_only_starts_at_the_head_even_before_the_pump_announces_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize("cursor", [None, ""], ids=["absent", "empty"])
+def test_live_only_starts_at_the_head_even_before_the_pump_announces_it(
+    tmp_path: Path, cursor: str | None
+) -> None:
     log = Log(tmp_path / "log")
     log.append(2)
 
     async def main() -> None:
         async with running(tmp_path, log, poll_interval=3600.0) as (server, address):
             log.append(1)  # durable, not yet announced: not for a subscriber that comes now
-            async with connect(url(address)) as ws:
+            async with connect(url(address, cursor)) as ws:
                 await wait_for(lambda: server.connection_count == 1)
                 await asyncio.sleep(0.05)  # let the connection reach its start
                 log.append(2)
@@ -141,7 +144,14 @@ def test_live_only_starts_at_the_head_even_before_the_pump_announces_it(tmp_path
 
 @pytest.mark.parametrize(
     ("cursor", "error"),
-    [(99, "FutureCursor"), ("abc", "InvalidRequest"), ("-1", "InvalidRequest")],
+    [
+        (99, "FutureCursor"),
+        ("abc", "InvalidRequest"),
+        ("-1", "InvalidRequest"),
+        ("9" * 5000, "InvalidRequest"),
+        (2**63, "InvalidRequest"),
+    ],
+    ids=["future", "letters", "negative", "5000-digits", "2^63"],
 )
 def test_bad_cursors_get_an_error_frame_and_close_1008(
     tmp_path: Path, cursor: object, error: str

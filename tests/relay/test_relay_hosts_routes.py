@@ -321,7 +321,7 @@ def test_list_hosts_pages_through_hosts_that_have_sent_events(store: Store) -> N
                        "status": "active"}],
             "cursor": "1",
         }  # fmt: skip
-        for bad in ({"cursor": "x"}, {"cursor": "-1"}):
+        for bad in ({"cursor": "x"}, {"cursor": "-1"}, {"cursor": "9" * 5000}):
             response = await relay.client.get(LIST_HOSTS, params=bad)
             assert error(response) == (400, "BadRequest")
         for bad in ({"limit": "0"}, {"limit": "1001"}):

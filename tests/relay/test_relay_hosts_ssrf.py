@@ -101,6 +101,8 @@ def test_local_network_hostnames(value: str, expected: ParsedHostname) -> None:
         ("localhost:65536", "bad port"),
         ("localhost:http", "bad port"),
         ("localhost:", "bad port"),
+        ("localhost:" + "9" * 5000, "bad port"),  # refused before it is converted
+        ("[::1]:" + "9" * 5000, "bad port"),
         ("[::1", "is not a hostname"),
         ("[::1]x", "is not a hostname"),
         ("[pds]:80", "is not a hostname"),

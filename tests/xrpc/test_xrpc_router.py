@@ -12,6 +12,7 @@ import httpx
 import msgspec
 import pytest
 from starlette.applications import Starlette
+from strato.datamodel import DEEP, OUT_OF_RANGE
 from strato.xrpc import MethodTypes, XrpcError, XrpcRouter
 from strato.xrpc.auth import create_session_tokens
 from strato.xrpc.cors import EXPOSE_HEADERS
@@ -71,6 +72,13 @@ def test_query_params_are_typed() -> None:
 def test_defaults_and_single_list_item() -> None:
     response = get("/xrpc/com.example.echo", params={"name": "x", "tags": "only"})
     assert response.json() == {"text": "x", "tags": ["only"], "numbers": []}
+
+
+def test_empty_params_are_absent() -> None:
+    # as the reference reads a query string: ``count=`` is the default, empty items are dropped
+    params = [("name", "x"), ("count", ""), ("loud", ""), ("numbers", ""), ("numbers", "7")]
+    response = get("/xrpc/com.example.echo", params=params)
+    assert response.json() == {"text": "x", "tags": [], "numbers": [7]}
 
 
 def test_procedure_with_json_input() -> None:
@@ -176,6 +184,14 @@ def test_wrong_http_method() -> None:
         ({"name": "x", "numbers": ["1", "x"]}, "Params.numbers: expected an integer"),
         ({"name": "x" * 21}, "Params.name: must be at most 20 bytes long"),
         ({"name": ["a", "b"]}, "Params.name: expected a single value"),
+        # integers beyond the data model's signed 64 bits, before the lexicon's bounds
+        ({"name": "x", "count": "9" * 5000}, "Params.count: " + OUT_OF_RANGE),
+        ({"name": "x", "count": str(2**64)}, "Params.count: " + OUT_OF_RANGE),
+        ({"name": "x", "count": str(-(2**63) - 1)}, "Params.count: " + OUT_OF_RANGE),
+        ({"name": "x", "count": str(2**63 - 1)}, "Params.count: must be at most 10"),
+        ({"name": "x", "numbers": ["1", "9" * 5000]}, "Params.numbers: " + OUT_OF_RANGE),
+        # an empty value is no value
+        ({"name": ""}, "Params: required field 'name' is missing"),
     ],
 )
 def test_bad_params(params: dict[str, Any], message: str) -> None:
@@ -206,6 +222,41 @@ def _write(**kwargs: Any) -> httpx.Response:
 )
 def test_bad_json_input(body: Any, message: str) -> None:
     assert error_of(_write(json=body)) == (400, "InvalidRequest", message)
+
+
+INT64_END = str(2**63).encode()
+
+
+def _nested(depth: int) -> bytes:
+    return b"[" * depth + b"]" * depth
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b'{"repo":"\xff"}', "Input: JSON text is not valid UTF-8 (byte 9)"),
+        (b'{"collection":"a.b\xc3"}', "Input: JSON text is not valid UTF-8 (byte 18)"),
+        (b'{"record":' + _nested(400) + b"}", "Input.record: " + DEEP),
+        (b'{"repo":' + _nested(400) + b"}", "Input.repo: " + DEEP),
+        (b'{"record":{"a":' + _nested(63) + b"}}", "Input.record: " + DEEP),
+        (b'{"record":{"n":' + b"9" * 900 + b"}}", "Input.record.n: " + OUT_OF_RANGE),
+        (b'{"record":{"n":[1,' + INT64_END + b"]}}", "Input.record.n[1]: " + OUT_OF_RANGE),
+        (b'{"unknown":' + str(-(2**63) - 1).encode() + b"}", "Input.unknown: " + OUT_OF_RANGE),
+    ],
+    ids=["utf8", "utf8-truncated", "deep", "deep-typed", "deep-65", "900-digits", "2^63",
+         "ignored-field"],
+)  # fmt: skip
+def test_json_bodies_outside_the_data_model(body: bytes, message: str) -> None:
+    # (bodies under the demo's 1 KiB limit; the PDS's matrix sends 10,000-deep ones)
+    response = _write(content=body, headers={"content-type": "application/json"})
+    assert error_of(response) == (400, "InvalidRequest", message)
+
+
+def test_json_bodies_at_the_data_model_limits() -> None:
+    record = b'{"a":' + _nested(62) + b',"n":' + str(-(2**63)).encode() + b"}"
+    body = b'{"repo":"' + ALICE.encode() + b'","collection":"a.b.c","record":' + record + b"}"
+    response = _write(content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 200, response.text
 
 
 def test_malformed_bodies() -> None:

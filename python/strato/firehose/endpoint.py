@@ -3,12 +3,15 @@
 
 ``GET /xrpc/com.atproto.sync.subscribeRepos?cursor=N`` upgraded to a WebSocket:
 
-- no ``cursor``: live events only;
+- no ``cursor``, or an empty one (``cursor=``, no value as for any XRPC parameter): live events
+  only;
 - ``cursor`` above the log's head: an error frame ``FutureCursor``, then close;
 - ``cursor=0``: the whole retained window, then live;
 - ``cursor`` older than the window: an ``#info`` frame ``OutdatedCursor``, the whole window, live;
 - otherwise events with ``seq > cursor``, then live (a reconnect never sees an event twice);
-- a ``cursor`` that is not a non-negative integer: an error frame ``InvalidRequest``, then close.
+- a ``cursor`` that is not an integer from 0 to 2^63-1 (the data model's signed 64-bit range):
+  an error frame ``InvalidRequest``, then close (:func:`parse_cursor`, which the relay's
+  fan-out workers share).
 
 An error frame is followed by a close with code 1008 (policy) and the error name as the reason,
 as the reference server does. A subscriber whose queue overflows gets ``ConsumerTooSlow``; when
@@ -30,6 +33,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from strato.datamodel import to_int64
+from strato.errors import DataModelError, EventStreamError
 from strato.firehose.broadcaster import Broadcaster, ConsumerTooSlowError, Peer, Subscription
 from strato.firehose.frames import encode_error
 
@@ -84,16 +89,14 @@ class SubscribeReposEndpoint:
                 del self._per_ip[ip]
 
     async def _stream(self, websocket: WebSocket) -> None:
-        raw = websocket.query_params.get("cursor")
-        cursor = None
-        if raw is not None:
-            if not raw.isascii() or not raw.isdigit():
-                await self._refuse(websocket, "InvalidRequest", "cursor must be an integer >= 0")
-                return
-            cursor = int(raw)
-            if cursor > self.broadcaster.sequencer.head():
-                await self._refuse(websocket, "FutureCursor", "Cursor in the future.")
-                return
+        try:
+            cursor = parse_cursor(websocket.query_params.get("cursor"))
+        except EventStreamError as refused:
+            await self._refuse(websocket, refused.error, refused.message)
+            return
+        if cursor is not None and cursor > self.broadcaster.sequencer.head():
+            await self._refuse(websocket, "FutureCursor", "Cursor in the future.")
+            return
         client = websocket.client
         peer = Peer(
             remote=f"{client.host}:{client.port}" if client else "",
@@ -142,6 +145,20 @@ class SubscribeReposEndpoint:
         self.broadcaster.metrics.consumer_cut(error)
         await websocket.send_bytes(encode_error(error, message))
         await websocket.close(CLOSE_POLICY, error)
+
+
+def parse_cursor(raw: str | None) -> int | None:
+    """The ``cursor`` parameter's seq, None for live only (absent or empty); an
+    :class:`EventStreamError` ``InvalidRequest`` (the error frame to send) when it is not an
+    integer from 0 to 2^63-1."""
+    if not raw:
+        return None
+    if not raw.isascii() or not raw.isdigit():
+        raise EventStreamError("InvalidRequest", "cursor must be an integer >= 0")
+    try:
+        return to_int64(raw)
+    except DataModelError as err:
+        raise EventStreamError("InvalidRequest", f"cursor: {err.reason}") from None
 
 
 async def _ignore_input(websocket: WebSocket) -> None:

@@ -37,7 +37,7 @@ from strato.lexicon.compiler import compile_def, compile_token
 from strato.lexicon.document import LexiconDoc, parse_lexicon
 from strato.lexicon.fingerprint import def_fingerprint
 from strato.lexicon.params import ParamsCheck, compile_params
-from strato.lexicon.types import TYPED_RECORDS, LexObject
+from strato.lexicon.types import TYPED_RECORDS, LexObject, record_key_check
 from strato.lexicon.types._base import convert
 from strato.syntax import FORMAT_CHECKS
 
@@ -284,7 +284,7 @@ class Catalog:
         if definition is None or definition["type"] != "record":
             raise LexiconValidationError(f"{collection} is not a record lexicon")
         key_type: str = definition["key"]
-        key_check = _record_key_check(key_type)
+        key_check = record_key_check(key_type)
         try:
             check = self.resolve(collection)
         except FieldError as err:
@@ -317,15 +317,6 @@ class Catalog:
             check = compile_def(schema, nsid, self)
             self._compiled[ref] = check
         return check
-
-
-def _record_key_check(key_type: str) -> Callable[[str], bool]:
-    if key_type.startswith("literal:"):
-        literal = key_type[8:]
-        return literal.__eq__
-    if key_type == "any":
-        return _is_record_key
-    return FORMAT_CHECKS[key_type]
 
 
 def _json_files(source: Traversable) -> Iterator[Traversable]:

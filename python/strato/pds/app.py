@@ -123,6 +123,7 @@ def create_app(settings: PdsSettings, *, context: PdsContext | None = None) -> S
         middleware=[ctx.metrics.middleware(), cors_middleware()],
     )
     app.state.ctx = ctx
+    app.state.router = router
     return app
 
 

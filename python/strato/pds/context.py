@@ -26,7 +26,7 @@ from strato.firehose import Broadcaster, FirehoseMetrics, Retention, Sequencer
 from strato.identity import IdentityCache, IdentityResolver
 from strato.lexicon import Catalog
 from strato.metrics import ServerMetrics
-from strato.pds.accounts import ACCOUNT_TABLES, AccountStore
+from strato.pds.accounts import ACCOUNT_TABLES, AccountStatus, AccountStore
 from strato.pds.blobs import BLOB_TABLES, BlobStore
 from strato.pds.keys import KEY_TABLES, KeyStore, MasterKey
 from strato.pds.mailer import Mailer
@@ -37,6 +37,7 @@ from strato.plc import PlcClient
 from strato.repo import REPO_TABLES, RepoStore
 from strato.storage import Store
 from strato.xrpc.auth import (
+    AccountStatusFn,
     Authenticator,
     KeyResolver,
     ServiceAuthVerifier,
@@ -105,6 +106,7 @@ class PdsContext:
                 audiences=frozenset({settings.service_did, f"{settings.service_did}#atproto_pds"}),
                 resolve_key=_key_resolver(identity),
             ),
+            account_status=_session_account(accounts),
         )
         catalog = Catalog.load(settings.lexicon_dirs) if settings.lexicon_dirs else Catalog()
         return cls(
@@ -164,6 +166,19 @@ def _hosted_handles(accounts: AccountStore, settings: PdsSettings) -> Callable[[
             return None
 
     return lookup
+
+
+def _session_account(accounts: AccountStore) -> AccountStatusFn:
+    """The status of the account a session token names, None once it is no longer hosted."""
+
+    def status(did: str) -> str | None:
+        try:
+            found = accounts.status(did)
+        except AccountNotFoundError:
+            return None
+        return None if found is AccountStatus.DELETED else str(found)
+
+    return status
 
 
 def _key_resolver(identity: IdentityResolver) -> KeyResolver:

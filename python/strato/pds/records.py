@@ -3,9 +3,9 @@ against their lexicon before they are written.
 
 A record of a collection whose lexicon is loaded is checked against it; one of a collection
 strato has a typed definition of (:data:`strato.lexicon.types.TYPED_RECORDS`) is checked against
-that when no lexicon file is loaded; anything else is ``unknown``, as the spec allows. A
-client's ``validate`` flag: ``True`` requires a known schema, ``False`` skips the schema
-(the ``$type`` and record-key rules still hold), unset checks whatever is known.
+that, record key type included, when no lexicon file is loaded; anything else is ``unknown``, as
+the spec allows. A client's ``validate`` flag: ``True`` requires a known schema, ``False`` skips
+the schema (the ``$type`` and record-key rules still hold), unset checks whatever is known.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from strato import dagcbor
 from strato.errors import DecodeError, LexiconValidationError
 from strato.lexicon import Catalog
 from strato.lexicon.catalog import ValidationStatus
-from strato.lexicon.types import TYPED_RECORDS
+from strato.lexicon.types import TYPED_RECORDS, check_record_key
 from strato.lexicon.types._base import convert
 from strato.xrpc.errors import invalid_request
 
@@ -46,8 +46,10 @@ def validate(
             Catalog.check_envelope(collection, rkey, value)
             return None
         status = catalog.validate_record(collection, rkey, value)
-        if status == "unknown" and collection in TYPED_RECORDS:
-            convert(value, TYPED_RECORDS[collection].struct)
+        typed = TYPED_RECORDS.get(collection) if status == "unknown" else None
+        if typed is not None:
+            check_record_key(typed.key, rkey)
+            convert(value, typed.struct)
             status = "valid"
     except LexiconValidationError as err:
         raise invalid_request(f"Invalid {collection} record: {err}") from None

@@ -10,14 +10,18 @@ Routes (did-method-plc ``packages/server/src/routes.ts`` and
     GET  /:did/log/audit  every operation with cid, nullified and createdAt; 404
     GET  /:did/log/last   the latest operation (a tombstone included); 404
     GET  /export          JSON lines; ?after=<seq> sequenced format, ?after=<timestamp> (or no
-                          after) the legacy format; ?count=N (at most 1000)
+                          after) the legacy format; ?count=N (at most 1000); an empty
+                          parameter is absent; a seq or count beyond 2^63-1, or a time
+                          before 1970, is 400
     GET  /_health         {"version": ...}; 503 when storage does not answer
     GET  /metrics         Prometheus metrics: HTTP requests (see :mod:`strato.metrics`),
                           operations accepted and refused, operations stored
 
-Errors are JSON ``{"message": ...}`` as in the reference. Operations on one DID are serialized
-(an asyncio lock per DID, then one LMDB write transaction that checks and appends); the
-storage work runs in a worker thread so the event loop never waits on a disk flush.
+Errors are JSON ``{"message": ...}`` as in the reference; a body outside the data model's
+limits (invalid UTF-8, nested deeper than 64, an integer beyond 64 bits:
+:func:`strato.datamodel.check_json`) is a 400 before it is parsed. Operations on one DID are
+serialized (an asyncio lock per DID, then one LMDB write transaction that checks and appends);
+the storage work runs in a worker thread so the event loop never waits on a disk flush.
 """
 
 from __future__ import annotations
@@ -42,7 +46,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from strato import __version__
-from strato.errors import PlcValidationError
+from strato.datamodel import check_json, to_int64
+from strato.errors import DataModelError, PlcValidationError
 from strato.metrics import ServerMetrics
 from strato.plc.document import MEDIA_TYPE, did_document
 from strato.plc.limits import check_admission
@@ -147,10 +152,12 @@ class _Directory:
         return _json({"version": __version__})
 
     async def export(self, request: Request) -> Response:
-        count = _count_param(request.query_params.get("count"))
-        after = request.query_params.get("after")
+        # an empty parameter is no parameter, as the reference reads ``req.query``
+        count = _count_param(request.query_params.get("count") or None)
+        after = request.query_params.get("after") or None
         if after is not None and _DIGITS.fullmatch(after):
-            rows = await asyncio.to_thread(self.store.export_by_seq, int(after), count)
+            seq = _integer(after, "Invalid after parameter")
+            rows = await asyncio.to_thread(self.store.export_by_seq, seq, count)
         else:
             since = None if after is None else _timestamp_param(after)
             rows = await asyncio.to_thread(self.store.export_by_time, since, count)
@@ -160,6 +167,10 @@ class _Directory:
     async def submit(self, request: Request) -> Response:
         did = request.path_params["did"]
         body = await _read_body(request)
+        try:
+            check_json(body)
+        except DataModelError as err:
+            raise DirectoryError(400, f"request body is not valid: {err}") from err
         try:
             value = msgspec.json.decode(body)
         except msgspec.DecodeError as err:
@@ -275,16 +286,31 @@ def _json(value: Any, *, status: int = 200, media_type: str = "application/json"
 def _count_param(value: str | None) -> int:
     if value is None:
         return MAX_EXPORT_COUNT
-    if not _DIGITS.fullmatch(value) or int(value) < 1:
-        raise DirectoryError(400, "Invalid count parameter")
-    return min(int(value), MAX_EXPORT_COUNT)
+    message = "Invalid count parameter"
+    count = _integer(value, message) if _DIGITS.fullmatch(value) else 0
+    if count < 1:
+        raise DirectoryError(400, message)
+    return min(count, MAX_EXPORT_COUNT)
+
+
+def _integer(digits: str, message: str) -> int:
+    """``digits`` as an int, or a 400 with ``message`` beyond the signed 64-bit range."""
+    try:
+        return to_int64(digits)
+    except DataModelError as err:
+        raise DirectoryError(400, message) from err
 
 
 def _timestamp_param(value: str) -> int:
+    """Microseconds since the epoch, which no operation precedes: an earlier time is refused
+    as out of range, like an unparsable one."""
     try:
         moment = datetime.fromisoformat(value)
     except ValueError as err:
         raise DirectoryError(400, "Invalid after parameter") from err
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return timestamp_us(moment)
+    since = timestamp_us(moment)
+    if since < 0:
+        raise DirectoryError(400, "Invalid after parameter")
+    return since

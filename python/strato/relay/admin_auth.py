@@ -21,7 +21,7 @@ from typing import Final
 
 from starlette.requests import HTTPConnection, Request
 
-from strato.xrpc.auth import AdminCredentials, AuthVerifier
+from strato.xrpc.auth import AdminCredentials, Verifier
 from strato.xrpc.errors import XrpcError
 
 CHALLENGE: Final = {"WWW-Authenticate": 'Basic realm="admin"'}
@@ -58,7 +58,7 @@ def auth_error() -> XrpcError:
     return XrpcError(401, "AuthenticationRequired", "Admin authentication required")
 
 
-def admin_verifier(expected: str | None) -> AuthVerifier:
+def admin_verifier(expected: str | None) -> Verifier:
     """The XRPC router's check for the admin methods."""
 
     async def verify(request: Request, nsid: str) -> AdminCredentials:
@@ -66,4 +66,4 @@ def admin_verifier(expected: str | None) -> AuthVerifier:
             raise auth_error()
         return AdminCredentials()
 
-    return verify
+    return Verifier(verify, frozenset({"admin"}))

@@ -128,6 +128,7 @@ def create_app(settings: RelaySettings, *, context: RelayContext | None = None) 
         middleware=[Middleware(ServerHeader), ctx.metrics.middleware(), cors_middleware()],
     )
     app.state.ctx = ctx
+    app.state.router = router
     app.state.admin = admin
     app.state.crawler = crawler
     return app

@@ -144,7 +144,7 @@ def _split_port(text: str, value: str) -> tuple[str, int | None]:
 
 
 def _port(text: str, value: str) -> int:
-    if not text.isascii() or not text.isdigit() or not 0 < int(text) < 65536:
+    if not text.isascii() or not text.isdigit() or len(text) > 5 or not 0 < int(text) < 65536:
         raise HostnameError(f"bad port in {value!r}")
     return int(text)
 

@@ -14,10 +14,15 @@
   ``BadJwtAudience``, ``BadJwtLexiconMethod``, ``BadJwtIss``, ``BadJwtSignature``).
 - **Admin**: HTTP Basic ``admin:<token>``; the token is read from a file by
   :func:`read_admin_token`.
+- **Accounts** (the reference's ``findAccount``), when the service hosts accounts
+  (:attr:`Authenticator.account_status`): a session token whose account is no longer hosted
+  here is 403 ``AccountNotFound`` (it stays valid until it expires, the account does not);
+  routes that ask also refuse a taken-down account (401 ``AccountTakedown``) or a deactivated
+  one (401 ``AccountDeactivated``), whatever the token says.
 
 :class:`Authenticator` holds the secrets and makes the verifiers a route names as its ``auth``
 (see :mod:`strato.xrpc.router`); each returns the request's credentials or raises
-:class:`XrpcError`.
+:class:`XrpcError`, and is a :class:`Verifier`, which says what it accepts.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ from starlette.requests import Request
 from strato.crypto import PrivateKey, PublicKey
 from strato.syntax import is_did
 from strato.xrpc import jws
-from strato.xrpc.errors import XrpcError, auth_required, invalid_request
+from strato.xrpc.errors import XrpcError, auth_required, forbidden, invalid_request
 
 ACCESS_TYP: Final = "at+jwt"
 REFRESH_TYP: Final = "refresh+jwt"
@@ -108,6 +113,9 @@ Credentials = AccessCredentials | RefreshCredentials | ServiceCredentials | Admi
 #: A route's auth requirement: checks the request (for the method ``nsid``) and returns its
 #: credentials, or raises :class:`XrpcError`.
 AuthVerifier = Callable[[Request, str], Awaitable[Credentials]]
+#: The hosting status of an account (``active``, ``takendown``, ``deactivated``), None when it
+#: is not hosted here.
+AccountStatusFn = Callable[[str], str | None]
 #: Resolves a service token's issuer key: ``(did, key id, force_refresh)`` to the public key
 #: (the ``#atproto`` verification method, or ``#atproto_label`` for labelers).
 KeyResolver = Callable[[str, str, bool], Awaitable[PublicKey]]
@@ -374,20 +382,62 @@ def _issuer(iss: str, kid: object) -> tuple[str, str]:
 # Verifiers for routes
 
 
+@dataclass(frozen=True, slots=True)
+class Verifier:
+    """A route's auth requirement: ``check`` (what the router calls) and what it accepts, for
+    whoever reads a method table (the auth matrix of the tests derives its cases from it): the
+    kinds of credentials in ``accepts`` (``access`` and ``refresh`` session tokens of
+    ``scopes``, ``service`` tokens, the ``admin`` password), whether a request without any
+    passes (``optional``), whether an expired refresh token does (``expired``), and the
+    account states refused beyond a missing account (``takendown``, ``deactivated``)."""
+
+    check: AuthVerifier
+    accepts: frozenset[str]
+    scopes: frozenset[AuthScope] = frozenset()
+    optional: bool = False
+    expired: bool = False
+    refused: frozenset[str] = frozenset()
+
+    async def __call__(self, request: Request, nsid: str) -> Credentials:
+        return await self.check(request, nsid)
+
+
+#: What a verifier that refuses an account state answers (the reference's errors).
+_REFUSALS: Final = {
+    "takendown": ("Account has been taken down", "AccountTakedown"),
+    "deactivated": ("Account is deactivated", "AccountDeactivated"),
+}
+
+
+def _refused(check_takedown: bool, check_deactivated: bool) -> frozenset[str]:
+    checked = {"takendown": check_takedown, "deactivated": check_deactivated}
+    return frozenset(state for state, check in checked.items() if check)
+
+
 @dataclass
 class Authenticator:
     """The secrets of one service and the verifiers its routes use: ``jwt_secret`` and
     ``service_did`` for session tokens, ``admin_token`` for admin routes (None: no admin
-    access), ``service_auth`` for service tokens (None: refused)."""
+    access), ``service_auth`` for service tokens (None: refused), ``account_status`` to check
+    the accounts session tokens name (None: a service that hosts no accounts)."""
 
     jwt_secret: bytes
     service_did: str
     admin_token: str | None = None
     service_auth: ServiceAuthVerifier | None = None
     clock: Clock = time.time
+    account_status: AccountStatusFn | None = None
 
-    def access(self, scopes: frozenset[AuthScope] = ACCESS_STANDARD) -> AuthVerifier:
-        """A valid access token with one of ``scopes``."""
+    def access(
+        self,
+        scopes: frozenset[AuthScope] = ACCESS_STANDARD,
+        *,
+        check_takedown: bool = False,
+        check_deactivated: bool = False,
+    ) -> Verifier:
+        """A valid access token with one of ``scopes``, of an account hosted here that is not
+        taken down (``check_takedown``) nor deactivated (``check_deactivated``)."""
+        refused = _refused(check_takedown, check_deactivated)
 
         async def verify(request: Request, nsid: str) -> AccessCredentials:
             token = self._bearer(request)
@@ -395,12 +445,15 @@ class Authenticator:
                 token, self.jwt_secret, typ=ACCESS_TYP, audience=self.service_did,
                 scopes=scopes, now=self.clock(),
             )  # fmt: skip
+            self._check_account(payload["sub"], refused)
             return AccessCredentials(payload["sub"], AuthScope(payload["scope"]))
 
-        return verify
+        return Verifier(verify, frozenset({"access"}), scopes, refused=refused)
 
-    def refresh(self, allow_expired: bool = False) -> AuthVerifier:
-        """A valid refresh token (which must carry its ``jti``)."""
+    def refresh(self, allow_expired: bool = False, *, check_takedown: bool = False) -> Verifier:
+        """A valid refresh token (which must carry its ``jti``) of an account hosted here, not
+        taken down with ``check_takedown``."""
+        refused = _refused(check_takedown, False)
 
         async def verify(request: Request, nsid: str) -> RefreshCredentials:
             token = self._bearer(request)
@@ -411,11 +464,15 @@ class Authenticator:
             jti = payload.get("jti")
             if jti is None:
                 raise auth_required("Unexpected missing refresh token id", "MissingTokenId")
+            self._check_account(payload["sub"], refused)
             return RefreshCredentials(payload["sub"], jti, int(payload["exp"]))
 
-        return verify
+        scopes = frozenset({AuthScope.REFRESH})
+        return Verifier(
+            verify, frozenset({"refresh"}), scopes, expired=allow_expired, refused=refused
+        )
 
-    def optional_access(self, scopes: frozenset[AuthScope] = ACCESS_STANDARD) -> AuthVerifier:
+    def optional_access(self, scopes: frozenset[AuthScope] = ACCESS_STANDARD) -> Verifier:
         """An access token when there is an Authorization header, else no credentials."""
         access = self.access(scopes)
 
@@ -424,13 +481,16 @@ class Authenticator:
                 return None
             return await access(request, nsid)
 
-        return verify
+        return Verifier(verify, access.accepts, scopes, optional=True)
 
-    def service(self, lxm_required: bool = True) -> AuthVerifier:
+    def service(self, lxm_required: bool = True, *, optional: bool = False) -> Verifier:
         """A service-auth token from another host, minted for this method unless
-        ``lxm_required`` is False."""
+        ``lxm_required`` is False; with ``optional``, no credentials without an Authorization
+        header (the reference's ``userServiceAuthOptional``)."""
 
-        async def verify(request: Request, nsid: str) -> ServiceCredentials:
+        async def verify(request: Request, nsid: str) -> ServiceCredentials | None:
+            if optional and authorization(request) is None:
+                return None
             token = bearer_token(request)
             if token is None:
                 raise auth_required("missing jwt", "MissingJwt")
@@ -438,22 +498,29 @@ class Authenticator:
                 raise auth_required("service auth is not accepted here", "UntrustedIss")
             return await self.service_auth.verify(token, nsid if lxm_required else None)
 
-        return verify
+        return Verifier(verify, frozenset({"service"}), optional=optional)
 
-    def access_or_service(self, scopes: frozenset[AuthScope] = ACCESS_STANDARD) -> AuthVerifier:
+    def access_or_service(
+        self, scopes: frozenset[AuthScope] = ACCESS_STANDARD, *, check_takedown: bool = False
+    ) -> Verifier:
         """A service-auth token when the bearer token names a method (``lxm``), else an access
-        token (the reference's ``authorizationOrUserServiceAuth``)."""
-        access, service = self.access(scopes), self.service()
+        token (the reference's ``authorizationOrUserServiceAuth``); either names an account
+        hosted here, not taken down with ``check_takedown``."""
+        access = self.access(scopes, check_takedown=check_takedown)
+        service = self.service()
 
         async def verify(request: Request, nsid: str) -> Credentials:
             token = bearer_token(request)
             if token is not None and _names_a_method(token):
-                return await service(request, nsid)
+                credentials = await service(request, nsid)
+                if isinstance(credentials, ServiceCredentials):
+                    self._check_account(credentials.did, access.refused)
+                return credentials
             return await access(request, nsid)
 
-        return verify
+        return Verifier(verify, frozenset({"access", "service"}), scopes, refused=access.refused)
 
-    def admin(self) -> AuthVerifier:
+    def admin(self) -> Verifier:
         """HTTP Basic ``admin:<admin token>``."""
 
         async def verify(request: Request, nsid: str) -> AdminCredentials:
@@ -465,7 +532,17 @@ class Authenticator:
                 raise auth_required()
             return AdminCredentials()
 
-        return verify
+        return Verifier(verify, frozenset({"admin"}))
+
+    def _check_account(self, did: str, refused: frozenset[str]) -> None:
+        """The reference's ``findAccount`` for a verified token's account."""
+        if self.account_status is None:
+            return
+        status = self.account_status(did)
+        if status is None:
+            raise forbidden("Account not found", "AccountNotFound")
+        if status in refused:
+            raise auth_required(*_REFUSALS[status])
 
     @staticmethod
     def _bearer(request: Request) -> str:

@@ -2,10 +2,12 @@
 then build the struct (which checks every constraint and format) in one step.
 
 Parameters are strings on the wire (spec: XRPC, "Lexicon HTTP Endpoints"): an integer is a
-decimal (``-?(0|[1-9][0-9]*)``), a boolean ``true`` or ``false``, an array a repeated name
-(``?cids=a&cids=b``). A scalar given twice is an error; parameters the struct does not declare
-are ignored, as the reference does. Failures raise
-:class:`strato.errors.LexiconValidationError` with the path of the parameter.
+decimal (``-?(0|[1-9][0-9]*)``) in the data model's signed 64-bit range (then the lexicon's
+``minimum`` and ``maximum``), a boolean ``true`` or ``false``, an array a repeated name
+(``?cids=a&cids=b``). An empty value (``?cursor=``) is no value, as the reference reads it: an
+optional parameter given empty is absent, an empty item of an array is dropped. A scalar given
+twice is an error; parameters the struct does not declare are ignored, as the reference does.
+Failures raise :class:`strato.errors.LexiconValidationError` with the path of the parameter.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from typing import Any, Final
 import msgspec.inspect as mi
 from starlette.datastructures import QueryParams
 
-from strato.errors import LexiconValidationError
+from strato.datamodel import to_int64
+from strato.errors import DataModelError, LexiconValidationError
 from strato.lexicon.types._base import convert
 
 _INTEGER: Final = re.compile(r"-?(0|[1-9][0-9]*)")
@@ -30,7 +33,10 @@ class ParamError(LexiconValidationError):
 def _integer(name: str, raw: str) -> int:
     if _INTEGER.fullmatch(raw) is None:
         raise ParamError("expected an integer", f"$.{name}")
-    return int(raw)
+    try:
+        return to_int64(raw)
+    except DataModelError as err:
+        raise ParamError(err.reason, f"$.{name}") from None
 
 
 def _boolean(name: str, raw: str) -> bool:
@@ -77,7 +83,7 @@ class ParamsDecoder:
         """The struct for ``query``; raises :class:`LexiconValidationError`."""
         values: dict[str, Any] = {}
         for name, is_list, decode in self._fields:
-            raw = query.getlist(name)
+            raw = [item for item in query.getlist(name) if item]
             if not raw:
                 continue
             if is_list:

@@ -11,7 +11,10 @@ Each request goes through the reference server's steps, in its order:
 4. auth: the method's verifier (:mod:`strato.xrpc.auth`) gives the credentials;
 5. input: a JSON body decoded into the input struct, or a binary body handed over as a
    :class:`BodyStream`; a body over the limit is 413 ``PayloadTooLarge``, refused from its
-   Content-Length before it is read, or as soon as the stream passes the limit;
+   Content-Length before it is read, or as soon as the stream passes the limit; a JSON body
+   outside the data model's limits (invalid UTF-8, nested deeper than 64 levels, an integer
+   beyond the signed 64-bit range: :func:`strato.datamodel.check_json`) is 400
+   ``InvalidRequest`` naming the field, before it is parsed;
 6. the method's own rate limits (per address, per account, shared between methods);
 7. the handler: its output struct is encoded as JSON, a Starlette response passes as is.
 
@@ -37,7 +40,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from strato import __version__
-from strato.errors import LexiconValidationError
+from strato.datamodel import check_json
+from strato.errors import DataModelError, LexiconValidationError
 from strato.lexicon.types._base import dec_hook, lexicon_error
 from strato.xrpc.auth import AuthVerifier, Credentials, unauthenticated
 from strato.xrpc.errors import XrpcError, invalid_request, method_not_implemented
@@ -390,6 +394,10 @@ class XrpcRouter:
             raise invalid_request(f"Wrong request encoding (Content-Type): {content_type}")
         data = await BodyStream(request, content_type, method.max_body).read()
         try:
+            check_json(data)
+        except DataModelError as err:
+            raise invalid_request(_field_message("Input", err)) from None
+        try:
             return msgspec.json.decode(data, type=declared, dec_hook=dec_hook)
         except msgspec.ValidationError as err:
             raise invalid_request(_field_message("Input", lexicon_error(err))) from None
@@ -413,9 +421,9 @@ class XrpcRouter:
 _ALL_METHODS: Final = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
 
 
-def _field_message(where: str, err: LexiconValidationError) -> str:
+def _field_message(where: str, err: LexiconValidationError | DataModelError) -> str:
     """``Input.collection: must be a valid nsid``, ``Params: required field 'repo' is missing``."""
-    return f"{where}{err.path[1:]}: {err.reason}"
+    return f"{where}{(err.path or '$')[1:]}: {err.reason}"
 
 
 def _too_large() -> XrpcError:

@@ -5,8 +5,9 @@ checked against their lexicons in one step.
   ``feed.post``, ``feed.like``, ``feed.repost``, ``graph.follow``, ``graph.block``) from
   DAG-CBOR bytes, data-model values or atproto JSON.
 - :func:`decode_message` does the same for a ``com.atproto.sync.subscribeRepos`` payload.
-- :data:`TYPED_RECORDS` gives each collection's struct and the fingerprint of the lexicon defs
-  it was written against (:func:`strato.lexicon.fingerprint.def_fingerprint`).
+- :data:`TYPED_RECORDS` gives each collection's struct, its record-key type (checked by
+  :func:`check_record_key` as the catalog checks a loaded lexicon's) and the fingerprint of the
+  lexicon defs it was written against (:func:`strato.lexicon.fingerprint.def_fingerprint`).
   :meth:`strato.lexicon.Catalog.decode_record` uses a struct only when the loaded lexicons have
   that exact fingerprint, so a newer lexicon is never judged by an older struct.
 
@@ -15,6 +16,7 @@ Every failure raises :class:`strato.errors.LexiconValidationError` with the JSON
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,13 +49,16 @@ from strato.lexicon.types.records import (
     TextSlice,
 )
 from strato.lexicon.types.richtext import ByteSlice, Facet, Link, Mention, Tag
+from strato.syntax import FORMAT_CHECKS
 
 
 @dataclass(frozen=True, slots=True)
 class TypedRecord:
-    """A record struct and the fingerprint of the lexicon defs it implements."""
+    """A record struct, the record-key type of its lexicon (``key``: ``tid``, ``nsid``,
+    ``literal:<value>`` or ``any``) and the fingerprint of the lexicon defs it implements."""
 
     struct: type[LexObject]
+    key: str
     fingerprint: str
 
 
@@ -61,24 +66,38 @@ class TypedRecord:
 # tests/lexicon/test_types.py fails when the lexicons change, so the structs are updated too.
 TYPED_RECORDS: dict[str, TypedRecord] = {
     "app.bsky.actor.profile": TypedRecord(
-        Profile, "96f196b61ecd78836289f702e5b4464d90126bfd6eb1bfca19850b17a6231dc7"
+        Profile, "literal:self", "96f196b61ecd78836289f702e5b4464d90126bfd6eb1bfca19850b17a6231dc7"
     ),
     "app.bsky.feed.post": TypedRecord(
-        Post, "8ce92670b9735580115d9204abc4621c42115656538a1ac0a75eb0be394109c8"
+        Post, "tid", "8ce92670b9735580115d9204abc4621c42115656538a1ac0a75eb0be394109c8"
     ),
     "app.bsky.feed.like": TypedRecord(
-        Like, "d96d82f2effe13f28d8a02f22996ea6f3aef157ca15a759b26bde99135481020"
+        Like, "tid", "d96d82f2effe13f28d8a02f22996ea6f3aef157ca15a759b26bde99135481020"
     ),
     "app.bsky.feed.repost": TypedRecord(
-        Repost, "a0c81ad39e9debd17ed625316c837f2c25aa91b24787e9c3edbdb8564b2062d6"
+        Repost, "tid", "a0c81ad39e9debd17ed625316c837f2c25aa91b24787e9c3edbdb8564b2062d6"
     ),
     "app.bsky.graph.follow": TypedRecord(
-        Follow, "ff69df7571c9de9e174938095bdb9b545bbf45e20b2ff508351c21aafce4f379"
+        Follow, "tid", "ff69df7571c9de9e174938095bdb9b545bbf45e20b2ff508351c21aafce4f379"
     ),
     "app.bsky.graph.block": TypedRecord(
-        Block, "943bc6bcdb0297d7edd5ce70d793aafd8eb7e30c573a0dcb1df7ae9905d044d7"
+        Block, "tid", "943bc6bcdb0297d7edd5ce70d793aafd8eb7e30c573a0dcb1df7ae9905d044d7"
     ),
 }
+
+
+def record_key_check(key_type: str) -> Callable[[str], bool]:
+    """The check of a record-key type (a record lexicon's ``key``)."""
+    if key_type.startswith("literal:"):
+        return key_type.removeprefix("literal:").__eq__
+    return FORMAT_CHECKS["record-key" if key_type == "any" else key_type]
+
+
+def check_record_key(key_type: str, rkey: str) -> None:
+    """Raise :class:`LexiconValidationError` (at ``rkey``) when ``rkey`` is not a record key of
+    the type ``key_type``."""
+    if not record_key_check(key_type)(rkey):
+        raise LexiconValidationError(f"record key {rkey!r} is not a valid {key_type}", "rkey")
 
 
 def decode_record(collection: str, data: bytes | Any) -> LexObject:
@@ -141,6 +160,8 @@ __all__ = [
     "TextSlice",
     "TypedRecord",
     "Video",
+    "check_record_key",
     "decode_message",
     "decode_record",
+    "record_key_check",
 ]

@@ -4,7 +4,9 @@ for its accounts (they are not in the repository, and not the appview's).
 As the reference PDS: only preferences whose ``$type`` is in the ``app.bsky`` namespace are
 read or written here; putting replaces the account's whole ``app.bsky`` set, in the order
 given; ``app.bsky.actor.defs#personalDetailsPref`` (the birth date) is read and written only
-with full access, and an app-password session's put leaves it as it was.
+with full access, and an app-password session's put leaves it as it was; a taken-down account
+may not put (401 ``AccountTakedown``, even with a token issued before the takedown), and the
+verifier refuses the token of an account no longer hosted here (403 ``AccountNotFound``).
 
 Storage: the ``preferences`` table, one row per account (its DID) holding the JSON array of
 every stored preference.
@@ -17,7 +19,7 @@ from typing import Any, Final
 import msgspec
 
 from strato.pds.context import PdsContext
-from strato.pds.routes.common import requester, xrpc_errors
+from strato.pds.routes.common import requester
 from strato.storage import ReadTxn, WriteTxn
 from strato.xrpc import XrpcRequest, XrpcRouter
 from strato.xrpc.auth import AccessCredentials, AuthScope
@@ -37,14 +39,12 @@ def register(router: XrpcRouter, ctx: PdsContext) -> None:
     async def get_preferences(request: XrpcRequest[None, None]) -> types.GetPreferencesOutput:
         did = requester(request)
         full = _full_access(request)
-        with xrpc_errors():
-            ctx.accounts.get(did)
         with ctx.store.read() as txn:
             stored = read_preferences(txn, did)
         shown = [pref for pref in stored if _in_namespace(pref) and (full or not _restricted(pref))]
         return types.GetPreferencesOutput(preferences=shown)
 
-    @router.method("app.bsky.actor.putPreferences", auth=ctx.auth.access())
+    @router.method("app.bsky.actor.putPreferences", auth=ctx.auth.access(check_takedown=True))
     async def put_preferences(request: XrpcRequest[None, types.PutPreferencesInput]) -> None:
         did = requester(request)
         full = _full_access(request)
@@ -53,8 +53,6 @@ def register(router: XrpcRouter, ctx: PdsContext) -> None:
             raise invalid_request(f"Some preferences are not in the {NAMESPACE} namespace")
         if not full and any(_restricted(pref) for pref in given):
             raise invalid_request("Do not have authorization to set preferences.")
-        with xrpc_errors():
-            ctx.accounts.get(did)
 
         def work(txn: WriteTxn) -> None:
             kept = [

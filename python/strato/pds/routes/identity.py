@@ -36,7 +36,7 @@ from strato.pds.routes.common import (
     xrpc_errors,
 )
 from strato.pds.routes.server import check_handle
-from strato.pds.routes.server_shared import email_token, live_account
+from strato.pds.routes.server_shared import email_token
 from strato.plc import create_update, operation_cid, parse_operation, sign_operation
 from strato.plc.operations import (
     ATPROTO_KEY_ID,
@@ -83,11 +83,11 @@ def _register_handles(router: XrpcRouter, ctx: PdsContext) -> None:
 
     @router.method(
         "com.atproto.identity.updateHandle",
-        auth=ctx.auth.access(),
+        auth=ctx.auth.access(check_takedown=True),
         limits=[RouteLimit(limit, by_account) for limit in UPDATE_HANDLE_LIMITS],
     )
     async def update_handle(request: XrpcRequest[None, types.UpdateHandleInput]) -> None:
-        did = live_account(ctx, request).did
+        did = requester(request)
         handle = await new_handle(ctx, did, request.input.handle)
         await change_handle(ctx, did, handle)
 

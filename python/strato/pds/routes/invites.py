@@ -2,22 +2,29 @@
 (admin auth) and getAccountInviteCodes (an account's own codes).
 
 Codes are written through the group-commit writer. As the reference PDS, codes the operator
-creates belong to ``admin`` unless ``forAccount(s)`` names accounts. This PDS has no schedule
+creates belong to ``admin`` unless ``forAccount(s)`` names accounts. The lexicon bounds neither
+``codeCount`` nor the accounts, so one call makes at most :data:`MAX_NEW_CODES` codes (one
+transaction holds them all: more would stall every write behind it). This PDS has no schedule
 of "earned" invites, so ``createAvailable`` creates nothing.
 """
 
 from __future__ import annotations
 
+from typing import Final
 from urllib.parse import urlsplit
 
 from strato.pds.accounts import ADMIN, InviteCodeInfo
 from strato.pds.accounts import invites as invite_table
 from strato.pds.context import PdsContext
-from strato.pds.routes.server_shared import iso_from_ms, live_account
+from strato.pds.routes.common import requester
+from strato.pds.routes.server_shared import iso_from_ms
 from strato.storage import WriteTxn
 from strato.xrpc import XrpcRequest, XrpcRouter
 from strato.xrpc.errors import invalid_request
 from strato.xrpc.types import invites as types
+
+#: The most codes one call creates (``codeCount`` times the accounts).
+MAX_NEW_CODES: Final = 10_000
 
 
 def register(router: XrpcRouter, ctx: PdsContext) -> None:
@@ -42,11 +49,13 @@ def register(router: XrpcRouter, ctx: PdsContext) -> None:
             codes=await create_codes(ctx, accounts or [ADMIN], body.code_count, body.use_count)
         )
 
-    @router.method("com.atproto.server.getAccountInviteCodes", auth=ctx.auth.access())
+    @router.method(
+        "com.atproto.server.getAccountInviteCodes", auth=ctx.auth.access(check_takedown=True)
+    )
     async def get_account_invite_codes(
         request: XrpcRequest[types.GetAccountInviteCodesParams, None],
     ) -> types.GetAccountInviteCodesOutput:
-        did = live_account(ctx, request).did
+        did = requester(request)
         codes = ctx.accounts.account_invite_codes(did)
         if not request.params.include_used:
             codes = [code for code in codes if len(code.uses) < code.available]
@@ -60,6 +69,8 @@ async def create_codes(
     """``count`` new codes of ``use_count`` uses for each of ``accounts``, in one transaction."""
     if count < 1 or use_count < 1:
         raise invalid_request("codeCount and useCount must be at least 1")
+    if count * len(accounts) > MAX_NEW_CODES:
+        raise invalid_request(f"at most {MAX_NEW_CODES} codes at a time (codeCount x accounts)")
     hostname = urlsplit(ctx.settings.public_url).hostname or "pds"
     now = ctx.accounts.now()
 

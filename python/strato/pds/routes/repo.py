@@ -5,9 +5,10 @@ A write goes through the group-commit writer: in one nested transaction the batc
 commit, the blobs its records reference are recorded (a reference to a blob never uploaded is
 refused, nothing written), and the commit's ``#commit`` event is appended; the answer waits
 until it is durable. Only the account itself (an access token for its DID), active, writes to
-its repository, as the reference checks: an unknown repo is 403 ``AccountNotFound``, a taken
-down or deactivated one 401 ``AccountTakedown`` / ``AccountDeactivated``, another account's
-401 ``AuthenticationRequired``.
+its repository, as the reference checks (the requester's account in the verifier, the named
+repository's in the handler): an unknown repo is 403 ``AccountNotFound``, a taken down or
+deactivated one 401 ``AccountTakedown`` / ``AccountDeactivated``, another account's 401
+``AuthenticationRequired``.
 
 The reads are in :mod:`.repo_read`, blobs and imports in :mod:`.repo_blobs`.
 """
@@ -50,7 +51,7 @@ _POINTS: Final[dict[type[Any], int]] = {types.Create: 3, types.Update: 2, types.
 
 def register(router: XrpcRouter, ctx: PdsContext) -> None:
     """Add the write methods of this namespace to ``router``."""
-    auth = ctx.auth.access()
+    auth = ctx.auth.access(check_takedown=True, check_deactivated=True)
     for nsid, handler, limit, cost in (
         ("com.atproto.repo.createRecord", create_record, RECORD_JSON_LIMIT, _costs(3)),
         ("com.atproto.repo.putRecord", put_record, RECORD_JSON_LIMIT, _costs(2)),

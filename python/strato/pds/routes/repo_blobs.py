@@ -16,9 +16,8 @@ from __future__ import annotations
 from typing import Any, Final
 
 from strato import dagcbor
-from strato.errors import AccountNotFoundError, CommitVerificationError, DecodeError
+from strato.errors import CommitVerificationError, DecodeError
 from strato.pds import events
-from strato.pds.accounts import AccountStatus
 from strato.pds.blobs.refs import blob_refs
 from strato.pds.context import PdsContext
 from strato.pds.routes.common import requester, xrpc_errors
@@ -39,13 +38,13 @@ def register(router: XrpcRouter, ctx: PdsContext) -> None:
     limit = ctx.settings.blob_limit
 
     @router.method(
-        "com.atproto.repo.uploadBlob", auth=ctx.auth.access_or_service(), max_body=limit,
-        limits=[RouteLimit(UPLOAD_LIMIT)],
+        "com.atproto.repo.uploadBlob", auth=ctx.auth.access_or_service(check_takedown=True),
+        max_body=limit, limits=[RouteLimit(UPLOAD_LIMIT)],
     )  # fmt: skip
     async def upload_blob(
         request: XrpcRequest[None, BodyStream],
     ) -> types.UploadBlobOutput:
-        did = _uploader(ctx, request)
+        did = _uploader(request)
         body = request.input
         with xrpc_errors():
             stored = await ctx.blobs.upload(
@@ -76,10 +75,12 @@ def register(router: XrpcRouter, ctx: PdsContext) -> None:
         # the reference's cursor: the last CID of any non-empty page
         return types.ListMissingBlobsOutput(blobs=blobs, cursor=blobs[-1].cid if blobs else UNSET)
 
-    @router.method("com.atproto.repo.importRepo", auth=ctx.auth.access(ACCESS_FULL), max_body=limit)
+    @router.method(
+        "com.atproto.repo.importRepo", auth=ctx.auth.access(ACCESS_FULL, check_takedown=True),
+        max_body=limit,
+    )  # fmt: skip
     async def import_repo(request: XrpcRequest[None, BodyStream]) -> None:
         did = requester(request)
-        _not_taken_down(ctx, did)
         data = await request.input.read()
         did_key = ctx.keys.signing_key(did).public_key.did_key()
 
@@ -106,22 +107,10 @@ def register(router: XrpcRouter, ctx: PdsContext) -> None:
             raise invalid_request(f"Invalid repository CAR: {err}") from None
 
 
-def _uploader(ctx: PdsContext, request: XrpcRequest[Any, Any]) -> str:
+def _uploader(request: XrpcRequest[Any, Any]) -> str:
     """The account uploading: the access token's, or the issuer of a service token (one of
-    this PDS's accounts); a taken-down account may not upload."""
+    this PDS's accounts, not taken down: its verifier checked)."""
     credentials = request.auth
     if isinstance(credentials, AccessCredentials | ServiceCredentials):
-        did = credentials.did
-    else:
-        raise auth_required()
-    _not_taken_down(ctx, did)
-    return did
-
-
-def _not_taken_down(ctx: PdsContext, did: str) -> None:
-    try:
-        status = ctx.accounts.get(did).status
-    except AccountNotFoundError:
-        raise auth_required("Account not found", "AccountNotFound") from None
-    if status is AccountStatus.TAKENDOWN:
-        raise auth_required("Account has been taken down", "AccountTakedown")
+        return credentials.did
+    raise auth_required()

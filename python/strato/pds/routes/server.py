@@ -22,7 +22,6 @@ import logging
 from typing import Any, Final
 
 import httpx
-from starlette.requests import Request
 
 from strato.crypto import K256, PrivateKey
 from strato.errors import (
@@ -58,12 +57,9 @@ from strato.xrpc import RouteLimit, XrpcRequest, XrpcRouter, by_ip
 from strato.xrpc.auth import (
     ACCESS_PRIVILEGED,
     AuthScope,
-    AuthVerifier,
-    Credentials,
     RefreshCredentials,
     ServiceCredentials,
     SessionTokens,
-    authorization,
     create_session_tokens,
 )
 from strato.xrpc.errors import XrpcError, auth_required, invalid_request
@@ -110,7 +106,7 @@ def _register_accounts(router: XrpcRouter, ctx: PdsContext) -> None:
 
     @router.method(
         "com.atproto.server.createAccount",
-        auth=_optional_service_auth(ctx),
+        auth=ctx.auth.service(optional=True),
         limits=[RouteLimit(CREATE_ACCOUNT_LIMIT, by_ip)],
     )
     async def create_account(
@@ -225,19 +221,6 @@ def _check_email_and_invite(ctx: PdsContext, email: str | None, invite: str | No
         invites.check(txn, invite)
 
 
-def _optional_service_auth(ctx: PdsContext) -> AuthVerifier:
-    """A service token when the request carries an Authorization header, else nothing (the
-    reference's ``userServiceAuthOptional``)."""
-    service = ctx.auth.service()
-
-    async def verify(request: Request, nsid: str) -> Credentials:
-        if authorization(request) is None:
-            return None
-        return await service(request, nsid)
-
-    return verify
-
-
 def _register_sessions(router: XrpcRouter, ctx: PdsContext) -> None:
     settings = ctx.settings
 
@@ -274,14 +257,12 @@ def _register_sessions(router: XrpcRouter, ctx: PdsContext) -> None:
             account = ctx.accounts.get(requester(request))
         return types.GetSessionOutput(**session_fields(ctx, account))
 
-    @router.method("com.atproto.server.refreshSession", auth=ctx.auth.refresh())
+    @router.method("com.atproto.server.refreshSession", auth=ctx.auth.refresh(check_takedown=True))
     async def refresh_session(request: XrpcRequest[None, None]) -> types.RefreshSessionOutput:
         credentials = request.auth
         assert isinstance(credentials, RefreshCredentials)
         with xrpc_errors():
             account = ctx.accounts.get(credentials.did)
-        if account.takedown_ref is not None:
-            raise auth_required("Account has been taken down", "AccountTakedown")
 
         def rotate(txn: WriteTxn) -> RefreshGrant:
             return ctx.accounts.rotate_refresh_token(credentials.token_id, txn)

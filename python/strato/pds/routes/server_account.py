@@ -100,7 +100,7 @@ def _register_status(router: XrpcRouter, ctx: PdsContext) -> None:
 def _register_deletion(router: XrpcRouter, ctx: PdsContext) -> None:
     @router.method(
         "com.atproto.server.requestAccountDelete",
-        auth=ctx.auth.access(ACCESS_FULL),
+        auth=ctx.auth.access(ACCESS_FULL, check_takedown=True),
         limits=[RouteLimit(limit, by_account) for limit in REQUEST_DELETE_LIMITS],
     )
     async def request_account_delete(request: XrpcRequest[None, None]) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from strato.errors import AccountError
 from strato.pds.context import PdsContext
 from strato.pds.routes.common import requester, xrpc_errors
-from strato.pds.routes.server_shared import iso_from_ms, live_account
+from strato.pds.routes.server_shared import iso_from_ms
 from strato.storage import WriteTxn
 from strato.xrpc import XrpcRequest, XrpcRouter
 from strato.xrpc.auth import ACCESS_FULL, ACCESS_STANDARD
@@ -20,11 +20,14 @@ from strato.xrpc.types import server as types
 def register(router: XrpcRouter, ctx: PdsContext) -> None:
     """Add the app-password methods to ``router``."""
 
-    @router.method("com.atproto.server.createAppPassword", auth=ctx.auth.access(ACCESS_FULL))
+    @router.method(
+        "com.atproto.server.createAppPassword",
+        auth=ctx.auth.access(ACCESS_FULL, check_takedown=True),
+    )
     async def create_app_password(
         request: XrpcRequest[None, types.CreateAppPasswordInput],
     ) -> types.CreatedAppPassword:
-        did = live_account(ctx, request).did
+        did = requester(request)
         body = request.input
         privileged = body.privileged is True
 

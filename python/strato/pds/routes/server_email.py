@@ -61,7 +61,7 @@ def _register_confirmation(router: XrpcRouter, ctx: PdsContext) -> None:
 
     @router.method(
         "com.atproto.server.requestEmailConfirmation",
-        auth=ctx.auth.access(ACCESS_STANDARD),
+        auth=ctx.auth.access(ACCESS_STANDARD, check_takedown=True),
         limits=_per_account("request-email-confirmation"),
     )
     async def request_email_confirmation(request: XrpcRequest[None, None]) -> None:
@@ -70,7 +70,10 @@ def _register_confirmation(router: XrpcRouter, ctx: PdsContext) -> None:
             raise invalid_request(_NO_EMAIL)
         await email_token(ctx, account, EmailTokenPurpose.CONFIRM_EMAIL)
 
-    @router.method("com.atproto.server.confirmEmail", auth=ctx.auth.access(ACCESS_STANDARD))
+    @router.method(
+        "com.atproto.server.confirmEmail",
+        auth=ctx.auth.access(ACCESS_STANDARD, check_takedown=True),
+    )
     async def confirm_email(request: XrpcRequest[None, types.ConfirmEmailInput]) -> None:
         account = live_account(ctx, request)
         body = request.input
@@ -87,7 +90,7 @@ def _register_confirmation(router: XrpcRouter, ctx: PdsContext) -> None:
 def _register_update(router: XrpcRouter, ctx: PdsContext) -> None:
     @router.method(
         "com.atproto.server.requestEmailUpdate",
-        auth=ctx.auth.access(ACCESS_STANDARD),
+        auth=ctx.auth.access(ACCESS_STANDARD, check_takedown=True),
         limits=_per_account("request-email-update"),
     )
     async def request_email_update(
@@ -101,7 +104,9 @@ def _register_update(router: XrpcRouter, ctx: PdsContext) -> None:
             await email_token(ctx, account, EmailTokenPurpose.UPDATE_EMAIL)
         return types.RequestEmailUpdateOutput(token_required=token_required)
 
-    @router.method("com.atproto.server.updateEmail", auth=ctx.auth.access(ACCESS_FULL))
+    @router.method(
+        "com.atproto.server.updateEmail", auth=ctx.auth.access(ACCESS_FULL, check_takedown=True)
+    )
     async def update_email(request: XrpcRequest[None, types.UpdateEmailInput]) -> None:
         account = live_account(ctx, request)
         body = request.input

@@ -1,6 +1,6 @@
-"""What the ``com.atproto.server.*`` route modules share: the requester's account with the
-reference's takedown check, emailing a fresh code, timestamps as the outputs write them, and
-whether an account's DID document points here.
+"""What the ``com.atproto.server.*`` route modules share: the requester's account, emailing a
+fresh code, timestamps as the outputs write them, and whether an account's DID document points
+here.
 
 :func:`did_doc_problem` is the reference's check before an account goes live (activateAccount)
 and the ``validDid`` of checkAccountStatus: the document must name this PDS's public URL as
@@ -22,7 +22,6 @@ from strato.pds.mailer import MailError
 from strato.pds.routes.common import requester, xrpc_errors
 from strato.storage import WriteTxn
 from strato.xrpc import XrpcError, XrpcRequest
-from strato.xrpc.errors import auth_required
 
 
 def iso_from_ms(ms: int) -> str:
@@ -37,13 +36,10 @@ def ms_from_iso(value: str) -> int:
 
 
 def live_account(ctx: PdsContext, request: XrpcRequest[Any, Any]) -> Account:
-    """The requester's account, refused when it is taken down (401 ``AccountTakedown``) even
-    with a token issued before the takedown, as the reference's ``checkTakedown``."""
+    """The requester's account (a route that refuses a taken-down one says so in its
+    verifier: ``check_takedown``, the reference's name)."""
     with xrpc_errors():
-        account = ctx.accounts.get(requester(request))
-    if account.takedown_ref is not None:
-        raise auth_required("Account has been taken down", "AccountTakedown")
-    return account
+        return ctx.accounts.get(requester(request))
 
 
 async def email_token(ctx: PdsContext, account: Account, purpose: EmailTokenPurpose) -> None:

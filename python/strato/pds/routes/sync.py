@@ -28,8 +28,8 @@ from strato.xrpc.auth import (
     AccessCredentials,
     AdminCredentials,
     AuthScope,
-    AuthVerifier,
     Credentials,
+    Verifier,
     authorization,
 )
 from strato.xrpc.errors import invalid_request
@@ -132,7 +132,7 @@ def register(router: XrpcRouter, ctx: PdsContext) -> None:
         return types.ListReposOutput(repos=repos, cursor=last)
 
 
-def viewer(ctx: PdsContext) -> AuthVerifier:
+def viewer(ctx: PdsContext) -> Verifier:
     """Optional credentials: the admin's (HTTP Basic) or an access token's (a taken-down
     account's included), none without an Authorization header."""
     access = ctx.auth.optional_access(ACCESS_STANDARD | {AuthScope.TAKENDOWN})
@@ -144,7 +144,7 @@ def viewer(ctx: PdsContext) -> AuthVerifier:
             return await admin(request, nsid)
         return await access(request, nsid)
 
-    return verify
+    return Verifier(verify, access.accepts | admin.accepts, access.scopes, optional=True)
 
 
 def available(

@@ -11,8 +11,10 @@ to the writer, which owns it from then on. The semantics are those of
 - per-IP limit (across every fan-out process, through the consumer table): HTTP 429 before the
   upgrade; a request that is not a WebSocket upgrade: 426; another path: handed over to the main
   process (:mod:`~strato.relay.fanout.handoff`) when there is one, else 404;
-- ``cursor`` not an integer >= 0: error frame ``InvalidRequest``; above the log's head:
-  ``FutureCursor``; each followed by close 1008 with the error's name;
+- ``cursor`` not an integer from 0 to 2^63-1
+  (:func:`~strato.firehose.endpoint.parse_cursor`): error frame ``InvalidRequest``; above the
+  log's head: ``FutureCursor``; each followed by close 1008 with the error's name (after the
+  upgrade, as the Python endpoint answers: a client reads the reason from the stream);
 - older than the window: ``#info OutdatedCursor``, then the whole window; no cursor: live only,
   from the log's head when it connected;
 - replay runs in batches under flow control (the next batch is read once the writer has sent
@@ -36,8 +38,9 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from strato._core import FanoutWriter
+from strato.errors import EventStreamError
 from strato.firehose.broadcaster import BATCH_BYTES, OUTDATED_CURSOR_FRAME
-from strato.firehose.endpoint import CLOSE_POLICY, SUBSCRIBE_REPOS_PATH
+from strato.firehose.endpoint import CLOSE_POLICY, SUBSCRIBE_REPOS_PATH, parse_cursor
 from strato.firehose.frames import encode_error
 from strato.firehose.sequencer import Sequencer
 from strato.relay.fanout.consumers import ConsumerRegistry
@@ -202,14 +205,17 @@ class FanoutServer:
         loop = asyncio.get_running_loop()
         options = self.options
         serial: int | None = None
+        refusal: EventStreamError | None = None
         head = b""
         try:
             try:
                 async with asyncio.timeout(options.handshake_timeout):
                     head = await _read_head(loop, sock)
                     request = parse_request(head[: head_end(head)], path=options.path)
-                    raw = request.query.get("cursor", [None])[-1]
-                    cursor = int(raw) if raw is not None and _is_cursor(raw) else None
+                    try:
+                        cursor = parse_cursor(request.query.get("cursor", [None])[-1])
+                    except EventStreamError as invalid:  # refused by an error frame once open
+                        cursor, refusal = None, invalid
                     serial = self.registry.register(
                         remote, cursor, max_per_ip=options.max_per_ip, user_agent=request.user_agent
                     )
@@ -247,27 +253,27 @@ class FanoutServer:
             raise
         conn_id = self.writer.add(sock.detach())
         self.metrics.subscribers.inc()
-        self._start_stream(conn_id, serial, raw)
+        self._start_stream(conn_id, serial, cursor, refusal)
 
     # -- streaming ----------------------------------------------------------------------------
 
-    def _start_stream(self, conn_id: int, serial: int, raw_cursor: str | None) -> None:
+    def _start_stream(
+        self, conn_id: int, serial: int, cursor: int | None, refusal: EventStreamError | None
+    ) -> None:
         head = self.sequencer.head()
-        error = None
-        if raw_cursor is not None and not _is_cursor(raw_cursor):
-            error = ("InvalidRequest", "cursor must be an integer >= 0")
-        elif raw_cursor is not None and int(raw_cursor) > head:
-            error = ("FutureCursor", "Cursor in the future.")
-        if error is not None:
+        if refusal is None and cursor is not None and cursor > head:
+            refusal = EventStreamError("FutureCursor", "Cursor in the future.")
+        if refusal is not None:
             self._conns[conn_id] = _Conn(serial, head, outdated=False, closed=True)
-            self.metrics.consumer_cut(error[0])
-            self.writer.send(conn_id, [encode_error(*error)], notify_drained=False)
-            self.writer.close(conn_id, CLOSE_POLICY, error[0])
+            self.metrics.consumer_cut(refusal.error)
+            self.writer.send(
+                conn_id, [encode_error(refusal.error, refusal.message)], notify_drained=False
+            )
+            self.writer.close(conn_id, CLOSE_POLICY, refusal.error)
             return
-        if raw_cursor is None:
+        if cursor is None:
             conn = _Conn(serial, head, outdated=False)
         else:
-            cursor = int(raw_cursor)
             oldest = self.sequencer.oldest()
             start = head if oldest is None else oldest - 1
             conn = _Conn(serial, max(cursor, start), outdated=0 < cursor < start)
@@ -384,7 +390,3 @@ async def _read_head(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> by
             return bytes(buffer)
         if len(buffer) > MAX_HEAD_BYTES:
             raise HandshakeError(431, "InvalidRequest", "request head too large")
-
-
-def _is_cursor(raw: str) -> bool:
-    return raw.isascii() and raw.isdigit()

@@ -36,6 +36,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from strato.datamodel import check_json, to_int64
+from strato.errors import DataModelError
 from strato.relay.admin import HostInfo, HostNotFoundError, RelayAdmin
 from strato.relay.admin_auth import CHALLENGE, is_admin
 from strato.relay.limits import host_rates
@@ -86,8 +88,12 @@ def guarded(admin: RelayAdmin, handler: Handler) -> Callable[[Request], Awaitabl
 
 
 async def body(request: Request) -> dict[str, Any]:
+    data = await request.body()
     try:
-        value = json.loads(await request.body())
+        check_json(data)
+        value = json.loads(data)
+    except DataModelError as err:
+        raise PathError(400, f"invalid JSON body: {err}") from None
     except ValueError:
         raise PathError(400, "invalid JSON body") from None
     if not isinstance(value, dict):
@@ -114,6 +120,16 @@ def did_field(value: dict[str, Any]) -> str:
     if not is_did(did):
         raise PathError(400, f"invalid DID: {did}")
     return did
+
+
+def number(text: str, name: str) -> int:
+    """A non-negative integer parameter (at most 2^63-1)."""
+    if not text.isascii() or not text.isdigit():
+        raise PathError(400, f"{name} must be a non-negative integer")
+    try:
+        return to_int64(text)
+    except DataModelError as err:
+        raise PathError(400, f"{name}: {err.reason}") from None
 
 
 def flag(text: str, name: str) -> bool:
@@ -204,14 +220,14 @@ class AdminPaths:
 
     async def takedowns(self, request: Request) -> Any:
         cursor = request.query_params.get("cursor") or None
-        size = request.query_params.get("size") or str(TAKEDOWN_PAGE)
-        if not size.isascii() or not size.isdigit() or not 1 <= int(size) <= 1000:
+        size = number(request.query_params.get("size") or str(TAKEDOWN_PAGE), "size")
+        if not 1 <= size <= 1000:
             raise PathError(400, "size must be between 1 and 1000")
         dids = await asyncio.to_thread(
-            lambda: self.admin.takedowns.listed(after=cursor, limit=int(size))
+            lambda: self.admin.takedowns.listed(after=cursor, limit=size)
         )
         answer: dict[str, Any] = {"dids": dids}
-        if len(dids) == int(size):
+        if len(dids) == size:
             answer["cursor"] = dids[-1]
         return answer
 
@@ -249,10 +265,7 @@ class AdminPaths:
         return {"limit": self.admin.new_hosts_per_day}
 
     async def set_per_day_limit(self, request: Request) -> Any:
-        raw = query(request, "limit")
-        if not raw.isascii() or not raw.isdigit():
-            raise PathError(400, "limit must be a non-negative integer")
-        self.admin.set_new_hosts_per_day(int(raw))
+        self.admin.set_new_hosts_per_day(number(query(request, "limit"), "limit"))
         return SUCCESS
 
     async def consumers(self, request: Request) -> Any:

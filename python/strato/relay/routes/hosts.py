@@ -41,6 +41,8 @@ from typing import Any, Final
 import httpx
 import msgspec
 
+from strato.datamodel import to_int64
+from strato.errors import DataModelError
 from strato.netpolicy import send
 from strato.relay.bans import DomainBans
 from strato.relay.crawler import RELAY_MARK, USER_AGENT, Crawler
@@ -253,7 +255,10 @@ class HostService:
         if cursor is not None:
             if not cursor.isascii() or not cursor.isdigit():
                 raise bad_request(f"cursor parameter invalid: {cursor}")
-            after = int(cursor)
+            try:
+                after = to_int64(cursor)
+            except DataModelError as err:
+                raise bad_request(f"cursor parameter invalid: {err.reason}") from None
         listed: list[Host] = []
         for host in self.hosts.all(after=after):
             if host.last_seq > 0:
