@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import re
 import secrets
 import signal
@@ -287,6 +288,16 @@ def test_wrong_master_key(
     monkeypatch.setenv(MASTER_KEY_ENV, "not hex")
     code, out, err = run(capsys, "pds", "--data-dir", str(tmp_path / "other"))
     assert (code, out, err) == (1, "", "strato: error: key store: a master key is 64 hex digits\n")
+
+
+def test_a_data_dir_that_cannot_be_made_private(capsys: pytest.CaptureFixture[str]) -> None:
+    data_dir = f"/proc/{os.getpid()}"  # the kernel refuses any chmod there
+    code, out, err = run(capsys, "pds", "--data-dir", data_dir)
+    assert (code, out, err) == (
+        1,
+        "",
+        f"strato: error: cannot make {data_dir} private: Operation not permitted\n",
+    )
 
 
 def test_admin_token_file_is_made_once(tmp_path: Path) -> None:

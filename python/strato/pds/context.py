@@ -4,7 +4,9 @@ One LMDB environment (``<data_dir>/db``) carries every table: accounts, keys, bl
 repositories, the firehose log and preferences, so a commit, its account change and its event
 are one transaction. Blob files live beside it (``<data_dir>/blobs``); the master key that
 seals private keys is ``<data_dir>/master.key`` unless the settings name another (created on
-first start) or ``STRATO_PDS_MASTER_KEY`` gives it.
+first start) or ``STRATO_PDS_MASTER_KEY`` gives it. The data directory is private: made mode
+0700, and at each start anything in it open to other users is tightened, with a warning
+(:func:`strato.storage.private.tighten`).
 
 Route modules (:mod:`strato.pds.routes`) take the context and read what they need from it;
 nothing here knows about HTTP.
@@ -36,6 +38,7 @@ from strato.pds.writer import Writer
 from strato.plc import PlcClient
 from strato.repo import REPO_TABLES, RepoStore
 from strato.storage import Store
+from strato.storage.private import make_dir, tighten
 from strato.xrpc.auth import (
     Authenticator,
     KeyResolver,
@@ -76,8 +79,8 @@ class PdsContext:
     @classmethod
     def open(cls, settings: PdsSettings) -> PdsContext:
         """Open (or create) the data directory of ``settings`` and everything on it."""
-        data_dir = Path(settings.data_dir)
-        data_dir.mkdir(parents=True, exist_ok=True)
+        data_dir = make_dir(settings.data_dir)
+        tighten(data_dir)
         store = open_store(data_dir, sync=settings.sync)
         master = MasterKey.load(settings.key_file, create=True)
         metrics = ServerMetrics("pds")

@@ -26,10 +26,13 @@ Guarantees:
   grown by another process is adopted transparently.
 - Readers see a snapshot and never wait for writers; other processes may open the same
   directory (LMDB is multi-process).
+- The environment is private (:mod:`strato.storage.private`): a directory this opens or backs
+  up into is made mode 0700 and ``data.mdb`` and ``lock.mdb`` are made 0600, whatever the umask.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -41,7 +44,11 @@ import lmdb
 
 from strato.errors import SchemaVersionError, StorageError, StorageFullError
 from strato.storage.keys import from_u64, prefix_end, u64
+from strato.storage.private import FILE_MODE, create_file, make_dir, make_private
 
+#: The files of an environment, in its directory.
+DATA_FILE = "data.mdb"
+LOCK_FILE = "lock.mdb"
 META_TABLE = "__strato__"
 META_SERVICE = b"service"
 META_SCHEMA_VERSION = b"schema_version"
@@ -248,9 +255,11 @@ class Store:
         if directory.exists() and not directory.is_dir():
             raise StorageError(f"{directory} is not a directory")
         if not readonly:
-            directory.mkdir(parents=True, exist_ok=True)
-        elif not (directory / "data.mdb").exists():
-            raise StorageError(f"{directory} holds no strato data (no data.mdb)")
+            make_dir(directory)
+        elif not (directory / DATA_FILE).exists():
+            raise StorageError(f"{directory} holds no strato data (no {DATA_FILE})")
+        new_files = [directory / name for name in (DATA_FILE, LOCK_FILE)]
+        new_files = [file for file in new_files if not file.exists()]
         try:
             env = lmdb.open(
                 str(directory),
@@ -261,9 +270,12 @@ class Store:
                 sync=sync,
                 metasync=sync,
                 lock=True,
+                mode=FILE_MODE,
             )
         except lmdb.Error as err:
             raise StorageError(f"cannot open LMDB environment in {directory}: {err}") from err
+        for file in new_files:  # LMDB made them with FILE_MODE less the umask
+            make_private(file)
         try:
             dbs = _open_tables(
                 env,
@@ -350,8 +362,9 @@ class Store:
         """Write a compacted, consistent copy of the environment into the new directory ``out``
         while readers and writers carry on (a hot backup)."""
         target = Path(out)
-        target.mkdir(parents=True, exist_ok=False)
-        self._env.copy(str(target), compact=True)
+        if os.path.lexists(target):
+            raise StorageError(f"{target} already exists; back up into a new directory")
+        copy_environment(self._env, make_dir(target))
         return target
 
     def close(self) -> None:
@@ -412,6 +425,18 @@ class Store:
         with self._lock:
             if self._active <= 1:
                 self._env.set_mapsize(0)
+
+
+def copy_environment(env: lmdb.Environment, directory: Path) -> None:
+    """Write a compacted copy of ``env`` from one read snapshot as ``data.mdb`` in
+    ``directory`` (mode 0600, flushed to disk). LMDB's own copy would create the file with mode
+    0666 less the umask, so the file is made here and LMDB writes into it."""
+    fd = create_file(directory / DATA_FILE)
+    try:
+        env.copyfd(fd, compact=True)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _open_tables(
