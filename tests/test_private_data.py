@@ -1,11 +1,13 @@
 """Data at rest is private: every path under a running network's data directory is 0700 or
 0600 whatever the umask, after writes, a blob upload and a backup; a tree left open by an older
-strato is tightened at start with one warning."""
+strato is tightened at start with one warning; no emailed code can be read back from the
+files."""
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from private_files import loosen, not_private, umask
+from private_files import code_forms, files_holding, loosen, not_private, umask
 from relay_net import pds_and_relay
 from strato.cli import main
 from strato_proc import free_ports, start, stop, wait_until_up
@@ -78,10 +80,26 @@ def test_a_local_network_keeps_its_data_private(tmp_path: Path) -> None:
         body = {"identifier": "alice.test", "password": PASSWORD}
         session = client.post(f"{pds}/xrpc/com.atproto.server.createSession", json=body).json()
         use(pds, client, session["accessJwt"], "second")
+        asked = client.post(
+            f"{pds}/xrpc/com.atproto.server.requestPasswordReset",
+            json={"email": "alice@example.com"},
+        )
+        assert asked.status_code == 200, asked.text
+        logged = re.findall(r"reset_password: ([A-Z2-7]{5}-[A-Z2-7]{5})", log.read_text())
+        assert len(logged) == 1  # the code goes to the log when it is issued, once
         with umask(0o000):
             assert main(["backup", str(data_dir), str(tmp_path / "backup")]) == 0
         assert not_private(data_dir) == {}
         assert not_private(tmp_path / "backup") == {}
+        for root in (data_dir, tmp_path / "backup"):
+            assert files_holding(root, code_forms(logged[0])) == []
+
+        body = {"token": logged[0].lower(), "password": "a new one"}
+        reset = client.post(f"{pds}/xrpc/com.atproto.server.resetPassword", json=body)
+        assert reset.status_code == 200, reset.text
+        body = {"identifier": "alice.test", "password": "a new one"}
+        login = client.post(f"{pds}/xrpc/com.atproto.server.createSession", json=body)
+        assert login.status_code == 200, login.text
 
 
 def test_each_service_tightens_its_own_data_directory(

@@ -120,8 +120,8 @@ def add_pds_command(groups: Any) -> None:
     add(
         "--smtp-url",
         metavar="URL",
-        help="smtp:// or smtps:// server for emailed tokens; without one they go to the log and "
-        f"to 'strato account token' ({_env('smtp_url')})",
+        help="smtp:// or smtps:// server for emailed tokens; without one they go to the log "
+        f"('strato account token' issues one too) ({_env('smtp_url')})",
     )
     add(
         "--blob-limit",

@@ -28,7 +28,12 @@ from strato.firehose import Broadcaster, FirehoseMetrics, Retention, Sequencer
 from strato.identity import IdentityCache, IdentityResolver
 from strato.lexicon import Catalog
 from strato.metrics import ServerMetrics
-from strato.pds.accounts import ACCOUNT_TABLES, AccountStore
+from strato.pds.accounts import (
+    ACCOUNT_RETIRED_TABLES,
+    ACCOUNT_TABLES,
+    EMAIL_CODE_SECRET,
+    AccountStore,
+)
 from strato.pds.blobs import BLOB_TABLES, BlobStore
 from strato.pds.keys import KEY_TABLES, KeyStore, MasterKey
 from strato.pds.mailer import Mailer
@@ -92,7 +97,11 @@ class PdsContext:
             ),
         )
         broadcaster = Broadcaster(sequencer, FirehoseMetrics(metrics))
-        accounts = AccountStore(store, invite_code_required=settings.invite_code_required)
+        accounts = AccountStore(
+            store,
+            email_code_key=master.derive_secret(EMAIL_CODE_SECRET),
+            invite_code_required=settings.invite_code_required,
+        )
         identity = IdentityResolver(
             plc_url=settings.plc_url,
             cache=IdentityCache(store, table=IDENTITY_CACHE_TABLE),
@@ -150,7 +159,12 @@ def open_store(data_dir: Path, *, sync: bool = True) -> Store:
         + PDS_TABLES + (IDENTITY_CACHE_TABLE,)
     )  # fmt: skip
     return Store.open(
-        data_dir / "db", name="pds", schema_version=SCHEMA_VERSION, tables=tables, sync=sync
+        data_dir / "db",
+        name="pds",
+        schema_version=SCHEMA_VERSION,
+        tables=tables,
+        retired=ACCOUNT_RETIRED_TABLES,
+        sync=sync,
     )
 
 

@@ -237,6 +237,7 @@ class Store:
         name: str,
         schema_version: int,
         tables: Iterable[str],
+        retired: Iterable[str] = (),
         map_size: int = DEFAULT_MAP_SIZE,
         readonly: bool = False,
         sync: bool = True,
@@ -244,12 +245,15 @@ class Store:
         """Open (creating if needed) the environment in directory ``path`` for service ``name``
         with its ``tables``. A new environment records ``name`` and ``schema_version``; an
         existing one must match them (:class:`~strato.errors.SchemaVersionError` otherwise).
-        ``sync=False`` trades durability of the last transactions for speed (tests, caches)."""
+        ``retired`` names tables earlier versions used that must go: opening for writing drops
+        them, with their rows. ``sync=False`` trades durability of the last transactions for
+        speed (tests, caches)."""
         table_names = tuple(tables)
-        for table in table_names:
+        retired_names = tuple(retired)
+        for table in table_names + retired_names:
             if not table or not set(table) <= _TABLE_NAME_CHARS:
                 raise StorageError(f"bad table name {table!r}: use lowercase letters, digits, _")
-        if len(set(table_names)) != len(table_names):
+        if len(set(table_names + retired_names)) != len(table_names + retired_names):
             raise StorageError("table names repeat")
         directory = Path(path)
         if directory.exists() and not directory.is_dir():
@@ -264,7 +268,7 @@ class Store:
             env = lmdb.open(
                 str(directory),
                 map_size=map_size,
-                max_dbs=len(table_names) + 1,
+                max_dbs=len(table_names) + len(retired_names) + 1,
                 max_readers=MAX_READERS,
                 readonly=readonly,
                 sync=sync,
@@ -283,6 +287,7 @@ class Store:
                 name=name,
                 schema_version=schema_version,
                 tables=table_names,
+                retired=retired_names,
                 readonly=readonly,
             )
         except BaseException:
@@ -446,9 +451,11 @@ def _open_tables(
     name: str,
     schema_version: int,
     tables: tuple[str, ...],
+    retired: tuple[str, ...],
     readonly: bool,
 ) -> dict[str, lmdb._Database]:
-    """Open (or create) the meta table and every named table, checking service and version."""
+    """Open (or create) the meta table and every named table, checking service and version,
+    and drop the retired tables (when not read-only)."""
     if readonly:
         with env.begin() as txn:
             if txn.get(META_TABLE.encode()) is None:
@@ -477,6 +484,11 @@ def _open_tables(
     dbs = {META_TABLE: meta}
     for table in tables:
         dbs[table] = env.open_db(table.encode(), create=True)
+    if retired:
+        with env.begin(write=True) as txn:
+            for table in retired:
+                if txn.get(table.encode()) is not None:  # the main table lists the named ones
+                    txn.drop(env.open_db(table.encode(), txn=txn, create=False), delete=True)
     return dbs
 
 
