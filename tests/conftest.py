@@ -1,6 +1,6 @@
 """Shared test setup: where the cross-implementation fixtures live, the Hypothesis profiles,
-the local network servers (DNS and HTTP on 127.0.0.1, see ``localnet``), and the guard that CI
-really tests an installed wheel.
+the local network servers (DNS and HTTP on 127.0.0.1, see ``localnet``), the root logger put
+back after each test, and the guard that CI really tests an installed wheel.
 
 The fixtures (atproto-interop-tests data, indigo's CAR and CBOR test data) live outside the
 repository, in ``shared/`` beside the checkout, or wherever ``STRATO_SHARED`` points. They are
@@ -10,6 +10,7 @@ they are absent.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -68,6 +69,19 @@ def local_dns() -> Iterator[LocalDns]:
     server = LocalDns()
     yield server
     server.close()
+
+
+@pytest.fixture(autouse=True)
+def _root_logger_restored() -> Iterator[None]:
+    """A server command run in-process (``main(["pds", ...])`` up to an error) configures the
+    root logger first (:func:`strato.logs.configure`); its handler writes to that test's
+    captured stderr, closed afterwards. Each test gets the root logger back as it was."""
+    root = logging.getLogger()
+    level = root.level
+    yield
+    for handler in [handler for handler in root.handlers if type(handler) is logging.StreamHandler]:
+        root.removeHandler(handler)  # strato's; pytest's own handlers are subclasses
+    root.setLevel(level)
 
 
 @pytest.fixture(scope="module")

@@ -40,9 +40,14 @@ def strato_env(**extra: str) -> dict[str, str]:
 
 
 def start(
-    log: Path, *args: str, env: dict[str, str] | None = None, stdout: int | None = None
+    log: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    stdout: int | None = None,
+    umask: int = -1,
 ) -> subprocess.Popen[str]:
-    """``python -m strato ARGS`` with its stderr in ``log`` (appended)."""
+    """``python -m strato ARGS`` with its stderr in ``log`` (appended); ``umask`` is the
+    child's (-1: this process's)."""
     with log.open("a") as err:
         return subprocess.Popen(
             [sys.executable, "-m", "strato", *args],
@@ -50,6 +55,7 @@ def start(
             stderr=err,
             env=env if env is not None else strato_env(),
             text=True,
+            umask=umask,
         )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import re
 import secrets
 import signal
@@ -22,8 +23,8 @@ from strato import __version__
 from strato.cli import build_parser, main
 from strato.cli_pds import ensure_admin_token, pds_settings
 from strato.firehose.frames import Frame, decode_frame
-from strato.pds.accounts import AccountStore, EmailTokenPurpose
-from strato.pds.context import PdsContext, open_store
+from strato.pds.accounts import EmailTokenPurpose
+from strato.pds.context import PdsContext
 from strato.pds.keys import MASTER_KEY_ENV
 from strato.pds.settings import PdsSettings
 from strato_proc import free_port, free_ports, start, stop
@@ -100,6 +101,8 @@ def test_up_and_account_help(capsys: pytest.CaptureFixture[str]) -> None:
     token = help_text(capsys, "account", "token")
     for purpose in EmailTokenPurpose:
         assert str(purpose) in token
+    for phrase in ("default reset_password", "--master-key-file", "STRATO_PDS_MASTER_KEY_FILE"):
+        assert phrase in token
     assert "default 2582" in help_text(capsys, "plc")
 
 
@@ -303,6 +306,16 @@ def test_wrong_master_key(
     assert (code, out, err) == (1, "", "strato: error: key store: a master key is 64 hex digits\n")
 
 
+def test_a_data_dir_that_cannot_be_made_private(capsys: pytest.CaptureFixture[str]) -> None:
+    data_dir = f"/proc/{os.getpid()}"  # the kernel refuses any chmod there
+    code, out, err = run(capsys, "pds", "--data-dir", data_dir)
+    assert (code, out, err) == (
+        1,
+        "",
+        f"strato: error: cannot make {data_dir} private: Operation not permitted\n",
+    )
+
+
 def test_admin_token_file_is_made_once(tmp_path: Path) -> None:
     path = ensure_admin_token(tmp_path / "new" / "admin-token")
     token = path.read_text()
@@ -440,7 +453,9 @@ def test_up_refuses_a_port_in_use(up: Up, tmp_path: Path) -> None:
     assert ERROR_LINE.fullmatch(done.stderr)
 
 
-def test_accounts_end_to_end(capsys: pytest.CaptureFixture[str], up: Up) -> None:
+def test_accounts_end_to_end(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, up: Up
+) -> None:
     data = ["--data-dir", str(up.data_dir / "pds")]
     create = ["account", "create", "--pds", up.pds_url, "--password", PASSWORD]
     code, out, err = run(capsys, *create, "--handle", "alice.test", "--email", "a@example.com")
@@ -463,7 +478,7 @@ def test_accounts_end_to_end(capsys: pytest.CaptureFixture[str], up: Up) -> None
     check_list(capsys, data, did)
     check_takedown(capsys, up, data, did)
     check_reset_password(capsys, up, data, did)
-    check_token(capsys, up, data, did)
+    check_token(capsys, monkeypatch, up, data, did)
 
 
 def check_list(capsys: pytest.CaptureFixture[str], data: list[str], did: str) -> None:
@@ -517,36 +532,60 @@ def check_reset_password(
     assert login(up, did, generated) == 200
 
 
-def check_token(capsys: pytest.CaptureFixture[str], up: Up, data: list[str], did: str) -> None:
-    """What the PDS would have mailed (written here as the running PDS would)."""
-    code, out, err = run(capsys, "account", "token", "alice.test", *data)
-    assert (code, out, err) == (
-        1,
-        "",
-        "strato: error: alice.test has no pending emailed token\n",
-    )
-    store = open_store(up.data_dir / "pds", sync=False)
-    try:
-        accounts = AccountStore(store)
-        plc_code = accounts.create_email_token(did, EmailTokenPurpose.PLC_OPERATION)
-        delete_code = accounts.create_email_token(did, EmailTokenPurpose.DELETE_ACCOUNT)
-    finally:
-        store.close()
-    code, out, err = run(capsys, "account", "token", "alice.test", *data)
-    assert code == 0, err
-    lines = sorted(line.split("\t")[:2] for line in out.splitlines())
-    assert lines == [["delete_account", delete_code], ["plc_operation", plc_code]]
-    assert all(line.split("\t")[2].startswith("expires ") for line in out.splitlines())
+def check_token(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    up: Up,
+    data: list[str],
+    did: str,
+) -> None:
+    """A code issued on the data directory works at the running PDS, once, and only the
+    latest; only the PDS's master key issues one."""
+    issued = []
+    for argv in (["alice.test"], [did, "--purpose", "reset_password"]):
+        code, out, err = run(capsys, "account", "token", *argv, *data)
+        assert code == 0, err
+        assert re.fullmatch(r"[A-Z2-7]{5}-[A-Z2-7]{5}\n", out)
+        assert err == (
+            f"new reset_password code for alice.test ({did}), valid 15 minutes; it replaces "
+            "any earlier one\n"
+        )
+        issued.append(out.strip())
+    assert reset_with(up, issued[0], "third one") == (400, "InvalidToken")
+    assert reset_with(up, issued[1], "third one") == (200, None)
+    assert reset_with(up, issued[1], "fourth one") == (400, "InvalidToken")  # used up
+    assert login(up, "alice.test", "third one") == 200
     code, out, err = run(capsys, "account", "token", did, "--purpose", "plc_operation", *data)
-    assert (code, out) == (0, f"{plc_code}\n")
-    code, out, err = run(capsys, "account", "token", did, "--purpose", "reset_password", *data)
+    assert code == 0, err
+    assert err.startswith(f"new plc_operation code for alice.test ({did}), ")
+
+    missing = up.data_dir / "elsewhere.key"
+    code, out, err = run(capsys, "account", "token", did, "--master-key-file", str(missing), *data)
     assert (code, out, err) == (
         1,
         "",
-        "strato: error: alice.test has no pending reset_password token\n",
+        f"strato: error: key store: no master key file at {missing}\n",
     )
+    monkeypatch.setenv(MASTER_KEY_ENV, secrets.token_hex(32))
+    code, out, err = run(capsys, "account", "token", did, *data)
+    assert (code, out, err) == (
+        1,
+        "",
+        "strato: error: key store: wrong master key: it is not the key this data directory's "
+        "keys were sealed with\n",
+    )
+    monkeypatch.delenv(MASTER_KEY_ENV)
+    monkeypatch.setenv("STRATO_PDS_MASTER_KEY_FILE", str(up.data_dir / "pds" / "master.key"))
     code, out, err = run(capsys, "account", "token", "nobody.test", *data)
     assert (code, out, err) == (1, "", "strato: error: nobody.test: no such account\n")
+
+
+def reset_with(up: Up, token: str, password: str) -> tuple[int, str | None]:
+    response = httpx.post(
+        f"{up.pds_url}/xrpc/com.atproto.server.resetPassword",
+        json={"token": token, "password": password},
+    )
+    return response.status_code, response.json().get("error") if response.content else None
 
 
 def next_frame(ws: ClientConnection) -> Frame:

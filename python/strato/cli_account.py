@@ -8,11 +8,13 @@ Commands::
     strato account list [--data-dir DIR]
     strato account takedown DID|HANDLE [--reverse] [--ref REF] [--data-dir DIR]
     strato account reset-password DID|HANDLE [--password P] [--data-dir DIR]
-    strato account token DID|HANDLE [--purpose PURPOSE] [--data-dir DIR]
+    strato account token DID|HANDLE [--purpose PURPOSE] [--data-dir DIR] [--master-key-file F]
 
 The data-directory commands open the PDS's LMDB environment directly, so they work whether the
 PDS runs or not: LMDB lets several processes share it, writes are serialized, and the running
 PDS's firehose polls the event log, so a takedown's ``#account`` event goes out within a second.
+``token`` issues a new emailed code rather than showing a pending one (only digests of codes
+are kept), so it needs the PDS's master key, found as the PDS finds it.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from strato.errors import AtprotoError
 from strato.firehose import Sequencer
 from strato.pds import events
 from strato.pds.accounts import (
+    EMAIL_CODE_SECRET,
     EMAIL_TOKEN_LIFETIME,
     Account,
     AccountStore,
@@ -41,12 +44,16 @@ from strato.pds.accounts import (
     hash_password,
 )
 from strato.pds.context import open_store
-from strato.pds.settings import DEFAULT_DATA_DIR, ENV_PREFIX
+from strato.pds.keys import MASTER_KEY_ENV, KeyStore, MasterKey
+from strato.pds.settings import DEFAULT_DATA_DIR, ENV_PREFIX, PdsSettings
 from strato.storage import Store, WriteTxn
 
 #: The takedown reference given when ``--ref`` is not.
 DEFAULT_TAKEDOWN_REF: Final = "strato-cli"
 _DATA_DIR_ENV: Final = ENV_PREFIX + "DATA_DIR"
+_MASTER_KEY_FILE_ENV: Final = ENV_PREFIX + "MASTER_KEY_FILE"
+#: The code ``strato account token`` issues when ``--purpose`` is not given.
+DEFAULT_TOKEN_PURPOSE: Final = EmailTokenPurpose.RESET_PASSWORD
 
 
 class AccountCommandError(AtprotoError):
@@ -116,20 +123,33 @@ def add_account_commands(groups: Any) -> None:
     _data_dir_option(reset)
     reset.set_defaults(handler=cmd_reset_password)
 
+    minutes = EMAIL_TOKEN_LIFETIME // 60_000
     token = commands.add_parser(
         "token",
-        help="print an account's pending emailed tokens",
-        description="Print the account's unexpired emailed tokens (what the PDS mailed, or "
-        "logged when it has no SMTP server): purpose, token and expiry time, one per line; "
-        "with --purpose, just that token. Exits with 1 when there is none.",
+        help="issue an emailed code to an account and print it",
+        description="Issue a new emailed code (what the PDS sends by mail, or logs when it has "
+        "no SMTP server) to the account and print it on stdout, to hand to its user: it "
+        f"replaces the account's pending code for that purpose and is valid {minutes} "
+        "minutes. Pending codes cannot be shown: the PDS keeps only keyed digests of them. "
+        f"The key comes from the PDS's master key: {MASTER_KEY_ENV} (64 hex digits), else "
+        "--master-key-file, else DATA_DIR/master.key; a key other than the PDS's is refused.",
     )
     _account_argument(token)
     token.add_argument(
         "--purpose",
         choices=[str(purpose) for purpose in EmailTokenPurpose],
-        help="only the token for this purpose",
+        default=str(DEFAULT_TOKEN_PURPOSE),
+        help=f"what the code is for (default {DEFAULT_TOKEN_PURPOSE}, the code "
+        "com.atproto.server.resetPassword takes)",
     )
     _data_dir_option(token)
+    token.add_argument(
+        "--master-key-file",
+        metavar="FILE",
+        type=Path,
+        help=f"the PDS's master key file (default DATA_DIR/master.key; env "
+        f"{_MASTER_KEY_FILE_ENV}; {MASTER_KEY_ENV} holding the key itself wins over both)",
+    )
     token.set_defaults(handler=cmd_token)
 
 
@@ -190,8 +210,11 @@ def _describe(response: httpx.Response, answer: object) -> str:
 
 
 @contextmanager
-def _accounts(args: argparse.Namespace) -> Iterator[tuple[AccountStore, Store]]:
-    """The account store of the data directory, and the store under it."""
+def _accounts(
+    args: argparse.Namespace, *, email_codes: bool = False
+) -> Iterator[tuple[AccountStore, Store]]:
+    """The account store of the data directory (with ``email_codes``, able to issue codes),
+    and the store under it."""
     data_dir = args.data_dir or Path(os.environ.get(_DATA_DIR_ENV) or DEFAULT_DATA_DIR)
     if not (data_dir / "db").is_dir():
         raise AccountCommandError(
@@ -200,9 +223,20 @@ def _accounts(args: argparse.Namespace) -> Iterator[tuple[AccountStore, Store]]:
         )
     store = open_store(data_dir)
     try:
-        yield AccountStore(store), store
+        key = _email_code_key(args, data_dir, store) if email_codes else None
+        yield AccountStore(store, email_code_key=key), store
     finally:
         store.close()
+
+
+def _email_code_key(args: argparse.Namespace, data_dir: Path, store: Store) -> bytes:
+    """The key of the emailed codes' digests, derived from the master key found as the PDS
+    finds it; :class:`~strato.errors.KeyStoreError` when it is missing or not the PDS's."""
+    named = args.master_key_file or os.environ.get(_MASTER_KEY_FILE_ENV)
+    settings = PdsSettings(data_dir=data_dir, master_key_file=Path(named) if named else None)
+    master = MasterKey.load(settings.key_file)
+    KeyStore(store, master)  # refuses a master key other than the one the PDS sealed with
+    return master.derive_secret(EMAIL_CODE_SECRET)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -270,19 +304,15 @@ def _new_password() -> str:
 
 
 def cmd_token(args: argparse.Namespace) -> int:
-    with _accounts(args) as (accounts, _):
+    purpose = EmailTokenPurpose(args.purpose)
+    with _accounts(args, email_codes=True) as (accounts, _):
         account = accounts.resolve(args.account)
-        pending = accounts.pending_email_tokens(account.did)
-    if args.purpose is not None:
-        pending = [(purpose, row) for purpose, row in pending if purpose == args.purpose]
-    if not pending:
-        wanted = f"{args.purpose} token" if args.purpose else "emailed token"
-        raise AccountCommandError(f"{account.handle} has no pending {wanted}")
-    if args.purpose is not None:
-        print(pending[0][1].token)
-        return 0
-    for purpose, row in pending:
-        print(f"{purpose}\t{row.token}\texpires {_time(row.requested_at + EMAIL_TOKEN_LIFETIME)}")
+        code = accounts.create_email_token(account.did, purpose)
+    sys.stderr.write(
+        f"new {purpose} code for {account.handle} ({account.did}), valid "
+        f"{EMAIL_TOKEN_LIFETIME // 60_000} minutes; it replaces any earlier one\n"
+    )
+    print(code)
     return 0
 
 

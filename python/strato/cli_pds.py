@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from strato.cli_serve import add_log_options, serve_until_stopped
+from strato.cli_serve import add_log_options, configure_logging, serve_until_stopped
 from strato.pds.app import create_app
 from strato.pds.keys import MASTER_KEY_ENV
 from strato.pds.settings import (
@@ -36,6 +36,7 @@ from strato.pds.settings import (
     settings_from_env,
 )
 from strato.serve import Service
+from strato.storage.private import create_file, make_dir
 
 ADMIN_TOKEN_NAME: Final = "admin-token"
 
@@ -65,7 +66,8 @@ def add_pds_command(groups: Any) -> None:
         "--data-dir",
         type=Path,
         help=f"directory of the data, created if missing (default {DEFAULT_DATA_DIR}; "
-        f"{_env('data_dir')})",
+        f"{_env('data_dir')}); kept private: mode 0700, files 0600 (looser modes are "
+        "tightened at start, with a warning)",
     )
     add(
         "--public-url",
@@ -118,8 +120,8 @@ def add_pds_command(groups: Any) -> None:
     add(
         "--smtp-url",
         metavar="URL",
-        help="smtp:// or smtps:// server for emailed tokens; without one they go to the log and "
-        f"to 'strato account token' ({_env('smtp_url')})",
+        help="smtp:// or smtps:// server for emailed tokens; without one they go to the log "
+        f"('strato account token' issues one too) ({_env('smtp_url')})",
     )
     add(
         "--blob-limit",
@@ -228,9 +230,10 @@ def cmd_pds(args: argparse.Namespace) -> int:
     """Serve until interrupted."""
     settings = pds_settings(args)
     require_master_key(settings)
+    configure_logging(args)
     app = create_app(settings)
     service = Service("pds", app, settings.host, settings.port)
-    return serve_until_stopped(args, [service])
+    return serve_until_stopped([service])
 
 
 def require_master_key(settings: PdsSettings) -> None:
@@ -246,10 +249,11 @@ def require_master_key(settings: PdsSettings) -> None:
 
 
 def ensure_admin_token(path: Path) -> Path:
-    """``path``, holding a new random admin token (mode 0600) unless it exists."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """``path``, holding a new random admin token (mode 0600; a missing directory is made
+    0700) unless it exists."""
+    make_dir(path.parent)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = create_file(path)
     except FileExistsError:
         return path
     with os.fdopen(fd, "w", encoding="ascii") as file:

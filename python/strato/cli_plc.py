@@ -16,12 +16,13 @@ import sys
 from pathlib import Path
 from typing import Any, Final
 
-from strato.cli_serve import add_log_options, serve_until_stopped
+from strato.cli_serve import add_log_options, configure_logging, serve_until_stopped
 from strato.crypto import PrivateKey, load_private_key, save_private_key
 from strato.plc.client import PlcClient
 from strato.plc.operations import create_genesis
 from strato.plc.server import PlcSettings, create_app
 from strato.serve import Service
+from strato.storage.private import make_dir
 from strato.syntax import Handle
 
 DEFAULT_HOST: Final = "127.0.0.1"
@@ -56,7 +57,9 @@ def add_plc_command(groups: Any) -> None:
     plc.add_argument(
         "--data-dir",
         default=DEFAULT_DATA_DIR,
-        help=f"directory of the LMDB data, created if missing (default {DEFAULT_DATA_DIR})",
+        help=f"directory of the LMDB data, created if missing (default {DEFAULT_DATA_DIR}); "
+        "kept private: mode 0700, files 0600 (looser modes are tightened at start, with a "
+        "warning)",
     )
     plc.add_argument(
         "--rate-limits",
@@ -77,10 +80,10 @@ def add_did_create_command(commands: Any) -> None:
             "Create a did:plc whose atproto signing key, handle and PDS are the given ones, "
             "controlled by one rotation key, and print the DID on stdout. A key file that "
             "exists is read (PEM); one that does not is generated and written there (mode "
-            "0600). Keys not named are generated and written to --key-dir as "
-            "<DID>.rotation.pem and <DID>.signing.pem. Where each key went is printed on stderr."
-            " Keys are written before the DID is submitted, so a created DID is never without "
-            "its keys."
+            "0600, missing directories 0700). Keys not named are generated and written to "
+            "--key-dir as <DID>.rotation.pem and <DID>.signing.pem. Where each key went is "
+            "printed on stderr. Keys are written before the DID is submitted, so a created DID "
+            "is never without its keys."
         ),
     )
     create.add_argument("--handle", required=True, help="the handle (alsoKnownAs at://HANDLE)")
@@ -94,15 +97,19 @@ def add_did_create_command(commands: Any) -> None:
     create.add_argument("--rotation-key", metavar="FILE", help="the rotation key's PEM file")
     create.add_argument("--signing-key", metavar="FILE", help="the atproto signing key's PEM file")
     create.add_argument(
-        "--key-dir", default=".", metavar="DIR", help="where generated keys not named go"
+        "--key-dir",
+        default=".",
+        metavar="DIR",
+        help="where generated keys not named go (made mode 0700 when missing; default .)",
     )
     create.set_defaults(handler=cmd_did_create)
 
 
 def cmd_plc(args: argparse.Namespace) -> int:
     """Serve until interrupted."""
+    configure_logging(args)
     app = create_app(PlcSettings(data_dir=Path(args.data_dir), rate_limits=args.rate_limits))
-    return serve_until_stopped(args, [Service("plc", app, args.host, args.port)])
+    return serve_until_stopped([Service("plc", app, args.host, args.port)])
 
 
 def cmd_did_create(args: argparse.Namespace) -> int:
@@ -126,7 +133,7 @@ def cmd_did_create(args: argparse.Namespace) -> int:
     ):
         if new:
             path = Path(named) if named else key_dir / f"{did}.{role}.pem"
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            make_dir(path.parent)
             save_private_key(key, path)
             written.append(f"{role} key {key.public_key.did_key()}: new, written to {path}")
         else:

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from strato.cli_serve import add_log_options, serve_until_stopped
+from strato.cli_serve import add_log_options, configure_logging, serve_until_stopped
 from strato.pds.settings import parse_size
 from strato.relay.app import create_app
 from strato.relay.fanout.service import relay_service
@@ -81,7 +81,8 @@ def add_relay_command(groups: Any) -> None:
         "--data-dir",
         type=Path,
         help=f"directory of the data (the log, hosts, accounts), created if missing "
-        f"(default {DEFAULT_DATA_DIR}; {_env('data_dir')})",
+        f"(default {DEFAULT_DATA_DIR}; {_env('data_dir')}); kept private: mode 0700, files "
+        "0600 (looser modes are tightened at start, with a warning)",
     )
     add(
         "--plc-url",
@@ -270,8 +271,9 @@ def cmd_relay(args: argparse.Namespace) -> int:
     """Serve until interrupted."""
     settings = relay_settings(args)
     read_admin_token(settings.admin_token_file)  # refused before the data directory is made
+    configure_logging(args)
     app = create_app(settings)
-    return serve_until_stopped(args, [relay_service(settings, app)])
+    return serve_until_stopped([relay_service(settings, app)])
 
 
 __all__ = ["add_relay_command", "relay_settings"]

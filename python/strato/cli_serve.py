@@ -24,12 +24,16 @@ def add_log_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def serve_until_stopped(
-    args: argparse.Namespace,
-    services: Sequence[Service],
-    on_ready: Callable[[list[Running]], None] | None = None,
-) -> int:
-    """Configure logging from the options, then serve until SIGINT or SIGTERM."""
+def configure_logging(args: argparse.Namespace) -> None:
+    """Configure logging from the options. A server command does this first, before it opens
+    its data directories, so that what opening them logs (modes tightened) is in the
+    service's log format."""
     logs.configure(args.log_format, args.log_level)
+
+
+def serve_until_stopped(
+    services: Sequence[Service], on_ready: Callable[[list[Running]], None] | None = None
+) -> int:
+    """Serve until SIGINT or SIGTERM."""
     run(services, on_ready)
     return 0

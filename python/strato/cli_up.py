@@ -15,7 +15,8 @@ reach only loopback (their network policy's ``--local-network``): everything run
 served by its default fan-out worker process
 (:func:`strato.relay.fanout.service.relay_service`), the one process besides this one. Admin
 tokens are generated (mode 0600) at ``DATA_DIR/pds/admin-token`` and
-``DATA_DIR/relay/admin-token``.
+``DATA_DIR/relay/admin-token``. ``DATA_DIR`` is private: made mode 0700, and at each start
+anything under it open to other users is tightened, with one warning.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from typing import Any, Final
 
 from strato.cli_pds import ADMIN_TOKEN_NAME, ensure_admin_token, require_master_key
 from strato.cli_plc import DEFAULT_PORT as PLC_PORT
-from strato.cli_serve import add_log_options, serve_until_stopped
+from strato.cli_serve import add_log_options, configure_logging, serve_until_stopped
 from strato.pds.app import create_app as create_pds_app
 from strato.pds.settings import DEFAULT_PORT as PDS_PORT
 from strato.pds.settings import PdsSettings
@@ -40,6 +41,7 @@ from strato.relay.fanout.service import relay_service
 from strato.relay.settings import DEFAULT_PORT as RELAY_PORT
 from strato.relay.settings import RelaySettings
 from strato.serve import Running, Service
+from strato.storage.private import make_dir, tighten
 
 DEFAULT_UP_DIR: Final = "./strato-data"
 #: The handle domain of ``strato up``'s accounts (a TLD reserved for testing, RFC 2606).
@@ -71,7 +73,9 @@ def add_up_command(groups: Any) -> None:
         "--data-dir",
         type=Path,
         default=Path(DEFAULT_UP_DIR),
-        help=f"directory of every service's data, created if missing (default {DEFAULT_UP_DIR})",
+        help=f"directory of every service's data, created if missing (default "
+        f"{DEFAULT_UP_DIR}); kept private: mode 0700, files 0600 (looser modes are tightened "
+        "at start, with a warning)",
     )
     up.add_argument(
         "--lexicon-dir",
@@ -128,6 +132,7 @@ def up_services(
             raise ValueError(f"port {port} is not between 1 and 65535")
     if len(set(ports)) < len(ports):
         raise ValueError("the PLC directory, the PDS and the relay need three different ports")
+    tighten(make_dir(data_dir))  # the root too, which no service opens itself
     plc_url = f"http://localhost:{plc_port}"
     relay_url = f"http://localhost:{relay_port}"
     pds = PdsSettings(
@@ -165,10 +170,11 @@ def up_services(
 
 def cmd_up(args: argparse.Namespace) -> int:
     """Serve the local network until interrupted."""
+    configure_logging(args)
     network = up_services(
         args.data_dir, tuple(args.lexicon_dirs), args.plc_port, args.pds_port, args.relay_port
     )
-    return serve_until_stopped(args, network.services, _welcome(network))
+    return serve_until_stopped(network.services, _welcome(network))
 
 
 def _welcome(network: Network) -> Callable[[list[Running]], None]:

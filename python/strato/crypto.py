@@ -20,7 +20,6 @@ A key that cannot be parsed raises :class:`strato.errors.InvalidKeyError` with a
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Final
 
@@ -31,6 +30,7 @@ from strato._core import PrivateKey, PublicKey
 from strato._core import verify_signature as verify
 from strato._core import verify_signatures as verify_many
 from strato.errors import InvalidKeyError
+from strato.storage.private import create_temp_file
 
 #: secp256k1.
 K256: Final = "k256"
@@ -91,8 +91,8 @@ def save_private_key(
     only (mode 0o600), atomically: the file is complete or left as it was."""
     target = Path(path)
     data = private_key_to_pem(key, password)
-    # mkstemp creates the file with mode 0o600 before anything is written to it.
-    fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    # The file is 0600 before anything is written to it.
+    fd, temporary = create_temp_file(target.parent, f".{target.name}.")
     try:
         with os.fdopen(fd, "wb") as file:
             file.write(data)
@@ -100,7 +100,7 @@ def save_private_key(
             os.fsync(file.fileno())
         os.replace(temporary, target)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise
     directory = os.open(target.parent, os.O_RDONLY)
     try:

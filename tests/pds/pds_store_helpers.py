@@ -18,6 +18,8 @@ BOB = "did:plc:bob34567abcdefghijklmnop"
 
 #: argon2id with small parameters: tests that are not about the parameters hash quickly.
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1, type=Type.ID)
+#: The key emailed codes are hashed with in these tests (a PDS derives it from its master key).
+CODE_KEY = bytes(range(32))
 
 
 class Clock:
@@ -39,8 +41,8 @@ def open_store(path: Path, tables: tuple[str, ...]) -> Store:
 
 
 def account_store(store: Store, clock: Clock, **options: Any) -> AccountStore:
-    """An account store over ``store`` with ``clock`` and the fast hasher."""
-    return AccountStore(store, clock=clock, hasher=FAST_HASHER, **options)
+    """An account store over ``store`` with ``clock``, the fast hasher and :data:`CODE_KEY`."""
+    return AccountStore(store, clock=clock, hasher=FAST_HASHER, email_code_key=CODE_KEY, **options)
 
 
 def add_account(

@@ -1,5 +1,5 @@
-"""Emailed codes (format, expiry, single use, one per purpose) and the flows built on them:
-email confirmation and update, password reset, account deletion."""
+"""Emailed codes (format, expiry, single use, one per purpose, kept only as keyed digests) and
+the flows built on them: email confirmation and update, password reset, account deletion."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from pds_store_helpers import ALICE, BOB, FAST_HASHER, Clock, account_store, add_account, open_store
+from private_files import code_forms, files_holding
 from strato.errors import (
     AccountError,
     AccountNotFoundError,
@@ -17,9 +18,12 @@ from strato.errors import (
     ExpiredTokenError,
     InvalidEmailError,
     InvalidTokenError,
+    KeyStoreError,
+    StorageError,
     TokenRequiredError,
 )
 from strato.pds.accounts import (
+    ACCOUNT_RETIRED_TABLES,
     ACCOUNT_TABLES,
     EMAIL_TOKEN_LIFETIME,
     AccountStatus,
@@ -31,6 +35,8 @@ from strato.pds.accounts.email_tokens import generate_code
 from strato.storage import Store
 
 CODE = re.compile(r"[A-Z2-7]{5}-[A-Z2-7]{5}")
+#: Where strato kept codes as written, before they were hashed.
+RETIRED = ("email_tokens", "email_token_codes")
 
 
 @pytest.fixture
@@ -92,30 +98,51 @@ def test_a_new_code_replaces_the_old_one(accounts: AccountStore) -> None:
     accounts.check_email_token(ALICE, EmailTokenPurpose.PLC_OPERATION, new)
 
 
-def test_pending_codes_can_be_read_back(store: Store, accounts: AccountStore, clock: Clock) -> None:
-    add_account(store, accounts, BOB, "bob.test", email="bob@example.com")
-    assert accounts.pending_email_tokens(ALICE) == []
-    reset = accounts.create_email_token(ALICE, EmailTokenPurpose.RESET_PASSWORD)
-    clock.advance_ms(1000)
-    plc = accounts.create_email_token(ALICE, EmailTokenPurpose.PLC_OPERATION)
-    accounts.create_email_token(BOB, EmailTokenPurpose.DELETE_ACCOUNT)
-    pending = accounts.pending_email_tokens(ALICE)
-    assert [(purpose, row.token) for purpose, row in pending] == [
-        (EmailTokenPurpose.PLC_OPERATION, plc),
-        (EmailTokenPurpose.RESET_PASSWORD, reset),
-    ]
-    newer = accounts.create_email_token(ALICE, EmailTokenPurpose.PLC_OPERATION)
-    assert (EmailTokenPurpose.PLC_OPERATION, newer) in [
-        (purpose, row.token) for purpose, row in accounts.pending_email_tokens(ALICE)
-    ]
-    clock.advance_ms(EMAIL_TOKEN_LIFETIME - 1000)  # the reset code expires, the others not
-    assert [purpose for purpose, _ in accounts.pending_email_tokens(ALICE)] == [
-        EmailTokenPurpose.PLC_OPERATION
-    ]
-    accounts.use_email_token(ALICE, EmailTokenPurpose.PLC_OPERATION, newer)
-    assert accounts.pending_email_tokens(ALICE) == []
-    with pytest.raises(AccountNotFoundError):
-        accounts.pending_email_tokens("did:plc:nobodynobodynobodynobody")
+def test_codes_are_kept_as_keyed_digests(tmp_path: Path, clock: Clock) -> None:
+    """Nothing in the data directory gives a code away; only the key finds it again."""
+    with open_store(tmp_path / "pds", ACCOUNT_TABLES) as store:
+        accounts = account_store(store, clock)
+        add_account(store, accounts)
+        codes = [accounts.create_email_token(ALICE, purpose) for purpose in EmailTokenPurpose]
+        _, reset = accounts.request_password_reset("alice@example.com")
+        with store.read() as txn:
+            rows = list(txn.items("email_codes")) + list(txn.items("email_code_digests"))
+        assert len(rows) == 2 * len(EmailTokenPurpose)
+    for code in [*codes, reset]:
+        assert files_holding(tmp_path / "pds", code_forms(code)) == []
+    with open_store(tmp_path / "pds", ACCOUNT_TABLES) as store:
+        other_key = AccountStore(store, email_code_key=b"\x01" * 32, clock=clock)
+        with pytest.raises(InvalidTokenError):
+            other_key.reset_password(reset, hash_password("pw", FAST_HASHER))
+        keyless = AccountStore(store, clock=clock)
+        with pytest.raises(KeyStoreError) as caught:
+            keyless.reset_password(reset, hash_password("pw", FAST_HASHER))
+        assert caught.value.reason == "emailed codes need the master key, and this store has none"
+        assert keyless.get(ALICE).handle == "alice.test"  # everything else works without it
+        assert account_store(store, clock).reset_password(reset, hash_password("pw", FAST_HASHER))
+
+
+def test_codes_kept_as_written_by_earlier_versions_are_dropped(tmp_path: Path) -> None:
+    path = tmp_path / "pds"
+    with (
+        Store.open(path, name="pds", schema_version=1, tables=RETIRED, sync=False) as store,
+        store.write() as txn,
+    ):
+        txn.put("email_tokens", b"did\x00reset_password", b"ABCDE-FGHIJ")
+        txn.put("email_token_codes", b"reset_password\x00ABCDE-FGHIJ", b"did")
+    with Store.open(
+        path,
+        name="pds",
+        schema_version=1,
+        tables=ACCOUNT_TABLES,
+        retired=ACCOUNT_RETIRED_TABLES,
+        sync=False,
+    ):
+        pass
+    for table in RETIRED:
+        with pytest.raises(StorageError) as caught:
+            Store.open(path, name="pds", schema_version=1, tables=[table], readonly=True)
+        assert str(caught.value) == f"{path} has no table {table!r}"
 
 
 def test_codes_belong_to_their_account(store: Store, accounts: AccountStore) -> None:

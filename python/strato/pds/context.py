@@ -4,7 +4,9 @@ One LMDB environment (``<data_dir>/db``) carries every table: accounts, keys, bl
 repositories, the firehose log and preferences, so a commit, its account change and its event
 are one transaction. Blob files live beside it (``<data_dir>/blobs``); the master key that
 seals private keys is ``<data_dir>/master.key`` unless the settings name another (created on
-first start) or ``STRATO_PDS_MASTER_KEY`` gives it.
+first start) or ``STRATO_PDS_MASTER_KEY`` gives it. The data directory is private: made mode
+0700, and at each start anything in it open to other users is tightened, with a warning
+(:func:`strato.storage.private.tighten`).
 
 Route modules (:mod:`strato.pds.routes`) take the context and read what they need from it;
 nothing here knows about HTTP.
@@ -26,7 +28,13 @@ from strato.firehose import Broadcaster, FirehoseMetrics, Retention, Sequencer
 from strato.identity import IdentityCache, IdentityResolver
 from strato.lexicon import Catalog
 from strato.metrics import ServerMetrics
-from strato.pds.accounts import ACCOUNT_TABLES, AccountStatus, AccountStore
+from strato.pds.accounts import (
+    ACCOUNT_RETIRED_TABLES,
+    ACCOUNT_TABLES,
+    EMAIL_CODE_SECRET,
+    AccountStatus,
+    AccountStore,
+)
 from strato.pds.blobs import BLOB_TABLES, BlobStore
 from strato.pds.keys import KEY_TABLES, KeyStore, MasterKey
 from strato.pds.mailer import Mailer
@@ -36,6 +44,7 @@ from strato.pds.writer import Writer
 from strato.plc import PlcClient
 from strato.repo import REPO_TABLES, RepoStore
 from strato.storage import Store
+from strato.storage.private import make_dir, tighten
 from strato.xrpc.auth import (
     AccountStatusFn,
     Authenticator,
@@ -77,8 +86,8 @@ class PdsContext:
     @classmethod
     def open(cls, settings: PdsSettings) -> PdsContext:
         """Open (or create) the data directory of ``settings`` and everything on it."""
-        data_dir = Path(settings.data_dir)
-        data_dir.mkdir(parents=True, exist_ok=True)
+        data_dir = make_dir(settings.data_dir)
+        tighten(data_dir)
         store = open_store(data_dir, sync=settings.sync)
         master = MasterKey.load(settings.key_file, create=True)
         metrics = ServerMetrics("pds")
@@ -90,7 +99,11 @@ class PdsContext:
             ),
         )
         broadcaster = Broadcaster(sequencer, FirehoseMetrics(metrics))
-        accounts = AccountStore(store, invite_code_required=settings.invite_code_required)
+        accounts = AccountStore(
+            store,
+            email_code_key=master.derive_secret(EMAIL_CODE_SECRET),
+            invite_code_required=settings.invite_code_required,
+        )
         identity = IdentityResolver(
             plc_url=settings.plc_url,
             cache=IdentityCache(store, table=IDENTITY_CACHE_TABLE),
@@ -149,7 +162,12 @@ def open_store(data_dir: Path, *, sync: bool = True) -> Store:
         + PDS_TABLES + (IDENTITY_CACHE_TABLE,)
     )  # fmt: skip
     return Store.open(
-        data_dir / "db", name="pds", schema_version=SCHEMA_VERSION, tables=tables, sync=sync
+        data_dir / "db",
+        name="pds",
+        schema_version=SCHEMA_VERSION,
+        tables=tables,
+        retired=ACCOUNT_RETIRED_TABLES,
+        sync=sync,
     )
 
 

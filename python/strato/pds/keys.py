@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import tempfile
 from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
@@ -41,6 +40,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from strato.crypto import K256, PrivateKey
 from strato.errors import InvalidKeyError, KeyStoreError
 from strato.storage import ReadTxn, Store, WriteTxn
+from strato.storage.private import create_temp_file
 
 #: The tables the key store uses; include them in the PDS's :class:`Store`.
 KEY_TABLES: Final = ("signing_keys", "reserved_keys", "service_keys")
@@ -123,7 +123,7 @@ class MasterKey:
         """Write the key to the new file ``path`` (mode 0600, complete or absent); an existing
         file is never replaced."""
         target = Path(path)
-        fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+        fd, temporary = create_temp_file(target.parent, f".{target.name}.")
         try:
             with os.fdopen(fd, "w", encoding="ascii") as file:
                 file.write(self._secret.hex() + "\n")
@@ -133,7 +133,7 @@ class MasterKey:
         except FileExistsError:
             raise KeyStoreError(f"{target} exists; not replacing a master key") from None
         finally:
-            Path(temporary).unlink(missing_ok=True)
+            temporary.unlink(missing_ok=True)
         _fsync_dir(target.parent)
 
     def derive_secret(self, purpose: str) -> bytes:

@@ -6,8 +6,9 @@ the first byte; user and password optional and percent-encoded), :class:`Mailer`
 message with the standard library's :mod:`smtplib` on a worker thread, upgrading an
 ``smtp://`` connection with STARTTLS when the server offers it. Without it, the code is logged
 at INFO on the ``strato.pds.mailer`` logger, naming the account and the purpose (also as the
-record's ``did``, ``handle``, ``purpose`` and ``token`` attributes). Either way the code is
-kept in the account store, so ``strato account token`` can show it.
+record's ``did``, ``handle``, ``purpose`` and ``token`` attributes): that line is the only
+copy of the code, since the account store keeps only a keyed digest of it (``strato account
+token`` issues a new code when the line is lost).
 """
 
 from __future__ import annotations

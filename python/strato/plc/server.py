@@ -21,7 +21,9 @@ Errors are JSON ``{"message": ...}`` as in the reference; a body outside the dat
 limits (invalid UTF-8, nested deeper than 64, an integer beyond 64 bits:
 :func:`strato.datamodel.check_json`) is a 400 before it is parsed. Operations on one DID are
 serialized (an asyncio lock per DID, then one LMDB write transaction that checks and appends);
-the storage work runs in a worker thread so the event loop never waits on a disk flush.
+the storage work runs in a worker thread so the event loop never waits on a disk flush. The
+data directory is private (mode 0700, its files 0600): at each start anything in it open to
+other users is tightened, with a warning (:func:`strato.storage.private.tighten`).
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ from strato.plc.limits import check_admission
 from strato.plc.log import DidData, DidLog, timestamp_us
 from strato.plc.operations import is_plc_did
 from strato.plc.store import MAX_EXPORT_COUNT, PlcStore
+from strato.storage.private import tighten
 
 #: The largest request body read for ``POST /:did``: far above any operation within
 #: :data:`strato.plc.limits.MAX_OP_BYTES`, small enough to refuse garbage early.
@@ -137,6 +140,7 @@ class _Directory:
 
     @asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        tighten(self.settings.data_dir)
         self._store = PlcStore.open(self.settings.data_dir, sync=self.settings.sync)
         try:
             yield

@@ -3,8 +3,10 @@
 
 One LMDB environment (``<data_dir>/db``) carries the host registry, the account states, the
 event log and its index, and the identity cache, so an event, the account state it changes
-and the host cursor that passes it are one transaction. Route modules take the context and read
-what they need; nothing here knows about HTTP.
+and the host cursor that passes it are one transaction. The data directory is private: made
+mode 0700, and at each start anything in it open to other users is tightened, with a warning
+(:func:`strato.storage.private.tighten`). Route modules take the context and read what they
+need; nothing here knows about HTTP.
 
 Whatever commits events to the log calls :attr:`RelayContext.notify` (a :class:`Notifier`):
 it wakes the broadcaster and anything else serving the log (the fan-out worker processes add
@@ -39,6 +41,7 @@ from strato.relay.repair import Repairer
 from strato.relay.settings import RelaySettings
 from strato.relay.takedowns import TABLES as TAKEDOWN_TABLES
 from strato.storage import Store
+from strato.storage.private import make_dir, tighten
 from strato.xrpc.auth import read_admin_token
 
 SCHEMA_VERSION: Final = 1
@@ -94,8 +97,8 @@ class RelayContext:
     @classmethod
     def open(cls, settings: RelaySettings) -> RelayContext:
         """Open (or create) the data directory of ``settings`` and everything on it."""
-        data_dir = Path(settings.data_dir)
-        data_dir.mkdir(parents=True, exist_ok=True)
+        data_dir = make_dir(settings.data_dir)
+        tighten(data_dir)
         store = open_store(data_dir, sync=settings.sync)
         metrics = ServerMetrics("relay")
         relay_metrics = RelayMetrics(metrics)

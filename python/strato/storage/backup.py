@@ -1,14 +1,17 @@
 """Hot backup of a data directory: every LMDB environment in it copied consistently while the
-services keep running, and every other file copied as it is.
+services keep running, and every other file copied byte for byte.
 
 A data directory is either one service's directory (it holds ``data.mdb``) or a directory of
 them (``strato up`` keeps ``plc/``, ``pds/``, ... under one root); the backup mirrors the layout.
-Each environment is copied from one read snapshot (``mdb_env_copy2`` with compaction), so the copy
-is a state the service really had, without stopping writers.
+Each environment is copied from one read snapshot (``mdb_env_copyfd2`` with compaction), so the
+copy is a state the service really had, without stopping writers. The copy is private as the
+original should be, whatever the umask: directories 0700, files 0600 (every file is created by
+:mod:`strato.storage.private` and then written, LMDB's copy included).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,10 +21,16 @@ import lmdb
 
 from strato.errors import StorageError
 from strato.storage.keys import from_u64
-from strato.storage.store import META_SCHEMA_VERSION, META_SERVICE, META_TABLE
+from strato.storage.private import create_file, make_dir
+from strato.storage.store import (
+    DATA_FILE,
+    LOCK_FILE,
+    META_SCHEMA_VERSION,
+    META_SERVICE,
+    META_TABLE,
+    copy_environment,
+)
 
-DATA_FILE = "data.mdb"
-LOCK_FILE = "lock.mdb"
 # Named databases a backup may need to open to read the meta table: any number works, since
 # opening the environment read-only creates nothing.
 _MAX_DBS = 128
@@ -57,7 +66,7 @@ def backup_data_dir(
     environments = sorted(path.parent for path in source.rglob(DATA_FILE))
     if not environments:
         raise StorageError(f"{source} holds no strato data (no {DATA_FILE} in it)")
-    target.mkdir(parents=True)
+    make_dir(target)
     done = []
     for env_dir in environments:
         copied = _copy_environment(env_dir, target / env_dir.relative_to(source))
@@ -66,10 +75,21 @@ def backup_data_dir(
             progress(copied)
     for path in sorted(source.rglob("*")):
         if path.is_file() and path.name not in (DATA_FILE, LOCK_FILE):
-            destination = target / path.relative_to(source)
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, destination)
+            _copy_file(path, target / path.relative_to(source))
     return done
+
+
+def _copy_file(source: Path, destination: Path) -> None:
+    """Copy ``source``'s bytes and times (not its mode: the copy is 0600, as every file strato
+    writes)."""
+    make_dir(destination.parent)
+    fd = create_file(destination)
+    with os.fdopen(fd, "wb") as out, source.open("rb") as data:
+        shutil.copyfileobj(data, out)
+        out.flush()
+        os.fsync(out.fileno())
+    times = source.stat()
+    os.utime(destination, ns=(times.st_atime_ns, times.st_mtime_ns))
 
 
 def _copy_environment(source: Path, target: Path) -> BackedUp:
@@ -87,8 +107,7 @@ def _copy_environment(source: Path, target: Path) -> BackedUp:
             version = txn.get(META_SCHEMA_VERSION, db=meta)
         if service is None or version is None:
             raise StorageError(f"{source}: the strato meta table is incomplete")
-        target.mkdir(parents=True, exist_ok=True)
-        env.copy(str(target), compact=True)
+        copy_environment(env, make_dir(target))
     finally:
         env.close()
     size = (target / DATA_FILE).stat().st_size

@@ -26,10 +26,13 @@ Guarantees:
   grown by another process is adopted transparently.
 - Readers see a snapshot and never wait for writers; other processes may open the same
   directory (LMDB is multi-process).
+- The environment is private (:mod:`strato.storage.private`): a directory this opens or backs
+  up into is made mode 0700 and ``data.mdb`` and ``lock.mdb`` are made 0600, whatever the umask.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -41,7 +44,11 @@ import lmdb
 
 from strato.errors import SchemaVersionError, StorageError, StorageFullError
 from strato.storage.keys import from_u64, prefix_end, u64
+from strato.storage.private import FILE_MODE, create_file, make_dir, make_private
 
+#: The files of an environment, in its directory.
+DATA_FILE = "data.mdb"
+LOCK_FILE = "lock.mdb"
 META_TABLE = "__strato__"
 META_SERVICE = b"service"
 META_SCHEMA_VERSION = b"schema_version"
@@ -230,6 +237,7 @@ class Store:
         name: str,
         schema_version: int,
         tables: Iterable[str],
+        retired: Iterable[str] = (),
         map_size: int = DEFAULT_MAP_SIZE,
         readonly: bool = False,
         sync: bool = True,
@@ -237,33 +245,41 @@ class Store:
         """Open (creating if needed) the environment in directory ``path`` for service ``name``
         with its ``tables``. A new environment records ``name`` and ``schema_version``; an
         existing one must match them (:class:`~strato.errors.SchemaVersionError` otherwise).
-        ``sync=False`` trades durability of the last transactions for speed (tests, caches)."""
+        ``retired`` names tables earlier versions used that must go: opening for writing drops
+        them, with their rows. ``sync=False`` trades durability of the last transactions for
+        speed (tests, caches)."""
         table_names = tuple(tables)
-        for table in table_names:
+        retired_names = tuple(retired)
+        for table in table_names + retired_names:
             if not table or not set(table) <= _TABLE_NAME_CHARS:
                 raise StorageError(f"bad table name {table!r}: use lowercase letters, digits, _")
-        if len(set(table_names)) != len(table_names):
+        if len(set(table_names + retired_names)) != len(table_names + retired_names):
             raise StorageError("table names repeat")
         directory = Path(path)
         if directory.exists() and not directory.is_dir():
             raise StorageError(f"{directory} is not a directory")
         if not readonly:
-            directory.mkdir(parents=True, exist_ok=True)
-        elif not (directory / "data.mdb").exists():
-            raise StorageError(f"{directory} holds no strato data (no data.mdb)")
+            make_dir(directory)
+        elif not (directory / DATA_FILE).exists():
+            raise StorageError(f"{directory} holds no strato data (no {DATA_FILE})")
+        new_files = [directory / name for name in (DATA_FILE, LOCK_FILE)]
+        new_files = [file for file in new_files if not file.exists()]
         try:
             env = lmdb.open(
                 str(directory),
                 map_size=map_size,
-                max_dbs=len(table_names) + 1,
+                max_dbs=len(table_names) + len(retired_names) + 1,
                 max_readers=MAX_READERS,
                 readonly=readonly,
                 sync=sync,
                 metasync=sync,
                 lock=True,
+                mode=FILE_MODE,
             )
         except lmdb.Error as err:
             raise StorageError(f"cannot open LMDB environment in {directory}: {err}") from err
+        for file in new_files:  # LMDB made them with FILE_MODE less the umask
+            make_private(file)
         try:
             dbs = _open_tables(
                 env,
@@ -271,6 +287,7 @@ class Store:
                 name=name,
                 schema_version=schema_version,
                 tables=table_names,
+                retired=retired_names,
                 readonly=readonly,
             )
         except BaseException:
@@ -350,8 +367,9 @@ class Store:
         """Write a compacted, consistent copy of the environment into the new directory ``out``
         while readers and writers carry on (a hot backup)."""
         target = Path(out)
-        target.mkdir(parents=True, exist_ok=False)
-        self._env.copy(str(target), compact=True)
+        if os.path.lexists(target):
+            raise StorageError(f"{target} already exists; back up into a new directory")
+        copy_environment(self._env, make_dir(target))
         return target
 
     def close(self) -> None:
@@ -414,6 +432,18 @@ class Store:
                 self._env.set_mapsize(0)
 
 
+def copy_environment(env: lmdb.Environment, directory: Path) -> None:
+    """Write a compacted copy of ``env`` from one read snapshot as ``data.mdb`` in
+    ``directory`` (mode 0600, flushed to disk). LMDB's own copy would create the file with mode
+    0666 less the umask, so the file is made here and LMDB writes into it."""
+    fd = create_file(directory / DATA_FILE)
+    try:
+        env.copyfd(fd, compact=True)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _open_tables(
     env: lmdb.Environment,
     directory: Path,
@@ -421,9 +451,11 @@ def _open_tables(
     name: str,
     schema_version: int,
     tables: tuple[str, ...],
+    retired: tuple[str, ...],
     readonly: bool,
 ) -> dict[str, lmdb._Database]:
-    """Open (or create) the meta table and every named table, checking service and version."""
+    """Open (or create) the meta table and every named table, checking service and version,
+    and drop the retired tables (when not read-only)."""
     if readonly:
         with env.begin() as txn:
             if txn.get(META_TABLE.encode()) is None:
@@ -452,6 +484,11 @@ def _open_tables(
     dbs = {META_TABLE: meta}
     for table in tables:
         dbs[table] = env.open_db(table.encode(), create=True)
+    if retired:
+        with env.begin(write=True) as txn:
+            for table in retired:
+                if txn.get(table.encode()) is not None:  # the main table lists the named ones
+                    txn.drop(env.open_db(table.encode(), txn=txn, create=False), delete=True)
     return dbs
 
 

@@ -38,11 +38,12 @@ from strato.errors import (
     HandleNotAvailableError,
     InvalidEmailError,
     InvalidInviteCodeError,
+    KeyStoreError,
     TokenRequiredError,
 )
 from strato.pds.accounts import app_passwords, email_tokens, invites, sessions
 from strato.pds.accounts.app_passwords import AppPassword, NewAppPassword
-from strato.pds.accounts.email_tokens import EmailToken, EmailTokenPurpose
+from strato.pds.accounts.email_tokens import EmailCodes, EmailTokenPurpose
 from strato.pds.accounts.invites import ADMIN, InviteCode, InviteCodeInfo
 from strato.pds.accounts.model import Account, AccountStatus, decode_account, encode_account
 from strato.pds.accounts.passwords import PASSWORD_HASHER, PasswordHash, check_password
@@ -55,6 +56,8 @@ _ACCOUNT_ONLY: Final = ("accounts", "account_handles", "account_emails", "accoun
 ACCOUNT_TABLES: Final = (
     _ACCOUNT_ONLY + app_passwords.TABLES + sessions.TABLES + email_tokens.TABLES + invites.TABLES
 )
+#: Tables earlier versions of the account store used; drop them when the store opens.
+ACCOUNT_RETIRED_TABLES: Final = email_tokens.RETIRED_TABLES
 #: How long an account created deactivated (a migration target) asks to be kept, as the
 #: reference PDS records it (ms).
 MIGRATION_DELETE_AFTER: Final = 3 * 24 * 3_600_000
@@ -85,17 +88,24 @@ def normalize_email(email: str) -> str:
 
 
 class AccountStore:
-    """Accounts, passwords, app passwords, refresh tokens, emailed codes and invite codes."""
+    """Accounts, passwords, app passwords, refresh tokens, emailed codes and invite codes.
+
+    ``email_code_key`` is the secret emailed codes are hashed with (derived from the master key
+    for :data:`~strato.pds.accounts.email_tokens.EMAIL_CODE_SECRET`); a store opened without it
+    (the account commands that need no code) raises :class:`KeyStoreError` when asked to issue
+    or check one."""
 
     def __init__(
         self,
         store: Store,
         *,
+        email_code_key: bytes | None = None,
         invite_code_required: bool = False,
         hasher: PasswordHasher = PASSWORD_HASHER,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
+        self._email_codes = None if email_code_key is None else EmailCodes(email_code_key)
         self.invite_code_required = invite_code_required
         self._hasher = hasher
         self._clock = clock
@@ -407,9 +417,11 @@ class AccountStore:
     ) -> str:
         """A new code for ``did`` and ``purpose`` (replacing the previous one) to send."""
 
+        codes = self._codes()
+
         def work(txn: WriteTxn) -> str:
             _account(txn, did)
-            return email_tokens.create(txn, did, purpose, self.now())
+            return codes.create(txn, did, purpose, self.now())
 
         return self._write(txn, work)
 
@@ -417,24 +429,20 @@ class AccountStore:
         """Raise :class:`InvalidTokenError` or :class:`ExpiredTokenError` unless ``token`` is
         the current code; does not use it up."""
         with self._store.read() as txn:
-            email_tokens.check(txn, did, purpose, token, self.now())
+            self._codes().check(txn, did, purpose, token, self.now())
 
     def use_email_token(
         self, did: str, purpose: EmailTokenPurpose, token: str, txn: WriteTxn | None = None
     ) -> None:
         """Check ``token`` (as :meth:`check_email_token`) and use it up."""
 
+        codes = self._codes()
+
         def work(txn: WriteTxn) -> None:
-            email_tokens.check(txn, did, purpose, token, self.now())
+            codes.check(txn, did, purpose, token, self.now())
             email_tokens.delete(txn, did, purpose)
 
         self._write(txn, work)
-
-    def pending_email_tokens(self, did: str) -> list[tuple[EmailTokenPurpose, EmailToken]]:
-        """The account's unexpired codes (for ``strato account token``), by purpose name."""
-        with self._store.read() as txn:
-            _account(txn, did)
-            return email_tokens.pending(txn, did, self.now())
 
     def request_email_confirmation(self, did: str) -> str:
         """A ``confirm_email`` code for the account's address."""
@@ -447,11 +455,13 @@ class AccountStore:
         """Mark the address confirmed, given the ``confirm_email`` code sent to it.
         :class:`InvalidEmailError` when ``email`` is not the account's address."""
 
+        codes = self._codes()
+
         def work(txn: WriteTxn) -> Account:
             account = _account(txn, did)
             if account.email is None or account.email != email.strip().lower():
                 raise InvalidEmailError("email does not match the account's address", did)
-            email_tokens.check(txn, did, EmailTokenPurpose.CONFIRM_EMAIL, token, self.now())
+            codes.check(txn, did, EmailTokenPurpose.CONFIRM_EMAIL, token, self.now())
             email_tokens.delete(txn, did, EmailTokenPurpose.CONFIRM_EMAIL)
             account.email_confirmed_at = self.now()
             _put(txn, account)
@@ -473,14 +483,15 @@ class AccountStore:
         """Change the account's address (it becomes unconfirmed; pending codes are dropped).
         A confirmed address needs the ``update_email`` code (:class:`TokenRequiredError`)."""
         address = normalize_email(email)
+        codes = None if token is None else self._codes()
 
         def work(txn: WriteTxn) -> Account:
             account = _account(txn, did)
-            if token is None:
+            if token is None or codes is None:  # (one is None when the other is)
                 if account.email_confirmed_at is not None:
                     raise TokenRequiredError("a confirmation token is required", did)
             else:
-                email_tokens.check(txn, did, EmailTokenPurpose.UPDATE_EMAIL, token, self.now())
+                codes.check(txn, did, EmailTokenPurpose.UPDATE_EMAIL, token, self.now())
             return _change_email(txn, account, address)
 
         return self._write(txn, work)
@@ -496,12 +507,19 @@ class AccountStore:
         """Set a new password given a ``reset_password`` code alone; returns the account's DID.
         Its sessions end."""
 
+        codes = self._codes()
+
         def work(txn: WriteTxn) -> str:
-            did = email_tokens.find_did(txn, EmailTokenPurpose.RESET_PASSWORD, token, self.now())
+            did = codes.find_did(txn, EmailTokenPurpose.RESET_PASSWORD, token, self.now())
             _set_password(txn, _account(txn, did), password_hash)
             return did
 
         return self._write(txn, work)
+
+    def _codes(self) -> EmailCodes:
+        if self._email_codes is None:
+            raise KeyStoreError("emailed codes need the master key, and this store has none")
+        return self._email_codes
 
     def _require_email(self, did: str) -> Account:
         account = self.get(did)

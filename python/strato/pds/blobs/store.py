@@ -5,7 +5,7 @@ Files. A blob's CID is CIDv1, raw codec, SHA-256 of its exact bytes (spec: blobs
 One file serves every account that uploaded the same bytes. An upload streams into
 ``<dir>/tmp/`` while it is hashed, sized and sniffed, is flushed to disk (fsync), and is then
 renamed into place; the size limit is enforced as bytes arrive, and a refused or broken upload
-leaves nothing behind.
+leaves nothing behind. Files are mode 0600 and directories 0700 (:mod:`strato.storage.private`).
 
 Lifecycle, per account (spec: blobs, and the reference PDS's blob transactor):
 
@@ -70,6 +70,7 @@ from strato.storage import (
     text_key,
     u64,
 )
+from strato.storage.private import create_file, make_dir
 
 #: The tables the blob store uses; include them in the PDS's :class:`Store`.
 BLOB_TABLES: Final = (
@@ -157,8 +158,8 @@ class BlobStore:
         self._clock = clock
         self._files = self.directory / "blobs"
         self._tmp = self.directory / "tmp"
-        self._files.mkdir(parents=True, exist_ok=True)
-        self._tmp.mkdir(parents=True, exist_ok=True)
+        make_dir(self._files)
+        make_dir(self._tmp)
 
     def now(self) -> int:
         """The store's clock, in milliseconds."""
@@ -205,8 +206,7 @@ class BlobStore:
         hasher = hashlib.sha256()
         head = b""
         size = 0
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as file:
+        with os.fdopen(create_file(temporary), "wb") as file:
             async for chunk in chunks:
                 size += len(chunk)
                 if size > self.max_size:
@@ -231,7 +231,7 @@ class BlobStore:
             if txn.get("blob_takedowns", text_key(did, cid)) is not None:
                 raise BlobTakenDownError("blob is taken down", cid)
             if not final.exists():
-                final.parent.mkdir(parents=True, exist_ok=True)
+                make_dir(final.parent)
                 os.replace(temporary, final)
                 _fsync_dir(final.parent)
             now = self.now()

@@ -21,7 +21,6 @@ import array
 import asyncio
 import contextlib
 import logging
-import os
 import socket
 from collections.abc import Callable
 from pathlib import Path
@@ -30,6 +29,7 @@ from typing import Final
 import uvicorn
 
 from strato.relay.fanout.handshake import MAX_RECEIVED
+from strato.storage.private import make_private
 
 log = logging.getLogger("strato.relay.fanout.handoff")
 
@@ -75,7 +75,7 @@ class HandoffReceiver:
             self.path.unlink()
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         listener.bind(str(self.path))
-        os.chmod(self.path, 0o600)
+        make_private(self.path)  # bind gave it 0777 less the umask
         listener.listen(64)
         listener.setblocking(False)
         self._listener = listener

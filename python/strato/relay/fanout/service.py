@@ -43,6 +43,7 @@ from strato.relay.fanout.workers import FanoutWorkers, LogSpec, WorkerError, run
 from strato.relay.server_header import SERVER
 from strato.relay.settings import RelaySettings
 from strato.serve import Service
+from strato.storage.private import make_dir
 
 #: Under the data directory: the hand-off socket and the workers' metrics files.
 HANDOFF_SOCKET: Final = "fanout.sock"
@@ -146,6 +147,6 @@ async def _supervise(workers: FanoutWorkers, registry: ConsumerRegistry) -> None
 
 def _clear_metrics(directory: Path) -> None:
     """Drop the metric files of earlier runs' workers (their counters would add up)."""
-    directory.mkdir(parents=True, exist_ok=True)
+    make_dir(directory)
     for stale in directory.glob("*.db"):
         stale.unlink()

@@ -40,6 +40,7 @@ from prometheus_client import multiprocess
 
 from strato.relay.fanout.server import FanoutOptions
 from strato.relay.fanout.wake import WakePipes
+from strato.storage.private import make_dir
 
 #: What a worker prints on its standard output once it serves.
 READY_LINE: Final = b"ready\n"
@@ -197,7 +198,7 @@ def run_workers(
     host, port = listener.getsockname()[:2]
     env = dict(os.environ)
     if metrics_dir is not None:
-        metrics_dir.mkdir(parents=True, exist_ok=True)
+        make_dir(metrics_dir)
         env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     pipes = WakePipes()
 
@@ -218,6 +219,9 @@ def run_workers(
                 stdout=subprocess.PIPE,
                 pass_fds=(wake_fd,),
                 env=env,
+                # What a worker writes under the data directory (its metrics files, made by
+                # prometheus_client with the default mode) is for the owner only.
+                umask=0o077,
             )
         except BaseException:
             pipes.drop(write_end)
