@@ -165,13 +165,19 @@ def plc_directory(work: Path, log: Path) -> Iterator[str]:
 def strato_pds(
     work: Path, plc_url: str, handles: Sequence[str], extra_path: str | None
 ) -> Iterator[Peer]:
-    """``strato pds`` in a subprocess, with the per-IP and per-account rate limits off (the
-    load comes from one address; ``STRATO_PDS_RATE_LIMITS=false``); ``extra_path`` goes first
-    on its ``PYTHONPATH`` (to try other versions of packages, say, without a new venv)."""
+    """``strato pds`` in a subprocess, with the per-IP and per-account rate limits and the
+    per-IP connection cap off (the load comes from loopback addresses;
+    ``STRATO_PDS_RATE_LIMITS=false``, ``STRATO_PDS_MAX_CONNECTIONS_PER_IP=0``); ``extra_path``
+    goes first on its ``PYTHONPATH`` (to try other versions of packages, say, without a new
+    venv)."""
     port = free_port()
     command = [sys.executable, "-m", "strato", "pds", "--port", str(port), "--plc-url", plc_url]
     command += ["--data-dir", str(work / "strato"), "--log-level", "warning"]
-    env = {**os.environ, "STRATO_PDS_RATE_LIMITS": "false"}
+    env = {
+        **os.environ,
+        "STRATO_PDS_RATE_LIMITS": "false",
+        "STRATO_PDS_MAX_CONNECTIONS_PER_IP": "0",
+    }
     if extra_path:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (extra_path, env.get("PYTHONPATH")) if p)
     with (work / "strato.log").open("ab") as out:

@@ -460,6 +460,8 @@ async def relay_target(
     env = {
         "STRATO_RELAY_NEW_HOSTS_PER_DAY": str(10 * args.idle_hosts + 1000),
         "STRATO_RELAY_DEFAULT_ACCOUNT_LIMIT": str(max(1000, dataset.spec.accounts_per_host)),
+        # the harness's requests and subscribers all come from 127.0.0.1
+        "STRATO_RELAY_MAX_CONNECTIONS_PER_IP": "0",
     }
     token = secrets.token_hex(16)
     token_file = tmp / "admin-token"

@@ -322,7 +322,10 @@ def run_workers_bench(
         sequencer = Sequencer(store, retention=Retention(None, None))
         listener = bind_reuseport("127.0.0.1", 0, listen=False)
         port = listener.getsockname()[1]
-        options = FanoutOptions(max_backlog_frames=args.window * 4, max_per_ip=100_000)
+        # every subscriber comes from 127.0.0.1: no per-address caps
+        options = FanoutOptions(
+            max_backlog_frames=args.window * 4, max_per_ip=100_000, max_connections_per_ip=0
+        )
         pool = run_workers(log_spec, data, listener, workers, options=options)
         try:
             pool.wait_ready()

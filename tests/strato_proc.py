@@ -32,9 +32,9 @@ def free_port() -> int:
 
 
 def strato_env(**extra: str) -> dict[str, str]:
-    """The environment of a child ``strato``: this one without ``STRATO_PDS_*`` and
-    ``STRATO_RELAY_*``, plus ``extra``."""
-    own = ("STRATO_PDS_", "STRATO_RELAY_")
+    """The environment of a child ``strato``: this one without the servers' settings
+    (``STRATO_PDS_*``, ``STRATO_RELAY_*``, ``STRATO_PLC_*``, ``STRATO_UP_*``), plus ``extra``."""
+    own = ("STRATO_PDS_", "STRATO_RELAY_", "STRATO_PLC_", "STRATO_UP_")
     env = {key: value for key, value in os.environ.items() if not key.startswith(own)}
     return {**env, **extra}
 

@@ -8,6 +8,8 @@ Commands::
                --appview-did DID] [--lexicon-dir DIR]... [--smtp-url URL] [--blob-limit 100MB]
                [--admin-token-file FILE] [--invite-code-required] [--trust-proxy N]
                [--master-key-file FILE] [--local-network] [--allow-network CIDR]...
+               [--header-timeout S] [--keepalive-timeout S] [--max-connections N]
+               [--max-connections-per-ip N]
 
 Every ``strato pds`` option may also come from the environment variable named in its help
 (``STRATO_PDS_<SETTING>``, read by :func:`strato.pds.settings.settings_from_env`); an option on
@@ -23,7 +25,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from strato.cli_serve import add_log_options, configure_logging, serve_until_stopped
+from strato.cli_serve import (
+    add_connection_options,
+    add_log_options,
+    configure_logging,
+    serve_until_stopped,
+)
 from strato.pds.app import create_app
 from strato.pds.keys import MASTER_KEY_ENV
 from strato.pds.settings import (
@@ -36,6 +43,7 @@ from strato.pds.settings import (
     settings_from_env,
 )
 from strato.serve import Service
+from strato.serve.limits import CONNECTION_SETTINGS
 from strato.storage.private import create_file, make_dir
 
 ADMIN_TOKEN_NAME: Final = "admin-token"
@@ -193,6 +201,7 @@ def add_pds_command(groups: Any) -> None:
         f"(default DATA_DIR/master.key; {_env('master_key_file')}; {MASTER_KEY_ENV} holding "
         "the key itself wins over both)",
     )
+    add_connection_options(pds, ENV_PREFIX, per_ip_note="; none behind --trust-proxy")
     add_log_options(pds)
     pds.set_defaults(handler=cmd_pds)
 
@@ -214,6 +223,7 @@ _SETTINGS: Final = (
     "appview_url", "appview_did", "lexicon_dirs", "smtp_url", "blob_limit",
     "event_retention_hours", "event_retention_bytes", "admin_token_file",
     "invite_code_required", "trust_proxy", "master_key_file", "local_network", "allow_network",
+    *CONNECTION_SETTINGS,
 )  # fmt: skip
 
 
@@ -232,7 +242,14 @@ def cmd_pds(args: argparse.Namespace) -> int:
     require_master_key(settings)
     configure_logging(args)
     app = create_app(settings)
-    service = Service("pds", app, settings.host, settings.port)
+    service = Service(
+        "pds",
+        app,
+        settings.host,
+        settings.port,
+        limits=settings.connection_limits,
+        metrics=app.state.ctx.metrics,
+    )
     return serve_until_stopped([service])
 
 

@@ -4,6 +4,8 @@ one). Registered on the main parser by :mod:`strato.cli`, which prints errors.
 Commands::
 
     strato plc [--host 127.0.0.1] [--port 2582] [--data-dir ./strato-data/plc] [--rate-limits]
+               [--header-timeout S] [--keepalive-timeout S] [--max-connections N]
+               [--max-connections-per-ip N]
     strato did create --handle H --pds URL [--plc URL] [--rotation-key FILE]
                       [--signing-key FILE] [--key-dir DIR]
 """
@@ -16,7 +18,13 @@ import sys
 from pathlib import Path
 from typing import Any, Final
 
-from strato.cli_serve import add_log_options, configure_logging, serve_until_stopped
+from strato.cli_serve import (
+    add_connection_options,
+    add_log_options,
+    configure_logging,
+    connection_limits,
+    serve_until_stopped,
+)
 from strato.crypto import PrivateKey, load_private_key, save_private_key
 from strato.plc.client import PlcClient
 from strato.plc.operations import create_genesis
@@ -30,6 +38,8 @@ DEFAULT_HOST: Final = "127.0.0.1"
 DEFAULT_PORT: Final = 2582
 DEFAULT_DATA_DIR: Final = "./strato-data/plc"
 DEFAULT_PLC_URL: Final = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
+#: The connection options may also come from ``STRATO_PLC_<OPTION>`` variables.
+ENV_PREFIX: Final = "STRATO_PLC_"
 
 
 def add_plc_command(groups: Any) -> None:
@@ -43,7 +53,8 @@ def add_plc_command(groups: Any) -> None:
             "and /_health, and Prometheus metrics at /metrics. Operations are checked as the "
             "reference directory checks them (signatures, prev chain, 72-hour recovery window, "
             "size limits) and kept in LMDB under --data-dir; each is on disk before it is "
-            "acknowledged. Ctrl-C (or SIGTERM) lets requests finish and stops."
+            "acknowledged. The connection options may also be given as the environment "
+            "variables named in their help. Ctrl-C (or SIGTERM) lets requests finish and stops."
         ),
     )
     plc.add_argument(
@@ -66,6 +77,12 @@ def add_plc_command(groups: Any) -> None:
         action="store_true",
         help="refuse a DID's 11th operation in an hour (31st in a day, 101st in a week), as "
         "plc.directory does; recovery operations are exempt",
+    )
+    add_connection_options(
+        plc,
+        ENV_PREFIX,
+        per_ip_note=", for a directory behind a reverse proxy (every connection then comes "
+        "from the proxy's address)",
     )
     add_log_options(plc)
     plc.set_defaults(handler=cmd_plc)
@@ -107,9 +124,11 @@ def add_did_create_command(commands: Any) -> None:
 
 def cmd_plc(args: argparse.Namespace) -> int:
     """Serve until interrupted."""
+    limits = connection_limits(args, ENV_PREFIX)
     configure_logging(args)
     app = create_app(PlcSettings(data_dir=Path(args.data_dir), rate_limits=args.rate_limits))
-    return serve_until_stopped([Service("plc", app, args.host, args.port)])
+    service = Service("plc", app, args.host, args.port, limits=limits, metrics=app.state.metrics)
+    return serve_until_stopped([service])
 
 
 def cmd_did_create(args: argparse.Namespace) -> int:

@@ -9,7 +9,8 @@ Command::
                  [--policy-file FILE] [--crawl HOST]... [--admin-token-file FILE]
                  [--retention-hours H] [--retention-size SIZE] [--account-limit N]
                  [--new-hosts-per-day N] [--no-crawl-requests] [--workers N]
-                 [--consumer-buffer N] [--trust-proxy N]
+                 [--consumer-buffer N] [--trust-proxy N] [--header-timeout S]
+                 [--keepalive-timeout S] [--max-connections N] [--max-connections-per-ip N]
 
 Every option may also come from the environment variable named in its help
 (``STRATO_RELAY_<SETTING>``, read by :func:`strato.relay.settings.settings_from_env`); an option
@@ -24,7 +25,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from strato.cli_serve import add_log_options, configure_logging, serve_until_stopped
+from strato.cli_serve import (
+    add_connection_options,
+    add_log_options,
+    configure_logging,
+    serve_until_stopped,
+)
 from strato.pds.settings import parse_size
 from strato.relay.app import create_app
 from strato.relay.fanout.service import relay_service
@@ -42,6 +48,7 @@ from strato.relay.settings import (
     load_policy,
     settings_from_env,
 )
+from strato.serve.limits import CONNECTION_SETTINGS
 from strato.xrpc.auth import read_admin_token
 
 DESCRIPTION: Final = (
@@ -58,8 +65,10 @@ DESCRIPTION: Final = (
     "listReposByCollection and getRepo (a redirect "
     "to the account's PDS), /xrpc/_health and Prometheus metrics at /metrics. Each upstream "
     "cursor is stored with the events it passed, so a restart (even after kill -9) resumes "
-    "every host where the log ends. Every option may also be given as the environment "
-    "variable named in its help. Ctrl-C (or SIGTERM) stops cleanly."
+    "every host where the log ends. The connection limits hold each process on its own: a "
+    "fan-out worker the connections it accepts, the main process those handed to it. Every "
+    "option may also be given as the environment variable named in its help. Ctrl-C (or "
+    "SIGTERM) stops cleanly."
 )
 
 
@@ -219,6 +228,11 @@ def add_relay_command(groups: Any) -> None:
         help="the number of reverse proxies in front of this relay whose X-Forwarded-For "
         f"entries are trusted for per-IP limits (default 0; {_env('trust_proxy')})",
     )
+    add_connection_options(
+        relay,
+        ENV_PREFIX,
+        per_ip_note="; none behind --trust-proxy",
+    )
     add_log_options(relay)
     relay.set_defaults(handler=cmd_relay)
 
@@ -251,6 +265,7 @@ _SETTINGS: Final = {
     "workers": "workers",
     "consumer_buffer": "consumer_buffer",
     "trust_proxy": "trust_proxy",
+    **{name: name for name in CONNECTION_SETTINGS},
 }
 
 

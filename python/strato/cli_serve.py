@@ -1,13 +1,22 @@
-"""What the commands that run servers (``strato plc``, and the PDS and ``strato up`` after it)
-share: the logging options and running the services until Ctrl-C."""
+"""What the commands that run servers (``strato plc``, ``pds``, ``relay`` and ``up``) share: the
+logging options, the connection-limit options, and running the services until Ctrl-C."""
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Sequence
+import os
+from collections.abc import Callable, Mapping, Sequence
 
 from strato import logs
 from strato.serve import Running, Service, run
+from strato.serve.limits import (
+    CONNECTION_SETTINGS,
+    DEFAULT_HEADER_TIMEOUT,
+    DEFAULT_KEEPALIVE_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS_PER_IP,
+    ConnectionLimits,
+    limits_from_env,
+)
 
 
 def add_log_options(parser: argparse.ArgumentParser) -> None:
@@ -29,6 +38,59 @@ def configure_logging(args: argparse.Namespace) -> None:
     its data directories, so that what opening them logs (modes tightened) is in the
     service's log format."""
     logs.configure(args.log_format, args.log_level)
+
+
+def add_connection_options(
+    parser: argparse.ArgumentParser, env_prefix: str, *, per_ip_note: str = ""
+) -> None:
+    """``--header-timeout``, ``--keepalive-timeout``, ``--max-connections`` and
+    ``--max-connections-per-ip`` (also ``<env_prefix><SETTING>``); ``per_ip_note`` ends the
+    per-IP option's help (such as what happens behind a reverse proxy)."""
+
+    def env(name: str) -> str:
+        return f"env {env_prefix}{name.upper()}"
+
+    add = parser.add_argument
+    add(
+        "--header-timeout",
+        metavar="SECONDS",
+        type=float,
+        help="close a connection whose request head is not complete within SECONDS of its "
+        "accept, or of its first byte after a response when kept alive; a head trickled in "
+        f"gets no more time (default {DEFAULT_HEADER_TIMEOUT:g}; {env('header_timeout')})",
+    )
+    add(
+        "--keepalive-timeout",
+        metavar="SECONDS",
+        type=float,
+        help="close a kept-alive connection idle for SECONDS after a response (default "
+        f"{DEFAULT_KEEPALIVE_TIMEOUT:g}; {env('keepalive_timeout')})",
+    )
+    add(
+        "--max-connections",
+        metavar="N",
+        type=int,
+        help="the most connections the server holds at once, WebSockets included; another is "
+        "answered 503 and closed (default: half the open-file limit, computed at start after "
+        "raising its soft limit to the hard one, shared by the servers of the process; "
+        f"{env('max_connections')})",
+    )
+    add(
+        "--max-connections-per-ip",
+        metavar="N",
+        type=int,
+        help="the most connections from one client address; another is answered 503 and "
+        f"closed; 0: no cap{per_ip_note} (default {DEFAULT_MAX_CONNECTIONS_PER_IP}; "
+        f"{env('max_connections_per_ip')})",
+    )
+
+
+def connection_limits(
+    args: argparse.Namespace, env_prefix: str, environ: Mapping[str, str] | None = None
+) -> ConnectionLimits:
+    """The limits from the ``<env_prefix>*`` variables, then the options given."""
+    given = {name: getattr(args, name) for name in CONNECTION_SETTINGS}
+    return limits_from_env(env_prefix, os.environ if environ is None else environ, **given)
 
 
 def serve_until_stopped(

@@ -4,7 +4,8 @@ relay crawling it). Registered on the main parser by :mod:`strato.cli`, which pr
 Command::
 
     strato up [--data-dir ./strato-data] [--lexicon-dir DIR]... [--plc-port 2582]
-              [--pds-port 2583] [--relay-port 2584]
+              [--pds-port 2583] [--relay-port 2584] [--header-timeout S]
+              [--keepalive-timeout S] [--max-connections N] [--max-connections-per-ip N]
 
 The relay runs with ``--local-network``, trusts the PDS (``--trusted-domain``: the rate limits of
 a trusted host, no account limit, so a busy PDS is never throttled) and subscribes to it from
@@ -16,7 +17,8 @@ served by its default fan-out worker process
 (:func:`strato.relay.fanout.service.relay_service`), the one process besides this one. Admin
 tokens are generated (mode 0600) at ``DATA_DIR/pds/admin-token`` and
 ``DATA_DIR/relay/admin-token``. ``DATA_DIR`` is private: made mode 0700, and at each start
-anything under it open to other users is tightened, with one warning.
+anything under it open to other users is tightened, with one warning. The connection options
+(also ``STRATO_UP_<OPTION>``) hold each of the three servers.
 """
 
 from __future__ import annotations
@@ -24,13 +26,19 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Final
 
 from strato.cli_pds import ADMIN_TOKEN_NAME, ensure_admin_token, require_master_key
 from strato.cli_plc import DEFAULT_PORT as PLC_PORT
-from strato.cli_serve import add_log_options, configure_logging, serve_until_stopped
+from strato.cli_serve import (
+    add_connection_options,
+    add_log_options,
+    configure_logging,
+    connection_limits,
+    serve_until_stopped,
+)
 from strato.pds.app import create_app as create_pds_app
 from strato.pds.settings import DEFAULT_PORT as PDS_PORT
 from strato.pds.settings import PdsSettings
@@ -41,11 +49,14 @@ from strato.relay.fanout.service import relay_service
 from strato.relay.settings import DEFAULT_PORT as RELAY_PORT
 from strato.relay.settings import RelaySettings
 from strato.serve import Running, Service
+from strato.serve.limits import ConnectionLimits
 from strato.storage.private import make_dir, tighten
 
 DEFAULT_UP_DIR: Final = "./strato-data"
 #: The handle domain of ``strato up``'s accounts (a TLD reserved for testing, RFC 2606).
 UP_HANDLE_DOMAIN: Final = ".test"
+#: The connection options may also come from ``STRATO_UP_<OPTION>`` variables.
+ENV_PREFIX: Final = "STRATO_UP_"
 
 
 def add_up_command(groups: Any) -> None:
@@ -65,8 +76,10 @@ def add_up_command(groups: Any) -> None:
             "account limit); the PDS announces itself to it with requestCrawl. Handles are "
             "NAME.test, resolved by the PDS itself. Data goes to DATA_DIR/plc, DATA_DIR/pds and "
             f"DATA_DIR/relay; admin tokens are generated at DATA_DIR/pds/{ADMIN_TOKEN_NAME} and "
-            f"DATA_DIR/relay/{ADMIN_TOKEN_NAME} on the first start. Ctrl-C (or SIGTERM) stops "
-            "everything cleanly."
+            f"DATA_DIR/relay/{ADMIN_TOKEN_NAME} on the first start. The connection options hold "
+            "each of the three servers (and the relay's worker), and may also be given as the "
+            "environment variables named in their help. Ctrl-C (or SIGTERM) stops everything "
+            "cleanly."
         ),
     )
     up.add_argument(
@@ -105,6 +118,7 @@ def add_up_command(groups: Any) -> None:
         default=RELAY_PORT,
         help=f"the relay's port (default {RELAY_PORT})",
     )
+    add_connection_options(up, ENV_PREFIX)
     add_log_options(up)
     up.set_defaults(handler=cmd_up)
 
@@ -124,8 +138,11 @@ def up_services(
     plc_port: int,
     pds_port: int,
     relay_port: int = RELAY_PORT,
+    *,
+    limits: ConnectionLimits | None = None,
 ) -> Network:
-    """The PLC directory, the PDS and the relay of ``strato up``."""
+    """The PLC directory, the PDS and the relay of ``strato up``, each held to ``limits``."""
+    limits = limits if limits is not None else ConnectionLimits()
     ports = (plc_port, pds_port, relay_port)
     for port in ports:
         if not 1 <= port <= 65535:
@@ -146,6 +163,7 @@ def up_services(
         lexicon_dirs=lexicon_dirs,
         admin_token_file=ensure_admin_token(data_dir / "pds" / ADMIN_TOKEN_NAME),
         local_network=True,
+        **asdict(limits),
     )
     relay = RelaySettings(
         host="127.0.0.1",
@@ -157,12 +175,21 @@ def up_services(
         crawl=(pds.hostname,),
         trusted_domains=(pds.hostname,),
         admin_token_file=ensure_admin_token(data_dir / "relay" / ADMIN_TOKEN_NAME),
+        **asdict(limits),
     )
     require_master_key(pds)
     plc = create_plc_app(PlcSettings(data_dir=data_dir / "plc"))
+    pds_app = create_pds_app(pds)
     services = [
-        Service("plc", plc, "127.0.0.1", plc_port),
-        Service("pds", create_pds_app(pds), "127.0.0.1", pds_port),
+        Service("plc", plc, "127.0.0.1", plc_port, limits=limits, metrics=plc.state.metrics),
+        Service(
+            "pds",
+            pds_app,
+            "127.0.0.1",
+            pds_port,
+            limits=pds.connection_limits,
+            metrics=pds_app.state.ctx.metrics,
+        ),
         relay_service(relay, create_relay_app(relay)),
     ]
     return Network(services, pds, relay)
@@ -172,7 +199,12 @@ def cmd_up(args: argparse.Namespace) -> int:
     """Serve the local network until interrupted."""
     configure_logging(args)
     network = up_services(
-        args.data_dir, tuple(args.lexicon_dirs), args.plc_port, args.pds_port, args.relay_port
+        args.data_dir,
+        tuple(args.lexicon_dirs),
+        args.plc_port,
+        args.pds_port,
+        args.relay_port,
+        limits=connection_limits(args, ENV_PREFIX),
     )
     return serve_until_stopped(network.services, _welcome(network))
 

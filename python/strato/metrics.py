@@ -11,6 +11,13 @@ cardinality stays bounded), the method and the status:
 - ``strato_http_requests_total{route,method,status}``
 - ``strato_http_request_duration_seconds{route,method}`` (histogram, to the end of the response)
 - ``strato_http_requests_in_progress``
+
+Connection metrics, counted by the server's connection guard (:mod:`strato.serve.limits`):
+
+- ``strato_connections_open{service}``: connections the server holds (WebSockets included);
+- ``strato_connections_refused_total{service,reason}``: connections closed before a request
+  was read: over a cap (``max_connections``, ``max_connections_per_ip``), or without a complete
+  request head in time (``header_timeout``).
 """
 
 from __future__ import annotations
@@ -55,10 +62,31 @@ class ServerMetrics:
             "HTTP requests being answered",
             registry=self.registry,
         )
+        self.connections_open = Gauge(
+            "strato_connections_open",
+            "Connections the server holds (HTTP and WebSocket)",
+            ("service",),
+            registry=self.registry,
+        )
+        self.connections_refused = Counter(
+            "strato_connections_refused",
+            "Connections closed before a request was read (over a cap, or no request head in "
+            "time), by reason",
+            ("service", "reason"),
+            registry=self.registry,
+        )
         Gauge(
             "strato_service_info", "The service this process serves", ("service",),
             registry=self.registry,
         ).labels(service).set(1)  # fmt: skip
+
+    def connections_held(self, count: int) -> None:
+        """The number of connections the server holds (for its connection guard)."""
+        self.connections_open.labels(self.service).set(count)
+
+    def connection_refused(self, reason: str) -> None:
+        """One connection refused, or closed before its request, for ``reason``."""
+        self.connections_refused.labels(self.service, reason).inc()
 
     def middleware(self) -> Middleware:
         """The middleware that counts and times every HTTP request (for ``Starlette(middleware=

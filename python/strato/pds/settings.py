@@ -21,6 +21,15 @@ from urllib.parse import urlsplit
 from strato.firehose.sequencer import DEFAULT_MAX_AGE_SECONDS, DEFAULT_MAX_BYTES
 from strato.netpolicy import NetworkPolicy, parse_network
 from strato.pds.blobs import DEFAULT_BLOB_LIMIT
+from strato.serve.limits import (
+    CONNECTION_SETTINGS,
+    DEFAULT_HEADER_TIMEOUT,
+    DEFAULT_KEEPALIVE_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS_PER_IP,
+    ConnectionLimits,
+    parse_setting,
+    settings_limits,
+)
 
 ENV_PREFIX: Final = "STRATO_PDS_"
 DEFAULT_PORT: Final = 2583
@@ -57,6 +66,11 @@ class PdsSettings:
     invite_code_required: bool = False
     trust_proxy: int = 0
     rate_limits: bool = True
+    #: Connection limits (:mod:`strato.serve.limits`), gathered by :attr:`connection_limits`.
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT
+    keepalive_timeout: float = DEFAULT_KEEPALIVE_TIMEOUT
+    max_connections: int | None = None
+    max_connections_per_ip: int = DEFAULT_MAX_CONNECTIONS_PER_IP
     #: The master key file (default: ``<data_dir>/master.key``, created on first start);
     #: ``STRATO_PDS_MASTER_KEY`` (64 hex digits) overrides it.
     master_key_file: Path | None = None
@@ -102,6 +116,7 @@ class PdsSettings:
             raise ValueError("the number of trusted proxies cannot be negative")
         networks = tuple(str(parse_network(text)) for text in self.allow_network)
         object.__setattr__(self, "allow_network", networks)
+        settings_limits(self, self.trust_proxy)  # a ValueError for a bad connection limit
 
     @cached_property
     def network_policy(self) -> NetworkPolicy:
@@ -110,6 +125,11 @@ class PdsSettings:
         return NetworkPolicy.from_options(
             local_network=self.local_network, allow_network=self.allow_network
         )
+
+    @property
+    def connection_limits(self) -> ConnectionLimits:
+        """The server's connection limits (no per-IP cap behind trusted proxies)."""
+        return settings_limits(self, self.trust_proxy)
 
     @property
     def hostname(self) -> str:
@@ -183,6 +203,8 @@ _PATHS: Final = {"data_dir", "admin_token_file", "master_key_file"}
 
 def parse_value(name: str, raw: str) -> Any:
     """The setting ``name`` read from text (an environment variable)."""
+    if name in CONNECTION_SETTINGS:
+        return parse_setting(name, raw, ENV_PREFIX + name.upper())
     if name in _TUPLES:
         items = tuple(part.strip() for part in raw.split(",") if part.strip())
         return tuple(Path(item) for item in items) if name == "lexicon_dirs" else items

@@ -242,7 +242,8 @@ class _Directory:
 
 def create_app(settings: PlcSettings, *, clock: Clock = system_clock) -> Starlette:
     """The directory app; its lifespan opens (and closes) the LMDB store in
-    ``settings.data_dir``. ``clock`` gives the time operations are received at (µs)."""
+    ``settings.data_dir``. ``clock`` gives the time operations are received at (µs). Its
+    :class:`~strato.metrics.ServerMetrics` are ``app.state.metrics``."""
     directory = _Directory(settings, clock)
     routes = [
         Route("/_health", directory.health, methods=["GET"]),
@@ -254,12 +255,14 @@ def create_app(settings: PlcSettings, *, clock: Clock = system_clock) -> Starlet
         Route("/{did}/log/audit", directory.audit_log, methods=["GET"]),
         Route("/{did}/log/last", directory.last_operation, methods=["GET"]),
     ]
-    return Starlette(
+    app = Starlette(
         routes=routes,
         lifespan=directory.lifespan,
         middleware=[directory.metrics.middleware()],
         exception_handlers={HTTPException: _on_error},
     )
+    app.state.metrics = directory.metrics  # where the server counts its connections
+    return app
 
 
 async def _on_error(request: Request, exc: Exception) -> Response:

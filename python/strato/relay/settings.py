@@ -20,6 +20,15 @@ from urllib.parse import urlsplit
 
 from strato.netpolicy import NetworkPolicy, parse_network
 from strato.pds.settings import parse_size
+from strato.serve.limits import (
+    CONNECTION_SETTINGS,
+    DEFAULT_HEADER_TIMEOUT,
+    DEFAULT_KEEPALIVE_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS_PER_IP,
+    ConnectionLimits,
+    parse_setting,
+    settings_limits,
+)
 from strato.sync import ErrorCode
 
 ENV_PREFIX: Final = "STRATO_RELAY_"
@@ -95,6 +104,11 @@ class RelaySettings:
     workers: int = DEFAULT_WORKERS
     consumer_buffer: int = DEFAULT_CONSUMER_BUFFER
     trust_proxy: int = 0
+    #: Connection limits (:mod:`strato.serve.limits`), gathered by :attr:`connection_limits`.
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT
+    keepalive_timeout: float = DEFAULT_KEEPALIVE_TIMEOUT
+    max_connections: int | None = None
+    max_connections_per_ip: int = DEFAULT_MAX_CONNECTIONS_PER_IP
     #: Flush every transaction to disk before acknowledging (tests may turn it off).
     sync: bool = True
 
@@ -111,6 +125,7 @@ class RelaySettings:
             raise ValueError("host limits cannot be negative")
         if self.workers < 0 or self.trust_proxy < 0:
             raise ValueError("workers and trusted proxies cannot be negative")
+        settings_limits(self, self.trust_proxy)  # a ValueError for a bad connection limit
         if self.consumer_buffer < 1:
             raise ValueError("the consumer buffer must hold at least one event")
         policy = dict(self.policy)
@@ -134,6 +149,11 @@ class RelaySettings:
         return NetworkPolicy.from_options(
             local_network=self.local_network, allow_network=self.allow_network
         )
+
+    @property
+    def connection_limits(self) -> ConnectionLimits:
+        """The server's connection limits (no per-IP cap behind trusted proxies)."""
+        return settings_limits(self, self.trust_proxy)
 
     @property
     def hostname(self) -> str:
@@ -199,6 +219,8 @@ _PATHS: Final = {"data_dir", "admin_token_file"}
 def parse_value(name: str, raw: str) -> Any:
     """The setting ``name`` read from text (an environment variable)."""
     variable = ENV_PREFIX + name.upper()
+    if name in CONNECTION_SETTINGS:
+        return parse_setting(name, raw, variable)
     if name in _TUPLES:
         return tuple(part.strip() for part in raw.split(",") if part.strip())
     if name == "event_retention_bytes":

@@ -29,6 +29,7 @@ from typing import Final
 import uvicorn
 
 from strato.relay.fanout.handshake import MAX_RECEIVED
+from strato.serve.protocol import ForwardingProtocol
 from strato.storage.private import make_private
 
 log = logging.getLogger("strato.relay.fanout.handoff")
@@ -159,30 +160,15 @@ async def _attach(sock: socket.socket, protocol: asyncio.Protocol, head: bytes) 
     await loop.connect_accepted_socket(lambda: _HeadFirst(protocol, head), sock)
 
 
-class _HeadFirst(asyncio.Protocol):
+class _HeadFirst(ForwardingProtocol):
     """Feeds the bytes the worker read to the protocol as soon as the connection is made:
     before the transport reads anything, so a request body that arrives meanwhile cannot come
     before its head."""
 
     def __init__(self, inner: asyncio.Protocol, head: bytes) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._head = head
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._inner.connection_made(transport)
-        self._inner.data_received(self._head)
-
-    def data_received(self, data: bytes) -> None:
-        self._inner.data_received(data)
-
-    def eof_received(self) -> bool | None:
-        return self._inner.eof_received()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._inner.connection_lost(exc)
-
-    def pause_writing(self) -> None:
-        self._inner.pause_writing()
-
-    def resume_writing(self) -> None:
-        self._inner.resume_writing()
+        super().connection_made(transport)
+        self.inner.data_received(self._head)

@@ -10,7 +10,13 @@ them through :func:`add_worker_collector`. The subscriber gauge sums over live p
 - ``strato_relay_fanout_bytes_sent_total``: bytes written to consumers;
 - ``strato_relay_fanout_consumers_cut_total{reason}``: connections ended by the server
   (``ConsumerTooSlow``, ``FutureCursor``, ``InvalidRequest``, ``ConnectionLimit``);
-- ``strato_relay_fanout_head_seq``: the last seq handed to live consumers (max over processes).
+- ``strato_relay_fanout_head_seq``: the last seq handed to live consumers (max over processes);
+- ``strato_relay_fanout_connections_open``: connections the fan-out processes hold (reading a
+  request head, or subscribers), the main process's ``strato_connections_open`` counting those
+  handed to it;
+- ``strato_relay_fanout_connections_refused_total{reason}``: connections refused over a cap
+  (``max_connections``, ``max_connections_per_ip``) or closed without a request head in time
+  (``header_timeout``); see :mod:`strato.serve.limits`.
 """
 
 from __future__ import annotations
@@ -50,8 +56,30 @@ class FanoutMetrics:
             multiprocess_mode="livemax",
         )
 
+        self.connections_open = Gauge(
+            "strato_relay_fanout_connections_open",
+            "Connections the fan-out processes hold (request heads being read, subscribers)",
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
+        self.connections_refused = Counter(
+            "strato_relay_fanout_connections_refused",
+            "Connections refused by the fan-out processes (over a cap, or no request head in "
+            "time), by reason",
+            ("reason",),
+            registry=registry,
+        )
+
     def consumer_cut(self, reason: str) -> None:
         self.consumers_cut.labels(reason).inc()
+
+    def connections_held(self, count: int) -> None:
+        """The number of connections this process holds (for its connection guard)."""
+        self.connections_open.set(count)
+
+    def connection_refused(self, reason: str) -> None:
+        """One connection refused, or closed before its request, for ``reason``."""
+        self.connections_refused.labels(reason).inc()
 
 
 def add_worker_collector(registry: CollectorRegistry, directory: str) -> None:

@@ -8,6 +8,10 @@ to the writer, which owns it from then on. The semantics are those of
 :class:`~strato.firehose.endpoint.SubscribeReposEndpoint` over a
 :class:`~strato.firehose.broadcaster.Broadcaster`:
 
+- connection limits (:mod:`strato.serve.limits`): a connection over this process's caps
+  (in all, per client address) is answered 503 and closed at its accept; one whose request head
+  is not complete within the handshake timeout of its accept is closed; a subscriber holds its
+  slot until it closes, a request handed to the main process holds none here;
 - per-IP limit (across every fan-out process, through the consumer table): HTTP 429 before the
   upgrade; a request that is not a WebSocket upgrade: 426; another path: handed over to the main
   process (:mod:`~strato.relay.fanout.handoff`) when there is one, else 404;
@@ -56,6 +60,15 @@ from strato.relay.fanout.handshake import (
 )
 from strato.relay.fanout.metrics import FanoutMetrics
 from strato.relay.fanout.wake import drain
+from strato.serve.limits import (
+    DEFAULT_HEADER_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS_PER_IP,
+    HEADER_TIMEOUT,
+    REFUSAL,
+    ConnectionGuard,
+    Slot,
+    connection_share,
+)
 
 log = logging.getLogger("strato.relay.fanout")
 
@@ -66,9 +79,14 @@ _ACCEPT_BURST: Final = 64
 
 @dataclass(frozen=True)
 class FanoutOptions:
-    """Limits of a fan-out process. ``max_backlog_frames`` is the per-consumer queue bound of
-    the Python broadcaster; the bytes bound caps it for large frames (the frames are shared,
-    so the bound limits lag, not memory per consumer)."""
+    """Limits of a fan-out process. ``max_per_ip`` bounds the subscribers of one address (in
+    every process); ``max_backlog_frames`` is the per-consumer queue bound of the Python
+    broadcaster; the bytes bound caps it for large frames (the frames are shared, so the bound
+    limits lag, not memory per consumer). The connection limits (:mod:`strato.serve.limits`)
+    hold every connection this process holds, while it reads the request head and as a
+    subscriber: ``handshake_timeout`` from the accept to the 101 sent, ``max_connections``
+    (None: this process's share of its open-file limit) and ``max_connections_per_ip`` (0: no
+    cap)."""
 
     path: str = SUBSCRIBE_REPOS_PATH
     max_per_ip: int = 16
@@ -76,13 +94,16 @@ class FanoutOptions:
     max_backlog_bytes: int = 256 << 20
     cut_grace: float = 10.0
     poll_interval: float = 1.0
-    handshake_timeout: float = 10.0
+    handshake_timeout: float = DEFAULT_HEADER_TIMEOUT
     server_header: str = "atproto-relay"
+    max_connections: int | None = None
+    max_connections_per_ip: int = DEFAULT_MAX_CONNECTIONS_PER_IP
 
 
 @dataclass(eq=False)
 class _Conn:
     serial: int
+    slot: Slot
     last: int
     outdated: bool
     drained: asyncio.Event = field(default_factory=asyncio.Event)
@@ -108,6 +129,12 @@ class FanoutServer:
         self.registry = registry
         self.metrics = metrics
         self.options = options if options is not None else FanoutOptions()
+        max_connections = self.options.max_connections
+        self.guard = ConnectionGuard(
+            max_connections if max_connections is not None else connection_share(1),
+            self.options.max_connections_per_ip,
+            metrics,
+        )
         self.writer = FanoutWriter(
             max_backlog_frames=self.options.max_backlog_frames,
             max_backlog_bytes=self.options.max_backlog_bytes,
@@ -194,14 +221,23 @@ class FanoutServer:
                 log.warning("accept failed: %s", err)
                 return
             sock.setblocking(False)
+            remote = address[0] if isinstance(address, tuple) else ""
+            slot = self.guard.admit(remote)
+            if slot is None:  # answered without waiting: a full socket buffer drops it
+                with contextlib.suppress(OSError):
+                    sock.send(REFUSAL)
+                sock.close()
+                continue
             if sock.family in (socket.AF_INET, socket.AF_INET6):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            remote = address[0] if isinstance(address, tuple) else ""
-            task = asyncio.create_task(self._handshake(sock, remote))
+            task = asyncio.create_task(self._handshake(sock, remote, slot))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _handshake(self, sock: socket.socket, remote: str) -> None:
+    async def _handshake(self, sock: socket.socket, remote: str, slot: Slot) -> None:
+        """Read the request head (within the handshake timeout from the accept, however it
+        trickles in) and answer the upgrade, or refuse it, or hand it to the main process, where
+        it counts from then on."""
         loop = asyncio.get_running_loop()
         options = self.options
         serial: int | None = None
@@ -227,6 +263,7 @@ class FanoutServer:
                     )
             except HandshakeError as refused:
                 if refused.status == 404 and self.handoff is not None:
+                    slot.release()
                     self.handoff.send(sock, head)
                     return
                 extra = {"Retry-After": "10"} if refused.status == 429 else None
@@ -241,30 +278,39 @@ class FanoutServer:
                     async with asyncio.timeout(options.handshake_timeout):
                         await loop.sock_sendall(sock, response)
                 raise
-        except (HandshakeError, OSError, TimeoutError):
+        except (HandshakeError, OSError, TimeoutError) as failed:
+            if isinstance(failed, TimeoutError) and not head:
+                self.guard.refuse(HEADER_TIMEOUT)
             if serial is not None:
                 self.registry.unregister(serial)
+            slot.release()
             sock.close()
             return
         except BaseException:
             if serial is not None:
                 self.registry.unregister(serial)
+            slot.release()
             sock.close()
             raise
         conn_id = self.writer.add(sock.detach())
         self.metrics.subscribers.inc()
-        self._start_stream(conn_id, serial, cursor, refusal)
+        self._start_stream(conn_id, serial, slot, cursor, refusal)
 
     # -- streaming ----------------------------------------------------------------------------
 
     def _start_stream(
-        self, conn_id: int, serial: int, cursor: int | None, refusal: EventStreamError | None
+        self,
+        conn_id: int,
+        serial: int,
+        slot: Slot,
+        cursor: int | None,
+        refusal: EventStreamError | None,
     ) -> None:
         head = self.sequencer.head()
         if refusal is None and cursor is not None and cursor > head:
             refusal = EventStreamError("FutureCursor", "Cursor in the future.")
         if refusal is not None:
-            self._conns[conn_id] = _Conn(serial, head, outdated=False, closed=True)
+            self._conns[conn_id] = _Conn(serial, slot, head, outdated=False, closed=True)
             self.metrics.consumer_cut(refusal.error)
             self.writer.send(
                 conn_id, [encode_error(refusal.error, refusal.message)], notify_drained=False
@@ -272,11 +318,11 @@ class FanoutServer:
             self.writer.close(conn_id, CLOSE_POLICY, refusal.error)
             return
         if cursor is None:
-            conn = _Conn(serial, head, outdated=False)
+            conn = _Conn(serial, slot, head, outdated=False)
         else:
             oldest = self.sequencer.oldest()
             start = head if oldest is None else oldest - 1
-            conn = _Conn(serial, max(cursor, start), outdated=0 < cursor < start)
+            conn = _Conn(serial, slot, max(cursor, start), outdated=0 < cursor < start)
         self._conns[conn_id] = conn
         task = asyncio.create_task(self._replay(conn_id, conn))
         self._tasks.add(task)
@@ -363,6 +409,7 @@ class FanoutServer:
                 conn.closed = True
                 conn.drained.set()
                 self.registry.unregister(conn.serial)
+                conn.slot.release()
                 self.metrics.subscribers.dec()
                 log.debug("consumer %d closed (%s)", conn_id, reason)
         self._count_sent()

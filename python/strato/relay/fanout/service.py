@@ -13,6 +13,9 @@ of the log), their consumer table feeds the admin API's consumer list, and their
 service stops, the workers stop first (their consumers get close 1001), before the main server
 closes its connections and the app's lifespan ends; workers whose main process dies exit on
 their own, and a worker that exits while the relay runs is replaced within a second.
+Each worker holds the connections it accepts to the settings' connection limits
+(:attr:`RelaySettings.connection_limits`, its own share of the open-file limit when no cap is
+given); a request it hands over counts in the main process, under the service's limits.
 
 With no workers, the main process accepts and serves everything, the firehose from its Python
 endpoint (:class:`~strato.firehose.SubscribeReposEndpoint`).
@@ -61,15 +64,26 @@ class WorkersError(Exception):
 def relay_service(settings: RelaySettings, app: Starlette) -> Service:
     """The relay app ``app`` (built over ``settings``) as a service, with ``settings.workers``
     fan-out workers (none: the main process serves everything)."""
+    limits = settings.connection_limits
+    metrics = app.state.ctx.metrics
     if settings.workers < 1:
-        return Service("relay", app, settings.host, settings.port)
+        return Service("relay", app, settings.host, settings.port, limits=limits, metrics=metrics)
 
     def companion(
         server: uvicorn.Server, listener: socket.socket
     ) -> contextlib.AbstractAsyncContextManager[None]:
         return run_workers_beside(app, settings.workers, server, listener)
 
-    return Service("relay", app, settings.host, settings.port, accept=False, companion=companion)
+    return Service(
+        "relay",
+        app,
+        settings.host,
+        settings.port,
+        accept=False,
+        companion=companion,
+        limits=limits,
+        metrics=metrics,
+    )
 
 
 @contextlib.asynccontextmanager
@@ -84,6 +98,9 @@ async def run_workers_beside(
     metrics_dir = data_dir / METRICS_DIRECTORY
     _clear_metrics(metrics_dir)
     add_worker_collector(ctx.metrics.registry, str(metrics_dir))
+    # The settings' limits, not the server's: a cap not given is each worker's own share of
+    # its open-file limit.
+    limits = ctx.settings.connection_limits
     receiver = HandoffReceiver(data_dir / HANDOFF_SOCKET, uvicorn_handler(server))
     try:
         receiver.start()
@@ -101,7 +118,11 @@ async def run_workers_beside(
             listener,
             count,
             options=FanoutOptions(
-                max_backlog_frames=ctx.settings.consumer_buffer, server_header=SERVER.decode()
+                max_backlog_frames=ctx.settings.consumer_buffer,
+                server_header=SERVER.decode(),
+                handshake_timeout=limits.header_timeout,
+                max_connections=limits.max_connections,
+                max_connections_per_ip=limits.max_connections_per_ip,
             ),
             metrics_dir=metrics_dir,
             handoff_path=receiver.path,

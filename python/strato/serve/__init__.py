@@ -14,6 +14,12 @@ it starts once the app has started, before the service counts as running, and st
 the service stops. A service with ``accept=False`` binds its address with ``SO_REUSEPORT``
 without listening: other processes (the companion's) accept its connections and may hand them
 to this server (the companion gets the ``uvicorn.Server`` for that).
+
+Every server holds its connections to its service's :class:`~strato.serve.limits.ConnectionLimits`
+(request-head and keep-alive timeouts, caps on connections in all and per client address; see
+:mod:`strato.serve.limits`), through its HTTP protocol (:mod:`strato.serve.protocol`), and
+counts them in the service's metrics. The open-file limit is raised to its hard limit first,
+and a cap not given is a share of it.
 """
 
 from __future__ import annotations
@@ -24,13 +30,20 @@ import signal
 import socket
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import uvicorn
 import uvloop
 from starlette.types import ASGIApp
 
 from strato.errors import AtprotoError
+from strato.serve.limits import (
+    ConnectionGuard,
+    ConnectionLimits,
+    ConnectionMetrics,
+    connection_share,
+)
+from strato.serve.protocol import guarded_protocol
 
 log = logging.getLogger("strato.serve")
 
@@ -46,7 +59,8 @@ Companion = Callable[[uvicorn.Server, socket.socket], AbstractAsyncContextManage
 @dataclass(frozen=True)
 class Service:
     """An app and where to serve it. ``accept=False``: the address is bound (``SO_REUSEPORT``)
-    but this process does not accept on it; ``companion`` runs beside the server."""
+    but this process does not accept on it; ``companion`` runs beside the server. ``limits``
+    hold its connections; ``metrics`` (the app's) count them."""
 
     name: str
     app: ASGIApp
@@ -54,6 +68,8 @@ class Service:
     port: int = 0
     accept: bool = True
     companion: Companion | None = None
+    limits: ConnectionLimits = field(default_factory=ConnectionLimits)
+    metrics: ConnectionMetrics | None = None
 
 
 @dataclass(frozen=True)
@@ -113,23 +129,9 @@ async def serve(
     """Serve every service until SIGINT or SIGTERM (or ``stop_when`` being set) stops them.
     Raises :class:`ServeError` when one cannot start; then none keeps running."""
     sockets = _bind_all(services)
+    share = connection_share(len(services))
     servers = [
-        _Server(
-            uvicorn.Config(
-                service.app,
-                log_config=None,
-                access_log=False,
-                # Event streams send DAG-CBOR frames encoded once for every subscriber: no
-                # per-connection compression (the reference's servers do not offer it either).
-                ws_per_message_deflate=False,
-                # Services set their own Server header (the relay's is its loop guard).
-                server_header=False,
-                lifespan="on",
-                timeout_graceful_shutdown=10,
-            ),
-            service,
-            sock,
-        )
+        _Server(_config(service, service.limits.resolved(share)), service, sock)
         for service, sock in zip(services, sockets, strict=True)
     ]
     loop = asyncio.get_running_loop()
@@ -182,6 +184,36 @@ def run(
     """:func:`serve` from synchronous code (the command line), on uvloop's event loop (libuv:
     cheaper I/O than asyncio's own loop for every socket the servers hold)."""
     uvloop.run(serve(services, on_ready))
+
+
+def _config(service: Service, limits: ConnectionLimits) -> uvicorn.Config:
+    assert limits.max_connections is not None
+    guard = ConnectionGuard(limits.max_connections, limits.max_connections_per_ip, service.metrics)
+    per_ip = limits.max_connections_per_ip or "no cap"
+    log.info(
+        "%s: at most %d connections, per IP %s; request heads within %g s, idle kept-alive "
+        "connections closed after %g s",
+        service.name,
+        limits.max_connections,
+        per_ip,
+        limits.header_timeout,
+        limits.keepalive_timeout,
+    )
+    return uvicorn.Config(
+        service.app,
+        http=guarded_protocol(guard, limits.header_timeout),
+        # uvicorn declares whole seconds; its timer takes any number.
+        timeout_keep_alive=limits.keepalive_timeout,  # type: ignore[arg-type]
+        log_config=None,
+        access_log=False,
+        # Event streams send DAG-CBOR frames encoded once for every subscriber: no
+        # per-connection compression (the reference's servers do not offer it either).
+        ws_per_message_deflate=False,
+        # Services set their own Server header (the relay's is its loop guard).
+        server_header=False,
+        lifespan="on",
+        timeout_graceful_shutdown=10,
+    )
 
 
 async def _stop_on(event: asyncio.Event, stop: Callable[[], None]) -> None:
