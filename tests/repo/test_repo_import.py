@@ -14,7 +14,7 @@ from strato.crypto import PrivateKey
 from strato.errors import CommitVerificationError, RepoNotFoundError
 from strato.repo import Create, Delete, Repo, mst
 from strato.repo.commit import next_rev, sign_commit
-from strato.repo.verify import load_did_doc, verify_repo
+from strato.repo.verify import load_did_doc, read_repo, verify_repo
 from strato.sync import verify_commit_event
 
 EXPORTS = ("testdata", "indigo", "testing", "testdata")
@@ -174,3 +174,24 @@ def test_records_that_are_not_maps_are_refused(tmp_path: Path) -> None:
             f"the record at {POST}/a is not a map",
         )
         assert repo.head() is None
+
+
+def test_read_repo_hands_out_records_nodes_and_blocks_in_pieces(tmp_path: Path) -> None:
+    key = PrivateKey.generate("k256")
+    with Repo.open(tmp_path / "a", DID, key, sync=False) as source:
+        source.create([Create(POST, post(str(n)), rkey=f"k{n:03}") for n in range(150)])
+        data = source.export_bytes()
+    roots, blocks = car.read_car(data)
+    repo = read_repo(data, check_records=True)
+    assert (repo.did, repo.roots, repo.commit_cid) == (DID, roots, roots[0])
+    assert repo.commit_block == blocks[roots[0]]
+    pages = [repo.records(start, start + 40) for start in range(0, 160, 40)]
+    assert [pair for page in pages for pair in page] == mst.items(blocks, repo.data_cid)
+    assert repo.records(140, 1000) == repo.records(140, 150)
+    assert repo.records(500, 600) == []
+    nodes = dict(repo.nodes(0, repo.node_count))
+    assert set(nodes) == set(mst.diff(blocks, None, repo.data_cid).new_nodes)
+    assert all(blocks[cid] == data for cid, data in nodes.items())
+    _, first = repo.records(0, 1)[0]
+    assert repo.get(first) == blocks[first]
+    assert repo.get(CID.compute(b"absent")) is None
