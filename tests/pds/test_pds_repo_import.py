@@ -8,10 +8,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pds_net import LocalPds, local_network
+from pds_net import LocalPds, local_network, run_pds, run_plc
 from pds_repo_helpers import PNG, POST, User, error_of, event_kinds, nothing_written, post, user
-from strato import CID
+from strato import CID, dagcbor
+from strato.pds.context import SCHEMA_VERSION, open_store
 from strato.repo import Create, Repo
+from strato.repo.verify import verify_repo
+from strato.storage import u64
 
 IMPORT = "com.atproto.repo.importRepo"
 CAR = {"Content-Type": "application/vnd.ipld.car"}
@@ -106,3 +109,33 @@ def test_bad_imports_write_nothing(tmp_path: Path) -> None:
             assert error_of(anonymous) == (401, "AuthMissing")
         assert list(bob.records()) == []
         assert list(alice.records()) == ["a"]
+
+
+def test_a_data_dir_from_before_repository_spaces_is_upgraded(tmp_path: Path) -> None:
+    with run_plc(tmp_path / "plc") as plc_url:
+        with run_pds(tmp_path / "pds", plc_url) as pds:
+            alice = user(pds, "alice")
+            alice.create(post("before"), rkey="a")
+            car = export(pds, alice.did)
+            repos = pds.ctx.repos
+            with pds.ctx.store.read() as txn:
+                head = repos.latest(txn, alice.did)
+        # schema version 1: roots were [commit, rev, data], the keys those of space 0
+        with open_store(tmp_path / "pds") as store:
+            row = dagcbor.encode([head.commit, head.rev, head.data])
+            store.transact(lambda txn: txn.put(repos.roots, alice.did.encode(), row))
+            store.transact(lambda txn: txn.put("__strato__", b"schema_version", u64(1)))
+        with run_pds(tmp_path / "pds", plc_url) as pds:
+            alice.pds = pds
+            assert alice.records() == {"a": car_records(car)["a"]}
+            assert export(pds, alice.did) == car
+            assert alice.call(IMPORT, content=car, headers=CAR).status_code == 200
+            alice.create(post("after"), rkey="b")
+            assert list(alice.records()) == ["b", "a"]
+            with pds.ctx.store.read() as txn:
+                assert txn.get("__strato__", b"schema_version") == u64(SCHEMA_VERSION)
+
+
+def car_records(data: bytes) -> dict[str, str]:
+    """The record CIDs of a repository CAR, by record key."""
+    return {path.split("/")[1]: cid.encode() for path, cid in verify_repo(data).records}

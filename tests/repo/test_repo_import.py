@@ -1,6 +1,7 @@
 """Importing a repository CAR (account migration): real exports from indigo's test data with
-their DID documents, full verification, refusals that write nothing, and a repository that
-carries on with new commits after the import."""
+their DID documents, full verification, refusals that write nothing, the imported tree committed
+anew with this repository's key and a later rev, and a repository that carries on with new
+commits after the import."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from strato import CID, car, dagcbor
 from strato.crypto import PrivateKey
 from strato.errors import CommitVerificationError, RepoNotFoundError
 from strato.repo import Create, Delete, Repo, mst
-from strato.repo.commit import next_rev, sign_commit
+from strato.repo.commit import decode_commit, next_rev, sign_commit
 from strato.repo.verify import load_did_doc, read_repo, verify_repo
 from strato.sync import verify_commit_event
 
@@ -29,11 +30,15 @@ def test_real_repository_imports_and_carries_on(tmp_path: Path) -> None:
     data = export("paul_staging.repo.car").read_bytes()
     original = verify_repo(data, did_key=did_key, did=did)
     key = PrivateKey.generate("k256")
+    new_key = key.public_key.did_key()
     with Repo.open(tmp_path / "r", did, key, sync=False) as repo:
         result = repo.import_car(data, did_key=did_key)
-        assert result.records == len(original.records) == 185
-        assert result.head.commit == original.commit_cid
+        assert len(original.records) == 185
+        assert result.previous is None
+        assert result.head.commit != original.commit_cid
         assert result.head.data == original.data_cid
+        assert (original.version, original.rev) == (2, None)  # the new commit is a v3 one
+        assert decode_commit(result.commit_block).rev == result.head.rev
         assert repo.latest() == result.head
         # Every record is indexed and readable.
         for path, cid in original.records:
@@ -47,10 +52,12 @@ def test_real_repository_imports_and_carries_on(tmp_path: Path) -> None:
             for collection in repo.collections()
         )
         assert counted == 185
-        # The export is the imported repository, signed by the old key, nothing more.
+        # The export is the imported tree under a commit signed by this repository's key,
+        # nothing more.
         exported = repo.export_bytes()
-        again = verify_repo(exported, did_key=did_key, did=did)
+        again = verify_repo(exported, did_key=new_key, did=did)
         assert again.records == original.records
+        assert again.commit_block == result.commit_block
         stored, wanted = reachable(exported)
         assert stored == wanted
         # New commits (signed with the new key) chain on from the imported state.
@@ -59,45 +66,38 @@ def test_real_repository_imports_and_carries_on(tmp_path: Path) -> None:
         assert commit.since == result.head.rev
         assert commit.prev_data == original.data_cid
         verified = verify_commit_event(
-            event(commit),
-            key.public_key.did_key(),
-            prev_rev=result.head.rev,
-            prev_data=original.data_cid,
+            event(commit), new_key, prev_rev=result.head.rev, prev_data=original.data_cid
         )
         assert verified.inversion_checked
         assert verified.prev_data_checked
-        assert (
-            len(verify_repo(repo.export_bytes(), did_key=key.public_key.did_key()).records) == 185
-        )
+        assert len(verify_repo(repo.export_bytes(), did_key=new_key).records) == 185
 
 
-def test_blob_references_of_imported_records(tmp_path: Path) -> None:
-    key = PrivateKey.generate("k256")
-    image = CID.compute(b"png bytes", "raw")
-    with Repo.open(tmp_path / "a", DID, key, sync=False) as source:
-        source.create()
-        blob = {"$type": "blob", "ref": image, "mimeType": "image/png", "size": 9}
-        source.apply_writes(
-            [Create(POST, post("pic", embed={"image": blob}), rkey="a"), Create(POST, post("no"))]
-        )
-        data = source.export_bytes()
-    with Repo.open(tmp_path / "b", DID, key, sync=False) as target:
-        result = target.import_car(data, did_key=key.public_key.did_key())
-        assert result.blob_refs == [(f"{POST}/a", image)]
-        assert result.records == 2
-
-
-def test_import_replaces_what_was_there(tmp_path: Path) -> None:
+def test_import_replaces_what_was_there_and_moves_the_head_forward(tmp_path: Path) -> None:
     key = PrivateKey.generate("k256")
     with Repo.open(tmp_path / "a", DID, key, sync=False) as source:
         source.create([Create(POST, post("kept"), rkey="kept")])
         data = source.export_bytes()
     with Repo.open(tmp_path / "b", DID, key, sync=False) as target:
         target.create([Create(POST, post(str(n)), rkey=f"old{n}") for n in range(20)])
-        target.import_car(data, did_key=key.public_key.did_key())
+        before = target.latest()
+        result = target.import_car(data, did_key=key.public_key.did_key())
+        assert result.previous == before
+        assert result.head.rev > before.rev
+        assert (result.head.space, result.head.base) == (1, result.head.rev)
         assert [r.rkey for r in target.list_records(POST).records] == ["kept"]
         stored, wanted = reachable(target.export_bytes())
         assert stored == wanted
+        # the old space is gone: the store holds the new repository's blocks and nothing else
+        with target.store.read() as txn:
+            assert txn.count(target.repos.blocks) == len(stored)
+            assert txn.count(target.repos.records) == 1
+            assert txn.count(target.repos.spaces) == 0
+        # since a rev before the import: the whole repository; since the import: nothing more
+        assert target.export_bytes(since=before.rev) == target.export_bytes()
+        assert set(car.read_car(target.export_bytes(since=result.head.rev))[1]) == {
+            result.head.commit
+        }
 
 
 @pytest.mark.parametrize(
@@ -127,9 +127,9 @@ def test_refused_imports_write_nothing(
 def test_lenient_import_accepts_high_s(tmp_path: Path) -> None:
     did, did_key = load_did_doc(export("fakermaker.didDoc.json"))
     data = export("fakermaker.repo.car").read_bytes()
-    with Repo.open(tmp_path / "r", did, None, sync=False) as repo:
-        result = repo.import_car(data, did_key=did_key, strict=False)
-        assert result.records == len(verify_repo(data, strict=False).records)
+    with Repo.open(tmp_path / "r", did, PrivateKey.generate("k256"), sync=False) as repo:
+        repo.import_car(data, did_key=did_key, strict=False)
+        assert repo.latest().data == verify_repo(data, strict=False).data_cid
 
 
 def test_broken_cars_are_refused(tmp_path: Path) -> None:
@@ -142,7 +142,7 @@ def test_broken_cars_are_refused(tmp_path: Path) -> None:
         assert record is not None
     roots, blocks = car.read_car(data)
     without_record = car.write_car(roots, [(c, b) for c, b in blocks.items() if c != record.cid])
-    with Repo.open(tmp_path / "b", DID, None, sync=False) as target:
+    with Repo.open(tmp_path / "b", DID, key, sync=False) as target:
         with pytest.raises(CommitVerificationError) as info:
             target.import_car(without_record, did_key=did_key)
         assert info.value.code == "missing_block"
@@ -166,7 +166,7 @@ def test_records_that_are_not_maps_are_refused(tmp_path: Path) -> None:
     root, nodes = mst.build([(f"{POST}/a", cid)])
     commit_cid, commit = sign_commit(DID, next_rev(), root, key)
     data = car.write_car([commit_cid], [(commit_cid, commit), *nodes.items(), (cid, value)])
-    with Repo.open(tmp_path / "r", DID, None, sync=False) as repo:
+    with Repo.open(tmp_path / "r", DID, key, sync=False) as repo:
         with pytest.raises(CommitVerificationError) as info:
             repo.import_car(data, did_key=key.public_key.did_key())
         assert (info.value.code, info.value.reason) == (

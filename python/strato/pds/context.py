@@ -46,7 +46,9 @@ from strato.xrpc.errors import XrpcError
 
 #: The PDS's own tables (the building blocks' tables are listed by their modules).
 PDS_TABLES: Final = ("preferences",)
-SCHEMA_VERSION: Final = 1
+#: The storage schema version (1: repositories had no spaces, see :mod:`strato.repo.store`;
+#: upgraded when the store opens).
+SCHEMA_VERSION: Final = 2
 IDENTITY_CACHE_TABLE: Final = "identity"
 
 
@@ -147,8 +149,9 @@ def open_store(data_dir: Path, *, sync: bool = True) -> Store:
         + PDS_TABLES + (IDENTITY_CACHE_TABLE,)
     )  # fmt: skip
     return Store.open(
-        data_dir / "db", name="pds", schema_version=SCHEMA_VERSION, tables=tables, sync=sync
-    )
+        data_dir / "db", name="pds", schema_version=SCHEMA_VERSION, tables=tables, sync=sync,
+        upgrades={1: RepoStore().add_spaces},
+    )  # fmt: skip
 
 
 def _hosted_handles(accounts: AccountStore, settings: PdsSettings) -> Callable[[str], str | None]:

@@ -86,6 +86,17 @@ def read_repo(data: bytes, *, check_records: bool = False) -> RepoCar:
     return repo_verify(data, check_records=check_records)
 
 
+def require_repository_of(repo: RepoCar, did: str) -> None:
+    """What an import asks of a CAR beyond :func:`read_repo`: exactly one root, and a commit
+    for ``did`` (CommitVerificationError ``bad_car`` or ``field_mismatch``)."""
+    if len(repo.roots) != 1:
+        raise CommitVerificationError("bad_car", f"the CAR has {len(repo.roots)} roots, not 1")
+    if repo.did != did:
+        raise CommitVerificationError(
+            "field_mismatch", f"the repository is {repo.did}'s, not {did}'s"
+        )
+
+
 def verify_repo(
     data: bytes,
     *,
@@ -182,6 +193,7 @@ __all__ = [
     "VerifiedRecord",
     "load_did_doc",
     "read_repo",
+    "require_repository_of",
     "signing_key_from_did_doc",
     "verify_record_car",
     "verify_repo",

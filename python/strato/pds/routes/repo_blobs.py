@@ -13,16 +13,19 @@ importRepo.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Final
 
 from strato import dagcbor
-from strato.errors import AccountNotFoundError, CommitVerificationError, DecodeError
+from strato.errors import AccountNotFoundError, CommitVerificationError
 from strato.pds import events
 from strato.pds.accounts import AccountStatus
 from strato.pds.blobs.refs import blob_refs
 from strato.pds.context import PdsContext
 from strato.pds.routes.common import requester, xrpc_errors
-from strato.repo import ImportResult
+from strato.repo.commit import verify_commit_signature
+from strato.repo.staging import staging_pieces
+from strato.repo.verify import read_repo, require_repository_of
 from strato.storage import WriteTxn
 from strato.xrpc import BodyStream, RateLimit, RouteLimit, XrpcRequest, XrpcRouter
 from strato.xrpc.auth import ACCESS_FULL, AccessCredentials, ServiceCredentials
@@ -81,29 +84,37 @@ def register(router: XrpcRouter, ctx: PdsContext) -> None:
         did = requester(request)
         _not_taken_down(ctx, did)
         data = await request.input.read()
-        did_key = ctx.keys.signing_key(did).public_key.did_key()
-
-        def work(txn: WriteTxn) -> ImportResult:
-            before = ctx.blobs.record_paths(txn, did)
-            result = ctx.repos.import_car(txn, did, data, did_key=did_key)
-            rev = result.head.rev
-            paths = {path for path, _ in result.blob_refs}
-            for path in sorted(before - paths):
-                ctx.blobs.set_record_blobs(txn, did, path, [], rev)
-            for path in sorted(paths):
-                collection, rkey = path.split("/", 1)
-                record = ctx.repos.get_record(txn, did, collection, rkey)
-                assert record is not None
-                refs = blob_refs(dagcbor.decode(record.value))
-                ctx.blobs.set_record_blobs(txn, did, path, refs, rev, allow_missing=True)
-            events.append_sync(txn, ctx.sequencer, did, rev, ctx.repos.commit_car(txn, did))
-            return result
-
+        key = ctx.keys.signing_key(did)
         try:
-            with xrpc_errors():
-                await ctx.writer.submit(work)
-        except (CommitVerificationError, DecodeError) as err:
+            repo = await asyncio.to_thread(read_repo, data, check_records=True)
+            require_repository_of(repo, did)
+            verify_commit_signature(repo.commit_block, key.public_key.did_key())
+        except CommitVerificationError as err:
             raise invalid_request(f"Invalid repository CAR: {err}") from None
+
+        def work(txn: WriteTxn) -> None:
+            before = ctx.blobs.record_paths(txn, did)
+            staging = ctx.repos.begin_import(txn, did, after=repo.rev)
+            for piece in staging_pieces(repo):
+                ctx.repos.stage(txn, staging, piece)
+            result = ctx.repos.finish_import(txn, staging, repo.data_cid, key)
+            if result.previous is not None:
+                while not ctx.repos.drop_space(txn, did, result.previous.space, limit=1 << 62):
+                    pass
+            rev = result.head.rev
+            refs = {}
+            for path, cid in repo.records(0, repo.record_count):
+                found = blob_refs(dagcbor.decode(repo.get(cid) or b""))
+                if found:
+                    refs[path] = found
+            for path in sorted(before - refs.keys()):
+                ctx.blobs.set_record_blobs(txn, did, path, [], rev)
+            for path, found in sorted(refs.items()):
+                ctx.blobs.set_record_blobs(txn, did, path, found, rev, allow_missing=True)
+            events.append_sync(txn, ctx.sequencer, did, rev, ctx.repos.commit_car(txn, did))
+
+        with xrpc_errors():
+            await ctx.writer.submit(work)
 
 
 def _uploader(ctx: PdsContext, request: XrpcRequest[Any, Any]) -> str:
