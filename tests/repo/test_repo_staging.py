@@ -135,8 +135,12 @@ def test_a_crash_after_the_swap_leaves_the_new_repository(repo: Repo) -> None:
     while not repo.store.transact(lambda txn: repo.repos.drop_space(txn, DID, 0, limit=10)):
         pass
     assert repo.export_bytes() == new_export
+    # the current space has no row: dropping it removes nothing; a staging one is refused
+    assert repo.store.transact(lambda txn: repo.repos.drop_space(txn, DID, 1, limit=10))
+    assert repo.export_bytes() == new_export
+    staging = repo.store.transact(lambda txn: repo.repos.begin_import(txn, DID))
     with pytest.raises(AssertionError, match="not retired"):
-        repo.store.transact(lambda txn: repo.repos.drop_space(txn, DID, 1, limit=10))
+        repo.store.transact(lambda txn: repo.repos.drop_space(txn, DID, staging.space, limit=9))
 
 
 def test_deleting_the_repository_cancels_its_import(repo: Repo) -> None:

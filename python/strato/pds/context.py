@@ -28,6 +28,7 @@ from strato.lexicon import Catalog
 from strato.metrics import ServerMetrics
 from strato.pds.accounts import ACCOUNT_TABLES, AccountStore
 from strato.pds.blobs import BLOB_TABLES, BlobStore
+from strato.pds.imports import Importer
 from strato.pds.keys import KEY_TABLES, KeyStore, MasterKey
 from strato.pds.mailer import Mailer
 from strato.pds.metrics import WriterMetrics
@@ -66,6 +67,7 @@ class PdsContext:
     metrics: ServerMetrics
     broadcaster: Broadcaster
     writer: Writer
+    importer: Importer
     auth: Authenticator
     identity: IdentityResolver
     plc: PlcClient
@@ -109,20 +111,30 @@ class PdsContext:
             ),
         )
         catalog = Catalog.load(settings.lexicon_dirs) if settings.lexicon_dirs else Catalog()
+        keys = KeyStore(store, master)
+        blobs = BlobStore(store, data_dir, max_size=settings.blob_limit)
+        repos = RepoStore()
+        writer = Writer(store, after_commit=broadcaster.notify, metrics=WriterMetrics(metrics))
+        plc = PlcClient(settings.plc_url)
+        importer = Importer(
+            store=store, repos=repos, writer=writer, keys=keys, blobs=blobs,
+            sequencer=sequencer, identity=identity, plc=plc,
+        )  # fmt: skip
         return cls(
             settings=settings,
             store=store,
-            keys=KeyStore(store, master),
+            keys=keys,
             accounts=accounts,
-            blobs=BlobStore(store, data_dir, max_size=settings.blob_limit),
-            repos=RepoStore(),
+            blobs=blobs,
+            repos=repos,
             sequencer=sequencer,
             metrics=metrics,
             broadcaster=broadcaster,
-            writer=Writer(store, after_commit=broadcaster.notify, metrics=WriterMetrics(metrics)),
+            writer=writer,
+            importer=importer,
             auth=auth,
             identity=identity,
-            plc=PlcClient(settings.plc_url),
+            plc=plc,
             catalog=catalog,
             http=httpx.AsyncClient(timeout=30.0, follow_redirects=False),
             mailer=Mailer.from_settings(settings),
@@ -130,10 +142,12 @@ class PdsContext:
         )
 
     async def aclose(self) -> None:
-        """Stop the writer and close the clients (the identity resolver's too) and the store."""
+        """Stop the importer's background work and the writer, and close the clients (the
+        identity resolver's too) and the store."""
         if self._closed:
             return
         self._closed = True
+        await self.importer.stop()
         self.writer.stop()
         await self.plc.aclose()
         await self.identity.aclose()

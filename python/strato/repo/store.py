@@ -671,8 +671,11 @@ class RepoStore:
 
     def drop_space(self, txn: WriteTxn, did: str, space: int, *, limit: int) -> bool:
         """Removes up to ``limit`` entries of a retired space of ``did``; True once it is gone
-        (its row in ``spaces`` too)."""
-        if txn.get(self.spaces, self._space_key(did, space)) != RETIRED:
+        (its row in ``spaces`` too), or was already (the repository was deleted meanwhile)."""
+        state = txn.get(self.spaces, self._space_key(did, space))
+        if state is None:
+            return True
+        if state != RETIRED:
             raise AssertionError(f"space {space} of {did} is not retired")
         start = repo_prefix(space_owner(did, space))
         left = limit

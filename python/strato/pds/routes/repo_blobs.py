@@ -4,30 +4,37 @@ importRepo.
 - ``uploadBlob`` streams the body into the blob store (hashed, sized and sniffed as it
   arrives); past the configured limit it is 413, as the reference's body limit answers. The
   blob stays temporary until a record references it.
-- ``importRepo`` (account migration) reads a CAR of at most the blob limit, verifies it in
-  full against the account's signing key, replaces the repository, records the blobs its
-  records reference (missing ones are then listed by ``listMissingBlobs``) and emits a
-  ``#sync``, all in one writer transaction: a malformed or unverifiable CAR is 400
-  ``InvalidRequest`` and nothing is written.
+- ``importRepo`` (account migration, restoring a backup) reads a CAR of at most the blob limit
+  and hands it to :class:`strato.pds.imports.Importer`: verified in full, signed by a key the
+  account has had, it replaces the repository as a new commit of this PDS (blobs its records
+  reference but this PDS lacks are then listed by ``listMissingBlobs``). A malformed or
+  unverifiable CAR is 400 ``InvalidRequest`` with the reason, and nothing is written; a second
+  import while one runs is 400 too; each account may import :data:`IMPORT_LIMIT` times.
 """
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any, Final
 
-from strato import dagcbor
-from strato.errors import AccountNotFoundError, CommitVerificationError
-from strato.pds import events
+from strato.errors import (
+    AccountNotFoundError,
+    CommitVerificationError,
+    IdentityError,
+    IdentityUnavailableError,
+    PlcDirectoryError,
+)
 from strato.pds.accounts import AccountStatus
-from strato.pds.blobs.refs import blob_refs
 from strato.pds.context import PdsContext
 from strato.pds.routes.common import requester, xrpc_errors
-from strato.repo.commit import verify_commit_signature
-from strato.repo.staging import staging_pieces
-from strato.repo.verify import read_repo, require_repository_of
-from strato.storage import WriteTxn
-from strato.xrpc import BodyStream, RateLimit, RouteLimit, XrpcRequest, XrpcRouter
+from strato.xrpc import (
+    BodyStream,
+    RateLimit,
+    RouteLimit,
+    XrpcError,
+    XrpcRequest,
+    XrpcRouter,
+    by_account,
+)
 from strato.xrpc.auth import ACCESS_FULL, AccessCredentials, ServiceCredentials
 from strato.xrpc.errors import auth_required, invalid_request
 from strato.xrpc.types import repo as types
@@ -35,6 +42,8 @@ from strato.xrpc.types import repo as types
 UNSET: Any = types.UNSET
 #: The reference's upload limit per client address.
 UPLOAD_LIMIT: Final = RateLimit("upload-blob-day", 1000, 86400.0)
+#: Imports per account: a migration or a restore takes one or two; each can be 100 MB of work.
+IMPORT_LIMIT: Final = RateLimit("import-repo-hour", 5, 3600.0)
 
 
 def register(router: XrpcRouter, ctx: PdsContext) -> None:
@@ -79,42 +88,24 @@ def register(router: XrpcRouter, ctx: PdsContext) -> None:
         # the reference's cursor: the last CID of any non-empty page
         return types.ListMissingBlobsOutput(blobs=blobs, cursor=blobs[-1].cid if blobs else UNSET)
 
-    @router.method("com.atproto.repo.importRepo", auth=ctx.auth.access(ACCESS_FULL), max_body=limit)
+    @router.method(
+        "com.atproto.repo.importRepo", auth=ctx.auth.access(ACCESS_FULL), max_body=limit,
+        limits=[RouteLimit(IMPORT_LIMIT, by_account)],
+    )  # fmt: skip
     async def import_repo(request: XrpcRequest[None, BodyStream]) -> None:
         did = requester(request)
         _not_taken_down(ctx, did)
-        data = await request.input.read()
-        key = ctx.keys.signing_key(did)
         try:
-            repo = await asyncio.to_thread(read_repo, data, check_records=True)
-            require_repository_of(repo, did)
-            verify_commit_signature(repo.commit_block, key.public_key.did_key())
+            with xrpc_errors():
+                await ctx.importer.run(did, await request.input.read())
         except CommitVerificationError as err:
             raise invalid_request(f"Invalid repository CAR: {err}") from None
-
-        def work(txn: WriteTxn) -> None:
-            before = ctx.blobs.record_paths(txn, did)
-            staging = ctx.repos.begin_import(txn, did, after=repo.rev)
-            for piece in staging_pieces(repo):
-                ctx.repos.stage(txn, staging, piece)
-            result = ctx.repos.finish_import(txn, staging, repo.data_cid, key)
-            if result.previous is not None:
-                while not ctx.repos.drop_space(txn, did, result.previous.space, limit=1 << 62):
-                    pass
-            rev = result.head.rev
-            refs = {}
-            for path, cid in repo.records(0, repo.record_count):
-                found = blob_refs(dagcbor.decode(repo.get(cid) or b""))
-                if found:
-                    refs[path] = found
-            for path in sorted(before - refs.keys()):
-                ctx.blobs.set_record_blobs(txn, did, path, [], rev)
-            for path, found in sorted(refs.items()):
-                ctx.blobs.set_record_blobs(txn, did, path, found, rev, allow_missing=True)
-            events.append_sync(txn, ctx.sequencer, did, rev, ctx.repos.commit_car(txn, did))
-
-        with xrpc_errors():
-            await ctx.writer.submit(work)
+        except (PlcDirectoryError, IdentityUnavailableError) as err:
+            raise XrpcError(
+                502, "UpstreamFailure", f"looking up the account's keys: {err}"
+            ) from None
+        except IdentityError as err:
+            raise invalid_request(f"the account's DID document cannot be read: {err}") from None
 
 
 def _uploader(ctx: PdsContext, request: XrpcRequest[Any, Any]) -> str:
