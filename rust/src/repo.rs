@@ -8,12 +8,14 @@
 //! here: which keys may have signed is the caller's business (a DID document, a key history).
 //!
 //! The result keeps the CAR's bytes and answers for its blocks by CID, so a caller can take
-//! the records, the tree's nodes and any block in small pieces. The tree's nodes are the ones
+//! the records, the tree's blocks and any block in small pieces. The tree's nodes are the ones
 //! the rebuild produced: a node's CID is the hash of its bytes, so equal roots mean the CAR's
-//! reachable nodes are exactly these, byte for byte.
+//! reachable nodes are exactly these, byte for byte. Each distinct block of the tree comes with
+//! how many times the tree references it (once per record path whose value it is, once more if
+//! it is a node), what a store that counts references needs.
 
 use crate::blocks::{BlockMap, BlockSource, CidMap};
-use crate::car::{self, Options, DEFAULT_MAX_BLOCK_SIZE};
+use crate::car::{self, DEFAULT_MAX_BLOCK_SIZE};
 use crate::cid::Cid;
 use crate::commit::Commit;
 use crate::dagcbor;
@@ -39,6 +41,10 @@ pub struct VerifiedRepo {
     pub records: Vec<(Vec<u8>, Cid)>,
     /// The tree's nodes, children before parents.
     pub nodes: Vec<Cid>,
+    /// The tree's distinct blocks, in CID order (their order in a store keyed by CID, so that
+    /// writing them in this order fills the store's pages one after the other), and the
+    /// references to each.
+    pub tree: Vec<(Cid, u32)>,
 }
 
 impl VerifiedRepo {
@@ -79,7 +85,9 @@ struct Checked {
 /// (the records do not rebuild to the commit's root).
 pub fn verify(bytes: Vec<u8>, check_records: bool) -> Result<VerifiedRepo, Failure> {
     let checked = check(&bytes, check_records)?;
+    let tree = references(&checked.nodes, &checked.records);
     Ok(VerifiedRepo {
+        tree,
         bytes,
         index: checked.index,
         roots: checked.roots,
@@ -94,11 +102,13 @@ pub fn verify(bytes: Vec<u8>, check_records: bool) -> Result<VerifiedRepo, Failu
 }
 
 fn check(bytes: &[u8], check_records: bool) -> Result<Checked, Failure> {
-    let options = Options {
-        verify: true,
-        max_block_size: DEFAULT_MAX_BLOCK_SIZE,
-    };
-    let parsed = car::read(bytes, &options).map_err(|err| Failure::car(&err))?;
+    // The hashes are checked on this thread alone: a server verifying a large import keeps
+    // its other cores for the requests it serves meanwhile.
+    let (parsed, outcome) =
+        car::parse(bytes, DEFAULT_MAX_BLOCK_SIZE).map_err(|err| Failure::car(&err))?;
+    car::verify_blocks(&parsed.blocks)
+        .and(outcome)
+        .map_err(|err| Failure::car(&err))?;
     let start = bytes.as_ptr() as usize;
     let mut index = CidMap::default();
     index.reserve(parsed.blocks.len());
@@ -144,6 +154,17 @@ fn check(bytes: &[u8], check_records: bool) -> Result<Checked, Failure> {
         nodes: built.blocks.into_iter().map(|(cid, _)| cid).collect(),
         index,
     })
+}
+
+/// The distinct blocks of a tree and the references to each (see [`VerifiedRepo::tree`]).
+fn references(nodes: &[Cid], records: &[(Vec<u8>, Cid)]) -> Vec<(Cid, u32)> {
+    let mut counts: CidMap<u32> = CidMap::default();
+    for cid in nodes.iter().chain(records.iter().map(|(_, cid)| cid)) {
+        *counts.entry(*cid).or_insert(0) += 1;
+    }
+    let mut tree: Vec<(Cid, u32)> = counts.into_iter().collect();
+    tree.sort_unstable();
+    tree
 }
 
 /// A tree error as the failure it is: a node missing from the CAR, or a malformed tree.
@@ -255,6 +276,10 @@ mod tests {
         for cid in &repo.nodes {
             assert!(repo.block(cid).is_some());
         }
+        // every node and every record (all different here) once, in CID order
+        assert_eq!(repo.tree.len(), repo.nodes.len() + 300);
+        assert!(repo.tree.iter().all(|(_, refs)| *refs == 1));
+        assert!(repo.tree.windows(2).all(|w| w[0].0 < w[1].0));
         let (_, first) = &repo.records[0];
         assert_eq!(
             Cid::compute(repo.block(first).unwrap(), DAG_CBOR).unwrap(),

@@ -18,6 +18,7 @@ from pds_repo_helpers import PNG, POST, User, error_of, event_kinds, nothing_wri
 from strato import CID, car, dagcbor
 from strato.crypto import PrivateKey
 from strato.firehose import decode_frame
+from strato.pds.blobs import BlobRef
 from strato.pds.context import SCHEMA_VERSION, open_store
 from strato.repo import Create, Repo
 from strato.repo.commit import sign_commit
@@ -139,6 +140,32 @@ def test_import_lists_missing_blobs_until_uploaded(tmp_path: Path, pds: LocalPds
     }
     bad = alice.call("com.atproto.repo.listMissingBlobs", params={"limit": "0"})
     assert error_of(bad) == (400, "InvalidRequest")
+
+
+def _picture(cid: str, mime_type: str = "image/png") -> dict[str, Any]:
+    blob = {"$type": "blob", "ref": CID.decode(cid), "mimeType": mime_type, "size": len(PNG)}
+    return post("pic", embed={"$type": "app.bsky.embed.images",
+                              "images": [{"image": blob, "alt": ""}]})  # fmt: skip
+
+
+def test_an_import_refused_late_leaves_no_blob_rows(tmp_path: Path, pds: LocalPds) -> None:
+    alice = user(pds, "alice")
+    alice.create(post("mine"), rkey="a")
+    uploaded = alice.ok("com.atproto.repo.uploadBlob", content=PNG,
+                        headers={"Content-Type": "image/png"})["blob"]["ref"]["$link"]  # fmt: skip
+    # 2.5 writer steps of blob rows for blobs never uploaded, then one that contradicts the
+    # uploaded blob's type: refused when the blob rows are already half in
+    records = {f"m{n:03}": _picture(str(CID.compute(b"%d" % n, "raw"))) for n in range(250)}
+    records["z"] = _picture(uploaded, "image/gif")
+    data = repo_car(tmp_path, alice.did, pds.ctx.keys.signing_key(alice.did), records)
+    with nothing_written(pds, alice):
+        response = alice.call(IMPORT, content=data, headers=CAR)
+    assert error_of(response) == (400, "InvalidMimeType")
+    assert list(alice.records()) == ["a"]
+    _wait_for_no_spaces(pds)
+    assert alice.ok("com.atproto.repo.listMissingBlobs") == {"blobs": []}
+    with pds.ctx.store.read() as txn:
+        assert pds.ctx.blobs.record_paths(txn, alice.did) == set()
 
 
 def test_bad_imports_write_nothing(tmp_path: Path) -> None:
@@ -301,11 +328,19 @@ def test_a_restart_ends_interrupted_imports_and_drops_retired_spaces(tmp_path: P
             pieces = staging_pieces(repo, max_bytes=10_000)
             for piece in (next(pieces), next(pieces)):
                 store.transact(partial(repos.stage, staging=staging, piece=piece))
+            # and the blob rows of a record at a path the repository does not hold yet
+            ref = BlobRef(cid=MISSING_BLOB, mime_type="image/png", size=10)
+            store.transact(partial(pds.ctx.blobs.set_record_blobs, did=alice.did,
+                                   path=f"{POST}/new", refs=[ref], rev=staging.rev,
+                                   allow_missing=True))  # fmt: skip
+            assert alice.ok("com.atproto.repo.listMissingBlobs")["blobs"]
             assert _entries(pds) != counts
         with run_pds(tmp_path / "pds", plc_url) as pds:
+            alice.pds = pds
             _wait_for_no_spaces(pds)
             assert _entries(pds) == counts
             assert export(pds, alice.did) == before
+            assert alice.ok("com.atproto.repo.listMissingBlobs") == {"blobs": []}
             # the process dies after an import's swap, before its old space is dropped
             store, repos = pds.ctx.store, pds.ctx.repos
             staging = store.transact(lambda txn: repos.begin_import(txn, alice.did))

@@ -176,10 +176,12 @@ def test_records_that_are_not_maps_are_refused(tmp_path: Path) -> None:
         assert repo.head() is None
 
 
-def test_read_repo_hands_out_records_nodes_and_blocks_in_pieces(tmp_path: Path) -> None:
+def test_read_repo_hands_out_records_and_blocks_in_pieces(tmp_path: Path) -> None:
     key = PrivateKey.generate("k256")
     with Repo.open(tmp_path / "a", DID, key, sync=False) as source:
-        source.create([Create(POST, post(str(n)), rkey=f"k{n:03}") for n in range(150)])
+        writes = [Create(POST, post(str(n)), rkey=f"k{n:03}") for n in range(148)]
+        twins = [Create(POST, post("twin"), rkey=rkey) for rkey in ("t1", "t2")]
+        source.create([*writes, *twins])
         data = source.export_bytes()
     roots, blocks = car.read_car(data)
     repo = read_repo(data, check_records=True)
@@ -189,9 +191,15 @@ def test_read_repo_hands_out_records_nodes_and_blocks_in_pieces(tmp_path: Path) 
     assert [pair for page in pages for pair in page] == mst.items(blocks, repo.data_cid)
     assert repo.records(140, 1000) == repo.records(140, 150)
     assert repo.records(500, 600) == []
-    nodes = dict(repo.nodes(0, repo.node_count))
-    assert set(nodes) == set(mst.diff(blocks, None, repo.data_cid).new_nodes)
-    assert all(blocks[cid] == data for cid, data in nodes.items())
+    # the tree's distinct blocks: every node, then every record value, with its references
+    nodes = set(mst.diff(blocks, None, repo.data_cid).new_nodes)
+    tree = {CID.decode(raw): (data, refs) for raw, data, refs in repo.blocks(0, 1000)}
+    assert repo.block_count == len(tree) == len(nodes) + 149 == repo.node_count + 149
+    assert all(blocks[cid] == data for cid, (data, _) in tree.items())
+    twin = repo.records(148, 149)[0][1]
+    assert {cid: refs for cid, (_, refs) in tree.items() if refs != 1} == {twin: 2}
+    assert repo.records_containing(b"\x6242") == [(f"{POST}/k042", repo.records(42, 43)[0][1])]
+    assert repo.records_containing(b"createdAt") == repo.records(0, 150)
     _, first = repo.records(0, 1)[0]
     assert repo.get(first) == blocks[first]
     assert repo.get(CID.compute(b"absent")) is None

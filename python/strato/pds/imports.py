@@ -19,14 +19,18 @@ The phases of :meth:`Importer.run`:
    commit; otherwise (a fresh migration into an empty repository, or a large difference) as a
    ``#sync`` of the new commit, which relays accept because its rev is newer.
 4. *Stage*: :meth:`strato.repo.RepoStore.begin_import`, then the pieces of
-   :mod:`strato.repo.staging` (about a megabyte each), each its own writer work item, so other
-   accounts' writes go on between them.
+   :mod:`strato.repo.staging` (a few hundred kilobytes each), each its own writer work item, so
+   other accounts' writes go on between them. Then the blob rows of the new records at paths
+   the current repository does not hold (all of them in a migration), :data:`BLOB_STEP` paths
+   per work item: they only add references (a blob listed missing, or kept, a little early).
 5. *Finish*, one small writer work item: the new commit (a fresh rev after the current one, even
-   if a write landed since the plan) is signed, the head swapped, the blob rows changed and the
-   event appended. If the head moved since the plan, the planned ``#commit`` no longer chains
-   and the event is a ``#sync``; the blob rows are then made again from the current ones.
+   if a write landed since the plan) is signed, the head swapped, the other blob rows changed
+   (references of records the import removes or replaces) and the event appended. If the head
+   moved since the plan, the planned ``#commit`` no longer chains and the event is a
+   ``#sync``; the blob rows are then made again from the current ones.
 6. *Retire*: the old space is dropped in the background, :data:`DROP_STEP` entries per writer
-   work item. A restart ends unfinished imports and drops their leftovers
+   work item. An import that fails after its blob rows went in removes those of paths the
+   repository does not hold; a restart ends unfinished imports and does the same
    (:meth:`Importer.reclaim`).
 
 One import per account at a time: a second one is refused (ImportInProgressError) while the
@@ -68,6 +72,8 @@ logger = logging.getLogger("strato.pds.imports")
 
 #: Entries of a retired space removed per writer work item.
 DROP_STEP: Final = 2000
+#: Record paths whose blob rows are set (or checked) per writer work item.
+BLOB_STEP: Final = 100
 #: How far ahead of the clock an imported commit's rev may be (the relays' tolerance).
 FUTURE_REV_SECONDS: Final = 300
 #: Bytes that every record holding a blob reference contains (the ``mimeType`` key).
@@ -85,7 +91,9 @@ class _Plan:
     proof: list[tuple[CID, bytes]]
     #: The blob references of the new records, by path.
     refs: dict[str, list[BlobRef]]
-    #: The blob rows to set against ``previous``: ``(path, references)``, empty to clear.
+    #: The blob rows of new records at paths ``previous`` does not hold, set before the swap.
+    early_blobs: list[tuple[str, list[BlobRef]]]
+    #: The other blob rows to set against ``previous``: ``(path, references)``, empty to clear.
     blob_changes: list[tuple[str, list[BlobRef]]]
 
 
@@ -153,6 +161,9 @@ class Importer:
             pieces = staging_pieces(repo)
             while (piece := await asyncio.to_thread(next, pieces, None)) is not None:
                 await self.writer.submit(partial(self.repos.stage, staging=staging, piece=piece))
+            for start in range(0, len(plan.early_blobs), BLOB_STEP):
+                part = plan.early_blobs[start : start + BLOB_STEP]
+                await self.writer.submit(partial(self._early_blobs, staging, part))
             result = await self.writer.submit(partial(self._finish, staging, repo, plan, key))
         except BaseException:
             self._background(self._abandon(staging))
@@ -168,33 +179,42 @@ class Importer:
             previous = self.repos.head(txn, did)
             old = dict(self.repos.record_cids(txn, did)) if previous is not None else {}
             old_blob_paths = self.blobs.record_paths(txn, did)
-        new_cids: dict[str, CID] = {}
         refs: dict[str, list[BlobRef]] = {}
-        for page in record_pages(repo):
-            for path, cid in page:
-                new_cids[path] = cid
-                block = repo.get(cid) or b""
-                if _BLOB_MARK in block:
-                    found = blob_refs(dagcbor.decode(block))
-                    if found:
-                        refs[path] = found
+        for path, cid in repo.records_containing(_BLOB_MARK):
+            found = blob_refs(dagcbor.decode(repo.get(cid) or b""))
+            if found:
+                refs[path] = found
+        early = [
+            (path, found)
+            for path, found in sorted(refs.items())
+            if path not in old and path not in old_blob_paths
+        ]
         changes: list[tuple[str, list[BlobRef]]] = [
             (path, []) for path in sorted(old_blob_paths - refs.keys())
         ]
+        if not old:  # an empty repository (a migration's): nothing to compare, a #sync
+            return _Plan(previous, None, [], refs, early, changes)
+        new = {path: cid for page in record_pages(repo) for path, cid in page}
         changes += [
             (path, found)
             for path, found in sorted(refs.items())
-            if path not in old_blob_paths or old.get(path) != new_cids[path]
+            if path in old and (path not in old_blob_paths or old[path] != new[path])
         ]
-        ops = None if not old else _record_ops(old, new_cids)
-        proof: list[tuple[CID, bytes]] = []
-        if ops is not None:
-            proof = _proof_blocks(repo, ops)
-            if sum(len(data) for _, data in proof) > MAX_COMMIT_BLOCKS:
-                ops, proof = None, []
-        return _Plan(previous, ops, proof, refs, changes)
+        ops = _record_ops(old, new)
+        proof = [] if ops is None else _proof_blocks(repo, ops)
+        if sum(len(data) for _, data in proof) > MAX_COMMIT_BLOCKS:
+            ops, proof = None, []
+        return _Plan(previous, ops, proof, refs, early, changes)
 
-    # -- the finish (the writer) ----------------------------------------------------------------
+    # -- the writer's work items ----------------------------------------------------------------
+
+    def _early_blobs(
+        self, staging: Staging, part: list[tuple[str, list[BlobRef]]], txn: WriteTxn
+    ) -> None:
+        self.repos.check_staging(txn, staging)
+        for path, found in part:
+            self.blobs.set_record_blobs(txn, staging.did, path, found, staging.rev,
+                                        allow_missing=True)  # fmt: skip
 
     def _finish(
         self, staging: Staging, repo: RepoCar, plan: _Plan, key: PrivateKey, txn: WriteTxn
@@ -229,14 +249,39 @@ class Importer:
     # -- retired spaces -------------------------------------------------------------------------
 
     async def reclaim(self) -> None:
-        """At start-up (the writer running): end the imports a crash interrupted and drop, in
-        the background, every retired space."""
+        """At start-up (the writer running): end the imports a crash interrupted, then in the
+        background drop every retired space and the blob rows of paths its account's
+        repository does not hold."""
         for did, space in await self.writer.submit(self.repos.reclaim):
-            self._background(self._drop(did, space))
+            self._background(self._clean(did, space))
 
     async def _abandon(self, staging: Staging) -> None:
         await self.writer.submit(partial(self.repos.abandon_import, staging=staging))
-        await self._drop(staging.did, staging.space)
+        await self._clean(staging.did, staging.space)
+
+    async def _clean(self, did: str, space: int) -> None:
+        await self._prune_blobs(did)
+        await self._drop(did, space)
+
+    async def _prune_blobs(self, did: str) -> None:
+        """Clear the blob rows of paths the repository does not hold (those an import set
+        early, when it did not finish)."""
+
+        def paths() -> list[str]:
+            with self.store.read() as txn:
+                return sorted(self.blobs.record_paths(txn, did))
+
+        candidates = await asyncio.to_thread(paths)
+        for start in range(0, len(candidates), BLOB_STEP):
+            part = candidates[start : start + BLOB_STEP]
+            await self.writer.submit(partial(self._clear_blobs, did, part))
+
+    def _clear_blobs(self, did: str, paths: list[str], txn: WriteTxn) -> None:
+        if self.repos.head(txn, did) is None:
+            return  # the account was deleted, its blob rows with it
+        for path in paths:
+            if not self.repos.has_record(txn, did, path):
+                self.blobs.set_record_blobs(txn, did, path, [], "")
 
     async def _drop(self, did: str, space: int) -> None:
         drop = partial(self.repos.drop_space, did=did, space=space, limit=DROP_STEP)
@@ -294,4 +339,4 @@ def _proof_blocks(repo: RepoCar, ops: list[mst.RecordOp]) -> list[tuple[CID, byt
     return [(cid, blocks[cid]) for cid in dict.fromkeys(wanted)]
 
 
-__all__ = ["DROP_STEP", "FUTURE_REV_SECONDS", "Importer"]
+__all__ = ["BLOB_STEP", "DROP_STEP", "FUTURE_REV_SECONDS", "Importer"]

@@ -128,15 +128,11 @@ class CarBlocks(Mapping[CID, bytes]):
         return isinstance(key, CID) and self._repo.get(key) is not None
 
     def __iter__(self) -> Iterator[CID]:
-        seen = {cid for cid, _ in self._repo.nodes(0, self._repo.node_count)}
-        yield from seen
-        for _, cid in self._repo.records(0, self._repo.record_count):
-            if cid not in seen:
-                seen.add(cid)
-                yield cid
+        for raw, _, _ in self._repo.blocks(0, self._repo.block_count):
+            yield CID.decode(raw)
 
     def __len__(self) -> int:
-        return sum(1 for _ in self)
+        return self._repo.block_count
 
 
 __all__ = ["CarBlocks", "Overlay", "TxnBlocks", "block_key", "repo_prefix", "space_owner"]

@@ -5,7 +5,10 @@ and :meth:`RepoStore.stage`, see :mod:`strato.repo.store`) in as many transactio
 likes, so that a large repository never holds the store's one writer for long.
 :func:`staging_pieces` gives the pieces: first every distinct block of the tree (its nodes and
 its records' values, byte for byte as the CAR has them) with its reference count, the number of
-record paths whose value it is plus one if it is a node of the tree; then the record paths.
+record paths whose value it is plus one if it is a node of the tree (the CAR counted them,
+:meth:`strato._core.RepoCar.blocks`), in CID order, so that each piece's puts land next to the
+last piece's in the store's B-tree (random CIDs would touch a page per block, and a short
+transaction would copy and write back hundreds of pages); then the record paths, in key order.
 Each piece holds about ``max_bytes`` of block data, or ``max_records`` paths.
 
 The pieces are made on the caller's thread, reading the CAR a page at a time, so that the
@@ -21,18 +24,19 @@ from typing import Final
 from strato._core import CID, RepoCar
 
 #: Block bytes per piece: a few milliseconds of puts.
-DEFAULT_PIECE_BYTES: Final = 1 << 20
+DEFAULT_PIECE_BYTES: Final = 256 << 10
 #: Record paths per piece.
-DEFAULT_PIECE_RECORDS: Final = 5000
-#: Records or nodes read from the CAR per call (each call holds the GIL briefly).
-_PAGE: Final = 2000
+DEFAULT_PIECE_RECORDS: Final = 2000
+#: Records or blocks read from the CAR per call (each call holds the GIL briefly).
+_PAGE: Final = 1000
 
 
 @dataclass(slots=True)
 class StagingPiece:
-    """Blocks ``(cid, bytes, references)`` and record paths ``(path, cid)`` to stage."""
+    """Blocks ``(CID bytes, block bytes, references)`` and record paths ``(path, CID)`` to
+    stage."""
 
-    blocks: list[tuple[CID, bytes, int]] = field(default_factory=list)
+    blocks: list[tuple[bytes, bytes, int]] = field(default_factory=list)
     records: list[tuple[str, CID]] = field(default_factory=list)
 
 
@@ -42,16 +46,10 @@ def record_pages(repo: RepoCar) -> Iterator[list[tuple[str, CID]]]:
         yield repo.records(start, start + _PAGE)
 
 
-def reference_counts(repo: RepoCar) -> dict[CID, int]:
-    """Every block of the tree and its reference count (see the module docstring)."""
-    counts: dict[CID, int] = {}
-    for page in record_pages(repo):
-        for _, cid in page:
-            counts[cid] = counts.get(cid, 0) + 1
-    for start in range(0, repo.node_count, _PAGE):
-        for cid, _ in repo.nodes(start, start + _PAGE):
-            counts[cid] = counts.get(cid, 0) + 1
-    return counts
+def block_pages(repo: RepoCar) -> Iterator[list[tuple[bytes, bytes, int]]]:
+    """The tree's distinct blocks with their reference counts, a page at a time."""
+    for start in range(0, repo.block_count, _PAGE):
+        yield repo.blocks(start, start + _PAGE)
 
 
 def staging_pieces(
@@ -63,16 +61,15 @@ def staging_pieces(
     """The pieces that stage ``repo`` (see the module docstring), blocks first."""
     piece = StagingPiece()
     size = 0
-    for cid, references in reference_counts(repo).items():
-        data = repo.get(cid)
-        assert data is not None  # the CAR was verified to hold every block of its tree
-        piece.blocks.append((cid, data, references))
-        size += len(data)
-        if size >= max_bytes:
-            yield piece
-            piece, size = StagingPiece(), 0
-    for page in record_pages(repo):
-        for record in page:
+    for blocks in block_pages(repo):
+        for block in blocks:
+            piece.blocks.append(block)
+            size += len(block[1])
+            if size >= max_bytes:
+                yield piece
+                piece, size = StagingPiece(), 0
+    for records in record_pages(repo):
+        for record in records:
             piece.records.append(record)
             if len(piece.records) >= max_records:
                 yield piece
@@ -85,7 +82,7 @@ __all__ = [
     "DEFAULT_PIECE_BYTES",
     "DEFAULT_PIECE_RECORDS",
     "StagingPiece",
+    "block_pages",
     "record_pages",
-    "reference_counts",
     "staging_pieces",
 ]

@@ -30,7 +30,8 @@ the current one. A repository's current space holds exactly its current commit, 
 its current tree and its current records' values. A block's reference count is the number of
 record paths whose value it is, plus one if it is a node of the current tree, plus one if it is
 the current commit; at zero the block goes. So an export is one range scan, and the diff since a
-rev is the blocks stored by later revs that are still there, as the reference PDS serves it.
+rev is the blocks stored by later revs that are still there, as the reference PDS serves it
+(``blockrevs`` indexes them; the blocks an import stages need no entry, see below).
 
 Imports replace a repository without one large transaction (a 50 MB repository would hold the
 store's writer for seconds): :meth:`RepoStore.begin_import` opens a new space marked
@@ -43,8 +44,9 @@ of entries at a time. A crash at any point leaves the old repository or the new 
 :meth:`RepoStore.reclaim` (at the next start) retires what an unfinished import staged, and the
 retired spaces are then dropped. Every block of a space staged by an import was stored by the
 import's commit, so ``since`` a rev before the root's ``base`` (that commit's rev) is the whole
-repository. Storage schema version 1 had no spaces: its roots were ``[commit, rev, data]``, its
-keys those of space 0 (:meth:`RepoStore.add_spaces` upgrades it).
+repository, and since a later rev none of them: they have no ``blockrevs`` entry. Storage schema
+version 1 had no spaces: its roots were ``[commit, rev, data]``, its keys those of space 0
+(:meth:`RepoStore.add_spaces` upgrades it).
 
 Tricky bits:
 
@@ -472,6 +474,11 @@ class RepoStore:
             return RecordPage(records, records[-1].rkey)
         return RecordPage(records, None)
 
+    def has_record(self, txn: ReadTxn, did: str, path: str) -> bool:
+        """Whether the repository holds a record at ``path`` (``collection/rkey``)."""
+        collection, _, rkey = path.partition("/")
+        return self._record_cid(txn, self._owner(txn, did), collection, rkey) is not None
+
     def record_cids(self, txn: ReadTxn, did: str) -> Iterator[tuple[str, CID]]:
         """Every record of the repository as ``(path, CID)``, in the index's order (collection,
         then record key)."""
@@ -618,7 +625,9 @@ class RepoStore:
         txn.put(self.spaces, self._space_key(did, space), STAGING)
         return Staging(did, space, _rev_after(after, head))
 
-    def _require_staging(self, txn: ReadTxn, staging: Staging) -> None:
+    def check_staging(self, txn: ReadTxn, staging: Staging) -> None:
+        """RepoNotFoundError unless the import is still staging (its repository was not deleted,
+        no restart ended it)."""
         if txn.get(self.spaces, self._space_key(staging.did, staging.space)) != STAGING:
             raise RepoNotFoundError(
                 f"the import into the repository of {staging.did} was cancelled (the repository "
@@ -628,18 +637,20 @@ class RepoStore:
     def stage(self, txn: WriteTxn, staging: Staging, piece: StagingPiece) -> None:
         """Writes a piece of an import (:mod:`strato.repo.staging`) into its staging space.
         RepoNotFoundError when the import was cancelled."""
-        self._require_staging(txn, staging)
+        self.check_staging(txn, staging)
         owner = space_owner(staging.did, staging.space)
         base = repo_prefix(owner)
         stored_at = staging.rev.encode()
-        for cid, data, references in piece.blocks:
-            key = base + bytes(cid)
-            txn.put(self.blocks, key, data)
-            txn.put(self.blockmeta, key, u64(references) + stored_at)
-            txn.put(self.blockrevs, base + stored_at + b"\x00" + bytes(cid), b"")
+        txn.put_many(self.blocks, [(base + cid, data) for cid, data, _ in piece.blocks])
+        txn.put_many(
+            self.blockmeta,
+            [(base + cid, u64(references) + stored_at) for cid, _, references in piece.blocks],
+        )
+        records = []
         for path, cid in piece.records:
             collection, rkey = path.split("/", 1)
-            txn.put(self.records, text_key(owner, collection, rkey), bytes(cid))
+            records.append((text_key(owner, collection, rkey), bytes(cid)))
+        txn.put_many(self.records, records)
 
     def finish_import(
         self, txn: WriteTxn, staging: Staging, data: CID, signing_key: PrivateKey
@@ -648,7 +659,7 @@ class RepoStore:
         signed with ``signing_key``, whose rev is a fresh TID after the current rev (a write
         may have landed since the import began) and after the staging rev; the previous space
         is retired. RepoNotFoundError when the import was cancelled."""
-        self._require_staging(txn, staging)
+        self.check_staging(txn, staging)
         did, space = staging.did, staging.space
         previous = self.head(txn, did)
         rev = _rev_after(staging.rev, previous)

@@ -183,6 +183,12 @@ class WriteTxn(ReadTxn):
         False is returned."""
         return self._txn.put(key, value, db=self._db(table), overwrite=overwrite)
 
+    def put_many(self, table: str, items: Iterable[tuple[bytes, bytes]]) -> None:
+        """Store every ``(key, value)`` of ``items`` (overwriting) in one call into LMDB: a
+        bulk load spends its time in LMDB rather than in Python."""
+        with self._txn.cursor(db=self._db(table)) as cursor:
+            cursor.putmulti(items)
+
     def append(self, table: str, key: bytes, value: bytes) -> None:
         """Store an entry whose key is greater than every key in ``table`` (an append-only log
         keyed by :func:`~strato.storage.keys.u64`); cheaper than :meth:`put`."""

@@ -79,18 +79,54 @@ impl PyRepoCar {
             .collect::<PyResult<Vec<_>>>()?;
         PyList::new(py, items)
     }
-    /// `(node CID, bytes)` pairs `start..stop` of the tree's nodes (children before parents).
-    fn nodes<'py>(
+    /// The number of distinct blocks of the tree.
+    #[getter]
+    fn block_count(&self) -> usize {
+        self.0.tree.len()
+    }
+    /// `(CID bytes, block bytes, references)` for the tree's distinct blocks `start..stop`,
+    /// in CID order (the order a store keyed by CID writes fastest), each with the number of
+    /// references the tree holds to it (once per record path whose value it is, once more if
+    /// it is a node).
+    fn blocks<'py>(
         &self,
         py: Python<'py>,
         start: usize,
         stop: usize,
     ) -> PyResult<Bound<'py, PyList>> {
-        let items = window(&self.0.nodes, start, stop)
-            .iter()
-            .map(|cid| {
-                let data = self.0.block(cid).unwrap_or_default();
-                Ok((PyCid::new_bound(py, *cid)?, PyBytes::new(py, data)))
+        let items = window(&self.0.tree, start, stop).iter().map(|(cid, refs)| {
+            let data = self.0.block(cid).unwrap_or_default();
+            (
+                PyBytes::new(py, cid.as_bytes()),
+                PyBytes::new(py, data),
+                *refs,
+            )
+        });
+        PyList::new(py, items)
+    }
+    /// `(path, record CID)` for the records whose block contains `needle`, in key order.
+    fn records_containing<'py>(
+        &self,
+        py: Python<'py>,
+        needle: &[u8],
+    ) -> PyResult<Bound<'py, PyList>> {
+        let found: Vec<&(Vec<u8>, crate::cid::Cid)> = py.detach(|| {
+            self.0
+                .records
+                .iter()
+                .filter(|(_, cid)| {
+                    let data = self.0.block(cid).unwrap_or_default();
+                    !needle.is_empty() && data.windows(needle.len()).any(|part| part == needle)
+                })
+                .collect()
+        });
+        let items = found
+            .into_iter()
+            .map(|(path, cid)| {
+                Ok((
+                    String::from_utf8_lossy(path).into_owned(),
+                    PyCid::new_bound(py, *cid)?,
+                ))
             })
             .collect::<PyResult<Vec<_>>>()?;
         PyList::new(py, items)
