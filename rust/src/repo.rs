@@ -18,9 +18,8 @@ use crate::blocks::{BlockMap, BlockSource, CidMap};
 use crate::car::{self, DEFAULT_MAX_BLOCK_SIZE};
 use crate::cid::Cid;
 use crate::commit::Commit;
-use crate::dagcbor;
-use crate::error::{Error, MstReason};
-use crate::ipld::Ipld;
+use crate::dagcbor::{self, Sink};
+use crate::error::{CborReason, Error, MstReason};
 use crate::mst::{self, Tree};
 use crate::sync::{ErrorCode, Failure};
 use std::ops::Range;
@@ -205,9 +204,9 @@ fn check_record_blocks(
         }
         let data = blocks.get(cid).unwrap_or_default();
         let path = String::from_utf8_lossy(path);
-        match dagcbor::decode(&data) {
-            Ok(Ipld::Map(_)) => {}
-            Ok(_) => {
+        match dagcbor::decode_with(&data, &mut Shape) {
+            Ok(true) => {}
+            Ok(false) => {
                 return Err(Failure::new(
                     ErrorCode::Malformed,
                     format!("the record at {path} is not a map"),
@@ -224,12 +223,73 @@ fn check_record_blocks(
     Ok(())
 }
 
+/// Checks a DAG-CBOR value as strictly as decoding it (UTF-8 text and keys included) without
+/// building it: the value is whether it is a map.
+struct Shape;
+
+fn text(value: &[u8], offset: usize) -> Result<bool, Error> {
+    std::str::from_utf8(value)
+        .map(|_| false)
+        .map_err(|_| Error::cbor(offset, CborReason::InvalidUtf8))
+}
+
+impl<'a> Sink<'a> for Shape {
+    type Value = bool;
+    type List = ();
+    type Map = ();
+    type Error = Error;
+
+    fn null(&mut self) -> Result<bool, Error> {
+        Ok(false)
+    }
+    fn bool(&mut self, _: bool) -> Result<bool, Error> {
+        Ok(false)
+    }
+    fn int(&mut self, _: i64) -> Result<bool, Error> {
+        Ok(false)
+    }
+    fn bytes(&mut self, _: &'a [u8]) -> Result<bool, Error> {
+        Ok(false)
+    }
+    fn text(&mut self, value: &'a [u8], offset: usize) -> Result<bool, Error> {
+        text(value, offset)
+    }
+    fn link(&mut self, _: Cid) -> Result<bool, Error> {
+        Ok(false)
+    }
+    fn list_begin(&mut self, _: usize) -> Result<(), Error> {
+        Ok(())
+    }
+    fn list_push(&mut self, (): &mut (), _: usize, _: bool) -> Result<(), Error> {
+        Ok(())
+    }
+    fn list_end(&mut self, (): ()) -> Result<bool, Error> {
+        Ok(false)
+    }
+    fn map_begin(&mut self, _: usize) -> Result<(), Error> {
+        Ok(())
+    }
+    fn map_insert(
+        &mut self,
+        (): &mut (),
+        key: &'a [u8],
+        key_offset: usize,
+        _: bool,
+    ) -> Result<(), Error> {
+        text(key, key_offset).map(|_| ())
+    }
+    fn map_end(&mut self, (): ()) -> Result<bool, Error> {
+        Ok(true)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::cid::DAG_CBOR;
     use crate::commit;
     use crate::crypto::PrivateKey;
+    use crate::ipld::Ipld;
 
     const DID: &str = "did:plc:abcdefghijklmnopqrstuvwx";
 
@@ -286,6 +346,23 @@ mod tests {
             *first
         );
         assert_eq!(Commit::decode(repo.commit_block()).unwrap().data, root);
+    }
+
+    #[test]
+    fn records_must_be_strict_dag_cbor_maps() {
+        let shape = |data: &[u8]| dagcbor::decode_with(data, &mut Shape);
+        let (_, map) = record("hello");
+        assert_eq!(shape(&map), Ok(true));
+        let list = dagcbor::encode(&Ipld::List(vec![Ipld::String("a".into())]));
+        assert_eq!(shape(&list), Ok(false));
+        // {"a": text with an invalid UTF-8 byte}: the error decoding would give
+        let bad = [0xa1, 0x61, b'a', 0x61, 0xff];
+        assert_eq!(shape(&bad), dagcbor::decode(&bad).map(|_| true));
+        assert_eq!(
+            shape(&bad).unwrap_err().to_string(),
+            "invalid DAG-CBOR: invalid UTF-8 at offset 3"
+        );
+        assert!(shape(&map[..map.len() - 1]).is_err());
     }
 
     #[test]

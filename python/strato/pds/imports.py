@@ -33,8 +33,11 @@ The phases of :meth:`Importer.run`:
    repository does not hold; a restart ends unfinished imports and does the same
    (:meth:`Importer.reclaim`).
 
-One import per account at a time: a second one is refused (ImportInProgressError) while the
-first runs. A failure at any phase leaves the repository as it was.
+The CPU-heavy phases (verifying, planning, cutting pieces) run on threads of the importer's own
+whose niceness is :data:`IMPORT_NICENESS`, so the OS runs the server's request threads and its
+writer first. One import per account at a time: a second one is refused
+(ImportInProgressError) while the first runs. A failure at any phase leaves the repository as
+it was.
 """
 
 from __future__ import annotations
@@ -42,11 +45,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import threading
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from strato import car, dagcbor
 from strato._core import CID, PrivateKey, RepoCar
@@ -70,12 +76,16 @@ from strato.syntax import TID
 
 logger = logging.getLogger("strato.pds.imports")
 
+T = TypeVar("T")
+
 #: Entries of a retired space removed per writer work item.
 DROP_STEP: Final = 2000
 #: Record paths whose blob rows are set (or checked) per writer work item.
 BLOB_STEP: Final = 100
 #: How far ahead of the clock an imported commit's rev may be (the relays' tolerance).
 FUTURE_REV_SECONDS: Final = 300
+#: The niceness of the threads that verify and plan an import (the server's are 0).
+IMPORT_NICENESS: Final = 10
 #: Bytes that every record holding a blob reference contains (the ``mimeType`` key).
 _BLOB_MARK: Final = b"mimeType"
 
@@ -122,6 +132,8 @@ class Importer:
         self.plc = plc
         self._running: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        # The CPU-heavy phases run on threads the OS schedules after the server's own.
+        self._threads = ThreadPoolExecutor(2, "pds-import", initializer=_lower_priority)
 
     def running(self, did: str) -> bool:
         """Whether an import into ``did``'s repository is under way."""
@@ -140,7 +152,7 @@ class Importer:
             )
         self._running.add(did)
         try:
-            repo = await asyncio.to_thread(read_repo, data, check_records=True)
+            repo = await self._in_thread(partial(read_repo, data, check_records=True))
             del data  # the CAR's bytes live on in ``repo`` alone
             require_repository_of(repo, did)
             _check_rev(repo.rev)
@@ -148,7 +160,7 @@ class Importer:
                 did, repo.commit_block, keys=self.keys, identity=self.identity, plc=self.plc
             )
             key = self.keys.signing_key(did)
-            plan = await asyncio.to_thread(self._plan, did, repo)
+            plan = await self._in_thread(partial(self._plan, did, repo))
             return await self._apply(did, repo, plan, key)
         finally:
             self._running.discard(did)
@@ -159,7 +171,7 @@ class Importer:
         )
         try:
             pieces = staging_pieces(repo)
-            while (piece := await asyncio.to_thread(next, pieces, None)) is not None:
+            while (piece := await self._in_thread(partial(next, pieces, None))) is not None:
                 await self.writer.submit(partial(self.repos.stage, staging=staging, piece=piece))
             for start in range(0, len(plan.early_blobs), BLOB_STEP):
                 part = plan.early_blobs[start : start + BLOB_STEP]
@@ -271,7 +283,7 @@ class Importer:
             with self.store.read() as txn:
                 return sorted(self.blobs.record_paths(txn, did))
 
-        candidates = await asyncio.to_thread(paths)
+        candidates = await self._in_thread(paths)
         for start in range(0, len(candidates), BLOB_STEP):
             part = candidates[start : start + BLOB_STEP]
             await self.writer.submit(partial(self._clear_blobs, did, part))
@@ -287,6 +299,9 @@ class Importer:
         drop = partial(self.repos.drop_space, did=did, space=space, limit=DROP_STEP)
         while not await self.writer.submit(drop):
             pass
+
+    async def _in_thread(self, work: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._threads, work)
 
     def _background(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)
@@ -305,6 +320,13 @@ class Importer:
         for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        self._threads.shutdown(wait=True)
+
+
+def _lower_priority() -> None:
+    """Make the calling thread the OS's last choice (Linux schedules threads alone: the niceness
+    of a thread id is the thread's)."""
+    os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), IMPORT_NICENESS)
 
 
 def _check_rev(rev: str | None) -> None:
