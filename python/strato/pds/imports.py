@@ -19,7 +19,7 @@ The phases of :meth:`Importer.run`:
    commit; otherwise (a fresh migration into an empty repository, or a large difference) as a
    ``#sync`` of the new commit, which relays accept because its rev is newer.
 4. *Stage*: :meth:`strato.repo.RepoStore.begin_import`, then the pieces of
-   :mod:`strato.repo.staging` (a few hundred kilobytes each), each its own writer work item, so
+   :mod:`strato.repo.staging` (128 KiB of blocks each), each its own writer work item, so
    other accounts' writes go on between them. Then the blob rows of the new records at paths
    the current repository does not hold (all of them in a migration), :data:`BLOB_STEP` paths
    per work item: they only add references (a blob listed missing, or kept, a little early).
@@ -35,7 +35,9 @@ The phases of :meth:`Importer.run`:
 
 The CPU-heavy phases (verifying, planning, cutting pieces) run on threads of the importer's own
 whose niceness is :data:`IMPORT_NICENESS`, so the OS runs the server's request threads and its
-writer first. One import per account at a time: a second one is refused
+writer first, and the planning loops over whole repositories pause every few hundred items, so
+that those threads get the GIL back at once (:func:`_in_turns`). One import per account at a
+time: a second one is refused
 (ImportInProgressError) while the first runs. A failure at any phase leaves the repository as
 it was.
 """
@@ -48,7 +50,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -79,13 +81,17 @@ logger = logging.getLogger("strato.pds.imports")
 T = TypeVar("T")
 
 #: Entries of a retired space removed per writer work item.
-DROP_STEP: Final = 2000
+DROP_STEP: Final = 1000
 #: Record paths whose blob rows are set (or checked) per writer work item.
-BLOB_STEP: Final = 100
+BLOB_STEP: Final = 25
 #: How far ahead of the clock an imported commit's rev may be (the relays' tolerance).
 FUTURE_REV_SECONDS: Final = 300
 #: The niceness of the threads that verify and plan an import (the server's are 0).
 IMPORT_NICENESS: Final = 10
+#: Items a planning loop goes through between two pauses (well under a millisecond of work),
+#: and the pause (see :func:`_in_turns`).
+_TURN: Final = 256
+_PAUSE: Final = 0.0001
 #: Bytes that every record holding a blob reference contains (the ``mimeType`` key).
 _BLOB_MARK: Final = b"mimeType"
 
@@ -189,10 +195,11 @@ class Importer:
     def _plan(self, did: str, repo: RepoCar) -> _Plan:
         with self.store.read() as txn:
             previous = self.repos.head(txn, did)
-            old = dict(self.repos.record_cids(txn, did)) if previous is not None else {}
+            rows = self.repos.record_cids(txn, did) if previous is not None else iter(())
+            old = dict(_in_turns(rows))
             old_blob_paths = self.blobs.record_paths(txn, did)
         refs: dict[str, list[BlobRef]] = {}
-        for path, cid in repo.records_containing(_BLOB_MARK):
+        for path, cid in _in_turns(repo.records_containing(_BLOB_MARK)):
             found = blob_refs(dagcbor.decode(repo.get(cid) or b""))
             if found:
                 refs[path] = found
@@ -206,7 +213,7 @@ class Importer:
         ]
         if not old:  # an empty repository (a migration's): nothing to compare, a #sync
             return _Plan(previous, None, [], refs, early, changes)
-        new = {path: cid for page in record_pages(repo) for path, cid in page}
+        new = dict(_in_turns(record for page in record_pages(repo) for record in page))
         changes += [
             (path, found)
             for path, found in sorted(refs.items())
@@ -323,6 +330,17 @@ class Importer:
         self._threads.shutdown(wait=True)
 
 
+def _in_turns(items: Iterable[T]) -> Iterator[T]:
+    """``items``, with a short sleep every :data:`_TURN` of them. A loop over a whole repository
+    holds the GIL for most of a second; while it sleeps the GIL is free, so the event loop and
+    the writer, each time they need it back (a dozen times per request), get it within a
+    fraction of a millisecond rather than after the interpreter's switch interval (5 ms)."""
+    for count, item in enumerate(items, 1):
+        yield item
+        if count % _TURN == 0:
+            time.sleep(_PAUSE)
+
+
 def _lower_priority() -> None:
     """Make the calling thread the OS's last choice (Linux schedules threads alone: the niceness
     of a thread id is the thread's)."""
@@ -339,11 +357,11 @@ def _check_rev(rev: str | None) -> None:
 def _record_ops(old: dict[str, CID], new: dict[str, CID]) -> list[mst.RecordOp] | None:
     """The record ops from the records ``old`` to ``new`` (``path -> CID``) in path order, or
     None when there are more than a commit may carry."""
-    deletes = old.keys() - new.keys()
+    deletes = [path for path in _in_turns(old) if path not in new]
     if len(deletes) > MAX_OPS:
         return None
     ops = [mst.RecordOp("delete", path, None, old[path]) for path in deletes]
-    for path, cid in new.items():
+    for path, cid in _in_turns(new.items()):
         prev = old.get(path)
         if prev != cid:
             ops.append(mst.RecordOp("create" if prev is None else "update", path, cid, prev))

@@ -24,9 +24,9 @@ from typing import Final
 from strato._core import CID, RepoCar
 
 #: Block bytes per piece: a few milliseconds of puts.
-DEFAULT_PIECE_BYTES: Final = 256 << 10
+DEFAULT_PIECE_BYTES: Final = 128 << 10
 #: Record paths per piece.
-DEFAULT_PIECE_RECORDS: Final = 2000
+DEFAULT_PIECE_RECORDS: Final = 1000
 #: Records or blocks read from the CAR per call (each call holds the GIL briefly).
 _PAGE: Final = 1000
 
