@@ -37,9 +37,8 @@ The CPU-heavy phases (verifying, planning, cutting pieces) run on threads of the
 whose niceness is :data:`IMPORT_NICENESS`, so the OS runs the server's request threads and its
 writer first, and the planning loops over whole repositories pause every few hundred items, so
 that those threads get the GIL back at once (:func:`_in_turns`). One import per account at a
-time: a second one is refused
-(ImportInProgressError) while the first runs. A failure at any phase leaves the repository as
-it was.
+time: a second one is refused (ImportInProgressError) while the first runs. A failure at any
+phase leaves the repository as it was.
 """
 
 from __future__ import annotations
@@ -300,6 +299,7 @@ class Importer:
             return  # the account was deleted, its blob rows with it
         for path in paths:
             if not self.repos.has_record(txn, did, path):
+                # no reference is added, so no rev is recorded
                 self.blobs.set_record_blobs(txn, did, path, [], "")
 
     async def _drop(self, did: str, space: int) -> None:
@@ -318,7 +318,7 @@ class Importer:
     def _done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            logger.error("dropping a retired repository space failed", exc_info=task.exception())
+            logger.error("cleaning up after an import failed", exc_info=task.exception())
 
     async def stop(self) -> None:
         """Stop dropping retired spaces (the next start goes on with them)."""
