@@ -41,6 +41,7 @@ raise the same classes::
     │   ├── RecordNotFoundError           update or delete of an absent record: .path
     │   ├── RecordExistsError             create of a record that already exists: .path
     │   ├── BlockNotFoundError            blocks the repository does not hold: .missing
+    │   ├── ImportInProgressError         an import into the repository is already staging
     │   └── InvalidWriteError (also ValueError)  a write batch the repository refuses (too many
     │                                     writes, a path twice, a record too big or not a map,
     │                                     a commit over the event size limit)
@@ -352,6 +353,10 @@ class BlockNotFoundError(RepoError):
         self.missing = missing
 
 
+class ImportInProgressError(RepoError):
+    """An import into a repository that another import is still staging (one at a time)."""
+
+
 class InvalidWriteError(RepoError, ValueError):
     """A write batch the repository refuses as a whole: too many writes, a path written twice,
     a record that is not a map with a ``$type`` or is too big, or a commit whose firehose slice
@@ -514,6 +519,7 @@ __all__ = [
     "IdentifierError",
     "IdentityError",
     "IdentityUnavailableError",
+    "ImportInProgressError",
     "InvalidEmailError",
     "InvalidInviteCodeError",
     "InvalidKeyError",

@@ -5,10 +5,10 @@
 //! ([`dagcbor`]), CIDs ([`cid`]), CAR v1 files ([`car`]) and the encodings under them
 //! ([`varint`], [`multibase`]); keys and signatures ([`crypto`]); TIDs ([`tid`]), the
 //! identifier format checks ([`syntax`]) and grapheme counts ([`text`]); blocks ([`blocks`]),
-//! the Merkle Search Tree ([`mst`]) and commits ([`commit`]); and whole-event verification of
-//! firehose messages ([`sync`]). One module does I/O, for a measured reason its docs give: the
-//! fan-out writer ([`fanout`]) that sends pre-encoded event frames to many WebSocket
-//! connections. The PyO3 layer lives in `bindings/` and is compiled only with
+//! the Merkle Search Tree ([`mst`]) and commits ([`commit`]); whole repository exports
+//! ([`repo`]); and whole-event verification of firehose messages ([`sync`]). One module does
+//! I/O, for a measured reason its docs give: the fan-out writer ([`fanout`]) that sends
+//! pre-encoded event frames to many WebSocket connections. The PyO3 layer lives in `bindings/` and is compiled only with
 //! the `python` feature, so `cargo test --no-default-features` exercises the core without
 //! libpython.
 
@@ -24,6 +24,7 @@ pub mod ipld;
 pub mod mst;
 pub mod multibase;
 pub mod parallel;
+pub mod repo;
 pub mod sync;
 pub mod syntax;
 pub mod text;

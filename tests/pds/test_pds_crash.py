@@ -2,6 +2,8 @@
 killed with SIGKILL at a random moment, several rounds. After each restart every acknowledged
 record is there (getRecord, and in the repository), the repository verifies (signature, tree),
 the event log has no gap, and the ``#commit`` chain of the account is unbroken up to its head.
+An import killed while it stages leaves the old repository (or, killed after its swap, the new
+one) whole, and the restart drops its leftovers.
 
 The seed of the random kill times is in every failure message, to replay a failing run.
 """
@@ -21,13 +23,16 @@ from typing import Any
 
 import httpx
 import pytest
-from strato import car
+from strato import CID, car, dagcbor
+from strato.crypto import PrivateKey
 from strato.firehose import Sequencer
 from strato.firehose.frames import decode_frame
 from strato.pds.context import open_store
-from strato.repo import RepoStore
-from strato.repo.commit import decode_commit
+from strato.pds.keys import KeyStore, MasterKey
+from strato.repo import RepoStore, mst
+from strato.repo.commit import decode_commit, next_rev, sign_commit
 from strato.repo.verify import signing_key_from_did_doc, verify_repo
+from strato.storage import Store
 from strato_proc import free_ports, start, stop, strato_env, wait_until_up
 
 ROUNDS = 4
@@ -116,6 +121,17 @@ class WriteLoop:
                     self.acked[answer["uri"].rsplit("/", 1)[1]] = answer["cid"]
 
 
+def _create_account(network: Network, handle: str) -> tuple[str, str]:
+    """A new account's DID and access token."""
+    created = httpx.post(
+        f"{network.pds_url}/xrpc/com.atproto.server.createAccount",
+        json={"handle": handle, "password": PASSWORD},
+        timeout=60,
+    )
+    assert created.status_code == 200, created.text
+    return created.json()["did"], created.json()["accessJwt"]
+
+
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
 
@@ -123,13 +139,7 @@ def _now() -> str:
 def test_acknowledged_writes_survive_sigkill(network: Network) -> None:
     seed = int.from_bytes(os.urandom(4), "big")
     rng = random.Random(seed)
-    created = httpx.post(
-        f"{network.pds_url}/xrpc/com.atproto.server.createAccount",
-        json={"handle": "crash.test", "password": PASSWORD},
-        timeout=60,
-    )
-    assert created.status_code == 200, created.text
-    did, token = created.json()["did"], created.json()["accessJwt"]
+    did, token = _create_account(network, "crash.test")
     loop = WriteLoop(network.pds_url, did, token)
     for round_ in range(ROUNDS):
         context = f"seed {seed}, round {round_}"
@@ -218,3 +228,84 @@ def check_chain(commits: list[dict[str, Any]], head: Any, head_rev: str, context
             assert body["prevData"] == data, context
         previous = (body["rev"], commit.data)
     assert (commits[-1]["commit"], commits[-1]["rev"]) == (head, head_rev), context
+
+
+def test_an_import_killed_midway_leaves_one_whole_repository(network: Network) -> None:
+    did, token = _create_account(network, "moving.test")
+    for n in range(3):
+        record = {"$type": COLLECTION, "text": f"before {n}", "createdAt": _now()}
+        made = httpx.post(
+            f"{network.pds_url}/xrpc/com.atproto.repo.createRecord",
+            json={"repo": did, "collection": COLLECTION, "record": record},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
+        assert made.status_code == 200, made.text
+    before = _export(network, did)
+    store = open_store(network.tmp / "pds", sync=False)
+    repos = RepoStore()
+    try:
+        master = MasterKey.read(network.tmp / "pds" / "master.key")
+        data = _large_repository(did, KeyStore(store, master).signing_key(did))
+        imported = verify_repo(data)
+        answers: list[httpx.Response | httpx.HTTPError] = []
+        upload = threading.Thread(target=_import, args=(network, token, data, answers))
+        upload.start()
+        deadline = time.monotonic() + 60
+        while not _spaces(store, repos):  # the import has begun staging
+            assert time.monotonic() < deadline, f"the import never staged: {answers}"
+            time.sleep(0.002)
+        assert network.pds is not None
+        network.pds.send_signal(signal.SIGKILL)
+        network.pds.wait(timeout=30)
+        upload.join(timeout=60)
+        network.start_pds()
+        deadline = time.monotonic() + 60
+        while _spaces(store, repos):  # the restart drops what the import left
+            assert time.monotonic() < deadline, "leftovers of the import were not dropped"
+            time.sleep(0.01)
+        with store.read() as txn:
+            blocks, records = repos.counts(txn, did)
+            assert txn.count(repos.blocks) == blocks  # nothing but the account's one space
+            assert txn.count(repos.records) == records
+    finally:
+        store.close()
+    after = _export(network, did)
+    if after != before:  # the kill came after the swap: the new repository, whole
+        report = verify_repo(after)
+        assert (report.data_cid, report.records) == (imported.data_cid, imported.records)
+
+
+def _large_repository(did: str, key: PrivateKey) -> bytes:
+    """A repository of ``did`` signed with ``key``: 15,000 posts, about 3 MB (several staging
+    pieces)."""
+    blocks: dict[CID, bytes] = {}
+    pairs = []
+    for n in range(15_000):
+        value = dagcbor.encode({"$type": COLLECTION, "text": f"imported {n}", "createdAt": _now()})
+        cid = CID.compute(value)
+        blocks[cid] = value
+        pairs.append((f"{COLLECTION}/{next_rev()}", cid))
+    root, nodes = mst.build(pairs)
+    commit, commit_bytes = sign_commit(did, next_rev(), root, key)
+    return car.write_car([commit], [(commit, commit_bytes), *nodes.items(), *blocks.items()])
+
+
+def _import(network: Network, token: str, data: bytes, answers: list[Any]) -> None:
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/vnd.ipld.car"}
+    try:
+        answers.append(httpx.post(f"{network.pds_url}/xrpc/com.atproto.repo.importRepo",
+                                  content=data, headers=headers, timeout=60))  # fmt: skip
+    except httpx.HTTPError as err:
+        answers.append(err)  # killed: the import was never acknowledged
+
+
+def _spaces(store: Store, repos: RepoStore) -> int:
+    with store.read() as txn:
+        return txn.count(repos.spaces)
+
+
+def _export(network: Network, did: str) -> bytes:
+    response = httpx.get(f"{network.pds_url}/xrpc/com.atproto.sync.getRepo", params={"did": did})
+    assert response.status_code == 200, response.text
+    return response.content

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -163,6 +163,51 @@ def test_schema_version_is_checked(tmp_path: Path) -> None:
     Store.open(tmp_path, name="svc", schema_version=1, tables=TABLES).close()
     with pytest.raises(SchemaVersionError, match="schema version 1; this strato uses 2"):
         Store.open(tmp_path, name="svc", schema_version=2, tables=TABLES)
+
+
+def test_older_versions_are_upgraded_step_by_step(tmp_path: Path) -> None:
+    with Store.open(tmp_path, name="svc", schema_version=1, tables=("log",)) as store:
+        store.transact(lambda txn: txn.put("log", b"k", b"v1"))
+    done: list[int] = []
+
+    def step(version: int) -> Callable[[WriteTxn], None]:
+        def run(txn: WriteTxn) -> None:
+            done.append(version)
+            txn.put("log", b"k", b"v" + str(version + 1).encode())
+            txn.put("index", b"from", str(version).encode())
+
+        return run
+
+    upgrades = {1: step(1), 2: step(2)}
+    with (
+        Store.open(tmp_path, name="svc", schema_version=3, tables=TABLES, upgrades=upgrades) as s,
+        s.read() as txn,
+    ):
+        assert (txn.get("log", b"k"), txn.get("index", b"from")) == (b"v3", b"2")
+    assert done == [1, 2]
+    # opened again at the new version: nothing runs; an older strato is refused
+    Store.open(tmp_path, name="svc", schema_version=3, tables=TABLES, upgrades=upgrades).close()
+    assert done == [1, 2]
+    with pytest.raises(SchemaVersionError, match="schema version 3; this strato uses 2"):
+        Store.open(tmp_path, name="svc", schema_version=2, tables=TABLES, upgrades=upgrades)
+
+
+def test_a_missing_or_failing_upgrade_step_changes_nothing(tmp_path: Path) -> None:
+    Store.open(tmp_path, name="svc", schema_version=1, tables=TABLES).close()
+    with pytest.raises(SchemaVersionError, match="schema version 1; this strato uses 3"):
+        Store.open(tmp_path, name="svc", schema_version=3, tables=TABLES, upgrades={2: print})
+
+    def broken(txn: WriteTxn) -> None:
+        txn.put("log", b"half", b"done")
+        raise StorageError("step failed")
+
+    with pytest.raises(StorageError, match="step failed"):
+        Store.open(tmp_path, name="svc", schema_version=2, tables=TABLES, upgrades={1: broken})
+    with (
+        Store.open(tmp_path, name="svc", schema_version=1, tables=TABLES) as store,
+        store.read() as txn,
+    ):
+        assert txn.get("log", b"half") is None
 
 
 def test_service_name_is_checked(tmp_path: Path) -> None:

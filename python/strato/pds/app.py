@@ -6,11 +6,13 @@ forwarded to another service by :mod:`strato.pds.proxy`), the firehose
 ``/.well-known/atproto-did`` (the DID of the hosted handle named by the ``Host`` header),
 ``/.well-known/did.json`` (the PDS's own did:web document), ``/`` and ``/robots.txt``.
 
-The app's lifespan starts the group-commit writer and the firehose pump, and runs the
-housekeeping: the event log's retention every ``PRUNE_INTERVAL`` seconds, the collection of
-unreferenced blob uploads every ``BLOB_GC_INTERVAL`` seconds, and the notices to the configured
-relays (:class:`strato.pds.crawlers.Crawlers`). Leaving it stops them, lets queued
-writes finish, and closes the store.
+The app's lifespan starts the group-commit writer, ends the repository imports a crash
+interrupted (their leftovers, and the spaces finished imports retired, are dropped in the
+background), starts the firehose pump, and runs the housekeeping: the event log's retention
+every ``PRUNE_INTERVAL`` seconds, the collection of unreferenced blob uploads every
+``BLOB_GC_INTERVAL`` seconds, and the notices to the configured relays
+(:class:`strato.pds.crawlers.Crawlers`). Leaving it stops them, lets queued writes finish, and
+closes the store.
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ def create_app(settings: PdsSettings, *, context: PdsContext | None = None) -> S
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         ctx.writer.start()
+        await ctx.importer.reclaim()
         await ctx.broadcaster.start()
         chores = [
             asyncio.create_task(every(PRUNE_INTERVAL, ctx.sequencer.prune, logger), name="prune"),

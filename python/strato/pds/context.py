@@ -36,6 +36,7 @@ from strato.pds.accounts import (
     AccountStore,
 )
 from strato.pds.blobs import BLOB_TABLES, BlobStore
+from strato.pds.imports import Importer
 from strato.pds.keys import KEY_TABLES, KeyStore, MasterKey
 from strato.pds.mailer import Mailer
 from strato.pds.metrics import WriterMetrics
@@ -56,7 +57,9 @@ from strato.xrpc.errors import XrpcError
 
 #: The PDS's own tables (the building blocks' tables are listed by their modules).
 PDS_TABLES: Final = ("preferences",)
-SCHEMA_VERSION: Final = 1
+#: The storage schema version (1: repositories had no spaces, see :mod:`strato.repo.store`;
+#: upgraded when the store opens).
+SCHEMA_VERSION: Final = 2
 IDENTITY_CACHE_TABLE: Final = "identity"
 
 
@@ -74,6 +77,7 @@ class PdsContext:
     metrics: ServerMetrics
     broadcaster: Broadcaster
     writer: Writer
+    importer: Importer
     auth: Authenticator
     identity: IdentityResolver
     plc: PlcClient
@@ -122,20 +126,30 @@ class PdsContext:
             account_status=_session_account(accounts),
         )
         catalog = Catalog.load(settings.lexicon_dirs) if settings.lexicon_dirs else Catalog()
+        keys = KeyStore(store, master)
+        blobs = BlobStore(store, data_dir, max_size=settings.blob_limit)
+        repos = RepoStore()
+        writer = Writer(store, after_commit=broadcaster.notify, metrics=WriterMetrics(metrics))
+        plc = PlcClient(settings.plc_url)
+        importer = Importer(
+            store=store, repos=repos, writer=writer, keys=keys, blobs=blobs,
+            sequencer=sequencer, identity=identity, plc=plc,
+        )  # fmt: skip
         return cls(
             settings=settings,
             store=store,
-            keys=KeyStore(store, master),
+            keys=keys,
             accounts=accounts,
-            blobs=BlobStore(store, data_dir, max_size=settings.blob_limit),
-            repos=RepoStore(),
+            blobs=blobs,
+            repos=repos,
             sequencer=sequencer,
             metrics=metrics,
             broadcaster=broadcaster,
-            writer=Writer(store, after_commit=broadcaster.notify, metrics=WriterMetrics(metrics)),
+            writer=writer,
+            importer=importer,
             auth=auth,
             identity=identity,
-            plc=PlcClient(settings.plc_url),
+            plc=plc,
             catalog=catalog,
             http=httpx.AsyncClient(timeout=30.0, follow_redirects=False),
             mailer=Mailer.from_settings(settings),
@@ -143,10 +157,12 @@ class PdsContext:
         )
 
     async def aclose(self) -> None:
-        """Stop the writer and close the clients (the identity resolver's too) and the store."""
+        """Stop the importer's background work and the writer, and close the clients (the
+        identity resolver's too) and the store."""
         if self._closed:
             return
         self._closed = True
+        await self.importer.stop()
         self.writer.stop()
         await self.plc.aclose()
         await self.identity.aclose()
@@ -162,13 +178,9 @@ def open_store(data_dir: Path, *, sync: bool = True) -> Store:
         + PDS_TABLES + (IDENTITY_CACHE_TABLE,)
     )  # fmt: skip
     return Store.open(
-        data_dir / "db",
-        name="pds",
-        schema_version=SCHEMA_VERSION,
-        tables=tables,
-        retired=ACCOUNT_RETIRED_TABLES,
-        sync=sync,
-    )
+        data_dir / "db", name="pds", schema_version=SCHEMA_VERSION, tables=tables, sync=sync,
+        retired=ACCOUNT_RETIRED_TABLES, upgrades={1: RepoStore().add_spaces},
+    )  # fmt: skip
 
 
 def _hosted_handles(accounts: AccountStore, settings: PdsSettings) -> Callable[[str], str | None]:

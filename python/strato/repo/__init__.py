@@ -16,6 +16,7 @@ from strato.repo.store import (
     RecordPage,
     RepoHead,
     RepoStore,
+    Staging,
 )
 from strato.repo.writes import (
     UNCHECKED,
@@ -40,6 +41,7 @@ __all__ = [
     "Repo",
     "RepoHead",
     "RepoStore",
+    "Staging",
     "Update",
     "Write",
     "WriteResult",

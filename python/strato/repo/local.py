@@ -18,13 +18,17 @@ from pathlib import Path
 from types import TracebackType
 
 from strato._core import CID, PrivateKey
+from strato.repo.commit import verify_commit_signature
+from strato.repo.staging import staging_pieces
 from strato.repo.store import ImportResult, RecordData, RecordPage, RepoHead, RepoStore
+from strato.repo.verify import read_repo, require_repository_of
 from strato.repo.writes import CommitData, Create, Write
-from strato.storage import Store
+from strato.storage import Store, WriteTxn
 
-#: The service name and schema version of a store :meth:`Repo.open` creates.
+#: The service name and schema version of a store :meth:`Repo.open` creates (version 1 had no
+#: repository spaces; it is upgraded on open).
 STORE_NAME = "repo"
-STORE_SCHEMA_VERSION = 1
+STORE_SCHEMA_VERSION = 2
 
 
 class Repo:
@@ -61,6 +65,7 @@ class Repo:
             schema_version=STORE_SCHEMA_VERSION,
             tables=repos.tables,
             sync=sync,
+            upgrades={1: repos.add_spaces},
         )
         return cls(store, did, signing_key, repos=repos)
 
@@ -101,10 +106,30 @@ class Repo:
         )
 
     def import_car(self, data: bytes, *, did_key: str, strict: bool = True) -> ImportResult:
-        """Replaces the repository with a verified CAR (see :meth:`RepoStore.import_car`)."""
-        return self.store.transact(
-            lambda txn: self.repos.import_car(txn, self.did, data, did_key=did_key, strict=strict)
-        )
+        """Replaces the repository (if any) with the one in a CAR, in one transaction: the CAR
+        is verified in full (:func:`strato.repo.verify.read_repo`, every record a map), its
+        commit must be this repository's DID's and signed by ``did_key`` (lenient,
+        ``strict=False``, accepts a high-S signature), and the imported tree is committed anew
+        with this repository's key and a rev after both the current and the imported one
+        (see :meth:`RepoStore.finish_import`). Raises CommitVerificationError, writing
+        nothing."""
+        key = self._key()
+        repo = read_repo(data, check_records=True)
+        require_repository_of(repo, self.did)
+        verify_commit_signature(repo.commit_block, did_key, allow_high_s=not strict)
+
+        def work(txn: WriteTxn) -> ImportResult:
+            staging = self.repos.begin_import(txn, self.did, after=repo.rev)
+            for piece in staging_pieces(repo):
+                self.repos.stage(txn, staging, piece)
+            result = self.repos.finish_import(txn, staging, repo.data_cid, key)
+            if result.previous is not None:
+                previous = result.previous.space
+                while not self.repos.drop_space(txn, self.did, previous, limit=1 << 62):
+                    pass
+            return result
+
+        return self.store.transact(work)
 
     def destroy(self) -> bool:
         """Deletes the repository; False when there was none."""

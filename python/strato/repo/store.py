@@ -13,19 +13,40 @@ Tables (named with a prefix, ``repo_`` by default; :data:`REPO_TABLES` lists the
 =============  ==========================================  ===================================
 table          key                                         value
 =============  ==========================================  ===================================
-``roots``      did                                         ``[commit CID, rev, data CID]``
-``blocks``     did NUL cid                                 block bytes
-``blockmeta``  did NUL cid                                 u64 references, then the rev that
+``roots``      did                                         ``[commit CID, rev, data CID, space,
+                                                           base]``
+``blocks``     owner NUL cid                               block bytes
+``blockmeta``  owner NUL cid                               u64 references, then the rev that
                                                            stored the block
-``blockrevs``  did NUL rev NUL cid                         empty (blocks by rev, for ``since``)
-``records``    did NUL collection NUL rkey                 record CID
+``blockrevs``  owner NUL rev NUL cid                       empty (blocks by rev, for ``since``)
+``records``    owner NUL collection NUL rkey               record CID
+``spaces``     did NUL u64 space                           ``staging`` or ``retired``
 =============  ==========================================  ===================================
 
-A repository's ``blocks`` hold exactly its current commit, the nodes of its current tree and
-its current records' values. A block's reference count is the number of record paths whose
-value it is, plus one if it is a node of the current tree, plus one if it is the current
-commit; at zero the block goes. So an export is one range scan, and the diff since a rev is the
-blocks stored by later revs that are still there, as the reference PDS serves it.
+A repository lives in a *space*: the keys of its blocks and records start with the space's
+owner, the DID for space 0 and ``did#n`` for space n (:func:`strato.repo.blocks.space_owner`);
+the root names the current space. Readers find the space in the root, so they only ever see
+the current one. A repository's current space holds exactly its current commit, the nodes of
+its current tree and its current records' values. A block's reference count is the number of
+record paths whose value it is, plus one if it is a node of the current tree, plus one if it is
+the current commit; at zero the block goes. So an export is one range scan, and the diff since a
+rev is the blocks stored by later revs that are still there, as the reference PDS serves it
+(``blockrevs`` indexes them; the blocks an import stages need no entry, see below).
+
+Imports replace a repository without one large transaction (a 50 MB repository would hold the
+store's writer for seconds): :meth:`RepoStore.begin_import` opens a new space marked
+``staging`` in ``spaces``; :meth:`RepoStore.stage` writes pieces of the new repository into it
+(:mod:`strato.repo.staging`), in as many short transactions as the caller likes, unseen by any
+reader; :meth:`RepoStore.finish_import` then, in one small transaction, signs a new commit of the
+staged tree with a fresh rev after the current one, points the root at the new space and marks
+the old space ``retired``; :meth:`RepoStore.drop_space` removes a retired space a bounded number
+of entries at a time. A crash at any point leaves the old repository or the new one whole;
+:meth:`RepoStore.reclaim` (at the next start) retires what an unfinished import staged, and the
+retired spaces are then dropped. Every block of a space staged by an import was stored by the
+import's commit, so ``since`` a rev before the root's ``base`` (that commit's rev) is the whole
+repository, and since a later rev none of them: they have no ``blockrevs`` entry. Storage schema
+version 1 had no spaces: its roots were ``[commit, rev, data]``, its keys those of space 0
+(:meth:`RepoStore.add_spaces` upgrades it).
 
 Tricky bits:
 
@@ -41,14 +62,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from strato import car, dagcbor
 from strato._core import CID, PrivateKey, tid_next
 from strato.errors import (
     BlockNotFoundError,
-    CommitVerificationError,
-    DecodeError,
+    ImportInProgressError,
     InvalidSwapError,
     InvalidWriteError,
     RecordExistsError,
@@ -57,9 +77,9 @@ from strato.errors import (
     RepoNotFoundError,
 )
 from strato.repo import mst
-from strato.repo.blocks import Overlay, TxnBlocks, block_key, repo_prefix
+from strato.repo.blocks import Overlay, TxnBlocks, block_key, repo_prefix, space_owner
 from strato.repo.commit import next_rev, sign_commit
-from strato.repo.verify import verify_repo
+from strato.repo.staging import StagingPiece
 from strato.repo.writes import (
     UNCHECKED,
     CommitData,
@@ -83,15 +103,25 @@ MAX_RECORD_BYTES = 1_000_000
 EXPORT_CHUNK = 1 << 16
 
 _EMPTY_ROOT, _EMPTY_NODES = mst.build([])
+#: The states of a space in ``spaces`` (the current space has no row).
+STAGING: Final = b"staging"
+RETIRED: Final = b"retired"
 
 
 @dataclass(frozen=True, slots=True)
 class RepoHead:
-    """A repository's current commit: its CID, rev and MST root."""
+    """A repository's current commit: its CID, rev and MST root, the space holding its blocks
+    and records, and the rev of the import that filled that space (None for space 0)."""
 
     commit: CID
     rev: str
     data: CID
+    space: int = 0
+    base: str | None = None
+
+    def owner(self, did: str) -> str:
+        """The owner of the keys of the repository's space."""
+        return space_owner(did, self.space)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,12 +144,23 @@ class RecordPage:
 
 @dataclass(frozen=True, slots=True)
 class ImportResult:
-    """A repository imported from a CAR: its head, how many records it holds, and each
-    record's blob references as ``(path, blob CID)`` pairs."""
+    """An import that took effect: the repository's head before it (None when there was no
+    repository) and after it, and the new commit's signed bytes."""
 
+    previous: RepoHead | None
     head: RepoHead
-    records: int
-    blob_refs: list[tuple[str, CID]]
+    commit_block: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Staging:
+    """An import's staging space (:meth:`RepoStore.begin_import`): the repository's DID, the
+    space's number, and the rev its blocks are stored under (after the repository's rev when
+    the import began and after the imported commit's)."""
+
+    did: str
+    space: int
+    rev: str
 
 
 @dataclass(slots=True)
@@ -143,6 +184,7 @@ class RepoStore:
         self.blockmeta = f"{prefix}blockmeta"
         self.blockrevs = f"{prefix}blockrevs"
         self.records = f"{prefix}records"
+        self.spaces = f"{prefix}spaces"
         #: The tables to open the store with.
         self.tables: tuple[str, ...] = (
             self.roots,
@@ -150,17 +192,17 @@ class RepoStore:
             self.blockmeta,
             self.blockrevs,
             self.records,
+            self.spaces,
         )
+        #: The tables keyed by a space's owner.
+        self._space_tables = (self.blocks, self.blockmeta, self.blockrevs, self.records)
 
     # -- heads ----------------------------------------------------------------------------------
 
     def head(self, txn: ReadTxn, did: str) -> RepoHead | None:
         """The current commit of ``did``'s repository, or None when there is none."""
         raw = txn.get(self.roots, did.encode())
-        if raw is None:
-            return None
-        commit, rev, data = dagcbor.decode(raw)
-        return RepoHead(commit, rev, data)
+        return None if raw is None else _decode_head(raw)
 
     def latest(self, txn: ReadTxn, did: str) -> RepoHead:
         """The current commit (``com.atproto.sync.getLatestCommit``); RepoNotFoundError."""
@@ -176,8 +218,7 @@ class RepoStore:
         start = None if cursor is None else cursor.encode() + b"\x00"
         found = []
         for key, raw in txn.items(self.roots, start, limit=limit):
-            commit, rev, data = dagcbor.decode(raw)
-            found.append((key.decode(), RepoHead(commit, rev, data)))
+            found.append((key.decode(), _decode_head(raw)))
         return found
 
     # -- writes ---------------------------------------------------------------------------------
@@ -225,6 +266,7 @@ class RepoStore:
     ) -> CommitData:
         prepared = self._prepare(txn, did, head, writes)
         applied = prepared.applied
+        owner = did if head is None else head.owner(did)
         rev = next_rev(None if head is None else head.rev)
         commit_cid, commit_bytes = sign_commit(did, rev, applied.root, signing_key)
         proof = mst.proof_nodes(prepared.view, applied.root, applied.ops)
@@ -254,15 +296,16 @@ class RepoStore:
             if op.prev is not None:
                 _count(deltas, op.prev, -1)
         fresh = Overlay({commit_cid: commit_bytes, **prepared.record_blocks}, prepared.view)
-        self._apply_references(txn, did, deltas, fresh, rev)
+        self._apply_references(txn, owner, deltas, fresh, rev)
         for op in applied.ops:
             collection, rkey = op.path.split("/", 1)
-            key = text_key(did, collection, rkey)
+            key = text_key(owner, collection, rkey)
             if op.cid is None:
                 txn.delete(self.records, key)
             else:
                 txn.put(self.records, key, bytes(op.cid))
-        self._set_head(txn, did, RepoHead(commit_cid, rev, applied.root))
+        space, base = (0, None) if head is None else (head.space, head.base)
+        self._set_head(txn, did, RepoHead(commit_cid, rev, applied.root, space, base))
         blobs: dict[CID, None] = {}
         for result in prepared.results:
             blobs.update(dict.fromkeys(result.blobs))
@@ -289,6 +332,7 @@ class RepoStore:
         record_blocks: dict[CID, bytes] = {}
         changes: list[tuple[str, CID | None]] = []
         seen: set[str] = set()
+        owner = did if head is None else head.owner(did)
         for write in writes:
             collection = NSID(write.collection)
             rkey = RecordKey(tid_next() if write.rkey is None else write.rkey)
@@ -296,7 +340,7 @@ class RepoStore:
             if path in seen:
                 raise InvalidWriteError(f"{path} is written twice in one batch")
             seen.add(path)
-            current = self._record_cid(txn, did, collection, rkey)
+            current = self._record_cid(txn, owner, collection, rkey)
             _check_swap(write, path, current)
             if isinstance(write, Delete):
                 if current is None:
@@ -317,7 +361,7 @@ class RepoStore:
                 WriteResult(action, collection, rkey, cid, tuple(blob_refs(write.value)))
             )
             changes.append((path, cid))
-        stored = TxnBlocks(txn, self.blocks, did)
+        stored = TxnBlocks(txn, self.blocks, owner)
         base: Mapping[CID, bytes] = stored if head is not None else Overlay(_EMPTY_NODES, stored)
         old_data = _EMPTY_ROOT if head is None else head.data
         applied = mst.apply(base, old_data, changes)
@@ -325,11 +369,16 @@ class RepoStore:
         return _Prepared(old_data, results, record_blocks, applied, view)
 
     def _apply_references(
-        self, txn: WriteTxn, did: str, deltas: dict[CID, int], blocks: Mapping[CID, bytes], rev: str
+        self,
+        txn: WriteTxn,
+        owner: str,
+        deltas: dict[CID, int],
+        blocks: Mapping[CID, bytes],
+        rev: str,
     ) -> None:
-        """Changes reference counts; stores blocks that gain their first, drops those that lose
-        their last."""
-        base = repo_prefix(did)
+        """Changes the reference counts of a space's blocks; stores blocks that gain their
+        first, drops those that lose their last."""
+        base = repo_prefix(owner)
         for cid, delta in deltas.items():
             if delta == 0:
                 continue
@@ -339,7 +388,7 @@ class RepoStore:
             count = 0 if meta is None else from_u64(meta[:8])
             now = count + delta
             if now < 0:
-                raise AssertionError(f"block {cid} of {did} has a negative reference count")
+                raise AssertionError(f"block {cid} of {owner} has a negative reference count")
             if now == 0:
                 assert meta is not None
                 txn.delete(self.blocks, key)
@@ -353,33 +402,41 @@ class RepoStore:
                 txn.put(self.blockmeta, key, u64(now) + meta[8:])
 
     def _set_head(self, txn: WriteTxn, did: str, head: RepoHead) -> None:
-        txn.put(self.roots, did.encode(), dagcbor.encode([head.commit, head.rev, head.data]))
+        row = [head.commit, head.rev, head.data, head.space, head.base]
+        txn.put(self.roots, did.encode(), dagcbor.encode(row))
 
     def destroy(self, txn: WriteTxn, did: str) -> bool:
-        """Deletes ``did``'s repository and every block, index entry and record of it; False
-        when there was none."""
-        if self.head(txn, did) is None:
+        """Deletes ``did``'s repository and every block, index entry and record of it, in every
+        space (an unfinished import's too); False when there was none."""
+        head = self.head(txn, did)
+        spaces = list(self._spaces(txn, did))
+        if head is None and not spaces:
             return False
-        start = repo_prefix(did)
-        end = prefix_end(start)
-        for table in (self.blocks, self.blockmeta, self.blockrevs, self.records):
-            txn.delete_range(table, start, end)
+        for space in spaces if head is None else [head.space, *spaces]:
+            start = repo_prefix(space_owner(did, space))
+            for table in self._space_tables:
+                txn.delete_range(table, start, prefix_end(start))
+        txn.delete_range(self.spaces, repo_prefix(did), prefix_end(repo_prefix(did)))
         txn.delete(self.roots, did.encode())
-        return True
+        return head is not None
 
     # -- records --------------------------------------------------------------------------------
 
-    def _record_cid(self, txn: ReadTxn, did: str, collection: str, rkey: str) -> CID | None:
-        raw = txn.get(self.records, text_key(did, collection, rkey))
+    def _owner(self, txn: ReadTxn, did: str) -> str:
+        """The owner of the keys of ``did``'s current space; RepoNotFoundError."""
+        return self.latest(txn, did).owner(did)
+
+    def _record_cid(self, txn: ReadTxn, owner: str, collection: str, rkey: str) -> CID | None:
+        raw = txn.get(self.records, text_key(owner, collection, rkey))
         return None if raw is None else CID.decode(raw)
 
     def get_record(self, txn: ReadTxn, did: str, collection: str, rkey: str) -> RecordData | None:
         """The record at ``collection/rkey``, or None (RepoNotFoundError: no repository)."""
-        self.latest(txn, did)
-        cid = self._record_cid(txn, did, NSID(collection), RecordKey(rkey))
+        owner = self._owner(txn, did)
+        cid = self._record_cid(txn, owner, NSID(collection), RecordKey(rkey))
         if cid is None:
             return None
-        return RecordData(collection, rkey, cid, self._block(txn, did, cid))
+        return RecordData(collection, rkey, cid, self._block(txn, owner, cid))
 
     def list_records(
         self,
@@ -394,10 +451,10 @@ class RepoStore:
         """Records of one collection by record key, from the highest down (the reference PDS's
         order) or, with ``reverse``, from the lowest up; ``cursor`` is the last record key of
         the previous page (exclusive)."""
-        self.latest(txn, did)
+        owner = self._owner(txn, did)
         if limit < 1:
             raise ValueError(f"limit must be at least 1, not {limit}")
-        base = text_key(did, NSID(collection)) + b"\x00"
+        base = text_key(owner, NSID(collection)) + b"\x00"
         if cursor is None:
             start, stop = None, None
         elif reverse:
@@ -411,16 +468,29 @@ class RepoStore:
         for key, raw in rows:
             rkey = key[len(base) :].decode()
             cid = CID.decode(raw)
-            records.append(RecordData(collection, rkey, cid, self._block(txn, did, cid)))
+            records.append(RecordData(collection, rkey, cid, self._block(txn, owner, cid)))
         if len(records) > limit:
             records.pop()
             return RecordPage(records, records[-1].rkey)
         return RecordPage(records, None)
 
+    def has_record(self, txn: ReadTxn, did: str, path: str) -> bool:
+        """Whether the repository holds a record at ``path`` (``collection/rkey``)."""
+        collection, _, rkey = path.partition("/")
+        return self._record_cid(txn, self._owner(txn, did), collection, rkey) is not None
+
+    def record_cids(self, txn: ReadTxn, did: str) -> Iterator[tuple[str, CID]]:
+        """Every record of the repository as ``(path, CID)``, in the index's order (collection,
+        then record key)."""
+        base = repo_prefix(self._owner(txn, did))
+        for key, raw in txn.items(self.records, prefix=base):
+            collection, rkey = key[len(base) :].decode().split("\x00")
+            yield f"{collection}/{rkey}", CID.decode(raw)
+
     def collections(self, txn: ReadTxn, did: str) -> list[str]:
         """The collections holding at least one record, sorted (``describeRepo``)."""
-        self.latest(txn, did)
-        base = repo_prefix(did)
+        owner = self._owner(txn, did)
+        base = repo_prefix(owner)
         found: list[str] = []
         start: bytes | None = None
         while True:
@@ -429,12 +499,18 @@ class RepoStore:
                 return found
             collection = split_key(first[0])[1]
             found.append(collection)
-            start = text_key(did, collection) + b"\x01"
+            start = text_key(owner, collection) + b"\x01"
 
-    def _block(self, txn: ReadTxn, did: str, cid: CID) -> bytes:
-        data = txn.get(self.blocks, block_key(did, cid))
+    def counts(self, txn: ReadTxn, did: str) -> tuple[int, int]:
+        """How many blocks the repository holds and how many records are indexed."""
+        base = repo_prefix(self._owner(txn, did))
+        blocks = sum(1 for _ in txn.items(self.blocks, prefix=base))
+        return blocks, sum(1 for _ in txn.items(self.records, prefix=base))
+
+    def _block(self, txn: ReadTxn, owner: str, cid: CID) -> bytes:
+        data = txn.get(self.blocks, block_key(owner, cid))
         if data is None:
-            raise AssertionError(f"block {cid} of {did} is indexed but not stored")
+            raise AssertionError(f"block {cid} of {owner} is indexed but not stored")
         return data
 
     # -- sync -----------------------------------------------------------------------------------
@@ -442,11 +518,11 @@ class RepoStore:
     def get_blocks(self, txn: ReadTxn, did: str, cids: Iterable[CID]) -> list[tuple[CID, bytes]]:
         """The blocks with these CIDs (``com.atproto.sync.getBlocks``); BlockNotFoundError
         listing those the repository does not hold."""
-        self.latest(txn, did)
+        owner = self._owner(txn, did)
         found: list[tuple[CID, bytes]] = []
         missing: list[CID] = []
         for cid in cids:
-            data = txn.get(self.blocks, block_key(did, cid))
+            data = txn.get(self.blocks, block_key(owner, cid))
             if data is None:
                 missing.append(cid)
             else:
@@ -459,14 +535,15 @@ class RepoStore:
     def commit_car(self, txn: ReadTxn, did: str) -> bytes:
         """A CAR holding only the current commit (a ``#sync`` event's ``blocks``)."""
         head = self.latest(txn, did)
-        return car.write_car([head.commit], [(head.commit, self._block(txn, did, head.commit))])
+        commit = self._block(txn, head.owner(did), head.commit)
+        return car.write_car([head.commit], [(head.commit, commit)])
 
     def record_proof(self, txn: ReadTxn, did: str, collection: str, rkey: str) -> bytes:
         """``com.atproto.sync.getRecord``: a CAR of the commit, the MST nodes on the path to
         ``collection/rkey`` and the record, or, when it is absent, the nodes proving that."""
         head = self.latest(txn, did)
         path = f"{NSID(collection)}/{RecordKey(rkey)}"
-        stored = TxnBlocks(txn, self.blocks, did)
+        stored = TxnBlocks(txn, self.blocks, head.owner(did))
         value, nodes = mst.record_proof(stored, head.data, path)
         wanted = [head.commit, *nodes] + ([] if value is None else [value])
         return car.write_car([head.commit], [(cid, stored[cid]) for cid in wanted])
@@ -476,17 +553,20 @@ class RepoStore:
     ) -> Iterator[bytes]:
         """The repository as a CAR (``com.atproto.sync.getRepo``), in chunks of about
         ``chunk_size`` bytes: the commit first (the root), then every block, or with ``since``
-        (a TID) only the blocks stored by later commits that are still in the repository. The
+        (a TID) only the blocks stored by later commits that are still in the repository (all
+        of them when ``since`` is before the import that filled the repository's space). The
         transaction must stay open while the chunks are read."""
         head = self.latest(txn, did)
-        commit_key = block_key(did, head.commit)
-        base = repo_prefix(did)
+        owner = head.owner(did)
+        commit_key = block_key(owner, head.commit)
+        base = repo_prefix(owner)
         parts = [
             car.write_car([head.commit], []),
             _frame(bytes(head.commit), txn.get(self.blocks, commit_key) or b""),
         ]
         size = sum(map(len, parts))
-        if since is None:
+        since = None if since is None else TID(since)
+        if since is None or (head.base is not None and since < head.base):
             cut = len(base)
             rows: Iterator[tuple[bytes, bytes]] = (
                 (key[cut:], value)
@@ -494,7 +574,7 @@ class RepoStore:
                 if key != commit_key
             )
         else:
-            rows = self._blocks_since(txn, did, TID(since), commit_key)
+            rows = self._blocks_since(txn, owner, since, commit_key)
         for cid_bytes, data in rows:
             frame = _frame(cid_bytes, data)
             parts.append(frame)
@@ -506,9 +586,9 @@ class RepoStore:
             yield b"".join(parts)
 
     def _blocks_since(
-        self, txn: ReadTxn, did: str, since: str, commit_key: bytes
+        self, txn: ReadTxn, owner: str, since: str, commit_key: bytes
     ) -> Iterator[tuple[bytes, bytes]]:
-        base = repo_prefix(did)
+        base = repo_prefix(owner)
         start = base + since.encode() + b"\x01"
         for key, _ in txn.items(self.blockrevs, start, prefix=base):
             cid_bytes = key[key.index(b"\x00", len(base)) + 1 :]
@@ -517,50 +597,138 @@ class RepoStore:
                 continue
             data = txn.get(self.blocks, data_key)
             if data is None:
-                raise AssertionError(f"block of {did} is indexed by rev but not stored")
+                raise AssertionError(f"block of {owner} is indexed by rev but not stored")
             yield cid_bytes, data
 
-    # -- import ---------------------------------------------------------------------------------
+    # -- imports --------------------------------------------------------------------------------
 
-    def import_car(
-        self, txn: WriteTxn, did: str, data: bytes, *, did_key: str, strict: bool = True
-    ) -> ImportResult:
-        """Replaces ``did``'s repository (if any) with the one in a CAR (account migration),
-        after verifying it in full: one root, block hashes, the commit's DID and signature against
-        ``did_key`` (lenient, ``strict=False``, accepts a high-S signature), the tree rebuilt
-        from its records, every record block present and every record a DAG-CBOR map. Only the
-        blocks reachable from the commit are kept. Raises CommitVerificationError (nothing
-        written)."""
-        report = verify_repo(data, did_key=did_key, did=DID(did), strict=strict)
-        roots, blocks = car.read_car(data)
-        if len(roots) != 1:
-            raise CommitVerificationError("bad_car", f"the CAR has {len(roots)} roots, not 1")
-        rev = report.rev if report.rev is not None else next_rev()
-        refs: list[tuple[str, CID]] = []
-        for path, cid in report.records:
-            try:
-                value: Any = dagcbor.decode(blocks[cid])
-            except DecodeError as err:
-                raise CommitVerificationError(
-                    "malformed", f"the record at {path} is not valid DAG-CBOR: {err}"
-                ) from err
-            if not isinstance(value, dict):
-                raise CommitVerificationError("malformed", f"the record at {path} is not a map")
-            refs.extend((path, blob) for blob in blob_refs(value))
-        nodes = mst.diff(blocks, None, report.data_cid).new_nodes
-        deltas: dict[CID, int] = {report.commit_cid: 1}
-        for cid in nodes:
-            _count(deltas, cid, 1)
-        for _, cid in report.records:
-            _count(deltas, cid, 1)
-        self.destroy(txn, did)
-        self._apply_references(txn, did, deltas, blocks, rev)
-        for path, cid in report.records:
+    def _spaces(self, txn: ReadTxn, did: str) -> dict[int, bytes]:
+        """The spaces of ``did`` other than the current one, with their states."""
+        base = repo_prefix(did)
+        return {
+            from_u64(key[len(base) :]): state for key, state in txn.items(self.spaces, prefix=base)
+        }
+
+    def _space_key(self, did: str, space: int) -> bytes:
+        return repo_prefix(did) + u64(space)
+
+    def begin_import(self, txn: WriteTxn, did: str, *, after: str | None = None) -> Staging:
+        """Opens a new space, marked ``staging``, for an import into ``did``'s repository of a
+        commit whose rev is ``after``; ImportInProgressError when an import into it is staging
+        already."""
+        DID(did)
+        spaces = self._spaces(txn, did)
+        if STAGING in spaces.values():
+            raise ImportInProgressError(f"an import into the repository of {did} is in progress")
+        head = self.head(txn, did)
+        space = 1 + max([0 if head is None else head.space, *spaces])
+        txn.put(self.spaces, self._space_key(did, space), STAGING)
+        return Staging(did, space, _rev_after(after, head))
+
+    def check_staging(self, txn: ReadTxn, staging: Staging) -> None:
+        """RepoNotFoundError unless the import is still staging (its repository was not deleted,
+        no restart ended it)."""
+        if txn.get(self.spaces, self._space_key(staging.did, staging.space)) != STAGING:
+            raise RepoNotFoundError(
+                f"the import into the repository of {staging.did} was cancelled (the repository "
+                "was deleted, or a restart ended the import)"
+            )
+
+    def stage(self, txn: WriteTxn, staging: Staging, piece: StagingPiece) -> None:
+        """Writes a piece of an import (:mod:`strato.repo.staging`) into its staging space.
+        RepoNotFoundError when the import was cancelled."""
+        self.check_staging(txn, staging)
+        owner = space_owner(staging.did, staging.space)
+        base = repo_prefix(owner)
+        stored_at = staging.rev.encode()
+        txn.put_many(self.blocks, [(base + cid, data) for cid, data, _ in piece.blocks])
+        txn.put_many(
+            self.blockmeta,
+            [(base + cid, u64(references) + stored_at) for cid, _, references in piece.blocks],
+        )
+        records = []
+        for path, cid in piece.records:
             collection, rkey = path.split("/", 1)
-            txn.put(self.records, text_key(did, collection, rkey), bytes(cid))
-        head = RepoHead(report.commit_cid, rev, report.data_cid)
+            records.append((text_key(owner, collection, rkey), bytes(cid)))
+        txn.put_many(self.records, records)
+
+    def finish_import(
+        self, txn: WriteTxn, staging: Staging, data: CID, signing_key: PrivateKey
+    ) -> ImportResult:
+        """Makes the staged space the repository: a new commit of the staged tree ``data``,
+        signed with ``signing_key``, whose rev is a fresh TID after the current rev (a write
+        may have landed since the import began) and after the staging rev; the previous space
+        is retired. RepoNotFoundError when the import was cancelled."""
+        self.check_staging(txn, staging)
+        did, space = staging.did, staging.space
+        previous = self.head(txn, did)
+        rev = _rev_after(staging.rev, previous)
+        commit_cid, commit_bytes = sign_commit(did, rev, data, signing_key)
+        owner = space_owner(did, space)
+        self._apply_references(txn, owner, {commit_cid: 1}, {commit_cid: commit_bytes}, rev)
+        head = RepoHead(commit_cid, rev, data, space, rev)
         self._set_head(txn, did, head)
-        return ImportResult(head, len(report.records), refs)
+        txn.delete(self.spaces, self._space_key(did, space))
+        if previous is not None:
+            txn.put(self.spaces, self._space_key(did, previous.space), RETIRED)
+        return ImportResult(previous, head, commit_bytes)
+
+    def abandon_import(self, txn: WriteTxn, staging: Staging) -> None:
+        """Retires the staging space of an import that will not finish (:meth:`drop_space`
+        then removes it)."""
+        key = self._space_key(staging.did, staging.space)
+        if txn.get(self.spaces, key) == STAGING:
+            txn.put(self.spaces, key, RETIRED)
+
+    def drop_space(self, txn: WriteTxn, did: str, space: int, *, limit: int) -> bool:
+        """Removes up to ``limit`` entries of a retired space of ``did``; True once it is gone
+        (its row in ``spaces`` too), or was already (the repository was deleted meanwhile)."""
+        state = txn.get(self.spaces, self._space_key(did, space))
+        if state is None:
+            return True
+        if state != RETIRED:
+            raise AssertionError(f"space {space} of {did} is not retired")
+        start = repo_prefix(space_owner(did, space))
+        left = limit
+        for table in self._space_tables:
+            keys = [key for key, _ in txn.items(table, prefix=start, limit=left)]
+            for key in keys:
+                txn.delete(table, key)
+            left -= len(keys)
+            if left <= 0:
+                return False
+        txn.delete(self.spaces, self._space_key(did, space))
+        return True
+
+    def reclaim(self, txn: WriteTxn) -> list[tuple[str, int]]:
+        """After a restart: retires every space an unfinished import was staging, and returns
+        every retired space as ``(did, space)`` (for :meth:`drop_space`)."""
+        retired = []
+        for key, state in list(txn.items(self.spaces)):
+            if state == STAGING:
+                txn.put(self.spaces, key, RETIRED)
+            did = key[:-9].decode()
+            retired.append((did, from_u64(key[-8:])))
+        return retired
+
+    def add_spaces(self, txn: WriteTxn) -> None:
+        """The storage upgrade from schema version 1, which had no spaces: each root
+        ``[commit, rev, data]`` becomes ``[commit, rev, data, 0, None]`` (its keys are space
+        0's already)."""
+        for key, raw in list(txn.items(self.roots)):
+            commit, rev, data = dagcbor.decode(raw)
+            txn.put(self.roots, key, dagcbor.encode([commit, rev, data, 0, None]))
+
+
+def _rev_after(rev: str | None, head: RepoHead | None) -> str:
+    """A fresh rev after ``rev`` (when given) and after ``head``'s (when there is one)."""
+    known = [found for found in (rev, None if head is None else head.rev) if found is not None]
+    return next_rev(max(known) if known else None)
+
+
+def _decode_head(raw: bytes) -> RepoHead:
+    commit, rev, data, space, base = dagcbor.decode(raw)
+    return RepoHead(commit, rev, data, space, base)
 
 
 def _count(deltas: dict[CID, int], cid: CID, delta: int) -> None:
@@ -616,9 +784,12 @@ __all__ = [
     "MAX_RECORD_BYTES",
     "MAX_WRITES",
     "REPO_TABLES",
+    "RETIRED",
+    "STAGING",
     "ImportResult",
     "RecordData",
     "RecordPage",
     "RepoHead",
     "RepoStore",
+    "Staging",
 ]

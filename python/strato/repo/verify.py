@@ -4,7 +4,11 @@ with its proof (``com.atproto.sync.getRecord``).
 For an export: reads the CAR (every block's hash checked), decodes the commit, walks the MST,
 rebuilds the tree from the records found and requires the commit's ``data`` root, checks every
 record block is present, and verifies the signature with the account's key (from a DID
-document, whose ``id`` must be the commit's DID, or a bare did:key).
+document, whose ``id`` must be the commit's DID, or a bare did:key). :func:`read_repo` does
+everything but the signature in one Rust call with the GIL released (a 50 MB export takes about
+a second, which must not stall the threads of a server) and returns a :class:`RepoCar` that
+hands out the records, nodes and blocks in small pieces; :func:`verify_repo` adds the DID and
+the signature.
 
 For a record: the commit must be the account's and signed by its key, and the MST nodes in the
 CAR must lead from the commit's ``data`` root to the record's CID, whose block is in the CAR. This
@@ -20,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from strato import car
-from strato._core import CID, PublicKey
+from strato._core import CID, PublicKey, RepoCar, repo_verify
 from strato.errors import CARError, CommitVerificationError, DecodeError, InvalidKeyError
 from strato.repo import mst
-from strato.repo.commit import Commit, decode_commit, verify_commit_signature
+from strato.repo.commit import decode_commit, verify_commit_signature
 
 #: DID document verification method types and their curves (legacy forms).
 _LEGACY_KEY_TYPES = {
@@ -73,6 +77,26 @@ def load_did_doc(path: str | Path) -> tuple[str, str]:
     return signing_key_from_did_doc(json.loads(Path(path).read_text()))
 
 
+def read_repo(data: bytes, *, check_records: bool = False) -> RepoCar:
+    """Checks a repository CAR's structure: block hashes, the commit (the first root), the MST
+    rebuilt from its records to the commit's ``data`` root, every record block present and,
+    with ``check_records``, every record a DAG-CBOR map. The signature is not checked. Raises
+    ``CommitVerificationError``: ``bad_car``, ``hash_mismatch``, ``missing_block``,
+    ``malformed`` or ``inversion_mismatch``."""
+    return repo_verify(data, check_records=check_records)
+
+
+def require_repository_of(repo: RepoCar, did: str) -> None:
+    """What an import asks of a CAR beyond :func:`read_repo`: exactly one root, and a commit
+    for ``did`` (CommitVerificationError ``bad_car`` or ``field_mismatch``)."""
+    if len(repo.roots) != 1:
+        raise CommitVerificationError("bad_car", f"the CAR has {len(repo.roots)} roots, not 1")
+    if repo.did != did:
+        raise CommitVerificationError(
+            "field_mismatch", f"the repository is {repo.did}'s, not {did}'s"
+        )
+
+
 def verify_repo(
     data: bytes,
     *,
@@ -85,45 +109,21 @@ def verify_repo(
     ``did_key`` checks the signature; ``did`` (from a DID document) must equal the commit's DID.
     Lenient (``strict=False``) accepts a high-S signature.
     """
-    try:
-        roots, blocks = car.read_car(data)
-    except CARError as err:
-        code = "hash_mismatch" if err.reason == "block hash mismatch" else "bad_car"
-        raise CommitVerificationError(code, str(err)) from err
-    if not roots:
-        raise CommitVerificationError("bad_car", "the CAR has no root")
-    commit_bytes = blocks.get(roots[0])
-    if commit_bytes is None:
-        raise CommitVerificationError("missing_block", "the commit block is not in the CAR")
-    commit: Commit = decode_commit(commit_bytes)
-    if did is not None and did != commit.did:
+    repo = read_repo(data)
+    if did is not None and did != repo.did:
         raise CommitVerificationError(
-            "field_mismatch", f"the DID document is {did}, the commit is for {commit.did}"
+            "field_mismatch", f"the DID document is {did}, the commit is for {repo.did}"
         )
-    try:
-        records = mst.items(blocks, commit.data)
-        rebuilt, _ = mst.build(records)
-    except DecodeError as err:
-        code = "missing_block" if err.reason == "MST block not found" else "malformed"
-        raise CommitVerificationError(code, str(err)) from err
-    if rebuilt != commit.data:
-        raise CommitVerificationError(
-            "inversion_mismatch", f"the records rebuild to {rebuilt}, the commit says {commit.data}"
-        )
-    missing = [path for path, cid in records if cid not in blocks]
-    if missing:
-        raise CommitVerificationError(
-            "missing_block", f"{len(missing)} record blocks are missing, first {missing[0]}"
-        )
+    commit_bytes = repo.commit_block
     if did_key is not None:
         verify_commit_signature(commit_bytes, did_key, allow_high_s=not strict)
     return RepoReport(
-        did=commit.did,
-        rev=commit.rev,
-        version=commit.version,
-        commit_cid=roots[0],
-        data_cid=commit.data,
-        records=records,
+        did=repo.did,
+        rev=repo.rev,
+        version=repo.version,
+        commit_cid=repo.commit_cid,
+        data_cid=repo.data_cid,
+        records=repo.records(0, repo.record_count),
         signature_checked=did_key is not None,
         commit_block=commit_bytes,
     )
@@ -188,9 +188,12 @@ def verify_record_car(
 
 
 __all__ = [
+    "RepoCar",
     "RepoReport",
     "VerifiedRecord",
     "load_did_doc",
+    "read_repo",
+    "require_repository_of",
     "signing_key_from_did_doc",
     "verify_record_car",
     "verify_repo",

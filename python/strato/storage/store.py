@@ -19,7 +19,9 @@ Guarantees:
 - Every environment carries a ``__strato__`` table with the service name and the storage schema
   version; opening a directory written by another schema version raises
   :class:`~strato.errors.SchemaVersionError` (another service: :class:`StorageError`) instead of
-  misreading it.
+  misreading it, unless the service gives the upgrade steps from that version to its own
+  (``upgrades``): they run in one write transaction as the store opens, with the new version
+  recorded in the same transaction, so a crash leaves the old version or the new one.
 - The memory map grows on demand: before a write the map is doubled when it is three quarters
   full; a transaction that still does not fit grows the map and raises
   :class:`~strato.errors.StorageFullError`, and :meth:`Store.transact` runs it again. A map
@@ -34,7 +36,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +64,9 @@ MAX_READERS = 256
 _TABLE_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
 
 T = TypeVar("T")
+#: One step of a storage upgrade, from the schema version it is keyed by to the next one: it
+#: runs inside the write transaction that opens the environment.
+Upgrade = Callable[["WriteTxn"], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +190,12 @@ class WriteTxn(ReadTxn):
         False is returned."""
         return self._txn.put(key, value, db=self._db(table), overwrite=overwrite)
 
+    def put_many(self, table: str, items: Iterable[tuple[bytes, bytes]]) -> None:
+        """Store every ``(key, value)`` of ``items`` (overwriting) in one call into LMDB: a
+        bulk load spends its time in LMDB rather than in Python."""
+        with self._txn.cursor(db=self._db(table)) as cursor:
+            cursor.putmulti(items)
+
     def append(self, table: str, key: bytes, value: bytes) -> None:
         """Store an entry whose key is greater than every key in ``table`` (an append-only log
         keyed by :func:`~strato.storage.keys.u64`); cheaper than :meth:`put`."""
@@ -241,13 +252,16 @@ class Store:
         map_size: int = DEFAULT_MAP_SIZE,
         readonly: bool = False,
         sync: bool = True,
+        upgrades: Mapping[int, Upgrade] | None = None,
     ) -> Store:
         """Open (creating if needed) the environment in directory ``path`` for service ``name``
         with its ``tables``. A new environment records ``name`` and ``schema_version``; an
-        existing one must match them (:class:`~strato.errors.SchemaVersionError` otherwise).
-        ``retired`` names tables earlier versions used that must go: opening for writing drops
-        them, with their rows. ``sync=False`` trades durability of the last transactions for
-        speed (tests, caches)."""
+        existing one must match them (:class:`~strato.errors.SchemaVersionError` otherwise),
+        or have an older version from which ``upgrades`` (version -> the step to the next
+        version) lead to ``schema_version``: the steps then run, in order, in one write
+        transaction. ``retired`` names tables earlier versions used that must go: opening for
+        writing drops them, with their rows. ``sync=False`` trades durability of the last
+        transactions for speed (tests, caches)."""
         table_names = tuple(tables)
         retired_names = tuple(retired)
         for table in table_names + retired_names:
@@ -289,6 +303,7 @@ class Store:
                 tables=table_names,
                 retired=retired_names,
                 readonly=readonly,
+                upgrades=upgrades or {},
             )
         except BaseException:
             env.close()
@@ -453,9 +468,11 @@ def _open_tables(
     tables: tuple[str, ...],
     retired: tuple[str, ...],
     readonly: bool,
+    upgrades: Mapping[int, Upgrade],
 ) -> dict[str, lmdb._Database]:
     """Open (or create) the meta table and every named table, checking service and version,
-    and drop the retired tables (when not read-only)."""
+    running the upgrade steps an older version needs, and drop the retired tables (when not
+    read-only)."""
     if readonly:
         with env.begin() as txn:
             if txn.get(META_TABLE.encode()) is None:
@@ -463,7 +480,7 @@ def _open_tables(
         meta = env.open_db(META_TABLE.encode(), create=False)
         dbs = {META_TABLE: meta}
         with env.begin() as txn:
-            _check_meta(txn, meta, directory, name, schema_version)
+            _check_version(_stored_version(txn, meta, directory, name), directory, schema_version)
             for table in tables:
                 if txn.get(table.encode()) is None:
                     raise StorageError(f"{directory} has no table {table!r}")
@@ -479,11 +496,21 @@ def _open_tables(
         if fresh:
             txn.put(META_SERVICE, name.encode(), db=meta)
             txn.put(META_SCHEMA_VERSION, u64(schema_version), db=meta)
+            found = schema_version
         else:
-            _check_meta(txn, meta, directory, name, schema_version)
+            found = _stored_version(txn, meta, directory, name)
+    steps = range(found, schema_version)
+    if found > schema_version or not all(version in upgrades for version in steps):
+        _check_version(found, directory, schema_version)
     dbs = {META_TABLE: meta}
     for table in tables:
         dbs[table] = env.open_db(table.encode(), create=True)
+    if found != schema_version:
+        with env.begin(write=True) as txn:
+            upgrading = WriteTxn(txn, dbs, env)
+            for version in steps:
+                upgrades[version](upgrading)
+            txn.put(META_SCHEMA_VERSION, u64(schema_version), db=meta)
     if retired:
         with env.begin(write=True) as txn:
             for table in retired:
@@ -492,20 +519,20 @@ def _open_tables(
     return dbs
 
 
-def _check_meta(
-    txn: lmdb.Transaction[bytes],
-    meta: lmdb._Database,
-    directory: Path,
-    name: str,
-    schema_version: int,
-) -> None:
+def _stored_version(
+    txn: lmdb.Transaction[bytes], meta: lmdb._Database, directory: Path, name: str
+) -> int:
+    """The schema version the environment records, once its service is checked."""
     service = txn.get(META_SERVICE, db=meta)
     version = txn.get(META_SCHEMA_VERSION, db=meta)
     if service is None or version is None:
         raise StorageError(f"{directory}: the strato meta table is incomplete")
     if service.decode() != name:
         raise StorageError(f"{directory} belongs to the {service.decode()!r} service, not {name!r}")
-    found = from_u64(version)
+    return from_u64(version)
+
+
+def _check_version(found: int, directory: Path, schema_version: int) -> None:
     if found != schema_version:
         raise SchemaVersionError(
             f"{directory} has storage schema version {found}; this strato uses "

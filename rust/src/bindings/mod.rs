@@ -13,6 +13,7 @@ mod fanout;
 mod gil;
 mod input;
 mod mst;
+mod repo;
 mod sync;
 mod syntax;
 mod text;
@@ -45,6 +46,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     crypto::register(m)?;
     fanout::register(m)?;
     mst::register(m)?;
+    repo::register(m)?;
     sync::register(m)?;
     syntax::register(m)?;
     text::register(m)?;

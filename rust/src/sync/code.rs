@@ -1,5 +1,6 @@
 //! Why an event failed ([`ErrorCode`], [`Failure`]) and which checks are strict ([`Policy`]).
 
+use crate::error::{CarReason, Error};
 use std::fmt;
 
 macro_rules! codes {
@@ -87,6 +88,19 @@ impl Failure {
             code,
             reason: reason.into(),
         }
+    }
+
+    /// A CAR that cannot be read: `hash_mismatch` when a block's hash is wrong, `bad_car` for
+    /// anything else.
+    pub(crate) fn car(err: &Error) -> Self {
+        let code = match err {
+            Error::Car {
+                reason: CarReason::HashMismatch,
+                ..
+            } => ErrorCode::HashMismatch,
+            _ => ErrorCode::BadCar,
+        };
+        Self::new(code, err.to_string())
     }
 }
 

@@ -10,7 +10,6 @@ use crate::car::{self, Options};
 use crate::cid::{self, Cid};
 use crate::commit::Commit;
 use crate::crypto::{PublicKey, SignatureError};
-use crate::error::{CarReason, Error};
 use crate::mst::{self, Action, InvertError, RecordOp};
 use crate::tid::Tid;
 
@@ -71,17 +70,6 @@ impl Judge<'_> {
             Ok(())
         }
     }
-}
-
-fn car_failure(err: &Error) -> Failure {
-    let code = match err {
-        Error::Car {
-            reason: CarReason::HashMismatch,
-            ..
-        } => ErrorCode::HashMismatch,
-        _ => ErrorCode::BadCar,
-    };
-    Failure::new(code, err.to_string())
 }
 
 /// Checks rev syntax, order and the future bound.
@@ -190,7 +178,7 @@ pub fn verify_commit(
         verify: true,
         max_block_size: MAX_COMMIT_BLOCKS,
     };
-    let car = car::read(&event.blocks, &options).map_err(|e| car_failure(&e))?;
+    let car = car::read(&event.blocks, &options).map_err(|e| Failure::car(&e))?;
     if car.roots.first() != Some(&event.commit) {
         return Err(Failure::new(
             ErrorCode::FieldMismatch,
@@ -441,7 +429,7 @@ pub fn verify_sync(event: &SyncEvent<'_>, context: &Context<'_>) -> Result<Verif
         verify: true,
         max_block_size: MAX_COMMIT_BLOCKS,
     };
-    let car = car::read(&event.blocks, &options).map_err(|e| car_failure(&e))?;
+    let car = car::read(&event.blocks, &options).map_err(|e| Failure::car(&e))?;
     let root = *car
         .roots
         .first()

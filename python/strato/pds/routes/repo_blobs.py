@@ -4,26 +4,35 @@ importRepo.
 - ``uploadBlob`` streams the body into the blob store (hashed, sized and sniffed as it
   arrives); past the configured limit it is 413, as the reference's body limit answers. The
   blob stays temporary until a record references it.
-- ``importRepo`` (account migration) reads a CAR of at most the blob limit, verifies it in
-  full against the account's signing key, replaces the repository, records the blobs its
-  records reference (missing ones are then listed by ``listMissingBlobs``) and emits a
-  ``#sync``, all in one writer transaction: a malformed or unverifiable CAR is 400
-  ``InvalidRequest`` and nothing is written.
+- ``importRepo`` (account migration, restoring a backup) reads a CAR of at most the blob limit
+  and hands it to :class:`strato.pds.imports.Importer`: verified in full, signed by a key the
+  account has had, it replaces the repository as a new commit of this PDS (blobs its records
+  reference but this PDS lacks are then listed by ``listMissingBlobs``). A malformed or
+  unverifiable CAR is 400 ``InvalidRequest`` with the reason, and nothing is written; a second
+  import while one runs is 400 too; each account may import :data:`IMPORT_LIMIT` times.
 """
 
 from __future__ import annotations
 
 from typing import Any, Final
 
-from strato import dagcbor
-from strato.errors import CommitVerificationError, DecodeError
-from strato.pds import events
-from strato.pds.blobs.refs import blob_refs
+from strato.errors import (
+    CommitVerificationError,
+    IdentityError,
+    IdentityUnavailableError,
+    PlcDirectoryError,
+)
 from strato.pds.context import PdsContext
 from strato.pds.routes.common import requester, xrpc_errors
-from strato.repo import ImportResult
-from strato.storage import WriteTxn
-from strato.xrpc import BodyStream, RateLimit, RouteLimit, XrpcRequest, XrpcRouter
+from strato.xrpc import (
+    BodyStream,
+    RateLimit,
+    RouteLimit,
+    XrpcError,
+    XrpcRequest,
+    XrpcRouter,
+    by_account,
+)
 from strato.xrpc.auth import ACCESS_FULL, AccessCredentials, ServiceCredentials
 from strato.xrpc.errors import auth_required, invalid_request
 from strato.xrpc.types import repo as types
@@ -31,6 +40,8 @@ from strato.xrpc.types import repo as types
 UNSET: Any = types.UNSET
 #: The reference's upload limit per client address.
 UPLOAD_LIMIT: Final = RateLimit("upload-blob-day", 1000, 86400.0)
+#: Imports per account: a migration or a restore takes one or two; each can be 100 MB of work.
+IMPORT_LIMIT: Final = RateLimit("import-repo-hour", 5, 3600.0)
 
 
 def register(router: XrpcRouter, ctx: PdsContext) -> None:
@@ -77,34 +88,21 @@ def register(router: XrpcRouter, ctx: PdsContext) -> None:
 
     @router.method(
         "com.atproto.repo.importRepo", auth=ctx.auth.access(ACCESS_FULL, check_takedown=True),
-        max_body=limit,
+        max_body=limit, limits=[RouteLimit(IMPORT_LIMIT, by_account)],
     )  # fmt: skip
     async def import_repo(request: XrpcRequest[None, BodyStream]) -> None:
         did = requester(request)
-        data = await request.input.read()
-        did_key = ctx.keys.signing_key(did).public_key.did_key()
-
-        def work(txn: WriteTxn) -> ImportResult:
-            before = ctx.blobs.record_paths(txn, did)
-            result = ctx.repos.import_car(txn, did, data, did_key=did_key)
-            rev = result.head.rev
-            paths = {path for path, _ in result.blob_refs}
-            for path in sorted(before - paths):
-                ctx.blobs.set_record_blobs(txn, did, path, [], rev)
-            for path in sorted(paths):
-                collection, rkey = path.split("/", 1)
-                record = ctx.repos.get_record(txn, did, collection, rkey)
-                assert record is not None
-                refs = blob_refs(dagcbor.decode(record.value))
-                ctx.blobs.set_record_blobs(txn, did, path, refs, rev, allow_missing=True)
-            events.append_sync(txn, ctx.sequencer, did, rev, ctx.repos.commit_car(txn, did))
-            return result
-
         try:
             with xrpc_errors():
-                await ctx.writer.submit(work)
-        except (CommitVerificationError, DecodeError) as err:
+                await ctx.importer.run(did, await request.input.read())
+        except CommitVerificationError as err:
             raise invalid_request(f"Invalid repository CAR: {err}") from None
+        except (PlcDirectoryError, IdentityUnavailableError) as err:
+            raise XrpcError(
+                502, "UpstreamFailure", f"looking up the account's keys: {err}"
+            ) from None
+        except IdentityError as err:
+            raise invalid_request(f"the account's DID document cannot be read: {err}") from None
 
 
 def _uploader(request: XrpcRequest[Any, Any]) -> str:

@@ -25,7 +25,6 @@ from strato.pds.accounts import EmailTokenPurpose
 from strato.pds.context import PdsContext
 from strato.pds.routes.common import requester, xrpc_errors
 from strato.pds.routes.server_shared import did_doc_problem, email_token, live_account, ms_from_iso
-from strato.repo.blocks import repo_prefix
 from strato.storage import WriteTxn
 from strato.xrpc import RouteLimit, XrpcRequest, XrpcRouter, by_account, by_ip
 from strato.xrpc.auth import ACCESS_FULL, ACCESS_STANDARD
@@ -142,9 +141,7 @@ async def _submit(ctx: PdsContext, work: Callable[[WriteTxn], None]) -> None:
 def _repo_counts(ctx: PdsContext, did: str) -> tuple[str, str, int, int]:
     """The repository's commit CID and rev, how many blocks it holds and how many records
     are indexed."""
-    start = repo_prefix(did)
     with ctx.store.read() as txn:
         head = ctx.repos.latest(txn, did)
-        blocks = sum(1 for _ in txn.items(ctx.repos.blocks, prefix=start))
-        records = sum(1 for _ in txn.items(ctx.repos.records, prefix=start))
+        blocks, records = ctx.repos.counts(txn, did)
     return head.commit.encode(), head.rev, blocks, records
