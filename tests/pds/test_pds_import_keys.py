@@ -16,6 +16,7 @@ from localnet import LocalHttp, did_doc
 from strato.crypto import K256, PrivateKey
 from strato.errors import CommitVerificationError
 from strato.identity import IdentityResolver
+from strato.netpolicy import NetworkPolicy
 from strato.pds.import_keys import accepted_signer
 from strato.pds.keys import KEY_TABLES, KeyStore, MasterKey
 from strato.plc import PlcClient, create_genesis, did_for_genesis, operation_cid
@@ -44,7 +45,9 @@ def signer(did: str, commit: bytes, keys: KeyStore, http: LocalHttp) -> str:
     async def run() -> str:
         async with (
             IdentityResolver(
-                plc_url=http.url, local_network=True, local_http_port=http.port
+                plc_url=http.url,
+                policy=NetworkPolicy(local_network=True),
+                local_http_port=http.port,
             ) as ids,
             PlcClient(http.url) as plc,
         ):
