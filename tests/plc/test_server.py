@@ -175,6 +175,7 @@ async def test_bad_operations_are_400_and_write_nothing(tmp_path: Path) -> None:
         await assert_rejected(http, did, many, "too many alsoKnownAs entries (max 10)")
         await assert_rejected(http, did, {"type": "nope"}, "unknown operation type 'nope'")
         await assert_rejected(http, did, None, "", raw=b"{not json")
+        await assert_rejected(http, did, None, "request body is not JSON", raw=b'{"a": "\xff"}')
         await assert_rejected(http, did, None, "operation too large", raw=b" " * 70_000)
         chunks = [b" " * 20_000] * 4  # streamed, no content-length
 
