@@ -8,7 +8,10 @@
 #   fuzz/fuzz.sh run TARGET [ARGS]   run a Rust target on its corpus (libFuzzer ARGS)
 #   fuzz/fuzz.sh py TARGET [ARGS]    run an atheris target (py_json, py_jws, py_dagcbor_diff)
 #   fuzz/fuzz.sh smoke [SECONDS]     build everything, extract seeds, run each target SECONDS
-#                                    (10) and fail on any crash, hang or leak
+#                                    (10) and fail on any crash, hang or RSS over 2 GB
+#   fuzz/fuzz.sh smoke-ci [SECONDS]  the same, but the Python targets run against the regular
+#                                    extension of python/strato (CI's budget has no room for
+#                                    the instrumented build); `make fuzz-smoke`
 #   fuzz/fuzz.sh list                the targets
 #
 # Stable rustc instruments with the flags in $SANCOV (cargo-fuzz's, without its nightly-only
@@ -77,31 +80,59 @@ run() {
 }
 
 # py TARGET [libFuzzer args]: atheris's libFuzzer is preloaded so that the instrumented
-# extension's coverage symbols resolve to it when Python loads the extension.
+# extension's coverage symbols resolve to it when Python loads the extension. With
+# FUZZ_PY_NATIVE=regular, the package in python/ (and its regular extension) is used instead.
 py() {
     local target="$1"
     shift
-    local libfuzzer
+    local libfuzzer package="$out/py"
     libfuzzer="$("$python" -c 'import atheris, glob, os
 print(glob.glob(os.path.join(os.path.dirname(atheris.__file__), "core_with_libfuzzer*.so"))[0])')"
+    if [ "${FUZZ_PY_NATIVE:-instrumented}" = regular ]; then
+        package="$root/python"
+    fi
     mkdir -p "$here/corpus/$target" "$here/artifacts/$target"
-    PYTHONPATH="$out/py" LD_PRELOAD="$libfuzzer" "$python" "$here/py/$target.py" \
+    PYTHONPATH="$package" LD_PRELOAD="$libfuzzer" "$python" "$here/py/$target.py" \
         -artifact_prefix="$here/artifacts/$target/" -timeout=10 -rss_limit_mb=2048 \
         -max_len="$(max_len "$target")" -print_final_stats=1 "$@" \
         "$here/corpus/$target" "$here/seeds/$target"
 }
 
-# smoke_one KIND TARGET SECONDS: a short run; its status line and final stats are shown.
+# smoke_one KIND TARGET SECONDS: a short run; prints its status line and final stats.
 smoke_one() {
     local status=0
+    echo "-- $2 (${3} s)"
     "$1" "$2" -max_total_time="$3" > "$out/smoke-$2.log" 2>&1 || status=$?
-    grep -E '^(INFO: Loaded [0-9]+ modules|#[0-9]+ +DONE|stat::number_of_executed_units|==[0-9]+== ERROR)' \
+    grep -E '^(INFO: (Loaded [0-9]+ modules|strato)|#[0-9]+[[:space:]]+DONE|stat::number_of_executed_units)' \
         "$out/smoke-$2.log" || true
     if [ "$status" -ne 0 ]; then
         tail -n 40 "$out/smoke-$2.log"
-        echo "fuzz target $2 failed (exit $status); the input is in fuzz/artifacts/$2/" >&2
+        echo "fuzz target $2 failed (exit $status); the input is in fuzz/artifacts/$2/"
         return 1
     fi
+}
+
+# smoke_all SECONDS KIND:TARGET...: the short runs two at a time (one per core), each one's
+# output shown whole once it ends; fails if any run failed.
+smoke_all() {
+    local seconds="$1" status=0 pids=() specs=() spec pid i
+    shift
+    for spec in "$@" ""; do
+        if [ -n "$spec" ]; then
+            smoke_one "${spec%%:*}" "${spec#*:}" "$seconds" > "$out/smoke-${spec#*:}.summary" &
+            pids+=("$!")
+            specs+=("$spec")
+        fi
+        if [ "${#pids[@]}" -eq 2 ] || { [ -z "$spec" ] && [ "${#pids[@]}" -gt 0 ]; }; then
+            for i in "${!pids[@]}"; do
+                wait "${pids[$i]}" || status=1
+                cat "$out/smoke-${specs[$i]#*:}.summary"
+            done
+            pids=()
+            specs=()
+        fi
+    done
+    return "$status"
 }
 
 case "${1:-}" in
@@ -111,19 +142,16 @@ case "${1:-}" in
     run) shift; run "$@" ;;
     py) shift; py "$@" ;;
     list) printf '%s\n' "${rust_targets[@]}" "${py_targets[@]}" ;;
-    smoke)
+    smoke | smoke-ci)
         seconds="${2:-10}"
         build
-        build_py
+        if [ "$1" = smoke ]; then
+            build_py
+        else
+            export FUZZ_PY_NATIVE=regular
+        fi
         seeds
-        for target in "${rust_targets[@]}"; do
-            echo "-- $target (${seconds} s)"
-            smoke_one run "$target" "$seconds"
-        done
-        for target in "${py_targets[@]}"; do
-            echo "-- $target (${seconds} s)"
-            smoke_one py "$target" "$seconds"
-        done
+        smoke_all "$seconds" "${rust_targets[@]/#/run:}" "${py_targets[@]/#/py:}"
         ;;
-    *) sed -n '2,14p' "$0" >&2; exit 2 ;;
+    *) sed -n '2,17p' "$0" >&2; exit 2 ;;
 esac
