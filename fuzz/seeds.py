@@ -177,7 +177,14 @@ def json_documents(shared: Path) -> Iterator[bytes]:
 
 
 def tokens() -> Iterator[bytes]:
-    """Authorization headers with tokens made with fuzz/py/py_jws.py's secret, keys and clock."""
+    """Authorization headers with tokens made with fuzz/py/py_jws.py's secret, keys and clock,
+    each behind the byte that picks one of its six verifiers."""
+    for header in headers():
+        for verifier in range(6):
+            yield bytes([verifier]) + header
+
+
+def headers() -> Iterator[bytes]:
     now = 1_767_225_600
     claims = {"iss": "did:plc:abcdefghijklmnopqrstuvwx", "aud": "did:web:fuzz.test", "exp": now}
     made = []

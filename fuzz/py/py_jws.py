@@ -1,12 +1,13 @@
 """atheris target: the Authorization header through every verifier a route can use.
 
-The input is the header's value (bytes, as a client sends them). It goes through
-``strato.xrpc.auth``'s verifiers (access, refresh, optional access, service, access-or-service,
-admin) as their routes call them, so JWS parsing (``strato.xrpc.jws``), the session-token
-checks and the service-token checks (with a key resolver that answers at once) all see it.
-Each must return credentials or raise an ``XrpcError`` of status 400 or 401; nothing else.
-The seeds (fuzz/seeds.py) are tokens signed with the secret and keys below, so that mutations
-start past the signature checks.
+The input's first byte picks one of ``strato.xrpc.auth``'s verifiers (access, refresh,
+optional access, service, access-or-service, admin: :data:`VERIFIERS`, by the byte modulo
+their number), the rest is the header's value (bytes, as a client sends them). The verifier
+sees it as its routes do, so JWS parsing (``strato.xrpc.jws``), the session-token checks and
+the service-token checks (with a key resolver that answers at once) are all reached. It must
+return credentials or raise an ``XrpcError`` of status 400 or 401; nothing else. The seeds
+(fuzz/seeds.py) are tokens signed with the secret and keys below, so that mutations start
+past the signature checks.
 """
 
 from __future__ import annotations
@@ -58,13 +59,15 @@ def finish(awaitable: Awaitable[Any]) -> None:
 
 
 def one_input(data: bytes) -> None:
-    request = Request({"type": "http", "headers": [(b"authorization", data)]})
-    for verify in VERIFIERS:
-        try:
-            finish(verify(request, "com.atproto.repo.getRecord"))
-        except XrpcError as err:
-            if err.status not in (400, 401):
-                raise AssertionError(f"a header refused with status {err.status}") from err
+    if not data:
+        return
+    verify = VERIFIERS[data[0] % len(VERIFIERS)]
+    request = Request({"type": "http", "headers": [(b"authorization", data[1:])]})
+    try:
+        finish(verify(request, "com.atproto.repo.getRecord"))
+    except XrpcError as err:
+        if err.status not in (400, 401):
+            raise AssertionError(f"a header refused with status {err.status}") from err
 
 
 if __name__ == "__main__":
