@@ -9,7 +9,7 @@ ARGS ?= up
 WHEEL_DIR := target/wheels
 SHARED ?= $(abspath ../shared)
 
-.PHONY: help dev run test test-python test-rust lint wheel wheel-test bench-deps bench-data bench bench-smoke bench-pds clean
+.PHONY: help dev run test test-python test-rust lint wheel wheel-test bench-deps bench-data bench bench-smoke bench-pds fuzz-smoke clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -81,5 +81,8 @@ bench-pds: dev  ## strato's PDS against millipds over HTTP (MILLIPDS_VENV=DIR: a
 	command -v wrk >/dev/null || apt-get install -y wrk || (apt-get update && apt-get install -y wrk)
 	$(BIN)/python benches/pds_bench.py $(if $(MILLIPDS_VENV),--millipds-venv $(MILLIPDS_VENV)) $(PDS_BENCH_ARGS)
 
+fuzz-smoke: dev  ## build every fuzz target, run each ~10 s on seeds from ../shared (fuzz/README.md)
+	PYTHON=$(abspath $(BIN))/python STRATO_SHARED=$(SHARED) fuzz/fuzz.sh smoke-ci 10
+
 clean:  ## remove build outputs and the venv
-	rm -rf $(VENV) target
+	rm -rf $(VENV) target fuzz/target

@@ -451,6 +451,47 @@ mod tests {
     }
 
     #[test]
+    fn stream_reads_cid_v0_blocks_cut_anywhere() {
+        // Found by fuzz/ car_stream: a chunk ending just after a CIDv0's first byte (0x12)
+        // was refused as an invalid CID, while the whole read accepts the file.
+        let data = dagcbor::encode(&Ipld::Integer(7));
+        let mut v0 = vec![0x12, 0x20];
+        v0.extend_from_slice(Cid::compute(&data, RAW).unwrap().digest());
+        let v0 = Cid::from_bytes(&v0).unwrap();
+        let bytes = write(&[v0], [(&v0, data.as_slice())]);
+        let whole = read(&bytes, &Options::default()).unwrap();
+        let block_start = whole.blocks[0].offset + 1; // after the one-byte section length
+        for cut in 1..bytes.len() {
+            let mut stream = StreamReader::new(Options::default());
+            let mut got = stream.feed(&bytes[..cut]).unwrap().len();
+            got += stream.feed(&bytes[cut..]).unwrap().len();
+            stream.finish().unwrap();
+            assert_eq!(got, 1, "cut at {cut} (the CID starts at {block_start})");
+        }
+    }
+
+    #[test]
+    fn stream_fails_like_the_whole_read_on_the_fuzz_crash_input() {
+        // fuzz/ car_stream's crashing input: a header, then a section cut short whose CID is a
+        // CIDv0, fed in chunks of 62, 7 and 40 bytes; the whole read says it is truncated.
+        let hex =
+            "3aa265726f6f747381d82a5825000171122064f6ce3b471f1fce796c988e401d356270aca5f946d3\
+                   83202c66f0a685f9d29c6776657273696f6e01cf011220d674fe6d04fa92cc5099999999999999\
+                   99999999999999999999999999999999fe";
+        let bytes: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect();
+        let whole = read(&bytes, &Options::default()).unwrap_err();
+        assert_eq!((whole.reason(), whole.offset()), ("truncated", Some(59)));
+        let mut stream = StreamReader::new(Options::default());
+        for chunk in [&bytes[..62], &bytes[62..69], &bytes[69..]] {
+            assert!(stream.feed(chunk).unwrap().is_empty());
+        }
+        assert_eq!(stream.finish(), Err(whole));
+    }
+
+    #[test]
     fn rejects_bad_files_with_offsets() {
         let good = write_sample();
         let opts = Options::default();

@@ -67,8 +67,9 @@ impl Cid {
                 return Ok((Self::from_sha256(u64::from(codec), digest), BLESSED_LEN));
             }
         }
-        if data.len() >= 2 && data[0] == 0x12 && data[1] == 0x20 {
-            // CIDv0: a bare sha2-256 multihash.
+        // CIDv0: a bare sha2-256 multihash. A lone 0x12 may be the start of one, so it is
+        // truncated, not a CIDv1 of version 18 (a streaming reader sees such cut-off prefixes).
+        if data.first() == Some(&0x12) && data.get(1).is_none_or(|&b| b == 0x20) {
             if data.len() < 34 {
                 return Err(Error::cid(CidReason::Truncated));
             }
@@ -323,6 +324,11 @@ mod tests {
         let reason = |r: Result<Cid>| r.unwrap_err().reason();
         assert_eq!(reason(Cid::parse("")), "truncated");
         assert_eq!(reason(Cid::parse("xabc")), "unsupported multibase");
+        assert_eq!(reason(Cid::from_bytes(&[0x12])), "truncated");
+        assert_eq!(
+            reason(Cid::from_bytes(&[0x12, 0x21])),
+            "unsupported CID version"
+        );
         assert_eq!(reason(Cid::parse("b!!")), "invalid base encoding");
         assert_eq!(
             reason(Cid::from_bytes(&[0x02, 0x71, 0x12, 0x20])),

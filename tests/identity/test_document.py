@@ -89,6 +89,7 @@ def svc(id_: str = "#atproto_pds", **fields: Any) -> dict[str, Any]:
     ("data", "reason"),
     [
         (b"{", "malformed DID document"),
+        (b'{"id": "did:plc:\xff"}', "malformed DID document"),
         (b"[]", "malformed DID document: Expected `object`"),
         (b'{"alsoKnownAs": []}', "malformed DID document: Object missing required field `id`"),
         (b'{"id": 5}', "malformed DID document: Expected `str`, got `int` - at `$.id`"),

@@ -91,6 +91,8 @@ class Upstream:
                                 headers={"retry-after": "7"})  # fmt: skip
         if nsid == "com.example.crash":
             return JSONResponse({"error": "InternalServerError"}, 500)
+        if nsid == "com.example.garbled":
+            return Response(b'{"error": "\xff"}', 400, media_type="application/json")
         return Response(
             json.dumps({"echo": nsid, "query": request.url.query}),
             media_type="application/json",
@@ -245,6 +247,10 @@ def test_upstream_errors_come_back_as_xrpc_errors(proxied: tuple[LocalPds, Upstr
     assert error_of(call(pds, "com.example.crash", token, proxy=target)) == (
         502,
         "InternalServerError",
+    )
+    assert error_of(call(pds, "com.example.garbled", token, proxy=target)) == (
+        400,
+        "InvalidRequest",
     )
 
 

@@ -154,12 +154,13 @@ async def test_unexpected_answers() -> None:
             await plc.health()
         with pytest.raises(PlcDirectoryError, match="database down"):
             await plc.export()
-    transport = httpx.ASGITransport(broken_directory(200, b"<html>"))
-    async with PlcClient("http://plc.test", transport=transport) as plc:
-        with pytest.raises(PlcDirectoryError, match="answer is not JSON"):
-            await plc.export()
-        with pytest.raises(PlcDirectoryError, match="answer is not JSON"):
-            await plc.get_document("did:plc:aaaaaaaaaaaaaaaaaaaaaaaa")
+    for body in (b"<html>", b'{"id": "\xff"}'):
+        transport = httpx.ASGITransport(broken_directory(200, body))
+        async with PlcClient("http://plc.test", transport=transport) as plc:
+            with pytest.raises(PlcDirectoryError, match="answer is not JSON"):
+                await plc.export()
+            with pytest.raises(PlcDirectoryError, match="answer is not JSON"):
+                await plc.get_document("did:plc:aaaaaaaaaaaaaaaaaaaaaaaa")
     transport = httpx.ASGITransport(broken_directory(503, b"<html>busy</html>"))
     async with PlcClient("http://plc.test", transport=transport) as plc:
         with pytest.raises(PlcDirectoryError) as caught:

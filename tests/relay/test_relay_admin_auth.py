@@ -12,6 +12,8 @@ import pytest
 from pds_net import run_plc
 from relay_admin_net import NS, TOKEN, AdminNet, admin_net, basic, bearer
 from relay_net import run_relay
+from starlette.requests import Request
+from strato.relay.admin_auth import is_admin, presented_token
 from strato.relay.routes.admin_paths import AdminPaths
 from strato.xrpc.types import relay_admin
 
@@ -97,3 +99,11 @@ def test_a_relay_without_a_password_has_no_admin_access(tmp_path: Path) -> None:
         with httpx.Client(base_url=relay.url) as client:
             refused = client.get("/admin/subs/getEnabled", headers=basic())
         assert refused.status_code == 401
+
+
+def test_basic_credentials_that_are_not_ascii_are_refused() -> None:
+    # The header as a fuzz/ py_jws crash had it: bytes past ASCII after "Basic ".
+    header = b"Basic YWRtaW46YWRtaW4t@cGFzvcmQtMDEyMEyMw=\xcf\xcf\xcf\xcf\xcf\xcf="
+    request = Request({"type": "http", "headers": [(b"authorization", header)]})
+    assert presented_token(request) is None
+    assert not is_admin(request, TOKEN)

@@ -189,6 +189,7 @@ def test_admin_basic_auth() -> None:
         _basic("root:hunter2"),
         _basic("admin"),
         "Basic !!!",
+        "Basic YWRtaW46aHVudGVyMg==\u00cf",  # not ASCII (as in a crash fuzz/ py_jws found)
         "Bearer abc",
     ):
         assert refusal(auth.admin(), header) == denied

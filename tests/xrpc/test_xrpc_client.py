@@ -122,6 +122,14 @@ async def not_json(request: Request) -> Response:
     return Response(b"{nope", media_type="application/json")
 
 
+async def not_utf8(request: Request) -> Response:
+    return Response(b'{"text": "\xff"}', media_type="application/json")
+
+
+async def not_utf8_error(request: Request) -> Response:
+    return Response(b'{"error": "\xff"}', status_code=400, media_type="application/json")
+
+
 async def wrong_shape(request: Request) -> Response:
     return Response(b'{"text": 5}', media_type="application/json")
 
@@ -141,6 +149,8 @@ def odd_url() -> Iterator[str]:
         Route("/xrpc/com.example.html", html_error),
         Route("/xrpc/com.example.nameless", nameless_error),
         Route("/xrpc/com.example.notJson", not_json),
+        Route("/xrpc/com.example.notUtf8", not_utf8),
+        Route("/xrpc/com.example.notUtf8Error", not_utf8_error),
         Route("/xrpc/com.example.wrongShape", wrong_shape),
         Route("/xrpc/com.example.moved", moved),
         Route("/xrpc/com.example.slow", slow),
@@ -156,9 +166,11 @@ def test_upstream_failures(odd_url: str) -> None:
         "Upstream Failure",
     )
     assert failure(odd_url, "query", "com.example.nameless") == (400, "InvalidRequest", "m")
-    status, error, message = failure(odd_url, "query", "com.example.notJson")
-    assert (status, error) == (502, "UpstreamFailure")
-    assert str(message).startswith("invalid response")
+    for method in ("com.example.notJson", "com.example.notUtf8"):
+        status, error, message = failure(odd_url, "query", method)
+        assert (status, error) == (502, "UpstreamFailure")
+        assert str(message).startswith("invalid response")
+    assert failure(odd_url, "query", "com.example.notUtf8Error")[:2] == (400, "InvalidRequest")
     status, error, message = failure(odd_url, "query", "com.example.wrongShape", output=EchoOutput)
     assert (status, error) == (502, "UpstreamFailure")
     assert "Expected `str`, got `int` - at `$.text`" in str(message)

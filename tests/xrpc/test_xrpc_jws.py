@@ -111,6 +111,8 @@ def _token(header: object, payload: object = None, signature: bytes = b"sig") ->
         (part({"alg": "HS256"}) + ".e30.a", "malformed base64url"),
         (part({"alg": "HS256"}) + ".e30.ab", "non-canonical base64url"),
         (jws.b64url_encode(b"{nope") + ".e30.", "header is not JSON"),
+        ("eyJhbGciOiJub2ulIn0.e30.", "header is not JSON"),  # invalid UTF-8, found by fuzz/
+        (part({"alg": "HS256"}) + "." + jws.b64url_encode(b'"\xa5"') + ".", "payload is not JSON"),
         (_token([1, 2]), "header is not a JSON object"),
         (part({"alg": "HS256"}) + "." + part([1]) + ".", "payload is not a JSON object"),
         (_token({"typ": "JWT"}), "missing alg"),

@@ -161,7 +161,7 @@ def parse_did_document(data: bytes | str, did: str | None = None) -> DidDocument
     subject = did or ""
     try:
         doc = _DECODER.decode(data)
-    except msgspec.DecodeError as err:
+    except (msgspec.DecodeError, UnicodeDecodeError) as err:  # msgspec's error for invalid UTF-8
         raise DidResolutionError(f"malformed DID document: {err}", subject) from err
     try:
         check_did(doc.id)

@@ -197,7 +197,11 @@ async def _upstream_error(upstream: httpx.Response) -> XrpcError:
         await upstream.aclose()
     try:
         body = msgspec.json.decode(data, type=_ErrorBody)
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except (
+        msgspec.DecodeError,
+        msgspec.ValidationError,
+        UnicodeDecodeError,
+    ):  # msgspec's error for invalid UTF-8
         body = _ErrorBody()
     headers = {
         name: upstream.headers[name]

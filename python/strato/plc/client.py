@@ -185,7 +185,7 @@ def _path(did: str) -> str:
 def _decode(response: httpx.Response, data: bytes) -> Any:
     try:
         return msgspec.json.decode(data)
-    except msgspec.DecodeError as err:
+    except (msgspec.DecodeError, UnicodeDecodeError) as err:  # msgspec's error for invalid UTF-8
         raise PlcDirectoryError(f"answer is not JSON: {err}", response.status_code) from err
 
 

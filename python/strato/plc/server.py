@@ -177,7 +177,10 @@ class _Directory:
             raise DirectoryError(400, f"request body is not valid: {err}") from err
         try:
             value = msgspec.json.decode(body)
-        except msgspec.DecodeError as err:
+        except (
+            msgspec.DecodeError,
+            UnicodeDecodeError,
+        ) as err:  # msgspec's error for invalid UTF-8
             raise DirectoryError(400, f"request body is not JSON: {err}") from err
         try:
             op = check_admission(value)

@@ -167,7 +167,7 @@ def _error(response: httpx.Response) -> XrpcError:
     status = response.status_code if response.status_code < 600 else 502
     try:
         body = msgspec.json.decode(response.content, type=ErrorBody)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError):  # msgspec's error for invalid UTF-8
         return XrpcError(status)
     if not body.error or any(c.isspace() for c in body.error):
         return XrpcError(status, None, body.message)
@@ -185,5 +185,5 @@ def _decode(response: httpx.Response, output: type[Any] | None) -> Any:
         if output is None:
             return msgspec.json.decode(response.content)
         return msgspec.json.decode(response.content, type=output, dec_hook=dec_hook)
-    except msgspec.DecodeError as err:
+    except (msgspec.DecodeError, UnicodeDecodeError) as err:  # msgspec's error for invalid UTF-8
         raise XrpcError(502, "UpstreamFailure", f"invalid response: {err}") from None

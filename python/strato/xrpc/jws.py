@@ -130,7 +130,7 @@ def decode(token: str, algorithms: frozenset[str] | tuple[str, ...]) -> Jws:
 def _json_object(part: str, name: str) -> dict[str, Any]:
     try:
         value = msgspec.json.decode(b64url_decode(part))
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError):  # msgspec's error for invalid UTF-8
         raise JwsError(f"{name} is not JSON") from None
     if type(value) is not dict:
         raise JwsError(f"{name} is not a JSON object")

@@ -401,7 +401,8 @@ class XrpcRouter:
             return msgspec.json.decode(data, type=declared, dec_hook=dec_hook)
         except msgspec.ValidationError as err:
             raise invalid_request(_field_message("Input", lexicon_error(err))) from None
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, UnicodeDecodeError):
+            # msgspec reports invalid UTF-8 inside a string as UnicodeDecodeError.
             raise invalid_request("Input is not valid JSON") from None
 
     @staticmethod
