@@ -8,6 +8,9 @@ each kind of credential it accepts:
 
 - none: 401 ``AuthMissing`` (session tokens), ``MissingJwt`` (service tokens),
   ``AuthenticationRequired`` (the admin password); optional auth lets the request through;
+- a bearer token that is no token (its header nested 2,000 deep): 400 ``InvalidToken`` where
+  session tokens are accepted, else 401 ``BadJwt`` (service tokens) or
+  ``AuthenticationRequired`` (the admin password);
 - an access token: expired 400 ``ExpiredToken``; for another audience, a refresh token, an app
   password where the scopes leave it out (the privileged methods) or a privileged one where
   they want full access: 400 ``InvalidToken``; a taken-down account's 401 ``AccountTakedown``
@@ -47,6 +50,7 @@ from matrix_net import (
     tables,
 )
 from strato.xrpc.auth import AuthScope, Verifier, unauthenticated
+from strato.xrpc.jws import b64url_encode
 from strato.xrpc.method import RawInput
 from strato.xrpc.router import XrpcMethod
 
@@ -79,6 +83,11 @@ AUTH_ERRORS: Final = frozenset({
     "AccountTakedown", "AccountNotFound", "AccountDeactivated",
 })  # fmt: skip
 HOUR: Final = 3600.0
+#: A bearer token whose header nests deep enough to exhaust a JSON decoder's stack.
+DEEP_TOKEN: Final = ".".join(
+    b64url_encode(part)
+    for part in (b'{"alg":"HS256","x":' + b"[" * 2000 + b"]" * 2000 + b"}", b"{}", b"x")
+)
 #: A refusal: (status, error name); None: let through by auth.
 Expected = tuple[int, str] | None
 
@@ -107,6 +116,15 @@ def anonymous_answer(verifier: Verifier) -> Expected:
         return (401, "AuthMissing")
     if "service" in verifier.accepts:
         return (401, "MissingJwt")
+    return (401, "AuthenticationRequired")
+
+
+def malformed_answer(verifier: Verifier) -> Expected:
+    """A bearer token that is no token (its header nests past the data model's depth)."""
+    if verifier.accepts & {"access", "refresh"}:
+        return (400, "InvalidToken")
+    if "service" in verifier.accepts:
+        return (401, "BadJwt")
     return (401, "AuthenticationRequired")
 
 
@@ -185,7 +203,10 @@ def cases_for(net: MatrixNet, nsid: str, method: XrpcMethod) -> list[Case]:
     verifier = method.auth
     assert isinstance(verifier, Verifier), f"{nsid}: its verifier declares nothing"
     accepts = verifier.accepts
-    cases = [Case("no credentials", {}, anonymous_answer(verifier))]
+    cases = [
+        Case("no credentials", {}, anonymous_answer(verifier)),
+        Case("a token nested too deep", bearer(DEEP_TOKEN), malformed_answer(verifier)),
+    ]
     if "access" in accepts:
         cases += access_cases(net, method, verifier)
     if "refresh" in accepts:
