@@ -91,6 +91,9 @@ class Upstream:
                                 headers={"retry-after": "7"})  # fmt: skip
         if nsid == "com.example.crash":
             return JSONResponse({"error": "InternalServerError"}, 500)
+        if nsid == "com.example.deep":  # an error nested deep enough to exhaust a decoder
+            deep = b'{"error":"Deep","x":' + b"[" * 2000 + b"]" * 2000 + b"}"
+            return Response(deep, 400, media_type="application/json")
         return Response(
             json.dumps({"echo": nsid, "query": request.url.query}),
             media_type="application/json",
@@ -246,6 +249,8 @@ def test_upstream_errors_come_back_as_xrpc_errors(proxied: tuple[LocalPds, Upstr
         502,
         "InternalServerError",
     )
+    deep = call(pds, "com.example.deep", token, proxy=target)
+    assert error_of(deep) == (400, "InvalidRequest")  # the name is lost, not the status
 
 
 def test_an_unreachable_upstream_is_an_upstream_failure(tmp_path: Path) -> None:

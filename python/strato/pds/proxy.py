@@ -38,7 +38,9 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from strato.datamodel import check_json
 from strato.errors import (
+    DataModelError,
     IdentifierError,
     IdentityError,
     IdentityUnavailableError,
@@ -196,8 +198,9 @@ async def _upstream_error(upstream: httpx.Response) -> XrpcError:
     finally:
         await upstream.aclose()
     try:
+        check_json(data)  # an answer nested deep would exhaust the decoder's stack
         body = msgspec.json.decode(data, type=_ErrorBody)
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except (DataModelError, msgspec.DecodeError):
         body = _ErrorBody()
     headers = {
         name: upstream.headers[name]
