@@ -28,7 +28,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import hmac
 import secrets
 import time
@@ -153,7 +152,7 @@ def basic_credentials(request: Request) -> tuple[str, str] | None:
         return None
     try:
         decoded = base64.b64decode(parsed[1], validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # not base64 (binascii.Error), not ASCII text, not UTF-8 once decoded
         return None
     user, colon, password = decoded.partition(":")
     return (user, password) if colon else None
