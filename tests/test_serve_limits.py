@@ -1,7 +1,8 @@
 """Connection limits of the servers strato.serve runs (strato.serve.limits, strato.serve.protocol),
 on real sockets on 127.0.0.x: the per-IP cap while another address is served, the per-process
 cap, the request-head timeout (idle, partial and trickled heads; on a kept-alive connection
-too), the keep-alive idle close, WebSockets holding a slot while open, no per-IP cap behind a
+too), the keep-alive idle close, a request body that stops coming closed (not one that keeps
+coming), WebSockets holding a slot while open, no per-IP cap behind a
 trusted proxy, the metrics, and the open-file limit the default cap comes from."""
 
 from __future__ import annotations
@@ -62,8 +63,9 @@ def limits(**given: float) -> ConnectionLimits:
 
 @asynccontextmanager
 async def serving(connection_limits: ConnectionLimits) -> AsyncIterator[Served]:
-    """A small app (``/``, and a WebSocket at ``/ws`` that stays open until the client closes)
-    served by :func:`strato.serve.serve` with ``connection_limits``; its URL and metrics."""
+    """A small app (``/``, ``POST /size`` answering ``size <its body's length>``, and a
+    WebSocket at ``/ws`` that stays open until the client closes) served by
+    :func:`strato.serve.serve` with ``connection_limits``; its URL and metrics."""
     metrics = ServerMetrics("test")
 
     async def hello(request: Request) -> Response:
@@ -73,7 +75,15 @@ async def serving(connection_limits: ConnectionLimits) -> AsyncIterator[Served]:
         await websocket.accept()
         await websocket.receive()
 
-    app = Starlette(routes=[Route("/", hello), WebSocketRoute("/ws", stay)])
+    async def size(request: Request) -> Response:
+        return PlainTextResponse(f"size {len(await request.body())}")
+
+    routes = [
+        Route("/", hello),
+        Route("/size", size, methods=["POST"]),
+        WebSocketRoute("/ws", stay),
+    ]
+    app = Starlette(routes=routes)
     service = Service("test", app, limits=connection_limits, metrics=metrics)
     async with serving_service(service) as connections:
         yield Served(connections.url, metrics, connections)
@@ -183,6 +193,27 @@ def test_an_idle_kept_alive_connection_is_closed() -> None:
             assert await until_closed(reader, within=4.0) == b""
             await wait_for(lambda: held(served.metrics) == 0, "the connection released")
             assert refused(served.metrics, "header_timeout") == 0  # idle, not a late head
+
+    asyncio.run(scenario())
+
+
+def test_a_request_body_is_closed_when_it_stops_coming_not_while_it_comes() -> None:
+    """Pieces of a body each within the keep-alive timeout keep the request going for longer
+    than the timeout; once the body stops coming, the connection is closed unanswered."""
+
+    async def scenario() -> None:
+        async with serving(limits(keepalive_timeout=1.0)) as served:
+            reader, writer = await served.open()
+            writer.write(b"POST /size HTTP/1.1\r\nHost: test\r\nContent-Length: 40\r\n\r\n")
+            for _ in range(40):  # two seconds of body, a byte every 50 ms
+                writer.write(b"x")
+                await asyncio.sleep(0.05)
+            assert (await reader.readuntil(b"size 40")).startswith(b"HTTP/1.1 200 OK")
+            assert refused(served.metrics, "body_timeout") == 0
+            writer.write(b"POST /size HTTP/1.1\r\nHost: test\r\nContent-Length: 40\r\n\r\nx")
+            assert await until_closed(reader) == b""
+            assert refused(served.metrics, "body_timeout") == 1
+            await wait_for(lambda: held(served.metrics) == 0, "the connection released")
 
     asyncio.run(scenario())
 

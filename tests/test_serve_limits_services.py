@@ -1,8 +1,9 @@
 """The issue's test on the real services: more idle connections than the per-IP cap, and
 slowloris connections trickling a head, from 127.0.0.1 to every port of ``strato up`` (the PLC
 directory, the PDS, the relay with its fan-out worker) and of a relay with ``--workers 0``,
-while a client on 127.0.0.2 keeps being served: requests succeed, firehose subscriptions open.
-The limits reach ``strato up`` through its options and its ``STRATO_UP_*`` variables."""
+while a client on 127.0.0.2 keeps being served: requests succeed, firehose subscriptions open;
+a request body that stops coming closed on every port. The limits reach ``strato up`` through
+its options and its ``STRATO_UP_*`` variables."""
 
 from __future__ import annotations
 
@@ -64,10 +65,12 @@ async def refused_and_timed_out(tasks: list[asyncio.Task[bytes]]) -> tuple[int, 
 
 @pytest.fixture
 def up(tmp_path: Path) -> Iterator[dict[str, str]]:
-    """``strato up`` on free ports, 4 connections per IP, heads within 1 s; its URLs."""
+    """``strato up`` on free ports, 4 connections per IP, heads within 1 s, idle 1 s; its
+    URLs."""
     ports = dict(zip(("plc", "pds", "relay"), free_ports(3), strict=True))
     log = tmp_path / "up.log"
     argv = ["up", "--data-dir", str(tmp_path / "net"), "--header-timeout", "1"]
+    argv += ["--keepalive-timeout", "1"]
     for name, port in ports.items():
         argv += [f"--{name}-port", str(port)]
     env = strato_env(STRATO_UP_MAX_CONNECTIONS_PER_IP=str(PER_IP))
@@ -117,6 +120,43 @@ def test_up_serves_another_address_while_one_floods_every_port(up: dict[str, str
         assert metric(relay, refusals, reason="header_timeout") == PER_IP + 2
 
     asyncio.run(scenario())
+
+
+def test_a_request_body_that_stops_coming_is_closed_on_every_port(
+    up: dict[str, str], tmp_path: Path
+) -> None:
+    """A head, then a tenth of the body it announced, then nothing: closed once silent for the
+    keep-alive timeout (the relay's by its main process, where the worker handed it), without
+    an answer and without a server error in the log."""
+    posts = {
+        "plc": "/did:plc:aaaaaaaaaaaaaaaaaaaaaaaa",
+        "pds": "/xrpc/com.atproto.server.createSession",
+        "relay": "/xrpc/com.atproto.sync.requestCrawl",
+    }
+
+    async def scenario() -> dict[str, str]:
+        flows = {name: Connections(url) for name, url in up.items()}
+        try:
+            cut = []
+            for name, connections in flows.items():
+                reader, writer = await connections.open(SLOW)
+                head = f"POST {posts[name]} HTTP/1.1\r\nHost: x\r\n"
+                head += "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+                writer.write(head.encode() + b'{"hostname"')
+                cut.append(until_closed(reader))
+            assert await asyncio.gather(*cut) == [b"", b"", b""]
+            async with client_from(OTHER) as client:
+                return {name: (await client.get(url + "/metrics")).text for name, url in up.items()}
+        finally:
+            for connections in flows.values():
+                await connections.close_all()
+
+    metrics = asyncio.run(scenario())
+    for name, text in metrics.items():
+        labels = {"service": name, "reason": "body_timeout"}
+        assert metric(text, "strato_connections_refused_total", **labels) == 1, name
+    log = (tmp_path / "up.log").read_text()
+    assert "Traceback" not in log, log
 
 
 def test_a_relay_without_workers_serves_another_address_while_one_floods_it(

@@ -63,7 +63,8 @@ def add_connection_options(
         "--keepalive-timeout",
         metavar="SECONDS",
         type=float,
-        help="close a kept-alive connection idle for SECONDS after a response (default "
+        help="close a kept-alive connection idle for SECONDS after a response, or one that "
+        "sends nothing for SECONDS while its request body is awaited (default "
         f"{DEFAULT_KEEPALIVE_TIMEOUT:g}; {env('keepalive_timeout')})",
     )
     add(

@@ -22,7 +22,8 @@ passes on two byte counts and one search. Otherwise strings are cut out (escaped
 and quotes first, so the quotes left delimit strings) and the brackets and long integers left
 are measured. Only a body that breaks a rule is walked token by token, in Python, to name the
 field; the walk stops after :data:`LOCATE_TOKENS` tokens (a violation further in is reported
-at ``$``), so a refused body costs little more than an accepted one.
+at ``$``) and reads each byte once (an unterminated string is one token to the end), so a
+refused body costs little more than an accepted one.
 """
 
 from __future__ import annotations
@@ -53,7 +54,10 @@ _SQUARE: Final = bytes.maketrans(b"{}", b"[]")
 _STEP: Final = [0] * 256
 _STEP[ord("[")] = 1
 _STEP[ord("]")] = -1
-_TOKEN: Final = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}:,]|-?[0-9][0-9.eE+-]*')
+#: A string runs to its closing quote or, unterminated, to the end of the text: each byte is read
+#: by one token at most (a quote that opened no string would otherwise be searched from again,
+#: and the escaped quotes after it each start a search to the end: quadratic).
+_TOKEN: Final = re.compile(rb'"(?:[^"\\]|\\.)*"?|[\[\]{}:,]|-?[0-9][0-9.eE+-]*', re.DOTALL)
 
 
 def to_int64(decimal: str) -> int:

@@ -16,8 +16,9 @@ Connection metrics, counted by the server's connection guard (:mod:`strato.serve
 
 - ``strato_connections_open{service}``: connections the server holds (WebSockets included);
 - ``strato_connections_refused_total{service,reason}``: connections closed before a request
-  was read: over a cap (``max_connections``, ``max_connections_per_ip``), or without a complete
-  request head in time (``header_timeout``).
+  was read: over a cap (``max_connections``, ``max_connections_per_ip``), without a complete
+  request head in time (``header_timeout``), or silent while its body was awaited
+  (``body_timeout``).
 """
 
 from __future__ import annotations
@@ -70,8 +71,8 @@ class ServerMetrics:
         )
         self.connections_refused = Counter(
             "strato_connections_refused",
-            "Connections closed before a request was read (over a cap, or no request head in "
-            "time), by reason",
+            "Connections closed before a request was read (over a cap, no request head in "
+            "time, a body that stopped coming), by reason",
             ("service", "reason"),
             registry=self.registry,
         )

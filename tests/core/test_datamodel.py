@@ -6,6 +6,9 @@ hold (brackets, digits, escaped quotes)."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 from strato import dagcbor
@@ -19,6 +22,7 @@ from strato.datamodel import (
     to_int64,
 )
 from strato.errors import DataModelError
+from strato.xrpc.method import DEFAULT_JSON_LIMIT
 
 
 @pytest.mark.parametrize(
@@ -95,3 +99,22 @@ def test_the_depth_limit_is_the_data_model_decoders() -> None:
         check_json(json.dumps({"a": deepest}).encode())
     with pytest.raises(ValueError, match="nesting depth exceeds 64"):
         dagcbor.decode(dagcbor.encode({"a": deepest}))
+
+
+def test_a_refused_body_is_walked_once() -> None:
+    """A body refused early (an integer beyond 64 bits the walk does not name, then a string
+    that never ends, full of escaped quotes) as large as the router takes is refused at once.
+    Walked from every quote to the end, it took minutes of a server's event loop: the check
+    runs in a child killed after a generous bound."""
+    body = b'12345678901234567890123- "' + b'\\"' * (DEFAULT_JSON_LIMIT // 2 - 16)
+    check = (
+        "import sys; from strato.datamodel import check_json; "
+        "from strato.errors import DataModelError\n"
+        "try: check_json(sys.stdin.buffer.read())\n"
+        "except DataModelError as err: print(err.reason)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", check],
+        input=body, capture_output=True, timeout=60, env=os.environ, check=True,
+    )  # fmt: skip
+    assert done.stdout.decode().strip() == OUT_OF_RANGE, done.stderr.decode()

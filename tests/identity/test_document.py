@@ -107,6 +107,16 @@ def test_malformed_documents(data: bytes, reason: str) -> None:
     assert reason in info.value.reason
 
 
+def test_a_document_nested_too_deep_is_malformed() -> None:
+    """A did:web host's document nested deep enough to exhaust the decoder's stack."""
+    data = b'{"id": "did:plc:x", "x": ' + b"[" * 2000 + b"]" * 2000 + b"}"
+    with pytest.raises(DidResolutionError) as info:
+        parse_did_document(data)
+    assert info.value.reason == (
+        "malformed DID document: invalid data model value: nested more than 64 levels deep at $.x"
+    )
+
+
 def test_document_for_another_did() -> None:
     other = "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa"
     with pytest.raises(DidResolutionError) as info:

@@ -6,9 +6,10 @@ refused before anything is sent."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from pds_identity_helpers import error_of
 from pds_net import LocalPds, local_network
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from strato.crypto import PublicKey
 from strato.identity import parse_did_document
@@ -93,6 +94,18 @@ class Upstream:
             return JSONResponse({"error": "InternalServerError"}, 500)
         if nsid == "com.example.garbled":
             return Response(b'{"error": "\xff"}', 400, media_type="application/json")
+        if nsid == "com.example.endless":  # an error answer that never ends
+
+            async def endless() -> AsyncIterator[bytes]:
+                yield b'{"error":"Endless","message":"'
+                while True:
+                    yield b"x" * 65536
+                    await asyncio.sleep(0)  # lets the response see the PDS hang up
+
+            return StreamingResponse(endless(), 400, media_type="application/json")
+        if nsid == "com.example.deep":  # an error nested deep enough to exhaust a decoder
+            deep = b'{"error":"Deep","x":' + b"[" * 2000 + b"]" * 2000 + b"}"
+            return Response(deep, 400, media_type="application/json")
         return Response(
             json.dumps({"echo": nsid, "query": request.url.query}),
             media_type="application/json",
@@ -252,6 +265,10 @@ def test_upstream_errors_come_back_as_xrpc_errors(proxied: tuple[LocalPds, Upstr
         400,
         "InvalidRequest",
     )
+    deep = call(pds, "com.example.deep", token, proxy=target)
+    assert error_of(deep) == (400, "InvalidRequest")  # the name is lost, not the status
+    endless = call(pds, "com.example.endless", token, proxy=target)
+    assert error_of(endless) == (400, "InvalidRequest")  # read no further than an error's size
 
 
 def test_an_unreachable_upstream_is_an_upstream_failure(tmp_path: Path) -> None:

@@ -199,8 +199,14 @@ def test_a_local_network_refuses_non_public_addresses(
 
 @pytest.mark.parametrize(
     "answer",
-    [None, b"<html>hello</html>", b"[1, 2]", b'{"did": "' + b"x" * 70_000 + b'"}'],
-    ids=["501", "not-json", "not-an-object", "too-big"],
+    [
+        None,
+        b"<html>hello</html>",
+        b"[1, 2]",
+        b'{"did": "' + b"x" * 70_000 + b'"}',
+        b'{"did": ' + b"[" * 2000 + b"]" * 2000 + b"}",
+    ],
+    ids=["501", "not-json", "not-an-object", "too-big", "too-deep"],
 )
 def test_a_host_that_does_not_answer_describe_server_is_not_found(
     store: Store, upstream: FakeUpstream, answer: bytes | None

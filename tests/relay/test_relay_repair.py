@@ -1,17 +1,27 @@
 """Accounts that repair themselves: a broken chain is resynced from the account's PDS with a
-``#sync``; commits from an account the relay holds inactive make it re-check the PDS; a full
-disk stops ingest (health says why) without losing or corrupting anything."""
+``#sync``; commits from an account the relay holds inactive make it re-check the PDS, whose
+unusable answers are counted; a full disk stops ingest (health says why) without losing or
+corrupting anything."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import httpx
+import pytest
+from localnet import serve_app
 from pds_net import LocalPds
-from relay_net import LocalRelay
+from relay_net import LocalRelay, run_relay
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
 from strato.car import read_car
 from strato.firehose import decode_frame, encode_message
+from strato.relay.accounts import AccountState
+from strato.relay.repair import Kind
 from test_relay_pipeline import add_host, feed, pds_frames, read_relay, wait_head, write_posts
 
 
@@ -215,3 +225,49 @@ def test_a_failing_batch_stops_ingest_visibly_and_is_tried_again(
     assert [frame.seq for frame in read_relay(relay, len(upstream))] == list(
         range(1, len(upstream) + 1)
     )
+
+
+#: Answers to ``getRepoStatus`` a recheck cannot use: (status, a body, or None for one that
+#: never ends).
+UNUSABLE = {
+    "endless": (200, None),
+    "too-deep": (200, b'{"active":' + b"[" * 2000 + b"]" * 2000 + b"}"),
+    "not-json": (200, b"<html>"),
+    "deep-error": (400, b'{"error":' + b"[" * 2000 + b"]" * 2000 + b"}"),
+}
+
+
+@pytest.mark.parametrize("answer", sorted(UNUSABLE))
+def test_a_recheck_counts_an_answer_it_cannot_use(tmp_path: Path, answer: str) -> None:
+    """A host whose getRepoStatus never ends, nests too deep or is not JSON: the recheck ends
+    as ``bad_answer`` (read no further than a status answer's size), the account untouched."""
+    status, body = UNUSABLE[answer]
+
+    async def endless() -> AsyncIterator[bytes]:
+        while True:
+            yield b" " * 65536
+            await asyncio.sleep(0)  # lets the response see the relay hang up
+
+    async def repo_status(request: Request) -> Response:
+        if body is None:
+            return StreamingResponse(endless(), status, media_type="application/json")
+        return Response(body, status, media_type="application/json")
+
+    app = Starlette(routes=[Route("/xrpc/com.atproto.sync.getRepoStatus", repo_status)])
+    did = "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa"
+    with serve_app(app) as url, run_relay(tmp_path / "relay", "http://127.0.0.1:9") as relay:
+        ctx = relay.ctx
+        hostname = "localhost:" + url.rsplit(":", 1)[1]
+        with ctx.store.write() as txn:
+            host = ctx.hosts.add(txn, hostname, no_ssl=True, account_limit=10)
+            state = AccountState(did=did, host_id=host.id, upstream_status="deactivated")
+            ctx.accounts.put(txn, state)
+        loop = ctx.broadcaster._loop
+        assert loop is not None
+        recheck = ctx.repairer.run_now(Kind.RECHECK, did)
+        asyncio.run_coroutine_threadsafe(recheck, loop).result(30)
+        outcome = ctx.metrics.registry.get_sample_value(
+            "strato_relay_repairs_total", {"kind": "recheck", "outcome": "bad_answer"}
+        )
+        assert outcome == 1
+        assert account_field(relay, did, "upstream_status") == "deactivated"

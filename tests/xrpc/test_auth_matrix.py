@@ -8,6 +8,9 @@ each kind of credential it accepts:
 
 - none: 401 ``AuthMissing`` (session tokens), ``MissingJwt`` (service tokens),
   ``AuthenticationRequired`` (the admin password); optional auth lets the request through;
+- a bearer token that is no token (its header nested 2,000 deep): 400 ``InvalidToken`` where
+  session tokens are accepted, else 401 ``BadJwt`` (service tokens) or
+  ``AuthenticationRequired`` (the admin password);
 - an access token: expired 400 ``ExpiredToken``; for another audience, a refresh token, an app
   password where the scopes leave it out (the privileged methods) or a privileged one where
   they want full access: 400 ``InvalidToken``; a taken-down account's 401 ``AccountTakedown``
@@ -20,7 +23,8 @@ each kind of credential it accepts:
 - a service token: expired 401 ``JwtExpired``, another audience 401 ``BadJwtAudience``, another
   method 401 ``BadJwtLexiconMethod``; where the verifier checks the issuer's account, taken
   down 401 ``AccountTakedown`` and deleted 403 ``AccountNotFound``;
-- the admin password: a wrong one, or a user's token, 401 ``AuthenticationRequired``.
+- the admin password: a wrong one, one that is not base64 text, or a user's token, 401
+  ``AuthenticationRequired``.
 
 Two policies keep a new method honest: it is public only when listed in :data:`PUBLIC`, and a
 procedure an account's token authenticates refuses a taken-down account unless listed in
@@ -30,7 +34,7 @@ manage its account).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -47,6 +51,7 @@ from matrix_net import (
     tables,
 )
 from strato.xrpc.auth import AuthScope, Verifier, unauthenticated
+from strato.xrpc.jws import b64url_encode
 from strato.xrpc.method import RawInput
 from strato.xrpc.router import XrpcMethod
 
@@ -79,6 +84,13 @@ AUTH_ERRORS: Final = frozenset({
     "AccountTakedown", "AccountNotFound", "AccountDeactivated",
 })  # fmt: skip
 HOUR: Final = 3600.0
+#: Basic credentials that are not base64 text (bytes past ASCII in the header).
+NOT_BASE64: Final = httpx.Headers([(b"authorization", b"Basic \xff\xfe")])
+#: A bearer token whose header nests deep enough to exhaust a JSON decoder's stack.
+DEEP_TOKEN: Final = ".".join(
+    b64url_encode(part)
+    for part in (b'{"alg":"HS256","x":' + b"[" * 2000 + b"]" * 2000 + b"}", b"{}", b"x")
+)
 #: A refusal: (status, error name); None: let through by auth.
 Expected = tuple[int, str] | None
 
@@ -95,7 +107,7 @@ class Case:
     and the answer expected."""
 
     name: str
-    headers: dict[str, str]
+    headers: Mapping[str, str] | httpx.Headers
     expected: Expected
     body: dict[str, Any] | None = None
 
@@ -107,6 +119,15 @@ def anonymous_answer(verifier: Verifier) -> Expected:
         return (401, "AuthMissing")
     if "service" in verifier.accepts:
         return (401, "MissingJwt")
+    return (401, "AuthenticationRequired")
+
+
+def malformed_answer(verifier: Verifier) -> Expected:
+    """A bearer token that is no token (its header nests past the data model's depth)."""
+    if verifier.accepts & {"access", "refresh"}:
+        return (400, "InvalidToken")
+    if "service" in verifier.accepts:
+        return (401, "BadJwt")
     return (401, "AuthenticationRequired")
 
 
@@ -177,6 +198,7 @@ def admin_cases(net: MatrixNet) -> list[Case]:
     refused = (401, "AuthenticationRequired")
     return [
         Case("wrong admin password", basic("not-the-" + ADMIN), refused),
+        Case("an admin password that is not base64 text", NOT_BASE64, refused),
         Case("a user's token on an admin method", bearer(net.alice.access), refused),
     ]
 
@@ -185,7 +207,10 @@ def cases_for(net: MatrixNet, nsid: str, method: XrpcMethod) -> list[Case]:
     verifier = method.auth
     assert isinstance(verifier, Verifier), f"{nsid}: its verifier declares nothing"
     accepts = verifier.accepts
-    cases = [Case("no credentials", {}, anonymous_answer(verifier))]
+    cases = [
+        Case("no credentials", {}, anonymous_answer(verifier)),
+        Case("a token nested too deep", bearer(DEEP_TOKEN), malformed_answer(verifier)),
+    ]
     if "access" in accepts:
         cases += access_cases(net, method, verifier)
     if "refresh" in accepts:
@@ -204,14 +229,16 @@ def send(
 ) -> httpx.Response:
     types = method.types
     url = f"/xrpc/{nsid}"
+    headers = httpx.Headers(case.headers)  # raw bytes kept as they are
     if types.kind == "query":
-        return client.get(url, params=sample(types.params, alice), headers=case.headers)
+        return client.get(url, params=sample(types.params, alice), headers=headers)
     if isinstance(types.input, RawInput):
         kind = "application/octet-stream" if "*" in types.input.encoding else types.input.encoding
-        return client.post(url, content=b"x", headers={**case.headers, "content-type": kind})
+        headers["content-type"] = kind
+        return client.post(url, content=b"x", headers=headers)
     if types.input is None:
-        return client.post(url, content=b"", headers=case.headers)
-    return client.post(url, json=case.body or {}, headers=case.headers)
+        return client.post(url, content=b"", headers=headers)
+    return client.post(url, json=case.body or {}, headers=headers)
 
 
 def mismatch(case: Case, response: httpx.Response) -> str | None:
@@ -254,7 +281,7 @@ def test_method(net: MatrixNet, server: str, nsid: str) -> None:
 def test_relay_admin_path(net: MatrixNet, method: str, path: str) -> None:
     """The reference's ``/admin/`` paths answer its own 401 (with the Basic challenge)."""
     client = net.client(net.relay.url)
-    for headers in ({}, basic("not-the-" + ADMIN), bearer(net.alice.access)):
+    for headers in ({}, basic("not-the-" + ADMIN), NOT_BASE64, bearer(net.alice.access)):
         answer = client.request(method, path, headers=headers)
         assert answer.status_code == 401, (headers, answer.text)
         assert answer.json() == {"error": "Unauthorized"}

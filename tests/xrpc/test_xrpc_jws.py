@@ -12,6 +12,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from strato import datamodel
 from strato.crypto import K256, P256, PrivateKey
 from strato.xrpc import jws
 
@@ -95,6 +96,14 @@ def test_standard_ecdsa_signatures_verify_when_low_s(
     assert seen == {True, False}
 
 
+#: JSON nested deep enough to exhaust a decoder's stack (the interpreter's recursion limit).
+DEEP = b"[" * 2000 + b"]" * 2000
+
+
+def _raw_token(header: bytes, payload: bytes) -> str:
+    return ".".join(jws.b64url_encode(data) for data in (header, payload, b"sig"))
+
+
 def _token(header: object, payload: object = None, signature: bytes = b"sig") -> str:
     body = part(payload if payload is not None else {})
     return f"{part(header)}.{body}.{jws.b64url_encode(signature)}"
@@ -111,8 +120,12 @@ def _token(header: object, payload: object = None, signature: bytes = b"sig") ->
         (part({"alg": "HS256"}) + ".e30.a", "malformed base64url"),
         (part({"alg": "HS256"}) + ".e30.ab", "non-canonical base64url"),
         (jws.b64url_encode(b"{nope") + ".e30.", "header is not JSON"),
-        ("eyJhbGciOiJub2ulIn0.e30.", "header is not JSON"),  # invalid UTF-8, found by fuzz/
-        (part({"alg": "HS256"}) + "." + jws.b64url_encode(b'"\xa5"') + ".", "payload is not JSON"),
+        # invalid UTF-8, found by fuzz/
+        ("eyJhbGciOiJub2ulIn0.e30.", "header: JSON text is not valid UTF-8 (byte 11)"),
+        (
+            part({"alg": "HS256"}) + "." + jws.b64url_encode(b'"\xa5"') + ".",
+            "payload: JSON text is not valid UTF-8 (byte 1)",
+        ),
         (_token([1, 2]), "header is not a JSON object"),
         (part({"alg": "HS256"}) + "." + part([1]) + ".", "payload is not a JSON object"),
         (_token({"typ": "JWT"}), "missing alg"),
@@ -121,6 +134,9 @@ def _token(header: object, payload: object = None, signature: bytes = b"sig") ->
         (_token({"alg": "RS256"}), "algorithm 'RS256' not allowed"),
         (_token({"alg": "HS256", "crit": ["exp"]}), "unsupported critical header parameters"),
         (_token({"alg": "HS256", "typ": 1}), "malformed typ"),
+        (_raw_token(b'{"alg":"HS256","x":' + DEEP + b"}", b"{}"), f"header: {datamodel.DEEP}"),
+        (_raw_token(b'{"alg":"HS256"}', b'{"exp":' + DEEP + b"}"), f"payload: {datamodel.DEEP}"),
+        (_token({"alg": "HS256"}, {"exp": 2**64}), f"payload: {datamodel.OUT_OF_RANGE}"),
     ],
 )
 def test_decode_refuses(token: str, reason: str) -> None:

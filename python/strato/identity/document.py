@@ -1,7 +1,9 @@
 """DID documents: strict parsing and the atproto data in them.
 
-Owns :class:`DidDocument` (decoded with msgspec: wrong types are errors, unknown members such as
-``@context`` or ``authentication`` are ignored) and the three extractions atproto defines:
+Owns :class:`DidDocument` (decoded with msgspec once the text is within the data model's limits,
+:func:`strato.datamodel.check_json`, since it comes from whoever runs a did:web host: wrong types
+are errors, unknown members such as ``@context`` or ``authentication`` are ignored) and the three
+extractions atproto defines:
 
 - the **signing key**: the first verification method whose id is ``#atproto`` (relative) or
   ``<did>#atproto`` (absolute) and whose controller is the DID. Type ``Multikey`` carries a
@@ -23,7 +25,14 @@ from urllib.parse import urlsplit
 import msgspec
 
 from strato.crypto import K256, P256, PublicKey
-from strato.errors import DidResolutionError, IdentifierError, IdentityError, InvalidKeyError
+from strato.datamodel import check_json
+from strato.errors import (
+    DataModelError,
+    DidResolutionError,
+    IdentifierError,
+    IdentityError,
+    InvalidKeyError,
+)
 from strato.identity.names import check_did, normalize_handle
 
 ATPROTO_KEY_FRAGMENT: Final = "atproto"
@@ -160,8 +169,9 @@ def parse_did_document(data: bytes | str, did: str | None = None) -> DidDocument
     ``id`` is another DID than the one resolved."""
     subject = did or ""
     try:
+        check_json(data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data)
         doc = _DECODER.decode(data)
-    except (msgspec.DecodeError, UnicodeDecodeError) as err:  # msgspec's error for invalid UTF-8
+    except (DataModelError, msgspec.DecodeError) as err:
         raise DidResolutionError(f"malformed DID document: {err}", subject) from err
     try:
         check_did(doc.id)

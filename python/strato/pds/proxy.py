@@ -16,7 +16,8 @@ PDS (``pipethrough.ts``):
   ``aud`` ``<did>#<service id>``, ``lxm`` the NSID) in place of the user's;
 - the answer is streamed back with its status, content headers and
   :data:`FORWARDED_RESPONSE_HEADERS`; an upstream error answer becomes the same XRPC error (a
-  500 becomes 502 ``UpstreamFailure``); an unreachable upstream is 502 ``UpstreamFailure``.
+  500 becomes 502 ``UpstreamFailure``; its name and message read from at most
+  :data:`MAX_ERROR_BYTES` of it); an unreachable upstream is 502 ``UpstreamFailure``.
 
 Methods the PDS serves are served here, header or not. The endpoint must pass the PDS's
 network policy (:mod:`strato.netpolicy`): outside a local network an https URL on port 443
@@ -38,7 +39,9 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from strato.datamodel import check_json
 from strato.errors import (
+    DataModelError,
     IdentifierError,
     IdentityError,
     IdentityUnavailableError,
@@ -60,6 +63,9 @@ FORWARDED_REQUEST_HEADERS: Final = ("accept-language", "atproto-accept-labelers"
 BODY_HEADERS: Final = ("content-type", "content-encoding", "content-length")
 CONTENT_HEADERS: Final = ("content-type", "content-encoding", "content-length", "content-language")
 FORWARDED_RESPONSE_HEADERS: Final = ("atproto-repo-rev", "atproto-content-labelers", "retry-after")
+#: The most of an upstream's error answer read for its name and message: an XRPC error is a
+#: small JSON object, and a longer answer is not held in memory.
+MAX_ERROR_BYTES: Final = 64 * 1024
 
 Fallback = Callable[[Request, str], Awaitable[Response]]
 
@@ -189,19 +195,21 @@ class _ErrorBody(msgspec.Struct):
 
 async def _upstream_error(upstream: httpx.Response) -> XrpcError:
     """The XRPC error of an upstream error answer (its name and message when it has them)."""
+    data = bytearray()
     try:
-        data = await upstream.aread()
+        async for chunk in upstream.aiter_bytes():
+            data += chunk
+            if len(data) > MAX_ERROR_BYTES:
+                data.clear()  # no XRPC error: the status alone says what happened
+                break
     except httpx.HTTPError:
-        data = b""
+        data.clear()
     finally:
         await upstream.aclose()
     try:
+        check_json(bytes(data))  # an answer nested deep would exhaust the decoder's stack
         body = msgspec.json.decode(data, type=_ErrorBody)
-    except (
-        msgspec.DecodeError,
-        msgspec.ValidationError,
-        UnicodeDecodeError,
-    ):  # msgspec's error for invalid UTF-8
+    except (DataModelError, msgspec.DecodeError):
         body = _ErrorBody()
     headers = {
         name: upstream.headers[name]

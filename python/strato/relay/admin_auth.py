@@ -39,7 +39,7 @@ def presented_token(connection: HTTPConnection) -> str | None:
         return None
     try:
         decoded = base64.b64decode(value, validate=True).decode("utf-8")
-    except ValueError:  # not base64 (binascii.Error), not ASCII, or not UTF-8 once decoded
+    except ValueError:  # not base64 (binascii.Error), not ASCII text, not UTF-8 once decoded
         return None
     user, colon, password = decoded.partition(":")
     return password if colon and user == "admin" else None

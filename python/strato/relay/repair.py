@@ -22,14 +22,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import json
 import logging
 import time
 from collections.abc import Callable
-from typing import Final
+from typing import Any, Final
 
 import httpx
 
 from strato import car
+from strato.datamodel import check_json
 from strato.errors import CommitVerificationError, IdentityError
 from strato.firehose import Sequencer
 from strato.firehose.frames import encode_message
@@ -49,6 +51,8 @@ DEFAULT_CONCURRENCY: Final = 8
 DEFAULT_MIN_INTERVAL: Final = 60.0
 #: The largest repository a resync downloads.
 MAX_REPO_BYTES: Final = 1 << 30
+#: The most of a ``getRepoStatus`` answer read (a few hundred bytes of JSON).
+MAX_STATUS_BYTES: Final = 64 * 1024
 
 
 class Kind(enum.StrEnum):
@@ -177,17 +181,14 @@ class Repairer:
             self.http, await self._pds(state), "GET", "/xrpc/com.atproto.sync.getRepoStatus",
             params={"did": did},
         )  # fmt: skip
-        try:
-            await response.aread()
-        finally:
-            await response.aclose()
-        if response.status_code == 400 and _error(response) == "RepoNotFound":
+        body = await _json_answer(response)
+        refused = body.get("error") if isinstance(body, dict) else None
+        if response.status_code == 400 and refused == "RepoNotFound":
             upstream: str | None = "deleted"
             rev = None
         elif response.status_code != 200:
             raise RepairError("bad_answer", f"getRepoStatus answered {response.status_code}")
         else:
-            body = response.json()
             if not isinstance(body, dict) or not isinstance(body.get("active"), bool):
                 raise RepairError("bad_answer", "getRepoStatus answer has no active flag")
             status = body.get("status")
@@ -297,9 +298,19 @@ class Repairer:
         return True
 
 
-def _error(response: httpx.Response) -> str | None:
-    with contextlib.suppress(ValueError):
-        body = response.json()
-        if isinstance(body, dict) and isinstance(body.get("error"), str):
-            return str(body["error"])
-    return None
+async def _json_answer(response: httpx.Response) -> Any:
+    """The JSON value of a host's answer (closed here), None when it is not JSON within the
+    data model's limits or longer than :data:`MAX_STATUS_BYTES`."""
+    data = bytearray()
+    try:
+        async for chunk in response.aiter_bytes():
+            data += chunk
+            if len(data) > MAX_STATUS_BYTES:
+                return None
+    finally:
+        await response.aclose()
+    try:
+        check_json(bytes(data))  # a value nested deep would exhaust the decoder's stack
+        return json.loads(data)
+    except ValueError:  # DataModelError is one too
+        return None

@@ -13,7 +13,9 @@ them: uvicorn's HTTP protocol (:mod:`strato.serve.protocol`) and the relay's fan
 - The request head must be complete within ``header_timeout`` of the connection's accept or, on
   a kept-alive connection, of the first byte after the previous response: bytes trickling in do
   not extend it. A connection that does not make it is closed, counted as ``header_timeout``.
-- A kept-alive connection idle for ``keepalive_timeout`` after a response is closed.
+- A kept-alive connection idle for ``keepalive_timeout`` after a response is closed, and so is
+  one that sends nothing for as long while its request's body is awaited (counted as
+  ``body_timeout``).
 - A connection over a cap is refused at once: a 503 ``NotEnoughResources`` with ``Retry-After``
   and ``Connection: close`` is written without waiting, and the connection closed; counted by
   reason, ``max_connections`` or ``max_connections_per_ip``. A WebSocket counts while it is open.
@@ -53,6 +55,7 @@ RETRY_AFTER: Final = 10
 MAX_CONNECTIONS: Final = "max_connections"
 MAX_CONNECTIONS_PER_IP: Final = "max_connections_per_ip"
 HEADER_TIMEOUT: Final = "header_timeout"
+BODY_TIMEOUT: Final = "body_timeout"
 
 _REFUSAL_BODY: Final = json.dumps(
     {"error": "NotEnoughResources", "message": "too many connections; try again later"}

@@ -11,7 +11,11 @@ in ``connection_made`` when the server's guard has no slot for it, and a timer c
 the request head is complete in time. The timer starts at the accept and, on a kept-alive
 connection, at the first byte received after a response (uvicorn's keep-alive timer covers the
 wait for that byte); it is stopped when a head is complete and never restarted while one is
-being received. A WebSocket upgrade keeps the slot until the WebSocket closes.
+being received. Once a head is complete the request's body must keep coming: a connection that
+sends nothing for the keep-alive timeout while the app waits for more of its body is closed
+(a slow-body client would otherwise hold its connection forever), unless the server itself
+stopped reading (the app has not taken what came) or has not yet asked for the body
+(``Expect: 100-continue``). A WebSocket upgrade keeps the slot until the WebSocket closes.
 """
 
 from __future__ import annotations
@@ -21,7 +25,14 @@ from typing import Any, ClassVar
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from strato.serve.limits import HEADER_TIMEOUT, REFUSAL, ConnectionGuard, Slot, peer_address
+from strato.serve.limits import (
+    BODY_TIMEOUT,
+    HEADER_TIMEOUT,
+    REFUSAL,
+    ConnectionGuard,
+    Slot,
+    peer_address,
+)
 
 
 def guarded_protocol(
@@ -50,6 +61,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._slot: Slot | None = None
         self._upgraded = False
         self._head_timer: asyncio.TimerHandle | None = None
+        self._body_timer: asyncio.TimerHandle | None = None
+        #: When the connection last received bytes (the event loop's clock).
+        self._received_at = 0.0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._slot = self.guard.admit(peer_address(transport.get_extra_info("peername")))
@@ -63,15 +77,24 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self._slot is None:  # refused: what it sent is not read
             return
+        self._received_at = self.loop.time()
         super().data_received(data)
-        if self._head_timer is None and not self._upgraded and not self._in_request():
-            self._start_head_timer()
+        if self._upgraded:
+            return
+        if not self._in_request():
+            if self._head_timer is None:
+                self._start_head_timer()
+        elif self._body_timer is None and self._awaiting_body():
+            self._body_timer = self.loop.call_later(self.timeout_keep_alive, self._body_idle)
 
     def connection_lost(self, exc: Exception | None) -> None:
         slot, self._slot = self._slot, None
         if slot is None:  # refused, uvicorn never saw it
             return
         self._stop_head_timer()
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
         slot.release()
         super().connection_lost(exc)
 
@@ -92,6 +115,27 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def _in_request(self) -> bool:
         """Between a complete head and the end of its response (the app's time, not limited)."""
         return self.cycle is not None and not self.cycle.response_complete
+
+    def _awaiting_body(self) -> bool:
+        """Whether the request's body is still to come from the client."""
+        return self._in_request() and self.cycle.more_body
+
+    def _body_idle(self) -> None:
+        """The body timer: close a connection silent for the keep-alive timeout while its
+        body is awaited, else look again when it could have been."""
+        self._body_timer = None
+        if self.transport.is_closing() or not self._awaiting_body():
+            return
+        silent = self.loop.time() - self._received_at
+        waiting_on_us = self.flow.read_paused or self.cycle.waiting_for_100_continue
+        if silent < self.timeout_keep_alive or waiting_on_us:
+            wait = (
+                self.timeout_keep_alive - silent if not waiting_on_us else self.timeout_keep_alive
+            )
+            self._body_timer = self.loop.call_later(wait, self._body_idle)
+            return
+        self.guard.refuse(BODY_TIMEOUT)
+        self.transport.close()
 
     def _start_head_timer(self) -> None:
         if self.transport.is_closing():

@@ -152,7 +152,7 @@ def basic_credentials(request: Request) -> tuple[str, str] | None:
         return None
     try:
         decoded = base64.b64decode(parsed[1], validate=True).decode("utf-8")
-    except ValueError:  # not base64 (binascii.Error), not ASCII, or not UTF-8 once decoded
+    except ValueError:  # not base64 (binascii.Error), not ASCII text, not UTF-8 once decoded
         return None
     user, colon, password = decoded.partition(":")
     return (user, password) if colon else None

@@ -10,8 +10,10 @@ signatures and :class:`strato.crypto.PublicKey` refuses high-S ones, and a 64-by
 signature is exactly the JWS form, so there is nothing to convert.
 
 Parsing is strict: at most :data:`MAX_TOKEN_BYTES`, three unpadded base64url parts, a JSON
-object header and payload, an ``alg`` from the caller's allow-list (``none`` never is), no
-``crit`` extensions. :class:`JwsError` carries a stable ``reason``.
+object header and payload within the data model's limits (:func:`strato.datamodel.check_json`:
+a header nested a thousand deep would exhaust the decoder's stack), an ``alg`` from the
+caller's allow-list (``none`` never is), no ``crit`` extensions. :class:`JwsError` carries a
+stable ``reason``.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from typing import Any, Final
 import msgspec
 
 from strato.crypto import K256, P256, PrivateKey, PublicKey
+from strato.datamodel import check_json
+from strato.errors import DataModelError
 
 HS256: Final = "HS256"
 ES256K: Final = "ES256K"
@@ -128,9 +132,14 @@ def decode(token: str, algorithms: frozenset[str] | tuple[str, ...]) -> Jws:
 
 
 def _json_object(part: str, name: str) -> dict[str, Any]:
+    data = b64url_decode(part)
     try:
-        value = msgspec.json.decode(b64url_decode(part))
-    except (msgspec.DecodeError, UnicodeDecodeError):  # msgspec's error for invalid UTF-8
+        check_json(data)
+    except DataModelError as err:
+        raise JwsError(f"{name}: {err.reason}") from None
+    try:
+        value = msgspec.json.decode(data)
+    except msgspec.DecodeError:
         raise JwsError(f"{name} is not JSON") from None
     if type(value) is not dict:
         raise JwsError(f"{name} is not a JSON object")

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Generic, TypeVar
 
 import msgspec
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
@@ -287,6 +287,8 @@ class XrpcRouter:
             if err.status >= 500 and err.status != 501:
                 logger.warning("%s in %s", err, request.url.path)
             response = err.response()
+        except ClientDisconnect:  # gone, or closed for a body that stopped coming: no reader
+            response = invalid_request("the connection closed before the request ended").response()
         except Exception:
             logger.exception("unexpected error in %s", request.url.path)
             response = XrpcError(500).response()

@@ -32,7 +32,7 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -88,7 +88,10 @@ def guarded(admin: RelayAdmin, handler: Handler) -> Callable[[Request], Awaitabl
 
 
 async def body(request: Request) -> dict[str, Any]:
-    data = await request.body()
+    try:
+        data = await request.body()
+    except ClientDisconnect:  # gone, or closed for a body that stopped coming: no reader
+        raise PathError(400, "the connection closed before the request ended") from None
     try:
         check_json(data)
         value = json.loads(data)

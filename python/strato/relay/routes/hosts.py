@@ -32,6 +32,7 @@ hosts that have sent an event (``seq`` above 0).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -41,7 +42,7 @@ from typing import Any, Final
 import httpx
 import msgspec
 
-from strato.datamodel import to_int64
+from strato.datamodel import check_json, to_int64
 from strato.errors import DataModelError
 from strato.netpolicy import send
 from strato.relay.bans import DomainBans
@@ -193,10 +194,12 @@ class HostService:
         status, servers, body = await self._describe_server(target)
         if any(RELAY_MARK in value.lower() for value in servers):
             raise bad_request(f"{target.hostname} is a relay (Server: {servers[0]})")
-        try:
-            answer = json.loads(body) if status == 200 and body is not None else None
-        except ValueError:
-            answer = None
+        answer = None
+        if status == 200 and body is not None:
+            # check_json first: a host's answer nested deep would exhaust the decoder's stack
+            with contextlib.suppress(ValueError):  # DataModelError is one too
+                check_json(body)
+                answer = json.loads(body)
         if not isinstance(answer, dict):
             raise XrpcError(
                 400, "HostNotFound", f"host server unreachable: describeServer answered {status}"
