@@ -40,6 +40,11 @@ LAN = NetworkPolicy.from_options(local_network=False, allow_network=["10.0.0.0/8
         ("::ffff:10.0.0.1", "private address"),
         ("::ffff:127.0.0.1", "loopback address"),
         ("::ffff:93.184.216.34", None),
+        ("2002:0a00:0001::1", "private address"),  # 6to4 of 10.0.0.1
+        ("2002:7f00:0001::1", "loopback address"),  # 6to4 of 127.0.0.1
+        ("2002:a9fe:a9fe::1", "link-local address"),  # 6to4 of 169.254.169.254
+        ("2002:5db8:d822::1", None),  # 6to4 of 93.184.216.34
+        ("2001:0:4136:e378:8000:63bf:f5ff:fffe", "private address"),  # Teredo
     ],
 )
 def test_address_kinds(address: str, kind: str | None) -> None:
@@ -54,6 +59,7 @@ def test_address_kinds(address: str, kind: str | None) -> None:
         ("::1", "loopback address", None, "loopback address"),
         ("10.1.2.3", "private address", "private address", None),
         ("::ffff:10.1.2.3", "private address", "private address", None),
+        ("2002:0a01:0203::1", "private address", "private address", None),
         ("fd00::5", "private address", "private address", None),
         ("fc00::5", "private address", "private address", "private address"),
         ("192.168.0.1", "private address", "private address", "private address"),

@@ -142,6 +142,33 @@ def test_plc_command_logs_json_and_stops_on_sigint(tmp_path: Path) -> None:
     assert rest[-1]["msg"] == "stopped"
 
 
+def test_the_client_address_is_the_sockets_peer_whatever_it_forwards() -> None:
+    """uvicorn believes X-Forwarded-For from 127.0.0.1 by default: a local client could then
+    choose the address the per-IP limits count it under. The services read that header
+    themselves, behind --trust-proxy only."""
+
+    async def peer(request: Request) -> Response:
+        assert request.client is not None
+        return PlainTextResponse(request.client.host)
+
+    async def scenario() -> str:
+        stop = asyncio.Event()
+        ready: asyncio.Future[list[Running]] = asyncio.get_running_loop().create_future()
+        probe = Starlette(routes=[Route("/", peer)])
+        task = asyncio.create_task(
+            serve([Service("peer", probe)], ready.set_result, stop_when=stop)
+        )
+        (running,) = await ready
+        async with httpx.AsyncClient() as client:
+            forged = {"X-Forwarded-For": "203.0.113.7", "Forwarded": "for=203.0.113.7"}
+            answer = (await client.get(running.url + "/", headers=forged)).text
+        stop.set()
+        await task
+        return answer
+
+    assert asyncio.run(scenario()) == "127.0.0.1"
+
+
 def test_accepted_connections_have_nagle_off() -> None:
     """The listening socket serve() binds yields connections with TCP_NODELAY set by asyncio
     (a keep-alive client would otherwise wait for delayed ACKs between requests)."""

@@ -39,7 +39,7 @@ from strato.metrics import ServerMetrics
 from strato.pds.settings import PdsSettings
 from strato.relay.settings import RelaySettings
 from strato.serve import Service
-from strato.serve.limits import ConnectionLimits
+from strato.serve.limits import ConnectionGuard, ConnectionLimits
 
 
 @dataclass
@@ -277,3 +277,16 @@ def test_the_default_cap_is_half_the_raised_open_file_limit_shared_by_the_server
         [sys.executable, "-c", check], check=True, capture_output=True, text=True, env=os.environ
     )
     assert [int(word) for word in done.stdout.split()] == [hard // 2 // 3, hard, hard]
+
+
+def test_the_per_ip_cap_counts_an_ipv6_client_by_its_64() -> None:
+    # A host is given a /64 at least: counted per address, one client would hold unlimited
+    # slots. An IPv4-mapped address counts as its IPv4 address.
+    guard = ConnectionGuard(100, 2)
+    held = [guard.admit("2001:db8:1:2::1"), guard.admit("2001:db8:1:2:ffff::9")]
+    assert all(held)
+    assert guard.admit("2001:db8:1:2::abcd") is None
+    assert guard.admit("2001:db8:1:3::1") is not None
+    assert guard.admit("10.0.0.1") is not None
+    assert guard.admit("::ffff:10.0.0.1") is not None
+    assert guard.admit("10.0.0.1") is None

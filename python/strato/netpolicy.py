@@ -20,7 +20,8 @@ The rules:
   named with ``--allow-network`` holds it. That works without ``--local-network`` too (a relay
   on the internet reaching a PDS on its own LAN), where it widens the addresses only: https on
   the standard port stays the rule;
-- an IPv4-mapped IPv6 address (``::ffff:10.0.0.1``) is judged as its IPv4 address.
+- an IPv4-mapped IPv6 address (``::ffff:10.0.0.1``) or a 6to4 one (``2002:0a00:0001::1``) is
+  judged as the IPv4 address it carries (Teredo's 2001::/32 is refused as a whole).
 
 A hostname is resolved first and every address it has must pass; the connection then goes to
 one of the checked addresses (the ``Host`` header and the TLS name stay the hostname), so a
@@ -58,9 +59,10 @@ class AddressLookup(Protocol):
 
 def address_kind(address: IPAddress) -> str | None:
     """What kind of non-public address ``address`` is (``"private address"``...), None for a
-    public unicast address. An IPv4-mapped IPv6 address is judged by its IPv4 address."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    public unicast address. An IPv6 address that carries an IPv4 address, IPv4-mapped
+    (``::ffff:10.0.0.1``) or 6to4 (``2002:0a00:0001::``, which a 6to4 relay routes to that
+    IPv4 address), is judged by its IPv4 address."""
+    address = _carried(address)
     if address.is_loopback:
         return "loopback address"
     if address.is_link_local:
@@ -78,6 +80,13 @@ def address_kind(address: IPAddress) -> str | None:
     if not address.is_global:
         return "non-global address"
     return None
+
+
+def _carried(address: IPAddress) -> IPAddress:
+    """The IPv4 address an IPv4-mapped or 6to4 IPv6 address carries; else ``address``."""
+    if isinstance(address, ipaddress.IPv6Address):
+        return address.ipv4_mapped or address.sixtofour or address
+    return address
 
 
 def parse_network(text: str) -> IPNetwork:
@@ -116,8 +125,7 @@ class NetworkPolicy:
 
     def address_problem(self, address: IPAddress) -> str | None:
         """Why ``address`` may not be contacted, None when it may."""
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
+        address = _carried(address)
         if any(address in network for network in self.allowed):
             return None
         kind = address_kind(address)

@@ -106,6 +106,7 @@ class FirehoseService:
         max_per_ip: int = 16,
         cut_grace: float = 10.0,
         retention: Retention | None = None,
+        trusted_proxies: int = 0,
     ) -> None:
         self.clock = Clock()
         self.sequencer = open_log(path, self.clock, retention)
@@ -114,7 +115,10 @@ class FirehoseService:
             self.sequencer, FirehoseMetrics(self.metrics), queue_size=queue_size
         )
         self.endpoint = SubscribeReposEndpoint(
-            self.broadcaster, max_per_ip=max_per_ip, cut_grace=cut_grace
+            self.broadcaster,
+            max_per_ip=max_per_ip,
+            cut_grace=cut_grace,
+            trusted_proxies=trusted_proxies,
         )
         self.app = Starlette(
             routes=[*self.endpoint.routes(), Route("/metrics", self.metrics.endpoint)],

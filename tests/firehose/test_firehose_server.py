@@ -315,6 +315,32 @@ def test_connections_per_ip_are_limited(tmp_path: Path) -> None:
     assert service.metric("strato_firehose_consumers_cut_total", reason="ConnectionLimit") == 1
 
 
+def test_behind_a_trusted_proxy_subscribers_count_by_their_forwarded_address(
+    tmp_path: Path,
+) -> None:
+    # Every subscriber arrives from the proxy's address; counted by it, the proxy would carry
+    # no more than max_per_ip subscribers in all.
+    service = FirehoseService(tmp_path, max_per_ip=2, trusted_proxies=1)
+
+    def by(client: str) -> dict[str, str]:
+        return {"X-Forwarded-For": f"198.51.100.9, {client}"}
+
+    async def run() -> int:
+        async with (
+            connect(url(address), additional_headers=by("203.0.113.1")),
+            connect(url(address), additional_headers=by("203.0.113.1")),
+            connect(url(address), additional_headers=by("203.0.113.2")),
+            connect(url(address), additional_headers=by("203.0.113.3")),
+        ):
+            with pytest.raises(InvalidStatus) as err:
+                async with connect(url(address), additional_headers=by("203.0.113.1")):
+                    pass
+            return err.value.response.status_code
+
+    with serve(service.app) as address:
+        assert asyncio.run(run()) == 429
+
+
 def test_plain_http_gets_426(address: str) -> None:
     response = httpx.get(f"http://{address}{PATH}")
     assert response.status_code == 426

@@ -295,6 +295,29 @@ def test_the_per_ip_limit_refuses_with_429_and_the_table_lists_consumers(tmp_pat
     asyncio.run(main())
 
 
+def test_behind_a_trusted_proxy_subscribers_count_by_their_forwarded_address(
+    tmp_path: Path,
+) -> None:
+    log = Log(tmp_path / "log")
+
+    def by(client: str) -> dict[str, str]:
+        return {"X-Forwarded-For": client}
+
+    async def main() -> None:
+        async with running(tmp_path, log, max_per_ip=1, trusted_proxies=1) as (server, address):
+            first = await connect(url(address), additional_headers=by("203.0.113.1"))
+            second = await connect(url(address), additional_headers=by("203.0.113.2"))
+            with pytest.raises(InvalidStatus) as refused:
+                await connect(url(address), additional_headers=by("203.0.113.2"))
+            assert refused.value.response.status_code == 429
+            listed = sorted(c.remote for c in server.registry.list())
+            assert listed == ["203.0.113.1", "203.0.113.2"]
+            await first.close()
+            await second.close()
+
+    asyncio.run(main())
+
+
 def test_http_requests_that_are_not_an_upgrade_are_refused(tmp_path: Path) -> None:
     log = Log(tmp_path / "log")
 

@@ -21,6 +21,7 @@ from strato.xrpc.auth import (
     AuthScope,
     Credentials,
     RefreshCredentials,
+    ReplayCache,
     ServiceAuthVerifier,
     ServiceCredentials,
     create_service_jwt,
@@ -353,6 +354,24 @@ def test_replayed_service_jwt_is_refused() -> None:
     assert service_refusal(verifier, token) == (401, "BadJwt", "jwt replayed")
     fresh = create_service_jwt(key, ALICE, APPVIEW, NSID, now=clock.now)
     assert verify(verifier, fresh).did == ALICE
+
+
+def test_the_replay_cache_is_bounded_whatever_the_tokens_expiry() -> None:
+    # An issuer may mint any number of tokens with their own jti and an exp years ahead:
+    # without a bound every one of them stays, and each check grows dearer.
+    cache = ReplayCache(max_entries=100)
+    far = 1_000 + 10 * 365 * 86400
+    for n in range(1_000):
+        assert cache.check(f"did:plc:flood {n}", far, now=1_000)
+        assert len(cache) <= 100
+    assert not cache.check("did:plc:flood 999", far, now=1_000)  # the latest still remembered
+    # expired entries go first, whatever the bound
+    small = ReplayCache(max_entries=100)
+    for n in range(50):
+        small.check(f"k{n}", 1_010, now=1_000)
+    assert small.check("late", 2_000, now=1_020)
+    assert len(small) == 1
+    assert small.check("k0", 1_030, now=1_020)  # its entry expired: a new token, not a replay
 
 
 def test_rotated_key_is_resolved_again() -> None:

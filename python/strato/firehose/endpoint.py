@@ -17,7 +17,8 @@ An error frame is followed by a close with code 1008 (policy) and the error name
 as the reference server does. A subscriber whose queue overflows gets ``ConsumerTooSlow``; when
 its connection is so stuck that not even that frame can be written within ``cut_grace``
 seconds, the connection is dropped. Anything a client sends is read and ignored. Connections
-over ``max_per_ip`` from one address are refused before the upgrade with HTTP 429. A plain HTTP
+over ``max_per_ip`` from one address (behind ``trusted_proxies`` reverse proxies, the address
+they put in ``X-Forwarded-For``) are refused before the upgrade with HTTP 429. A plain HTTP
 request to the path (no upgrade) gets 426.
 """
 
@@ -37,6 +38,7 @@ from strato.datamodel import to_int64
 from strato.errors import DataModelError, EventStreamError
 from strato.firehose.broadcaster import Broadcaster, ConsumerTooSlowError, Peer, Subscription
 from strato.firehose.frames import encode_error
+from strato.xrpc.ratelimit import client_ip
 
 SUBSCRIBE_REPOS_PATH: Final = "/xrpc/com.atproto.sync.subscribeRepos"
 #: Close codes: 1008 after an error frame (policy), 1001 when the server stops (going away).
@@ -56,10 +58,12 @@ class SubscribeReposEndpoint:
         path: str = SUBSCRIBE_REPOS_PATH,
         max_per_ip: int = DEFAULT_MAX_PER_IP,
         cut_grace: float = DEFAULT_CUT_GRACE,
+        trusted_proxies: int = 0,
     ) -> None:
         self.broadcaster = broadcaster
         self.path = path
         self.max_per_ip = max_per_ip
+        self.trusted_proxies = trusted_proxies
         self.cut_grace = cut_grace
         self._per_ip: Counter[str] = Counter()
 
@@ -68,7 +72,7 @@ class SubscribeReposEndpoint:
         return [WebSocketRoute(self.path, self.websocket), Route(self.path, _upgrade_required)]
 
     async def websocket(self, websocket: WebSocket) -> None:
-        ip = websocket.client.host if websocket.client else ""
+        ip = client_ip(websocket, self.trusted_proxies)
         if self._per_ip[ip] >= self.max_per_ip:
             self.broadcaster.metrics.consumer_cut("ConnectionLimit")
             await websocket.send_denial_response(

@@ -68,7 +68,7 @@ def create_app(settings: PdsSettings, *, context: PdsContext | None = None) -> S
     )
     for namespace in NAMESPACES:
         namespace.register(router, ctx)
-    firehose = SubscribeReposEndpoint(ctx.broadcaster)
+    firehose = SubscribeReposEndpoint(ctx.broadcaster, trusted_proxies=settings.trust_proxy)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -75,7 +75,7 @@ def create_app(settings: RelaySettings, *, context: RelayContext | None = None) 
     host_routes.register(router, service)
     admin = RelayAdmin(ctx, service)
     admin_routes.register(router, admin)
-    firehose = SubscribeReposEndpoint(ctx.broadcaster)
+    firehose = SubscribeReposEndpoint(ctx.broadcaster, trusted_proxies=settings.trust_proxy)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

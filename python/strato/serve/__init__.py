@@ -211,6 +211,11 @@ def _config(service: Service, limits: ConnectionLimits) -> uvicorn.Config:
         ws_per_message_deflate=False,
         # Services set their own Server header (the relay's is its loop guard).
         server_header=False,
+        # The client's address is the socket's peer. uvicorn would otherwise take it from
+        # X-Forwarded-For whenever the peer is 127.0.0.1, so any local client could pick its
+        # address for the per-IP limits; the services read that header themselves, and only
+        # behind the proxies named by --trust-proxy.
+        proxy_headers=False,
         lifespan="on",
         timeout_graceful_shutdown=10,
     )

@@ -30,6 +30,7 @@ them: uvicorn's HTTP protocol (:mod:`strato.serve.protocol`) and the relay's fan
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import math
 import resource
@@ -183,7 +184,7 @@ class ConnectionGuard:
         if self.held >= self.max_connections:
             self.refuse(MAX_CONNECTIONS)
             return None
-        key = address.removeprefix("::ffff:") if "." in address else address
+        key = client_group(address)
         per_ip = self.max_connections_per_ip
         if per_ip and self._by_address[key] >= per_ip:
             self.refuse(MAX_CONNECTIONS_PER_IP)
@@ -223,6 +224,21 @@ class Slot:
         guard, self._guard = self._guard, None
         if guard is not None:
             guard._release(self._key)
+
+
+def client_group(address: str) -> str:
+    """What the per-IP cap counts ``address`` under: an IPv4 address (IPv4-mapped ones too) on
+    its own, an IPv6 address by its /64, the smallest network a host is given (one client
+    holds all of it); anything else as it is."""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.IPv6Network((parsed, 64), strict=False))
+    return address
 
 
 def peer_address(peername: object) -> str:

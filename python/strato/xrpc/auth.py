@@ -28,6 +28,7 @@
 from __future__ import annotations
 
 import base64
+import heapq
 import hmac
 import secrets
 import time
@@ -53,6 +54,8 @@ REFRESH_LIFETIME: Final = 90 * 86400
 SERVICE_LIFETIME: Final = 60
 #: How far a service token's ``iat`` may be in the future (other hosts' clocks drift).
 CLOCK_SKEW: Final = 10
+#: The most service-token ``jti`` values remembered against replays (:class:`ReplayCache`).
+DEFAULT_REPLAY_ENTRIES: Final = 100_000
 
 Clock = Callable[[], float]
 
@@ -292,19 +295,34 @@ def _bad(error: str, message: str) -> XrpcError:
 
 class ReplayCache:
     """The ``jti`` values of service tokens already accepted, kept until their ``exp``, so a
-    captured token cannot be replayed."""
+    captured token cannot be replayed.
 
-    def __init__(self) -> None:
+    Bounded: an issuer may sign as many tokens as it likes, each with its own ``jti`` and an
+    ``exp`` years ahead, so the entries sit in a heap by expiry; each check first drops those
+    expired, and past ``max_entries`` the soonest to expire goes (a flood of fresh tokens can
+    then shorten how long the others are remembered, never make a check cost more than a
+    logarithm of the bound)."""
+
+    def __init__(self, max_entries: int = DEFAULT_REPLAY_ENTRIES) -> None:
+        self.max_entries = max_entries
         self._seen: dict[str, float] = {}
+        self._expiry: list[tuple[float, str]] = []
+
+    def __len__(self) -> int:
+        return len(self._seen)
 
     def check(self, key: str, exp: float, now: float) -> bool:
         """Record ``key``; False when it was already seen and has not expired."""
-        if len(self._seen) > 1024:
-            self._seen = {k: e for k, e in self._seen.items() if e > now}
+        expiry = self._expiry
+        while expiry and (expiry[0][0] <= now or len(self._seen) >= self.max_entries):
+            when, old = heapq.heappop(expiry)
+            if self._seen.get(old) == when:
+                del self._seen[old]
         previous = self._seen.get(key)
         if previous is not None and previous > now:
             return False
         self._seen[key] = exp
+        heapq.heappush(expiry, (exp, key))
         return True
 
 

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Final
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection
 
 from strato.xrpc.errors import XrpcError
 
@@ -134,18 +134,20 @@ class SlidingWindow:
         self._counts.pop(key, None)
 
 
-def client_ip(request: Request, trusted_proxies: int = 0) -> str:
+def client_ip(request: HTTPConnection, trusted_proxies: int = 0) -> str:
     """The client's address: the socket peer, or with ``trusted_proxies`` > 0 (the number of
     reverse proxies in front of the server, ``--trust-proxy``) the address that many hops back
     in ``X-Forwarded-For``, which only those proxies can have written."""
     peer = request.client.host if request.client is not None else "unknown"
+    return forwarded_client(peer, request.headers.getlist("x-forwarded-for"), trusted_proxies)
+
+
+def forwarded_client(peer: str, forwarded_for: Iterable[str], trusted_proxies: int) -> str:
+    """:func:`client_ip` from the socket ``peer`` and the ``X-Forwarded-For`` header values."""
     if trusted_proxies <= 0:
         return peer
     forwarded = [
-        hop.strip()
-        for header in request.headers.getlist("x-forwarded-for")
-        for hop in header.split(",")
-        if hop.strip()
+        hop.strip() for header in forwarded_for for hop in header.split(",") if hop.strip()
     ]
     if not forwarded:
         return peer

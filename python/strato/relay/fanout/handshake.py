@@ -48,12 +48,14 @@ class HandshakeError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class UpgradeRequest:
-    """A valid WebSocket opening request: its path, query parameters and key."""
+    """A valid WebSocket opening request: its path, query parameters, key, ``User-Agent`` and
+    ``X-Forwarded-For`` (its hops, comma-joined when the header repeats)."""
 
     path: str
     query: dict[str, list[str]]
     key: str
     user_agent: str
+    forwarded_for: str = ""
 
 
 def head_end(buffer: bytes | bytearray) -> int:
@@ -96,7 +98,13 @@ def parse_request(head: bytes, *, path: str) -> UpgradeRequest:
             raise ValueError
     except (ValueError, binascii.Error) as err:
         raise HandshakeError(400, "InvalidRequest", "bad Sec-WebSocket-Key") from err
-    return UpgradeRequest(url.path, parse_qs(url.query), key, headers.get("user-agent", ""))
+    return UpgradeRequest(
+        url.path,
+        parse_qs(url.query),
+        key,
+        headers.get("user-agent", ""),
+        headers.get("x-forwarded-for", ""),
+    )
 
 
 def _tokens(value: str) -> set[str]:

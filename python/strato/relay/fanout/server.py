@@ -69,6 +69,7 @@ from strato.serve.limits import (
     Slot,
     connection_share,
 )
+from strato.xrpc.ratelimit import forwarded_client
 
 log = logging.getLogger("strato.relay.fanout")
 
@@ -86,7 +87,8 @@ class FanoutOptions:
     hold every connection this process holds, while it reads the request head and as a
     subscriber: ``handshake_timeout`` from the accept to the 101 sent, ``max_connections``
     (None: this process's share of its open-file limit) and ``max_connections_per_ip`` (0: no
-    cap)."""
+    cap). Behind ``trusted_proxies`` reverse proxies (``--trust-proxy``) a subscriber's address,
+    for ``max_per_ip`` and the consumer list, is the one they put in ``X-Forwarded-For``."""
 
     path: str = SUBSCRIBE_REPOS_PATH
     max_per_ip: int = 16
@@ -98,6 +100,7 @@ class FanoutOptions:
     server_header: str = "atproto-relay"
     max_connections: int | None = None
     max_connections_per_ip: int = DEFAULT_MAX_CONNECTIONS_PER_IP
+    trusted_proxies: int = 0
 
 
 @dataclass(eq=False)
@@ -252,8 +255,11 @@ class FanoutServer:
                         cursor = parse_cursor(request.query.get("cursor", [None])[-1])
                     except EventStreamError as invalid:  # refused by an error frame once open
                         cursor, refusal = None, invalid
+                    client = forwarded_client(
+                        remote, [request.forwarded_for], options.trusted_proxies
+                    )
                     serial = self.registry.register(
-                        remote, cursor, max_per_ip=options.max_per_ip, user_agent=request.user_agent
+                        client, cursor, max_per_ip=options.max_per_ip, user_agent=request.user_agent
                     )
                     if serial is None:
                         self.metrics.consumer_cut("ConnectionLimit")

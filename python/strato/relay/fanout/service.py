@@ -123,6 +123,7 @@ async def run_workers_beside(
                 handshake_timeout=limits.header_timeout,
                 max_connections=limits.max_connections,
                 max_connections_per_ip=limits.max_connections_per_ip,
+                trusted_proxies=ctx.settings.trust_proxy,
             ),
             metrics_dir=metrics_dir,
             handoff_path=receiver.path,
