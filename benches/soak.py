@@ -10,7 +10,9 @@ What runs (all on 127.0.0.1, ``strato up`` as a subprocess with a fresh data dir
 - subscribers: ``--subscribers`` websocket subscribers, ``--pds-subscribers`` of them on the PDS
   and the rest on the relay; ``--stalled`` of them (spread over both) complete the handshake and
   never read a byte, so the servers' backlogs and slow-consumer cuts are exercised; the others
-  count the frames they receive and reconnect from their last seq if cut;
+  count the frames they receive and reconnect from their last seq if cut. They come from
+  127.0.0.2, 127.0.0.3, ..., :data:`PER_SOURCE` per address, under the servers' limit of
+  subscribers per address (16);
 - samples: each ``--sample-seconds`` (60) the ``VmRSS``, ``RssAnon``, ``RssFile`` and
   ``RssShmem`` of the ``strato up`` process and each of its child processes (the relay's fan-out
   worker), and their open file descriptors.
@@ -49,6 +51,8 @@ from strato.relay.loadgen import raise_fd_limit
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+#: Subscribers per source address (the servers take 16 from one address).
+PER_SOURCE = 10
 #: The share of the span after warm-up by which a process's RssAnon may vary.
 FLAT_WITHIN = 0.10
 _STATUS_FIELDS = ("VmRSS", "RssAnon", "RssFile", "RssShmem")
@@ -206,7 +210,7 @@ async def write_loop(
         await asyncio.sleep(max(0.0, next_at - time.monotonic()))
 
 
-async def reader(url: str, ident: int, counters: Counters) -> None:
+async def reader(url: str, ident: int, source: str, counters: Counters) -> None:
     """Reads every frame until cancelled; reconnects from the last seq seen when cut."""
     cursor: int | None = None
     counters.received[ident] = 0
@@ -214,7 +218,9 @@ async def reader(url: str, ident: int, counters: Counters) -> None:
     while True:
         target = url if cursor is None else f"{url}?cursor={cursor}"
         try:
-            async with connect(target, max_size=None, compression=None) as ws:
+            async with connect(
+                target, max_size=None, compression=None, local_addr=(source, 0)
+            ) as ws:
                 async for message in ws:
                     assert isinstance(message, bytes)
                     _, body = decode_multi(message)
@@ -227,13 +233,14 @@ async def reader(url: str, ident: int, counters: Counters) -> None:
         await asyncio.sleep(1.0)
 
 
-async def stalled(host: str, port: int, stop_at: float, counters: Counters) -> None:
+async def stalled(host: str, port: int, source: str, stop_at: float, counters: Counters) -> None:
     """A subscriber that completes the websocket handshake and never reads again."""
     loop = asyncio.get_running_loop()
     sock = socket.socket()
     # A small receive buffer: the kernel holds little, the server's backlog the rest.
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.setblocking(False)
+    sock.bind((source, 0))
     await loop.sock_connect(sock, (host, port))
     await loop.sock_sendall(
         sock,
@@ -328,11 +335,12 @@ async def soak(args: argparse.Namespace) -> int:
             subscribers: list[asyncio.Task[None]] = []
             for _, port, total, stalls in plan:
                 for index in range(total):
+                    source = f"127.0.0.{2 + index // PER_SOURCE}"
                     if index < stalls:
-                        job = stalled("127.0.0.1", port, stop_at, counters)
+                        job = stalled("127.0.0.1", port, source, stop_at, counters)
                     else:
                         url = f"ws://127.0.0.1:{port}{SUBSCRIBE_REPOS_PATH}"
-                        job = reader(url, ident, counters)
+                        job = reader(url, ident, source, counters)
                         ident += 1
                     subscribers.append(asyncio.create_task(job))
             await asyncio.gather(
