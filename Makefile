@@ -46,13 +46,21 @@ lint: dev  ## ruff, mypy (strict), stubtest, rustfmt, clippy
 wheel: $(BIN)/.deps  ## build the portable abi3 wheel (manylinux_2_28, linked with zig)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/maturin build --release --zig --compatibility manylinux_2_28 --out $(WHEEL_DIR)
 
-wheel-test: wheel  ## install the wheel into a fresh venv and run the Python suite against it
+# What the installed wheel is tested with: the native module's own tests in full, and a smoke set
+# through every service and the command line (the whole suite runs once, in `make test`).
+WHEEL_TESTS := tests/core tests/syntax tests/lexicon tests/repo tests/test_cli.py \
+	tests/test_cli_pds.py tests/test_private_data.py tests/pds/test_pds_sdk.py \
+	tests/pds/test_pds_smoke.py tests/pds/test_pds_repo_import.py tests/relay/test_relay_e2e.py \
+	tests/relay/test_relay_fanout_server.py tests/firehose/test_firehose_sdk.py
+
+wheel-test: wheel  ## install the wheel into a fresh venv; run the native tests and a smoke set against it
 	rm -rf target/wheel-venv
 	$(PYTHON) -m venv target/wheel-venv
 	target/wheel-venv/bin/pip install --quiet $(WHEEL_DIR)/strato-*.whl \
 		$$(grep -E '^(pytest|pytest-timeout|hypothesis|cbrrr|coincurve|atmst|atproto|pydantic|pydantic_core|annotated-types|typing-inspection|libipld|tlds|zstandard|click)==' requirements-dev.txt)
 	cd tests && STRATO_EXPECT_INSTALLED=1 STRATO_SHARED=$(SHARED) \
-		../target/wheel-venv/bin/python -m pytest -c ../pyproject.toml --rootdir .. -p no:cacheprovider ..
+		../target/wheel-venv/bin/python -m pytest -c ../pyproject.toml --rootdir .. -p no:cacheprovider \
+		$(addprefix ../,$(WHEEL_TESTS))
 
 bench-deps: dev  ## install the pinned peer libraries the comparison runs against
 	$(BIN)/pip install --quiet -r benches/requirements.txt
