@@ -6,7 +6,9 @@ What runs (all on 127.0.0.1, ``strato up`` as a subprocess with a fresh data dir
 
 - writes: ``--accounts`` accounts created over HTTP, then ``--rate`` ``createRecord`` calls per
   second in all, round robin; an account past ``--keep`` posts deletes its oldest, so the
-  repositories stop growing and only the event logs do (pruned by their retention);
+  repositories stop growing and only the event logs do (pruned by their retention). The
+  accounts and the rate are chosen within the PDS's rate limits (per address and per account),
+  the writes coming from :data:`WRITE_SOURCES` loopback addresses;
 - subscribers: ``--subscribers`` websocket subscribers, ``--pds-subscribers`` of them on the PDS
   and the rest on the relay; ``--stalled`` of them (spread over both) complete the handshake and
   never read a byte, so the servers' backlogs and slow-consumer cuts are exercised; the others
@@ -53,6 +55,8 @@ from websockets.exceptions import ConnectionClosed
 
 #: Subscribers per source address (the servers take 16 from one address).
 PER_SOURCE = 10
+#: The source addresses of the writes, each with its share of the accounts.
+WRITE_SOURCES = 10
 #: The share of the span after warm-up by which a process's RssAnon may vary.
 FLAT_WITHIN = 0.10
 _STATUS_FIELDS = ("VmRSS", "RssAnon", "RssFile", "RssShmem")
@@ -158,7 +162,7 @@ async def create_accounts(client: httpx.AsyncClient, pds: str, count: int) -> li
 
 
 async def write_loop(
-    client: httpx.AsyncClient,
+    clients: list[httpx.AsyncClient],
     *,
     pds: str,
     accounts: list[tuple[str, str]],
@@ -174,7 +178,9 @@ async def write_loop(
     next_at = time.monotonic()
     index = 0
     while time.monotonic() < stop_at:
-        did, token = accounts[index % len(accounts)]
+        turn = index % len(accounts)
+        did, token = accounts[turn]
+        client = clients[turn % len(clients)]
         index += 1
         headers = {"Authorization": f"Bearer {token}"}
         record = {
@@ -203,6 +209,9 @@ async def write_loop(
                 )
                 if response.status_code == 200:
                     counters.deletes_ok += 1
+                else:
+                    key = f"delete {response.status_code} {response.json().get('error', '')}"
+                    counters.write_errors[key] = counters.write_errors.get(key, 0) + 1
         except httpx.HTTPError as err:
             key = type(err).__name__
             counters.write_errors[key] = counters.write_errors.get(key, 0) + 1
@@ -252,11 +261,16 @@ async def stalled(host: str, port: int, source: str, stop_at: float, counters: C
     while b"\r\n\r\n" not in head:
         head += await loop.sock_recv(sock, 1)
     await asyncio.sleep(max(0.0, stop_at - time.monotonic()))
-    # A consumer the server cut reads to the end of its stream; a live one never does.
-    with contextlib.suppress(TimeoutError, OSError):
+    # A consumer the server cut reads to the end of its stream (or finds it reset, its unread
+    # bytes dropped); a live one is still being sent frames.
+    try:
         while await asyncio.wait_for(loop.sock_recv(sock, 1 << 20), 2.0):
             pass
         counters.stalled_cut += 1
+    except ConnectionError:
+        counters.stalled_cut += 1
+    except (TimeoutError, OSError):
+        pass
     sock.close()
 
 
@@ -320,7 +334,19 @@ async def soak(args: argparse.Namespace) -> int:
     counters = Counters()
     samples: list[Sample] = []
     try:
-        async with httpx.AsyncClient(timeout=30.0) as client:
+        async with contextlib.AsyncExitStack() as stack:
+            # The writers come from several addresses too: the PDS allows each address 3,000
+            # requests per 5 minutes, and each account 5,000 write points an hour.
+            clients = [
+                await stack.enter_async_context(
+                    httpx.AsyncClient(
+                        timeout=30.0,
+                        transport=httpx.AsyncHTTPTransport(local_address=f"127.0.1.{n + 1}"),
+                    )
+                )
+                for n in range(WRITE_SOURCES)
+            ]
+            client = clients[0]
             await wait_healthy(
                 client, [f"{pds}/xrpc/_health", f"{relay}/xrpc/_health"], time.monotonic() + 60
             )
@@ -345,7 +371,7 @@ async def soak(args: argparse.Namespace) -> int:
                     subscribers.append(asyncio.create_task(job))
             await asyncio.gather(
                 write_loop(
-                    client,
+                    clients,
                     pds=pds,
                     accounts=accounts,
                     rate=args.rate,
@@ -401,7 +427,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=30.0, help="how long (default 30)")
     parser.add_argument("--warmup", type=float, default=5.0, help="minutes not judged (5)")
     parser.add_argument("--rate", type=float, default=20.0, help="creates per second (20)")
-    parser.add_argument("--accounts", type=int, default=10, help="accounts written to (10)")
+    parser.add_argument("--accounts", type=int, default=50, help="accounts written to (50)")
     parser.add_argument("--keep", type=int, default=300, help="posts kept per account (300)")
     parser.add_argument("--subscribers", type=int, default=100, help="subscribers in all (100)")
     parser.add_argument("--pds-subscribers", type=int, default=10, help="of them on the PDS")
