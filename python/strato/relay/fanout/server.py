@@ -442,7 +442,7 @@ class FanoutServer:
         """End a connection as too slow (the writer sends the error frame and close 1008)."""
         conn.closed = True
         conn.drained.set()  # its replay stops
-        del self._lagging[conn_id]
+        self._lagging.pop(conn_id, None)
         self.writer.cut(conn_id)
         self.metrics.consumer_cut("ConsumerTooSlow")
 
