@@ -218,8 +218,10 @@ def add_relay_command(groups: Any) -> None:
         "--consumer-buffer",
         metavar="N",
         type=int,
-        help="events a subscriber may lag behind before it is cut with ConsumerTooSlow "
-        f"(default {DEFAULT_CONSUMER_BUFFER:,}; {_env('consumer_buffer')})",
+        help="events a subscriber may lag behind before it is cut with ConsumerTooSlow; the "
+        "fan-out workers serve one that falls behind from the log, not from memory (with "
+        f"--workers 0 the lag is queued in memory) (default {DEFAULT_CONSUMER_BUFFER:,}; "
+        f"{_env('consumer_buffer')})",
     )
     add(
         "--trust-proxy",

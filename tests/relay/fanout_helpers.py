@@ -31,29 +31,39 @@ def wire(payload: bytes, opcode: int = 0x2) -> bytes:
     return header + payload
 
 
-def parse_messages(data: bytes) -> list[tuple[int, bytes]]:
-    """Split a server's byte stream into (opcode, payload); the stream must end on a message."""
-    out = []
+def complete_messages(data: bytes) -> tuple[list[tuple[int, bytes]], int]:
+    """The whole messages at the start of a server's byte stream, as (opcode, payload), and the
+    bytes they take."""
+    out: list[tuple[int, bytes]] = []
     pos = 0
-    while pos < len(data):
+    while pos + 2 <= len(data):
+        start = pos
         opcode, n = data[pos] & 0x0F, data[pos + 1] & 0x7F
         pos += 2
-        if n == 126:
-            (n,) = struct.unpack_from("!H", data, pos)
-            pos += 2
-        elif n == 127:
-            (n,) = struct.unpack_from("!Q", data, pos)
-            pos += 8
-        assert pos + n <= len(data), "the stream ends inside a message"
+        if n >= 126:
+            size = 2 if n == 126 else 8
+            if pos + size > len(data):
+                return out, start
+            (n,) = struct.unpack_from("!H" if n == 126 else "!Q", data, pos)
+            pos += size
+        if pos + n > len(data):
+            return out, start
         out.append((opcode, data[pos : pos + n]))
         pos += n
+    return out, pos
+
+
+def parse_messages(data: bytes) -> list[tuple[int, bytes]]:
+    """Split a server's byte stream into (opcode, payload); the stream must end on a message."""
+    out, used = complete_messages(data)
+    assert used == len(data), "the stream ends inside a message"
     return out
 
 
 def new_writer(**limits: float) -> FanoutWriter:
     return FanoutWriter(
-        max_backlog_frames=int(limits.get("max_backlog_frames", 10_000)),
-        max_backlog_bytes=int(limits.get("max_backlog_bytes", 1 << 40)),
+        live_backlog_frames=int(limits.get("live_backlog_frames", 10_000)),
+        live_backlog_bytes=int(limits.get("live_backlog_bytes", 1 << 40)),
         close_grace=limits.get("close_grace", 5.0),
         too_slow_frame=b"too slow",
     )
@@ -124,11 +134,15 @@ async def read_until_eof(sock: socket.socket) -> bytes:
     return bytes(data)
 
 
+#: A writer's event: (kind, connection id, close reason, lagging tag).
+WriterEvent = tuple[str, int, str, int]
+
+
 async def events_until(
-    writer: FanoutWriter, done: Callable[[list[tuple[str, int, str]]], bool]
-) -> list[tuple[str, int, str]]:
+    writer: FanoutWriter, done: Callable[[list[WriterEvent]], bool]
+) -> list[WriterEvent]:
     """The writer's events until ``done`` holds for those seen (fails after TIMEOUT)."""
-    seen: list[tuple[str, int, str]] = []
+    seen: list[WriterEvent] = []
 
     async def wait() -> None:
         while not done(seen):
@@ -139,5 +153,5 @@ async def events_until(
     return seen
 
 
-def closed(events: list[tuple[str, int, str]]) -> dict[int, str]:
-    return {conn: reason for kind, conn, reason in events if kind == "closed"}
+def closed(events: list[WriterEvent]) -> dict[int, str]:
+    return {conn: reason for kind, conn, reason, _ in events if kind == "closed"}

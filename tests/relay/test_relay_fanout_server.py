@@ -1,21 +1,23 @@
 """One fan-out process (:class:`strato.relay.fanout.server.FanoutServer`) on 127.0.0.1 with real
 WebSocket clients: replay from a cursor then live, cursor 0, live only, FutureCursor,
-InvalidRequest, OutdatedCursor, the replay-to-live handover under concurrent appends,
-ConsumerTooSlow, the per-IP limit, HTTP refusals, and the consumer table; plus the handshake
-parser's refusals."""
+InvalidRequest, OutdatedCursor, the replay-to-live handover under concurrent appends, a
+subscriber that falls behind (demoted to replay from the log and live again, exactly once and
+in order; cut with ConsumerTooSlow past its lag bound or the retention window; a cursor replay
+never cut for its lag), the per-IP limit, HTTP refusals, and the consumer table; plus the
+handshake parser's refusals."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
 import pytest
-from fanout_helpers import TIMEOUT, parse_messages
+from fanout_helpers import TIMEOUT, complete_messages
 from prometheus_client import CollectorRegistry
 from strato.firehose import TABLES, Frame, Retention, Sequencer, decode_frame, encode_message
 from strato.firehose.endpoint import SUBSCRIBE_REPOS_PATH
@@ -216,51 +218,203 @@ def test_the_handover_loses_and_repeats_nothing_under_concurrent_appends(tmp_pat
     asyncio.run(main())
 
 
-def test_a_consumer_that_stops_reading_is_cut_with_consumer_too_slow(tmp_path: Path) -> None:
+class Subscriber:
+    """A subscriber on a plain socket whose receive buffer is small, so the server's writes to
+    it stall soon after it stops reading, but not below loopback's segment (64 kB): a window
+    under one segment is sent at the pace of TCP's persist timer. It keeps what it reads."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buffer = bytearray()
+        self.messages: list[tuple[int, bytes]] = []
+
+    @classmethod
+    async def connect(cls, address: str, cursor: int | None = None) -> Subscriber:
+        loop = asyncio.get_running_loop()
+        host, port = address.split(":")
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 16)
+        sock.setblocking(False)
+        await loop.sock_connect(sock, (host, int(port)))
+        query = "" if cursor is None else f"?cursor={cursor}"
+        await loop.sock_sendall(
+            sock,
+            (
+                f"GET {SUBSCRIBE_REPOS_PATH}{query} HTTP/1.1\r\nHost: x\r\n"
+                "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            ).encode(),
+        )
+        head = b""
+        while not head.endswith(b"\r\n\r\n"):
+            head += await loop.sock_recv(sock, 1)
+        assert head.startswith(b"HTTP/1.1 101")
+        return cls(sock)
+
+    async def receive(self) -> bool:
+        """Read what has come (False at the end of the stream)."""
+        loop = asyncio.get_running_loop()
+        chunk = await asyncio.wait_for(loop.sock_recv(self.sock, 1 << 16), TIMEOUT)
+        self.buffer += chunk
+        messages, used = complete_messages(bytes(self.buffer))
+        del self.buffer[:used]
+        self.messages += messages
+        return bool(chunk)
+
+    def seqs(self) -> list[int]:
+        return seqs([decode_frame(payload) for _, payload in self.messages])
+
+    async def read_through(self, seq: int) -> None:
+        """Read until the event ``seq`` has come (the last message read is an event)."""
+        while not self.messages or seqs([decode_frame(self.messages[-1][1])])[0] < seq:
+            assert await self.receive(), "the stream ended"
+
+    async def read_to_end(self) -> None:
+        while await self.receive():
+            pass
+
+
+async def live_subscriber(server: FanoutServer, address: str) -> Subscriber:
+    """A subscriber without a cursor, live once this returns (it has nothing to replay)."""
+    subscriber = await Subscriber.connect(address)
+    await wait_for(lambda: server.connection_count == 1)
+    await asyncio.sleep(0.05)  # its start has run: it is in the live set
+    return subscriber
+
+
+def lagging_count(server: FanoutServer) -> float:
+    return float(server.metrics.consumers_lagging._value.get())
+
+
+async def stall(server: FanoutServer, log: Log, until: Callable[[], bool]) -> None:
+    """Append events of 20 kB, 10 at a time, until ``until()`` holds."""
+    for _ in range(300):
+        if until():
+            return
+        log.append(10, padding=20_000)
+        server.notify()
+        await asyncio.sleep(0.01)
+    raise AssertionError("the subscriber never fell behind")
+
+
+def assert_cut_as_too_slow(messages: list[tuple[int, bytes]]) -> list[int]:
+    """The seqs a subscriber got before its ``ConsumerTooSlow`` frame and close 1008: 1, 2, 3..."""
+    *events, (error_op, error), (close_op, close) = messages
+    got = seqs([decode_frame(payload) for _, payload in events])
+    assert got == list(range(1, len(events) + 1))
+    assert error_op == 2
+    assert decode_frame(error).body["error"] == "ConsumerTooSlow"
+    assert close_op == 8
+    assert close[:2] == (1008).to_bytes(2, "big")
+    return got
+
+
+def test_a_stalled_subscriber_is_demoted_then_cut_when_its_lag_passes_the_bound(
+    tmp_path: Path,
+) -> None:
     log = Log(tmp_path / "log")
 
     async def main() -> None:
-        loop = asyncio.get_running_loop()
-        async with running(tmp_path, log, max_backlog_frames=20) as (server, address):
-            host, port = address.split(":")
-            sock = socket.socket()
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            sock.setblocking(False)
-            await loop.sock_connect(sock, (host, int(port)))
-            await loop.sock_sendall(
-                sock,
-                (
-                    f"GET {SUBSCRIBE_REPOS_PATH} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
-                    "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                    "Sec-WebSocket-Version: 13\r\n\r\n"
-                ).encode(),
-            )
-            head = b""
-            while not head.endswith(b"\r\n\r\n"):
-                head += await loop.sock_recv(sock, 1)
-            assert head.startswith(b"HTTP/1.1 101")
+        options = {"live_backlog_frames": 4, "max_backlog_frames": 300}
+        async with running(tmp_path, log, **options) as (server, address):
+            subscriber = await live_subscriber(server, address)
+            queued: list[int] = []
+
+            def cut() -> bool:
+                queued.append(server.writer.stats()[3])
+                return bool(cut_count(server, "ConsumerTooSlow"))
+
+            await stall(server, log, cut)
+            assert lagging_count(server) == 1
+            # The writer held the live bound and a batch for it, then one replay batch: never
+            # its lag, which reached 300 events.
+            assert max(queued) < 100
+            await subscriber.read_to_end()
+            got = assert_cut_as_too_slow(subscriber.messages)
+            assert server.published - len(got) > 300
+            assert cut_count(server, "ConsumerTooSlow") == 1
+            subscriber.sock.close()
+            await wait_for(lambda: server.connection_count == 0)
+            assert server.lagging_count == 0
+
+    asyncio.run(main())
+
+
+def test_a_subscriber_that_falls_behind_gets_every_event_once_and_goes_live_again(
+    tmp_path: Path,
+) -> None:
+    log = Log(tmp_path / "log")
+
+    async def main() -> None:
+        options = {"live_backlog_frames": 4, "max_backlog_frames": 100_000}
+        async with running(tmp_path, log, **options) as (server, address):
+            subscriber = await live_subscriber(server, address)
+            for demotions in (1, 2):  # the second proves it was live again
+
+                def demoted(times: int = demotions) -> bool:
+                    return lagging_count(server) == times
+
+                await stall(server, log, demoted)
+                assert server.lagging_count == 1
+                log.append(50, padding=20_000)  # more while it is behind
+                server.notify()
+                await wait_for(lambda: server.published == log.sequencer.head())
+                await subscriber.read_through(server.published)
+                await wait_for(lambda: server.lagging_count == 0)
+            assert subscriber.seqs() == list(range(1, server.published + 1))
+            assert cut_count(server, "ConsumerTooSlow") == 0
+            subscriber.sock.close()
+
+    asyncio.run(main())
+
+
+def test_a_subscriber_replaying_from_an_old_cursor_is_not_cut_for_its_lag(tmp_path: Path) -> None:
+    log = Log(tmp_path / "log")
+    log.append(300, padding=20_000)
+
+    async def main() -> None:
+        options = {"live_backlog_frames": 4, "max_backlog_frames": 20}
+        async with running(tmp_path, log, **options) as (server, address):
+            subscriber = await Subscriber.connect(address, cursor=0)
             await wait_for(lambda: server.connection_count == 1)
-            await asyncio.sleep(0.05)  # live by now: nothing to replay
-            for _ in range(200):
-                if cut_count(server, "ConsumerTooSlow"):
-                    break
+            for _ in range(5):  # each publish judges the lags of the demoted
                 log.append(10, padding=20_000)
                 server.notify()
-                await asyncio.sleep(0.01)
-            assert cut_count(server, "ConsumerTooSlow") == 1
-            data = bytearray()
-            while chunk := await asyncio.wait_for(loop.sock_recv(sock, 1 << 16), TIMEOUT):
-                data += chunk
-            *events, (error_op, error), (close_op, close) = parse_messages(bytes(data))
-            assert seqs([decode_frame(payload) for _, payload in events]) == list(
-                range(1, len(events) + 1)
+                await wait_for(lambda: server.published == log.sequencer.head())
+            await subscriber.read_through(350)
+            assert subscriber.seqs() == list(range(1, 351))
+            assert cut_count(server, "ConsumerTooSlow") == 0
+            assert lagging_count(server) == 0
+            subscriber.sock.close()
+
+    asyncio.run(main())
+
+
+def test_a_demoted_subscriber_is_cut_when_retention_dropped_what_it_was_not_given(
+    tmp_path: Path,
+) -> None:
+    log = Log(tmp_path / "log")
+
+    async def main() -> None:
+        options = {"live_backlog_frames": 4, "max_backlog_frames": 100_000, "poll_interval": 3600.0}
+        async with running(tmp_path, log, **options) as (server, address):
+            subscriber = await live_subscriber(server, address)
+            await stall(server, log, lambda: lagging_count(server) == 1)
+            # Not announced: its replay cannot have been given these.
+            frames = log.append(20, padding=20_000)
+            log.sequencer.retention = Retention(
+                max_age_seconds=None, max_bytes=5 * (8 + len(frames[-1]))
             )
-            assert error_op == 2
-            assert decode_frame(error).body["error"] == "ConsumerTooSlow"
-            assert close_op == 8
-            assert close[:2] == (1008).to_bytes(2, "big")
-            sock.close()
-            await wait_for(lambda: server.connection_count == 0)
+            log.sequencer.prune()
+            server.notify()
+            await wait_for(lambda: server.published == log.sequencer.head())
+            await subscriber.read_to_end()
+            got = assert_cut_as_too_slow(subscriber.messages)
+            oldest = log.sequencer.oldest()
+            assert oldest is not None
+            assert got[-1] < oldest - 1  # a gap: never silently skipped
+            assert cut_count(server, "ConsumerTooSlow") == 1
+            subscriber.sock.close()
 
     asyncio.run(main())
 

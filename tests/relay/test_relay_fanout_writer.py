@@ -1,8 +1,8 @@
 """The Rust fan-out writer (``strato._core.FanoutWriter``) over real sockets on 127.0.0.1:
 frames arrive byte-identical and in order at every client (a real ``websockets`` client and
-raw sockets), partial writes to slow readers, the cut of a consumer over its bound with the
-``ConsumerTooSlow`` frame and close 1008, pings, client and server closes, and the life cycle
-of the file descriptors it owns."""
+raw sockets), partial writes to slow readers, the demotion of a live consumer over its bound
+with the tag of what it was given, the cut with the ``ConsumerTooSlow`` frame and close 1008,
+pings, client and server closes, and the life cycle of the file descriptors it owns."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import struct
 import pytest
 from fanout_helpers import (
     TIMEOUT,
+    WriterEvent,
     closed,
     events_until,
     listener,
@@ -27,6 +28,7 @@ from fanout_helpers import (
 from strato._core import FanoutWriter
 from strato.firehose import decode_frame, encode_error
 from strato.relay.fanout.server import TOO_SLOW_FRAME
+from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 
@@ -69,8 +71,8 @@ def test_replay_goes_to_one_connection_then_it_joins_the_live_set() -> None:
         writer.broadcast([b"after"])
         assert [await live.recv() for _ in range(2)] == [b"before", b"after"]
         assert [await late.recv() for _ in range(3)] == [b"replay-1", b"replay-2", b"after"]
-        events = await events_until(writer, lambda seen: ("drained", late_id, "") in seen)
-        assert ("drained", late_id, "") in events
+        events = await events_until(writer, lambda seen: ("drained", late_id, "", 0) in seen)
+        assert ("drained", late_id, "", 0) in events
         writer.shutdown()
         server.close()
 
@@ -98,28 +100,81 @@ def test_a_slow_reader_gets_every_byte_through_partial_writes() -> None:
     asyncio.run(main())
 
 
-def test_a_consumer_over_its_bound_is_cut_with_consumer_too_slow() -> None:
+async def stuck_and_fast(
+    writer: FanoutWriter, server: socket.socket
+) -> tuple[socket.socket, int, ClientConnection, int]:
+    """Two live clients: one that reads nothing (a small receive buffer) and one that reads."""
+    stuck, stuck_id = await raw_client(writer, server, rcvbuf=4096)
+    fast, fast_id = await ws_client(writer, server)
+    return stuck, stuck_id, fast, fast_id
+
+
+async def demote(
+    writer: FanoutWriter, stuck_id: int, fast: ClientConnection, frames: list[bytes]
+) -> tuple[int, list[WriterEvent]]:
+    """Broadcast ``frames`` 5 at a time, each batch tagged with the count broadcast before it,
+    the ``fast`` client keeping up, until ``stuck_id`` is demoted; the count broadcast then."""
+    events: list[WriterEvent] = []
+    given = 0
+    while not any(kind == "lagging" for kind, *_ in events):
+        assert given < len(frames), "never demoted"
+        writer.broadcast(frames[given : given + 5], given)
+        for frame in frames[given : given + 5]:  # the fast client keeps up
+            assert await asyncio.wait_for(fast.recv(), TIMEOUT) == frame
+        given += 5
+        events += writer.take_events()
+    return given, events
+
+
+def test_a_live_consumer_that_stops_reading_is_demoted_with_what_it_was_given() -> None:
     async def main() -> None:
         loop = asyncio.get_running_loop()
+        writer = new_writer(live_backlog_frames=10)
+        server = listener()
+        stuck, stuck_id, fast, _ = await stuck_and_fast(writer, server)
+        frames = [i.to_bytes(4, "big") + os.urandom(64_000) for i in range(450)]
+        given, events = await demote(writer, stuck_id, fast, frames[:400])
+        ((_, demoted, _, tag),) = [event for event in events if event[0] == "lagging"]
+        assert demoted == stuck_id
+        assert 0 < tag < given
+        for at in range(given, given + 50, 5):  # not for the demoted one
+            writer.broadcast(frames[at : at + 5], at)
+            for frame in frames[at : at + 5]:
+                assert await asyncio.wait_for(fast.recv(), TIMEOUT) == frame
+        given += 50
+        # As the server does: the rest by replay, then live again once that is written.
+        writer.send(stuck_id, frames[tag:given])
+        expected = b"".join(wire(frame) for frame in frames[:given])
+        received = bytearray()
+        while len(received) < len(expected):
+            received += await asyncio.wait_for(loop.sock_recv(stuck, 1 << 16), TIMEOUT)
+        assert bytes(received) == expected  # every frame once, in order
+        await events_until(writer, lambda seen: ("drained", stuck_id, "", 0) in seen)
+        writer.go_live(stuck_id)
+        writer.broadcast([b"live again"], given)
+        assert await asyncio.wait_for(loop.sock_recv(stuck, 100), TIMEOUT) == wire(b"live again")
+        assert await asyncio.wait_for(fast.recv(), TIMEOUT) == b"live again"
+        stuck.close()
+        await fast.close()
+        writer.shutdown()
+        server.close()
+
+    asyncio.run(main())
+
+
+def test_a_cut_consumer_gets_consumer_too_slow_and_close_1008() -> None:
+    async def main() -> None:
         writer = FanoutWriter(
-            max_backlog_frames=10,
-            max_backlog_bytes=1 << 40,
+            live_backlog_frames=10,
+            live_backlog_bytes=1 << 40,
             close_grace=5.0,
             too_slow_frame=TOO_SLOW_FRAME,
         )
         server = listener()
-        stuck, stuck_id = await raw_client(writer, server, rcvbuf=4096)
-        fast, fast_id = await ws_client(writer, server)
+        stuck, stuck_id, fast, fast_id = await stuck_and_fast(writer, server)
         frame = os.urandom(64_000)
-        events: list[tuple[str, int, str]] = []
-        sent = 0
-        while ("too_slow", stuck_id, "") not in events:
-            assert sent < 2000, "never cut"
-            writer.broadcast([frame] * 5)
-            sent += 5
-            for _ in range(5):  # the fast client keeps up
-                assert await asyncio.wait_for(fast.recv(), TIMEOUT) == frame
-            events += writer.take_events()
+        await demote(writer, stuck_id, fast, [frame] * 400)
+        writer.cut(stuck_id)
         messages = parse_messages(await read_until_eof(stuck))
         *data, error, close = messages
         assert all(message == (0x2, frame) for message in data)  # whole frames, then the cut
@@ -132,7 +187,7 @@ def test_a_consumer_over_its_bound_is_cut_with_consumer_too_slow() -> None:
         assert struct.unpack("!H", close[1][:2]) == (1008,)
         assert close[1][2:] == b"ConsumerTooSlow"
         stuck.close()
-        events += await events_until(writer, lambda seen: stuck_id in closed(events + seen))
+        events = await events_until(writer, lambda seen: stuck_id in closed(seen))
         assert closed(events)[stuck_id] == "too_slow"
         assert fast_id not in closed(events)
         writer.broadcast([b"still here"])
@@ -140,7 +195,6 @@ def test_a_consumer_over_its_bound_is_cut_with_consumer_too_slow() -> None:
         await fast.close()
         writer.shutdown()
         server.close()
-        del loop
 
     asyncio.run(main())
 
@@ -219,7 +273,7 @@ def test_server_close_and_shutdown_send_their_codes_after_queued_frames() -> Non
 def test_bad_arguments() -> None:
     with pytest.raises(ValueError, match="close_grace"):
         FanoutWriter(
-            max_backlog_frames=1, max_backlog_bytes=1, close_grace=-1.0, too_slow_frame=b""
+            live_backlog_frames=1, live_backlog_bytes=1, close_grace=-1.0, too_slow_frame=b""
         )
     writer = new_writer()
     with pytest.raises(ValueError, match="fd"):

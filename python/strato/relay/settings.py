@@ -47,8 +47,9 @@ DEFAULT_NEW_HOSTS_PER_DAY: Final = 50
 DEFAULT_WORKERS: Final = 1
 #: Events a subscriber may lag behind the log before it is cut with ``ConsumerTooSlow``: about
 #: five seconds of the whole network at its peak. Ingest commits in batches of up to a thousand
-#: events, so a bound near that cuts every subscriber at the first burst. Frames are shared
-#: by all subscribers, so a long queue costs a pointer per event, not a copy.
+#: events, so a bound near that cuts every subscriber at the first burst. The fan-out workers
+#: serve a subscriber that falls behind from the log, so its lag costs no memory; with
+#: ``--workers 0`` it is a queue of frames shared by all subscribers, a pointer per event.
 DEFAULT_CONSUMER_BUFFER: Final = 50_000
 #: The checks a relay may relax, as the Rust verifier defines them (the others are never
 #: lenient: a bad hash, a forged commit or a replayed rev is always dropped).

@@ -23,18 +23,18 @@ fn messages(frames: Vec<Bound<'_, PyBytes>>) -> Vec<Message> {
 #[pymethods]
 impl PyFanoutWriter {
     #[new]
-    #[pyo3(signature = (*, max_backlog_frames, max_backlog_bytes, close_grace, too_slow_frame))]
+    #[pyo3(signature = (*, live_backlog_frames, live_backlog_bytes, close_grace, too_slow_frame))]
     fn new(
-        max_backlog_frames: usize,
-        max_backlog_bytes: usize,
+        live_backlog_frames: usize,
+        live_backlog_bytes: usize,
         close_grace: f64,
         too_slow_frame: &Bound<'_, PyBytes>,
     ) -> PyResult<Self> {
         let close_grace = Duration::try_from_secs_f64(close_grace)
             .map_err(|_| PyValueError::new_err("close_grace must be a duration >= 0"))?;
         let config = Config {
-            max_backlog_frames,
-            max_backlog_bytes,
+            live_backlog_frames,
+            live_backlog_bytes,
             close_grace,
             too_slow_message: fanout::binary_message(too_slow_frame.as_bytes()),
         };
@@ -66,8 +66,18 @@ impl PyFanoutWriter {
         self.writer.go_live(id);
     }
 
-    fn broadcast(&self, frames: Vec<Bound<'_, PyBytes>>) {
-        self.writer.broadcast(messages(frames));
+    /// Queues frames to every live connection; one over the live bound is demoted first, and
+    /// a `("lagging", id, "", tag)` event reports it: it was given every broadcast before this
+    /// one.
+    #[pyo3(signature = (frames, tag = 0))]
+    fn broadcast(&self, frames: Vec<Bound<'_, PyBytes>>, tag: u64) {
+        self.writer.broadcast(messages(frames), tag);
+    }
+
+    /// Cuts a connection as too slow: what is queued and not begun is dropped, then the
+    /// too-slow frame and close 1008 `ConsumerTooSlow` are sent.
+    fn cut(&self, id: u64) {
+        self.writer.cut(id);
     }
 
     #[pyo3(signature = (id, code = 1000, reason = ""))]
@@ -81,24 +91,31 @@ impl PyFanoutWriter {
         self.writer.notify_fd()
     }
 
-    /// `(kind, id, reason)` tuples since the last call: kind is `"drained"`, `"too_slow"` or
-    /// `"closed"` (reason: `client`, `error`, `too_slow`, `closed`, `shutdown`; else "").
-    fn take_events(&self) -> Vec<(&'static str, u64, &'static str)> {
+    /// `(kind, id, reason, tag)` tuples since the last call: kind is `"drained"`, `"lagging"`
+    /// (tag: that of the broadcast it was demoted at; else 0) or `"closed"` (reason: `client`,
+    /// `error`, `too_slow`, `closed`, `shutdown`; else "").
+    fn take_events(&self) -> Vec<(&'static str, u64, &'static str, u64)> {
         self.writer
             .take_events()
             .into_iter()
             .map(|event| match event {
-                Event::Drained(id) => ("drained", id, ""),
-                Event::TooSlow(id) => ("too_slow", id, ""),
-                Event::Closed(id, reason) => ("closed", id, reason.as_str()),
+                Event::Drained(id) => ("drained", id, "", 0),
+                Event::Lagging(id, tag) => ("lagging", id, "", tag),
+                Event::Closed(id, reason) => ("closed", id, reason.as_str(), 0),
             })
             .collect()
     }
 
-    /// `(messages written, bytes written, connections open)`.
-    fn stats(&self) -> (u64, u64, u64) {
+    /// `(messages written, bytes written, connections open, messages queued, bytes queued)`.
+    fn stats(&self) -> (u64, u64, u64, u64, u64) {
         let stats = self.writer.stats();
-        (stats.messages, stats.bytes, stats.connections)
+        (
+            stats.messages,
+            stats.bytes,
+            stats.connections,
+            stats.queued_messages,
+            stats.queued_bytes,
+        )
     }
 
     /// Closes every connection (1001 after what is queued, within the close grace) and stops

@@ -12,12 +12,25 @@
 //! of messages, the offset written into the first one and the bytes queued. [`Writer::send`]
 //! queues to one connection (replay, under Python's flow control: a [`Event::Drained`] comes
 //! when its queue empties); [`Writer::go_live`] adds it to the set [`Writer::broadcast`] writes
-//! to. A live connection whose queue grows past the configured bound is cut as too slow: what
-//! was queued and not begun is dropped, the configured error message and a close frame (1008,
-//! `ConsumerTooSlow`) are sent, and [`Event::TooSlow`] is reported. The writer answers pings,
-//! echoes a client's close, and half-closes before closing so the last frames are not lost to
-//! a reset. Every connection ends with one [`Event::Closed`] and its reason; Python learns of
-//! events by the readable [`Writer::notify_fd`] and takes them with [`Writer::take_events`].
+//! to.
+//!
+//! The writer holds a bounded part of the stream, never the lag: a live connection whose queue
+//! is over the live bound ([`Config::live_backlog_frames`], [`Config::live_backlog_bytes`]) at
+//! the start of a broadcast is *demoted* before any of that broadcast is queued to it: it
+//! leaves the live set, keeps its queue (written as its socket takes it), and
+//! [`Event::Lagging`] reports it with the broadcast's tag. The caller tags each broadcast with
+//! the position in its log of the last message broadcast before it, so the tag says exactly
+//! what the connection has been given; the caller then serves it the rest from its log, under
+//! flow control, and makes it live again once it has caught up. A live queue is judged only at
+//! these batch boundaries, so it never holds more than the bound plus one broadcast, whatever
+//! the connection's lag. What a broadcast or a send queues is written at once, so a queue is
+//! judged by what its socket could not take, and a batch larger than the bound is no demotion
+//! when the socket takes it. [`Writer::cut`] ends a connection as too slow (the caller decides,
+//! from its lag): what was queued and not begun is dropped, the configured error message and a
+//! close frame (1008, `ConsumerTooSlow`) are sent. The writer answers pings, echoes a client's
+//! close, and half-closes before closing so the last frames are not lost to a reset. Every
+//! connection ends with one [`Event::Closed`] and its reason; Python learns of events by the
+//! readable [`Writer::notify_fd`] and takes them with [`Writer::take_events`].
 
 mod sys;
 pub mod wsframe;
@@ -53,13 +66,16 @@ const LINGER: Duration = Duration::from_secs(2);
 /// The writer's limits.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// A live connection with more messages than this queued is cut as too slow.
-    pub max_backlog_frames: usize,
-    /// A live connection with more bytes than this queued is cut as too slow.
-    pub max_backlog_bytes: usize,
+    /// A live connection with more messages than this queued at the start of a broadcast is
+    /// demoted ([`Event::Lagging`]).
+    pub live_backlog_frames: usize,
+    /// A live connection with more bytes than this queued at the start of a broadcast is
+    /// demoted.
+    pub live_backlog_bytes: usize,
     /// How long a closing connection may take to accept its last frames.
     pub close_grace: Duration,
-    /// The message sent to a connection cut as too slow, before its close frame.
+    /// The message sent to a connection cut as too slow ([`Writer::cut`]), before its close
+    /// frame.
     pub too_slow_message: Message,
 }
 
@@ -70,7 +86,7 @@ pub enum CloseReason {
     Client,
     /// Reading or writing failed, or the client broke the protocol.
     Error,
-    /// It was cut as too slow.
+    /// [`Writer::cut`] cut it as too slow.
     TooSlow,
     /// [`Writer::close`] closed it.
     Closed,
@@ -95,8 +111,9 @@ impl CloseReason {
 pub enum Event {
     /// The queue of a connection that asked for it ([`Writer::send`]) is empty.
     Drained(u64),
-    /// The connection was cut as too slow (its [`Event::Closed`] follows).
-    TooSlow(u64),
+    /// The live connection was demoted at the broadcast tagged with the second number: it was
+    /// given every broadcast before that one and none from it on.
+    Lagging(u64, u64),
     /// The connection's socket is closed; the id is not used again.
     Closed(u64, CloseReason),
 }
@@ -107,6 +124,8 @@ struct Counters {
     messages: AtomicU64,
     bytes: AtomicU64,
     connections: AtomicU64,
+    queued_messages: AtomicU64,
+    queued_bytes: AtomicU64,
 }
 
 /// A snapshot of [`Writer::stats`].
@@ -118,6 +137,11 @@ pub struct Stats {
     pub bytes: u64,
     /// Connections open now.
     pub connections: u64,
+    /// Messages queued and not yet written whole, over every connection (as of the I/O
+    /// thread's last turn).
+    pub queued_messages: u64,
+    /// Bytes queued and not yet written, over every connection (as of the same turn).
+    pub queued_bytes: u64,
 }
 
 enum Command {
@@ -132,7 +156,11 @@ enum Command {
         notify_drained: bool,
     },
     GoLive(u64),
-    Broadcast(Vec<Message>),
+    Broadcast {
+        messages: Vec<Message>,
+        tag: u64,
+    },
+    Cut(u64),
     Close {
         id: u64,
         code: u16,
@@ -223,11 +251,19 @@ impl Writer {
         self.command(Command::GoLive(id));
     }
 
-    /// Queues `messages` to every live connection.
-    pub fn broadcast(&self, messages: Vec<Message>) {
+    /// Queues `messages` to every live connection, demoting first those over the live bound:
+    /// each gets an [`Event::Lagging`] with `tag` (the caller's position of what it broadcast
+    /// before these).
+    pub fn broadcast(&self, messages: Vec<Message>, tag: u64) {
         if !messages.is_empty() {
-            self.command(Command::Broadcast(messages));
+            self.command(Command::Broadcast { messages, tag });
         }
+    }
+
+    /// Cuts a connection as too slow: drops what is queued and not begun, then sends the
+    /// configured error message and a close frame (1008, `ConsumerTooSlow`).
+    pub fn cut(&self, id: u64) {
+        self.command(Command::Cut(id));
     }
 
     /// Closes a connection after what is queued, with a close frame of `code` and `reason`.
@@ -256,6 +292,8 @@ impl Writer {
             messages: counters.messages.load(Ordering::Relaxed),
             bytes: counters.bytes.load(Ordering::Relaxed),
             connections: counters.connections.load(Ordering::Relaxed),
+            queued_messages: counters.queued_messages.load(Ordering::Relaxed),
+            queued_bytes: counters.queued_bytes.load(Ordering::Relaxed),
         }
     }
 
@@ -395,8 +433,9 @@ impl Conn {
         None
     }
 
-    fn over_bound(&self, config: &Config) -> bool {
-        self.queue.len() > config.max_backlog_frames || self.queued_bytes > config.max_backlog_bytes
+    fn over_live_bound(&self, config: &Config) -> bool {
+        self.queue.len() > config.live_backlog_frames
+            || self.queued_bytes > config.live_backlog_bytes
     }
 
     /// Writes what is queued until done or the socket is full. Returns whole messages written
@@ -476,6 +515,7 @@ impl IoLoop {
             self.apply_commands();
             self.flush_dirty();
             self.expire();
+            self.store_backlog();
             self.publish();
             if self.stopping && self.conns.is_empty() {
                 return;
@@ -544,7 +584,9 @@ impl IoLoop {
                                 conn.push(message);
                             }
                             conn.notify_drained |= notify_drained;
-                            Self::mark_dirty(&mut self.dirty, id, conn);
+                            // At once, as a broadcast is: a later broadcast in this turn
+                            // judges the queue by what the socket could not take.
+                            self.write(id);
                         }
                     }
                 }
@@ -553,7 +595,8 @@ impl IoLoop {
                         conn.live = conn.state == State::Open;
                     }
                 }
-                Command::Broadcast(messages) => self.broadcast(messages),
+                Command::Broadcast { messages, tag } => self.broadcast(messages, tag),
+                Command::Cut(id) => self.cut(id),
                 Command::Close { id, code, reason } => {
                     let grace = self.config.close_grace;
                     if let Some(conn) = self.conns.get_mut(&id) {
@@ -597,19 +640,23 @@ impl IoLoop {
         );
     }
 
-    fn broadcast(&mut self, messages: Vec<Message>) {
+    fn broadcast(&mut self, messages: Vec<Message>, tag: u64) {
         let mut written = (0u64, 0u64);
         let mut failed = Vec::new();
-        let mut too_slow = Vec::new();
         for (&id, conn) in &mut self.conns {
             if !conn.live {
+                continue;
+            }
+            // Judged at the batch boundary, before any of this batch is queued to it: it has
+            // then been given exactly the broadcasts before `tag`'s.
+            if conn.over_live_bound(&self.config) {
+                conn.live = false;
+                self.events.push(Event::Lagging(id, tag));
                 continue;
             }
             for message in &messages {
                 conn.push(Arc::clone(message));
             }
-            // Write now, then judge the backlog: a batch larger than the bound is not a cut
-            // when the socket takes it.
             match conn.flush() {
                 Ok((m, b)) => {
                     written.0 += m;
@@ -620,9 +667,7 @@ impl IoLoop {
                     continue;
                 }
             }
-            if conn.over_bound(&self.config) {
-                too_slow.push(id);
-            } else if !conn.queue.is_empty() && conn.writable {
+            if !conn.queue.is_empty() && conn.writable {
                 Self::mark_dirty(&mut self.dirty, id, conn);
             }
         }
@@ -630,19 +675,23 @@ impl IoLoop {
         for id in failed {
             self.finish(id, CloseReason::Error);
         }
-        let grace = self.config.close_grace;
-        for id in too_slow {
-            if let Some(conn) = self.conns.get_mut(&id) {
-                conn.truncate_to_boundary();
-                let frames = vec![
-                    Arc::clone(&self.config.too_slow_message),
-                    wsframe::close_message(CLOSE_POLICY, "ConsumerTooSlow").into(),
-                ];
-                conn.begin_close(frames, CloseReason::TooSlow, grace);
-                self.events.push(Event::TooSlow(id));
-                Self::mark_dirty(&mut self.dirty, id, conn);
-            }
+    }
+
+    fn cut(&mut self, id: u64) {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        // A closing connection's queue ends with its close frame: it must not be dropped.
+        if conn.state != State::Open {
+            return;
         }
+        conn.truncate_to_boundary();
+        let frames = vec![
+            Arc::clone(&self.config.too_slow_message),
+            wsframe::close_message(CLOSE_POLICY, "ConsumerTooSlow").into(),
+        ];
+        conn.begin_close(frames, CloseReason::TooSlow, self.config.close_grace);
+        Self::mark_dirty(&mut self.dirty, id, conn);
     }
 
     fn count(&self, (messages, bytes): (u64, u64)) {
@@ -652,41 +701,45 @@ impl IoLoop {
     }
 
     fn flush_dirty(&mut self) {
-        let dirty = std::mem::take(&mut self.dirty);
-        for id in dirty {
-            let Some(conn) = self.conns.get_mut(&id) else {
-                continue;
-            };
-            conn.dirty = false;
-            let result = conn.flush();
-            match result {
-                Ok(written) => self.count(written),
-                Err(_) => {
-                    let reason = if conn.state == State::Open {
-                        CloseReason::Error
-                    } else {
-                        conn.reason
-                    };
-                    self.finish(id, reason);
-                    continue;
-                }
+        for id in std::mem::take(&mut self.dirty) {
+            self.write(id);
+        }
+    }
+
+    /// Writes what is queued for `id` as far as its socket takes it; once the queue is empty,
+    /// reports it drained (if asked) or half-closes it (if closing).
+    fn write(&mut self, id: u64) {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        conn.dirty = false;
+        match conn.flush() {
+            Ok(written) => self.count(written),
+            Err(_) => {
+                let reason = if conn.state == State::Open {
+                    CloseReason::Error
+                } else {
+                    conn.reason
+                };
+                self.finish(id, reason);
+                return;
             }
-            let Some(conn) = self.conns.get_mut(&id) else {
-                continue;
-            };
-            if conn.queue.is_empty() {
-                if conn.notify_drained && conn.state == State::Open {
-                    conn.notify_drained = false;
-                    self.events.push(Event::Drained(id));
-                }
-                if conn.state == State::Closing {
-                    sys::shutdown_write(conn.fd.as_raw_fd());
-                    conn.state = State::Draining;
-                    let linger = Instant::now() + LINGER;
-                    conn.deadline = Some(conn.deadline.map_or(linger, |d| d.min(linger)));
-                    // The client may have closed its side already.
-                    self.read_input(id);
-                }
+        }
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        if conn.queue.is_empty() {
+            if conn.notify_drained && conn.state == State::Open {
+                conn.notify_drained = false;
+                self.events.push(Event::Drained(id));
+            }
+            if conn.state == State::Closing {
+                sys::shutdown_write(conn.fd.as_raw_fd());
+                conn.state = State::Draining;
+                let linger = Instant::now() + LINGER;
+                conn.deadline = Some(conn.deadline.map_or(linger, |d| d.min(linger)));
+                // The client may have closed its side already.
+                self.read_input(id);
             }
         }
     }
@@ -727,6 +780,18 @@ impl IoLoop {
         }
     }
 
+    /// Stores what is queued over every connection, for [`Writer::stats`].
+    fn store_backlog(&self) {
+        let (messages, bytes) = self.conns.values().fold((0, 0), |(messages, bytes), conn| {
+            (messages + conn.queue.len(), bytes + conn.queued_bytes)
+        });
+        let counters = &self.shared.counters;
+        counters
+            .queued_messages
+            .store(messages as u64, Ordering::Relaxed);
+        counters.queued_bytes.store(bytes as u64, Ordering::Relaxed);
+    }
+
     fn publish(&mut self) {
         if !self.events.is_empty() {
             lock(&self.shared.events).append(&mut self.events);
@@ -742,10 +807,10 @@ mod tests {
     use std::net::{TcpListener, TcpStream};
     use std::os::fd::OwnedFd;
 
-    fn config(max_frames: usize) -> Config {
+    fn config(live_frames: usize) -> Config {
         Config {
-            max_backlog_frames: max_frames,
-            max_backlog_bytes: usize::MAX,
+            live_backlog_frames: live_frames,
+            live_backlog_bytes: usize::MAX,
             close_grace: Duration::from_secs(5),
             too_slow_message: binary_message(b"too slow"),
         }
@@ -792,8 +857,8 @@ mod tests {
             .collect();
         let messages: Vec<Message> = payloads.iter().map(|p| binary_message(p)).collect();
         let expected: Vec<u8> = messages.iter().flat_map(|m| m.iter().copied()).collect();
-        writer.broadcast(messages[..50].to_vec());
-        writer.broadcast(messages[50..].to_vec());
+        writer.broadcast(messages[..50].to_vec(), 0);
+        writer.broadcast(messages[50..].to_vec(), 50);
         for client in &mut clients {
             assert_eq!(read_exact(client, expected.len()), expected);
         }
@@ -812,7 +877,7 @@ mod tests {
             .map(|i| binary_message(&vec![(i % 256) as u8; 10_000]))
             .collect();
         let expected: Vec<u8> = messages.iter().flat_map(|m| m.iter().copied()).collect();
-        writer.broadcast(messages);
+        writer.broadcast(messages, 0);
         let mut received = Vec::new();
         let mut chunk = [0u8; 7_001];
         while received.len() < expected.len() {
@@ -828,41 +893,84 @@ mod tests {
         let writer = Writer::start(config(10)).unwrap();
         let (fd, mut client) = pair(&listener);
         let id = writer.add(fd, false).unwrap();
-        writer.broadcast(vec![binary_message(b"not yet live")]);
-        // Replay is under the caller's flow control: no bound applies.
+        writer.broadcast(vec![binary_message(b"not yet live")], 0);
+        // Replay is under the caller's flow control: the live bound does not apply to it.
         let replay: Vec<Message> = (0..50u8).map(|i| binary_message(&[i])).collect();
         writer.send(id, replay.clone(), true);
         writer.go_live(id);
-        writer.broadcast(vec![binary_message(b"live")]);
+        writer.broadcast(vec![binary_message(b"live")], 1);
         let mut expected: Vec<u8> = replay.iter().flat_map(|m| m.iter().copied()).collect();
         expected.extend_from_slice(&binary_message(b"live"));
         assert_eq!(read_exact(&mut client, expected.len()), expected);
         wait_event(&writer, |e| *e == Event::Drained(id));
     }
 
-    #[test]
-    fn a_connection_over_the_bound_is_cut_with_the_error_frame_and_a_close() {
+    /// Broadcasts batches of `batch` copies of `message`, tagged with the messages broadcast
+    /// before each, until `id` is demoted; the tag it was demoted at.
+    fn broadcast_until_lagging(writer: &Writer, id: u64, message: &Message, batch: u64) -> u64 {
+        let mut tag = 0;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            for event in writer.take_events() {
+                if let Event::Lagging(lagging, at) = event {
+                    assert_eq!(lagging, id);
+                    return at;
+                }
+            }
+            assert!(Instant::now() < deadline, "never demoted");
+            writer.broadcast(vec![Arc::clone(message); batch as usize], tag);
+            tag += batch;
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// A writer with a live bound of 100 messages and one live client that reads nothing,
+    /// demoted by broadcasts of 10 messages of 100 kB: (writer, client, its id, the message,
+    /// the tag it was demoted at).
+    fn demoted_client() -> (Writer, TcpStream, u64, Message, u64) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let writer = Writer::start(config(100)).unwrap();
-        let (fd, mut client) = pair(&listener);
+        let (fd, client) = pair(&listener);
         let id = writer.add(fd, true).unwrap();
-        let (fast_fd, mut fast) = pair(&listener);
-        writer.add(fast_fd, true).unwrap();
         let big = binary_message(&vec![1u8; 100_000]);
-        let mut fast_received = 0usize;
-        // The slow client reads nothing until it is cut; the fast one keeps up.
-        let mut sent = 0;
-        let mut events = Vec::new();
-        while !events.contains(&Event::TooSlow(id)) {
-            writer.broadcast(vec![Arc::clone(&big); 10]);
-            sent += 10;
-            let mut buf = vec![0u8; 1 << 20];
-            while fast_received < sent * big.len() {
-                fast_received += fast.read(&mut buf).unwrap();
-            }
-            events.extend(writer.take_events());
-            assert!(sent < 10_000, "never cut");
+        let demoted_at = broadcast_until_lagging(&writer, id, &big, 10);
+        (writer, client, id, big, demoted_at)
+    }
+
+    #[test]
+    fn a_live_connection_that_does_not_read_is_demoted_at_a_batch_boundary() {
+        let (writer, mut client, id, big, demoted_at) = demoted_client();
+        // Its queue was judged before the batch it was demoted at: the bound, one batch more.
+        let queued = writer.stats().queued_messages;
+        assert!((101..=110).contains(&queued), "{queued} queued");
+        for _ in 0..20 {
+            writer.broadcast(vec![Arc::clone(&big); 10], 0);
         }
+        let reader = std::thread::spawn(move || {
+            let mut all = Vec::new();
+            client.read_to_end(&mut all).unwrap();
+            all
+        });
+        writer.shutdown();
+        // Every broadcast before the tag, none after it, then the shutdown's close.
+        let received = reader.join().unwrap();
+        let close = wsframe::close_message(CLOSE_GOING_AWAY, "");
+        assert!(received.ends_with(&close));
+        assert_eq!(
+            received.len() - close.len(),
+            demoted_at as usize * big.len()
+        );
+        assert!(writer
+            .take_events()
+            .contains(&Event::Closed(id, CloseReason::Shutdown)));
+    }
+
+    #[test]
+    fn a_cut_drops_what_is_not_begun_and_sends_the_error_frame_and_a_close() {
+        let (writer, mut client, id, big, _) = demoted_client();
+        // What the caller's replay queued to it goes too.
+        writer.send(id, vec![Arc::clone(&big); 50], true);
+        writer.cut(id);
         let mut received = Vec::new();
         client.read_to_end(&mut received).unwrap();
         let too_slow = binary_message(b"too slow");
@@ -870,11 +978,12 @@ mod tests {
         let mut tail = too_slow.to_vec();
         tail.extend_from_slice(&close);
         assert!(received.ends_with(&tail));
-        // Whole messages before the tail: every cut happens at a message boundary.
+        // Whole messages before the tail: a cut happens at a message boundary.
         assert_eq!((received.len() - tail.len()) % big.len(), 0);
         let events = wait_event(&writer, |e| matches!(e, Event::Closed(i, _) if *i == id));
         assert!(events.contains(&Event::Closed(id, CloseReason::TooSlow)));
-        assert_eq!(writer.stats().connections, 1);
+        assert!(!events.contains(&Event::Drained(id)));
+        assert_eq!(writer.stats().connections, 0);
     }
 
     fn masked(opcode: u8, payload: &[u8]) -> Vec<u8> {
@@ -913,7 +1022,7 @@ mod tests {
         let events = wait_event(&writer, |e| matches!(e, Event::Closed(..)));
         assert!(events.contains(&Event::Closed(id, CloseReason::Client)));
         assert_eq!(writer.stats().connections, 0);
-        writer.broadcast(vec![binary_message(b"after")]);
+        writer.broadcast(vec![binary_message(b"after")], 0);
     }
 
     #[test]
@@ -942,7 +1051,7 @@ mod tests {
         let writer = Writer::start(config(100)).unwrap();
         let (fd, mut client) = pair(&listener);
         let id = writer.add(fd, true).unwrap();
-        writer.broadcast(vec![binary_message(b"last")]);
+        writer.broadcast(vec![binary_message(b"last")], 0);
         let reader = std::thread::spawn(move || {
             let mut all = Vec::new();
             client.read_to_end(&mut all).unwrap();

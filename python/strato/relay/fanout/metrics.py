@@ -10,6 +10,9 @@ them through :func:`add_worker_collector`. The subscriber gauge sums over live p
 - ``strato_relay_fanout_bytes_sent_total``: bytes written to consumers;
 - ``strato_relay_fanout_consumers_cut_total{reason}``: connections ended by the server
   (``ConsumerTooSlow``, ``FutureCursor``, ``InvalidRequest``, ``ConnectionLimit``);
+- ``strato_relay_fanout_consumers_lagging_total``: live subscribers that fell behind and were
+  demoted to replay from the log (one may be demoted many times);
+- ``strato_relay_fanout_queued_bytes``: bytes the writers hold queued for subscribers;
 - ``strato_relay_fanout_head_seq``: the last seq handed to live consumers (max over processes);
 - ``strato_relay_fanout_connections_open``: connections the fan-out processes hold (reading a
   request head, or subscribers), the main process's ``strato_connections_open`` counting those
@@ -48,6 +51,17 @@ class FanoutMetrics:
             "Consumer connections ended by the server, by reason",
             ("reason",),
             registry=registry,
+        )
+        self.consumers_lagging = Counter(
+            "strato_relay_fanout_consumers_lagging",
+            "Live subscribers that fell behind and were demoted to replay from the log",
+            registry=registry,
+        )
+        self.queued_bytes = Gauge(
+            "strato_relay_fanout_queued_bytes",
+            "Bytes the fan-out writers hold queued for subscribers",
+            registry=registry,
+            multiprocess_mode="livesum",
         )
         self.head = Gauge(
             "strato_relay_fanout_head_seq",

@@ -24,9 +24,20 @@ to the writer, which owns it from then on. The semantics are those of
 - replay runs in batches under flow control (the next batch is read once the writer has sent
   the last), then the connection joins the live set in the same step as its last check, so it
   sees every seq once, in order;
-- live frames go to every live connection as one broadcast per batch read from the log; a
-  connection whose backlog passes the bound gets ``ConsumerTooSlow`` and close 1008 (the writer
-  does that), and is counted as cut.
+- live frames go to every live connection as one broadcast per batch read from the log, tagged
+  with the seq broadcast before it;
+- a live connection that falls behind is served from the log, not from memory: the writer
+  demotes one whose queue is over the live bound (``live_backlog_frames``/``_bytes``) at the
+  start of a broadcast and reports the tag, the last seq it was given; the connection's
+  ``last`` becomes that seq and it goes back to the replay loop above, which makes it live
+  again once it has caught up. So the writer holds at most the bound plus one batch for it,
+  whatever its lag, and delivery stays exactly once and in order across the switch;
+- a subscriber that has been demoted is cut with ``ConsumerTooSlow`` and close 1008 (counted as
+  cut) once its lag (the published head minus the last seq it was given) passes
+  ``max_backlog_frames``, judged at every publish (a stalled socket never drains), or when the
+  retention window has moved past what it was given; from its first demotion on, even when
+  live again in between. A subscriber replaying from a cursor it asked for, never live, is not
+  cut for its lag: it reads at its own pace, as far back as the window goes.
 
 The pump reads new events when woken (:meth:`FanoutServer.notify`, or a wake pipe from the
 ingest process) and at least every ``poll_interval`` seconds.
@@ -38,6 +49,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -76,24 +88,35 @@ log = logging.getLogger("strato.relay.fanout")
 TOO_SLOW_FRAME: Final = encode_error("ConsumerTooSlow", "Stream consumer too slow")
 #: Connections accepted per readiness callback before other work gets a turn.
 _ACCEPT_BURST: Final = 64
+#: What the writer may hold queued for a live subscriber at a batch boundary before demoting
+#: it: about one ingest commit (up to 1,024 events, broadcast in batches of at most 500) may
+#: wait there while the socket takes the one before, and 16 MiB is four batches of
+#: :data:`BATCH_BYTES`. A demoted subscriber pins at most this plus one batch (~4 MB of frames
+#: at the relay's ~3 KB events), however far behind it is; a healthy one is not demoted by a
+#: burst, and a demotion costs only a replay from the log.
+LIVE_BACKLOG_FRAMES: Final = 1000
+LIVE_BACKLOG_BYTES: Final = 16 << 20
 
 
 @dataclass(frozen=True)
 class FanoutOptions:
     """Limits of a fan-out process. ``max_per_ip`` bounds the subscribers of one address (in
-    every process); ``max_backlog_frames`` is the per-consumer queue bound of the Python
-    broadcaster; the bytes bound caps it for large frames (the frames are shared, so the bound
-    limits lag, not memory per consumer). The connection limits (:mod:`strato.serve.limits`)
-    hold every connection this process holds, while it reads the request head and as a
-    subscriber: ``handshake_timeout`` from the accept to the 101 sent, ``max_connections``
-    (None: this process's share of its open-file limit) and ``max_connections_per_ip`` (0: no
-    cap). Behind ``trusted_proxies`` reverse proxies (``--trust-proxy``) a subscriber's address,
-    for ``max_per_ip`` and the consumer list, is the one they put in ``X-Forwarded-For``."""
+    every process); ``max_backlog_frames`` is the lag, in events, after which a subscriber that
+    has been live is cut with ``ConsumerTooSlow`` (the relay's ``--consumer-buffer``);
+    ``live_backlog_frames`` and ``live_backlog_bytes`` bound what the writer queues to a live
+    subscriber before it is demoted to replay from the log. The connection limits
+    (:mod:`strato.serve.limits`) hold every connection this process holds, while it reads the
+    request head and as a subscriber: ``handshake_timeout`` from the accept to the 101 sent,
+    ``max_connections`` (None: this process's share of its open-file limit) and
+    ``max_connections_per_ip`` (0: no cap). Behind ``trusted_proxies`` reverse proxies
+    (``--trust-proxy``) a subscriber's address, for ``max_per_ip`` and the consumer list, is the
+    one they put in ``X-Forwarded-For``."""
 
     path: str = SUBSCRIBE_REPOS_PATH
     max_per_ip: int = 16
     max_backlog_frames: int = 1000
-    max_backlog_bytes: int = 256 << 20
+    live_backlog_frames: int = LIVE_BACKLOG_FRAMES
+    live_backlog_bytes: int = LIVE_BACKLOG_BYTES
     cut_grace: float = 10.0
     poll_interval: float = 1.0
     handshake_timeout: float = DEFAULT_HEADER_TIMEOUT
@@ -111,6 +134,8 @@ class _Conn:
     outdated: bool
     drained: asyncio.Event = field(default_factory=asyncio.Event)
     closed: bool = False
+    #: Demoted once: its lag is bounded from then on (a cursor replay's is not).
+    demoted: bool = False
 
 
 class FanoutServer:
@@ -139,8 +164,8 @@ class FanoutServer:
             metrics,
         )
         self.writer = FanoutWriter(
-            max_backlog_frames=self.options.max_backlog_frames,
-            max_backlog_bytes=self.options.max_backlog_bytes,
+            live_backlog_frames=self.options.live_backlog_frames,
+            live_backlog_bytes=self.options.live_backlog_bytes,
             close_grace=self.options.cut_grace,
             too_slow_frame=TOO_SLOW_FRAME,
         )
@@ -149,6 +174,8 @@ class FanoutServer:
         self._conns: dict[int, _Conn] = {}
         #: Connections whose start is past ``published``: they go live when the pump gets there.
         self._waiting: dict[int, _Conn] = {}
+        #: Demoted connections replaying from the log, whose lag the pump judges.
+        self._lagging: dict[int, _Conn] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._listener: socket.socket | None = None
         self._wake_fd: int | None = None
@@ -209,6 +236,11 @@ class FanoutServer:
     def connection_count(self) -> int:
         return len(self._conns)
 
+    @property
+    def lagging_count(self) -> int:
+        """Demoted subscribers being served from the log."""
+        return len(self._lagging)
+
     # -- accepting and the handshake ----------------------------------------------------------
 
     def _accept(self) -> None:
@@ -233,9 +265,12 @@ class FanoutServer:
                 continue
             if sock.family in (socket.AF_INET, socket.AF_INET6):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            task = asyncio.create_task(self._handshake(sock, remote, slot))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._spawn(self._handshake(sock, remote, slot))
+
+    def _spawn(self, work: Coroutine[None, None, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _handshake(self, sock: socket.socket, remote: str, slot: Slot) -> None:
         """Read the request head (within the handshake timeout from the accept, however it
@@ -330,9 +365,7 @@ class FanoutServer:
             start = head if oldest is None else oldest - 1
             conn = _Conn(serial, slot, max(cursor, start), outdated=0 < cursor < start)
         self._conns[conn_id] = conn
-        task = asyncio.create_task(self._replay(conn_id, conn))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(self._replay(conn_id, conn))
 
     async def _replay(self, conn_id: int, conn: _Conn) -> None:
         writer = self.writer
@@ -345,10 +378,14 @@ class FanoutServer:
             if conn.last >= target:
                 if conn.last == target:
                     writer.go_live(conn_id)
+                    self._lagging.pop(conn_id, None)
                 else:  # a start the pump has not reached yet
                     self._waiting[conn_id] = conn
                 return
             events = self.sequencer.events_after(conn.last, upto=target, max_bytes=BATCH_BYTES)
+            if conn.demoted and (not events or events[0].seq > conn.last + 1) and self._lost(conn):
+                self._cut(conn_id, conn)
+                return
             if not events:  # pruned while we replayed: nothing left up to target
                 conn.last = target
                 continue
@@ -367,6 +404,7 @@ class FanoutServer:
                     await wakeup.wait()
             wakeup.clear()
             self._publish_new()
+            self._cut_laggards()
             self._count_sent()
 
     def _publish_new(self) -> None:
@@ -376,7 +414,7 @@ class FanoutServer:
             events = self.sequencer.events_after(self.published, max_bytes=BATCH_BYTES)
             if not events:
                 return
-            writer.broadcast([event.frame for event in events])
+            writer.broadcast([event.frame for event in events], self.published)
             newest = events[-1].seq
             for conn_id, conn in list(self._waiting.items()):
                 if conn.last <= newest:
@@ -388,6 +426,36 @@ class FanoutServer:
                     del self._waiting[conn_id]
             self.published = newest
             self.metrics.head.set(newest)
+
+    def _cut_laggards(self) -> None:
+        """Cut the demoted connections whose lag has passed the bound."""
+        for conn_id, conn in list(self._lagging.items()):
+            if self.published - conn.last > self.options.max_backlog_frames:
+                self._cut(conn_id, conn)
+
+    def _lost(self, conn: _Conn) -> bool:
+        """Whether retention has pruned events after the last one ``conn`` was given."""
+        oldest = self.sequencer.oldest()
+        return oldest is None or oldest > conn.last + 1
+
+    def _cut(self, conn_id: int, conn: _Conn) -> None:
+        """End a connection as too slow (the writer sends the error frame and close 1008)."""
+        conn.closed = True
+        conn.drained.set()  # its replay stops
+        self._lagging.pop(conn_id, None)
+        self.writer.cut(conn_id)
+        self.metrics.consumer_cut("ConsumerTooSlow")
+
+    def _demote(self, conn_id: int, conn: _Conn, given: int) -> None:
+        """The writer took ``conn`` out of the live set having given it every event up to
+        ``given``: serve it the rest from the log."""
+        if conn.closed:
+            return
+        self.metrics.consumers_lagging.inc()
+        conn.last = given
+        conn.demoted = True
+        self._lagging[conn_id] = conn
+        self._spawn(self._replay(conn_id, conn))
 
     def _on_wake_pipe(self) -> None:
         fd = self._wake_fd
@@ -401,17 +469,18 @@ class FanoutServer:
         self._wakeup.set()
 
     def _on_writer_events(self) -> None:
-        for kind, conn_id, reason in self.writer.take_events():
+        for kind, conn_id, reason, tag in self.writer.take_events():
             conn = self._conns.get(conn_id)
             if conn is None:
                 continue
             if kind == "drained":
                 conn.drained.set()
-            elif kind == "too_slow":
-                self.metrics.consumer_cut("ConsumerTooSlow")
+            elif kind == "lagging":
+                self._demote(conn_id, conn, tag)
             elif kind == "closed":
                 del self._conns[conn_id]
                 self._waiting.pop(conn_id, None)
+                self._lagging.pop(conn_id, None)
                 conn.closed = True
                 conn.drained.set()
                 self.registry.unregister(conn.serial)
@@ -421,7 +490,8 @@ class FanoutServer:
         self._count_sent()
 
     def _count_sent(self) -> None:
-        frames, sent_bytes, _ = self.writer.stats()
+        frames, sent_bytes, _, _, queued_bytes = self.writer.stats()
+        self.metrics.queued_bytes.set(queued_bytes)
         before_frames, before_bytes = self._sent
         if frames > before_frames:
             self.metrics.frames_sent.inc(frames - before_frames)
