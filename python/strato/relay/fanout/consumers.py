@@ -4,11 +4,14 @@ A small LMDB environment of its own (``<data dir>/consumers``), apart from the r
 consumer connecting must not wait behind ingest's group commit for the one write lock, and the
 table is rebuilt from live connections anyway (written without fsync; a crash loses only rows
 of processes that are gone). Each row, keyed by ``u32(pid) + u64(serial)``, holds the process
-id, remote address, cursor asked for (None: live only) and the connect time, as JSON.
+id, remote address, cursor asked for (None: live only) and the connect time, as JSON. An
+index (``remote + NUL + the row's key``, empty values) finds the rows of one address.
 
 :meth:`ConsumerRegistry.register` also enforces the per-IP connection limit across all
-processes: it counts the rows of that address in the same write transaction that adds the row.
-Rows of processes that no longer run are dropped by :meth:`ConsumerRegistry.purge_dead`.
+processes: it counts the address's index entries (at most the limit of them are read, so a
+connect costs the same with ten thousand subscribers as with ten) in the same write
+transaction that adds the row. Rows of processes that no longer run are dropped by
+:meth:`ConsumerRegistry.purge_dead`.
 """
 
 from __future__ import annotations
@@ -23,8 +26,10 @@ from typing import Final
 from strato.storage import Store, WriteTxn, u64
 
 TABLE: Final = "fanout_consumers"
+#: The rows of each address: ``remote + NUL + row key`` -> empty.
+BY_REMOTE: Final = "fanout_consumers_by_remote"
 STORE_NAME: Final = "relay-consumers"
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 #: The directory under the relay's data directory.
 DIRECTORY: Final = "consumers"
 
@@ -54,6 +59,18 @@ def _key(pid: int, serial: int) -> bytes:
     return pid.to_bytes(4, "big") + u64(serial)
 
 
+def _by_remote(remote: str) -> bytes:
+    # A remote address holds no NUL: the prefix of one address is no other's.
+    return remote.encode() + b"\0"
+
+
+def _index(txn: WriteTxn) -> None:
+    """Version 1 -> 2: index the rows there are by address."""
+    rows = list(txn.items(TABLE))
+    for key, value in rows:
+        txn.put(BY_REMOTE, _by_remote(json.loads(value)["remote"]) + key, b"")
+
+
 class ConsumerRegistry:
     """The consumer table; one per process, each opening the same environment."""
 
@@ -61,12 +78,19 @@ class ConsumerRegistry:
         self.store = store
         self.pid = os.getpid()
         self._serial = 0
+        #: This process's rows: serial -> remote.
+        self._remotes: dict[int, str] = {}
 
     @classmethod
     def open(cls, data_dir: str | Path) -> ConsumerRegistry:
         path = Path(data_dir) / DIRECTORY
         store = Store.open(
-            path, name=STORE_NAME, schema_version=SCHEMA_VERSION, tables=(TABLE,), sync=False
+            path,
+            name=STORE_NAME,
+            schema_version=SCHEMA_VERSION,
+            tables=(TABLE, BY_REMOTE),
+            sync=False,
+            upgrades={1: _index},
         )
         return cls(store)
 
@@ -88,17 +112,33 @@ class ConsumerRegistry:
             "userAgent": user_agent,
         }
 
+        key = _key(self.pid, serial)
+        by_remote = _by_remote(remote)
+
         def add(txn: WriteTxn) -> bool:
-            same = sum(1 for _, value in txn.items(TABLE) if json.loads(value)["remote"] == remote)
+            same = sum(1 for _ in txn.items(BY_REMOTE, prefix=by_remote, limit=max_per_ip))
             if same >= max_per_ip:
                 return False
-            txn.put(TABLE, _key(self.pid, serial), json.dumps(row).encode())
+            txn.put(TABLE, key, json.dumps(row).encode())
+            txn.put(BY_REMOTE, by_remote + key, b"")
             return True
 
-        return serial if self.store.transact(add) else None
+        if not self.store.transact(add):
+            return None
+        self._remotes[serial] = remote
+        return serial
 
     def unregister(self, serial: int) -> None:
-        self.store.transact(lambda txn: txn.delete(TABLE, _key(self.pid, serial)))
+        remote = self._remotes.pop(serial, None)
+        if remote is None:
+            return
+        key = _key(self.pid, serial)
+
+        def remove(txn: WriteTxn) -> None:
+            txn.delete(TABLE, key)
+            txn.delete(BY_REMOTE, _by_remote(remote) + key)
+
+        self.store.transact(remove)
 
     def list(self) -> list[Consumer]:
         """Every registered consumer, by process and then connection order."""
@@ -120,7 +160,14 @@ class ConsumerRegistry:
         """Drop every row of process ``pid``; how many there were."""
         start = pid.to_bytes(4, "big")
         stop = (pid + 1).to_bytes(4, "big")
-        return self.store.transact(lambda txn: txn.delete_range(TABLE, start, stop))
+
+        def purge(txn: WriteTxn) -> int:
+            rows = list(txn.items(TABLE, start, stop))
+            for key, value in rows:
+                txn.delete(BY_REMOTE, _by_remote(json.loads(value)["remote"]) + key)
+            return txn.delete_range(TABLE, start, stop)
+
+        return self.store.transact(purge)
 
     def purge_dead(self) -> int:
         """Drop the rows of processes that no longer run (and of this pid's earlier life)."""

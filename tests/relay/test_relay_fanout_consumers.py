@@ -1,0 +1,79 @@
+"""The shared consumer table: the per-address limit over every process, through the index by
+address, which unregistering, purging a process and the upgrade from version 1 keep right."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from strato.relay.fanout.consumers import (
+    BY_REMOTE,
+    DIRECTORY,
+    STORE_NAME,
+    TABLE,
+    ConsumerRegistry,
+)
+from strato.storage import Store, u64
+
+OTHER_PID = 4_000_000  # above Linux's pid_max: no process has it
+
+
+def test_the_per_address_limit_counts_every_process(tmp_path: Path) -> None:
+    mine = ConsumerRegistry.open(tmp_path)
+    other = ConsumerRegistry(mine.store)  # another process's view of the same table
+    other.pid = OTHER_PID
+    try:
+        for n in range(50):  # other addresses do not count
+            assert mine.register(f"10.0.0.{n}", None, max_per_ip=2) is not None
+        assert other.register("10.9.9.9", None, max_per_ip=2) is not None
+        first = mine.register("10.9.9.9", 5, max_per_ip=2)
+        assert first is not None
+        assert mine.register("10.9.9.9", None, max_per_ip=2) is None
+        assert other.register("10.9.9.9", None, max_per_ip=2) is None
+        # A prefix of another address is not that address.
+        assert mine.register("10.9.9.99", None, max_per_ip=2) is not None
+        mine.unregister(first)
+        mine.unregister(first)  # twice: nothing more happens
+        assert other.register("10.9.9.9", None, max_per_ip=2) is not None
+        assert [c.remote for c in mine.list()].count("10.9.9.9") == 2
+    finally:
+        mine.close()
+
+
+def test_purging_a_process_frees_its_addresses(tmp_path: Path) -> None:
+    registry = ConsumerRegistry.open(tmp_path)
+    gone = ConsumerRegistry(registry.store)
+    gone.pid = OTHER_PID
+    try:
+        assert gone.register("10.1.1.1", None, max_per_ip=1) is not None
+        assert registry.register("10.1.1.1", None, max_per_ip=1) is None
+        assert registry.purge_dead() == 1
+        assert registry.register("10.1.1.1", None, max_per_ip=1) is not None
+        with registry.store.read() as txn:
+            assert txn.count(BY_REMOTE) == txn.count(TABLE) == 1
+    finally:
+        registry.close()
+
+
+def test_a_version_1_table_is_indexed_on_open(tmp_path: Path) -> None:
+    store = Store.open(
+        tmp_path / DIRECTORY, name=STORE_NAME, schema_version=1, tables=(TABLE,), sync=False
+    )
+    row = {
+        "pid": OTHER_PID,
+        "remote": "10.2.2.2",
+        "cursor": None,
+        "connectedAt": 0.0,
+        "userAgent": "",
+    }
+    store.transact(
+        lambda txn: txn.put(TABLE, OTHER_PID.to_bytes(4, "big") + u64(1), json.dumps(row).encode())
+    )
+    store.close()
+    registry = ConsumerRegistry.open(tmp_path)
+    try:
+        assert registry.register("10.2.2.2", None, max_per_ip=1) is None
+        assert registry.purge_pid(OTHER_PID) == 1
+        assert registry.register("10.2.2.2", None, max_per_ip=1) is not None
+    finally:
+        registry.close()
