@@ -12,7 +12,7 @@ the time from the first frame published to the last byte counted; each run is re
 
 - ``websockets.broadcast``: a ``websockets`` asyncio server on uvloop (no compression, no pings);
   the producer calls ``broadcast(connections, frame)`` for each frame in the server's loop;
-- ``FanoutWriter, 1 process``: the Rust writer; the producer calls ``writer.broadcast(batch)``;
+- ``FanoutWriter, 1 process``: the Rust writer; the producer calls ``writer.broadcast(batch, tag)``;
 - ``relay fan-out, N workers`` (``--workers``, default 1 and 2): the whole path: N worker processes
   (:func:`strato.relay.fanout.workers.run_workers`) on one port (SO_REUSEPORT), the producer
   appends the frames to the LMDB log in write transactions of ``--batch`` events and wakes the

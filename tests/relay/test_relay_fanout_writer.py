@@ -45,8 +45,8 @@ def test_every_client_gets_every_frame_byte_identical_in_order(clients: int) -> 
         server = listener()
         conns = [await ws_client(writer, server) for _ in range(clients)]
         frames = payloads()
-        writer.broadcast(frames[:5])
-        writer.broadcast(frames[5:])
+        writer.broadcast(frames[:5], 0)
+        writer.broadcast(frames[5:], 5)
         for ws, _ in conns:
             got = [await asyncio.wait_for(ws.recv(), TIMEOUT) for _ in frames]
             assert got == frames
@@ -65,10 +65,10 @@ def test_replay_goes_to_one_connection_then_it_joins_the_live_set() -> None:
         server = listener()
         live, _ = await ws_client(writer, server)
         late, late_id = await ws_client(writer, server, live=False)
-        writer.broadcast([b"before"])  # not for `late`: it is not live yet
+        writer.broadcast([b"before"], 0)  # not for `late`: it is not live yet
         writer.send(late_id, [b"replay-1", b"replay-2"])
         writer.go_live(late_id)
-        writer.broadcast([b"after"])
+        writer.broadcast([b"after"], 1)
         assert [await live.recv() for _ in range(2)] == [b"before", b"after"]
         assert [await late.recv() for _ in range(3)] == [b"replay-1", b"replay-2", b"after"]
         events = await events_until(writer, lambda seen: ("drained", late_id, "", 0) in seen)
@@ -86,7 +86,7 @@ def test_a_slow_reader_gets_every_byte_through_partial_writes() -> None:
         server = listener()
         sock, _ = await raw_client(writer, server, rcvbuf=4096)
         frames = [os.urandom(50_000 + i) for i in range(120)]  # ~6 MB, far over the buffers
-        writer.broadcast(frames)
+        writer.broadcast(frames, 0)
         expected = b"".join(wire(frame) for frame in frames)
         received = bytearray()
         while len(received) < len(expected):
@@ -190,7 +190,7 @@ def test_a_cut_consumer_gets_consumer_too_slow_and_close_1008() -> None:
         events = await events_until(writer, lambda seen: stuck_id in closed(seen))
         assert closed(events)[stuck_id] == "too_slow"
         assert fast_id not in closed(events)
-        writer.broadcast([b"still here"])
+        writer.broadcast([b"still here"], 0)
         assert await asyncio.wait_for(fast.recv(), TIMEOUT) == b"still here"
         await fast.close()
         writer.shutdown()
@@ -206,7 +206,7 @@ def test_pings_are_answered() -> None:
         ws, _ = await ws_client(writer, server)
         pong = await ws.ping(b"are you there")
         await asyncio.wait_for(pong, TIMEOUT)
-        writer.broadcast([b"data after the pong"])
+        writer.broadcast([b"data after the pong"], 0)
         assert await ws.recv() == b"data after the pong"
         await ws.close()
         writer.shutdown()
@@ -237,7 +237,7 @@ def test_clients_that_leave_are_detached_and_their_fds_closed() -> None:
         assert {reasons[conn] for _, conn in polite} == {"client"}
         assert reasons[rude_id] in {"client", "error"}
         assert writer.stats()[2] == 0
-        writer.broadcast([b"nobody listens"])  # no connection, no error
+        writer.broadcast([b"nobody listens"], 0)  # no connection, no error
         assert _open_fds() == before
         writer.shutdown()
         server.close()
@@ -258,7 +258,7 @@ def test_server_close_and_shutdown_send_their_codes_after_queued_frames() -> Non
             await refused.recv()
         assert refused.close_code == 1008
         assert refused.close_reason == "FutureCursor"
-        writer.broadcast([b"last"])
+        writer.broadcast([b"last"], 0)
         await asyncio.get_running_loop().run_in_executor(None, writer.shutdown)
         assert await staying.recv() == b"last"
         with pytest.raises(ConnectionClosed):

@@ -69,7 +69,6 @@ impl PyFanoutWriter {
     /// Queues frames to every live connection; one over the live bound is demoted first, and
     /// a `("lagging", id, "", tag)` event reports it: it was given every broadcast before this
     /// one.
-    #[pyo3(signature = (frames, tag = 0))]
     fn broadcast(&self, frames: Vec<Bound<'_, PyBytes>>, tag: u64) {
         self.writer.broadcast(messages(frames), tag);
     }

@@ -176,6 +176,7 @@ class FanoutServer:
         self._waiting: dict[int, _Conn] = {}
         #: Demoted connections replaying from the log, whose lag the pump judges.
         self._lagging: dict[int, _Conn] = {}
+        self._stopping = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._listener: socket.socket | None = None
         self._wake_fd: int | None = None
@@ -206,6 +207,7 @@ class FanoutServer:
         """Stop accepting, close every connection (1001 after what is queued, within the
         grace), and drop this process's consumer rows."""
         loop = asyncio.get_running_loop()
+        self._stopping = True  # no replay starts after the tasks are gathered
         if self._listener is not None:
             loop.remove_reader(self._listener.fileno())
             self._listener = None
@@ -368,16 +370,18 @@ class FanoutServer:
         self._spawn(self._replay(conn_id, conn))
 
     async def _replay(self, conn_id: int, conn: _Conn) -> None:
-        writer = self.writer
         if conn.outdated:
-            conn.drained.clear()
-            writer.send(conn_id, [OUTDATED_CURSOR_FRAME])
-            await conn.drained.wait()
+            conn.outdated = False  # said once, not again after a demotion
+            await self._send(conn_id, conn, [OUTDATED_CURSOR_FRAME])
+        if conn.demoted:
+            # What the live stream left queued goes out before anything is read from the log
+            # for it: a stalled subscriber holds no batch of its own on top of it.
+            await self._send(conn_id, conn, [])
         while not conn.closed:
             target = self.published
             if conn.last >= target:
                 if conn.last == target:
-                    writer.go_live(conn_id)
+                    self.writer.go_live(conn_id)
                     self._lagging.pop(conn_id, None)
                 else:  # a start the pump has not reached yet
                     self._waiting[conn_id] = conn
@@ -389,9 +393,14 @@ class FanoutServer:
             if not events:  # pruned while we replayed: nothing left up to target
                 conn.last = target
                 continue
-            conn.drained.clear()
-            writer.send(conn_id, [event.frame for event in events])
             conn.last = events[-1].seq
+            await self._send(conn_id, conn, [event.frame for event in events])
+
+    async def _send(self, conn_id: int, conn: _Conn, frames: list[bytes]) -> None:
+        """Queue ``frames`` to one connection and wait until its queue is empty or it closed."""
+        conn.drained.clear()
+        self.writer.send(conn_id, frames)
+        if not conn.closed:  # a connection closed already sets ``drained`` no more
             await conn.drained.wait()
 
     async def _pump(self) -> None:
@@ -449,7 +458,7 @@ class FanoutServer:
     def _demote(self, conn_id: int, conn: _Conn, given: int) -> None:
         """The writer took ``conn`` out of the live set having given it every event up to
         ``given``: serve it the rest from the log."""
-        if conn.closed:
+        if conn.closed or self._stopping:
             return
         self.metrics.consumers_lagging.inc()
         conn.last = given
