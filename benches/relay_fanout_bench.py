@@ -275,6 +275,7 @@ def run_writer(frames: list[bytes], subscribers: int, args: argparse.Namespace) 
     writer = FanoutWriter(
         live_backlog_frames=args.window * 4,
         live_backlog_bytes=1 << 40,
+        stall_timeout=60.0,
         close_grace=5.0,
         too_slow_frame=TOO_SLOW_FRAME,
     )

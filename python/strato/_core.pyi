@@ -113,6 +113,7 @@ class FanoutWriter:
         *,
         live_backlog_frames: int,
         live_backlog_bytes: int,
+        stall_timeout: float,
         close_grace: float,
         too_slow_frame: bytes,
     ) -> FanoutWriter: ...

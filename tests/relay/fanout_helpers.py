@@ -64,6 +64,7 @@ def new_writer(**limits: float) -> FanoutWriter:
     return FanoutWriter(
         live_backlog_frames=int(limits.get("live_backlog_frames", 10_000)),
         live_backlog_bytes=int(limits.get("live_backlog_bytes", 1 << 40)),
+        stall_timeout=limits.get("stall_timeout", 60.0),
         close_grace=limits.get("close_grace", 5.0),
         too_slow_frame=b"too slow",
     )

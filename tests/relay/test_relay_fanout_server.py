@@ -423,6 +423,30 @@ def test_a_subscriber_replaying_from_an_old_cursor_is_not_cut_for_its_lag(tmp_pa
     asyncio.run(main())
 
 
+def test_a_cursor_replayer_that_takes_nothing_is_cut_at_the_stall_timeout(tmp_path: Path) -> None:
+    log = Log(tmp_path / "log")
+    log.append(300, padding=20_000)  # more than its socket buffers hold
+
+    async def main() -> None:
+        options = {"stall_timeout": 0.3, "cut_grace": 0.3, "max_backlog_frames": 100_000}
+        async with running(tmp_path, log, **options) as (server, address):
+            subscriber = await Subscriber.connect(address, cursor=0)
+            await wait_for(lambda: server.connection_count == 0)
+            assert cut_count(server, "ConsumerTooSlow") == 1
+            assert server.writer.stats()[4] == 0  # nothing held for it
+            await subscriber.read_to_end()
+            # What its socket had taken, from the start; the error frame and the close only
+            # if there was room for them.
+            decoded = [decode_frame(payload) for op, payload in subscriber.messages if op == 2]
+            got = seqs([frame for frame in decoded if "name" in frame.body])
+            assert got == list(range(1, len(got) + 1))
+            assert all(frame.body["error"] == "ConsumerTooSlow" for frame in decoded[len(got) :])
+            assert len(got) < 300
+            subscriber.sock.close()
+
+    asyncio.run(main())
+
+
 def test_a_demoted_subscriber_is_cut_when_retention_dropped_what_it_was_not_given(
     tmp_path: Path,
 ) -> None:

@@ -167,6 +167,7 @@ def test_a_cut_consumer_gets_consumer_too_slow_and_close_1008() -> None:
         writer = FanoutWriter(
             live_backlog_frames=10,
             live_backlog_bytes=1 << 40,
+            stall_timeout=60.0,
             close_grace=5.0,
             too_slow_frame=TOO_SLOW_FRAME,
         )
@@ -273,8 +274,21 @@ def test_server_close_and_shutdown_send_their_codes_after_queued_frames() -> Non
 def test_bad_arguments() -> None:
     with pytest.raises(ValueError, match="close_grace"):
         FanoutWriter(
-            live_backlog_frames=1, live_backlog_bytes=1, close_grace=-1.0, too_slow_frame=b""
+            live_backlog_frames=1,
+            live_backlog_bytes=1,
+            stall_timeout=1.0,
+            close_grace=-1.0,
+            too_slow_frame=b"",
         )
+    for stall in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="stall_timeout"):
+            FanoutWriter(
+                live_backlog_frames=1,
+                live_backlog_bytes=1,
+                stall_timeout=stall,
+                close_grace=1.0,
+                too_slow_frame=b"",
+            )
     writer = new_writer()
     with pytest.raises(ValueError, match="fd"):
         writer.add(-1)

@@ -23,18 +23,26 @@ fn messages(frames: Vec<Bound<'_, PyBytes>>) -> Vec<Message> {
 #[pymethods]
 impl PyFanoutWriter {
     #[new]
-    #[pyo3(signature = (*, live_backlog_frames, live_backlog_bytes, close_grace, too_slow_frame))]
+    #[pyo3(signature = (
+        *, live_backlog_frames, live_backlog_bytes, stall_timeout, close_grace, too_slow_frame
+    ))]
     fn new(
         live_backlog_frames: usize,
         live_backlog_bytes: usize,
+        stall_timeout: f64,
         close_grace: f64,
         too_slow_frame: &Bound<'_, PyBytes>,
     ) -> PyResult<Self> {
+        let stall_timeout = Duration::try_from_secs_f64(stall_timeout)
+            .ok()
+            .filter(|timeout| !timeout.is_zero())
+            .ok_or_else(|| PyValueError::new_err("stall_timeout must be a duration > 0"))?;
         let close_grace = Duration::try_from_secs_f64(close_grace)
             .map_err(|_| PyValueError::new_err("close_grace must be a duration >= 0"))?;
         let config = Config {
             live_backlog_frames,
             live_backlog_bytes,
+            stall_timeout,
             close_grace,
             too_slow_message: fanout::binary_message(too_slow_frame.as_bytes()),
         };
@@ -91,7 +99,8 @@ impl PyFanoutWriter {
     }
 
     /// `(kind, id, reason, tag)` tuples since the last call: kind is `"drained"`, `"lagging"`
-    /// (tag: that of the broadcast it was demoted at; else 0) or `"closed"` (reason: `client`,
+    /// (tag: that of the broadcast it was demoted at; else 0), `"stalled"` (cut for taking
+    /// nothing for the stall timeout) or `"closed"` (reason: `client`,
     /// `error`, `too_slow`, `closed`, `shutdown`; else "").
     fn take_events(&self) -> Vec<(&'static str, u64, &'static str, u64)> {
         self.writer
@@ -100,6 +109,7 @@ impl PyFanoutWriter {
             .map(|event| match event {
                 Event::Drained(id) => ("drained", id, "", 0),
                 Event::Lagging(id, tag) => ("lagging", id, "", tag),
+                Event::Stalled(id) => ("stalled", id, "", 0),
                 Event::Closed(id, reason) => ("closed", id, reason.as_str(), 0),
             })
             .collect()

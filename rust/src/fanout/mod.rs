@@ -27,7 +27,10 @@
 //! judged by what its socket could not take, and a batch larger than the bound is no demotion
 //! when the socket takes it. [`Writer::cut`] ends a connection as too slow (the caller decides,
 //! from its lag): what was queued and not begun is dropped, the configured error message and a
-//! close frame (1008, `ConsumerTooSlow`) are sent. The writer answers pings, echoes a client's
+//! close frame (1008, `ConsumerTooSlow`) are sent. The writer cuts one the same way on its own,
+//! reporting [`Event::Stalled`], when frames wait for it and its socket has taken no byte for
+//! [`Config::stall_timeout`]: a subscriber that stops reading holds nothing for long, live,
+//! replaying or demoted. The writer answers pings, echoes a client's
 //! close, and half-closes before closing so the last frames are not lost to a reset. Every
 //! connection ends with one [`Event::Closed`] and its reason; Python learns of events by the
 //! readable [`Writer::notify_fd`] and takes them with [`Writer::take_events`].
@@ -72,6 +75,9 @@ pub struct Config {
     /// A live connection with more bytes than this queued at the start of a broadcast is
     /// demoted.
     pub live_backlog_bytes: usize,
+    /// How long a connection with messages queued may go without its socket taking a byte
+    /// before it is cut as too slow ([`Event::Stalled`]).
+    pub stall_timeout: Duration,
     /// How long a closing connection may take to accept its last frames.
     pub close_grace: Duration,
     /// The message sent to a connection cut as too slow ([`Writer::cut`]), before its close
@@ -114,6 +120,9 @@ pub enum Event {
     /// The live connection was demoted at the broadcast tagged with the second number: it was
     /// given every broadcast before that one and none from it on.
     Lagging(u64, u64),
+    /// The connection's socket took no byte for the stall timeout while messages waited: it
+    /// is being cut as too slow (its [`Event::Closed`] follows).
+    Stalled(u64),
     /// The connection's socket is closed; the id is not used again.
     Closed(u64, CloseReason),
 }
@@ -340,11 +349,16 @@ struct Conn {
     state: State,
     reason: CloseReason,
     deadline: Option<Instant>,
+    /// When its socket last took a byte, or its queue last became non-empty.
+    progress: Instant,
     reader: wsframe::Reader,
 }
 
 impl Conn {
     fn push(&mut self, message: Message) {
+        if self.queue.is_empty() {
+            self.progress = Instant::now();
+        }
         self.queued_bytes += message.len();
         self.queue.push_back(message);
     }
@@ -464,6 +478,9 @@ impl Conn {
                 Err(err) => return Err(err),
             };
             drop(slices);
+            if written > 0 {
+                self.progress = Instant::now();
+            }
             bytes += written as u64;
             self.queued_bytes -= written;
             let mut left = written;
@@ -527,7 +544,7 @@ impl IoLoop {
         let now = Instant::now();
         self.conns
             .values()
-            .filter_map(|conn| conn.deadline)
+            .filter_map(|conn| conn.deadline.or_else(|| self.stall_deadline(conn)))
             .min()
             .map_or(-1, |deadline| {
                 let wait = deadline.saturating_duration_since(now);
@@ -635,6 +652,7 @@ impl IoLoop {
                 state: State::Open,
                 reason: CloseReason::Closed,
                 deadline: None,
+                progress: Instant::now(),
                 reader: wsframe::Reader::default(),
             },
         );
@@ -745,6 +763,12 @@ impl IoLoop {
     }
 
     /// Closes connections whose grace (closing) or linger (draining) has passed.
+    /// When an open connection with messages queued is cut for taking none of them.
+    fn stall_deadline(&self, conn: &Conn) -> Option<Instant> {
+        (conn.state == State::Open && !conn.queue.is_empty())
+            .then(|| conn.progress + self.config.stall_timeout)
+    }
+
     fn expire(&mut self) {
         let now = Instant::now();
         let expired: Vec<(u64, CloseReason)> = self
@@ -755,6 +779,16 @@ impl IoLoop {
             .collect();
         for (id, reason) in expired {
             self.finish(id, reason);
+        }
+        let stalled: Vec<u64> = self
+            .conns
+            .iter()
+            .filter(|(_, conn)| self.stall_deadline(conn).is_some_and(|d| d <= now))
+            .map(|(&id, _)| id)
+            .collect();
+        for id in stalled {
+            self.events.push(Event::Stalled(id));
+            self.cut(id);
         }
     }
 
@@ -811,6 +845,7 @@ mod tests {
         Config {
             live_backlog_frames: live_frames,
             live_backlog_bytes: usize::MAX,
+            stall_timeout: Duration::from_secs(60),
             close_grace: Duration::from_secs(5),
             too_slow_message: binary_message(b"too slow"),
         }
@@ -984,6 +1019,49 @@ mod tests {
         assert!(events.contains(&Event::Closed(id, CloseReason::TooSlow)));
         assert!(!events.contains(&Event::Drained(id)));
         assert_eq!(writer.stats().connections, 0);
+    }
+
+    #[test]
+    fn a_connection_whose_socket_takes_nothing_for_the_stall_timeout_is_cut() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let writer = Writer::start(Config {
+            stall_timeout: Duration::from_millis(300),
+            close_grace: Duration::from_millis(300),
+            ..config(usize::MAX)
+        })
+        .unwrap();
+        let (fd, _stalled) = pair(&listener);
+        let stalled = writer.add(fd, false).unwrap();
+        let (fd, mut slow) = pair(&listener);
+        let slow_id = writer.add(fd, false).unwrap();
+        // More than the sockets' buffers hold: frames wait for both.
+        let big = binary_message(&vec![7u8; 1 << 20]);
+        writer.send(stalled, vec![Arc::clone(&big); 16], false);
+        writer.send(slow_id, vec![Arc::clone(&big); 16], true);
+        let reader = std::thread::spawn(move || {
+            // Slower than the timeout in all, but never idle for as long as it.
+            let mut buf = vec![0u8; 1 << 18];
+            let mut total = 0;
+            while total < 16 * big.len() {
+                std::thread::sleep(Duration::from_millis(20));
+                total += slow.read(&mut buf).unwrap();
+            }
+            slow
+        });
+        let events = wait_event(&writer, |e| {
+            *e == Event::Closed(stalled, CloseReason::TooSlow)
+        });
+        assert_eq!(
+            events
+                .iter()
+                .filter(|e| **e == Event::Stalled(stalled))
+                .count(),
+            1
+        );
+        let _slow = reader.join().unwrap();
+        let events = wait_event(&writer, |e| *e == Event::Drained(slow_id));
+        assert!(!events.contains(&Event::Stalled(slow_id)));
+        assert_eq!(writer.stats().connections, 1);
     }
 
     fn masked(opcode: u8, payload: &[u8]) -> Vec<u8> {

@@ -37,7 +37,10 @@ to the writer, which owns it from then on. The semantics are those of
   ``max_backlog_frames``, judged at every publish (a stalled socket never drains), or when the
   retention window has moved past what it was given; from its first demotion on, even when
   live again in between. A subscriber replaying from a cursor it asked for, never live, is not
-  cut for its lag: it reads at its own pace, as far back as the window goes.
+  cut for its lag: it reads at its own pace, as far back as the window goes;
+- any subscriber whose socket takes no byte for ``stall_timeout`` while frames wait for it is
+  cut the same way by the writer (a ``stalled`` event), so one that stops reading holds its
+  queue and its connection for that long at most.
 
 The pump reads new events when woken (:meth:`FanoutServer.notify`, or a wake pipe from the
 ingest process) and at least every ``poll_interval`` seconds.
@@ -96,6 +99,10 @@ _ACCEPT_BURST: Final = 64
 #: burst, and a demotion costs only a replay from the log.
 LIVE_BACKLOG_FRAMES: Final = 1000
 LIVE_BACKLOG_BYTES: Final = 16 << 20
+#: A subscriber whose socket takes no byte for this long while frames wait for it is cut as
+#: too slow, live, demoted or replaying a cursor: what it holds (its queue, its connection) is
+#: not held for longer. A reader that is merely slow takes something well within it.
+STALL_TIMEOUT: Final = 60.0
 
 
 @dataclass(frozen=True)
@@ -104,7 +111,8 @@ class FanoutOptions:
     every process); ``max_backlog_frames`` is the lag, in events, after which a subscriber that
     has been live is cut with ``ConsumerTooSlow`` (the relay's ``--consumer-buffer``);
     ``live_backlog_frames`` and ``live_backlog_bytes`` bound what the writer queues to a live
-    subscriber before it is demoted to replay from the log. The connection limits
+    subscriber before it is demoted to replay from the log; ``stall_timeout`` is how long frames
+    may wait for a subscriber whose socket takes nothing before it is cut. The connection limits
     (:mod:`strato.serve.limits`) hold every connection this process holds, while it reads the
     request head and as a subscriber: ``handshake_timeout`` from the accept to the 101 sent,
     ``max_connections`` (None: this process's share of its open-file limit) and
@@ -117,6 +125,7 @@ class FanoutOptions:
     max_backlog_frames: int = 1000
     live_backlog_frames: int = LIVE_BACKLOG_FRAMES
     live_backlog_bytes: int = LIVE_BACKLOG_BYTES
+    stall_timeout: float = STALL_TIMEOUT
     cut_grace: float = 10.0
     poll_interval: float = 1.0
     handshake_timeout: float = DEFAULT_HEADER_TIMEOUT
@@ -166,6 +175,7 @@ class FanoutServer:
         self.writer = FanoutWriter(
             live_backlog_frames=self.options.live_backlog_frames,
             live_backlog_bytes=self.options.live_backlog_bytes,
+            stall_timeout=self.options.stall_timeout,
             close_grace=self.options.cut_grace,
             too_slow_frame=TOO_SLOW_FRAME,
         )
@@ -449,10 +459,14 @@ class FanoutServer:
 
     def _cut(self, conn_id: int, conn: _Conn) -> None:
         """End a connection as too slow (the writer sends the error frame and close 1008)."""
+        self._cut_off(conn_id, conn)
+        self.writer.cut(conn_id)
+
+    def _cut_off(self, conn_id: int, conn: _Conn) -> None:
+        """Count a connection cut as too slow and stop serving it."""
         conn.closed = True
         conn.drained.set()  # its replay stops
         self._lagging.pop(conn_id, None)
-        self.writer.cut(conn_id)
         self.metrics.consumer_cut("ConsumerTooSlow")
 
     def _demote(self, conn_id: int, conn: _Conn, given: int) -> None:
@@ -486,6 +500,8 @@ class FanoutServer:
                 conn.drained.set()
             elif kind == "lagging":
                 self._demote(conn_id, conn, tag)
+            elif kind == "stalled":  # the writer cuts it
+                self._cut_off(conn_id, conn)
             elif kind == "closed":
                 del self._conns[conn_id]
                 self._waiting.pop(conn_id, None)
