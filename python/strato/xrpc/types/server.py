@@ -225,7 +225,7 @@ class GetServiceAuthParams(LexObject):
     lxm: str | Unset = UNSET
 
     def __post_init__(self) -> None:
-        text(self.aud, "aud", check=is_did, fmt="did")
+        text(self.aud, "aud", max_bytes=2048)
         if self.lxm is not UNSET:
             text(self.lxm, "lxm", check=is_nsid, fmt="nsid")
 
