@@ -34,7 +34,7 @@ import httpx
 
 from strato.errors import AtprotoError
 from strato.firehose import Sequencer
-from strato.pds import events
+from strato.firehose.messages import account_message
 from strato.pds.accounts import (
     EMAIL_CODE_SECRET,
     EMAIL_TOKEN_LIFETIME,
@@ -279,7 +279,7 @@ def cmd_takedown(args: argparse.Namespace) -> int:
 
         def work(txn: WriteTxn) -> tuple[Account, int]:
             account = accounts.set_takedown(did, ref, txn)
-            return account, events.append_account(txn, sequencer, did, account.status)
+            return account, sequencer.append(txn, account_message(did, account.status.event_status))
 
         account, seq = store.transact(work)
     print(f"{account.did} ({account.handle}): {account.status} (event {seq})")

@@ -1,6 +1,9 @@
 """Event streams (the firehose): what a PDS and a relay share to serve ``subscribeRepos``.
 
 - :mod:`.frames`: encode and strictly decode frames (header + payload, error frames, limits);
+- :mod:`.messages`: the messages a service originates (``#commit``, ``#sync``, ``#identity``,
+  ``#account``, the ``OutdatedCursor`` ``#info``);
+- :mod:`.upstream`: a message received from another service, read once and re-sequenced once;
 - :mod:`.sequencer`: the LMDB event log (seqs, stored frames, replay, retention);
 - :mod:`.broadcaster`: fan-out of each frame to live subscribers; replay-to-live handover;
 - :mod:`.endpoint`: the ``subscribeRepos`` WebSocket endpoint (cursor rules, limits);

@@ -35,7 +35,7 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Final
 
-from strato.firehose.frames import encode_message
+from strato.firehose.messages import OUTDATED_CURSOR_FRAME
 from strato.firehose.metrics import FirehoseMetrics
 from strato.firehose.sequencer import Sequencer
 
@@ -143,15 +143,6 @@ class Subscription:
             self._broadcaster._leave(self)
             self.ended.set()
             self._wakeup.set()
-
-
-OUTDATED_CURSOR_FRAME: Final = encode_message(
-    "#info",
-    {
-        "name": "OutdatedCursor",
-        "message": "Requested cursor exceeded limit. Possibly missing events",
-    },
-)
 
 
 class Broadcaster:

@@ -59,8 +59,8 @@ from strato import car, dagcbor
 from strato._core import CID, PrivateKey, RepoCar
 from strato.errors import CommitVerificationError, ImportInProgressError
 from strato.firehose import Sequencer
+from strato.firehose.messages import commit_message, sync_message
 from strato.identity import IdentityResolver
-from strato.pds import events
 from strato.pds.blobs import BlobRef, BlobStore, blob_refs
 from strato.pds.import_keys import accepted_signer
 from strato.pds.keys import KeyStore
@@ -257,11 +257,10 @@ class Importer:
                     data=head.data, prev_data=result.previous.data, ops=plan.ops,
                     blocks=blocks, results=[], blobs=[],
                 )  # fmt: skip
-                events.append_commit(txn, self.sequencer, data)
+                self.sequencer.append(txn, commit_message(data))
                 return result
-        events.append_sync(
-            txn, self.sequencer, did, head.rev, car.write_car([head.commit], [commit])
-        )
+        blocks = car.write_car([head.commit], [commit])
+        self.sequencer.append(txn, sync_message(did, head.rev, blocks))
         return result
 
     # -- retired spaces -------------------------------------------------------------------------

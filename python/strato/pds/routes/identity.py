@@ -27,7 +27,7 @@ from strato.errors import (
     PlcDirectoryError,
     PlcValidationError,
 )
-from strato.pds import events
+from strato.firehose.messages import identity_message
 from strato.pds.accounts import EmailTokenPurpose
 from strato.pds.context import PdsContext
 from strato.pds.routes.common import (
@@ -155,7 +155,7 @@ async def change_handle(ctx: PdsContext, did: str, handle: str) -> None:
 
     def work(txn: WriteTxn) -> None:
         ctx.accounts.update_handle(did, handle, txn)
-        events.append_identity(txn, ctx.sequencer, did, handle)
+        ctx.sequencer.append(txn, identity_message(did, handle))
 
     with xrpc_errors():
         await ctx.writer.submit(work)
@@ -267,7 +267,7 @@ def _register_operations(router: XrpcRouter, ctx: PdsContext) -> None:
             raise XrpcError(502, "UpstreamFailure", f"PLC directory: {err}") from None
 
         def work(txn: WriteTxn) -> None:
-            events.append_identity(txn, ctx.sequencer, did, account.handle)
+            ctx.sequencer.append(txn, identity_message(did, account.handle))
 
         await ctx.writer.submit(work)
         await forget(ctx, did, account.handle)

@@ -32,7 +32,7 @@ from strato.errors import (
     PlcDirectoryError,
     PlcValidationError,
 )
-from strato.pds import events
+from strato.firehose.messages import account_message, commit_message, identity_message
 from strato.pds.accounts import (
     Account,
     AccountStatus,
@@ -153,9 +153,14 @@ def _register_accounts(router: XrpcRouter, ctx: PdsContext) -> None:
             if moving is not None:
                 ctx.keys.clear_reserved_key(did, signing_key.public_key.did_key(), txn=txn)
                 return
-            events.append_identity(txn, ctx.sequencer, did, handle)
-            events.append_account(txn, ctx.sequencer, did, AccountStatus.ACTIVE)
-            events.append_commit(txn, ctx.sequencer, commit)
+            ctx.sequencer.append_many(
+                txn,
+                [
+                    identity_message(did, handle),
+                    account_message(did, AccountStatus.ACTIVE.event_status),
+                    commit_message(commit),
+                ],
+            )
 
         try:
             with xrpc_errors():

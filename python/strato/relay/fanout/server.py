@@ -58,9 +58,10 @@ from typing import Final
 
 from strato._core import FanoutWriter
 from strato.errors import EventStreamError
-from strato.firehose.broadcaster import BATCH_BYTES, OUTDATED_CURSOR_FRAME
+from strato.firehose.broadcaster import BATCH_BYTES
 from strato.firehose.endpoint import CLOSE_POLICY, SUBSCRIBE_REPOS_PATH, parse_cursor
 from strato.firehose.frames import encode_error
+from strato.firehose.messages import OUTDATED_CURSOR_FRAME
 from strato.firehose.sequencer import Sequencer
 from strato.relay.fanout.consumers import ConsumerRegistry
 from strato.relay.fanout.handoff import HandoffSender
