@@ -12,9 +12,9 @@ import pytest
 from strato import dagcbor
 from strato.errors import CommitVerificationError
 from strato.firehose.upstream import UpstreamError, parse_upstream
-from strato.relay.loadgen import AccountChain, bad
-from strato.relay.loadgen.dataset import account_key
-from strato.relay.loadgen.records import POST, iso_time
+from strato.loadgen import AccountChain, bad
+from strato.loadgen.dataset import account_key
+from strato.loadgen.records import POST, iso_time
 from strato.relay.pipeline import DROP_REASONS
 from strato.repo.commit import next_rev
 from strato.sync import ErrorCode, VerifiedCommit, verify_commit_event

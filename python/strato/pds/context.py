@@ -22,6 +22,7 @@ from typing import Final
 import httpx
 
 from strato.crypto import PublicKey
+from strato.didplc import PlcClient
 from strato.errors import AccountNotFoundError
 from strato.firehose import TABLES as FIREHOSE_TABLES
 from strato.firehose import Broadcaster, FirehoseMetrics, Retention, Sequencer
@@ -42,7 +43,6 @@ from strato.pds.mailer import Mailer
 from strato.pds.metrics import WriterMetrics
 from strato.pds.settings import PdsSettings
 from strato.pds.writer import Writer
-from strato.plc import PlcClient
 from strato.repo import REPO_TABLES, RepoStore
 from strato.storage import Store
 from strato.storage.private import make_dir, tighten

@@ -57,6 +57,7 @@ from typing import Any, Final, TypeVar
 
 from strato import car, dagcbor
 from strato._core import CID, PrivateKey, RepoCar
+from strato.didplc import PlcClient
 from strato.errors import CommitVerificationError, ImportInProgressError
 from strato.firehose import Sequencer
 from strato.firehose.messages import commit_message, sync_message
@@ -65,7 +66,6 @@ from strato.pds.blobs import BlobRef, BlobStore, blob_refs
 from strato.pds.import_keys import accepted_signer
 from strato.pds.keys import KeyStore
 from strato.pds.writer import Writer
-from strato.plc import PlcClient
 from strato.repo import ImportResult, RepoHead, RepoStore, Staging, mst
 from strato.repo.blocks import CarBlocks
 from strato.repo.staging import record_pages, staging_pieces

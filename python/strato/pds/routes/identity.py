@@ -19,6 +19,17 @@ from typing import Any, Final
 
 import msgspec
 
+from strato.didplc import create_update, operation_cid, parse_operation, sign_operation
+from strato.didplc.operations import (
+    ATPROTO_KEY_ID,
+    ATPROTO_PDS_ID,
+    ATPROTO_PDS_TYPE,
+    OPERATION,
+    Operation,
+    ensure_at_prefix,
+    is_tombstone,
+    normalize_operation,
+)
 from strato.errors import (
     DidNotFoundError,
     IdentifierError,
@@ -37,17 +48,6 @@ from strato.pds.routes.common import (
 )
 from strato.pds.routes.server import check_handle
 from strato.pds.routes.server_shared import email_token
-from strato.plc import create_update, operation_cid, parse_operation, sign_operation
-from strato.plc.operations import (
-    ATPROTO_KEY_ID,
-    ATPROTO_PDS_ID,
-    ATPROTO_PDS_TYPE,
-    OPERATION,
-    Operation,
-    ensure_at_prefix,
-    is_tombstone,
-    normalize_operation,
-)
 from strato.storage import WriteTxn
 from strato.syntax import Handle
 from strato.xrpc import RouteLimit, XrpcRequest, XrpcRouter, by_account

@@ -24,6 +24,7 @@ from typing import Any, Final
 import httpx
 
 from strato.crypto import K256, PrivateKey
+from strato.didplc import create_genesis
 from strato.errors import (
     AccountExistsError,
     AccountNotFoundError,
@@ -50,7 +51,6 @@ from strato.pds.routes import (
     server_service_auth,
 )
 from strato.pds.routes.common import requester, xrpc_errors
-from strato.plc import create_genesis
 from strato.storage import WriteTxn
 from strato.syntax import Handle
 from strato.xrpc import RouteLimit, XrpcRequest, XrpcRouter, by_ip
