@@ -101,7 +101,7 @@ def test_bad_events_are_dropped_with_their_reasons(
     registered = ctx.store.transact(
         lambda txn: ctx.hosts.add(txn, host.hostname, no_ssl=True, account_limit=100)
     )
-    loop = ctx.broadcaster._loop
+    loop = running.loop
     assert loop is not None
 
     async def submit() -> None:

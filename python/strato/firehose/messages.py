@@ -19,15 +19,12 @@ those bytes are what every subscriber is sent. Error frames are
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Final
 
 from strato.firehose.frames import encode_message
+from strato.firehose.log import FrameBuilder
 from strato.repo.writes import CommitData
-
-#: What the log appends: the frame of an event, given the seq assigned to it.
-FrameBuilder = Callable[[int], bytes]
 
 
 def now_iso() -> str:

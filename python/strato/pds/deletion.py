@@ -21,5 +21,5 @@ def delete_account(ctx: PdsContext, txn: WriteTxn, did: str) -> list[str]:
     blob_cids = ctx.blobs.delete_account_blobs(txn, did)
     delete_preferences(txn, did)
     ctx.accounts.delete_account(did, txn)
-    ctx.sequencer.append(txn, account_message(did, AccountStatus.DELETED.event_status))
+    ctx.sequencer.append(txn, [account_message(did, AccountStatus.DELETED.event_status)])
     return blob_cids

@@ -59,7 +59,7 @@ from strato import car, dagcbor
 from strato._core import CID, PrivateKey, RepoCar
 from strato.didplc import PlcClient
 from strato.errors import CommitVerificationError, ImportInProgressError
-from strato.firehose import Sequencer
+from strato.firehose import EventLog
 from strato.firehose.messages import commit_message, sync_message
 from strato.identity import IdentityResolver
 from strato.pds.blobs import BlobRef, BlobStore, blob_refs
@@ -123,7 +123,7 @@ class Importer:
         writer: Writer,
         keys: KeyStore,
         blobs: BlobStore,
-        sequencer: Sequencer,
+        sequencer: EventLog,
         identity: IdentityResolver,
         plc: PlcClient,
     ) -> None:
@@ -257,10 +257,10 @@ class Importer:
                     data=head.data, prev_data=result.previous.data, ops=plan.ops,
                     blocks=blocks, results=[], blobs=[],
                 )  # fmt: skip
-                self.sequencer.append(txn, commit_message(data))
+                self.sequencer.append(txn, [commit_message(data)])
                 return result
         blocks = car.write_car([head.commit], [commit])
-        self.sequencer.append(txn, sync_message(did, head.rev, blocks))
+        self.sequencer.append(txn, [sync_message(did, head.rev, blocks)])
         return result
 
     # -- retired spaces -------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from strato.firehose.sequencer import DEFAULT_MAX_AGE_SECONDS, DEFAULT_MAX_BYTES
+from strato.firehose.log import DEFAULT_MAX_AGE_SECONDS, DEFAULT_MAX_BYTES
 from strato.netpolicy import NetworkPolicy, parse_network
 from strato.pds.blobs import DEFAULT_BLOB_LIMIT
 from strato.serve.limits import (

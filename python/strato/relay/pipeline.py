@@ -41,7 +41,7 @@ import lmdb
 
 from strato._core import CID
 from strato.errors import CommitVerificationError, IdentityError, StorageError, StorageFullError
-from strato.firehose import Sequencer
+from strato.firehose import EventLog
 from strato.firehose.upstream import UpstreamError, UpstreamEvent, parse_upstream, resequence
 from strato.identity import IdentityResolver
 from strato.relay.accounts import AccountState, AccountStore
@@ -132,7 +132,7 @@ class Ingestor:
         store: Store,
         hosts: HostStore,
         accounts: AccountStore,
-        sequencer: Sequencer,
+        sequencer: EventLog,
         identity: IdentityResolver,
         metrics: RelayMetrics,
         policy: dict[str, bool],
@@ -329,7 +329,7 @@ class Ingestor:
                     cursors[item.host.id] = message.seq
                 if item.reason is None:
                     self._apply(txn, item, outcome)
-            first = self.sequencer.append_many(txn, outcome.frames)
+            first = self.sequencer.append(txn, outcome.frames)
             for seq, did in enumerate(outcome.dids, first):
                 self.accounts.index_event(txn, did, seq)
             for host_id, seq in cursors.items():

@@ -33,7 +33,7 @@ import httpx
 from strato import car
 from strato.datamodel import check_json
 from strato.errors import CommitVerificationError, IdentityError
-from strato.firehose import Sequencer
+from strato.firehose import EventLog
 from strato.firehose.messages import account_message, sync_message
 from strato.identity import IdentityResolver
 from strato.netpolicy import Destination, NetworkPolicy, send
@@ -76,7 +76,7 @@ class Repairer:
         store: Store,
         hosts: HostStore,
         accounts: AccountStore,
-        sequencer: Sequencer,
+        sequencer: EventLog,
         identity: IdentityResolver,
         http: httpx.AsyncClient,
         metrics: RelayMetrics,
@@ -223,7 +223,7 @@ class Repairer:
 
     def append_account(self, txn: WriteTxn, state: AccountState) -> int:
         """Emit ``#account`` with the relay's combined status of ``state``."""
-        seq = self.sequencer.append(txn, account_message(state.did, state.status))
+        seq = self.sequencer.append(txn, [account_message(state.did, state.status)])
         self.accounts.index_event(txn, state.did, seq)
         return seq
 
@@ -286,7 +286,7 @@ class Repairer:
         if not state.forwarding:
             return False
         blocks = car.write_car([report.commit_cid], [(report.commit_cid, report.commit_block)])
-        seq = self.sequencer.append(txn, sync_message(did, report.rev, blocks))
+        seq = self.sequencer.append(txn, [sync_message(did, report.rev, blocks)])
         self.accounts.index_event(txn, did, seq)
         return True
 

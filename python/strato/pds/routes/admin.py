@@ -97,7 +97,7 @@ async def set_account_takedown(ctx: PdsContext, did: str, ref: str | None) -> No
 
     def work(txn: WriteTxn) -> None:
         account = ctx.accounts.set_takedown(did, ref, txn)
-        ctx.sequencer.append(txn, account_message(did, account.status.event_status))
+        ctx.sequencer.append(txn, [account_message(did, account.status.event_status)])
 
     with xrpc_errors():
         await ctx.writer.submit(work)

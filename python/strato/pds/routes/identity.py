@@ -155,7 +155,7 @@ async def change_handle(ctx: PdsContext, did: str, handle: str) -> None:
 
     def work(txn: WriteTxn) -> None:
         ctx.accounts.update_handle(did, handle, txn)
-        ctx.sequencer.append(txn, identity_message(did, handle))
+        ctx.sequencer.append(txn, [identity_message(did, handle)])
 
     with xrpc_errors():
         await ctx.writer.submit(work)
@@ -267,7 +267,7 @@ def _register_operations(router: XrpcRouter, ctx: PdsContext) -> None:
             raise XrpcError(502, "UpstreamFailure", f"PLC directory: {err}") from None
 
         def work(txn: WriteTxn) -> None:
-            ctx.sequencer.append(txn, identity_message(did, account.handle))
+            ctx.sequencer.append(txn, [identity_message(did, account.handle)])
 
         await ctx.writer.submit(work)
         await forget(ctx, did, account.handle)

@@ -226,7 +226,7 @@ def commit_writes(
     for write, result in zip(writes, commit.results, strict=True):
         refs = [] if isinstance(write, Delete) else blob_refs(write.value)
         ctx.blobs.set_record_blobs(txn, did, result.path, refs, commit.rev)
-    ctx.sequencer.append(txn, commit_message(commit))
+    ctx.sequencer.append(txn, [commit_message(commit)])
     return commit
 
 

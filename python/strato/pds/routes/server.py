@@ -153,7 +153,7 @@ def _register_accounts(router: XrpcRouter, ctx: PdsContext) -> None:
             if moving is not None:
                 ctx.keys.clear_reserved_key(did, signing_key.public_key.did_key(), txn=txn)
                 return
-            ctx.sequencer.append_many(
+            ctx.sequencer.append(
                 txn,
                 [
                     identity_message(did, handle),

@@ -61,7 +61,7 @@ def _register_status(router: XrpcRouter, ctx: PdsContext) -> None:
         def work(txn: WriteTxn) -> None:
             account = ctx.accounts.activate(did, txn)
             head = ctx.repos.latest(txn, did)
-            ctx.sequencer.append_many(
+            ctx.sequencer.append(
                 txn,
                 [
                     account_message(did, account.status.event_status),
@@ -80,7 +80,7 @@ def _register_status(router: XrpcRouter, ctx: PdsContext) -> None:
 
         def work(txn: WriteTxn) -> None:
             account = ctx.accounts.deactivate(did, delete_after=delete_after, txn=txn)
-            ctx.sequencer.append(txn, account_message(did, account.status.event_status))
+            ctx.sequencer.append(txn, [account_message(did, account.status.event_status)])
 
         await _submit(ctx, work)
 
