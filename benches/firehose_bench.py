@@ -46,7 +46,7 @@ from strato.firehose import (
     TABLES,
     Broadcaster,
     FirehoseMetrics,
-    Sequencer,
+    LmdbEventLog,
     SubscribeReposEndpoint,
     encode_message,
 )
@@ -73,18 +73,20 @@ def frame_body(seq: int, size: int) -> dict[str, object]:
     }
 
 
-def open_log(path: Path) -> Sequencer:
+def open_log(path: Path) -> LmdbEventLog:
     store = Store.open(path, name="firehose-bench", schema_version=1, tables=TABLES, sync=False)
-    return Sequencer(store)
+    return LmdbEventLog(store)
 
 
-def append(sequencer: Sequencer, count: int, batch: int, size: int) -> None:
+def append(sequencer: LmdbEventLog, count: int, batch: int, size: int) -> None:
     """Append ``count`` events in transactions of ``batch`` events."""
     done = 0
     while done < count:
         with sequencer.store.write() as txn:
             for _ in range(min(batch, count - done)):
-                sequencer.append(txn, lambda seq: encode_message("#commit", frame_body(seq, size)))
+                sequencer.append(
+                    txn, [lambda seq: encode_message("#commit", frame_body(seq, size))]
+                )
                 done += 1
 
 

@@ -49,7 +49,7 @@ from typing import Any
 import uvloop
 from benchlib import add_run_flags, build_profile, environment, refuse_debug, render
 from strato._core import FanoutWriter
-from strato.firehose import TABLES, Retention, Sequencer, encode_message
+from strato.firehose import TABLES, LmdbEventLog, Retention, encode_message
 from strato.firehose.endpoint import SUBSCRIBE_REPOS_PATH
 from strato.relay.fanout.handshake import head_end, parse_request, switching_protocols
 from strato.relay.fanout.server import TOO_SLOW_FRAME, FanoutOptions
@@ -320,7 +320,7 @@ def run_workers_bench(
         store = Store.open(
             log_spec.path, name=log_spec.name, schema_version=1, tables=TABLES, sync=False
         )
-        sequencer = Sequencer(store, retention=Retention(None, None))
+        sequencer = LmdbEventLog(store, retention=Retention(None, None))
         listener = bind_reuseport("127.0.0.1", 0, listen=False)
         port = listener.getsockname()[1]
         # every subscriber comes from 127.0.0.1: no per-address caps
@@ -340,7 +340,7 @@ def run_workers_bench(
                 batch = frames[at : at + args.batch]
                 with store.write() as txn:
                     for frame in batch:
-                        sequencer.append(txn, functools.partial(_stored, frame))
+                        sequencer.append(txn, [functools.partial(_stored, frame)])
                 pool.notify()
                 while pacer.behind(at + len(batch)):
                     time.sleep(0.0005)
@@ -372,7 +372,7 @@ def run_wake_latency(frames: list[bytes], *, wake: bool, poll_interval: float) -
         store = Store.open(
             log_spec.path, name=log_spec.name, schema_version=1, tables=TABLES, sync=False
         )
-        sequencer = Sequencer(store, retention=Retention(None, None))
+        sequencer = LmdbEventLog(store, retention=Retention(None, None))
         listener = bind_reuseport("127.0.0.1", 0, listen=False)
         options = FanoutOptions(poll_interval=poll_interval)
         pool = run_workers(log_spec, data, listener, 1, options=options)
@@ -398,7 +398,7 @@ def run_wake_latency(frames: list[bytes], *, wake: bool, poll_interval: float) -
             committed = []
             for frame in frames:
                 with store.write() as txn:
-                    sequencer.append(txn, functools.partial(_stored, frame))
+                    sequencer.append(txn, [functools.partial(_stored, frame)])
                 committed.append(time.perf_counter())
                 if wake:
                     pool.notify()

@@ -49,7 +49,7 @@ import uvloop
 from benchlib import build_profile, environment, refuse_debug
 from strato.dagcbor import decode_multi
 from strato.firehose import SUBSCRIBE_REPOS_PATH
-from strato.relay.loadgen import raise_fd_limit
+from strato.loadgen import raise_fd_limit
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 

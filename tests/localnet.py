@@ -34,6 +34,16 @@ from starlette.types import ASGIApp
 def serve_app(app: ASGIApp, port: int = 0, **options: Any) -> Iterator[str]:
     """Run ``app`` with uvicorn on 127.0.0.1 (``port``, or any free port) in a thread; yields
     its URL (``http://127.0.0.1:<port>``). ``options`` are more ``uvicorn.Config`` keywords."""
+    with serve_app_in_loop(app, port, **options) as (url, _):
+        yield url
+
+
+@contextmanager
+def serve_app_in_loop(
+    app: ASGIApp, port: int = 0, **options: Any
+) -> Iterator[tuple[str, asyncio.AbstractEventLoop]]:
+    """:func:`serve_app`, yielding the server's event loop too (a test runs coroutines of the
+    app's objects there)."""
     options = {"log_level": "warning", "lifespan": "on", **options}
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, **options))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -45,7 +55,7 @@ def serve_app(app: ASGIApp, port: int = 0, **options: Any) -> Iterator[str]:
         time.sleep(0.01)
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", server.servers[0].get_loop()
     finally:
         server.should_exit = True
         thread.join(timeout=30)

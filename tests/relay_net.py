@@ -4,6 +4,7 @@ subscribes to), and a relay, each served by uvicorn on 127.0.0.1 in a thread."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from localnet import serve_app
+from localnet import serve_app, serve_app_in_loop
 from pds_net import LocalPds, run_plc
 from starlette.applications import Starlette
 from strato.pds.app import create_app as create_pds_app
@@ -24,12 +25,14 @@ from strato_proc import free_port
 
 @dataclass
 class LocalRelay:
-    """A running relay: its URL, settings and open context (and its app)."""
+    """A running relay: its URL, settings and open context (and its app, and the event loop it
+    runs in)."""
 
     url: str
     settings: RelaySettings
     ctx: RelayContext
     app: Starlette | None = None
+    loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def stream_url(self) -> str:
@@ -61,8 +64,8 @@ def run_relay(data_dir: Path, plc_url: str, **settings: Any) -> Iterator[LocalRe
     options: dict[str, Any] = {"sync": False, "local_network": True, **settings}
     config = RelaySettings(data_dir=data_dir, plc_url=plc_url, **options)
     app = create_relay_app(config)
-    with serve_app(app) as url:
-        yield LocalRelay(url, config, app.state.ctx, app)
+    with serve_app_in_loop(app) as (url, loop):
+        yield LocalRelay(url, config, app.state.ctx, app, loop)
 
 
 @contextlib.contextmanager

@@ -33,8 +33,8 @@ from typing import Any, Final
 import httpx
 
 from strato.errors import AtprotoError
-from strato.firehose import Sequencer
-from strato.pds import events
+from strato.firehose import LmdbEventLog
+from strato.firehose.messages import account_message
 from strato.pds.accounts import (
     EMAIL_CODE_SECRET,
     EMAIL_TOKEN_LIFETIME,
@@ -274,12 +274,14 @@ def _time(milliseconds: int) -> str:
 def cmd_takedown(args: argparse.Namespace) -> int:
     with _accounts(args) as (accounts, store):
         did = accounts.resolve(args.account).did
-        sequencer = Sequencer(store)
+        sequencer = LmdbEventLog(store)
         ref = None if args.reverse else args.ref
 
         def work(txn: WriteTxn) -> tuple[Account, int]:
             account = accounts.set_takedown(did, ref, txn)
-            return account, events.append_account(txn, sequencer, did, account.status)
+            return account, sequencer.append(
+                txn, [account_message(did, account.status.event_status)]
+            )
 
         account, seq = store.transact(work)
     print(f"{account.did} ({account.handle}): {account.status} (event {seq})")

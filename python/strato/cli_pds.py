@@ -30,6 +30,7 @@ from strato.cli_serve import (
     add_log_options,
     configure_logging,
     serve_until_stopped,
+    size_argument,
 )
 from strato.pds.app import create_app
 from strato.pds.keys import MASTER_KEY_ENV
@@ -39,7 +40,6 @@ from strato.pds.settings import (
     DEFAULT_PORT,
     ENV_PREFIX,
     PdsSettings,
-    parse_size,
     settings_from_env,
 )
 from strato.serve import Service
@@ -134,7 +134,7 @@ def add_pds_command(groups: Any) -> None:
     add(
         "--blob-limit",
         metavar="SIZE",
-        type=_size,
+        type=size_argument,
         help="largest blob upload, in bytes or with a unit (512kB, 100MB, 1GB; units are "
         f"powers of 1024; default 100MB; {_env('blob_limit')})",
     )
@@ -148,7 +148,7 @@ def add_pds_command(groups: Any) -> None:
     add(
         "--event-retention-bytes",
         metavar="SIZE",
-        type=_size,
+        type=size_argument,
         help="the most firehose log kept, oldest events pruned first (default 8GB; "
         f"{_env('event_retention_bytes')})",
     )
@@ -204,13 +204,6 @@ def add_pds_command(groups: Any) -> None:
     add_connection_options(pds, ENV_PREFIX, per_ip_note="; none behind --trust-proxy")
     add_log_options(pds)
     pds.set_defaults(handler=cmd_pds)
-
-
-def _size(text: str) -> int:
-    try:
-        return parse_size(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _domains(text: str) -> tuple[str, ...]:

@@ -26,8 +26,8 @@ from strato.cli_serve import (
     serve_until_stopped,
 )
 from strato.crypto import PrivateKey, load_private_key, save_private_key
-from strato.plc.client import PlcClient
-from strato.plc.operations import create_genesis
+from strato.didplc.client import PlcClient
+from strato.didplc.operations import create_genesis
 from strato.plc.server import PlcSettings, create_app
 from strato.serve import Service
 from strato.storage.private import make_dir

@@ -30,8 +30,8 @@ from strato.cli_serve import (
     add_log_options,
     configure_logging,
     serve_until_stopped,
+    size_argument,
 )
-from strato.pds.settings import parse_size
 from strato.relay.app import create_app
 from strato.relay.fanout.service import relay_service
 from strato.relay.settings import (
@@ -176,7 +176,7 @@ def add_relay_command(groups: Any) -> None:
     add(
         "--retention-size",
         metavar="SIZE",
-        type=_size,
+        type=size_argument,
         help="the most log kept, in bytes or with a unit (500MB, 20GB; powers of 1024), "
         f"oldest events pruned first (default 20GB; {_env('event_retention_bytes')})",
     )
@@ -237,13 +237,6 @@ def add_relay_command(groups: Any) -> None:
     )
     add_log_options(relay)
     relay.set_defaults(handler=cmd_relay)
-
-
-def _size(text: str) -> int:
-    try:
-        return parse_size(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 #: The ``strato relay`` options that are settings: destination -> settings field.

@@ -1,5 +1,6 @@
 """What the commands that run servers (``strato plc``, ``pds``, ``relay`` and ``up``) share: the
-logging options, the connection-limit options, and running the services until Ctrl-C."""
+logging options, the connection-limit options, size arguments, and running the services until
+Ctrl-C."""
 
 from __future__ import annotations
 
@@ -17,6 +18,15 @@ from strato.serve.limits import (
     ConnectionLimits,
     limits_from_env,
 )
+from strato.settings import parse_size
+
+
+def size_argument(text: str) -> int:
+    """An argparse ``type`` for a size option (:func:`strato.settings.parse_size`)."""
+    try:
+        return parse_size(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def add_log_options(parser: argparse.ArgumentParser) -> None:

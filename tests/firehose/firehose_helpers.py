@@ -21,8 +21,8 @@ from strato.firehose import (
     TABLES,
     Broadcaster,
     FirehoseMetrics,
+    LmdbEventLog,
     Retention,
-    Sequencer,
     SubscribeReposEndpoint,
     encode_message,
 )
@@ -89,9 +89,9 @@ BODIES: dict[str, Callable[[int], dict[str, Any]]] = {
 
 def open_log(
     path: Path, clock: Clock | None = None, retention: Retention | None = None
-) -> Sequencer:
+) -> LmdbEventLog:
     store = Store.open(path, name="firehose-test", schema_version=1, tables=TABLES, sync=False)
-    return Sequencer(store, retention=retention, clock=clock or Clock())
+    return LmdbEventLog(store, retention=retention, clock=clock or Clock())
 
 
 class FirehoseService:
@@ -136,7 +136,7 @@ class FirehoseService:
         build = BODIES[t]
         with self.sequencer.store.write() as txn:
             seqs = [
-                self.sequencer.append(txn, lambda seq: encode_message(t, build(seq, **kwargs)))
+                self.sequencer.append(txn, [lambda seq: encode_message(t, build(seq, **kwargs))])
                 for _ in range(count)
             ]
         self.broadcaster.notify()

@@ -383,7 +383,7 @@ def test_events_from_another_writer_are_polled(tmp_path: Path) -> None:
             await subscribed(service)
             with service.sequencer.store.write() as txn:
                 service.sequencer.append(
-                    txn, lambda seq: b"\xa2atg#commitbop\x01" + b"\xa1cseq" + bytes([seq])
+                    txn, [lambda seq: b"\xa2atg#commitbop\x01" + b"\xa1cseq" + bytes([seq])]
                 )
             return await receive(ws, 1)
 

@@ -12,12 +12,12 @@ from typing import Any
 import httpx
 from localnet import LocalDns, serve_app
 from pds_net import LocalPds, local_network, run_plc
+from strato.didplc import PlcClient
 from strato.firehose import decode_frame
 from strato.identity import IdentityCache, IdentityResolver
 from strato.pds.app import create_app
 from strato.pds.context import IDENTITY_CACHE_TABLE, PdsContext
 from strato.pds.settings import PdsSettings
-from strato.plc import PlcClient
 
 
 def plc_data(pds: LocalPds, did: str) -> dict[str, Any]:

@@ -25,7 +25,7 @@ import httpx
 import pytest
 from strato import CID, car, dagcbor
 from strato.crypto import PrivateKey
-from strato.firehose import Sequencer
+from strato.firehose import LmdbEventLog
 from strato.firehose.frames import decode_frame
 from strato.pds.context import open_store
 from strato.pds.keys import KeyStore, MasterKey
@@ -190,7 +190,7 @@ def check_store(network: Network, did: str, acked: dict[str, str], context: str)
         records = dict(report.records)
         for rkey, cid in acked.items():
             assert str(records.get(f"{COLLECTION}/{rkey}")) == cid, f"{rkey} ({context})"
-        events = all_events(Sequencer(store))
+        events = all_events(LmdbEventLog(store))
     finally:
         store.close()
     seqs = [seq for seq, _ in events]
@@ -200,7 +200,7 @@ def check_store(network: Network, did: str, acked: dict[str, str], context: str)
     check_chain(commits, head.commit, head.rev, context)
 
 
-def all_events(sequencer: Sequencer) -> list[tuple[int, tuple[str | None, dict[str, Any]]]]:
+def all_events(sequencer: LmdbEventLog) -> list[tuple[int, tuple[str | None, dict[str, Any]]]]:
     found: list[tuple[int, tuple[str | None, dict[str, Any]]]] = []
     cursor = 0
     while batch := sequencer.events_after(cursor):

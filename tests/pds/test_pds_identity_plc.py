@@ -12,8 +12,8 @@ import pytest
 from pds_identity_helpers import error_of, events_since, plc_data
 from pds_net import PASSWORD, LocalPds
 from strato.crypto import K256, PrivateKey
+from strato.didplc import operation_cid, verify_operation_signature
 from strato.pds.accounts import EmailTokenPurpose
-from strato.plc import operation_cid, verify_operation_signature
 
 RECOMMENDED = "com.atproto.identity.getRecommendedDidCredentials"
 REQUEST = "com.atproto.identity.requestPlcOperationSignature"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,11 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from strato.firehose import TABLES, LmdbEventLog
 from strato.identity.dnsclient import DnsClient
 from strato.netpolicy import NetworkPolicy
 from strato.pds.crawlers import NOTIFY_INTERVAL, POLL_INTERVAL, Crawlers
+from strato.storage import Store
 
 
 class Relay:
@@ -60,19 +63,23 @@ def test_relays_are_told_after_writes_and_a_failing_one_harms_nothing(tmp_path: 
             alice.create(post("after the notice"))
 
 
-class FakeLog:
-    def __init__(self) -> None:
-        self.seq = 0
+@pytest.fixture
+def log(tmp_path: Path) -> Iterator[LmdbEventLog]:
+    """A real event log the crawlers watch."""
+    store = Store.open(tmp_path, name="crawl-test", schema_version=1, tables=TABLES, sync=False)
+    yield LmdbEventLog(store)
+    store.close()
 
-    def head(self) -> int:
-        return self.seq
+
+def grow(log: LmdbEventLog, count: int) -> None:
+    with log.store.write() as txn:
+        log.append(txn, [lambda seq: b"event %d" % seq] * count)
 
 
-async def _steps(dns: LocalDns) -> None:
+async def _steps(dns: LocalDns, log: LmdbEventLog) -> None:
     relay = Relay()
     transport = httpx.ASGITransport(app=relay.app())
     async with httpx.AsyncClient(transport=transport) as http:
-        log = FakeLog()
         crawlers = Crawlers(
             ["http://relay.test", "relay2.test"], "pds.test", http, log,
             policy=NetworkPolicy(local_network=True), dns=DnsClient([dns.address]),
@@ -80,23 +87,23 @@ async def _steps(dns: LocalDns) -> None:
         assert crawlers.relays == ["http://relay.test", "https://relay2.test"]
         assert await crawlers.step() == POLL_INTERVAL  # nothing happened yet
         assert relay.bodies == []
-        log.seq = 3
+        grow(log, 3)
         assert await crawlers.step() == NOTIFY_INTERVAL  # told; the next look is 20 min away
         assert relay.bodies == [{"hostname": "pds.test"}] * 2
         assert await crawlers.step() == POLL_INTERVAL
-        log.seq = 4
+        grow(log, 1)
         assert await crawlers.step() == NOTIFY_INTERVAL
         assert len(relay.bodies) == 4
 
 
-def test_crawler_steps_notify_once_per_growth(local_dns: LocalDns) -> None:
+def test_crawler_steps_notify_once_per_growth(local_dns: LocalDns, log: LmdbEventLog) -> None:
     local_dns.a("relay.test", "127.0.0.1")
     local_dns.a("relay2.test", "127.0.0.1")
-    asyncio.run(_steps(local_dns))
+    asyncio.run(_steps(local_dns, log))
 
 
 def test_only_relays_the_network_policy_allows_are_told(
-    local_dns: LocalDns, caplog: pytest.LogCaptureFixture
+    local_dns: LocalDns, caplog: pytest.LogCaptureFixture, log: LmdbEventLog
 ) -> None:
     relay = Relay()
     local_dns.a("relay.lan", "10.0.0.8")
@@ -106,7 +113,7 @@ def test_only_relays_the_network_policy_allows_are_told(
         async def notify(policy: NetworkPolicy) -> None:
             async with httpx.AsyncClient() as http:
                 crawlers = Crawlers(
-                    relays, "pds.test", http, FakeLog(), policy=policy,
+                    relays, "pds.test", http, log, policy=policy,
                     dns=DnsClient([local_dns.address]),
                 )  # fmt: skip
                 await crawlers.notify()

@@ -1,4 +1,4 @@
-"""The log rules (``strato.plc.log``): one test per rejection reason, the recovery window and
+"""The log rules (``strato.didplc.log``): one test per rejection reason, the recovery window and
 key priority in forks, tombstones, and audit-log replay of logs we build ourselves."""
 
 from __future__ import annotations
@@ -8,8 +8,7 @@ from typing import Any
 import pytest
 from plc_helpers import EPOCH, HOUR, did_key, genesis, key
 from strato.crypto import PrivateKey
-from strato.errors import PlcValidationError
-from strato.plc import (
+from strato.didplc import (
     DidLog,
     create_tombstone,
     create_update,
@@ -17,8 +16,9 @@ from strato.plc import (
     operation_cid,
     validate_audit_log,
 )
-from strato.plc.log import RECOVERY_WINDOW, format_datetime, parse_datetime
-from strato.plc.operations import build_operation, sign_operation
+from strato.didplc.log import RECOVERY_WINDOW, format_datetime, parse_datetime
+from strato.didplc.operations import build_operation, sign_operation
+from strato.errors import PlcValidationError
 
 RECOVERY, PRIMARY = key("recovery"), key("primary")
 

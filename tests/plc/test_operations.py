@@ -1,5 +1,5 @@
 """Operations: shapes, signing and strict signature checks, CIDs, DID derivation, legacy
-``create`` normalization, and building updates and tombstones (``strato.plc.operations``)."""
+``create`` normalization, and building updates and tombstones (``strato.didplc.operations``)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from plc_helpers import did_key, genesis, key
 from strato import CID, dagcbor
-from strato.errors import PlcValidationError
-from strato.plc import (
+from strato.didplc import (
     build_operation,
     create_tombstone,
     create_update,
@@ -23,7 +22,8 @@ from strato.plc import (
     sign_operation,
     verify_operation_signature,
 )
-from strato.plc.operations import decode_signature, is_plc_did, unsigned_bytes
+from strato.didplc.operations import decode_signature, is_plc_did, unsigned_bytes
+from strato.errors import PlcValidationError
 
 K256_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551

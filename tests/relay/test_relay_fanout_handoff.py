@@ -16,7 +16,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
-from strato.firehose import TABLES, Retention, Sequencer
+from strato.firehose import TABLES, LmdbEventLog, Retention
 from strato.firehose.endpoint import SUBSCRIBE_REPOS_PATH
 from strato.relay.fanout.consumers import ConsumerRegistry
 from strato.relay.fanout.handoff import HandoffReceiver, HandoffSender, uvicorn_handler
@@ -33,7 +33,7 @@ async def whoami(request: Request) -> JSONResponse:
 
 def test_other_requests_reach_the_main_app_through_the_handoff(tmp_path: Path) -> None:
     store = Store.open(tmp_path / "log", name="relay", schema_version=1, tables=TABLES)
-    sequencer = Sequencer(store, retention=Retention(None, None))
+    sequencer = LmdbEventLog(store, retention=Retention(None, None))
 
     async def main() -> None:
         app = Starlette(routes=[Route("/xrpc/_health", whoami), Route("/admin", whoami)])

@@ -30,7 +30,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
-from strato.firehose import TABLES, Retention, Sequencer, decode_frame, encode_message
+from strato.firehose import TABLES, LmdbEventLog, Retention, decode_frame, encode_message
 from strato.firehose.endpoint import SUBSCRIBE_REPOS_PATH
 from strato.metrics import ServerMetrics
 from strato.relay.fanout.consumers import ConsumerRegistry
@@ -76,9 +76,9 @@ async def relay(tmp_path: Path, limits: ConnectionLimits) -> AsyncIterator[Relay
     """A fan-out process's server and the main server it hands requests to (``/`` answers
     ``main``), both held to ``limits``, over a log with one event."""
     store = Store.open(tmp_path / "log", name="relay", schema_version=1, tables=TABLES)
-    sequencer = Sequencer(store, retention=Retention(None, None))
+    sequencer = LmdbEventLog(store, retention=Retention(None, None))
     with store.write() as txn:
-        sequencer.append(txn, lambda seq: encode_message("#info", {"name": "n", "message": "1"}))
+        sequencer.append(txn, [lambda seq: encode_message("#info", {"name": "n", "message": "1"})])
     metrics = ServerMetrics("relay")
     fanout_registry = CollectorRegistry()
     found: list[FanoutServer] = []

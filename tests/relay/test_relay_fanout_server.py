@@ -19,7 +19,7 @@ import httpx
 import pytest
 from fanout_helpers import TIMEOUT, complete_messages
 from prometheus_client import CollectorRegistry
-from strato.firehose import TABLES, Frame, Retention, Sequencer, decode_frame, encode_message
+from strato.firehose import TABLES, Frame, LmdbEventLog, Retention, decode_frame, encode_message
 from strato.firehose.endpoint import SUBSCRIBE_REPOS_PATH
 from strato.relay.consumers import worker_consumers
 from strato.relay.fanout.consumers import ConsumerRegistry
@@ -36,7 +36,7 @@ class Log:
 
     def __init__(self, path: Path, retention: Retention | None = None) -> None:
         self.store = Store.open(path, name="relay", schema_version=1, tables=TABLES, sync=False)
-        self.sequencer = Sequencer(self.store, retention=retention or Retention(None, None))
+        self.sequencer = LmdbEventLog(self.store, retention=retention or Retention(None, None))
 
     def append(self, count: int, *, padding: int = 0) -> list[bytes]:
         frames: list[bytes] = []
@@ -50,7 +50,7 @@ class Log:
                     frames.append(frame)
                     return frame
 
-                self.sequencer.append(txn, build)
+                self.sequencer.append(txn, [build])
         return frames
 
 

@@ -24,7 +24,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
-from strato.firehose import TABLES, Retention, Sequencer, encode_message
+from strato.firehose import TABLES, LmdbEventLog, Retention, encode_message
 from strato.firehose.endpoint import SUBSCRIBE_REPOS_PATH
 from strato.relay.fanout.consumers import ConsumerRegistry
 from strato.relay.fanout.handoff import HandoffReceiver, uvicorn_handler
@@ -45,7 +45,7 @@ TIMEOUT = 30.0
 MAX_CONNECTIONS = 40
 
 
-def append(store: Store, sequencer: Sequencer, count: int) -> list[bytes]:
+def append(store: Store, sequencer: LmdbEventLog, count: int) -> list[bytes]:
     frames: list[bytes] = []
     with store.write() as txn:
         for _ in range(count):
@@ -55,14 +55,14 @@ def append(store: Store, sequencer: Sequencer, count: int) -> list[bytes]:
                 frames.append(frame)
                 return frame
 
-            sequencer.append(txn, build)
+            sequencer.append(txn, [build])
     return frames
 
 
 def test_two_workers_serve_one_log_written_by_a_third_process(tmp_path: Path) -> None:
     spec = LogSpec(tmp_path / "log", "relay", 1)
     store = Store.open(spec.path, name="relay", schema_version=1, tables=TABLES, sync=False)
-    sequencer = Sequencer(store, retention=Retention(None, None))
+    sequencer = LmdbEventLog(store, retention=Retention(None, None))
     history = append(store, sequencer, 3)
     listener = bind_reuseport("127.0.0.1", 0, listen=False)
     port = listener.getsockname()[1]
@@ -95,7 +95,7 @@ async def _serve_and_check(
     registry: ConsumerRegistry,
     *,
     store: Store,
-    sequencer: Sequencer,
+    sequencer: LmdbEventLog,
     history: list[bytes],
     port: int,
 ) -> None:

@@ -23,7 +23,7 @@ POST = {"$type": "app.bsky.feed.post", "text": "hi", "createdAt": "2026-11-24T00
 
 def in_relay(relay: LocalRelay, work: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run ``work()`` in the relay's event loop (where its ingestor lives)."""
-    loop = relay.ctx.broadcaster._loop
+    loop = relay.loop
     assert loop is not None
     return asyncio.run_coroutine_threadsafe(work(), loop).result(30)
 

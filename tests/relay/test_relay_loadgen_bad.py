@@ -1,5 +1,5 @@
 """The load generator's crafted bad events: each fails the check that names its drop reason
-(the Rust verifier's code, or the relay envelope's reason for frame-level ones), the identity
+(the Rust verifier's code, or the upstream parser's reason for frame-level ones), the identity
 ones are otherwise valid commits, and valid events around them still chain."""
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from strato import dagcbor
 from strato.errors import CommitVerificationError
-from strato.relay.envelope import EnvelopeError, parse
-from strato.relay.loadgen import AccountChain, bad
-from strato.relay.loadgen.dataset import account_key
-from strato.relay.loadgen.records import POST, iso_time
+from strato.firehose.upstream import UpstreamError, parse_upstream
+from strato.loadgen import AccountChain, bad
+from strato.loadgen.dataset import account_key
+from strato.loadgen.records import POST, iso_time
 from strato.relay.pipeline import DROP_REASONS
 from strato.repo.commit import next_rev
 from strato.sync import ErrorCode, VerifiedCommit, verify_commit_event
@@ -81,15 +81,15 @@ def test_valid_events_around_bad_ones_chain() -> None:
     ("maker", "reason"),
     [(bad.malformed_frame, "malformed_frame"), (bad.oversized_frame, "frame_too_big")],
 )
-def test_frame_level_events_are_refused_by_the_envelope(
+def test_frame_level_events_are_refused_by_the_upstream_parser(
     maker: Callable[[AccountChain, str, str], bad.BadEvent], reason: str
 ) -> None:
     chain = make_chain()
     event = maker(chain, next_rev(chain.rev), TIME)
     assert event.reason == reason
     assert reason in DROP_REASONS
-    with pytest.raises(EnvelopeError) as caught:
-        parse(event.frame(12))
+    with pytest.raises(UpstreamError) as caught:
+        parse_upstream(event.frame(12))
     assert caught.value.reason == reason
 
 
@@ -104,7 +104,7 @@ def test_identity_events_are_valid_commits() -> None:
     assert event.reason == "unknown_did"
     assert {"wrong_host", "unknown_did"} <= set(DROP_REASONS)
     assert verify(stranger, event.body)
-    message = parse(event.frame(3))
+    message = parse_upstream(event.frame(3))
     assert message is not None
     assert message.did == stranger.did
 

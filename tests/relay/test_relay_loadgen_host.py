@@ -13,11 +13,10 @@ from typing import Any
 import httpx
 import pytest
 from pds_net import run_plc
+from strato.didplc import PlcClient
 from strato.errors import EventStreamError, FrameError
 from strato.firehose import Frame, StreamClient, decode_frame
-from strato.plc import PlcClient
-from strato.plc.store import PlcStore
-from strato.relay.loadgen import (
+from strato.loadgen import (
     Dataset,
     DatasetSpec,
     HostFleet,
@@ -27,7 +26,8 @@ from strato.relay.loadgen import (
     register_accounts,
     register_accounts_in_store,
 )
-from strato.relay.loadgen.host import CAR_MEDIA_TYPE, SERVER_HEADER
+from strato.loadgen.host import CAR_MEDIA_TYPE, SERVER_HEADER
+from strato.plc.store import PlcStore
 from strato.repo.commit import next_rev
 from strato.repo.verify import verify_repo
 from websockets.asyncio.client import connect

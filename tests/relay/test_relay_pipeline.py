@@ -24,7 +24,7 @@ def add_host(relay: LocalRelay, pds: LocalPds) -> Host:
 
 
 def feed(relay: LocalRelay, host: Host, frames: list[bytes]) -> None:
-    loop = relay.ctx.broadcaster._loop
+    loop = relay.loop
     assert loop is not None
 
     async def submit() -> None:
@@ -128,8 +128,8 @@ def test_a_replayed_upstream_seq_is_dropped_once_durable(
         while relay.ctx.ingestor._queue.qsize():
             await asyncio.sleep(0.02)
 
-    assert relay.ctx.broadcaster._loop is not None
-    asyncio.run_coroutine_threadsafe(drained(), relay.ctx.broadcaster._loop).result(30)
+    assert relay.loop is not None
+    asyncio.run_coroutine_threadsafe(drained(), relay.loop).result(30)
     wait_head(relay, len(upstream))
     metrics = relay.ctx.metrics.registry
     deadline_value = None

@@ -158,7 +158,7 @@ def test_a_full_disk_stops_ingest_and_health_says_so_then_it_resumes(
     ingestor = relay.ctx.ingestor
     ingestor.retry_interval = 0.05
     ingestor.disk_reserve = 1 << 62  # more than any disk: the disk is "full"
-    loop = relay.ctx.broadcaster._loop
+    loop = relay.loop
     assert loop is not None
 
     async def submit() -> None:
@@ -203,7 +203,7 @@ def test_a_failing_batch_stops_ingest_visibly_and_is_tried_again(
 
     ingestor._verify_and_commit = flaky  # type: ignore[method-assign, assignment]
     stopped: list[str] = []
-    loop = relay.ctx.broadcaster._loop
+    loop = relay.loop
     assert loop is not None
     real_stop = ingestor._stop
 
@@ -262,7 +262,7 @@ def test_a_recheck_counts_an_answer_it_cannot_use(tmp_path: Path, answer: str) -
             host = ctx.hosts.add(txn, hostname, no_ssl=True, account_limit=10)
             state = AccountState(did=did, host_id=host.id, upstream_status="deactivated")
             ctx.accounts.put(txn, state)
-        loop = ctx.broadcaster._loop
+        loop = relay.loop
         assert loop is not None
         recheck = ctx.repairer.run_now(Kind.RECHECK, did)
         asyncio.run_coroutine_threadsafe(recheck, loop).result(30)

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from strato.firehose import TABLES as FIREHOSE_TABLES
-from strato.firehose import Sequencer
 from strato.relay.accounts import TABLES as ACCOUNT_TABLES
 from strato.relay.accounts import AccountState, AccountStore
 from strato.relay.hosts import TABLES as HOST_TABLES
@@ -107,15 +106,3 @@ def test_collections_and_the_event_index(store: Store) -> None:
         ]
         assert accounts.event_seqs(txn, DID) == [3, 4]
         assert accounts.event_seqs(txn, OTHER) == []
-
-
-def test_append_many_assigns_consecutive_seqs_and_counts_bytes(store: Store) -> None:
-    sequencer = Sequencer(store)
-    first = store.transact(
-        lambda t: sequencer.append_many(t, [lambda s: b"a%d" % s, lambda s: b"bb%d" % s])
-    )
-    assert first == 1
-    assert store.transact(lambda t: sequencer.append_many(t, [])) == 3
-    assert sequencer.head() == 2
-    assert [e.frame for e in sequencer.events_after(0)] == [b"a1", b"bb2"]
-    assert sequencer.total_bytes() == 2 * 8 + len(b"a1") + len(b"bb2")

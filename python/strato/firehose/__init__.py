@@ -1,7 +1,12 @@
 """Event streams (the firehose): what a PDS and a relay share to serve ``subscribeRepos``.
 
 - :mod:`.frames`: encode and strictly decode frames (header + payload, error frames, limits);
-- :mod:`.sequencer`: the LMDB event log (seqs, stored frames, replay, retention);
+- :mod:`.messages`: the messages a service originates (``#commit``, ``#sync``, ``#identity``,
+  ``#account``, the ``OutdatedCursor`` ``#info``);
+- :mod:`.upstream`: a message received from another service, read once and re-sequenced once;
+- :mod:`.log`: :class:`EventLog`, the event log's interface (seqs, replay, waiting, retention,
+  removal, time cursors; how a NATS JetStream stream maps onto it);
+- :mod:`.lmdb_log`: :class:`LmdbEventLog`, the embedded event log in the service's LMDB store;
 - :mod:`.broadcaster`: fan-out of each frame to live subscribers; replay-to-live handover;
 - :mod:`.endpoint`: the ``subscribeRepos`` WebSocket endpoint (cursor rules, limits);
 - :mod:`.consumer`: a reconnecting client that yields decoded frames;
@@ -21,8 +26,9 @@ from strato.firehose.frames import (
     encode_message,
     message_payload,
 )
+from strato.firehose.lmdb_log import TABLES, LmdbEventLog
+from strato.firehose.log import Event, EventLog, FrameBuilder, Retention
 from strato.firehose.metrics import FirehoseMetrics
-from strato.firehose.sequencer import TABLES, Event, Retention, Sequencer
 
 __all__ = [
     "MAX_FRAME_BYTES",
@@ -33,11 +39,13 @@ __all__ = [
     "Broadcaster",
     "ConsumerTooSlowError",
     "Event",
+    "EventLog",
     "FirehoseMetrics",
     "Frame",
+    "FrameBuilder",
+    "LmdbEventLog",
     "Peer",
     "Retention",
-    "Sequencer",
     "StreamClient",
     "SubscribeReposEndpoint",
     "Subscription",

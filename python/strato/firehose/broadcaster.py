@@ -1,10 +1,11 @@
 """Fan-out of an event log to live subscribers, and each subscriber's replay-then-live stream.
 
 One :class:`Broadcaster` per stream runs a pump task in the server's event loop. The writer calls
-:meth:`Broadcaster.notify` after its transaction commits (from any thread); the pump then reads
-the new events from the :class:`~strato.firehose.sequencer.Sequencer` (``seq > published``) and
+:meth:`Broadcaster.notify` (the log's :meth:`~strato.firehose.log.EventLog.notify`) after its
+transaction commits, from any thread; the pump, waiting on the
+:class:`~strato.firehose.log.EventLog`, then reads the new events (``seq > published``) and
 hands each stored frame, the same ``bytes`` object, to every live subscription's bounded queue.
-The pump also polls the log every ``poll_interval`` seconds, so events appended by another
+The pump's wait also ends every ``poll_interval`` seconds, so events appended by another
 process (LMDB is multi-process) go out too.
 
 A :class:`Subscription` yields frames in seq order, exactly once each:
@@ -35,9 +36,9 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Final
 
-from strato.firehose.frames import encode_message
+from strato.firehose.log import EventLog
+from strato.firehose.messages import OUTDATED_CURSOR_FRAME
 from strato.firehose.metrics import FirehoseMetrics
-from strato.firehose.sequencer import Sequencer
 
 #: Frames a live subscriber may have waiting before it is cut as too slow.
 DEFAULT_QUEUE_SIZE: Final = 1000
@@ -145,22 +146,13 @@ class Subscription:
             self._wakeup.set()
 
 
-OUTDATED_CURSOR_FRAME: Final = encode_message(
-    "#info",
-    {
-        "name": "OutdatedCursor",
-        "message": "Requested cursor exceeded limit. Possibly missing events",
-    },
-)
-
-
 class Broadcaster:
-    """Fans out one :class:`~strato.firehose.sequencer.Sequencer`'s events. Start it in the
-    server's event loop (:meth:`start`, from the app's lifespan) and :meth:`stop` it there."""
+    """Fans out one :class:`~strato.firehose.log.EventLog`'s events. Start it in the server's
+    event loop (:meth:`start`, from the app's lifespan) and :meth:`stop` it there."""
 
     def __init__(
         self,
-        sequencer: Sequencer,
+        sequencer: EventLog,
         metrics: FirehoseMetrics,
         *,
         queue_size: int = DEFAULT_QUEUE_SIZE,
@@ -174,14 +166,10 @@ class Broadcaster:
         self.published = 0
         self._live: tuple[Subscription, ...] = ()
         self._all: set[Subscription] = set()
-        self._wakeup: asyncio.Event | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._pump_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Start the pump from the log's current head (what is already durable is replay)."""
-        self._loop = asyncio.get_running_loop()
-        self._wakeup = asyncio.Event()
         self.published = self.sequencer.head()
         self.metrics.head.set(self.published)
         self._pump_task = asyncio.create_task(self._pump(), name="firehose-pump")
@@ -195,14 +183,11 @@ class Broadcaster:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pump_task
             self._pump_task = None
-        self._loop = None
 
     def notify(self) -> None:
-        """Tell the pump new events are durable. Safe from any thread; a no-op when stopped."""
-        loop, wakeup = self._loop, self._wakeup
-        if loop is not None and wakeup is not None:
-            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-                loop.call_soon_threadsafe(wakeup.set)
+        """Tell the pump new events are durable (the log wakes its waiters). Safe from any
+        thread; a no-op when stopped."""
+        self.sequencer.notify()
 
     def subscribe(self, cursor: int | None, peer: Peer | None = None) -> Subscription:
         """A subscription starting after ``cursor`` (None: live only) for ``peer``. The caller
@@ -244,15 +229,11 @@ class Broadcaster:
             self.metrics.subscribers.set(len(self._all))
 
     async def _pump(self) -> None:
-        wakeup = self._wakeup
-        assert wakeup is not None
+        # ``seen`` is the head the last wait returned, not ``published``: events removed past
+        # ``published`` never move it, and waiting on it would not wait at all.
+        seen = self.published
         while True:
-            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
-            # lands as the wake-up completes, and then stop() would wait forever.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.poll_interval):
-                    await wakeup.wait()
-            wakeup.clear()
+            seen = await self.sequencer.wait(seen, self.poll_interval)
             self._publish_new()
 
     def _publish_new(self) -> None:

@@ -22,9 +22,10 @@ from typing import Final
 import httpx
 
 from strato.crypto import PublicKey
+from strato.didplc import PlcClient
 from strato.errors import AccountNotFoundError
 from strato.firehose import TABLES as FIREHOSE_TABLES
-from strato.firehose import Broadcaster, FirehoseMetrics, Retention, Sequencer
+from strato.firehose import Broadcaster, EventLog, FirehoseMetrics, LmdbEventLog, Retention
 from strato.identity import IdentityCache, IdentityResolver
 from strato.lexicon import Catalog
 from strato.metrics import ServerMetrics
@@ -42,7 +43,6 @@ from strato.pds.mailer import Mailer
 from strato.pds.metrics import WriterMetrics
 from strato.pds.settings import PdsSettings
 from strato.pds.writer import Writer
-from strato.plc import PlcClient
 from strato.repo import REPO_TABLES, RepoStore
 from strato.storage import Store
 from strato.storage.private import make_dir, tighten
@@ -73,7 +73,7 @@ class PdsContext:
     accounts: AccountStore
     blobs: BlobStore
     repos: RepoStore
-    sequencer: Sequencer
+    sequencer: EventLog
     metrics: ServerMetrics
     broadcaster: Broadcaster
     writer: Writer
@@ -95,7 +95,7 @@ class PdsContext:
         store = open_store(data_dir, sync=settings.sync)
         master = MasterKey.load(settings.key_file, create=True)
         metrics = ServerMetrics("pds")
-        sequencer = Sequencer(
+        sequencer = LmdbEventLog(
             store,
             retention=Retention(
                 max_age_seconds=settings.event_retention_hours * 3600,

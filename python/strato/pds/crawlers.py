@@ -14,13 +14,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from typing import Final, Protocol
+from typing import Final
 from urllib.parse import urlsplit
 
 import httpx
 import msgspec
 
 from strato.errors import IdentityUnavailableError, NetworkPolicyError
+from strato.firehose import EventLog
 from strato.identity.dnsclient import DnsClient
 from strato.netpolicy import AddressLookup, NetworkPolicy, send
 
@@ -31,12 +32,6 @@ NOTIFY_INTERVAL: Final = 20 * 60.0
 #: How often the event log is looked at for new events (seconds).
 POLL_INTERVAL: Final = 1.0
 REQUEST_CRAWL: Final = "/xrpc/com.atproto.sync.requestCrawl"
-
-
-class EventLog(Protocol):
-    """What the crawlers watch: the event log's head (a :class:`strato.firehose.Sequencer`)."""
-
-    def head(self) -> int: ...
 
 
 class Crawlers:

@@ -6,7 +6,7 @@ only unreferenced files, which the blob GC collects."""
 
 from __future__ import annotations
 
-from strato.pds import events
+from strato.firehose.messages import account_message
 from strato.pds.accounts import AccountStatus
 from strato.pds.context import PdsContext
 from strato.pds.routes.actor import delete_preferences
@@ -21,5 +21,5 @@ def delete_account(ctx: PdsContext, txn: WriteTxn, did: str) -> list[str]:
     blob_cids = ctx.blobs.delete_account_blobs(txn, did)
     delete_preferences(txn, did)
     ctx.accounts.delete_account(did, txn)
-    events.append_account(txn, ctx.sequencer, did, AccountStatus.DELETED)
+    ctx.sequencer.append(txn, [account_message(did, AccountStatus.DELETED.event_status)])
     return blob_cids

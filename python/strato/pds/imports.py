@@ -57,15 +57,15 @@ from typing import Any, Final, TypeVar
 
 from strato import car, dagcbor
 from strato._core import CID, PrivateKey, RepoCar
+from strato.didplc import PlcClient
 from strato.errors import CommitVerificationError, ImportInProgressError
-from strato.firehose import Sequencer
+from strato.firehose import EventLog
+from strato.firehose.messages import commit_message, sync_message
 from strato.identity import IdentityResolver
-from strato.pds import events
 from strato.pds.blobs import BlobRef, BlobStore, blob_refs
 from strato.pds.import_keys import accepted_signer
 from strato.pds.keys import KeyStore
 from strato.pds.writer import Writer
-from strato.plc import PlcClient
 from strato.repo import ImportResult, RepoHead, RepoStore, Staging, mst
 from strato.repo.blocks import CarBlocks
 from strato.repo.staging import record_pages, staging_pieces
@@ -123,7 +123,7 @@ class Importer:
         writer: Writer,
         keys: KeyStore,
         blobs: BlobStore,
-        sequencer: Sequencer,
+        sequencer: EventLog,
         identity: IdentityResolver,
         plc: PlcClient,
     ) -> None:
@@ -257,11 +257,10 @@ class Importer:
                     data=head.data, prev_data=result.previous.data, ops=plan.ops,
                     blocks=blocks, results=[], blobs=[],
                 )  # fmt: skip
-                events.append_commit(txn, self.sequencer, data)
+                self.sequencer.append(txn, [commit_message(data)])
                 return result
-        events.append_sync(
-            txn, self.sequencer, did, head.rev, car.write_car([head.commit], [commit])
-        )
+        blocks = car.write_car([head.commit], [commit])
+        self.sequencer.append(txn, [sync_message(did, head.rev, blocks)])
         return result
 
     # -- retired spaces -------------------------------------------------------------------------

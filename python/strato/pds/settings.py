@@ -10,7 +10,6 @@ is ``did:web:pds.example.com``, one at ``http://localhost:2583`` is
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from functools import cached_property
@@ -18,7 +17,7 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from strato.firehose.sequencer import DEFAULT_MAX_AGE_SECONDS, DEFAULT_MAX_BYTES
+from strato.firehose.log import DEFAULT_MAX_AGE_SECONDS, DEFAULT_MAX_BYTES
 from strato.netpolicy import NetworkPolicy, parse_network
 from strato.pds.blobs import DEFAULT_BLOB_LIMIT
 from strato.serve.limits import (
@@ -30,6 +29,7 @@ from strato.serve.limits import (
     parse_setting,
     settings_limits,
 )
+from strato.settings import parse_size
 
 ENV_PREFIX: Final = "STRATO_PDS_"
 DEFAULT_PORT: Final = 2583
@@ -157,20 +157,6 @@ def _http_url(what: str, value: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"{what} URL {value!r} is not an http(s) URL")
     return url
-
-
-_SIZE_RE: Final = re.compile(r"(\d+)\s*(b|kb|kib|k|mb|mib|m|gb|gib|g)?", re.IGNORECASE)
-_SIZE_UNITS: Final = {"b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
-
-
-def parse_size(text: str) -> int:
-    """A size in bytes from ``123``, ``512kB``, ``100MB``, ``2GiB``... (units are powers of
-    1024 whether written kB or KiB, so ``100MB`` is the default blob limit)."""
-    found = _SIZE_RE.fullmatch(text.strip())
-    if found is None:
-        raise ValueError(f"{text!r} is not a size (such as 5000000, 512kB, 100MB or 1GB)")
-    unit = (found.group(2) or "b")[0].lower()
-    return int(found.group(1)) * _SIZE_UNITS[unit]
 
 
 def _domain(value: str) -> str:

@@ -49,12 +49,12 @@ from starlette.routing import Route
 
 from strato import __version__
 from strato.datamodel import check_json, to_int64
+from strato.didplc.log import DidData, DidLog, timestamp_us
+from strato.didplc.operations import is_plc_did
 from strato.errors import DataModelError, PlcValidationError
 from strato.metrics import ServerMetrics
 from strato.plc.document import MEDIA_TYPE, did_document
 from strato.plc.limits import check_admission
-from strato.plc.log import DidData, DidLog, timestamp_us
-from strato.plc.operations import is_plc_did
 from strato.plc.store import MAX_EXPORT_COUNT, PlcStore
 from strato.storage.private import tighten
 

@@ -7,7 +7,7 @@
 - :mod:`.crawler` (:mod:`.host_metrics`, :mod:`.server_header`): one subscription per host,
   and the loop guard;
 - :mod:`.accounts`: per-account state (head commit, rev, data root, statuses);
-- :mod:`.envelope`: an upstream event rewritten once for the relay's own log;
-- :mod:`.pipeline`: batches of upstream frames verified and committed to the log;
+- :mod:`.pipeline`: batches of upstream frames verified and committed to the log, each
+  re-sequenced once (:mod:`strato.firehose.upstream`);
 - :mod:`.context` / :mod:`.app`: the open stores and the ASGI app.
 """

@@ -23,7 +23,7 @@ from typing import Final
 import httpx
 
 from strato.firehose import TABLES as FIREHOSE_TABLES
-from strato.firehose import Broadcaster, FirehoseMetrics, Retention, Sequencer
+from strato.firehose import Broadcaster, EventLog, FirehoseMetrics, LmdbEventLog, Retention
 from strato.identity import IdentityCache, IdentityResolver
 from strato.metrics import ServerMetrics
 from strato.relay.accounts import TABLES as ACCOUNT_TABLES
@@ -81,7 +81,7 @@ class RelayContext:
     store: Store
     hosts: HostStore
     accounts: AccountStore
-    sequencer: Sequencer
+    sequencer: EventLog
     metrics: ServerMetrics
     relay_metrics: RelayMetrics
     broadcaster: Broadcaster
@@ -102,7 +102,7 @@ class RelayContext:
         store = open_store(data_dir, sync=settings.sync)
         metrics = ServerMetrics("relay")
         relay_metrics = RelayMetrics(metrics)
-        sequencer = Sequencer(
+        sequencer = LmdbEventLog(
             store,
             retention=Retention(
                 max_age_seconds=settings.event_retention_hours * 3600,

@@ -4,7 +4,7 @@ Host subscriptions hand raw frames to :meth:`Ingestor.submit`, which waits while
 full (backpressure reaches the host's socket, nothing is dropped). The :meth:`Ingestor.run`
 task takes whatever is queued, up to ``max_batch`` frames, and handles them as one batch:
 
-1. decode each frame (:func:`strato.relay.envelope.parse`), on the ingest thread;
+1. decode each frame (:func:`strato.firehose.upstream.parse_upstream`), on the ingest thread;
 2. resolve the identities the batch needs (signing key and PDS host) through the cached
    resolver, concurrently, on the event loop; an account whose PDS is not the sending host is
    re-resolved once before its events are dropped as ``wrong_host``;
@@ -12,8 +12,8 @@ task takes whatever is queued, up to ``max_batch`` frames, and handles them as o
    released) against the account's last verified rev and data root, the k-th commit of each
    account in the k-th wave; then, in one write transaction, apply the events in order: update
    the account state, append each forwarded event's frame to the log
-   (:func:`strato.relay.envelope.outgoing`) and advance the host's upstream cursor, so what is
-   durable and where each host resumes always agree;
+   (:func:`strato.firehose.upstream.resequence`) and advance the host's upstream cursor, so
+   what is durable and where each host resumes always agree;
 4. after the commit: wake the firehose and hand account repairs to the :class:`Repairs`
    callbacks (a broken chain: resync; commits from an inactive or throttled-looking account:
    re-check its status at its PDS).
@@ -41,10 +41,10 @@ import lmdb
 
 from strato._core import CID
 from strato.errors import CommitVerificationError, IdentityError, StorageError, StorageFullError
-from strato.firehose import Sequencer
+from strato.firehose import EventLog
+from strato.firehose.upstream import UpstreamError, UpstreamEvent, parse_upstream, resequence
 from strato.identity import IdentityResolver
 from strato.relay.accounts import AccountState, AccountStore
-from strato.relay.envelope import EnvelopeError, Upstream, outgoing, parse
 from strato.relay.hosts import Host, HostStore
 from strato.relay.metrics import RelayMetrics
 from strato.storage import Store, WriteTxn
@@ -88,7 +88,7 @@ class _Identity:
 @dataclass(slots=True)
 class _Item:
     host: Host
-    message: Upstream | None = None
+    message: UpstreamEvent | None = None
     reason: str | None = None
     identity: _Identity | None = None
     verified: Any = None
@@ -132,7 +132,7 @@ class Ingestor:
         store: Store,
         hosts: HostStore,
         accounts: AccountStore,
-        sequencer: Sequencer,
+        sequencer: EventLog,
         identity: IdentityResolver,
         metrics: RelayMetrics,
         policy: dict[str, bool],
@@ -329,7 +329,7 @@ class Ingestor:
                     cursors[item.host.id] = message.seq
                 if item.reason is None:
                     self._apply(txn, item, outcome)
-            first = self.sequencer.append_many(txn, outcome.frames)
+            first = self.sequencer.append(txn, outcome.frames)
             for seq, did in enumerate(outcome.dids, first):
                 self.accounts.index_event(txn, did, seq)
             for host_id, seq in cursors.items():
@@ -453,7 +453,7 @@ class Ingestor:
             else:
                 state.upstream_status = status if isinstance(status, str) else "deactivated"
         self.accounts.put(txn, state)
-        outcome.frames.append(partial(outgoing, message, active=state.active, status=state.status))
+        outcome.frames.append(partial(resequence, message, status=state.status))
         outcome.dids.append(message.did)
         outcome.forwarded[message.t] = outcome.forwarded.get(message.t, 0) + 1
         outcome.appended += 1
@@ -523,8 +523,8 @@ def _decode(batch: list[tuple[Host, bytes]]) -> list[_Item]:
     for host, data in batch:
         item = _Item(host)
         try:
-            item.message = parse(data)
-        except EnvelopeError as err:
+            item.message = parse_upstream(data)
+        except UpstreamError as err:
             item.reason = err.reason
         if item.message is None and item.reason is None:
             continue  # #info: nothing to forward, no cursor

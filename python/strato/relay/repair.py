@@ -33,11 +33,10 @@ import httpx
 from strato import car
 from strato.datamodel import check_json
 from strato.errors import CommitVerificationError, IdentityError
-from strato.firehose import Sequencer
-from strato.firehose.frames import encode_message
+from strato.firehose import EventLog
+from strato.firehose.messages import account_message, sync_message
 from strato.identity import IdentityResolver
 from strato.netpolicy import Destination, NetworkPolicy, send
-from strato.pds.events import append_sync, now_iso
 from strato.relay.accounts import AccountState, AccountStore
 from strato.relay.hosts import HostStore
 from strato.relay.metrics import RelayMetrics
@@ -77,7 +76,7 @@ class Repairer:
         store: Store,
         hosts: HostStore,
         accounts: AccountStore,
-        sequencer: Sequencer,
+        sequencer: EventLog,
         identity: IdentityResolver,
         http: httpx.AsyncClient,
         metrics: RelayMetrics,
@@ -224,12 +223,7 @@ class Repairer:
 
     def append_account(self, txn: WriteTxn, state: AccountState) -> int:
         """Emit ``#account`` with the relay's combined status of ``state``."""
-        body: dict[str, object] = {"did": state.did, "time": now_iso(), "active": state.active}
-        if state.status is not None:
-            body["status"] = state.status
-        seq = self.sequencer.append(
-            txn, lambda seq: encode_message("#account", {"seq": seq, **body})
-        )
+        seq = self.sequencer.append(txn, [account_message(state.did, state.status)])
         self.accounts.index_event(txn, state.did, seq)
         return seq
 
@@ -292,9 +286,8 @@ class Repairer:
         if not state.forwarding:
             return False
         blocks = car.write_car([report.commit_cid], [(report.commit_cid, report.commit_block)])
-        self.accounts.index_event(
-            txn, did, append_sync(txn, self.sequencer, did, report.rev, blocks)
-        )
+        seq = self.sequencer.append(txn, [sync_message(did, report.rev, blocks)])
+        self.accounts.index_event(txn, did, seq)
         return True
 
 

@@ -19,7 +19,6 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 from strato.netpolicy import NetworkPolicy, parse_network
-from strato.pds.settings import parse_size
 from strato.serve.limits import (
     CONNECTION_SETTINGS,
     DEFAULT_HEADER_TIMEOUT,
@@ -29,6 +28,7 @@ from strato.serve.limits import (
     parse_setting,
     settings_limits,
 )
+from strato.settings import parse_size
 from strato.sync import ErrorCode
 
 ENV_PREFIX: Final = "STRATO_RELAY_"

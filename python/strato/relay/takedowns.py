@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Final
 
-from strato.firehose import Sequencer
+from strato.firehose import EventLog
 from strato.relay.accounts import AccountState, AccountStore
 from strato.relay.metrics import RelayMetrics
 from strato.relay.repair import Kind, Repairer
@@ -39,7 +39,7 @@ class Takedowns:
         *,
         store: Store,
         accounts: AccountStore,
-        sequencer: Sequencer,
+        sequencer: EventLog,
         repairer: Repairer,
         notify: Callable[[], None],
         metrics: RelayMetrics,

@@ -23,6 +23,11 @@ class AccountStatus(enum.StrEnum):
     TAKENDOWN = "takendown"
     DELETED = "deleted"
 
+    @property
+    def event_status(self) -> str | None:
+        """The status an ``#account`` event carries: None when active."""
+        return None if self is AccountStatus.ACTIVE else self.value
+
 
 class Account(msgspec.Struct, array_like=True, kw_only=True):
     """One hosted account."""

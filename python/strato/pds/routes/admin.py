@@ -16,7 +16,8 @@ import asyncio
 from typing import Any, Final
 
 from strato.errors import AccountNotFoundError
-from strato.pds import deletion, events
+from strato.firehose.messages import account_message, now_iso
+from strato.pds import deletion
 from strato.pds.accounts import ADMIN, Account, hash_password
 from strato.pds.accounts import invites as invite_table
 from strato.pds.context import PdsContext
@@ -96,14 +97,14 @@ async def set_account_takedown(ctx: PdsContext, did: str, ref: str | None) -> No
 
     def work(txn: WriteTxn) -> None:
         account = ctx.accounts.set_takedown(did, ref, txn)
-        events.append_account(txn, ctx.sequencer, did, account.status)
+        ctx.sequencer.append(txn, [account_message(did, account.status.event_status)])
 
     with xrpc_errors():
         await ctx.writer.submit(work)
 
 
 def _takedown_ref(takedown: types.StatusAttr) -> str:
-    return takedown.ref if isinstance(takedown.ref, str) and takedown.ref else events.now_iso()
+    return takedown.ref if isinstance(takedown.ref, str) and takedown.ref else now_iso()
 
 
 def _status(ref: str | None) -> types.StatusAttr:

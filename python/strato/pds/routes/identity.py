@@ -19,26 +19,8 @@ from typing import Any, Final
 
 import msgspec
 
-from strato.errors import (
-    DidNotFoundError,
-    IdentifierError,
-    IdentityError,
-    IdentityUnavailableError,
-    PlcDirectoryError,
-    PlcValidationError,
-)
-from strato.pds import events
-from strato.pds.accounts import EmailTokenPurpose
-from strato.pds.context import PdsContext
-from strato.pds.routes.common import (
-    hosted_did,
-    requester,
-    xrpc_errors,
-)
-from strato.pds.routes.server import check_handle
-from strato.pds.routes.server_shared import email_token
-from strato.plc import create_update, operation_cid, parse_operation, sign_operation
-from strato.plc.operations import (
+from strato.didplc import create_update, operation_cid, parse_operation, sign_operation
+from strato.didplc.operations import (
     ATPROTO_KEY_ID,
     ATPROTO_PDS_ID,
     ATPROTO_PDS_TYPE,
@@ -48,6 +30,24 @@ from strato.plc.operations import (
     is_tombstone,
     normalize_operation,
 )
+from strato.errors import (
+    DidNotFoundError,
+    IdentifierError,
+    IdentityError,
+    IdentityUnavailableError,
+    PlcDirectoryError,
+    PlcValidationError,
+)
+from strato.firehose.messages import identity_message
+from strato.pds.accounts import EmailTokenPurpose
+from strato.pds.context import PdsContext
+from strato.pds.routes.common import (
+    hosted_did,
+    requester,
+    xrpc_errors,
+)
+from strato.pds.routes.server import check_handle
+from strato.pds.routes.server_shared import email_token
 from strato.storage import WriteTxn
 from strato.syntax import Handle
 from strato.xrpc import RouteLimit, XrpcRequest, XrpcRouter, by_account
@@ -155,7 +155,7 @@ async def change_handle(ctx: PdsContext, did: str, handle: str) -> None:
 
     def work(txn: WriteTxn) -> None:
         ctx.accounts.update_handle(did, handle, txn)
-        events.append_identity(txn, ctx.sequencer, did, handle)
+        ctx.sequencer.append(txn, [identity_message(did, handle)])
 
     with xrpc_errors():
         await ctx.writer.submit(work)
@@ -267,7 +267,7 @@ def _register_operations(router: XrpcRouter, ctx: PdsContext) -> None:
             raise XrpcError(502, "UpstreamFailure", f"PLC directory: {err}") from None
 
         def work(txn: WriteTxn) -> None:
-            events.append_identity(txn, ctx.sequencer, did, account.handle)
+            ctx.sequencer.append(txn, [identity_message(did, account.handle)])
 
         await ctx.writer.submit(work)
         await forget(ctx, did, account.handle)

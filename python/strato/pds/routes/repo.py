@@ -22,7 +22,7 @@ from typing import Any, Final
 from strato import CID, dagcbor
 from strato.crypto import PrivateKey
 from strato.errors import AccountNotFoundError
-from strato.pds import events
+from strato.firehose.messages import commit_message
 from strato.pds.accounts import AccountStatus
 from strato.pds.blobs.refs import blob_refs
 from strato.pds.context import PdsContext
@@ -226,7 +226,7 @@ def commit_writes(
     for write, result in zip(writes, commit.results, strict=True):
         refs = [] if isinstance(write, Delete) else blob_refs(write.value)
         ctx.blobs.set_record_blobs(txn, did, result.path, refs, commit.rev)
-    events.append_commit(txn, ctx.sequencer, commit)
+    ctx.sequencer.append(txn, [commit_message(commit)])
     return commit
 
 

@@ -24,6 +24,7 @@ from typing import Any, Final
 import httpx
 
 from strato.crypto import K256, PrivateKey
+from strato.didplc import create_genesis
 from strato.errors import (
     AccountExistsError,
     AccountNotFoundError,
@@ -32,7 +33,7 @@ from strato.errors import (
     PlcDirectoryError,
     PlcValidationError,
 )
-from strato.pds import events
+from strato.firehose.messages import account_message, commit_message, identity_message
 from strato.pds.accounts import (
     Account,
     AccountStatus,
@@ -50,7 +51,6 @@ from strato.pds.routes import (
     server_service_auth,
 )
 from strato.pds.routes.common import requester, xrpc_errors
-from strato.plc import create_genesis
 from strato.storage import WriteTxn
 from strato.syntax import Handle
 from strato.xrpc import RouteLimit, XrpcRequest, XrpcRouter, by_ip
@@ -153,9 +153,14 @@ def _register_accounts(router: XrpcRouter, ctx: PdsContext) -> None:
             if moving is not None:
                 ctx.keys.clear_reserved_key(did, signing_key.public_key.did_key(), txn=txn)
                 return
-            events.append_identity(txn, ctx.sequencer, did, handle)
-            events.append_account(txn, ctx.sequencer, did, AccountStatus.ACTIVE)
-            events.append_commit(txn, ctx.sequencer, commit)
+            ctx.sequencer.append(
+                txn,
+                [
+                    identity_message(did, handle),
+                    account_message(did, AccountStatus.ACTIVE.event_status),
+                    commit_message(commit),
+                ],
+            )
 
         try:
             with xrpc_errors():

@@ -20,7 +20,8 @@ from collections.abc import Callable
 from typing import Final
 
 from strato.errors import AccountError, AccountNotFoundError
-from strato.pds import deletion, events
+from strato.firehose.messages import account_message, identity_message, sync_message
+from strato.pds import deletion
 from strato.pds.accounts import EmailTokenPurpose
 from strato.pds.context import PdsContext
 from strato.pds.routes.common import requester, xrpc_errors
@@ -59,10 +60,15 @@ def _register_status(router: XrpcRouter, ctx: PdsContext) -> None:
 
         def work(txn: WriteTxn) -> None:
             account = ctx.accounts.activate(did, txn)
-            events.append_account(txn, ctx.sequencer, did, account.status)
-            events.append_identity(txn, ctx.sequencer, did, account.handle)
             head = ctx.repos.latest(txn, did)
-            events.append_sync(txn, ctx.sequencer, did, head.rev, ctx.repos.commit_car(txn, did))
+            ctx.sequencer.append(
+                txn,
+                [
+                    account_message(did, account.status.event_status),
+                    identity_message(did, account.handle),
+                    sync_message(did, head.rev, ctx.repos.commit_car(txn, did)),
+                ],
+            )
 
         await _submit(ctx, work)
 
@@ -74,7 +80,7 @@ def _register_status(router: XrpcRouter, ctx: PdsContext) -> None:
 
         def work(txn: WriteTxn) -> None:
             account = ctx.accounts.deactivate(did, delete_after=delete_after, txn=txn)
-            events.append_account(txn, ctx.sequencer, did, account.status)
+            ctx.sequencer.append(txn, [account_message(did, account.status.event_status)])
 
         await _submit(ctx, work)
 

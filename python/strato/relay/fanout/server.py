@@ -58,10 +58,11 @@ from typing import Final
 
 from strato._core import FanoutWriter
 from strato.errors import EventStreamError
-from strato.firehose.broadcaster import BATCH_BYTES, OUTDATED_CURSOR_FRAME
+from strato.firehose.broadcaster import BATCH_BYTES
 from strato.firehose.endpoint import CLOSE_POLICY, SUBSCRIBE_REPOS_PATH, parse_cursor
 from strato.firehose.frames import encode_error
-from strato.firehose.sequencer import Sequencer
+from strato.firehose.log import EventLog
+from strato.firehose.messages import OUTDATED_CURSOR_FRAME
 from strato.relay.fanout.consumers import ConsumerRegistry
 from strato.relay.fanout.handoff import HandoffSender
 from strato.relay.fanout.handshake import (
@@ -153,7 +154,7 @@ class FanoutServer:
 
     def __init__(
         self,
-        sequencer: Sequencer,
+        sequencer: EventLog,
         registry: ConsumerRegistry,
         metrics: FanoutMetrics,
         options: FanoutOptions | None = None,
@@ -190,7 +191,6 @@ class FanoutServer:
         self._tasks: set[asyncio.Task[None]] = set()
         self._listener: socket.socket | None = None
         self._wake_fd: int | None = None
-        self._wakeup = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pump_task: asyncio.Task[None] | None = None
         self._sent = (0, 0)
@@ -238,11 +238,9 @@ class FanoutServer:
         self._loop = None
 
     def notify(self) -> None:
-        """Tell the pump new events are durable. Safe from any thread."""
-        loop = self._loop
-        if loop is not None:
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(self._wakeup.set)
+        """Tell the pump new events are durable (the log wakes its waiters). Safe from any
+        thread."""
+        self.sequencer.notify()
 
     @property
     def connection_count(self) -> int:
@@ -414,14 +412,11 @@ class FanoutServer:
             await conn.drained.wait()
 
     async def _pump(self) -> None:
-        wakeup = self._wakeup
+        # ``seen`` is the head the last wait returned, not ``published``: events removed past
+        # ``published`` never move it, and waiting on it would not wait at all.
+        seen = self.published
         while True:
-            # Not asyncio.wait_for: on Python 3.11 it swallows a cancellation that arrives as
-            # the wake-up completes (stop() on the wake pipe's end of file), and stop() hangs.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.options.poll_interval):
-                    await wakeup.wait()
-            wakeup.clear()
+            seen = await self.sequencer.wait(seen, self.options.poll_interval)
             self._publish_new()
             self._cut_laggards()
             self._count_sent()
@@ -489,7 +484,7 @@ class FanoutServer:
             self._loop.remove_reader(fd)
             self._wake_fd = None
             self.orphaned.set()
-        self._wakeup.set()
+        self.sequencer.notify()
 
     def _on_writer_events(self) -> None:
         for kind, conn_id, reason, tag in self.writer.take_events():

@@ -22,7 +22,7 @@ from typing import Any
 import uvloop
 from prometheus_client import CollectorRegistry
 
-from strato.firehose.sequencer import TABLES, Retention, Sequencer
+from strato.firehose import TABLES, LmdbEventLog, Retention
 from strato.relay.fanout.consumers import ConsumerRegistry
 from strato.relay.fanout.handoff import HandoffSender
 from strato.relay.fanout.metrics import FanoutMetrics
@@ -43,7 +43,7 @@ async def serve(spec: dict[str, Any]) -> None:
         readonly=True,
     )
     # Retention is the ingest process's business: a worker only reads.
-    sequencer = Sequencer(store, retention=Retention(None, None))
+    sequencer = LmdbEventLog(store, retention=Retention(None, None))
     registry = ConsumerRegistry.open(Path(spec["data_dir"]))
     registry.purge_dead()
     listener = bind_reuseport(spec["host"], spec["port"])

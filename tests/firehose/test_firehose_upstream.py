@@ -1,6 +1,6 @@
-"""The relay's one re-encoding of an upstream event: a new seq, unknown top-level fields
-dropped, ``#account`` with the relay's status, blocks and op CIDs byte-identical; and the
-reasons an upstream frame is refused."""
+"""An upstream event read once and re-sequenced once (a relay's one re-encoding): a new seq,
+unknown top-level fields dropped, ``#account`` with the relay's status, blocks and op CIDs
+byte-identical; and the reasons an upstream frame is refused."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from strato import CID
 from strato.dagcbor import encode
 from strato.firehose import decode_frame, encode_error, encode_message
-from strato.relay.envelope import EnvelopeError, outgoing, parse
+from strato.firehose.upstream import UpstreamError, parse_upstream, resequence
 
 CID_A = CID.compute(b"a", "raw")
 DID = "did:plc:ewvi7nxzyoun6zhxrhs64oiz"
@@ -28,10 +28,10 @@ def commit_body(**extra: Any) -> dict[str, Any]:
 
 def test_a_commit_gets_the_relay_seq_and_loses_unknown_fields_only() -> None:
     upstream = encode_message("#commit", commit_body(prevData=CID_A, extraField="x"))
-    message = parse(upstream)
+    message = parse_upstream(upstream)
     assert message is not None
     assert (message.t, message.seq, message.did) == ("#commit", 41, DID)
-    frame = outgoing(message, 7)
+    frame = resequence(message, 7, status=None)
     decoded = decode_frame(frame)
     assert decoded.t == "#commit"
     assert decoded.body == {**commit_body(prevData=CID_A), "seq": 7}
@@ -42,18 +42,18 @@ def test_a_commit_gets_the_relay_seq_and_loses_unknown_fields_only() -> None:
 
 def test_an_account_event_carries_the_relay_status() -> None:
     body = {"seq": 3, "did": DID, "time": "2026-11-24T00:00:00Z", "active": True}
-    message = parse(encode_message("#account", body))
+    message = parse_upstream(encode_message("#account", body))
     assert message is not None
-    taken = decode_frame(outgoing(message, 9, active=False, status="takendown")).body
+    taken = decode_frame(resequence(message, 9, status="takendown")).body
     assert taken == {**body, "seq": 9, "active": False, "status": "takendown"}
     inactive = {**body, "active": False, "status": "deactivated"}
-    message = parse(encode_message("#account", inactive))
+    message = parse_upstream(encode_message("#account", inactive))
     assert message is not None
-    assert decode_frame(outgoing(message, 10, active=True)).body == {**body, "seq": 10}
+    assert decode_frame(resequence(message, 10, status=None)).body == {**body, "seq": 10}
 
 
 def test_info_frames_are_not_forwarded() -> None:
-    assert parse(encode_message("#info", {"name": "OutdatedCursor"})) is None
+    assert parse_upstream(encode_message("#info", {"name": "OutdatedCursor"})) is None
 
 
 @pytest.mark.parametrize(
@@ -71,6 +71,6 @@ def test_info_frames_are_not_forwarded() -> None:
     ],
 )
 def test_refused_frames_name_their_reason(data: bytes, reason: str) -> None:
-    with pytest.raises(EnvelopeError) as caught:
-        parse(data)
+    with pytest.raises(UpstreamError) as caught:
+        parse_upstream(data)
     assert caught.value.reason == reason

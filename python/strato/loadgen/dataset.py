@@ -40,11 +40,11 @@ from typing import Final
 
 from strato import dagcbor
 from strato._core import PrivateKey, tid_from_parts
+from strato.didplc.operations import Operation, create_genesis
 from strato.firehose import encode_message
-from strato.plc.operations import Operation, create_genesis
-from strato.relay.loadgen.chain import AccountChain, Change
-from strato.relay.loadgen.host import HostedAccount, SimulatedHost
-from strato.relay.loadgen.records import POST, RecordMaker, iso_time
+from strato.loadgen.chain import AccountChain, Change
+from strato.loadgen.host import HostedAccount, SimulatedHost
+from strato.loadgen.records import POST, RecordMaker, iso_time
 
 #: Bumped whenever what a spec generates changes (old caches are then ignored).
 FORMAT_VERSION: Final = 1

@@ -35,9 +35,9 @@ from typing import Any, Final
 from strato import dagcbor
 from strato._core import PrivateKey, tid_from_parts, tid_parse
 from strato.firehose.frames import message_header
-from strato.relay.loadgen.chain import AccountChain, Change
-from strato.relay.loadgen.dataset import account_key, make_account
-from strato.relay.loadgen.records import LIKE, POST
+from strato.loadgen.chain import AccountChain, Change
+from strato.loadgen.dataset import account_key, make_account
+from strato.loadgen.records import LIKE, POST
 
 BAD_SIGNATURE: Final = "bad_signature"
 BROKEN_INVERSION: Final = "broken_inversion"

@@ -3,7 +3,7 @@ with the dataset, naming a placeholder PDS) and an update naming the URL of the 
 that serves it, signed by the dataset's rotation key, submitted to a PLC directory.
 
 Two ways: over HTTP to a running directory (:func:`register_accounts`, through
-:class:`strato.plc.PlcClient`), or straight into a directory's store before it is served
+:class:`strato.didplc.PlcClient`), or straight into a directory's store before it is served
 (:func:`register_accounts_in_store`, much faster for 10,000 accounts). A DID's document then
 carries the account's k256 signing key and ``http://127.0.0.1:PORT`` as its PDS.
 """
@@ -15,10 +15,10 @@ import time
 from collections.abc import Sequence
 
 from strato._core import PrivateKey
-from strato.plc import PlcClient
-from strato.plc.operations import Operation, create_update
+from strato.didplc import PlcClient
+from strato.didplc.operations import Operation, create_update
+from strato.loadgen.dataset import SimAccount
 from strato.plc.store import PlcStore
-from strato.relay.loadgen.dataset import SimAccount
 
 
 def operations(account: SimAccount, endpoint: str, rotation: PrivateKey) -> list[Operation]:

@@ -31,8 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from strato.errors import PlcValidationError
-from strato.plc.operations import (
+from strato.didplc.operations import (
     LEGACY_CREATE,
     Operation,
     did_for_genesis,
@@ -43,6 +42,7 @@ from strato.plc.operations import (
     rotation_keys,
     verify_operation_signature,
 )
+from strato.errors import PlcValidationError
 
 #: How long after an operation a higher-priority rotation key may still nullify it.
 RECOVERY_WINDOW: Final = 72 * 3600 * 1_000_000

@@ -1,6 +1,7 @@
-"""The relay's load generator: simulated PDS hosts on 127.0.0.1 that emit valid signed sync 1.1
+"""A relay's load generator: simulated PDS hosts on 127.0.0.1 that emit valid signed sync 1.1
 ``#commit`` frames (and crafted bad ones), for the relay's tests and benchmarks and for
-operators load-testing a relay.
+operators load-testing a relay. It is a tool beside the services, not part of one, so it may
+stand up what a network needs, a PLC directory's store included.
 
 - :mod:`.records`: the record mix (posts, likes, follows, reposts);
 - :mod:`.chain`: one account's repository in memory and the ``#commit`` bodies its changes make;
@@ -22,11 +23,11 @@ A typical run::
         await asyncio.gather(*fleet.play(rate=2000))
 """
 
-from strato.relay.loadgen.bad import DROP_REASON, BadEvent
-from strato.relay.loadgen.chain import AccountChain, Built
-from strato.relay.loadgen.dataset import Dataset, DatasetSpec, SimAccount, load_dataset
-from strato.relay.loadgen.directory import register_accounts, register_accounts_in_store
-from strato.relay.loadgen.host import HostedAccount, HostFleet, SimulatedHost, raise_fd_limit
+from strato.loadgen.bad import DROP_REASON, BadEvent
+from strato.loadgen.chain import AccountChain, Built
+from strato.loadgen.dataset import Dataset, DatasetSpec, SimAccount, load_dataset
+from strato.loadgen.directory import register_accounts, register_accounts_in_store
+from strato.loadgen.host import HostedAccount, HostFleet, SimulatedHost, raise_fd_limit
 
 __all__ = [
     "DROP_REASON",

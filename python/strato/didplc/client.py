@@ -17,14 +17,14 @@ import httpx
 import msgspec
 
 from strato.crypto import PrivateKey
-from strato.errors import DidNotFoundError, PlcDirectoryError, PlcValidationError
-from strato.plc.operations import (
+from strato.didplc.operations import (
     Operation,
     create_genesis,
     create_tombstone,
     create_update,
     is_tombstone,
 )
+from strato.errors import DidNotFoundError, PlcDirectoryError, PlcValidationError
 
 DEFAULT_TIMEOUT: Final = 10.0
 

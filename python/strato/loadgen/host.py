@@ -43,7 +43,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from strato.firehose import SUBSCRIBE_REPOS_PATH, decode_frame, encode_error, encode_message
-from strato.relay.loadgen.chain import AccountChain
+from strato.loadgen.chain import AccountChain
 
 SERVER_HEADER: Final = "strato-loadgen"
 CAR_MEDIA_TYPE: Final = "application/vnd.ipld.car"

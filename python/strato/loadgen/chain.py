@@ -3,10 +3,10 @@ the signed head commit, and the ``#commit`` bodies (sync 1.1) its changes make.
 
 :meth:`AccountChain.build` computes the next commit without changing anything, and
 :meth:`AccountChain.accept` makes it the head: the crafted bad events of
-:mod:`strato.relay.loadgen.bad` are built the same way and then altered, never accepted, so
+:mod:`strato.loadgen.bad` are built the same way and then altered, never accepted, so
 the valid events around them keep chaining. The body is what a PDS emits
-(:func:`strato.pds.events.append_commit`): ``since`` and ``prevData`` are the previous head,
-each op carries its ``prev``, and ``blocks`` is the CAR slice with the commit, the MST nodes a
+(:func:`strato.firehose.messages.commit_message`): ``since`` and ``prevData`` are the previous
+head, each op carries its ``prev``, and ``blocks`` is the CAR slice with the commit, the MST nodes a
 consumer needs to invert the ops (:func:`strato.repo.mst.proof_nodes`) and the new records.
 
 Blocks only accumulate (a replaced node stays in the dict): a chain lives for one account's
