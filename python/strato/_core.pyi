@@ -8,7 +8,14 @@ from typing_extensions import Buffer
 __all__ = [
     "CID",
     "DEFAULT_MAX_BLOCK_SIZE",
+    "FUTURE_REV_TOLERANCE_MICROS",
+    "MAX_COMMIT_BLOCKS",
     "MAX_DEPTH",
+    "MAX_FRAME_BYTES",
+    "MAX_OPS",
+    "MAX_RECORD_SIZE",
+    "MAX_SYNC_BLOCKS",
+    "RELAXABLE",
     "CarStreamReader",
     "FanoutWriter",
     "IdentifierParser",
@@ -66,6 +73,13 @@ __version__: str
 build_profile: str
 MAX_DEPTH: int
 DEFAULT_MAX_BLOCK_SIZE: int
+MAX_COMMIT_BLOCKS: int
+MAX_SYNC_BLOCKS: int
+MAX_OPS: int
+MAX_RECORD_SIZE: int
+MAX_FRAME_BYTES: int
+FUTURE_REV_TOLERANCE_MICROS: int
+RELAXABLE: tuple[str, ...]
 
 @final
 class CID:

@@ -5,25 +5,29 @@ hash, the commit and its fields against the message, the signature, size and op 
 and the future-rev bound, ``since``/``prevData`` against what the caller knows, and MST operation
 inversion. A failure raises :class:`strato.errors.CommitVerificationError` whose ``code`` is an
 :class:`ErrorCode` value. ``policy`` makes single relaxable checks lenient (``{"high_s": False}``)
-and overrides ``strict``; a lenient failure is listed in ``warnings`` instead.
+and overrides ``strict``; a lenient failure is listed in ``warnings`` instead. The limits
+(``MAX_*``, :data:`FUTURE_REV_TOLERANCE_MICROS`) and the :data:`RELAXABLE` checks are the Rust
+verifier's own, read from the native module.
 """
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Mapping
-from typing import Any, TypedDict
+from typing import Any, Final, TypedDict
 
 from strato import _core
-from strato._core import CID, VerifiedCommit, VerifiedSync
+from strato._core import (
+    CID,
+    FUTURE_REV_TOLERANCE_MICROS,
+    MAX_COMMIT_BLOCKS,
+    MAX_OPS,
+    MAX_RECORD_SIZE,
+    MAX_SYNC_BLOCKS,
+    VerifiedCommit,
+    VerifiedSync,
+)
 from strato.errors import CommitVerificationError
-
-#: The largest ``#commit.blocks``, in bytes.
-MAX_COMMIT_BLOCKS = 2_000_000
-#: The largest ``#sync.blocks``, in bytes.
-MAX_SYNC_BLOCKS = 10_000
-#: The most ops in one ``#commit``.
-MAX_OPS = 200
 
 
 class ErrorCode(enum.StrEnum):
@@ -46,6 +50,11 @@ class ErrorCode(enum.StrEnum):
     INCOMPLETE_PROOF = "incomplete_proof"
     INVERSION_MISMATCH = "inversion_mismatch"
     DEPRECATED_FLAG = "deprecated_flag"
+
+
+#: The checks a policy may relax (the others are never lenient: a bad hash, a forged commit or
+#: a replayed rev is always refused).
+RELAXABLE: Final = frozenset(ErrorCode(name) for name in _core.RELAXABLE)
 
 
 Payload = bytes | bytearray | memoryview | Mapping[str, Any]
@@ -118,9 +127,12 @@ def verify_commit_events(
 
 
 __all__ = [
+    "FUTURE_REV_TOLERANCE_MICROS",
     "MAX_COMMIT_BLOCKS",
     "MAX_OPS",
+    "MAX_RECORD_SIZE",
     "MAX_SYNC_BLOCKS",
+    "RELAXABLE",
     "CommitItem",
     "CommitVerificationError",
     "ErrorCode",

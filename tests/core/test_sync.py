@@ -22,6 +22,12 @@ from strato.repo import mst
 from strato.repo.commit import decode_commit, next_rev, sign_commit, verify_commit_signature
 from strato.repo.verify import load_did_doc, signing_key_from_did_doc, verify_repo
 from strato.sync import (
+    FUTURE_REV_TOLERANCE_MICROS,
+    MAX_COMMIT_BLOCKS,
+    MAX_OPS,
+    MAX_RECORD_SIZE,
+    MAX_SYNC_BLOCKS,
+    RELAXABLE,
     CommitItem,
     ErrorCode,
     verify_commit_event,
@@ -343,6 +349,20 @@ def test_inversion_failures() -> None:
         del kept[proof_nodes[-1]]
         slim = write_car(roots, kept.items())
         assert code_of(dict(payload, blocks=slim), None) in {"incomplete_proof", "missing_block"}
+
+
+def test_the_limits_and_relaxable_checks_are_the_verifiers() -> None:
+    assert (MAX_COMMIT_BLOCKS, MAX_SYNC_BLOCKS, MAX_OPS) == (2_000_000, 10_000, 200)
+    assert (MAX_RECORD_SIZE, FUTURE_REV_TOLERANCE_MICROS) == (1_000_000, 300_000_000)
+    account = Account()
+    payload = account.commit([("com.example.record/new", 1)])
+    padded = payload["blocks"] + b"\x00" * (MAX_COMMIT_BLOCKS - len(payload["blocks"]) + 1)
+    assert code_of(dict(payload, blocks=padded), None) == "too_big"
+    future = (time.time() * 1_000_000 - FUTURE_REV_TOLERANCE_MICROS) / 1_000_000 - 1
+    assert code_of(payload, None, now=future) == "rev_in_future"
+    assert {str(code) for code in RELAXABLE} == set(_core.RELAXABLE)
+    assert ErrorCode.HIGH_S in RELAXABLE
+    assert ErrorCode.BAD_SIGNATURE not in RELAXABLE
 
 
 def test_policy_validation() -> None:

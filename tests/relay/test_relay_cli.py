@@ -16,7 +16,8 @@ from strato.cli_firehose import event_json, stream_url
 from strato.cli_relay import relay_settings
 from strato.dagcbor import from_json
 from strato.firehose import Frame
-from strato.relay.settings import DEFAULT_WORKERS, RELAXABLE, RelaySettings
+from strato.relay.settings import DEFAULT_WORKERS, RelaySettings
+from strato.sync import RELAXABLE
 from strato_proc import free_port
 
 OPTIONS = {

@@ -3,7 +3,7 @@
 
 Verification is strict by default. ``lenient`` relaxes every relaxable sync 1.1 check;
 ``policy`` sets single checks (``{"rev_in_future": False}`` makes only that one lenient) and
-wins over ``lenient``. Its keys are :class:`strato.sync.ErrorCode` values; the policy file
+wins over ``lenient``. Its keys are :data:`strato.sync.RELAXABLE` values; the policy file
 (``--policy-file``) is a JSON object of them.
 """
 
@@ -29,7 +29,7 @@ from strato.serve.limits import (
     parse_setting,
     settings_limits,
 )
-from strato.sync import ErrorCode
+from strato.sync import RELAXABLE
 
 ENV_PREFIX: Final = "STRATO_RELAY_"
 DEFAULT_PORT: Final = 2584
@@ -51,22 +51,6 @@ DEFAULT_WORKERS: Final = 1
 #: serve a subscriber that falls behind from the log, so its lag costs no memory; with
 #: ``--workers 0`` it is a queue of frames shared by all subscribers, a pointer per event.
 DEFAULT_CONSUMER_BUFFER: Final = 50_000
-#: The checks a relay may relax, as the Rust verifier defines them (the others are never
-#: lenient: a bad hash, a forged commit or a replayed rev is always dropped).
-RELAXABLE: Final = frozenset(
-    {
-        ErrorCode.HIGH_S,
-        ErrorCode.REV_IN_FUTURE,
-        ErrorCode.SINCE_MISMATCH,
-        ErrorCode.PREV_DATA_MISMATCH,
-        ErrorCode.PREV_DATA_MISSING,
-        ErrorCode.INCOMPLETE_PROOF,
-        ErrorCode.INVERSION_MISMATCH,
-        ErrorCode.DEPRECATED_FLAG,
-        ErrorCode.TOO_BIG,
-        ErrorCode.TOO_MANY_OPS,
-    }
-)
 
 
 @dataclass(frozen=True)

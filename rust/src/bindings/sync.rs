@@ -2,7 +2,8 @@
 //!
 //! Each event is one crossing: the payload bytes go in, and decode, CAR parsing, hashing, the
 //! signature and MST inversion all run with the GIL released. The batch entry point spreads
-//! events over all cores.
+//! events over all cores. The limits and the relaxable checks are exported from here
+//! (`register`), so Python holds no copy of them.
 
 use super::cid::PyCid;
 use super::dagcbor::encode_dag_cbor;
@@ -420,6 +421,19 @@ pub fn commit_verify_signature(
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("MAX_COMMIT_BLOCKS", sync::MAX_COMMIT_BLOCKS)?;
+    m.add("MAX_SYNC_BLOCKS", sync::MAX_SYNC_BLOCKS)?;
+    m.add("MAX_OPS", sync::MAX_OPS)?;
+    m.add("MAX_RECORD_SIZE", sync::MAX_RECORD_SIZE)?;
+    m.add("MAX_FRAME_BYTES", sync::MAX_FRAME_BYTES)?;
+    m.add(
+        "FUTURE_REV_TOLERANCE_MICROS",
+        sync::FUTURE_REV_TOLERANCE_MICROS,
+    )?;
+    let relaxable: Vec<&str> = ErrorCode::relaxable_codes()
+        .map(ErrorCode::as_str)
+        .collect();
+    m.add("RELAXABLE", PyTuple::new(m.py(), relaxable)?)?;
     m.add_function(wrap_pyfunction!(commit_verify_signature, m)?)?;
     m.add_class::<PyVerifiedCommit>()?;
     m.add_class::<PyVerifiedSync>()?;

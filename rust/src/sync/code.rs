@@ -49,6 +49,11 @@ codes! {
 }
 
 impl ErrorCode {
+    /// The checks a policy may make lenient, in declaration order.
+    pub fn relaxable_codes() -> impl Iterator<Item = Self> {
+        Self::ALL.iter().copied().filter(|code| code.relaxable())
+    }
+
     /// Can a policy make this check lenient? The rest (broken bytes, forged or mismatched
     /// commits, replays) are always fatal.
     #[must_use]
@@ -129,13 +134,7 @@ impl Policy {
     /// Every relaxable check lenient.
     #[must_use]
     pub fn lenient() -> Self {
-        let mut policy = Self::strict();
-        for &code in ErrorCode::ALL {
-            if code.relaxable() {
-                policy = policy.with(code, false);
-            }
-        }
-        policy
+        ErrorCode::relaxable_codes().fold(Self::strict(), |policy, code| policy.with(code, false))
     }
 
     fn bit(code: ErrorCode) -> u32 {
@@ -169,5 +168,23 @@ impl Policy {
 impl Default for Policy {
     fn default() -> Self {
         Self::strict()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn always_strict_checks_stay_strict() {
+        let lenient = Policy::lenient();
+        for &code in ErrorCode::ALL {
+            assert_eq!(lenient.is_strict(code), !code.relaxable(), "{code}");
+        }
+        assert_eq!(ErrorCode::relaxable_codes().count(), 10);
+        let one = Policy::strict().with(ErrorCode::HighS, false);
+        assert!(!one.is_strict(ErrorCode::HighS));
+        assert!(one.is_strict(ErrorCode::RevInFuture));
+        assert_eq!(one.with(ErrorCode::BadSignature, false), one);
     }
 }
