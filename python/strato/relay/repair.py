@@ -44,6 +44,7 @@ from strato.relay.metrics import RelayMetrics
 from strato.relay.ssrf import AddressError, HostnameError, check_target
 from strato.repo.verify import RepoReport, verify_repo
 from strato.storage import Store, WriteTxn
+from strato.sync import ErrorCode, VerifyPolicy
 
 logger = logging.getLogger("strato.relay.repair")
 
@@ -82,9 +83,9 @@ class Repairer:
         http: httpx.AsyncClient,
         metrics: RelayMetrics,
         notify: Callable[[], None],
+        verify_policy: VerifyPolicy,
         forget_identity: Callable[[str], None] = lambda did: None,
         policy: NetworkPolicy | None = None,
-        strict: bool = True,
         concurrency: int = DEFAULT_CONCURRENCY,
         min_interval: float = DEFAULT_MIN_INTERVAL,
     ) -> None:
@@ -98,7 +99,7 @@ class Repairer:
         self.notify = notify
         self.forget_identity = forget_identity
         self.policy = policy or NetworkPolicy()
-        self.strict = strict
+        self.verify_policy = verify_policy
         self.min_interval = min_interval
         self._limit = asyncio.Semaphore(concurrency)
         self._running: dict[tuple[Kind, str], asyncio.Task[None]] = {}
@@ -246,9 +247,8 @@ class Repairer:
             raise RepairError("unknown_did", str(err)) from err
         data = await self._download(await self._pds(state), did)
         try:
-            report = await asyncio.to_thread(
-                verify_repo, data, did_key=key, did=did, strict=self.strict
-            )
+            strict = self.verify_policy.is_strict(ErrorCode.HIGH_S)
+            report = await asyncio.to_thread(verify_repo, data, did_key=key, did=did, strict=strict)
         except CommitVerificationError as err:
             raise RepairError(f"invalid_{err.code}", str(err)) from err
         appended = await asyncio.to_thread(

@@ -15,7 +15,7 @@ pub mod code;
 pub mod event;
 pub mod verify;
 
-pub use code::{ErrorCode, Failure, Policy};
+pub use code::{ErrorCode, Failure, Policy, UnknownCheck};
 pub use event::{decode_commit_event, decode_sync_event, CommitEvent, EventOp, SyncEvent};
 pub use verify::{now_micros, verify_commit, verify_sync, Context, VerifiedCommit, VerifiedSync};
 
