@@ -8,7 +8,14 @@ from typing_extensions import Buffer
 __all__ = [
     "CID",
     "DEFAULT_MAX_BLOCK_SIZE",
+    "FUTURE_REV_TOLERANCE_MICROS",
+    "MAX_COMMIT_BLOCKS",
     "MAX_DEPTH",
+    "MAX_FRAME_BYTES",
+    "MAX_OPS",
+    "MAX_RECORD_SIZE",
+    "MAX_SYNC_BLOCKS",
+    "RELAXABLE",
     "CarStreamReader",
     "FanoutWriter",
     "IdentifierParser",
@@ -17,6 +24,7 @@ __all__ = [
     "RepoCar",
     "VerifiedCommit",
     "VerifiedSync",
+    "VerifyPolicy",
     "__version__",
     "build_profile",
     "commit_decode",
@@ -66,6 +74,13 @@ __version__: str
 build_profile: str
 MAX_DEPTH: int
 DEFAULT_MAX_BLOCK_SIZE: int
+MAX_COMMIT_BLOCKS: int
+MAX_SYNC_BLOCKS: int
+MAX_OPS: int
+MAX_RECORD_SIZE: int
+MAX_FRAME_BYTES: int
+FUTURE_REV_TOLERANCE_MICROS: int
+RELAXABLE: tuple[str, ...]
 
 @final
 class CID:
@@ -232,6 +247,16 @@ class VerifiedSync:
     @property
     def warnings(self) -> list[tuple[str, str]]: ...
 
+@final
+class VerifyPolicy:
+    def __new__(
+        cls, *, strict: bool = True, checks: Mapping[str, bool] | None = None
+    ) -> VerifyPolicy: ...
+    def is_strict(self, check: str) -> bool: ...
+    def __hash__(self) -> int: ...
+    def __eq__(self, value: object, /) -> bool: ...
+    def __ne__(self, value: object, /) -> bool: ...
+
 def verify_commit_event(
     payload: Buffer | Mapping[str, Any],
     did_key: str | None,
@@ -239,8 +264,7 @@ def verify_commit_event(
     prev_rev: str | None = None,
     prev_data: CID | None = None,
     now: float | None = None,
-    strict: bool = True,
-    policy: dict[str, bool] | None = None,
+    policy: VerifyPolicy | None = None,
 ) -> VerifiedCommit: ...
 def verify_sync_event(
     payload: Buffer | Mapping[str, Any],
@@ -248,10 +272,11 @@ def verify_sync_event(
     *,
     prev_rev: str | None = None,
     now: float | None = None,
-    strict: bool = True,
-    policy: dict[str, bool] | None = None,
+    policy: VerifyPolicy | None = None,
 ) -> VerifiedSync: ...
-def verify_commit_events(items: Iterable[Mapping[str, Any]]) -> list[Any]: ...
+def verify_commit_events(
+    items: Iterable[Mapping[str, Any]], *, policy: VerifyPolicy | None = None
+) -> list[Any]: ...
 def sync_error_codes() -> list[str]: ...
 def commit_sign(did: str, rev: str, data: CID, key: PrivateKey) -> tuple[CID, bytes]: ...
 def commit_decode(

@@ -43,12 +43,12 @@ from strato.relay.settings import (
     DEFAULT_PORT,
     DEFAULT_WORKERS,
     ENV_PREFIX,
-    RELAXABLE,
     RelaySettings,
     load_policy,
     settings_from_env,
 )
 from strato.serve.limits import CONNECTION_SETTINGS
+from strato.sync import RELAXABLE
 from strato.xrpc.auth import read_admin_token
 
 DESCRIPTION: Final = (

@@ -4,26 +4,35 @@ One call per event, into the Rust core with the GIL released: the CAR slice and 
 hash, the commit and its fields against the message, the signature, size and op limits, rev order
 and the future-rev bound, ``since``/``prevData`` against what the caller knows, and MST operation
 inversion. A failure raises :class:`strato.errors.CommitVerificationError` whose ``code`` is an
-:class:`ErrorCode` value. ``policy`` makes single relaxable checks lenient (``{"high_s": False}``)
-and overrides ``strict``; a lenient failure is listed in ``warnings`` instead.
+:class:`ErrorCode` value.
+
+A :class:`VerifyPolicy` says which of the :data:`RELAXABLE` checks are lenient (a failure is
+listed in ``warnings`` and the event passes): ``VerifyPolicy(strict=False)`` relaxes them all,
+``VerifyPolicy(checks={"high_s": False})`` just one. It is frozen and built once (a relay builds
+it from its settings); every verification takes that object, none (the default) meaning every
+check strict. The limits (``MAX_*``, :data:`FUTURE_REV_TOLERANCE_MICROS`) and the relaxable
+checks are the Rust verifier's own, read from the native module.
 """
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Mapping
-from typing import Any, TypedDict
+from typing import Any, Final, TypedDict
 
 from strato import _core
-from strato._core import CID, VerifiedCommit, VerifiedSync
+from strato._core import (
+    CID,
+    FUTURE_REV_TOLERANCE_MICROS,
+    MAX_COMMIT_BLOCKS,
+    MAX_OPS,
+    MAX_RECORD_SIZE,
+    MAX_SYNC_BLOCKS,
+    VerifiedCommit,
+    VerifiedSync,
+    VerifyPolicy,
+)
 from strato.errors import CommitVerificationError
-
-#: The largest ``#commit.blocks``, in bytes.
-MAX_COMMIT_BLOCKS = 2_000_000
-#: The largest ``#sync.blocks``, in bytes.
-MAX_SYNC_BLOCKS = 10_000
-#: The most ops in one ``#commit``.
-MAX_OPS = 200
 
 
 class ErrorCode(enum.StrEnum):
@@ -48,19 +57,23 @@ class ErrorCode(enum.StrEnum):
     DEPRECATED_FLAG = "deprecated_flag"
 
 
+#: The checks a policy may relax (the others are never lenient: a bad hash, a forged commit or
+#: a replayed rev is always refused).
+RELAXABLE: Final = frozenset(ErrorCode(name) for name in _core.RELAXABLE)
+
+
 Payload = bytes | bytearray | memoryview | Mapping[str, Any]
 
 
 class CommitItem(TypedDict, total=False):
-    """One item of :func:`verify_commit_events`: the arguments of :func:`verify_commit_event`."""
+    """One item of :func:`verify_commit_events`: the arguments of :func:`verify_commit_event`
+    but the policy (the batch's)."""
 
     payload: Payload
     did_key: str | None
     prev_rev: str | None
     prev_data: CID | None
     now: float | None
-    strict: bool
-    policy: Mapping[str, bool] | None
 
 
 def verify_commit_event(
@@ -70,14 +83,14 @@ def verify_commit_event(
     prev_rev: str | None = None,
     prev_data: CID | None = None,
     now: float | None = None,
-    strict: bool = True,
-    policy: Mapping[str, bool] | None = None,
+    policy: VerifyPolicy | None = None,
 ) -> VerifiedCommit:
     """Verifies one ``#commit`` body (bytes, or a dict of data-model values).
 
     ``did_key`` is the account's signing key (None skips only the signature check);
     ``prev_rev``/``prev_data`` are the account's last known rev and data root (None: unknown);
-    ``now`` is Unix time in seconds for the future-rev check (default: the clock).
+    ``now`` is Unix time in seconds for the future-rev check (default: the clock);
+    ``policy`` the lenient checks (default: none).
     """
     return _core.verify_commit_event(
         payload,
@@ -85,8 +98,7 @@ def verify_commit_event(
         prev_rev=prev_rev,
         prev_data=prev_data,
         now=now,
-        strict=strict,
-        policy=dict(policy) if policy is not None else None,
+        policy=policy,
     )
 
 
@@ -96,37 +108,34 @@ def verify_sync_event(
     *,
     prev_rev: str | None = None,
     now: float | None = None,
-    strict: bool = True,
-    policy: Mapping[str, bool] | None = None,
+    policy: VerifyPolicy | None = None,
 ) -> VerifiedSync:
     """Verifies one ``#sync`` body: a CAR holding only the signed commit."""
-    return _core.verify_sync_event(
-        payload,
-        did_key,
-        prev_rev=prev_rev,
-        now=now,
-        strict=strict,
-        policy=dict(policy) if policy is not None else None,
-    )
+    return _core.verify_sync_event(payload, did_key, prev_rev=prev_rev, now=now, policy=policy)
 
 
 def verify_commit_events(
-    items: Iterable[CommitItem],
+    items: Iterable[CommitItem], *, policy: VerifyPolicy | None = None
 ) -> list[VerifiedCommit | CommitVerificationError]:
-    """Verifies many ``#commit`` bodies across all cores; one result per item, in order."""
-    return _core.verify_commit_events(items)
+    """Verifies many ``#commit`` bodies across all cores, all under ``policy``; one result per
+    item, in order. An item with a key :class:`CommitItem` does not name is a ValueError."""
+    return _core.verify_commit_events(items, policy=policy)
 
 
 __all__ = [
+    "FUTURE_REV_TOLERANCE_MICROS",
     "MAX_COMMIT_BLOCKS",
     "MAX_OPS",
+    "MAX_RECORD_SIZE",
     "MAX_SYNC_BLOCKS",
+    "RELAXABLE",
     "CommitItem",
     "CommitVerificationError",
     "ErrorCode",
     "Payload",
     "VerifiedCommit",
     "VerifiedSync",
+    "VerifyPolicy",
     "verify_commit_event",
     "verify_commit_events",
     "verify_sync_event",

@@ -139,7 +139,7 @@ impl Tid {
 
 /// How far ahead of the wall clock a previous rev may move the process clock (five minutes,
 /// the future-rev tolerance relays apply).
-pub const MAX_CLOCK_LEAD_MICROS: u64 = 5 * 60 * 1_000_000;
+pub const MAX_CLOCK_LEAD_MICROS: u64 = crate::sync::FUTURE_REV_TOLERANCE_MICROS;
 
 impl fmt::Display for Tid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

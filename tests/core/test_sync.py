@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from conftest import require_shared
+from high_s import malleate
 from strato import CID, _core, dagcbor
 from strato._core import PrivateKey
 from strato.car import read_car, write_car
@@ -22,8 +23,15 @@ from strato.repo import mst
 from strato.repo.commit import decode_commit, next_rev, sign_commit, verify_commit_signature
 from strato.repo.verify import load_did_doc, signing_key_from_did_doc, verify_repo
 from strato.sync import (
+    FUTURE_REV_TOLERANCE_MICROS,
+    MAX_COMMIT_BLOCKS,
+    MAX_OPS,
+    MAX_RECORD_SIZE,
+    MAX_SYNC_BLOCKS,
+    RELAXABLE,
     CommitItem,
     ErrorCode,
+    VerifyPolicy,
     verify_commit_event,
     verify_commit_events,
     verify_sync_event,
@@ -33,6 +41,7 @@ DID = "did:plc:testaccount0000000000000"
 REPO_TESTDATA = ("testdata", "indigo", "atproto", "repo", "testdata")
 EXPORTS = ("testdata", "indigo", "testing", "testdata")
 LEGACY = ["4621317030", "4621317332", "4621332152"]
+LENIENT = VerifyPolicy(strict=False)
 
 
 def record(n: int) -> tuple[CID, bytes]:
@@ -105,24 +114,6 @@ class Account:
         self.root, self.rev, self.blocks = self.pending
 
 
-#: The group orders, for turning a signature into its high-S twin.
-ORDERS = {
-    "k256": 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141,
-    "p256": 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551,
-}
-
-
-def malleate(commit_bytes: bytes, curve: str) -> tuple[CID, bytes]:
-    """The same commit with its signature's twin ``(r, n - s)``: valid maths, but high S."""
-    commit = dagcbor.decode(commit_bytes)
-    assert isinstance(commit, dict)
-    sig = commit["sig"]
-    s = int.from_bytes(sig[32:], "big")
-    commit["sig"] = sig[:32] + (ORDERS[curve] - s).to_bytes(32, "big")
-    data = dagcbor.encode(commit)
-    return CID.compute(data), data
-
-
 def code_of(payload: Any, did_key: str | None, **kwargs: Any) -> str:
     with pytest.raises(CommitVerificationError) as info:
         verify_commit_event(payload, did_key, **kwargs)
@@ -143,7 +134,7 @@ def test_modern_real_commit_verifies_in_both_modes() -> None:
     payload = firehose("4623075231")
     assert payload["blobs"] is None
     for strict in (True, False):
-        verified = verify_commit_event(payload, None, strict=strict)
+        verified = verify_commit_event(payload, None, policy=VerifyPolicy(strict=strict))
         assert verified.inversion_checked
         assert not verified.signature_checked
         assert not verified.prev_data_checked
@@ -161,10 +152,12 @@ def test_modern_real_commit_verifies_in_both_modes() -> None:
 def test_legacy_real_commits_lack_inversion_nodes(seq: str) -> None:
     payload = firehose(seq)
     assert code_of(payload, None) == "incomplete_proof"
-    verified = verify_commit_event(payload, None, strict=False)
+    verified = verify_commit_event(payload, None, policy=LENIENT)
     assert not verified.inversion_checked
     assert [code for code, _ in verified.warnings] == ["incomplete_proof"]
-    relaxed = verify_commit_event(payload, None, policy={"incomplete_proof": False})
+    relaxed = verify_commit_event(
+        payload, None, policy=VerifyPolicy(checks={"incomplete_proof": False})
+    )
     assert not relaxed.inversion_checked
 
 
@@ -237,14 +230,19 @@ def test_high_s_signature(curve: str) -> None:
     account = Account(size=20, curve=curve)
     payload = account.commit([("com.example.record/new", 1)], high_s=True)
     assert code_of(payload, account.did_key) == "high_s"
-    relaxed = verify_commit_event(payload, account.did_key, policy={"high_s": False})
+    relaxed = verify_commit_event(
+        payload, account.did_key, policy=VerifyPolicy(checks={"high_s": False})
+    )
     assert relaxed.signature_checked
     assert [code for code, _ in relaxed.warnings] == ["high_s"]
-    lenient = verify_commit_event(payload, account.did_key, strict=False)
+    lenient = verify_commit_event(payload, account.did_key, policy=LENIENT)
     assert lenient.signature_checked
     # Lenient about high S is not lenient about a wrong key.
     other = PrivateKey.generate(curve).public_key.did_key()
-    assert code_of(payload, other, strict=False) == "bad_signature"
+    assert code_of(payload, other, policy=LENIENT) == "bad_signature"
+    # Strict about high S alone, lenient about the rest.
+    strict_s = VerifyPolicy(strict=False, checks={"high_s": True})
+    assert code_of(payload, account.did_key, policy=strict_s) == "high_s"
 
 
 def test_field_mismatches() -> None:
@@ -292,7 +290,7 @@ def test_limits_and_deprecated_flags() -> None:
     assert code_of(dict(payload, tooBig=True), None) == "deprecated_flag"
     assert code_of(dict(payload, rebase=True), None) == "deprecated_flag"
     relaxed = verify_commit_event(
-        dict(payload, tooBig=True), None, policy={"deprecated_flag": False}
+        dict(payload, tooBig=True), None, policy=VerifyPolicy(checks={"deprecated_flag": False})
     )
     assert relaxed.warnings[0][0] == "deprecated_flag"
 
@@ -304,7 +302,7 @@ def test_rev_order_and_future() -> None:
     assert code_of(payload, None, prev_rev=next_rev(payload["rev"])) == "rev_not_newer"
     assert code_of(payload, None, now=time.time() - 3600) == "rev_in_future"
     assert verify_commit_event(payload, None, now=time.time() - 60).rev == payload["rev"]
-    lenient = verify_commit_event(payload, None, now=time.time() - 3600, strict=False)
+    lenient = verify_commit_event(payload, None, now=time.time() - 3600, policy=LENIENT)
     assert [c for c, _ in lenient.warnings] == ["rev_in_future"]
 
 
@@ -345,13 +343,81 @@ def test_inversion_failures() -> None:
         assert code_of(dict(payload, blocks=slim), None) in {"incomplete_proof", "missing_block"}
 
 
-def test_policy_validation() -> None:
+def test_the_limits_and_relaxable_checks_are_the_verifiers() -> None:
+    assert (MAX_COMMIT_BLOCKS, MAX_SYNC_BLOCKS, MAX_OPS) == (2_000_000, 10_000, 200)
+    assert (MAX_RECORD_SIZE, FUTURE_REV_TOLERANCE_MICROS) == (1_000_000, 300_000_000)
     account = Account()
     payload = account.commit([("com.example.record/new", 1)])
-    with pytest.raises(ValueError, match="unknown check"):
-        verify_commit_event(payload, None, policy={"nope": False})
-    with pytest.raises(ValueError, match="always strict"):
-        verify_commit_event(payload, None, policy={"bad_signature": False})
+    padded = payload["blocks"] + b"\x00" * (MAX_COMMIT_BLOCKS - len(payload["blocks"]) + 1)
+    assert code_of(dict(payload, blocks=padded), None) == "too_big"
+    future = (time.time() * 1_000_000 - FUTURE_REV_TOLERANCE_MICROS) / 1_000_000 - 1
+    assert code_of(payload, None, now=future) == "rev_in_future"
+    assert {str(code) for code in RELAXABLE} == set(_core.RELAXABLE)
+    assert ErrorCode.HIGH_S in RELAXABLE
+    assert ErrorCode.BAD_SIGNATURE not in RELAXABLE
+
+
+def test_policy_is_one_frozen_value() -> None:
+    strict = VerifyPolicy()
+    assert all(strict.is_strict(code) for code in ErrorCode)
+    assert not any(LENIENT.is_strict(code) for code in RELAXABLE)
+    assert LENIENT.is_strict("bad_signature")  # never relaxable
+    one = VerifyPolicy(checks={"high_s": False})
+    assert [code for code in ErrorCode if not one.is_strict(code)] == ["high_s"]
+    # Equal policies are equal whatever their spelling, and hash alike.
+    same = VerifyPolicy(strict=False, checks={code: code != "high_s" for code in RELAXABLE})
+    assert one == same
+    assert hash(one) == hash(same)
+    assert one != strict
+    assert one != {"high_s": False}
+    assert len({strict, VerifyPolicy(checks={}), one, same, LENIENT}) == 3
+    # The repr is the call that makes it, naming the fewest checks.
+    assert repr(strict) == "VerifyPolicy(strict=True)"
+    assert repr(LENIENT) == "VerifyPolicy(strict=False)"
+    assert repr(one) == "VerifyPolicy(strict=True, checks={'high_s': False})"
+    most = VerifyPolicy(strict=False, checks={"rev_in_future": True})
+    assert repr(most) == "VerifyPolicy(strict=False, checks={'rev_in_future': True})"
+    for policy in (strict, LENIENT, one, most):
+        assert eval(repr(policy), {"VerifyPolicy": VerifyPolicy}) == policy
+    with pytest.raises(AttributeError):
+        one.strict = False  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("name", ["nope", "bad_signature", "HIGH_S", ""])
+def test_policy_refuses_a_check_it_cannot_set_naming_those_it_can(name: str) -> None:
+    with pytest.raises(ValueError, match=f"^policy check '{name}' is not one of: ") as info:
+        VerifyPolicy(checks={name: False})
+    assert ", ".join(sorted(RELAXABLE)) in str(info.value)
+
+
+@pytest.mark.parametrize("value", ["no", 0, None])
+def test_policy_refuses_a_setting_that_is_not_a_bool(value: object) -> None:
+    with pytest.raises(
+        ValueError, match=r"^policy check 'high_s' must be true \(strict\) or false"
+    ):
+        VerifyPolicy(checks={"high_s": value})  # type: ignore[dict-item]
+    with pytest.raises(ValueError, match="unknown check 'nope'"):
+        VerifyPolicy().is_strict("nope")
+
+
+def test_verification_takes_the_policy_object_only() -> None:
+    account = Account()
+    payload = account.commit([("com.example.record/new", 1)])
+    with pytest.raises(TypeError):
+        verify_commit_event(payload, None, policy={"high_s": False})  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        verify_commit_event(payload, None, strict=False)  # type: ignore[call-arg]
+    # A batch has one policy; an item naming one (or anything unknown) is refused.
+    stale: Any = {"payload": payload, "policy": LENIENT}
+    with pytest.raises(ValueError, match="an item may hold only payload, did_key, prev_rev"):
+        verify_commit_events([stale])
+    old = account.commit([("com.example.record/new2", 2)], high_s=True)
+    [result] = verify_commit_events(
+        [{"payload": old, "did_key": account.did_key}],
+        policy=VerifyPolicy(checks={"high_s": False}),
+    )
+    assert not isinstance(result, Exception)
+    assert [code for code, _ in result.warnings] == ["high_s"]
 
 
 # --- #sync ----------------------------------------------------------------------------------

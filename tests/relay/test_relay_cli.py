@@ -16,7 +16,8 @@ from strato.cli_firehose import event_json, stream_url
 from strato.cli_relay import relay_settings
 from strato.dagcbor import from_json
 from strato.firehose import Frame
-from strato.relay.settings import DEFAULT_WORKERS, RELAXABLE, RelaySettings
+from strato.relay.settings import DEFAULT_WORKERS, RelaySettings
+from strato.sync import RELAXABLE, VerifyPolicy
 from strato_proc import free_port
 
 OPTIONS = {
@@ -134,8 +135,8 @@ def test_environment_variables_and_options(tmp_path: Path) -> None:
     )
     assert (made.local_network, made.lenient) == (True, True)
     assert made.policy == {"rev_in_future": False, "too_big": True}
-    assert made.check_policy()["too_big"] is True  # the file wins over --lenient
-    assert made.check_policy()["since_mismatch"] is False
+    # the file wins over --lenient
+    assert made.verify_policy == VerifyPolicy(strict=False, checks={"too_big": True})
     assert made.crawl == ("pds.one.example", "pds.two.example")
     assert made.admin_token_file == Path("/etc/relay/admin")
     assert (made.event_retention_hours, made.event_retention_bytes) == (24.0, 5 * 1024**3)
@@ -165,7 +166,7 @@ def test_environment_variables_and_options(tmp_path: Path) -> None:
     made = settings(argv, {"STRATO_RELAY_ALLOW_NETWORK": "192.168.0.0/16"})
     assert made.allow_network == ("10.0.0.0/8",)
     assert made.trusted_domains == ("localhost:2583", "*.pds.example")
-    assert all(strict is False for strict in flags.check_policy().values())
+    assert flags.verify_policy == VerifyPolicy(strict=False)
 
 
 def test_bad_options_are_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,27 +1,31 @@
 """Accounts that repair themselves: a broken chain is resynced from the account's PDS with a
-``#sync``; commits from an account the relay holds inactive make it re-check the PDS, whose
-unusable answers are counted; a full disk stops ingest (health says why) without losing or
-corrupting anything."""
+``#sync``, its commit judged by the relay's per-check policy as ingest judges one; commits from
+an account the relay holds inactive make it re-check the PDS, whose unusable answers are
+counted; a full disk stops ingest (health says why) without losing or corrupting anything."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import httpx
 import pytest
+from high_s import malleate
 from localnet import serve_app
-from pds_net import LocalPds
-from relay_net import LocalRelay, run_relay
+from pds_net import LocalPds, run_plc
+from relay_net import LocalRelay, run_addressed_pds, run_relay
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
-from strato.car import read_car
+from strato.car import read_car, write_car
 from strato.firehose import decode_frame, encode_message
 from strato.relay.accounts import AccountState
 from strato.relay.repair import Kind
+from strato.repo.commit import decode_commit, next_rev, sign_commit
+from strato.syntax import TID
 from test_relay_pipeline import add_host, feed, pds_frames, read_relay, wait_head, write_posts
 
 
@@ -271,3 +275,72 @@ def test_a_recheck_counts_an_answer_it_cannot_use(tmp_path: Path, answer: str) -
         )
         assert outcome == 1
         assert account_field(relay, did, "upstream_status") == "deactivated"
+
+
+#: The checks of the policy a resync meets, each with how its repository's commit fails only
+#: it: (a high-S signature, seconds its rev is ahead of the clock).
+BROKEN_COMMITS = {"high_s": (True, 0.0), "rev_in_future": (False, 3600.0)}
+
+
+def repository_failing(pds: LocalPds, did: str, check: str) -> tuple[bytes, str]:
+    """The account's repository from its PDS with its commit signed anew so that it fails only
+    ``check``: the CAR and the commit's rev."""
+    export = pds.xrpc("com.atproto.sync.getRepo", params={"did": did})
+    assert export.status_code == 200
+    roots, blocks = read_car(export.content)
+    commit = decode_commit(blocks[roots[0]])
+    high_s, ahead = BROKEN_COMMITS[check]
+    rev = str(TID.from_parts(int((time.time() + ahead) * 1_000_000), 0)) if ahead else next_rev()
+    key = pds.ctx.keys.signing_key(did)
+    cid, signed = sign_commit(did, rev, commit.data, key)
+    if high_s:
+        cid, signed = malleate(signed, key.curve)
+    rest = [(block_cid, data) for block_cid, data in blocks.items() if block_cid != roots[0]]
+    return write_car([cid], [(cid, signed), *rest]), rev
+
+
+@pytest.mark.parametrize("check", sorted(BROKEN_COMMITS))
+def test_a_resync_honours_the_per_check_policy(tmp_path: Path, check: str) -> None:
+    """A repository whose commit fails only ``check`` is taken (the warning counted, the
+    ``#sync`` emitted) by a relay strict but for that check, and refused by one lenient but for
+    it: resync applies the one policy object ingest applies, overrides included."""
+    with run_plc(tmp_path / "plc") as plc_url, run_addressed_pds(tmp_path / "pds", plc_url) as pds:
+        did = write_posts(pds, "hana.test", 1)
+        data, rev = repository_failing(pds, did, check)
+
+        async def get_repo(request: Request) -> Response:
+            assert request.query_params["did"] == did
+            return Response(data, media_type="application/vnd.ipld.car")
+
+        app = Starlette(routes=[Route("/xrpc/com.atproto.sync.getRepo", get_repo)])
+        cases = [(False, False, "synced"), (True, True, f"invalid_{check}")]
+        with serve_app(app) as url:
+            for lenient, strict, outcome in cases:
+                settings = {"lenient": lenient, "policy": {check: strict}}
+                with run_relay(tmp_path / f"relay-{lenient}", plc_url, **settings) as relay:
+                    ctx = relay.ctx
+                    with ctx.store.write() as txn:
+                        hostname = "localhost:" + url.rsplit(":", 1)[1]
+                        host = ctx.hosts.add(txn, hostname, no_ssl=True, account_limit=10)
+                        ctx.accounts.put(txn, AccountState(did=did, host_id=host.id))
+                    loop = ctx.broadcaster._loop
+                    assert loop is not None
+                    resync = ctx.repairer.run_now(Kind.RESYNC, did)
+                    asyncio.run_coroutine_threadsafe(resync, loop).result(30)
+                    registry = ctx.metrics.registry
+                    repairs = registry.get_sample_value(
+                        "strato_relay_repairs_total", {"kind": "resync", "outcome": outcome}
+                    )
+                    assert repairs == 1, outcome
+                    warnings = registry.get_sample_value(
+                        "strato_relay_verify_warnings_total", {"reason": check}
+                    )
+                    if strict:
+                        assert warnings is None
+                        assert account_field(relay, did, "rev") is None
+                        assert ctx.sequencer.head() == 0
+                    else:
+                        assert warnings == 1
+                        assert account_field(relay, did, "rev") == rev
+                        [frame] = read_relay(relay, 1)
+                        assert (frame.t, frame.body["rev"]) == ("#sync", rev)

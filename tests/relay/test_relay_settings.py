@@ -11,6 +11,7 @@ from strato.relay.settings import (
     load_policy,
     settings_from_env,
 )
+from strato.sync import VerifyPolicy
 
 
 def test_defaults_are_strict_with_a_72_hour_20_gb_window() -> None:
@@ -20,15 +21,20 @@ def test_defaults_are_strict_with_a_72_hour_20_gb_window() -> None:
     assert settings.public_url == "http://localhost:2584"
     assert settings.event_retention_hours == 72
     assert DEFAULT_RETENTION_BYTES == 20_000_000_000
-    assert all(settings.check_policy().values())
+    assert settings.verify_policy == VerifyPolicy()
 
 
 def test_lenient_relaxes_every_check_and_the_policy_wins_per_check() -> None:
     lenient = RelaySettings(lenient=True, policy={"high_s": True})
-    policy = lenient.check_policy()
-    assert policy["high_s"] is True
-    assert policy["rev_in_future"] is False
-    assert "bad_signature" not in policy  # never relaxable
+    policy = lenient.verify_policy
+    assert policy.is_strict("high_s")
+    assert not policy.is_strict("rev_in_future")
+    assert policy.is_strict("bad_signature")  # never relaxable
+    assert policy == VerifyPolicy(strict=False, checks={"high_s": True})
+    # Built once: the same object for every reader, and a setting of its own for nobody.
+    assert lenient.verify_policy is policy
+    assert "verify_policy" not in repr(lenient)
+    assert settings_from_env({"STRATO_RELAY_VERIFY_POLICY": "x"}).verify_policy == VerifyPolicy()
 
 
 @pytest.mark.parametrize(
@@ -68,7 +74,7 @@ def test_settings_from_environment_variables_and_a_policy_file(tmp_path: Path) -
     assert settings.event_retention_bytes == 5 << 30
     assert settings.local_network
     assert settings.lenient
-    assert settings.check_policy()["rev_in_future"] is False
+    assert settings.verify_policy == VerifyPolicy(strict=False, checks={"rev_in_future": False})
 
 
 @pytest.mark.parametrize(

@@ -20,14 +20,16 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, Final
 
+from strato import _core
 from strato.dagcbor import decode_multi, encode
 from strato.errors import DecodeError, EncodeError, FrameError
 from strato.lexicon.types import LexObject, decode_message
 
 OP_MESSAGE: Final = 1
 OP_ERROR: Final = -1
-#: The largest frame of ``com.atproto.sync.subscribeRepos``, all overhead included (spec: 5 MB).
-MAX_FRAME_BYTES: Final = 5_000_000
+#: The largest frame of ``com.atproto.sync.subscribeRepos``, all overhead included (spec: 5 MB),
+#: as the Rust core defines it.
+MAX_FRAME_BYTES: Final = _core.MAX_FRAME_BYTES
 
 
 @dataclass(frozen=True, slots=True)

@@ -72,7 +72,7 @@ from strato.repo.staging import record_pages, staging_pieces
 from strato.repo.verify import read_repo, require_repository_of
 from strato.repo.writes import CommitData
 from strato.storage import Store, WriteTxn
-from strato.sync import MAX_COMMIT_BLOCKS, MAX_OPS
+from strato.sync import FUTURE_REV_TOLERANCE_MICROS, MAX_COMMIT_BLOCKS, MAX_OPS
 from strato.syntax import TID
 
 logger = logging.getLogger("strato.pds.imports")
@@ -83,8 +83,6 @@ T = TypeVar("T")
 DROP_STEP: Final = 1000
 #: Record paths whose blob rows are set (or checked) per writer work item.
 BLOB_STEP: Final = 25
-#: How far ahead of the clock an imported commit's rev may be (the relays' tolerance).
-FUTURE_REV_SECONDS: Final = 300
 #: The niceness of the threads that verify and plan an import (the server's are 0).
 IMPORT_NICENESS: Final = 10
 #: Items a planning loop goes through between two pauses (well under a millisecond of work),
@@ -347,7 +345,10 @@ def _lower_priority() -> None:
 
 
 def _check_rev(rev: str | None) -> None:
-    if rev is not None and TID(rev).micros > (time.time() + FUTURE_REV_SECONDS) * 1_000_000:
+    """An imported commit's rev may be as far ahead of the clock as relays accept (five
+    minutes), no further."""
+    limit = time.time() * 1_000_000 + FUTURE_REV_TOLERANCE_MICROS
+    if rev is not None and TID(rev).micros > limit:
         raise CommitVerificationError(
             "rev_in_future", f"the commit's rev {rev} is more than five minutes ahead of the clock"
         )
@@ -378,4 +379,4 @@ def _proof_blocks(repo: RepoCar, ops: list[mst.RecordOp]) -> list[tuple[CID, byt
     return [(cid, blocks[cid]) for cid in dict.fromkeys(wanted)]
 
 
-__all__ = ["BLOB_STEP", "DROP_STEP", "FUTURE_REV_SECONDS", "Importer"]
+__all__ = ["BLOB_STEP", "DROP_STEP", "Importer"]

@@ -132,8 +132,8 @@ class RelayContext:
             http=http,
             metrics=relay_metrics,
             notify=notify,
+            verify_policy=settings.verify_policy,
             policy=settings.network_policy,
-            strict=settings.strict,
         )
         ingestor = Ingestor(
             store=store,
@@ -142,8 +142,7 @@ class RelayContext:
             sequencer=sequencer,
             identity=identity,
             metrics=relay_metrics,
-            policy=settings.check_policy(),
-            strict=settings.strict,
+            verify_policy=settings.verify_policy,
             account_limit=lambda txn, host, did: admit_account(txn, hosts, host.id, did),
             notify=notify,
             repairs=repairer,

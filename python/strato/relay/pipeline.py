@@ -48,7 +48,13 @@ from strato.relay.accounts import AccountState, AccountStore
 from strato.relay.hosts import Host, HostStore
 from strato.relay.metrics import RelayMetrics
 from strato.storage import Store, WriteTxn
-from strato.sync import CommitItem, ErrorCode, verify_commit_events, verify_sync_event
+from strato.sync import (
+    CommitItem,
+    ErrorCode,
+    VerifyPolicy,
+    verify_commit_events,
+    verify_sync_event,
+)
 
 logger = logging.getLogger("strato.relay.ingest")
 
@@ -135,8 +141,7 @@ class Ingestor:
         sequencer: EventLog,
         identity: IdentityResolver,
         metrics: RelayMetrics,
-        policy: dict[str, bool],
-        strict: bool,
+        verify_policy: VerifyPolicy,
         account_limit: Callable[[WriteTxn, Host, str], bool],
         notify: Callable[[], None],
         repairs: Repairs,
@@ -152,8 +157,7 @@ class Ingestor:
         self.sequencer = sequencer
         self.identity = identity
         self.metrics = metrics
-        self.policy = policy
-        self.strict = strict
+        self.verify_policy = verify_policy
         self.account_limit = account_limit
         self.notify = notify
         self.repairs = repairs
@@ -350,7 +354,8 @@ class Ingestor:
         while queues:
             wave = [queue[depth] for queue in queues]
             results = verify_commit_events(
-                [self._commit_item(item, heads[_did(item)], now) for item in wave]
+                [self._commit_item(item, heads[_did(item)], now) for item in wave],
+                policy=self.verify_policy,
             )
             for item, result in zip(wave, results, strict=True):
                 did = _did(item)
@@ -373,8 +378,6 @@ class Ingestor:
             "prev_rev": rev,
             "prev_data": None if data is None else CID.decode(data),
             "now": now,
-            "strict": self.strict,
-            "policy": self.policy,
         }
 
     def _state(self, txn: WriteTxn, item: _Item, outcome: _Outcome) -> AccountState | None:
@@ -432,8 +435,7 @@ class Ingestor:
                     message.body,
                     item.identity.key,
                     prev_rev=state.rev,
-                    strict=self.strict,
-                    policy=self.policy,
+                    policy=self.verify_policy,
                 )
             except CommitVerificationError as err:
                 outcome.drop(item, err.code)
@@ -464,7 +466,8 @@ class Ingestor:
         assert item.message is not None
         if item.checked_against != (state.rev, state.data):
             result = verify_commit_events(
-                [self._commit_item(item, (state.rev, state.data), time.time())]
+                [self._commit_item(item, (state.rev, state.data), time.time())],
+                policy=self.verify_policy,
             )[0]
             item.verified = result
         result = item.verified

@@ -9,9 +9,11 @@ time per account and retried no sooner than ``min_interval`` seconds:
   rev than the relay's is resynced too.
 - **resync**: the account's chain broke (``since``/``prevData`` mismatch), or a throttle was
   lifted. Fetch its whole repository (``com.atproto.sync.getRepo``) from its PDS, verify it
-  fully (every block hash, the MST rebuilt to the commit's data root, the signature with the
-  key of its DID document), take its commit as the account's head, and emit a ``#sync`` whose
-  ``blocks`` is a CAR of just that signed commit, so consumers can resynchronise too.
+  fully (every block hash, the MST rebuilt to the commit's data root; its commit checked as the
+  ``#sync`` it becomes, by the verifier and the :class:`strato.sync.VerifyPolicy` ingest uses:
+  the signature with the key of its DID document, high S, a rev in the future), take its commit
+  as the account's head, and emit that ``#sync``, whose ``blocks`` is a CAR of just the signed
+  commit, so consumers can resynchronise too.
 
 Both go to the host's checked addresses, under the relay's network policy, as the crawler
 does: the host's name is resolved again for each repair and its addresses checked.
@@ -43,6 +45,7 @@ from strato.relay.metrics import RelayMetrics
 from strato.relay.ssrf import AddressError, HostnameError, check_target
 from strato.repo.verify import RepoReport, verify_repo
 from strato.storage import Store, WriteTxn
+from strato.sync import VerifiedSync, VerifyPolicy, verify_sync_event
 
 logger = logging.getLogger("strato.relay.repair")
 
@@ -81,9 +84,9 @@ class Repairer:
         http: httpx.AsyncClient,
         metrics: RelayMetrics,
         notify: Callable[[], None],
+        verify_policy: VerifyPolicy,
         forget_identity: Callable[[str], None] = lambda did: None,
         policy: NetworkPolicy | None = None,
-        strict: bool = True,
         concurrency: int = DEFAULT_CONCURRENCY,
         min_interval: float = DEFAULT_MIN_INTERVAL,
     ) -> None:
@@ -97,7 +100,7 @@ class Repairer:
         self.notify = notify
         self.forget_identity = forget_identity
         self.policy = policy or NetworkPolicy()
-        self.strict = strict
+        self.verify_policy = verify_policy
         self.min_interval = min_interval
         self._limit = asyncio.Semaphore(concurrency)
         self._running: dict[tuple[Kind, str], asyncio.Task[None]] = {}
@@ -240,17 +243,27 @@ class Repairer:
             raise RepairError("unknown_did", str(err)) from err
         data = await self._download(await self._pds(state), did)
         try:
-            report = await asyncio.to_thread(
-                verify_repo, data, did_key=key, did=did, strict=self.strict
-            )
+            report, synced = await asyncio.to_thread(self._verify, data, did, key)
         except CommitVerificationError as err:
             raise RepairError(f"invalid_{err.code}", str(err)) from err
+        for code, _ in synced.warnings:
+            self.metrics.warnings.labels(code).inc()
         appended = await asyncio.to_thread(
             self.store.transact, lambda txn: self._adopt(txn, did, report)
         )
         if appended:
             self.notify()
         return "synced" if appended else "unchanged"
+
+    def _verify(self, data: bytes, did: str, key: str) -> tuple[RepoReport, VerifiedSync]:
+        """The repository's structure (every block hash, the tree rebuilt to the commit's data
+        root, the commit's DID), then its commit judged as the ``#sync`` it becomes, by the
+        verifier and policy ingest uses (signature, high S, a rev in the future)."""
+        report = verify_repo(data, did=did)
+        if report.rev is None:
+            raise CommitVerificationError("malformed", "the repository's commit has no rev")
+        body = {"did": did, "rev": report.rev, "blocks": _commit_car(report)}
+        return report, verify_sync_event(body, key, policy=self.verify_policy)
 
     async def _download(self, pds: Destination, did: str) -> bytes:
         path = "/xrpc/com.atproto.sync.getRepo"
@@ -285,10 +298,14 @@ class Repairer:
         )
         if not state.forwarding:
             return False
-        blocks = car.write_car([report.commit_cid], [(report.commit_cid, report.commit_block)])
-        seq = self.sequencer.append(txn, [sync_message(did, report.rev, blocks)])
+        seq = self.sequencer.append(txn, [sync_message(did, report.rev, _commit_car(report))])
         self.accounts.index_event(txn, did, seq)
         return True
+
+
+def _commit_car(report: RepoReport) -> bytes:
+    """A ``#sync``'s blocks: a CAR of just the signed commit."""
+    return car.write_car([report.commit_cid], [(report.commit_cid, report.commit_block)])
 
 
 async def _json_answer(response: httpx.Response) -> Any:

@@ -3,8 +3,10 @@
 
 Verification is strict by default. ``lenient`` relaxes every relaxable sync 1.1 check;
 ``policy`` sets single checks (``{"rev_in_future": False}`` makes only that one lenient) and
-wins over ``lenient``. Its keys are :class:`strato.sync.ErrorCode` values; the policy file
-(``--policy-file``) is a JSON object of them.
+wins over ``lenient``. Its keys are :data:`strato.sync.RELAXABLE` values; the policy file
+(``--policy-file``) is a JSON object of them. The two are built once into
+:attr:`RelaySettings.verify_policy`, the one :class:`strato.sync.VerifyPolicy` that ingest and
+resync both verify with.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from strato.serve.limits import (
     settings_limits,
 )
 from strato.settings import parse_size
-from strato.sync import ErrorCode
+from strato.sync import VerifyPolicy
 
 ENV_PREFIX: Final = "STRATO_RELAY_"
 DEFAULT_PORT: Final = 2584
@@ -51,22 +53,6 @@ DEFAULT_WORKERS: Final = 1
 #: serve a subscriber that falls behind from the log, so its lag costs no memory; with
 #: ``--workers 0`` it is a queue of frames shared by all subscribers, a pointer per event.
 DEFAULT_CONSUMER_BUFFER: Final = 50_000
-#: The checks a relay may relax, as the Rust verifier defines them (the others are never
-#: lenient: a bad hash, a forged commit or a replayed rev is always dropped).
-RELAXABLE: Final = frozenset(
-    {
-        ErrorCode.HIGH_S,
-        ErrorCode.REV_IN_FUTURE,
-        ErrorCode.SINCE_MISMATCH,
-        ErrorCode.PREV_DATA_MISMATCH,
-        ErrorCode.PREV_DATA_MISSING,
-        ErrorCode.INCOMPLETE_PROOF,
-        ErrorCode.INVERSION_MISMATCH,
-        ErrorCode.DEPRECATED_FLAG,
-        ErrorCode.TOO_BIG,
-        ErrorCode.TOO_MANY_OPS,
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -112,6 +98,8 @@ class RelaySettings:
     max_connections_per_ip: int = DEFAULT_MAX_CONNECTIONS_PER_IP
     #: Flush every transaction to disk before acknowledging (tests may turn it off).
     sync: bool = True
+    #: ``lenient`` and ``policy`` as the verifier takes them, built once (not a setting).
+    verify_policy: VerifyPolicy = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.public_url:
@@ -130,12 +118,9 @@ class RelaySettings:
         if self.consumer_buffer < 1:
             raise ValueError("the consumer buffer must hold at least one event")
         policy = dict(self.policy)
-        for name, strict in policy.items():
-            if name not in RELAXABLE:
-                known = ", ".join(sorted(RELAXABLE))
-                raise ValueError(f"policy check {name!r} is not one of: {known}")
-            if type(strict) is not bool:
-                raise ValueError(f"policy check {name!r} must be true (strict) or false")
+        object.__setattr__(
+            self, "verify_policy", VerifyPolicy(strict=not self.lenient, checks=policy)
+        )
         object.__setattr__(self, "policy", policy)
         domains = tuple(domain.strip().lower() for domain in self.trusted_domains)
         if any(not domain or "/" in domain for domain in domains):
@@ -160,15 +145,6 @@ class RelaySettings:
     def hostname(self) -> str:
         """The public host, with its port when the URL has one."""
         return urlsplit(self.public_url).netloc.lower()
-
-    @property
-    def strict(self) -> bool:
-        """The default of every relaxable check."""
-        return not self.lenient
-
-    def check_policy(self) -> dict[str, bool]:
-        """Every relaxable check with its setting (True: strict), for the verifier."""
-        return {str(code): self.policy.get(code, not self.lenient) for code in sorted(RELAXABLE)}
 
 
 def _http_url(what: str, value: str) -> str:
@@ -199,7 +175,7 @@ def settings_from_env(environ: Mapping[str, str] = os.environ, **overrides: Any)
     values: dict[str, Any] = {}
     for item in fields(RelaySettings):
         raw = environ.get(ENV_PREFIX + item.name.upper())
-        if raw is not None and item.name != "policy":
+        if raw is not None and item.init and item.name != "policy":
             values[item.name] = parse_value(item.name, raw)
     policy_file = environ.get(ENV_PREFIX + "POLICY_FILE")
     if policy_file:

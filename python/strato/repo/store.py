@@ -92,13 +92,11 @@ from strato.repo.writes import (
     blob_refs,
 )
 from strato.storage import ReadTxn, WriteTxn, from_u64, prefix_end, split_key, text_key, u64
-from strato.sync import MAX_COMMIT_BLOCKS, MAX_OPS
+from strato.sync import MAX_COMMIT_BLOCKS, MAX_OPS, MAX_RECORD_SIZE
 from strato.syntax import DID, NSID, TID, RecordKey
 
 #: The most writes in one batch (``applyWrites``), as the reference PDS allows.
 MAX_WRITES = MAX_OPS
-#: The largest record value, in DAG-CBOR bytes.
-MAX_RECORD_BYTES = 1_000_000
 #: Bytes per chunk of a streamed CAR export.
 EXPORT_CHUNK = 1 << 16
 
@@ -247,8 +245,8 @@ class RepoStore:
         write's ``swap_record`` does not match), RecordExistsError / RecordNotFoundError,
         IdentifierError (a bad collection NSID or record key), EncodeError (a value with no
         DAG-CBOR form), InvalidWriteError (too many writes, a path twice, a record that is not a
-        map with ``$type`` or is over :data:`MAX_RECORD_BYTES`, a commit slice over the event
-        limit)."""
+        map with ``$type`` or is over :data:`strato.sync.MAX_RECORD_SIZE`, a commit slice over
+        the event limit)."""
         head = self.latest(txn, did)
         if swap_commit is not None and swap_commit != head.commit:
             raise InvalidSwapError(
@@ -758,9 +756,9 @@ def _encode_record(value: Mapping[str, Any], path: str) -> tuple[CID, bytes]:
     if not isinstance(kind, str) or not kind:
         raise InvalidWriteError(f"the record at {path} has no $type")
     data = dagcbor.encode(dict(value))
-    if len(data) > MAX_RECORD_BYTES:
+    if len(data) > MAX_RECORD_SIZE:
         raise InvalidWriteError(
-            f"the record at {path} is {len(data)} bytes, over the limit of {MAX_RECORD_BYTES}"
+            f"the record at {path} is {len(data)} bytes, over the limit of {MAX_RECORD_SIZE}"
         )
     return CID.compute(data), data
 
@@ -781,7 +779,6 @@ REPO_TABLES = RepoStore().tables
 
 __all__ = [
     "EXPORT_CHUNK",
-    "MAX_RECORD_BYTES",
     "MAX_WRITES",
     "REPO_TABLES",
     "RETIRED",

@@ -2,7 +2,9 @@
 //!
 //! Each event is one crossing: the payload bytes go in, and decode, CAR parsing, hashing, the
 //! signature and MST inversion all run with the GIL released. The batch entry point spreads
-//! events over all cores.
+//! events over all cores. The policy crosses as a frozen [`PyVerifyPolicy`], built once from
+//! settings: a verification reads its bits, it parses nothing. The limits and the relaxable
+//! checks are exported from here (`register`), so Python holds no copy of them.
 
 use super::cid::PyCid;
 use super::dagcbor::encode_dag_cbor;
@@ -14,8 +16,74 @@ use crate::crypto::{self, PublicKey};
 use crate::sync::{self, Context, ErrorCode, Failure, Policy, VerifiedCommit, VerifiedSync};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyList, PyMapping, PyTuple};
 use std::sync::Arc;
+
+/// Which relaxable checks are strict: every one by `strict`, then single checks by `checks`
+/// (`{name: strict?}`). Frozen, so one object built from settings serves every verification.
+#[pyclass(frozen, eq, hash, module = "strato._core", name = "VerifyPolicy")]
+#[derive(PartialEq, Eq, Hash)]
+pub struct PyVerifyPolicy(Policy);
+
+#[pymethods]
+impl PyVerifyPolicy {
+    #[new]
+    #[pyo3(signature = (*, strict = true, checks = None))]
+    fn new(strict: bool, checks: Option<&Bound<'_, PyMapping>>) -> PyResult<Self> {
+        let mut policy = if strict {
+            Policy::strict()
+        } else {
+            Policy::lenient()
+        };
+        if let Some(checks) = checks {
+            for item in checks.items()?.iter() {
+                let (name, value): (String, Bound<'_, PyAny>) = item.extract()?;
+                let code = ErrorCode::relaxable_from_name(&name)
+                    .map_err(|e| PyValueError::new_err(e.to_string()))?;
+                let Ok(value) = value.cast::<PyBool>() else {
+                    return Err(PyValueError::new_err(format!(
+                        "policy check '{name}' must be true (strict) or false"
+                    )));
+                };
+                policy = policy.with(code, value.is_true());
+            }
+        }
+        Ok(Self(policy))
+    }
+
+    /// Does a failure of `check` reject the event? (A check no policy may relax always does.)
+    fn is_strict(&self, check: &str) -> PyResult<bool> {
+        ErrorCode::from_name(check)
+            .map(|code| self.0.is_strict(code))
+            .ok_or_else(|| PyValueError::new_err(format!("unknown check '{check}'")))
+    }
+
+    /// The constructor call that makes an equal policy, naming the fewest checks.
+    fn __repr__(&self) -> String {
+        let relaxable: Vec<ErrorCode> = ErrorCode::relaxable_codes().collect();
+        let lenient = relaxable.iter().filter(|&&c| !self.0.is_strict(c)).count();
+        let strict = lenient * 2 <= relaxable.len();
+        let named: Vec<String> = relaxable
+            .iter()
+            .filter(|&&c| self.0.is_strict(c) != strict)
+            .map(|c| format!("'{c}': {}", if strict { "False" } else { "True" }))
+            .collect();
+        let default = if strict { "True" } else { "False" };
+        if named.is_empty() {
+            format!("VerifyPolicy(strict={default})")
+        } else {
+            format!(
+                "VerifyPolicy(strict={default}, checks={{{}}})",
+                named.join(", ")
+            )
+        }
+    }
+}
+
+/// The policy argument of a verification: none means every check strict.
+fn policy_of(policy: Option<&Bound<'_, PyVerifyPolicy>>) -> Policy {
+    policy.map_or_else(Policy::strict, |p| p.get().0)
+}
 
 /// A `#commit` that passed verification.
 #[pyclass(frozen, module = "strato._core", name = "VerifiedCommit")]
@@ -181,29 +249,6 @@ impl Check {
     }
 }
 
-/// The policy from `strict` and per-code overrides `{code: strict?}`.
-fn policy_from(strict: bool, overrides: Option<&Bound<'_, PyDict>>) -> PyResult<Policy> {
-    let mut policy = if strict {
-        Policy::strict()
-    } else {
-        Policy::lenient()
-    };
-    if let Some(overrides) = overrides {
-        for (name, value) in overrides.iter() {
-            let name: String = name.extract()?;
-            let code = ErrorCode::from_name(&name)
-                .ok_or_else(|| PyValueError::new_err(format!("unknown check {name:?}")))?;
-            if !code.relaxable() {
-                return Err(PyValueError::new_err(format!(
-                    "check {name:?} is always strict"
-                )));
-            }
-            policy = policy.with(code, value.extract::<bool>()?);
-        }
-    }
-    Ok(policy)
-}
-
 /// Payload bytes: `bytes` borrowed, other buffers copied, a dict of data-model values encoded
 /// once.
 fn payload_input<'py>(payload: &Bound<'py, PyAny>) -> PyResult<Input<'py>> {
@@ -218,9 +263,8 @@ fn check(
     prev_rev: Option<String>,
     prev_data: Option<PyRef<'_, PyCid>>,
     now: Option<f64>,
-    strict: bool,
-    policy: Option<&Bound<'_, PyDict>>,
-) -> PyResult<Check> {
+    policy: Policy,
+) -> Check {
     let key = did_key
         .map(|k| {
             crypto::public_key_from_did_key_cached(k).map_err(|e| Failure {
@@ -235,19 +279,18 @@ fn check(
         Some(seconds) => (seconds.max(0.0) * 1e6) as u64,
         None => sync::now_micros(),
     };
-    Ok(Check {
+    Check {
         key,
         prev_rev,
         prev_data: prev_data.map(|c| c.0),
         now_micros,
-        policy: policy_from(strict, policy)?,
-    })
+        policy,
+    }
 }
 
 /// Verifies one `#commit` body; raises `CommitVerificationError` on the first strict failure.
 #[pyfunction]
-#[pyo3(signature = (payload, did_key, *, prev_rev=None, prev_data=None, now=None, strict=true, policy=None))]
-#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (payload, did_key, *, prev_rev=None, prev_data=None, now=None, policy=None))]
 pub fn verify_commit_event(
     py: Python<'_>,
     payload: &Bound<'_, PyAny>,
@@ -255,10 +298,9 @@ pub fn verify_commit_event(
     prev_rev: Option<String>,
     prev_data: Option<PyRef<'_, PyCid>>,
     now: Option<f64>,
-    strict: bool,
-    policy: Option<&Bound<'_, PyDict>>,
+    policy: Option<&Bound<'_, PyVerifyPolicy>>,
 ) -> PyResult<PyVerifiedCommit> {
-    let check = check(did_key, prev_rev, prev_data, now, strict, policy)?;
+    let check = check(did_key, prev_rev, prev_data, now, policy_of(policy));
     let input = payload_input(payload)?;
     let bytes: &[u8] = &input;
     py.detach(|| check.run_commit(bytes))
@@ -268,17 +310,16 @@ pub fn verify_commit_event(
 
 /// Verifies one `#sync` body; raises `CommitVerificationError` on the first strict failure.
 #[pyfunction]
-#[pyo3(signature = (payload, did_key, *, prev_rev=None, now=None, strict=true, policy=None))]
+#[pyo3(signature = (payload, did_key, *, prev_rev=None, now=None, policy=None))]
 pub fn verify_sync_event(
     py: Python<'_>,
     payload: &Bound<'_, PyAny>,
     did_key: Option<&str>,
     prev_rev: Option<String>,
     now: Option<f64>,
-    strict: bool,
-    policy: Option<&Bound<'_, PyDict>>,
+    policy: Option<&Bound<'_, PyVerifyPolicy>>,
 ) -> PyResult<PyVerifiedSync> {
-    let check = check(did_key, prev_rev, None, now, strict, policy)?;
+    let check = check(did_key, prev_rev, None, now, policy_of(policy));
     let input = payload_input(payload)?;
     let bytes: &[u8] = &input;
     py.detach(|| check.run_sync(bytes))
@@ -286,18 +327,30 @@ pub fn verify_sync_event(
         .map_err(|f| failure_error(&f))
 }
 
-/// Verifies many `#commit` bodies (each a dict of `verify_commit_event`'s arguments) on all
-/// cores; returns a `VerifiedCommit` or a `CommitVerificationError` per item, in order.
+/// The keys an item of `verify_commit_events` may have.
+const ITEM_KEYS: [&str; 5] = ["payload", "did_key", "prev_rev", "prev_data", "now"];
+
+/// Verifies many `#commit` bodies (each a dict of `verify_commit_event`'s arguments but the
+/// policy, which is the batch's) on all cores; returns a `VerifiedCommit` or a
+/// `CommitVerificationError` per item, in order.
 #[pyfunction]
+#[pyo3(signature = (items, *, policy=None))]
 pub fn verify_commit_events<'py>(
     py: Python<'py>,
     items: &Bound<'py, PyAny>,
+    policy: Option<&Bound<'py, PyVerifyPolicy>>,
 ) -> PyResult<Bound<'py, PyList>> {
+    let policy = policy_of(policy);
     let mut jobs = Vec::new();
     for item in items.try_iter()? {
         let item = item?;
         let item = item.cast::<PyDict>()?;
-        let get = |name: &str| item.get_item(name);
+        let mut found = 0;
+        let mut get = |name: &str| {
+            let value = item.get_item(name)?;
+            found += usize::from(value.is_some());
+            PyResult::Ok(value)
+        };
         let payload =
             get("payload")?.ok_or_else(|| PyValueError::new_err("each item needs a payload"))?;
         let did_key: Option<String> = get("did_key")?.map(|v| v.extract()).transpose()?.flatten();
@@ -306,17 +359,14 @@ pub fn verify_commit_events<'py>(
         let prev_data: Option<PyRef<'_, PyCid>> =
             prev_data.as_ref().map(|v| v.extract()).transpose()?;
         let now: Option<f64> = get("now")?.map(|v| v.extract()).transpose()?.flatten();
-        let strict: bool = get("strict")?
-            .map(|v| v.extract())
-            .transpose()?
-            .unwrap_or(true);
-        let policy = get("policy")?;
-        let policy = policy
-            .as_ref()
-            .filter(|p| !p.is_none())
-            .map(|p| p.cast::<PyDict>())
-            .transpose()?;
-        let check = check(did_key.as_deref(), prev_rev, prev_data, now, strict, policy)?;
+        if found != item.len() {
+            // A key from an older form of the call (a per-item policy) must not pass unheard.
+            return Err(PyValueError::new_err(format!(
+                "an item may hold only {} (the policy is the batch's argument)",
+                ITEM_KEYS.join(", ")
+            )));
+        }
+        let check = check(did_key.as_deref(), prev_rev, prev_data, now, policy);
         jobs.push((payload_input(&payload)?.to_vec(), check));
     }
     let results = py.detach(|| {
@@ -420,6 +470,20 @@ pub fn commit_verify_signature(
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("MAX_COMMIT_BLOCKS", sync::MAX_COMMIT_BLOCKS)?;
+    m.add("MAX_SYNC_BLOCKS", sync::MAX_SYNC_BLOCKS)?;
+    m.add("MAX_OPS", sync::MAX_OPS)?;
+    m.add("MAX_RECORD_SIZE", sync::MAX_RECORD_SIZE)?;
+    m.add("MAX_FRAME_BYTES", sync::MAX_FRAME_BYTES)?;
+    m.add(
+        "FUTURE_REV_TOLERANCE_MICROS",
+        sync::FUTURE_REV_TOLERANCE_MICROS,
+    )?;
+    let relaxable: Vec<&str> = ErrorCode::relaxable_codes()
+        .map(ErrorCode::as_str)
+        .collect();
+    m.add("RELAXABLE", PyTuple::new(m.py(), relaxable)?)?;
+    m.add_class::<PyVerifyPolicy>()?;
     m.add_function(wrap_pyfunction!(commit_verify_signature, m)?)?;
     m.add_class::<PyVerifiedCommit>()?;
     m.add_class::<PyVerifiedSync>()?;

@@ -49,6 +49,21 @@ codes! {
 }
 
 impl ErrorCode {
+    /// The checks a policy may make lenient, in declaration order.
+    pub fn relaxable_codes() -> impl Iterator<Item = Self> {
+        Self::ALL.iter().copied().filter(|code| code.relaxable())
+    }
+
+    /// The relaxable check with this name.
+    ///
+    /// # Errors
+    /// [`UnknownCheck`] for a name that is not a check, or a check that is always strict.
+    pub fn relaxable_from_name(name: &str) -> Result<Self, UnknownCheck> {
+        Self::from_name(name)
+            .filter(|code| code.relaxable())
+            .ok_or_else(|| UnknownCheck(name.to_owned()))
+    }
+
     /// Can a policy make this check lenient? The rest (broken bytes, forged or mismatched
     /// commits, replays) are always fatal.
     #[must_use]
@@ -112,8 +127,29 @@ impl fmt::Display for Failure {
 
 impl std::error::Error for Failure {}
 
+/// A check name a policy cannot set: not a check, or a check that is always strict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownCheck(pub String);
+
+impl fmt::Display for UnknownCheck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut known: Vec<&str> = ErrorCode::relaxable_codes()
+            .map(ErrorCode::as_str)
+            .collect();
+        known.sort_unstable();
+        write!(
+            f,
+            "policy check '{}' is not one of: {} (the other checks are always strict)",
+            self.0.escape_debug(),
+            known.join(", ")
+        )
+    }
+}
+
+impl std::error::Error for UnknownCheck {}
+
 /// Which relaxable checks are strict (a failure rejects the event) or lenient (a warning).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Policy {
     /// Bit `i` set: the check with code `ErrorCode::ALL[i]` is lenient.
     lenient: u32,
@@ -129,13 +165,7 @@ impl Policy {
     /// Every relaxable check lenient.
     #[must_use]
     pub fn lenient() -> Self {
-        let mut policy = Self::strict();
-        for &code in ErrorCode::ALL {
-            if code.relaxable() {
-                policy = policy.with(code, false);
-            }
-        }
-        policy
+        ErrorCode::relaxable_codes().fold(Self::strict(), |policy, code| policy.with(code, false))
     }
 
     fn bit(code: ErrorCode) -> u32 {
@@ -169,5 +199,44 @@ impl Policy {
 impl Default for Policy {
     fn default() -> Self {
         Self::strict()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relaxable_checks_are_found_by_name() {
+        for code in ErrorCode::relaxable_codes() {
+            assert_eq!(ErrorCode::relaxable_from_name(code.as_str()), Ok(code));
+        }
+        assert_eq!(ErrorCode::relaxable_codes().count(), 10);
+    }
+
+    #[test]
+    fn names_a_policy_cannot_set_are_refused_with_the_known_ones() {
+        for name in ["nope", "bad_signature", "HIGH_S", ""] {
+            let err = ErrorCode::relaxable_from_name(name).unwrap_err();
+            assert_eq!(err, UnknownCheck(name.to_owned()));
+            let text = err.to_string();
+            assert!(text.starts_with(&format!("policy check '{name}' is not one of: ")));
+            assert!(
+                text.contains(": deprecated_flag, high_s, incomplete_proof"),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn always_strict_checks_stay_strict() {
+        let lenient = Policy::lenient();
+        for &code in ErrorCode::ALL {
+            assert_eq!(lenient.is_strict(code), !code.relaxable(), "{code}");
+        }
+        let one = Policy::strict().with(ErrorCode::HighS, false);
+        assert!(!one.is_strict(ErrorCode::HighS));
+        assert!(one.is_strict(ErrorCode::RevInFuture));
+        assert_eq!(one.with(ErrorCode::BadSignature, false), one);
     }
 }

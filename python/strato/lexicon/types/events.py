@@ -13,6 +13,7 @@ from typing import Annotated
 import msgspec
 
 from strato import CID
+from strato._core import MAX_COMMIT_BLOCKS, MAX_OPS, MAX_SYNC_BLOCKS
 from strato.lexicon.types._base import LexObject, text
 from strato.syntax import is_datetime, is_did, is_handle, is_tid
 
@@ -36,8 +37,8 @@ class Commit(LexObject):
     commit: CID
     rev: str
     since: str | None
-    blocks: Annotated[bytes, msgspec.Meta(max_length=2_000_000)]
-    ops: Annotated[list[RepoOp], msgspec.Meta(max_length=200)]
+    blocks: Annotated[bytes, msgspec.Meta(max_length=MAX_COMMIT_BLOCKS)]
+    ops: Annotated[list[RepoOp], msgspec.Meta(max_length=MAX_OPS)]
     blobs: list[CID]
     time: str
     prev_data: CID | msgspec.UnsetType = msgspec.UNSET
@@ -55,7 +56,7 @@ class Sync(LexObject):
 
     seq: int
     did: str
-    blocks: Annotated[bytes, msgspec.Meta(max_length=10_000)]
+    blocks: Annotated[bytes, msgspec.Meta(max_length=MAX_SYNC_BLOCKS)]
     rev: str
     time: str
 
