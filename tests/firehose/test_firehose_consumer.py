@@ -17,17 +17,23 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 from strato.dagcbor import encode
 from strato.errors import EventStreamError, FrameError
-from strato.firehose import StreamClient, encode_error, encode_message
+from strato.firehose import (
+    Backoff,
+    StreamClient,
+    encode_error,
+    encode_message,
+    websocket_connector,
+)
 
 PATH = "/xrpc/com.atproto.sync.subscribeRepos"
+FAST = Backoff(min_delay=0.01)
 
 
-def test_connect_url_carries_the_last_seq() -> None:
+def test_connect_url_carries_the_cursor() -> None:
     client = StreamClient("ws://h:1/xrpc/x?cursor=5&other=1", cursor=None)
-    assert client.connect_url() == "ws://h:1/xrpc/x?other=1"
-    client.last_seq = 42
-    assert client.connect_url() == "ws://h:1/xrpc/x?other=1&cursor=42"
-    assert StreamClient("ws://h/x", cursor=0).connect_url() == "ws://h/x?cursor=0"
+    assert client.connect_url(None) == "ws://h:1/xrpc/x?other=1"
+    assert client.connect_url(42) == "ws://h:1/xrpc/x?other=1&cursor=42"
+    assert StreamClient("ws://h/x").connect_url(0) == "ws://h/x?cursor=0"
 
 
 def test_replay_then_live(tmp_path: Path) -> None:
@@ -56,7 +62,7 @@ def test_future_cursor_is_raised_even_when_reconnecting(tmp_path: Path) -> None:
     service = FirehoseService(tmp_path)
 
     async def run(address: str) -> None:
-        async for _ in StreamClient(f"ws://{address}{PATH}", cursor=7, min_backoff=0.01).frames():
+        async for _ in StreamClient(f"ws://{address}{PATH}", cursor=7, backoff=FAST).frames():
             pass
 
     with serve(service.app) as address, pytest.raises(EventStreamError) as err:
@@ -76,7 +82,12 @@ def test_resumes_after_consumer_too_slow_without_gaps(tmp_path: Path) -> None:
         done.set()
 
     async def run(address: str) -> tuple[list[int | None], StreamClient]:
-        client = StreamClient(f"ws://{address}{PATH}", cursor=0, min_backoff=0.01, max_queue=1)
+        client = StreamClient(
+            f"ws://{address}{PATH}",
+            cursor=0,
+            backoff=FAST,
+            connector=websocket_connector(max_queue=1),
+        )
         got: list[int | None] = []
         thread = threading.Thread(target=writer)
         async with aclosing(client.frames()) as frames:
@@ -186,7 +197,7 @@ def test_reconnects_from_the_last_seq(tmp_path: Path) -> None:
     )
 
     async def run(url: str) -> tuple[list[int | None], StreamClient]:
-        client = StreamClient(url, min_backoff=0.01, max_backoff=0.02)
+        client = StreamClient(url, backoff=Backoff(min_delay=0.01, max_delay=0.02))
         got: list[int | None] = []
         async with aclosing(client.frames()) as frames:
             async for frame in frames:

@@ -9,12 +9,20 @@
 - :mod:`.lmdb_log`: :class:`LmdbEventLog`, the embedded event log in the service's LMDB store;
 - :mod:`.broadcaster`: fan-out of each frame to live subscribers; replay-to-live handover;
 - :mod:`.endpoint`: the ``subscribeRepos`` WebSocket endpoint (cursor rules, limits);
-- :mod:`.consumer`: a reconnecting client that yields decoded frames;
+- :mod:`.consumer`: the one upstream client (cursor store, backoff, frame cap, raw or decoded
+  frames, hooks for a relay's or an indexer's rules);
 - :mod:`.metrics`: the stream's Prometheus metrics.
 """
 
 from strato.firehose.broadcaster import Broadcaster, ConsumerTooSlowError, Peer, Subscription
-from strato.firehose.consumer import StreamClient
+from strato.firehose.consumer import (
+    Backoff,
+    CursorStore,
+    MemoryCursor,
+    StreamClient,
+    StreamHooks,
+    websocket_connector,
+)
 from strato.firehose.endpoint import SUBSCRIBE_REPOS_PATH, SubscribeReposEndpoint
 from strato.firehose.frames import (
     MAX_FRAME_BYTES,
@@ -36,21 +44,26 @@ __all__ = [
     "OP_MESSAGE",
     "SUBSCRIBE_REPOS_PATH",
     "TABLES",
+    "Backoff",
     "Broadcaster",
     "ConsumerTooSlowError",
+    "CursorStore",
     "Event",
     "EventLog",
     "FirehoseMetrics",
     "Frame",
     "FrameBuilder",
     "LmdbEventLog",
+    "MemoryCursor",
     "Peer",
     "Retention",
     "StreamClient",
+    "StreamHooks",
     "SubscribeReposEndpoint",
     "Subscription",
     "decode_frame",
     "encode_error",
     "encode_message",
     "message_payload",
+    "websocket_connector",
 ]

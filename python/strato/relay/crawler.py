@@ -1,35 +1,36 @@
 """Upstream subscriptions: :class:`Crawler` keeps one task per host reading its
-``com.atproto.sync.subscribeRepos`` and hands every message frame, as the raw bytes received,
-to the ingest callback (``on_frame(host, data)``, which may wait: backpressure reaches the
-host's socket and nothing is dropped).
+``com.atproto.sync.subscribeRepos`` with a :class:`~strato.firehose.consumer.StreamClient`, and
+hands every message frame, as the raw bytes received, to the ingest callback
+(``on_frame(host, data)``, which may wait: backpressure reaches the host's socket and nothing
+is dropped).
 
-Each host's task:
+The client owns the cursor rules, the frame cap, error frames and the backoff; the crawler
+gives it, per host (:class:`_HostSubscription`):
 
-- reads the host row at every (re)connect and connects to ``host.stream_url`` with
-  ``?cursor=<last_seq>`` (none while ``last_seq`` is -1: a new host is joined live);
-- checks the address first (:func:`strato.relay.ssrf.check_target`, under the relay's network
-  policy) and connects to a checked address; redirects are not followed;
-- identifies itself as a relay (``User-Agent: strato-relay/<version> (atproto-relay)``) and
-  refuses a host whose handshake answer has ``Server: ...atproto-relay...``: a relay feeding a
-  relay is a loop, so the host is set ``banned`` (the reference relay's loop guard);
-- refuses frames over 5 MB (the websocket's ``max_size``): the connection is dropped and the
-  drop counted as ``frame_too_big``; the next connection resumes after the last frame received
-  before it, skipping the seqs up to the oversized one, so the frames after it still arrive;
-- an error frame from upstream ends the connection; ``FutureCursor`` sets the host ``idle``
-  and it is tried again after :attr:`CrawlerConfig.offline_retry`;
-- takes each frame from the host's rate limits (:mod:`strato.relay.limits`); over a limit the
-  host is ``throttled`` and not read until the window allows (a wait longer than
-  :attr:`CrawlerConfig.short_wait` closes the connection meanwhile and resumes from the
+- the cursor: the host row's ``last_seq``, which the ingest pipeline commits with the events,
+  re-read at every (re)connect (none while it is -1: a new host is joined live); a frame over
+  :attr:`CrawlerConfig.max_frame_bytes` (5 MB) is counted as ``frame_too_big`` (and told to
+  ``on_drop``) and skipped: the next connection resumes past it;
+- the connector: the address is checked first (:func:`strato.relay.ssrf.check_target`, under
+  the relay's network policy) and the connection goes to a checked address; redirects are not
+  followed. It identifies itself as a relay (``User-Agent: strato-relay/<version>
+  (atproto-relay)``) and refuses a host whose handshake answer has
+  ``Server: ...atproto-relay...``: a relay feeding a relay is a loop, so the host is set
+  ``banned`` (the reference relay's loop guard);
+- the rate limits: each frame is taken from the host's limits (:mod:`strato.relay.limits`);
+  over a limit the host is ``throttled`` and not read until the window allows (a wait longer
+  than :attr:`CrawlerConfig.short_wait` closes the connection meanwhile and resumes from the
   cursor), then ``active`` again. :meth:`Crawler.limits_changed` (a new account limit, trust,
   a ``requestCrawl``) ends a wait at once: the host goes on as soon as its new limits allow;
-- reconnects after an exponential backoff with jitter, doubling from
-  :attr:`CrawlerConfig.min_backoff` to :attr:`CrawlerConfig.max_backoff` after every
-  connection that failed or ended (with an error, or closed by the host) before it had been up
-  :attr:`CrawlerConfig.healthy_after` seconds, so a host that sends one bad frame and hangs up
-  is not redialled several times a second; only a connection that stayed up that long resets
-  it. After :attr:`CrawlerConfig.offline_after` connections in a row that could not be opened
-  the host is ``offline`` and is tried every :attr:`CrawlerConfig.offline_retry` seconds (the
-  reference gives up);
+- what follows an ending: an error frame ends the connection; ``FutureCursor`` sets the host
+  ``idle`` and it is tried again after :attr:`CrawlerConfig.offline_retry`; otherwise the
+  client's backoff, doubling from :attr:`CrawlerConfig.min_backoff` to
+  :attr:`CrawlerConfig.max_backoff` after every connection that failed or ended before it had
+  been up :attr:`CrawlerConfig.healthy_after` seconds. After
+  :attr:`CrawlerConfig.offline_after` connections in a row that could not be opened the host
+  is ``offline`` and is tried every :attr:`CrawlerConfig.offline_retry` seconds (the reference
+  gives up). An ``on_frame`` that fails ends the connection (``internal_error``), and the next
+  one resumes from the cursor;
 - a connected host silent for :attr:`CrawlerConfig.idle_after` seconds is ``idle`` (still
   connected); its next frame makes it ``active``.
 
@@ -47,22 +48,28 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, NoReturn
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
-from websockets.frames import CloseCode
+from websockets.exceptions import InvalidHandshake, InvalidStatus
 
 from strato import __version__
-from strato.errors import FrameError
-from strato.firehose.frames import ERROR_HEADER, MAX_FRAME_BYTES, decode_frame
+from strato.firehose.consumer import (
+    Backoff,
+    ConnectError,
+    Ending,
+    StreamClient,
+    StreamHooks,
+    StreamRefusedError,
+)
+from strato.firehose.frames import MAX_FRAME_BYTES
 from strato.identity.dnsclient import DnsClient
 from strato.netpolicy import AddressLookup, NetworkPolicy
 from strato.relay.bans import DomainBans
 from strato.relay.host_metrics import HostMetrics
 from strato.relay.hosts import Host, HostStatus, HostStore
 from strato.relay.limits import HostLimits
-from strato.relay.ssrf import AddressError, HostnameError, Target, check_target
+from strato.relay.ssrf import AddressError, HostnameError, check_target
 
 logger = logging.getLogger("strato.relay.crawler")
 
@@ -106,50 +113,11 @@ class CrawlerConfig:
     close_timeout: float = 2.0
 
 
-@dataclass
-class _Session:
-    """How one connection went: when it opened (None: it did not), why it ended (a reason
-    counted in the metrics), and what comes next (``stop``, ``throttled``: wait for the rate
-    limits, or a ``delay`` other than the backoff)."""
-
-    opened_at: float | None = None
-    reason: str | None = None
-    delay: float | None = None
-    stop: bool = False
-    throttled: bool = False
-
-    @property
-    def opened(self) -> bool:
-        return self.opened_at is not None
-
-    def healthy(self, healthy_after: float) -> bool:
-        """Whether the connection stayed up ``healthy_after`` seconds."""
-        return self.opened_at is not None and time.monotonic() - self.opened_at >= healthy_after
-
-
 class _Connect(connect):
     """A websocket connect that does not follow redirects (the address was checked)."""
 
     def process_redirect(self, exc: Exception) -> Exception | str:
         return exc
-
-
-@dataclass
-class _State:
-    """What the crawler holds in memory for one subscribed host."""
-
-    host: Host
-    task: asyncio.Task[None] | None = None
-    connected: bool = False
-    connections: int = 0
-    last_frame: float = 0.0
-    #: Resume after this seq (past an oversized frame) when above the stored cursor.
-    resume_after: int = -1
-    #: How the last connection (or attempt) ended: an error reason, ``closed`` or
-    #: ``throttled``; the reason of the next reconnect.
-    ended: str = "closed"
-    #: Set when the host's limits change: ends a throttle wait.
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class Crawler:
@@ -177,7 +145,7 @@ class Crawler:
         self.limits = limits or HostLimits()
         self.metrics = metrics
         self.on_drop = on_drop
-        self._states: dict[int, _State] = {}
+        self._subs: dict[int, _HostSubscription] = {}
         self._watcher: asyncio.Task[None] | None = None
         self._closing = False
 
@@ -204,24 +172,24 @@ class Crawler:
             return False
         if self.bans is not None and self.bans.is_banned(host.hostname):
             return False
-        state = self._states.get(host.id)
-        if state is not None and state.task is not None and not state.task.done():
+        sub = self._subs.get(host.id)
+        if sub is not None and sub.task is not None and not sub.task.done():
             return True
-        state = self._states[host.id] = _State(host)
-        state.task = asyncio.create_task(self._run(state, delay), name=f"crawl {host.hostname}")
+        sub = self._subs[host.id] = _HostSubscription(self, host)
+        sub.task = asyncio.create_task(self._run(sub, delay), name=f"crawl {host.hostname}")
         if self._watcher is None:
             self._watcher = asyncio.create_task(self._watch())
         return True
 
     async def unsubscribe(self, host_id: int) -> bool:
         """Stop reading the host; False when it was not subscribed."""
-        state = self._states.pop(host_id, None)
+        sub = self._subs.pop(host_id, None)
         self.limits.forget(host_id)
-        if state is None or state.task is None or state.task.done():
+        if sub is None or sub.task is None or sub.task.done():
             return False
-        state.task.cancel()
+        sub.task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
-            await state.task
+            await sub.task
         return True
 
     async def ban(self, host_id: int) -> Host | None:
@@ -230,23 +198,23 @@ class Crawler:
         return await self._set_status(host_id, HostStatus.BANNED)
 
     def is_subscribed(self, host_id: int) -> bool:
-        state = self._states.get(host_id)
-        return state is not None and state.task is not None and not state.task.done()
+        sub = self._subs.get(host_id)
+        return sub is not None and sub.task is not None and not sub.task.done()
 
     def connected_hosts(self) -> list[str]:
         """The hostnames with an open connection."""
-        return sorted(state.host.hostname for state in self._states.values() if state.connected)
+        return sorted(sub.host.hostname for sub in self._subs.values() if sub.connected)
 
     async def stop(self) -> None:
         """Close every subscription and wait for the tasks to end."""
         self._closing = True
-        tasks = [state.task for state in self._states.values() if state.task is not None]
+        tasks = [sub.task for sub in self._subs.values() if sub.task is not None]
         if self._watcher is not None:
             tasks.append(self._watcher)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        self._states.clear()
+        self._subs.clear()
         self._update_connected()
 
     async def drop_banned(self) -> list[str]:
@@ -254,11 +222,7 @@ class Crawler:
         domain); their hostnames."""
         if self.bans is None:
             return []
-        doomed = [
-            state.host
-            for state in self._states.values()
-            if self.bans.is_banned(state.host.hostname)
-        ]
+        doomed = [sub.host for sub in self._subs.values() if self.bans.is_banned(sub.host.hostname)]
         for host in doomed:
             await self.unsubscribe(host.id)
         return [host.hostname for host in doomed]
@@ -268,15 +232,15 @@ class Crawler:
         seconds; their hostnames (the crawler runs this every ``idle_check`` seconds)."""
         now = time.monotonic()
         idle = [
-            state
-            for state in list(self._states.values())
-            if state.connected
-            and state.host.status == HostStatus.ACTIVE
-            and now - state.last_frame >= self.config.idle_after
+            sub
+            for sub in list(self._subs.values())
+            if sub.connected
+            and sub.host.status == HostStatus.ACTIVE
+            and now - sub.last_frame >= self.config.idle_after
         ]
-        for state in idle:
-            await self._set_status(state.host.id, HostStatus.IDLE)
-        return [state.host.hostname for state in idle]
+        for sub in idle:
+            await self._set_status(sub.host.id, HostStatus.IDLE)
+        return [sub.host.hostname for sub in idle]
 
     async def refresh(self) -> None:
         """Re-read the rows of the subscribed hosts and resize their rate limits to their
@@ -284,7 +248,7 @@ class Crawler:
 
         def rows() -> list[Host]:
             with self.hosts.store.read() as txn:
-                found = (self.hosts.get_by_id(host_id, txn) for host_id in list(self._states))
+                found = (self.hosts.get_by_id(host_id, txn) for host_id in list(self._subs))
                 return [row for row in found if row is not None]
 
         for row in await asyncio.to_thread(rows):
@@ -295,10 +259,10 @@ class Crawler:
         asked to be crawled again: resize its windows and end a throttle wait at once, the
         host going on as soon as the new limits allow."""
         self.limits.update(host)
-        state = self._states.get(host.id)
-        if state is not None:
-            state.host = host
-            state.wake.set()
+        sub = self._subs.get(host.id)
+        if sub is not None:
+            sub.host = host
+            sub.wake.set()
 
     async def _watch(self) -> None:
         while True:
@@ -308,223 +272,32 @@ class Crawler:
 
     # -- one host -----------------------------------------------------------------------------
 
-    async def _run(self, state: _State, delay: float) -> None:
+    async def _run(self, sub: _HostSubscription, delay: float) -> None:
         if delay > 0:
             await asyncio.sleep(delay)
-        failures = 0  # connections in a row that failed or ended before they were healthy
-        dial_failures = 0  # connections in a row that could not be opened
-        while True:
-            host = await asyncio.to_thread(self.hosts.get_by_id, state.host.id)
-            if host is None or host.status == HostStatus.BANNED:
-                return
-            if self.bans is not None and self.bans.is_banned(host.hostname):
-                logger.info("not crawling %s: its domain is banned", host.hostname)
-                return
-            state.host = host
-            self.limits.update(host)
-            session = _Session()
-            try:
-                await self._session(state, session)
-            except Exception:  # a bug here or in on_frame: never the end of the host's task
-                logger.exception("reading %s failed", host.hostname)
-                session.reason = "internal_error"
-            finally:
-                self._disconnected(state)
-            if session.reason is not None:
-                self._error(host, session.reason)
-            state.ended = session.reason or ("throttled" if session.throttled else "closed")
-            if session.stop:
-                return
-            dial_failures = 0 if session.opened else dial_failures + 1
-            if session.healthy(self.config.healthy_after):
-                failures = 0
-            elif not session.throttled:
-                failures += 1
-            if session.throttled:
-                await self._wait_for_room(state)
-                continue
-            wait = session.delay
-            if wait is None:
-                if dial_failures >= self.config.offline_after:
-                    if state.host.status != HostStatus.OFFLINE:
-                        logger.warning(
-                            "%s is offline after %d failed connections; retrying every %.0f s",
-                            host.hostname, dial_failures, self.config.offline_retry,
-                        )  # fmt: skip
-                        await self._set_status(host.id, HostStatus.OFFLINE)
-                    wait = self.config.offline_retry
-                else:
-                    wait = self._backoff(failures)
-            if self.metrics is not None:
-                self.metrics.backoff.labels(host.hostname).set(wait)
-            await asyncio.sleep(wait)
-
-    def _backoff(self, failures: int) -> float:
-        """The wait before the next connection: a short jitter after a healthy connection,
-        else doubling from ``min_backoff`` up to ``max_backoff``, jittered (a half to the whole
-        of it, so each wait is at least the one before until the cap)."""
-        if failures == 0:
-            return random.uniform(0, self.config.min_backoff)
-        delay = min(self.config.max_backoff, self.config.min_backoff * 2.0 ** min(failures - 1, 32))
-        return delay * random.uniform(0.5, 1.0)
-
-    async def _session(self, state: _State, session: _Session) -> None:
-        host = state.host
+        config = self.config
+        client = StreamClient(
+            sub.host.stream_url,
+            cursor=sub,
+            connector=sub.connect,
+            hooks=sub,
+            backoff=Backoff(config.min_backoff, config.max_backoff, config.healthy_after),
+            retry_errors=None,  # FutureCursor included: the host is asked again later
+            max_frame_bytes=config.max_frame_bytes,
+        )
         try:
-            target = await check_target(
-                host.hostname, no_ssl=host.no_ssl, policy=self.config.policy, dns=self.dns
-            )
-        except (AddressError, HostnameError) as err:
-            logger.warning("not connecting to %s: %s", host.hostname, err)
-            session.reason = "address_refused"
-            return
-        cursor = max(host.last_seq, state.resume_after)
-        url = host.stream_url + (f"?cursor={cursor}" if cursor >= 0 else "")
-        websocket = await self._open(url, target, session)
-        if websocket is None:
-            if session.stop:
-                await self._refuse_relay(host)
-            return
-        async with websocket:
-            session.opened_at = time.monotonic()
-            response = websocket.response
-            if response is not None and _is_relay(response.headers.get_all("Server")):
-                session.reason, session.stop = "relay_loop", True
-                await self._refuse_relay(host)
-                return
-            await self._connected(state)
-            await self._read(state, websocket, session, cursor)
-
-    async def _open(self, url: str, target: Target, session: _Session) -> ClientConnection | None:
-        """A connection to one of the checked addresses (None when none answers)."""
-        error: Exception | None = None
-        for address in target.addresses:
-            try:
-                return await _Connect(
-                    url,
-                    user_agent_header=USER_AGENT,
-                    compression=None,
-                    proxy=None,
-                    max_size=self.config.max_frame_bytes,
-                    open_timeout=self.config.open_timeout,
-                    ping_interval=self.config.ping_interval,
-                    close_timeout=self.config.close_timeout,
-                    host=str(address),
-                    port=target.port,
-                )
-            except InvalidStatus as err:  # the host answered, without a websocket
-                if _is_relay(err.response.headers.get_all("Server")):
-                    session.reason, session.stop = "relay_loop", True
-                    return None
-                error = err
-                break
-            except (OSError, TimeoutError, InvalidHandshake) as err:
-                error = err
-        logger.info("cannot connect to %s: %s", url, error)
-        session.reason = "connect_failed"
-        return None
-
-    async def _read(
-        self, state: _State, websocket: ClientConnection, session: _Session, cursor: int
-    ) -> None:
-        limiter = self.limits.limiter(state.host)
-        last: bytes | None = None
-        try:
-            async for data in websocket:
-                if isinstance(data, str):
-                    session.reason = "text_frame"
-                    return
-                if data.startswith(ERROR_HEADER):
-                    await self._upstream_error(state, data, session)
-                    return
-                wait = limiter.take()
-                if wait and not await self._throttle(state, wait, session):
-                    return
-                await self.on_frame(state.host, data)
-                last = data
-                state.last_frame = time.monotonic()
-                if state.host.status != HostStatus.ACTIVE:
-                    await self._set_status(state.host.id, HostStatus.ACTIVE)
-        except ConnectionClosed as closed:
-            if closed.sent is not None and closed.sent.code == CloseCode.MESSAGE_TOO_BIG:
-                session.reason = "frame_too_big"
-                self._skip_oversized(state, last, cursor)
-                if self.on_drop is not None:
-                    self.on_drop(state.host, "frame_too_big")
-            else:
-                session.reason = "connection_lost"
-
-    def _skip_oversized(self, state: _State, last: bytes | None, cursor: int) -> None:
-        """After an oversized frame, resume past the seq that follows the last frame received
-        (the cursor, when none came first). No seq lies between that frame and the oversized
-        one, so a seq skipped is the oversized frame's or one that does not exist; a stream
-        with gaps takes one connection per missing seq to get past it."""
-        after = cursor
-        if last is not None:
-            try:
-                seq = decode_frame(last).seq
-            except FrameError:
-                seq = None
-            if seq is not None:
-                after = seq
-        if after >= 0:
-            state.resume_after = max(state.resume_after, after + 1)
-
-    async def _throttle(self, state: _State, wait: float, session: _Session) -> bool:
-        """Wait for the host's rate limits; False when the wait is long and the connection is
-        to be closed meanwhile (``session.throttled``: the next one resumes from the cursor
-        once the limits allow)."""
-        limiter = self.limits.limiter(state.host)
-        if self.metrics is not None:
-            self.metrics.throttled.labels(state.host.hostname).inc()
-        if state.host.status != HostStatus.THROTTLED:
-            logger.info("%s is over its event rate limits for %.1f s", state.host.hostname, wait)
-            await self._set_status(state.host.id, HostStatus.THROTTLED)
-        while wait:
-            if wait > self.config.short_wait:
-                session.throttled = True
-                return False
-            await self._pause(state, wait)
-            wait = limiter.take()
-        return True
-
-    async def _wait_for_room(self, state: _State) -> None:
-        """Wait, disconnected, until the host's rate limits take a frame again; then the host
-        is ``active``."""
-        limiter = self.limits.limiter(state.host)
-        while wait := limiter.wait():
-            await self._pause(state, wait)
-        if state.host.status == HostStatus.THROTTLED:
-            await self._set_status(state.host.id, HostStatus.ACTIVE)
-
-    async def _pause(self, state: _State, seconds: float) -> None:
-        """Sleep ``seconds``, or less when the host's limits change (:meth:`limits_changed`)."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(seconds):
-                await state.wake.wait()
-        state.wake.clear()
-
-    async def _upstream_error(self, state: _State, data: bytes, session: _Session) -> None:
-        try:
-            body = decode_frame(data).body
-            name, message = str(body["error"]), str(body.get("message", ""))
-        except FrameError as err:
-            name, message = "malformed error frame", str(err)
-        logger.warning("%s sent error %s: %s", state.host.hostname, name, message)
-        if name == "FutureCursor":
-            # the host's log is behind our cursor (it was reset or restored): it stays idle
-            # and is asked again later with the same cursor
-            session.reason, session.delay = "future_cursor", self.config.offline_retry
-            await self._set_status(state.host.id, HostStatus.IDLE)
-        else:
-            session.reason = "upstream_error"
-
-    async def _refuse_relay(self, host: Host) -> None:
-        logger.warning(
-            "%s answers as a relay (Server: ...%s): not subscribing, host banned",
-            host.hostname, RELAY_MARK,
-        )  # fmt: skip
-        await self._set_status(host.id, HostStatus.BANNED)
+            async with contextlib.aclosing(client.raw_frames()) as frames:
+                async for data in frames:
+                    try:
+                        await self.on_frame(sub.host, data)
+                        sub.last_frame = time.monotonic()
+                        if sub.host.status != HostStatus.ACTIVE:
+                            await self._set_status(sub.host.id, HostStatus.ACTIVE)
+                    except Exception as err:  # a bug here or in on_frame: the host goes on
+                        logger.exception("reading %s failed", sub.host.hostname)
+                        client.drop_connection("internal_error", err)
+        finally:
+            sub.disconnected()
 
     # -- status and metrics -------------------------------------------------------------------
 
@@ -534,33 +307,195 @@ class Crawler:
                 return self.hosts.set_status(txn, host_id, status)
 
         host = await asyncio.to_thread(write)
-        state = self._states.get(host_id)
-        if state is not None and host is not None:
-            state.host = host
+        sub = self._subs.get(host_id)
+        if sub is not None and host is not None:
+            sub.host = host
         return host
-
-    async def _connected(self, state: _State) -> None:
-        state.connected = True
-        state.connections += 1
-        state.last_frame = time.monotonic()
-        if self.metrics is not None and state.connections > 1:
-            self.metrics.reconnects.labels(state.host.hostname, state.ended).inc()
-        self._update_connected()
-        if state.host.status == HostStatus.OFFLINE:
-            await self._set_status(state.host.id, HostStatus.ACTIVE)
-
-    def _disconnected(self, state: _State) -> None:
-        if state.connected:
-            state.connected = False
-            self._update_connected()
 
     def _update_connected(self) -> None:
         if self.metrics is not None:
-            self.metrics.set_connected(sum(state.connected for state in self._states.values()))
+            self.metrics.set_connected(sum(sub.connected for sub in self._subs.values()))
 
-    def _error(self, host: Host, reason: str) -> None:
-        if self.metrics is not None:
-            self.metrics.error(host.hostname, reason)
+
+class _HostSubscription(StreamHooks):
+    """One subscribed host: its row and state in memory, and what is relay-specific in its
+    :class:`~strato.firehose.StreamClient`: the cursor store (the row's ``last_seq``, re-read
+    before each connection), the connector (checked address, relay headers, loop guard), the
+    rate limits before each frame, and the host's status, metrics and waits after each
+    connection."""
+
+    def __init__(self, crawler: Crawler, host: Host) -> None:
+        self.crawler = crawler
+        self.host = host
+        self.task: asyncio.Task[None] | None = None
+        self.connected = False
+        self.connections = 0
+        self.last_frame = 0.0
+        #: Connections in a row that could not be opened.
+        self.dial_failures = 0
+        #: How the last connection (or attempt) ended: an error reason, ``closed`` or
+        #: ``throttled``; the reason of the next reconnect.
+        self.ended = "closed"
+        #: Set when the host's limits change: ends a throttle wait.
+        self.wake = asyncio.Event()
+
+    # -- the cursor store and the connector -----------------------------------------------------
+
+    async def load(self) -> int | None:
+        """The row's cursor (read by :meth:`connecting`); none while it is -1: a new host is
+        joined live."""
+        return self.host.last_seq if self.host.last_seq >= 0 else None
+
+    async def connect(self, url: str, max_size: int) -> ClientConnection:
+        """A connection to one of the host's checked addresses."""
+        host, config = self.host, self.crawler.config
+        try:
+            target = await check_target(
+                host.hostname, no_ssl=host.no_ssl, policy=config.policy, dns=self.crawler.dns
+            )
+        except (AddressError, HostnameError) as err:
+            logger.warning("not connecting to %s: %s", host.hostname, err)
+            raise ConnectError("address_refused", str(err)) from None
+        error: Exception | None = None
+        for address in target.addresses:
+            try:
+                return await _Connect(
+                    url,
+                    user_agent_header=USER_AGENT,
+                    compression=None,
+                    proxy=None,
+                    max_size=max_size,
+                    open_timeout=config.open_timeout,
+                    ping_interval=config.ping_interval,
+                    close_timeout=config.close_timeout,
+                    host=str(address),
+                    port=target.port,
+                )
+            except InvalidStatus as err:  # the host answered, without a websocket
+                if _is_relay(err.response.headers.get_all("Server")):
+                    await self._refuse_relay()
+                error = err
+                break
+            except (OSError, TimeoutError, InvalidHandshake) as err:
+                error = err
+        logger.info("cannot connect to %s: %s", url, error)
+        raise ConnectError("connect_failed", str(error))
+
+    # -- hooks ----------------------------------------------------------------------------------
+
+    async def connecting(self) -> bool:
+        """Re-read the row: a host banned, gone or under a domain ban is not read any more."""
+        crawler = self.crawler
+        host = await asyncio.to_thread(crawler.hosts.get_by_id, self.host.id)
+        if host is None or host.status == HostStatus.BANNED:
+            return False
+        if crawler.bans is not None and crawler.bans.is_banned(host.hostname):
+            logger.info("not crawling %s: its domain is banned", host.hostname)
+            return False
+        self.host = host
+        crawler.limits.update(host)
+        return True
+
+    async def opened(self, websocket: ClientConnection) -> None:
+        response = websocket.response
+        if response is not None and _is_relay(response.headers.get_all("Server")):
+            await self._refuse_relay()
+        self.connected = True
+        self.connections += 1
+        self.last_frame = time.monotonic()
+        crawler = self.crawler
+        if crawler.metrics is not None and self.connections > 1:
+            crawler.metrics.reconnects.labels(self.host.hostname, self.ended).inc()
+        crawler._update_connected()
+        if self.host.status == HostStatus.OFFLINE:
+            await crawler._set_status(self.host.id, HostStatus.ACTIVE)
+
+    async def admit(self) -> bool:
+        """Take the frame from the host's rate limits; over them the host is ``throttled``
+        and waits, connected for a short wait; a longer one closes the connection (False)."""
+        limiter = self.crawler.limits.limiter(self.host)
+        wait = limiter.take()
+        if not wait:
+            return True
+        crawler = self.crawler
+        if crawler.metrics is not None:
+            crawler.metrics.throttled.labels(self.host.hostname).inc()
+        if self.host.status != HostStatus.THROTTLED:
+            logger.info("%s is over its event rate limits for %.1f s", self.host.hostname, wait)
+            await crawler._set_status(self.host.id, HostStatus.THROTTLED)
+        while wait:
+            if wait > crawler.config.short_wait:
+                return False
+            await self._pause(wait)
+            wait = limiter.take()
+        return True
+
+    async def closed(self, ending: Ending, backoff: float) -> float:
+        crawler, host, config = self.crawler, self.host, self.crawler.config
+        self.disconnected()
+        if ending.reason is not None and crawler.metrics is not None:
+            crawler.metrics.error(host.hostname, ending.reason)
+        if ending.reason in ("upstream_error", "future_cursor"):
+            logger.warning("%s sent error %s", host.hostname, ending.error)
+        if ending.reason == "frame_too_big" and crawler.on_drop is not None:
+            crawler.on_drop(host, "frame_too_big")
+        self.ended = ending.reason or ("throttled" if ending.paused else "closed")
+        if ending.final:
+            return 0.0
+        self.dial_failures = 0 if ending.opened else self.dial_failures + 1
+        if ending.paused:
+            await self._wait_for_room()
+            return 0.0
+        wait = backoff
+        if ending.reason == "future_cursor":
+            # the host's log is behind our cursor (it was reset or restored): it stays idle
+            # and is asked again later with the same cursor
+            await crawler._set_status(host.id, HostStatus.IDLE)
+            wait = config.offline_retry
+        elif self.dial_failures >= config.offline_after:
+            if host.status != HostStatus.OFFLINE:
+                logger.warning(
+                    "%s is offline after %d failed connections; retrying every %.0f s",
+                    host.hostname, self.dial_failures, config.offline_retry,
+                )  # fmt: skip
+                await crawler._set_status(host.id, HostStatus.OFFLINE)
+            wait = config.offline_retry
+        if crawler.metrics is not None:
+            crawler.metrics.backoff.labels(host.hostname).set(wait)
+        return wait
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def disconnected(self) -> None:
+        if self.connected:
+            self.connected = False
+            self.crawler._update_connected()
+
+    async def _wait_for_room(self) -> None:
+        """Wait, disconnected, until the host's rate limits take a frame again; then the host
+        is ``active``."""
+        limiter = self.crawler.limits.limiter(self.host)
+        while wait := limiter.wait():
+            await self._pause(wait)
+        if self.host.status == HostStatus.THROTTLED:
+            await self.crawler._set_status(self.host.id, HostStatus.ACTIVE)
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep ``seconds``, or less when the host's limits change
+        (:meth:`Crawler.limits_changed`)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self.wake.wait()
+        self.wake.clear()
+
+    async def _refuse_relay(self) -> NoReturn:
+        """A relay feeding a relay is a loop: the host is banned, the subscription ends."""
+        logger.warning(
+            "%s answers as a relay (Server: ...%s): not subscribing, host banned",
+            self.host.hostname, RELAY_MARK,
+        )  # fmt: skip
+        await self.crawler._set_status(self.host.id, HostStatus.BANNED)
+        raise StreamRefusedError("relay_loop")
 
 
 def _is_relay(values: list[str]) -> bool:
