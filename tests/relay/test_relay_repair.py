@@ -324,6 +324,7 @@ def test_a_resync_honours_the_per_check_policy(tmp_path: Path, check: str) -> No
                         host = ctx.hosts.add(txn, hostname, no_ssl=True, account_limit=10)
                         ctx.accounts.put(txn, AccountState(did=did, host_id=host.id))
                     loop = relay.loop
+                    assert loop is not None
                     resync = ctx.repairer.run_now(Kind.RESYNC, did)
                     asyncio.run_coroutine_threadsafe(resync, loop).result(30)
                     registry = ctx.metrics.registry
