@@ -39,6 +39,15 @@ def strato_env(**extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
+def interruptible_children() -> None:
+    """Let the children started next stop on Ctrl-C (SIGINT), as from a terminal. A shell runs
+    a background job with SIGINT ignored, children inherit that, and a Python child whose
+    SIGINT is ignored at start never raises KeyboardInterrupt; a handler, unlike an ignored
+    signal, is reset to the default in an exec'd child. Call from the main thread."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def start(
     log: Path,
     *args: str,
@@ -48,6 +57,7 @@ def start(
 ) -> subprocess.Popen[str]:
     """``python -m strato ARGS`` with its stderr in ``log`` (appended); ``umask`` is the
     child's (-1: this process's)."""
+    interruptible_children()
     with log.open("a") as err:
         return subprocess.Popen(
             [sys.executable, "-m", "strato", *args],

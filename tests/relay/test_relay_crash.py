@@ -22,7 +22,14 @@ from pds_net import LocalPds, run_plc
 from relay_e2e_net import Collector, pds_events, post, wait_for
 from relay_net import run_addressed_pds
 from strato.firehose import Frame
-from strato_proc import free_port, start, stop, strato_env, wait_until_up
+from strato_proc import (
+    free_port,
+    interruptible_children,
+    start,
+    stop,
+    strato_env,
+    wait_until_up,
+)
 
 ROUNDS = 4
 #: Events the consumer sees in a round before the relay is killed.
@@ -85,6 +92,7 @@ class Tail:
 
     def __init__(self, url: str) -> None:
         command = [sys.executable, "-m", "strato", "firehose", "tail", url, "--cursor", "0"]
+        interruptible_children()  # it is stopped with Ctrl-C
         self.process = subprocess.Popen(
             [*command, "--reconnect"],
             stdout=subprocess.PIPE,

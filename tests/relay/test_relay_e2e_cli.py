@@ -30,7 +30,15 @@ from relay_e2e_net import (
     wait_for,
 )
 from relay_net import run_addressed_pds
-from strato_proc import free_port, free_ports, start, stop, strato_env, wait_until_up
+from strato_proc import (
+    free_port,
+    free_ports,
+    interruptible_children,
+    start,
+    stop,
+    strato_env,
+    wait_until_up,
+)
 
 
 @dataclass
@@ -74,6 +82,7 @@ def relay(request: pytest.FixtureRequest, tmp_path: Path, pds: LocalPds) -> Iter
 
 
 def tail(*argv: str) -> subprocess.Popen[str]:
+    interruptible_children()  # it is stopped with Ctrl-C
     return subprocess.Popen(
         [sys.executable, "-m", "strato", "firehose", "tail", *argv],
         stdout=subprocess.PIPE,
