@@ -19,11 +19,13 @@ those bytes are what every subscriber is sent. Error frames are
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, Final
 
 from strato.firehose.frames import encode_message
 from strato.firehose.log import FrameBuilder
+from strato.repo.mst import RecordOp
 from strato.repo.writes import CommitData
 
 
@@ -36,14 +38,21 @@ def _message(t: str, body: dict[str, Any]) -> FrameBuilder:
     return lambda seq: encode_message(t, {"seq": seq, **body})
 
 
-def commit_message(commit: CommitData) -> FrameBuilder:
-    """The ``#commit`` of ``commit``."""
-    ops: list[dict[str, Any]] = []
-    for op in commit.ops:
+def commit_ops(ops: Iterable[RecordOp]) -> list[dict[str, Any]]:
+    """A ``#commit``'s ``ops``: each change with its action, path, new CID and, when it had
+    one, the previous CID (sync 1.1)."""
+    out: list[dict[str, Any]] = []
+    for op in ops:
         entry: dict[str, Any] = {"action": op.action, "path": op.path, "cid": op.cid}
         if op.prev is not None:
             entry["prev"] = op.prev
-        ops.append(entry)
+        out.append(entry)
+    return out
+
+
+def commit_message(commit: CommitData) -> FrameBuilder:
+    """The ``#commit`` of ``commit``."""
+    ops = commit_ops(commit.ops)
     body: dict[str, Any] = {
         "rebase": False,
         "tooBig": False,

@@ -21,6 +21,7 @@ from typing import Any
 
 from strato import _core, dagcbor
 from strato._core import CID, PrivateKey
+from strato.firehose.messages import commit_ops
 from strato.repo import mst
 from strato.repo.blocks import Overlay
 from strato.repo.commit import decode_commit, sign_commit
@@ -132,12 +133,7 @@ class AccountChain:
         slice_blocks += [
             (op.cid, record_blocks[op.cid]) for op in applied.ops if op.cid is not None
         ]
-        ops: list[dict[str, Any]] = []
-        for op in applied.ops:
-            entry: dict[str, Any] = {"action": op.action, "path": op.path, "cid": op.cid}
-            if op.prev is not None:
-                entry["prev"] = op.prev
-            ops.append(entry)
+        ops = commit_ops(applied.ops)
         body: dict[str, Any] = {
             "rebase": False,
             "tooBig": False,
