@@ -13,8 +13,8 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, cast
 
 import dns.flags
 import dns.message
@@ -23,11 +23,16 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 import uvicorn
+import uvloop
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp
+from strato.firehose import SUBSCRIBE_REPOS_PATH
+from strato.firehose.fanout.server import FanoutServer
+from strato.firehose.fanout.service import FanoutTakeover
+from strato.serve import Running, Service, serve
 
 
 @contextmanager
@@ -59,6 +64,52 @@ def serve_app_in_loop(
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+@contextmanager
+def serve_service(
+    service: Service, port: int | None = 0
+) -> Iterator[tuple[str, asyncio.AbstractEventLoop]]:
+    """Run ``service`` as the command line does (:func:`strato.serve.serve` on uvloop: its
+    connection limits, its companion, its takeovers such as the firehose's fan-out) in a thread,
+    on 127.0.0.1 and ``port`` (0: any free port; None: the service's own); yields its URL and
+    the event loop it runs in."""
+    chosen = replace(service, host="127.0.0.1", port=service.port if port is None else port)
+    loop = uvloop.new_event_loop()
+    stop = asyncio.Event()
+    started = threading.Event()
+    urls: list[str] = []
+    failures: list[BaseException] = []
+
+    def ready(running: list[Running]) -> None:
+        urls.extend(item.url for item in running)
+        started.set()
+
+    def run() -> None:
+        try:
+            loop.run_until_complete(serve([chosen], ready, stop_when=stop, signals=False))
+        except BaseException as err:  # reported to the test
+            failures.append(err)
+        finally:
+            started.set()
+            loop.close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    if not started.wait(60) or failures:
+        raise RuntimeError(f"{service.name} did not start") from next(iter(failures), None)
+    try:
+        yield urls[0], loop
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(timeout=60)
+
+
+def fanout_of(service: Service) -> FanoutServer:
+    """The firehose fan-out running in the process of ``service`` (being served)."""
+    takeover = cast(FanoutTakeover, service.takeovers[SUBSCRIBE_REPOS_PATH])
+    assert takeover.server is not None, f"{service.name} is not serving its firehose"
+    return takeover.server
 
 
 class LocalDns:

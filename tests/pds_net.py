@@ -1,5 +1,6 @@
-"""A local network for PDS tests: a PLC directory and a PDS, each served by uvicorn on
-127.0.0.1 in a thread, with data in a temporary directory; plus small HTTP helpers."""
+"""A local network for PDS tests: a PLC directory and a PDS (served as ``strato pds`` serves
+it, its firehose included), each on 127.0.0.1 in a thread, with data in a temporary directory;
+plus small HTTP helpers."""
 
 from __future__ import annotations
 
@@ -10,24 +11,33 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from localnet import serve_app
+from localnet import fanout_of, serve_app, serve_service
 from strato.pds.app import create_app
 from strato.pds.context import PdsContext
+from strato.pds.service import pds_service
 from strato.pds.settings import PdsSettings
 from strato.plc.server import PlcSettings
 from strato.plc.server import create_app as create_plc_app
+from strato.serve import Service
 
 PASSWORD = "correct horse battery"
 
 
 @dataclass
 class LocalPds:
-    """A running PDS: its URL, its settings and its open context (stores, writer, ...)."""
+    """A running PDS: its URL, its settings, its open context (stores, writer, ...) and the
+    service serving it."""
 
     url: str
     plc_url: str
     settings: PdsSettings
     ctx: PdsContext
+    service: Service
+
+    @property
+    def subscriber_count(self) -> int:
+        """Subscribers of its firehose (a relay crawling it, say)."""
+        return fanout_of(self.service).connection_count
 
     def client(self, token: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -66,8 +76,9 @@ def run_pds(data_dir: Path, plc_url: str, **settings: Any) -> Iterator[LocalPds]
     options: dict[str, Any] = {"rate_limits": False, "sync": False, **settings}
     config = PdsSettings(data_dir=data_dir, plc_url=plc_url, **options)
     app = create_app(config)
-    with serve_app(app) as url:
-        yield LocalPds(url, plc_url, config, app.state.ctx)
+    service = pds_service(config, app)
+    with serve_service(service) as (url, _):
+        yield LocalPds(url, plc_url, config, app.state.ctx, service)
 
 
 @contextlib.contextmanager

@@ -1,6 +1,7 @@
 """A local network for relay tests: a PLC directory, PDSes whose public URL is their real
 address (``http://localhost:<port>``, so their accounts' DID documents name the host the relay
-subscribes to), and a relay, each served by uvicorn on 127.0.0.1 in a thread."""
+subscribes to), and a relay, each served as the command line serves it (firehose fan-out
+included: in the process, unless a test asks for workers) on 127.0.0.1 in a thread."""
 
 from __future__ import annotations
 
@@ -12,27 +13,31 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from localnet import serve_app, serve_app_in_loop
+from localnet import serve_service
 from pds_net import LocalPds, run_plc
 from starlette.applications import Starlette
 from strato.pds.app import create_app as create_pds_app
+from strato.pds.service import pds_service
 from strato.pds.settings import PdsSettings
 from strato.relay.app import create_app as create_relay_app
 from strato.relay.context import RelayContext
+from strato.relay.service import relay_service
 from strato.relay.settings import RelaySettings
+from strato.serve import Service
 from strato_proc import free_port
 
 
 @dataclass
 class LocalRelay:
-    """A running relay: its URL, settings and open context (and its app, and the event loop it
-    runs in)."""
+    """A running relay: its URL, settings and open context, its app, the service serving it
+    and the event loop it runs in."""
 
     url: str
     settings: RelaySettings
     ctx: RelayContext
-    app: Starlette | None = None
-    loop: asyncio.AbstractEventLoop | None = None
+    app: Starlette
+    service: Service
+    loop: asyncio.AbstractEventLoop
 
     @property
     def stream_url(self) -> str:
@@ -54,18 +59,20 @@ def run_addressed_pds(data_dir: Path, plc_url: str, **settings: Any) -> Iterator
     }  # fmt: skip
     config = PdsSettings(data_dir=data_dir, plc_url=plc_url, **options)
     app = create_pds_app(config)
-    with serve_app(app, port=port) as url:
-        yield LocalPds(url, plc_url, config, app.state.ctx)
+    service = pds_service(config, app)
+    with serve_service(service, port=None) as (url, _):
+        yield LocalPds(url, plc_url, config, app.state.ctx, service)
 
 
 @contextlib.contextmanager
 def run_relay(data_dir: Path, plc_url: str, **settings: Any) -> Iterator[LocalRelay]:
     """A relay on a local network using the directory at ``plc_url``."""
-    options: dict[str, Any] = {"sync": False, "local_network": True, **settings}
+    options: dict[str, Any] = {"sync": False, "local_network": True, "workers": 0, **settings}
     config = RelaySettings(data_dir=data_dir, plc_url=plc_url, **options)
     app = create_relay_app(config)
-    with serve_app_in_loop(app) as (url, loop):
-        yield LocalRelay(url, config, app.state.ctx, app, loop)
+    service = relay_service(config, app)
+    with serve_service(service) as (url, loop):
+        yield LocalRelay(url, config, app.state.ctx, app, service, loop)
 
 
 @contextlib.contextmanager

@@ -25,7 +25,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strato import logs
-from strato.relay.fanout.handoff import uvicorn_handler
+from strato.firehose.fanout.handoff import uvicorn_handler
 from strato.serve import Running, ServeError, Service, _bind, run, serve
 
 

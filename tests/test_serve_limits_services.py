@@ -23,7 +23,7 @@ from serve_limits_helpers import (
     until_closed,
 )
 from strato.relay.app import create_app
-from strato.relay.fanout.service import relay_service
+from strato.relay.service import relay_service
 from strato.relay.settings import RelaySettings
 from strato_proc import free_ports, start, stop, strato_env
 from websockets.asyncio.client import connect
@@ -115,7 +115,7 @@ def test_up_serves_another_address_while_one_floods_every_port(up: dict[str, str
         refusals = "strato_connections_refused_total"
         assert metric(plc, refusals, service="plc", reason="max_connections_per_ip") == 2
         assert metric(plc, refusals, service="plc", reason="header_timeout") == PER_IP + 2
-        refusals = "strato_relay_fanout_connections_refused_total"
+        refusals = "strato_firehose_connections_refused_total"
         assert metric(relay, refusals, reason="max_connections_per_ip") == 2
         assert metric(relay, refusals, reason="header_timeout") == PER_IP + 2
 

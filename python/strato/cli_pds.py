@@ -34,6 +34,7 @@ from strato.cli_serve import (
 )
 from strato.pds.app import create_app
 from strato.pds.keys import MASTER_KEY_ENV
+from strato.pds.service import pds_service
 from strato.pds.settings import (
     DEFAULT_DATA_DIR,
     DEFAULT_PLC_URL,
@@ -42,7 +43,6 @@ from strato.pds.settings import (
     PdsSettings,
     settings_from_env,
 )
-from strato.serve import Service
 from strato.serve.limits import CONNECTION_SETTINGS
 from strato.storage.private import create_file, make_dir
 
@@ -234,16 +234,7 @@ def cmd_pds(args: argparse.Namespace) -> int:
     settings = pds_settings(args)
     require_master_key(settings)
     configure_logging(args)
-    app = create_app(settings)
-    service = Service(
-        "pds",
-        app,
-        settings.host,
-        settings.port,
-        limits=settings.connection_limits,
-        metrics=app.state.ctx.metrics,
-    )
-    return serve_until_stopped([service])
+    return serve_until_stopped([pds_service(settings, create_app(settings))])
 
 
 def require_master_key(settings: PdsSettings) -> None:

@@ -33,7 +33,7 @@ from strato.cli_serve import (
     size_argument,
 )
 from strato.relay.app import create_app
-from strato.relay.fanout.service import relay_service
+from strato.relay.service import relay_service
 from strato.relay.settings import (
     DEFAULT_ACCOUNT_LIMIT,
     DEFAULT_CONSUMER_BUFFER,
@@ -60,13 +60,13 @@ DESCRIPTION: Final = (
     "the account's PDS is dropped. What passes is written once, with the relay's own sequence "
     "numbers, to a durable log in LMDB under --data-dir (replayable from a cursor for "
     "--retention-hours, at most --retention-size), and served to any number of consumers at "
-    "/xrpc/com.atproto.sync.subscribeRepos by --workers fan-out processes. It also serves "
-    "listHosts, getHostStatus, listRepos, getRepoStatus, getLatestCommit, "
-    "listReposByCollection and getRepo (a redirect "
+    "/xrpc/com.atproto.sync.subscribeRepos by the Rust frame writer, in --workers fan-out "
+    "processes (0: in the main process). It also serves listHosts, getHostStatus, listRepos, "
+    "getRepoStatus, getLatestCommit, listReposByCollection and getRepo (a redirect "
     "to the account's PDS), /xrpc/_health and Prometheus metrics at /metrics. Each upstream "
     "cursor is stored with the events it passed, so a restart (even after kill -9) resumes "
     "every host where the log ends. The connection limits hold each process on its own: a "
-    "fan-out worker the connections it accepts, the main process those handed to it. Every "
+    "fan-out worker the connections it accepts, the main process the others. Every "
     "option may also be given as the environment variable named in its help. Ctrl-C (or "
     "SIGTERM) stops cleanly."
 )
@@ -209,9 +209,10 @@ def add_relay_command(groups: Any) -> None:
         help="fan-out worker processes serving subscribeRepos: with N >= 1 the workers accept "
         "every connection on the relay's port (SO_REUSEPORT), stream the firehose to "
         "subscribers with the Rust frame writer, off the ingest process's core, and hand "
-        "every other request to the main process; 0: the main process serves everything, "
-        "the firehose from its Python endpoint. More workers help on machines with cores to "
-        "spare; on 2 cores one worker was measured as fast as two (default "
+        "every other request to the main process; 0: the same fan-out runs in the main "
+        "process, which takes the firehose connections from its HTTP server. More workers "
+        "help on machines with cores to spare; on 2 cores one worker was measured as fast as "
+        "two (default "
         f"{DEFAULT_WORKERS}; {_env('workers')})",
     )
     add(
@@ -219,8 +220,8 @@ def add_relay_command(groups: Any) -> None:
         metavar="N",
         type=int,
         help="events a subscriber may lag behind before it is cut with ConsumerTooSlow; the "
-        "fan-out workers serve one that falls behind from the log, not from memory (with "
-        f"--workers 0 the lag is queued in memory) (default {DEFAULT_CONSUMER_BUFFER:,}; "
+        "fan-out serves one that falls behind from the log, not from memory (default "
+        f"{DEFAULT_CONSUMER_BUFFER:,}; "
         f"{_env('consumer_buffer')})",
     )
     add(

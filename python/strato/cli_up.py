@@ -12,9 +12,9 @@ a trusted host, no account limit, so a busy PDS is never throttled) and subscrib
 its first start (so it sees every event, the first account's included); the PDS also announces
 itself to the relay with ``requestCrawl`` (``--relay``), as a PDS on the internet would. Both
 reach only loopback (their network policy's ``--local-network``): everything runs on
-127.0.0.1. The relay's firehose is
-served by its default fan-out worker process
-(:func:`strato.relay.fanout.service.relay_service`), the one process besides this one. Admin
+127.0.0.1. The PDS's firehose is served from its own process by the Rust frame writer
+(:func:`strato.pds.service.pds_service`); the relay's by its default fan-out worker process
+(:func:`strato.relay.service.relay_service`), the one process besides this one. Admin
 tokens are generated (mode 0600) at ``DATA_DIR/pds/admin-token`` and
 ``DATA_DIR/relay/admin-token``. ``DATA_DIR`` is private: made mode 0700, and at each start
 anything under it open to other users is tightened, with one warning. The connection options
@@ -40,12 +40,13 @@ from strato.cli_serve import (
     serve_until_stopped,
 )
 from strato.pds.app import create_app as create_pds_app
+from strato.pds.service import pds_service
 from strato.pds.settings import DEFAULT_PORT as PDS_PORT
 from strato.pds.settings import PdsSettings
 from strato.plc.server import PlcSettings
 from strato.plc.server import create_app as create_plc_app
 from strato.relay.app import create_app as create_relay_app
-from strato.relay.fanout.service import relay_service
+from strato.relay.service import relay_service
 from strato.relay.settings import DEFAULT_PORT as RELAY_PORT
 from strato.relay.settings import RelaySettings
 from strato.serve import Running, Service
@@ -182,14 +183,7 @@ def up_services(
     pds_app = create_pds_app(pds)
     services = [
         Service("plc", plc, "127.0.0.1", plc_port, limits=limits, metrics=plc.state.metrics),
-        Service(
-            "pds",
-            pds_app,
-            "127.0.0.1",
-            pds_port,
-            limits=pds.connection_limits,
-            metrics=pds_app.state.ctx.metrics,
-        ),
+        pds_service(pds, pds_app),
         relay_service(relay, create_relay_app(relay)),
     ]
     return Network(services, pds, relay)

@@ -1,32 +1,30 @@
 """Helpers shared by the firehose tests: synthetic ``subscribeRepos`` events, a settable clock,
-and a test service (LMDB event log + broadcaster + ``subscribeRepos`` endpoint) served by uvicorn
-on a loopback port in a thread, whose writer appends events from the test thread."""
+and a test service (an LMDB event log and its fan-out, served as a PDS serves its firehose: the
+HTTP server hands each upgrade to the Rust frame writer in its process) on a loopback port in a
+thread, whose writer appends events from the test thread."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from localnet import serve_app
+from localnet import fanout_of, serve_app, serve_service
 from starlette.applications import Starlette
 from starlette.routing import Route
 from strato import CID
 from strato.car import write_car
 from strato.dagcbor import encode
-from strato.firehose import (
-    TABLES,
-    Broadcaster,
-    FirehoseMetrics,
-    LmdbEventLog,
-    Retention,
-    SubscribeReposEndpoint,
-    encode_message,
-)
+from strato.firehose import TABLES, LmdbEventLog, Retention, encode_message
+from strato.firehose.fanout.consumers import Consumer
+from strato.firehose.fanout.server import FanoutOptions, FanoutServer
+from strato.firehose.fanout.service import Stream, stream_routes, stream_service
+from strato.firehose.fanout.workers import LogSpec
 from strato.metrics import ServerMetrics
+from strato.serve.limits import ConnectionLimits
 from strato.storage import Store
 from strato.syntax import TID
 
@@ -87,49 +85,61 @@ BODIES: dict[str, Callable[[int], dict[str, Any]]] = {
 }
 
 
+STORE = "firehose-test"
+
+
 def open_log(
     path: Path, clock: Clock | None = None, retention: Retention | None = None
 ) -> LmdbEventLog:
-    store = Store.open(path, name="firehose-test", schema_version=1, tables=TABLES, sync=False)
+    store = Store.open(path, name=STORE, schema_version=1, tables=TABLES, sync=False)
     return LmdbEventLog(store, retention=retention, clock=clock or Clock())
 
 
 class FirehoseService:
-    """An event log, its broadcaster and the ``subscribeRepos`` endpoint in one Starlette app;
-    the test thread is the writer (:meth:`append`)."""
+    """An event log and its ``subscribeRepos`` fan-out in one service, beside a Starlette app
+    (the 426 route, ``/metrics``); the test thread is the writer (:meth:`append`). The options
+    are the fan-out's (``max_backlog_frames``: the lag after which a subscriber that fell
+    behind is cut)."""
 
     def __init__(
         self,
         path: Path,
         *,
-        queue_size: int = 1000,
-        max_per_ip: int = 16,
-        cut_grace: float = 10.0,
         retention: Retention | None = None,
-        trusted_proxies: int = 0,
+        **options: Any,
     ) -> None:
         self.clock = Clock()
-        self.sequencer = open_log(path, self.clock, retention)
+        self.sequencer = open_log(path / "db", self.clock, retention)
         self.metrics = ServerMetrics("firehose-test")
-        self.broadcaster = Broadcaster(
-            self.sequencer, FirehoseMetrics(self.metrics), queue_size=queue_size
-        )
-        self.endpoint = SubscribeReposEndpoint(
-            self.broadcaster,
-            max_per_ip=max_per_ip,
-            cut_grace=cut_grace,
-            trusted_proxies=trusted_proxies,
-        )
         self.app = Starlette(
-            routes=[*self.endpoint.routes(), Route("/metrics", self.metrics.endpoint)],
-            lifespan=self._lifespan,
+            routes=[*stream_routes(), Route("/metrics", self.metrics.endpoint)],
+        )
+        stream = Stream(
+            self.sequencer, LogSpec(path / "db", STORE, 1), path, FanoutOptions(**options)
+        )
+        self.service = stream_service(
+            "firehose-test",
+            self.app,
+            "127.0.0.1",
+            0,
+            stream=stream,
+            limits=ConnectionLimits(),
+            metrics=self.metrics,
         )
 
-    @asynccontextmanager
-    async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
-        await self.broadcaster.start()
-        yield
-        await self.broadcaster.stop()
+    @property
+    def fanout(self) -> FanoutServer:
+        """The fan-out running in the service's process."""
+        return fanout_of(self.service)
+
+    @property
+    def subscriber_count(self) -> int:
+        """Subscribers being served (upgraded, their stream started)."""
+        return self.fanout.connection_count
+
+    def consumers(self) -> list[Consumer]:
+        """The consumer table's rows."""
+        return self.fanout.registry.list()
 
     def append(self, t: str = "#commit", count: int = 1, **kwargs: Any) -> list[int]:
         """Append ``count`` events of type ``t`` in one transaction, then notify; their seqs."""
@@ -139,7 +149,7 @@ class FirehoseService:
                 self.sequencer.append(txn, [lambda seq: encode_message(t, build(seq, **kwargs))])
                 for _ in range(count)
             ]
-        self.broadcaster.notify()
+        self.sequencer.notify()
         return seqs
 
     def metric(self, name: str, **labels: str) -> float:
@@ -148,9 +158,16 @@ class FirehoseService:
 
 
 @contextmanager
+def serve_stream(service: FirehoseService) -> Iterator[str]:
+    """Run ``service`` on 127.0.0.1 (any free port) in a thread; yields ``host:port``."""
+    with serve_service(service.service) as (url, _):
+        yield url.removeprefix("http://")
+
+
+@contextmanager
 def serve(app: Starlette) -> Iterator[str]:
-    """Run ``app`` on 127.0.0.1 (any free port) in a thread, with the websocket settings a
-    firehose wants; yields ``host:port``."""
+    """Run ``app`` (a scripted upstream) on 127.0.0.1 (any free port) in a thread, with the
+    websocket settings a firehose wants; yields ``host:port``."""
     with serve_app(app, ws="websockets-sansio", ws_per_message_deflate=False) as url:
         yield url.removeprefix("http://")
 

@@ -11,7 +11,7 @@ from contextlib import aclosing
 from pathlib import Path
 
 import pytest
-from firehose_helpers import FirehoseService, serve, wait_for
+from firehose_helpers import FirehoseService, serve, serve_stream, wait_for
 from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
@@ -52,7 +52,7 @@ def test_replay_then_live(tmp_path: Path) -> None:
                     break
         return got, client
 
-    with serve(service.app) as address:
+    with serve_stream(service) as address:
         got, client = asyncio.run(run(address))
     assert got == [("#commit", 1), ("#commit", 2), ("#commit", 3), ("#identity", 4)]
     assert (client.last_seq, client.connections, client.failures) == (4, 1, 0)
@@ -65,13 +65,13 @@ def test_future_cursor_is_raised_even_when_reconnecting(tmp_path: Path) -> None:
         async for _ in StreamClient(f"ws://{address}{PATH}", cursor=7, backoff=FAST).frames():
             pass
 
-    with serve(service.app) as address, pytest.raises(EventStreamError) as err:
+    with serve_stream(service) as address, pytest.raises(EventStreamError) as err:
         asyncio.run(run(address))
     assert err.value.error == "FutureCursor"
 
 
 def test_resumes_after_consumer_too_slow_without_gaps(tmp_path: Path) -> None:
-    service = FirehoseService(tmp_path, queue_size=4)
+    service = FirehoseService(tmp_path, max_backlog_frames=4, live_backlog_frames=4)
     service.append()
     done = threading.Event()
 
@@ -101,7 +101,7 @@ def test_resumes_after_consumer_too_slow_without_gaps(tmp_path: Path) -> None:
         thread.join()
         return got, client
 
-    with serve(service.app) as address:
+    with serve_stream(service) as address:
         got, client = asyncio.run(run(address))
     assert got == list(range(1, service.sequencer.head() + 1))
     assert (client.connections, client.failures) == (2, 1)

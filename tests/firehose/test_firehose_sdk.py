@@ -10,7 +10,7 @@ from typing import Any
 from atproto_client import models
 from atproto_core.car import CAR
 from atproto_firehose import FirehoseSubscribeReposClient, parse_subscribe_repos_message
-from firehose_helpers import DID, FirehoseService, serve, wait_for
+from firehose_helpers import DID, FirehoseService, serve_stream, wait_for
 from strato.firehose import Retention
 
 
@@ -56,7 +56,7 @@ def test_sdk_reads_from_cursor_zero(tmp_path: Path) -> None:
     service.append("#identity")
     service.append("#account")
     service.append(count=3)
-    with serve(service.app) as address:
+    with serve_stream(service) as address:
         parsed = SdkReader(address, 5, {"cursor": 0}).finish()
     identity, account, *commits = parsed
     assert isinstance(identity, models.ComAtprotoSyncSubscribeRepos.Identity)
@@ -70,9 +70,9 @@ def test_sdk_reads_from_cursor_zero(tmp_path: Path) -> None:
 def test_sdk_reads_from_a_cursor_and_live(tmp_path: Path) -> None:
     service = FirehoseService(tmp_path)
     service.append(count=4)
-    with serve(service.app) as address:
+    with serve_stream(service) as address:
         reader = SdkReader(address, 4, {"cursor": 2})
-        wait_for(lambda: service.broadcaster.subscriber_count == 1)
+        wait_for(lambda: service.subscriber_count == 1)
         service.append(count=2)
         parsed = reader.finish()
     for seq, commit in zip((3, 4, 5, 6), parsed, strict=True):
@@ -82,9 +82,9 @@ def test_sdk_reads_from_a_cursor_and_live(tmp_path: Path) -> None:
 def test_sdk_reads_live(tmp_path: Path) -> None:
     service = FirehoseService(tmp_path)
     service.append(count=2)
-    with serve(service.app) as address:
+    with serve_stream(service) as address:
         reader = SdkReader(address, 2)
-        wait_for(lambda: service.broadcaster.subscriber_count == 1)
+        wait_for(lambda: service.subscriber_count == 1)
         service.append("#account")
         service.append()
         account, commit = reader.finish()
@@ -99,7 +99,7 @@ def test_sdk_reads_an_outdated_cursor_info(tmp_path: Path) -> None:
     service.clock.advance(61)
     service.append()
     service.sequencer.prune()
-    with serve(service.app) as address:
+    with serve_stream(service) as address:
         info, commit = SdkReader(address, 2, {"cursor": 1}).finish()
     assert isinstance(info, models.ComAtprotoSyncSubscribeRepos.Info)
     assert info.name == "OutdatedCursor"

@@ -1,5 +1,6 @@
-"""``subscribeRepos`` over a real uvicorn server on 127.0.0.1 and real WebSocket clients: live,
-cursor replay, cursor=0, FutureCursor, OutdatedCursor, the replay-to-live handover under
+"""``subscribeRepos`` as a service serves it in its own process (its HTTP server hands each
+upgrade to the fan-out and the Rust frame writer) on 127.0.0.1, read by real WebSocket clients:
+live, cursor replay, cursor=0, FutureCursor, OutdatedCursor, the replay-to-live handover under
 concurrent appends, slow consumers, identical bytes for every subscriber, connection limits."""
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from firehose_helpers import FirehoseService, serve, wait_for
+from firehose_helpers import FirehoseService, serve_stream, wait_for
 from strato.firehose import Frame, Retention, decode_frame
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -27,7 +28,7 @@ def service(tmp_path: Path) -> FirehoseService:
 
 @pytest.fixture(name="address")
 def _address(service: FirehoseService) -> Iterator[str]:
-    with serve(service.app) as address:
+    with serve_stream(service) as address:
         yield address
 
 
@@ -62,7 +63,7 @@ def seqs(frames: list[Frame]) -> list[int | None]:
 
 
 async def subscribed(service: FirehoseService, count: int = 1) -> None:
-    await asyncio.to_thread(wait_for, lambda: service.broadcaster.subscriber_count == count)
+    await asyncio.to_thread(wait_for, lambda: service.subscriber_count == count)
 
 
 @pytest.mark.parametrize("cursor", [None, ""], ids=["absent", "empty"])
@@ -167,7 +168,7 @@ def test_outdated_cursor(tmp_path: Path) -> None:
         async with connect(url(address, cursor)) as ws:
             return await receive(ws, 4 if cursor == 2 else 3)
 
-    with serve(service.app) as address:
+    with serve_stream(service) as address:
         outdated = asyncio.run(run(2))
         assert outdated[0].t == "#info"
         assert outdated[0].body["name"] == "OutdatedCursor"
@@ -190,7 +191,7 @@ def test_outdated_cursor_on_an_empty_window(tmp_path: Path) -> None:
             service.append()
             return info + await receive(ws, 1)
 
-    with serve(service.app) as address:
+    with serve_stream(service) as address:
         frames = asyncio.run(run())
     assert frames[0].body["name"] == "OutdatedCursor"
     assert seqs(frames[1:]) == [5]
@@ -212,7 +213,7 @@ def test_handover_under_concurrent_appends(service: FirehoseService, address: st
 
     async def subscriber(cursor: int | None, delay: float) -> tuple[int, list[int | None]]:
         await asyncio.sleep(delay)
-        start = service.broadcaster.published if cursor is None else cursor
+        start = service.fanout.published if cursor is None else cursor
         async with connect(url(address, cursor), max_size=None) as ws:
             got: list[int | None] = []
             while not got or got[-1] != total:
@@ -267,7 +268,8 @@ def test_every_subscriber_gets_the_same_bytes(service: FirehoseService, address:
 
 
 def test_slow_consumer_is_cut(tmp_path: Path) -> None:
-    service = FirehoseService(tmp_path, queue_size=4)
+    # Demoted from the live set past four queued frames, then cut once four events behind.
+    service = FirehoseService(tmp_path, max_backlog_frames=4, live_backlog_frames=4)
 
     async def run() -> tuple[list[Frame], int | None, str | None]:
         # max_queue=1: the client stops reading the socket once one message waits unread
@@ -280,9 +282,9 @@ def test_slow_consumer_is_cut(tmp_path: Path) -> None:
             frames = await until_closed(ws)
             return frames, ws.close_code, ws.close_reason
 
-    with serve(service.app) as address:
+    with serve_stream(service) as address:
         frames, code, reason = asyncio.run(run())
-        wait_for(lambda: service.broadcaster.subscriber_count == 0)
+        wait_for(lambda: service.subscriber_count == 0)
     messages, error = frames[:-1], frames[-1]
     assert error.is_error
     assert error.body["error"] == "ConsumerTooSlow"
@@ -302,9 +304,9 @@ def test_connections_per_ip_are_limited(tmp_path: Path) -> None:
             assert err.value.response.headers["Retry-After"] == "10"
             return err.value.response.status_code
 
-    with serve(service.app) as address:
+    with serve_stream(service) as address:
         assert asyncio.run(run()) == 429
-        wait_for(lambda: service.broadcaster.subscriber_count == 0)
+        wait_for(lambda: service.subscriber_count == 0)
 
         async def again() -> list[Frame]:  # the slots are free once the first two left
             async with connect(url(address, 0)) as ws, connect(url(address)):
@@ -337,7 +339,7 @@ def test_behind_a_trusted_proxy_subscribers_count_by_their_forwarded_address(
                     pass
             return err.value.response.status_code
 
-    with serve(service.app) as address:
+    with serve_stream(service) as address:
         assert asyncio.run(run()) == 429
 
 
@@ -375,8 +377,7 @@ def test_subscriber_gauge_and_metrics_endpoint(service: FirehoseService, address
 
 def test_events_from_another_writer_are_polled(tmp_path: Path) -> None:
     """An append that nobody announces (another process's write) still goes out."""
-    service = FirehoseService(tmp_path)
-    service.broadcaster.poll_interval = 0.05
+    service = FirehoseService(tmp_path, poll_interval=0.05)
 
     async def run() -> list[Frame]:
         async with connect(url(address)) as ws:
@@ -387,11 +388,11 @@ def test_events_from_another_writer_are_polled(tmp_path: Path) -> None:
                 )
             return await receive(ws, 1)
 
-    with serve(service.app) as address:
+    with serve_stream(service) as address:
         assert seqs(asyncio.run(run())) == [1]
 
 
-def test_subscriptions_name_their_peer_and_count_what_they_sent(
+def test_consumers_are_listed_with_their_peer_and_frames_are_counted(
     service: FirehoseService, address: str
 ) -> None:
     service.append(count=3)
@@ -403,15 +404,16 @@ def test_subscriptions_name_their_peer_and_count_what_they_sent(
         ):
             await subscribed(service, 2)
             await receive(first, 3)
-            listed = service.broadcaster.subscriptions()
-            assert [sub.peer.user_agent for sub in listed] == [
-                "first-consumer/1.0",
-                "second-consumer/2.0",
+            listed = service.consumers()
+            assert [(row.user_agent, row.cursor) for row in listed] == [
+                ("first-consumer/1.0", 0),
+                ("second-consumer/2.0", None),
             ]
-            assert listed[0].peer.id < listed[1].peer.id
-            assert all(sub.peer.remote.startswith("127.0.0.1:") for sub in listed)
-            await asyncio.to_thread(wait_for, lambda: listed[0].sent == 3)
-            assert listed[1].sent == 0
-        await asyncio.to_thread(wait_for, lambda: not service.broadcaster.subscriptions())
+            assert listed[0].serial < listed[1].serial
+            assert all(row.remote == "127.0.0.1" for row in listed)
+            await asyncio.to_thread(
+                wait_for, lambda: service.metric("strato_firehose_frames_sent_total") == 3
+            )
+        await asyncio.to_thread(wait_for, lambda: not service.consumers())
 
     asyncio.run(run())

@@ -10,13 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from localnet import LocalDns, serve_app
+from localnet import LocalDns, serve_service
 from pds_net import LocalPds, local_network, run_plc
 from strato.didplc import PlcClient
 from strato.firehose import decode_frame
 from strato.identity import IdentityCache, IdentityResolver
 from strato.pds.app import create_app
 from strato.pds.context import IDENTITY_CACHE_TABLE, PdsContext
+from strato.pds.service import pds_service
 from strato.pds.settings import PdsSettings
 
 
@@ -60,8 +61,9 @@ def pds_with_dns(tmp: Path, dns: LocalDns, **settings: Any) -> Iterator[LocalPds
             timeout=3.0,
             local_handles=ctx.identity.local_handles,
         )
-        with serve_app(create_app(config, context=ctx)) as url:
-            yield LocalPds(url, plc_url, config, ctx)
+        service = pds_service(config, create_app(config, context=ctx))
+        with serve_service(service) as (url, _):
+            yield LocalPds(url, plc_url, config, ctx, service)
 
 
 ADMIN_TOKEN = "admin-token-for-the-tests-0123456789"

@@ -138,7 +138,7 @@ def check_firehose_live_and_from_a_cursor(pds: LocalPds, client: Client, did: st
     # live: start reading, then write
     live = SdkFirehose(pds, did, 2)
     deadline = time.monotonic() + 20
-    while not pds.ctx.broadcaster.subscriber_count:
+    while not pds.subscriber_count:
         assert time.monotonic() < deadline, "the SDK client did not connect"
         time.sleep(0.05)
     client.send_post("live one", profile_identify=did)

@@ -60,7 +60,7 @@ def net(tmp_path: Path) -> Iterator[Net]:
 
 
 def subscribed(pds: LocalPds) -> bool:
-    return pds.ctx.broadcaster.subscriber_count >= 1
+    return pds.subscriber_count >= 1
 
 
 def call(pds: LocalPds, nsid: str, token: str | None = None, **kwargs: Any) -> Any:

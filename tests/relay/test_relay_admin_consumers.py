@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from relay_admin_net import AdminNet, admin_net
-from strato.relay.consumers import Consumer, Consumers, worker_consumers
+from strato.relay.consumers import Consumer, Consumers, fanout_consumers
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,7 @@ class Row:
     cursor: int | None
     connected_at: float
     user_agent: str
+    events_sent: int | None = None
 
 
 ROWS = [
@@ -38,7 +39,7 @@ def net(tmp_path: Path) -> Iterator[AdminNet]:
 
 def test_worker_rows_become_consumers_listed_after_the_main_process() -> None:
     main = Consumer(5, "127.0.0.1:1", "ua", 1.0, 3, 3, "main")
-    listed = Consumers(lambda: [main], worker_consumers(lambda: ROWS)).all()
+    listed = Consumers(lambda: [main], fanout_consumers(lambda: ROWS)).all()
     assert [(c.source, c.id) for c in listed] == [
         ("main", 5), ("worker 4242", 1), ("worker 4242", 2), ("worker 77", 9),
     ]  # fmt: skip
@@ -50,8 +51,8 @@ def test_worker_rows_become_consumers_listed_after_the_main_process() -> None:
     )
 
 
-def test_worker_consumers_over_http(net: AdminNet) -> None:
-    net.admin.consumers.add_source(worker_consumers(lambda: ROWS[:1]))
+def test_fanout_consumers_over_http(net: AdminNet) -> None:
+    net.admin.consumers.add_source(fanout_consumers(lambda: ROWS[:1]))
     [consumer] = net.call("listConsumers").json()["consumers"]
     assert consumer == {
         "id": 2,

@@ -146,7 +146,7 @@ def test_kill_9_during_ingest_loses_and_repeats_nothing(tmp_path: Path, pds: Loc
     writer: Writer | None = None
     try:
         # A new host is joined at its live head: the relay connects before anything is written.
-        wait_for(lambda: pds.ctx.broadcaster.subscriber_count >= 1, "the relay to subscribe")
+        wait_for(lambda: pds.subscriber_count >= 1, "the relay to subscribe")
         sessions = [pds.create_account(f"user{n}.test") for n in range(3)]
         writer = Writer(pds, sessions)
         crash_rounds(relay, seen)

@@ -28,7 +28,7 @@ class Net:
 
 
 def subscribed(pds: LocalPds) -> bool:
-    return pds.ctx.broadcaster.subscriber_count >= 1
+    return pds.subscriber_count >= 1
 
 
 @pytest.fixture

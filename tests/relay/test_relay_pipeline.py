@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 from typing import Any
 
+from localnet import fanout_of
 from pds_net import LocalPds
 from relay_net import LocalRelay
 from strato.firehose import StreamClient, decode_frame
@@ -76,7 +77,8 @@ def test_pds_events_come_out_with_relay_seqs_and_identical_blocks(
 ) -> None:
     pds, relay = pds_relay
     # Subscribers may lag a burst of batches (ingest commits up to a thousand events at once).
-    assert relay.ctx.broadcaster.queue_size == relay.settings.consumer_buffer == 50_000
+    assert fanout_of(relay.service).options.max_backlog_frames == 50_000
+    assert relay.settings.consumer_buffer == 50_000
     alice = write_posts(pds, "alice.test", 3)
     bob = write_posts(pds, "bob.test", 2)
     upstream = pds_frames(pds)

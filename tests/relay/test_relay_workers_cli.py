@@ -72,7 +72,7 @@ def relay_process(tmp_path: Path, pds: LocalPds, workers: int) -> Iterator[Relay
     try:
         wait_until_up(process, f"{url}/xrpc/_health", log)  # one worker may answer already
         wait_for(lambda: f"relay running on {url}" in log.read_text(), "every worker to start")
-        wait_for(lambda: pds.ctx.broadcaster.subscriber_count >= 1, "the relay to subscribe")
+        wait_for(lambda: pds.subscriber_count >= 1, "the relay to subscribe")
         stream = f"ws://127.0.0.1:{port}/xrpc/com.atproto.sync.subscribeRepos"
         yield RelayProcess(url, stream, port, process, log)
     finally:
@@ -289,13 +289,13 @@ async def _subscribe(
 
     def counted() -> bool:
         text = httpx.get(f"{relay.url}/metrics").text
-        return metric(text, "strato_relay_fanout_frames_sent_total") == delivered
+        return metric(text, "strato_firehose_frames_sent_total") == delivered
 
     await asyncio.to_thread(wait_for, counted, "the workers' metrics")
     text = (await asyncio.to_thread(httpx.get, f"{relay.url}/metrics")).text
-    assert metric(text, "strato_relay_fanout_subscribers") == len(everyone)
-    assert metric(text, "strato_relay_fanout_head_seq") == count + 2
-    assert metric(text, "strato_relay_fanout_bytes_sent_total") > 0
+    assert metric(text, "strato_firehose_subscribers") == len(everyone)
+    assert metric(text, "strato_firehose_head_seq") == count + 2
+    assert metric(text, "strato_firehose_bytes_sent_total") > 0
 
     # SIGTERM: every subscriber is closed with 1001 (going away).
     relay.process.send_signal(signal.SIGTERM)
@@ -347,6 +347,8 @@ def test_a_second_relay_on_the_port_is_refused(tmp_path: Path, pds: LocalPds) ->
 
 
 def test_no_workers_the_main_process_serves_everything(tmp_path: Path, pds: LocalPds) -> None:
+    """The same fan-out in the main process: its consumers listed from ``main`` with what was
+    sent to them, its metrics on the main ``/metrics``, no hand-off socket."""
     with relay_process(tmp_path, pds, workers=0) as relay:
         assert children(relay.process.pid) == set()
         assert listening(relay.port) == {relay.process.pid}
@@ -359,12 +361,21 @@ def test_no_workers_the_main_process_serves_everything(tmp_path: Path, pds: Loca
                 frames = [decode_frame(f) for f in await receive(client, len(upstream))]
                 assert [frame.seq for frame in frames] == list(range(1, len(upstream) + 1))
                 assert frames[-1].body["rev"] == rev
-                listed = await asyncio.to_thread(consumers, relay.url)
-                assert [c["source"] for c in listed] == ["main"]
+
+                def counted() -> bool:  # the counts follow the writes within a moment
+                    listed = consumers(relay.url)
+                    text = httpx.get(f"{relay.url}/metrics").text
+                    return (
+                        [(c["source"], c.get("eventsSent")) for c in listed]
+                        == [("main", len(upstream))]
+                        and metric(text, "strato_firehose_subscribers") == 1
+                        and metric(text, "strato_firehose_frames_sent_total") == len(upstream)
+                    )
+
+                await asyncio.to_thread(wait_for, counted, "the counts")
 
         asyncio.run(check())
-        text = httpx.get(f"{relay.url}/metrics").text
-        assert "strato_relay_fanout_subscribers" not in text
+        assert not (tmp_path / "relay" / "fanout.sock").exists()
         assert stop(relay.process) == 0
 
 

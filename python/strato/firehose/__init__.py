@@ -1,4 +1,5 @@
-"""Event streams (the firehose): what a PDS and a relay share to serve ``subscribeRepos``.
+"""Event streams (the firehose): what a PDS and a relay share to serve ``subscribeRepos``, and
+what a consumer of one uses.
 
 - :mod:`.frames`: encode and strictly decode frames (header + payload, error frames, limits);
 - :mod:`.messages`: the messages a service originates (``#commit``, ``#sync``, ``#identity``,
@@ -7,14 +8,12 @@
 - :mod:`.log`: :class:`EventLog`, the event log's interface (seqs, replay, waiting, retention,
   removal, time cursors; how a NATS JetStream stream maps onto it);
 - :mod:`.lmdb_log`: :class:`LmdbEventLog`, the embedded event log in the service's LMDB store;
-- :mod:`.broadcaster`: fan-out of each frame to live subscribers; replay-to-live handover;
-- :mod:`.endpoint`: the ``subscribeRepos`` WebSocket endpoint (cursor rules, limits);
+- :mod:`.fanout`: the one ``subscribeRepos`` fan-out (the Rust frame writer; cursor rules,
+  limits, slow consumers; in the service's process or in worker processes);
 - :mod:`.consumer`: the one upstream client (cursor store, backoff, frame cap, raw or decoded
-  frames, hooks for a relay's or an indexer's rules);
-- :mod:`.metrics`: the stream's Prometheus metrics.
+  frames, hooks for a relay's or an indexer's rules).
 """
 
-from strato.firehose.broadcaster import Broadcaster, ConsumerTooSlowError, Peer, Subscription
 from strato.firehose.consumer import (
     Backoff,
     CursorStore,
@@ -23,7 +22,7 @@ from strato.firehose.consumer import (
     StreamHooks,
     websocket_connector,
 )
-from strato.firehose.endpoint import SUBSCRIBE_REPOS_PATH, SubscribeReposEndpoint
+from strato.firehose.fanout.handshake import SUBSCRIBE_REPOS_PATH
 from strato.firehose.frames import (
     MAX_FRAME_BYTES,
     OP_ERROR,
@@ -36,7 +35,6 @@ from strato.firehose.frames import (
 )
 from strato.firehose.lmdb_log import TABLES, LmdbEventLog
 from strato.firehose.log import Event, EventLog, FrameBuilder, Retention
-from strato.firehose.metrics import FirehoseMetrics
 
 __all__ = [
     "MAX_FRAME_BYTES",
@@ -45,22 +43,16 @@ __all__ = [
     "SUBSCRIBE_REPOS_PATH",
     "TABLES",
     "Backoff",
-    "Broadcaster",
-    "ConsumerTooSlowError",
     "CursorStore",
     "Event",
     "EventLog",
-    "FirehoseMetrics",
     "Frame",
     "FrameBuilder",
     "LmdbEventLog",
     "MemoryCursor",
-    "Peer",
     "Retention",
     "StreamClient",
     "StreamHooks",
-    "SubscribeReposEndpoint",
-    "Subscription",
     "decode_frame",
     "encode_error",
     "encode_message",

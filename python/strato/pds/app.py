@@ -30,7 +30,7 @@ from starlette.routing import Route
 
 from strato.chores import cancel_all, every
 from strato.errors import AccountNotFoundError
-from strato.firehose import SubscribeReposEndpoint
+from strato.firehose.fanout.service import stream_routes
 from strato.pds.context import PdsContext
 from strato.pds.crawlers import Crawlers
 from strato.pds.proxy import proxy_handler
@@ -54,8 +54,9 @@ Most API routes are under /xrpc/
 
 
 def create_app(settings: PdsSettings, *, context: PdsContext | None = None) -> Starlette:
-    """The PDS app over ``settings`` (its data directory is opened now; the writer, the
-    firehose and the housekeeping run while the app's lifespan does)."""
+    """The PDS app over ``settings`` (its data directory is opened now; the writer and the
+    housekeeping run while the app's lifespan does; the firehose is served beside it by
+    :func:`strato.pds.service.pds_service`)."""
     ctx = context if context is not None else PdsContext.open(settings)
     router = XrpcRouter(
         rate_limits=RateLimitSettings(
@@ -68,13 +69,11 @@ def create_app(settings: PdsSettings, *, context: PdsContext | None = None) -> S
     )
     for namespace in NAMESPACES:
         namespace.register(router, ctx)
-    firehose = SubscribeReposEndpoint(ctx.broadcaster, trusted_proxies=settings.trust_proxy)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         ctx.writer.start()
         await ctx.importer.reclaim()
-        await ctx.broadcaster.start()
         chores = [
             asyncio.create_task(every(PRUNE_INTERVAL, ctx.sequencer.prune, logger), name="prune"),
             asyncio.create_task(
@@ -91,7 +90,6 @@ def create_app(settings: PdsSettings, *, context: PdsContext | None = None) -> S
             yield
         finally:
             await cancel_all(chores)
-            await ctx.broadcaster.stop()
             await ctx.aclose()
 
     async def atproto_did(request: Request) -> Response:
@@ -112,7 +110,7 @@ def create_app(settings: PdsSettings, *, context: PdsContext | None = None) -> S
         return PlainTextResponse("# Hello!\n\nUser-agent: *\nAllow: /\n")
 
     routes = [
-        *firehose.routes(),
+        *stream_routes(),
         *router.routes(),
         Route("/metrics", ctx.metrics.endpoint, methods=["GET"]),
         Route("/.well-known/atproto-did", atproto_did, methods=["GET"]),

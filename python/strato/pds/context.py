@@ -25,7 +25,7 @@ from strato.crypto import PublicKey
 from strato.didplc import PlcClient
 from strato.errors import AccountNotFoundError
 from strato.firehose import TABLES as FIREHOSE_TABLES
-from strato.firehose import Broadcaster, EventLog, FirehoseMetrics, LmdbEventLog, Retention
+from strato.firehose import EventLog, LmdbEventLog, Retention
 from strato.identity import IdentityCache, IdentityResolver
 from strato.lexicon import Catalog
 from strato.metrics import ServerMetrics
@@ -75,7 +75,6 @@ class PdsContext:
     repos: RepoStore
     sequencer: EventLog
     metrics: ServerMetrics
-    broadcaster: Broadcaster
     writer: Writer
     importer: Importer
     auth: Authenticator
@@ -102,7 +101,6 @@ class PdsContext:
                 max_bytes=settings.event_retention_bytes,
             ),
         )
-        broadcaster = Broadcaster(sequencer, FirehoseMetrics(metrics))
         accounts = AccountStore(
             store,
             email_code_key=master.derive_secret(EMAIL_CODE_SECRET),
@@ -129,7 +127,7 @@ class PdsContext:
         keys = KeyStore(store, master)
         blobs = BlobStore(store, data_dir, max_size=settings.blob_limit)
         repos = RepoStore()
-        writer = Writer(store, after_commit=broadcaster.notify, metrics=WriterMetrics(metrics))
+        writer = Writer(store, after_commit=sequencer.notify, metrics=WriterMetrics(metrics))
         plc = PlcClient(settings.plc_url)
         importer = Importer(
             store=store, repos=repos, writer=writer, keys=keys, blobs=blobs,
@@ -144,7 +142,6 @@ class PdsContext:
             repos=repos,
             sequencer=sequencer,
             metrics=metrics,
-            broadcaster=broadcaster,
             writer=writer,
             importer=importer,
             auth=auth,

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from strato.relay.accounts import AccountState
-from strato.relay.consumers import Consumer, Consumers, local_consumers
+from strato.relay.consumers import Consumer, Consumers
 from strato.relay.context import RelayContext
 from strato.relay.hosts import Host, HostStatus
 from strato.relay.limits import lift_limit
@@ -91,7 +91,7 @@ class RelayAdmin:
             notify=ctx.notify,
             metrics=ctx.relay_metrics,
         )
-        self.consumers = Consumers(local_consumers(ctx.broadcaster))
+        self.consumers = Consumers()
 
     # -- hosts --------------------------------------------------------------------------------
 

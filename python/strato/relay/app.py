@@ -28,7 +28,7 @@ from starlette.routing import Route
 
 from strato import __version__
 from strato.chores import cancel_all, every
-from strato.firehose import SubscribeReposEndpoint
+from strato.firehose.fanout.service import stream_routes
 from strato.relay import admin_page
 from strato.relay.admin import RelayAdmin
 from strato.relay.context import RelayContext
@@ -55,8 +55,9 @@ It crawls PDS hosts, verifies every commit and serves one event stream:
 
 
 def create_app(settings: RelaySettings, *, context: RelayContext | None = None) -> Starlette:
-    """The relay app over ``settings`` (its data directory is opened now; ingest, the firehose
-    and the housekeeping run while the app's lifespan does)."""
+    """The relay app over ``settings`` (its data directory is opened now; ingest and the
+    housekeeping run while the app's lifespan does; the firehose is served beside it by
+    :func:`strato.relay.service.relay_service`)."""
     ctx = context if context is not None else RelayContext.open(settings)
     router = XrpcRouter(rate_limits=RateLimitSettings(trusted_proxies=settings.trust_proxy))
     for namespace in NAMESPACES:
@@ -75,11 +76,9 @@ def create_app(settings: RelaySettings, *, context: RelayContext | None = None) 
     host_routes.register(router, service)
     admin = RelayAdmin(ctx, service)
     admin_routes.register(router, admin)
-    firehose = SubscribeReposEndpoint(ctx.broadcaster, trusted_proxies=settings.trust_proxy)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await ctx.broadcaster.start()
         ctx.relay_metrics.log_bytes.set(ctx.sequencer.total_bytes())
         tasks = [
             asyncio.create_task(ctx.ingestor.run(), name="relay-ingest"),
@@ -94,7 +93,6 @@ def create_app(settings: RelaySettings, *, context: RelayContext | None = None) 
         finally:
             await crawler.stop()
             await cancel_all(tasks)
-            await ctx.broadcaster.stop()
             await ctx.aclose()
 
     async def health(request: Request) -> Response:
@@ -114,7 +112,7 @@ def create_app(settings: RelaySettings, *, context: RelayContext | None = None) 
 
     routes = [
         Route("/xrpc/_health", health, methods=["GET", "HEAD"]),
-        *firehose.routes(),
+        *stream_routes(),
         *router.routes(),
         *admin_paths.routes(admin),
         *admin_page.routes(),

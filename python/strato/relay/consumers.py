@@ -1,28 +1,26 @@
 """Who is subscribed to the relay's ``subscribeRepos``, in every process that serves it:
 :class:`Consumer` rows from :data:`ConsumerSource` callables, gathered by :class:`Consumers`.
 
-The main process's source is :func:`local_consumers` (its broadcaster's subscriptions). Fan-out
-worker processes register theirs in a table every process can read; the code that starts them
-adds a source over it (:meth:`Consumers.add_source` with :func:`worker_consumers` over the
-table's listing, whose rows are :class:`WorkerRow`), so the admin API lists every consumer
-wherever it is served.
+The fan-out registers its consumers in a table every process can read (in the main process, or
+in each worker process); while it runs, the relay's service adds a source over that table's
+listing (:meth:`Consumers.add_source` with :func:`fanout_consumers`, whose rows are
+:class:`FanoutRow`), so the admin API lists every consumer wherever it is served.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
-
-from strato.firehose import Broadcaster
 
 
 @dataclass(frozen=True, slots=True)
 class Consumer:
     """One live subscriber: ``source`` names the process serving it (``main`` or
-    ``worker <pid>``), ``connected_at`` is unix time, ``cursor`` the last seq sent to it (for a
-    worker's consumer, the cursor it asked for; None: none), ``events_sent`` the frames sent
-    (None where the process does not count them)."""
+    ``worker <pid>``), ``connected_at`` is unix time, ``cursor`` the cursor it asked for (None:
+    live only), ``events_sent`` the frames sent (None for a worker's consumer: the table holds
+    no counts)."""
 
     id: int
     remote_addr: str
@@ -36,29 +34,10 @@ class Consumer:
 ConsumerSource = Callable[[], Iterable[Consumer]]
 
 
-def local_consumers(broadcaster: Broadcaster, source: str = "main") -> ConsumerSource:
-    """The subscriptions of ``broadcaster`` (this process's subscribers)."""
-
-    def read() -> list[Consumer]:
-        return [
-            Consumer(
-                id=subscription.peer.id,
-                remote_addr=subscription.peer.remote,
-                user_agent=subscription.peer.user_agent,
-                connected_at=subscription.peer.connected_at,
-                events_sent=subscription.sent,
-                cursor=subscription.last if subscription.sent else None,
-                source=source,
-            )
-            for subscription in broadcaster.subscriptions()
-        ]
-
-    return read
-
-
-class WorkerRow(Protocol):
-    """A row of the fan-out workers' consumer table: the serving process and its serial for
-    the connection, the remote address, the cursor asked for, unix connect time, User-Agent."""
+class FanoutRow(Protocol):
+    """A row of the fan-out's consumer table: the serving process and its serial for the
+    connection, the remote address, the cursor asked for, unix connect time, User-Agent, and
+    the frames sent (None where not counted)."""
 
     @property
     def pid(self) -> int: ...
@@ -78,20 +57,25 @@ class WorkerRow(Protocol):
     @property
     def user_agent(self) -> str: ...
 
+    @property
+    def events_sent(self) -> int | None: ...
 
-def worker_consumers(rows: Callable[[], Iterable[WorkerRow]]) -> ConsumerSource:
-    """The consumers of the fan-out workers, from ``rows`` (the table's listing)."""
+
+def fanout_consumers(rows: Callable[[], Iterable[FanoutRow]]) -> ConsumerSource:
+    """The consumers of the fan-out, from ``rows`` (the table's listing); those of this
+    process come from ``main``, the others from ``worker <pid>``."""
 
     def read() -> list[Consumer]:
+        pid = os.getpid()
         return [
             Consumer(
                 id=row.serial,
                 remote_addr=row.remote,
                 user_agent=row.user_agent,
                 connected_at=row.connected_at,
-                events_sent=None,
+                events_sent=row.events_sent,
                 cursor=row.cursor,
-                source=f"worker {row.pid}",
+                source="main" if row.pid == pid else f"worker {row.pid}",
             )
             for row in rows()
         ]

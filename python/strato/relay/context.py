@@ -9,8 +9,8 @@ mode 0700, and at each start anything in it open to other users is tightened, wi
 need; nothing here knows about HTTP.
 
 Whatever commits events to the log calls :attr:`RelayContext.notify` (a :class:`Notifier`):
-it wakes the broadcaster and anything else serving the log (the fan-out worker processes add
-their wake-up to it when they start).
+it wakes whatever serves the log (the fan-out adds its wake-up while it runs:
+:mod:`strato.relay.service`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Final
 import httpx
 
 from strato.firehose import TABLES as FIREHOSE_TABLES
-from strato.firehose import Broadcaster, EventLog, FirehoseMetrics, LmdbEventLog, Retention
+from strato.firehose import EventLog, LmdbEventLog, Retention
 from strato.identity import IdentityCache, IdentityResolver
 from strato.metrics import ServerMetrics
 from strato.relay.accounts import TABLES as ACCOUNT_TABLES
@@ -51,8 +51,8 @@ UNINDEX_BATCH: Final = 5000
 
 
 class Notifier:
-    """New events are durable in the log: calling it calls every listener (the first is the
-    broadcaster's ``notify``). Listeners must be safe to call from any thread."""
+    """New events are durable in the log: calling it calls every listener. Listeners must be
+    safe to call from any thread."""
 
     def __init__(self, *listeners: Callable[[], None]) -> None:
         self._listeners = listeners
@@ -84,7 +84,6 @@ class RelayContext:
     sequencer: EventLog
     metrics: ServerMetrics
     relay_metrics: RelayMetrics
-    broadcaster: Broadcaster
     identity: IdentityResolver
     http: httpx.AsyncClient
     ingestor: Ingestor
@@ -109,10 +108,7 @@ class RelayContext:
                 max_bytes=settings.event_retention_bytes,
             ),
         )
-        broadcaster = Broadcaster(
-            sequencer, FirehoseMetrics(metrics), queue_size=settings.consumer_buffer
-        )
-        notify = Notifier(broadcaster.notify)
+        notify = Notifier()
         hosts = HostStore(store)
         accounts = AccountStore(store)
         identity = IdentityResolver(
@@ -157,7 +153,6 @@ class RelayContext:
             sequencer=sequencer,
             metrics=metrics,
             relay_metrics=relay_metrics,
-            broadcaster=broadcaster,
             identity=identity,
             http=http,
             ingestor=ingestor,

@@ -49,9 +49,8 @@ DEFAULT_NEW_HOSTS_PER_DAY: Final = 50
 DEFAULT_WORKERS: Final = 1
 #: Events a subscriber may lag behind the log before it is cut with ``ConsumerTooSlow``: about
 #: five seconds of the whole network at its peak. Ingest commits in batches of up to a thousand
-#: events, so a bound near that cuts every subscriber at the first burst. The fan-out workers
-#: serve a subscriber that falls behind from the log, so its lag costs no memory; with
-#: ``--workers 0`` it is a queue of frames shared by all subscribers, a pointer per event.
+#: events, so a bound near that cuts every subscriber at the first burst. The fan-out serves a
+#: subscriber that falls behind from the log, so its lag costs no memory.
 DEFAULT_CONSUMER_BUFFER: Final = 50_000
 
 
@@ -86,8 +85,8 @@ class RelaySettings:
     #: Whether public ``requestCrawl`` adds hosts (admins can always add them).
     crawl_enabled: bool = True
     #: Fan-out worker processes serving ``subscribeRepos`` beside the main process (0: the
-    #: main process serves them itself); run by the command's service
-    #: (:func:`strato.relay.fanout.service.relay_service`), not by the app.
+    #: fan-out runs in the main process); run by the command's service
+    #: (:func:`strato.relay.service.relay_service`), not by the app.
     workers: int = DEFAULT_WORKERS
     consumer_buffer: int = DEFAULT_CONSUMER_BUFFER
     trust_proxy: int = 0

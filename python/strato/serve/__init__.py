@@ -13,7 +13,9 @@ A service may run a companion beside its server (:data:`Companion`, the relay's 
 it starts once the app has started, before the service counts as running, and stops first when
 the service stops. A service with ``accept=False`` binds its address with ``SO_REUSEPORT``
 without listening: other processes (the companion's) accept its connections and may hand them
-to this server (the companion gets the ``uvicorn.Server`` for that).
+to this server (the companion gets the ``uvicorn.Server`` for that). A service's ``takeovers``
+take WebSocket upgrades to their paths over from uvicorn, socket and all
+(:data:`~strato.serve.protocol.Takeover`: the event stream's fan-out in the server's process).
 
 Every server holds its connections to its service's :class:`~strato.serve.limits.ConnectionLimits`
 (request-head and keep-alive timeouts, caps on connections in all and per client address; see
@@ -28,7 +30,7 @@ import asyncio
 import logging
 import signal
 import socket
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, contextmanager
 from dataclasses import dataclass, field
 
@@ -43,7 +45,7 @@ from strato.serve.limits import (
     ConnectionMetrics,
     connection_share,
 )
-from strato.serve.protocol import guarded_protocol
+from strato.serve.protocol import Takeover, guarded_protocol
 
 log = logging.getLogger("strato.serve")
 
@@ -59,8 +61,9 @@ Companion = Callable[[uvicorn.Server, socket.socket], AbstractAsyncContextManage
 @dataclass(frozen=True)
 class Service:
     """An app and where to serve it. ``accept=False``: the address is bound (``SO_REUSEPORT``)
-    but this process does not accept on it; ``companion`` runs beside the server. ``limits``
-    hold its connections; ``metrics`` (the app's) count them."""
+    but this process does not accept on it; ``companion`` runs beside the server; WebSocket
+    upgrades to a path of ``takeovers`` go to its handler, not to the app. ``limits`` hold its
+    connections; ``metrics`` (the app's) count them."""
 
     name: str
     app: ASGIApp
@@ -70,6 +73,7 @@ class Service:
     companion: Companion | None = None
     limits: ConnectionLimits = field(default_factory=ConnectionLimits)
     metrics: ConnectionMetrics | None = None
+    takeovers: Mapping[str, Takeover] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -125,8 +129,10 @@ async def serve(
     on_ready: Callable[[list[Running]], None] | None = None,
     *,
     stop_when: asyncio.Event | None = None,
+    signals: bool = True,
 ) -> None:
-    """Serve every service until SIGINT or SIGTERM (or ``stop_when`` being set) stops them.
+    """Serve every service until SIGINT or SIGTERM (or ``stop_when`` being set) stops them;
+    with ``signals=False`` (an event loop off the main thread) only ``stop_when`` does.
     Raises :class:`ServeError` when one cannot start; then none keeps running."""
     sockets = _bind_all(services)
     share = connection_share(len(services))
@@ -142,8 +148,9 @@ async def serve(
                 server.force_exit = True
             server.should_exit = True
 
-    loop.add_signal_handler(signal.SIGINT, stop, True)
-    loop.add_signal_handler(signal.SIGTERM, stop)
+    if signals:
+        loop.add_signal_handler(signal.SIGINT, stop, True)
+        loop.add_signal_handler(signal.SIGTERM, stop)
     tasks = [asyncio.create_task(_serve_one(server)) for server in servers]
     watcher = asyncio.create_task(_stop_on(stop_when, stop)) if stop_when is not None else None
     try:
@@ -171,8 +178,9 @@ async def serve(
     finally:
         if watcher is not None:
             watcher.cancel()
-        loop.remove_signal_handler(signal.SIGINT)
-        loop.remove_signal_handler(signal.SIGTERM)
+        if signals:
+            loop.remove_signal_handler(signal.SIGINT)
+            loop.remove_signal_handler(signal.SIGTERM)
         for sock in sockets:
             sock.close()
     log.info("stopped")
@@ -201,7 +209,7 @@ def _config(service: Service, limits: ConnectionLimits) -> uvicorn.Config:
     )
     return uvicorn.Config(
         service.app,
-        http=guarded_protocol(guard, limits.header_timeout),
+        http=guarded_protocol(guard, limits.header_timeout, service.takeovers),
         # uvicorn declares whole seconds; its timer takes any number.
         timeout_keep_alive=limits.keepalive_timeout,  # type: ignore[arg-type]
         log_config=None,

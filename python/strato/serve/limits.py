@@ -8,7 +8,7 @@ variables by :func:`limits_from_env` and :func:`parse_setting`), :class:`Connect
 server's count of the connections it holds, which admits or refuses each new one), the bytes of
 a refusal, and the process's open-file limit (:func:`connection_share`). The listeners apply
 them: uvicorn's HTTP protocol (:mod:`strato.serve.protocol`) and the relay's fan-out workers
-(:mod:`strato.relay.fanout.server`).
+(:mod:`strato.firehose.fanout.server`).
 
 - The request head must be complete within ``header_timeout`` of the connection's accept or, on
   a kept-alive connection, of the first byte after the previous response: bytes trickling in do

@@ -16,12 +16,22 @@ sends nothing for the keep-alive timeout while the app waits for more of its bod
 (a slow-body client would otherwise hold its connection forever), unless the server itself
 stopped reading (the app has not taken what came) or has not yet asked for the body
 (``Expect: 100-continue``). A WebSocket upgrade keeps the slot until the WebSocket closes.
+
+A server may take some WebSocket endpoints over from uvicorn (:data:`Takeover`, by path): the
+upgrade request's socket, its head and its slot are handed to the server's own code (the event
+stream's fan-out, which writes frames from Rust and so needs the socket itself) instead of to
+uvicorn's WebSocket protocol. The connection still counts under the server's caps until it
+closes.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any, ClassVar
+import os
+import socket
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import Any, ClassVar, Final
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -34,16 +44,26 @@ from strato.serve.limits import (
     peer_address,
 )
 
+#: Takes over a WebSocket upgrade: the connected socket (its own from then on), the request
+#: head as received (through its blank line), and the connection's slot, to release when the
+#: connection closes. Called in the server's event loop; it must not block.
+Takeover = Callable[[socket.socket, bytes, Slot], None]
+_NONE: Final[Mapping[str, Takeover]] = MappingProxyType({})
+
 
 def guarded_protocol(
-    connections: ConnectionGuard, head_timeout: float
+    connections: ConnectionGuard,
+    head_timeout: float,
+    takeovers: Mapping[str, Takeover] = _NONE,
 ) -> type[GuardedHttpToolsProtocol]:
     """The protocol class of a server whose connections ``connections`` counts, and whose
-    request heads must be complete within ``head_timeout`` seconds."""
+    request heads must be complete within ``head_timeout`` seconds; a WebSocket upgrade to a
+    path of ``takeovers`` goes to its :data:`Takeover`."""
 
     class Guarded(GuardedHttpToolsProtocol):
         guard = connections
         header_timeout = head_timeout
+        websocket_takeovers = takeovers
 
     return Guarded
 
@@ -54,12 +74,15 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     guard: ClassVar[ConnectionGuard]
     header_timeout: ClassVar[float]
+    websocket_takeovers: ClassVar[Mapping[str, Takeover]] = _NONE
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         #: None once refused, or once the WebSocket the connection became holds it.
         self._slot: Slot | None = None
         self._upgraded = False
+        #: Its socket was handed to a :data:`Takeover` (its slot with it).
+        self._taken = False
         self._head_timer: asyncio.TimerHandle | None = None
         self._body_timer: asyncio.TimerHandle | None = None
         #: When the connection last received bytes (the event loop's clock).
@@ -88,6 +111,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._body_timer = self.loop.call_later(self.timeout_keep_alive, self._body_idle)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._taken:  # the socket lives on elsewhere: only uvicorn's own state ends here
+            super().connection_lost(None)
+            return
         slot, self._slot = self._slot, None
         if slot is None:  # refused, uvicorn never saw it
             return
@@ -104,6 +130,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def handle_websocket_upgrade(self) -> None:
         self._upgraded = True
+        takeover = self.websocket_takeovers.get(self.url.partition(b"?")[0].decode("latin-1"))
+        if takeover is not None:
+            self._take_over(takeover)
+            return
         super().handle_websocket_upgrade()
         # uvicorn has made the WebSocket protocol the transport's: it gets connection_lost
         websocket = self.transport.get_protocol()
@@ -111,6 +141,26 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         assert self._slot is not None
         self.transport.set_protocol(_ReleasedAtClose(websocket, self._slot))
         self._slot = None
+
+    def _take_over(self, takeover: Takeover) -> None:
+        """Hand the connection to ``takeover``: a duplicate of its socket, the head rebuilt as
+        uvicorn does for its own WebSocket protocol, and the slot; the transport is then
+        aborted, which closes only uvicorn's descriptor (no shutdown: the TCP connection lives
+        on in the duplicate, and the event loop stops watching it first)."""
+        head = [self.scope["method"].encode(), b" ", self.url, b" HTTP/1.1\r\n"]
+        for name, value in self.scope["headers"]:
+            head += [name, b": ", value, b"\r\n"]
+        head.append(b"\r\n")
+        try:
+            fd = os.dup(self.transport.get_extra_info("socket").fileno())
+        except OSError:  # out of descriptors: the connection ends here, as a refused one
+            self.transport.abort()
+            return
+        slot, self._slot = self._slot, None
+        assert slot is not None
+        self._taken = True
+        self.transport.abort()
+        takeover(socket.socket(fileno=fd), b"".join(head), slot)
 
     def _in_request(self) -> bool:
         """Between a complete head and the end of its response (the app's time, not limited)."""

@@ -115,7 +115,13 @@ impl PyFanoutWriter {
             .collect()
     }
 
-    /// `(messages written, bytes written, connections open, messages queued, bytes queued)`.
+    /// Data messages written whole to connection `id` (None once it is closed).
+    fn sent(&self, id: u64) -> Option<u64> {
+        self.writer.sent(id)
+    }
+
+    /// `(data messages written, bytes written, connections open, messages queued, bytes
+    /// queued)`.
     fn stats(&self) -> (u64, u64, u64, u64, u64) {
         let stats = self.writer.stats();
         (

@@ -158,6 +158,7 @@ enum Command {
         id: u64,
         fd: OwnedFd,
         live: bool,
+        sent: Arc<AtomicU64>,
     },
     Send {
         id: u64,
@@ -184,6 +185,8 @@ struct Shared {
     events: Mutex<Vec<Event>>,
     notify: sys::EventFd,
     counters: Counters,
+    /// Each open connection's count of data messages written whole.
+    sent: Mutex<HashMap<u64, Arc<AtomicU64>>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -209,6 +212,7 @@ impl Writer {
             events: Mutex::new(Vec::new()),
             notify: sys::EventFd::new()?,
             counters: Counters::default(),
+            sent: Mutex::new(HashMap::new()),
         });
         let epoll = sys::Epoll::new()?;
         epoll.add(shared.wake.fd(), WAKE_TOKEN)?;
@@ -241,8 +245,18 @@ impl Writer {
     pub fn add(&self, fd: OwnedFd, live: bool) -> io::Result<u64> {
         sys::set_nonblocking(fd.as_raw_fd())?;
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        self.command(Command::Add { id, fd, live });
+        let sent = Arc::new(AtomicU64::new(0));
+        lock(&self.shared.sent).insert(id, Arc::clone(&sent));
+        self.command(Command::Add { id, fd, live, sent });
         Ok(id)
+    }
+
+    /// The data messages (not control frames) written whole to connection `id` so far; None
+    /// once it is closed.
+    pub fn sent(&self, id: u64) -> Option<u64> {
+        lock(&self.shared.sent)
+            .get(&id)
+            .map(|sent| sent.load(Ordering::Relaxed))
     }
 
     /// Queues `messages` to one connection; with `notify_drained`, an [`Event::Drained`]
@@ -352,6 +366,8 @@ struct Conn {
     /// When its socket last took a byte, or its queue last became non-empty.
     progress: Instant,
     reader: wsframe::Reader,
+    /// Data messages written whole (shared with [`Writer::sent`]).
+    sent: Arc<AtomicU64>,
 }
 
 impl Conn {
@@ -452,8 +468,8 @@ impl Conn {
             || self.queued_bytes > config.live_backlog_bytes
     }
 
-    /// Writes what is queued until done or the socket is full. Returns whole messages written
-    /// and bytes written.
+    /// Writes what is queued until done or the socket is full. Returns whole data messages
+    /// written (deliveries: control frames are not counted) and bytes written.
     fn flush(&mut self) -> io::Result<(u64, u64)> {
         let (mut messages, mut bytes) = (0u64, 0u64);
         while self.writable && !self.queue.is_empty() {
@@ -489,8 +505,9 @@ impl Conn {
                 if left >= rest {
                     left -= rest;
                     self.offset = 0;
-                    self.queue.pop_front();
-                    messages += 1;
+                    if self.queue.pop_front().is_some_and(|m| wsframe::is_data(&m)) {
+                        messages += 1;
+                    }
                 } else {
                     self.offset += left;
                     left = 0;
@@ -500,6 +517,7 @@ impl Conn {
                 self.writable = false;
             }
         }
+        self.sent.fetch_add(messages, Ordering::Relaxed);
         Ok((messages, bytes))
     }
 }
@@ -589,7 +607,7 @@ impl IoLoop {
         let commands = std::mem::take(&mut *lock(&self.shared.inbox));
         for command in commands {
             match command {
-                Command::Add { id, fd, live } => self.add(id, fd, live),
+                Command::Add { id, fd, live, sent } => self.add(id, fd, live, sent),
                 Command::Send {
                     id,
                     messages,
@@ -627,9 +645,10 @@ impl IoLoop {
         }
     }
 
-    fn add(&mut self, id: u64, fd: OwnedFd, live: bool) {
+    fn add(&mut self, id: u64, fd: OwnedFd, live: bool, sent: Arc<AtomicU64>) {
         if self.stopping || self.epoll.add(fd.as_raw_fd(), id).is_err() {
             drop(fd);
+            lock(&self.shared.sent).remove(&id);
             self.events.push(Event::Closed(id, CloseReason::Error));
             return;
         }
@@ -654,6 +673,7 @@ impl IoLoop {
                 deadline: None,
                 progress: Instant::now(),
                 reader: wsframe::Reader::default(),
+                sent,
             },
         );
     }
@@ -806,6 +826,7 @@ impl IoLoop {
     /// Closes the socket (closing removes it from the epoll set) and reports it.
     fn finish(&mut self, id: u64, reason: CloseReason) {
         if self.conns.remove(&id).is_some() {
+            lock(&self.shared.sent).remove(&id);
             self.shared
                 .counters
                 .connections
@@ -1076,9 +1097,14 @@ mod tests {
         let writer = Writer::start(config(100)).unwrap();
         let (fd, mut client) = pair(&listener);
         let id = writer.add(fd, true).unwrap();
+        let data = binary_message(b"data");
+        writer.broadcast(vec![data.clone()], 0);
+        assert_eq!(read_exact(&mut client, data.len()), data.to_vec());
         client.write_all(&masked(wsframe::OP_PING, b"p1")).unwrap();
         let pong = wsframe::message(wsframe::OP_PONG, b"p1");
         assert_eq!(read_exact(&mut client, pong.len()), pong);
+        // Deliveries are data messages: the pong is not one.
+        assert_eq!((writer.sent(id), writer.stats().messages), (Some(1), 1));
         client
             .write_all(&masked(wsframe::OP_CLOSE, &[0x03, 0xE8]))
             .unwrap();
@@ -1088,6 +1114,7 @@ mod tests {
         drop(client);
         let events = wait_event(&writer, |e| matches!(e, Event::Closed(..)));
         assert!(events.contains(&Event::Closed(id, CloseReason::Client)));
+        assert_eq!((writer.sent(id), writer.stats().messages), (None, 1));
     }
 
     #[test]

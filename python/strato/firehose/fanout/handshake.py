@@ -1,11 +1,16 @@
-"""The HTTP side of a fan-out connection: parse the request head that opens a WebSocket
-(RFC 6455 section 4.2), and the bytes of the answers (101 Switching Protocols, or a plain HTTP
-error that refuses it).
+"""The HTTP side of a ``subscribeRepos`` connection: parse the request head that opens a
+WebSocket (RFC 6455 section 4.2) and its ``cursor``, and the bytes of the answers (101 Switching
+Protocols, or a plain HTTP error that refuses it).
 
-A fan-out worker reads the request head off the raw socket itself, because the Rust writer needs
-the socket and ASGI servers do not give it up. :func:`parse_request` is strict about what it
-needs (``GET``, ``HTTP/1.1``, ``Upgrade: websocket``, ``Connection: upgrade``, version 13, a
-16-byte key) and raises :class:`HandshakeError` with the HTTP status to answer otherwise.
+The fan-out answers the upgrade on the raw socket itself, because the Rust writer needs the
+socket and ASGI servers do not give it up: a worker reads the request head off the socket, and
+in a service's own process the HTTP server hands over the head it read
+(:data:`strato.serve.protocol.Takeover`). :func:`parse_request` is strict about what it needs
+(``GET``, ``HTTP/1.1``, ``Upgrade: websocket``, ``Connection: upgrade``, version 13, a 16-byte
+key) and raises :class:`HandshakeError` with the HTTP status to answer otherwise.
+:func:`parse_cursor` reads the ``cursor`` parameter (absent or empty: live only; an integer from
+0 to 2^63-1, the data model's signed 64-bit range; anything else refused by an error frame
+``InvalidRequest``).
 """
 
 from __future__ import annotations
@@ -18,6 +23,12 @@ from dataclasses import dataclass
 from typing import Final
 from urllib.parse import parse_qs, urlsplit
 
+from strato.datamodel import to_int64
+from strato.errors import DataModelError, EventStreamError
+
+SUBSCRIBE_REPOS_PATH: Final = "/xrpc/com.atproto.sync.subscribeRepos"
+#: Close codes: 1008 after an error frame (policy), as the reference server does.
+CLOSE_POLICY: Final = 1008
 #: A request head longer than this is refused (431).
 MAX_HEAD_BYTES: Final = 8192
 #: What a worker reads at a time, and the most it can have read when the head is complete
@@ -116,19 +127,42 @@ def accept_key(key: str) -> str:
     return base64.b64encode(hashlib.sha1(key.encode() + _GUID).digest()).decode()
 
 
-def switching_protocols(key: str, *, server: str) -> bytes:
-    """The 101 response that completes the handshake."""
+def parse_cursor(raw: str | None) -> int | None:
+    """The ``cursor`` parameter's seq, None for live only (absent or empty, as for any XRPC
+    parameter); an :class:`EventStreamError` ``InvalidRequest`` (the error frame to send) when
+    it is not an integer from 0 to 2^63-1."""
+    if not raw:
+        return None
+    if not raw.isascii() or not raw.isdigit():
+        raise EventStreamError("InvalidRequest", "cursor must be an integer >= 0")
+    try:
+        return to_int64(raw)
+    except DataModelError as err:
+        raise EventStreamError("InvalidRequest", f"cursor: {err.reason}") from None
+
+
+def _server_line(server: str | None) -> str:
+    return "" if server is None else f"Server: {server}\r\n"
+
+
+def switching_protocols(key: str, *, server: str | None) -> bytes:
+    """The 101 response that completes the handshake (``server``: its ``Server`` header)."""
     return (
         "HTTP/1.1 101 Switching Protocols\r\n"
         "Upgrade: websocket\r\n"
         "Connection: Upgrade\r\n"
         f"Sec-WebSocket-Accept: {accept_key(key)}\r\n"
-        f"Server: {server}\r\n\r\n"
+        f"{_server_line(server)}\r\n"
     ).encode()
 
 
 def error_response(
-    status: int, error: str, message: str, *, server: str, headers: dict[str, str] | None = None
+    status: int,
+    error: str,
+    message: str,
+    *,
+    server: str | None,
+    headers: dict[str, str] | None = None,
 ) -> bytes:
     """A complete HTTP error response with an XRPC error body; the connection closes after."""
     body = json.dumps({"error": error, "message": message}).encode()
@@ -140,6 +174,6 @@ def error_response(
         "Content-Type: application/json\r\n"
         f"Content-Length: {len(body)}\r\n"
         "Connection: close\r\n"
-        f"Server: {server}\r\n{extra}\r\n"
+        f"{_server_line(server)}{extra}\r\n"
     )
     return head.encode() + body

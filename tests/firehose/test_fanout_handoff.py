@@ -16,12 +16,11 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
-from strato.firehose import TABLES, LmdbEventLog, Retention
-from strato.firehose.endpoint import SUBSCRIBE_REPOS_PATH
-from strato.relay.fanout.consumers import ConsumerRegistry
-from strato.relay.fanout.handoff import HandoffReceiver, HandoffSender, uvicorn_handler
-from strato.relay.fanout.metrics import FanoutMetrics
-from strato.relay.fanout.server import FanoutServer
+from strato.firehose import SUBSCRIBE_REPOS_PATH, TABLES, LmdbEventLog, Retention
+from strato.firehose.fanout.consumers import ConsumerRegistry
+from strato.firehose.fanout.handoff import HandoffReceiver, HandoffSender, uvicorn_handler
+from strato.firehose.fanout.metrics import FanoutMetrics
+from strato.firehose.fanout.server import FanoutServer
 from strato.storage import Store
 from websockets.asyncio.client import connect
 
@@ -47,7 +46,7 @@ def test_other_requests_reach_the_main_app_through_the_handoff(tmp_path: Path) -
         receiver = HandoffReceiver(tmp_path / "fanout.sock", uvicorn_handler(uvicorn_server))
         receiver.start()
         sender = HandoffSender(receiver.path)
-        registry = ConsumerRegistry.open(tmp_path / "data")
+        registry = ConsumerRegistry.open(tmp_path / "data", "relay")
         fanout = FanoutServer(
             sequencer, registry, FanoutMetrics(CollectorRegistry()), handoff=sender
         )

@@ -1,11 +1,11 @@
-"""A fan-out worker process: ``python -m strato.relay.fanout.worker SPEC`` (started by
-:func:`~strato.relay.fanout.workers.run_workers`, which writes the JSON ``SPEC``).
+"""A fan-out worker process: ``python -m strato.firehose.fanout.worker SPEC`` (started by
+:func:`~strato.firehose.fanout.workers.run_workers`, which writes the JSON ``SPEC``).
 
-It opens the relay's log read-only and the consumer table, binds the relay's address with
+It opens the service's log read-only and the consumer table, binds the service's address with
 ``SO_REUSEPORT``, connects to the main process's hand-off socket when there is one (requests
 for other paths go there), serves ``subscribeRepos``
-(:class:`~strato.relay.fanout.server.FanoutServer`) and prints ``ready``. SIGTERM or SIGINT,
-or the end of its wake pipe (the ingest process has gone), stops it: every consumer gets close
+(:class:`~strato.firehose.fanout.server.FanoutServer`) and prints ``ready``. SIGTERM or SIGINT,
+or the end of its wake pipe (the writing process has gone), stops it: every consumer gets close
 1001 after what is queued, its consumer rows are dropped, and it exits 0.
 """
 
@@ -23,14 +23,14 @@ import uvloop
 from prometheus_client import CollectorRegistry
 
 from strato.firehose import TABLES, LmdbEventLog, Retention
-from strato.relay.fanout.consumers import ConsumerRegistry
-from strato.relay.fanout.handoff import HandoffSender
-from strato.relay.fanout.metrics import FanoutMetrics
-from strato.relay.fanout.server import FanoutOptions, FanoutServer
-from strato.relay.fanout.workers import READY_LINE, bind_reuseport
+from strato.firehose.fanout.consumers import ConsumerRegistry
+from strato.firehose.fanout.handoff import HandoffSender
+from strato.firehose.fanout.metrics import FanoutMetrics, WorkerConnectionMetrics
+from strato.firehose.fanout.server import FanoutOptions, FanoutServer
+from strato.firehose.fanout.workers import READY_LINE, bind_reuseport
 from strato.storage import Store
 
-log = logging.getLogger("strato.relay.fanout.worker")
+log = logging.getLogger("strato.firehose.fanout.worker")
 
 
 async def serve(spec: dict[str, Any]) -> None:
@@ -42,18 +42,20 @@ async def serve(spec: dict[str, Any]) -> None:
         tables=TABLES,
         readonly=True,
     )
-    # Retention is the ingest process's business: a worker only reads.
+    # Retention is the writing process's business: a worker only reads.
     sequencer = LmdbEventLog(store, retention=Retention(None, None))
-    registry = ConsumerRegistry.open(Path(spec["data_dir"]))
+    registry = ConsumerRegistry.open(Path(spec["data_dir"]), log_spec["name"])
     registry.purge_dead()
     listener = bind_reuseport(spec["host"], spec["port"])
     handoff = HandoffSender(spec["handoff_path"]) if spec["handoff_path"] else None
+    metrics = CollectorRegistry()
     server = FanoutServer(
         sequencer,
         registry,
-        FanoutMetrics(CollectorRegistry()),
+        FanoutMetrics(metrics),
         FanoutOptions(**spec["options"]),
         handoff=handoff,
+        connections=WorkerConnectionMetrics(metrics),
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

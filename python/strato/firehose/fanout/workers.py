@@ -1,8 +1,8 @@
-"""Starting, waking and stopping fan-out worker processes (the ingest process's side).
+"""Starting, waking and stopping fan-out worker processes (the writing process's side).
 
-Each worker (:mod:`strato.relay.fanout.worker`) is a separate Python process, so serving costs
-spread over every core: it opens the relay's LMDB log read-only (LMDB readers are
-multi-process), binds its own listening socket to the relay's address with ``SO_REUSEPORT``
+Each worker (:mod:`strato.firehose.fanout.worker`) is a separate Python process, so serving costs
+spread over every core: it opens the service's LMDB log read-only (LMDB readers are
+multi-process), binds its own listening socket to the service's address with ``SO_REUSEPORT``
 (the kernel spreads new connections over the processes listening there), and serves
 ``subscribeRepos`` through its own Rust writer. Workers are started with ``subprocess`` rather
 than ``fork``, since the parent holds LMDB environments and threads that a fork would copy.
@@ -16,10 +16,10 @@ than ``fork``, since the parent holds LMDB environments and threads that a fork 
     ...                         # after each commit of the log: workers.notify()
     workers.stop()              # SIGTERM: each closes its consumers with 1001 and exits
 
-The consumer table (:class:`~strato.relay.fanout.consumers.ConsumerRegistry` under the data
+The consumer table (:class:`~strato.firehose.fanout.consumers.ConsumerRegistry` under the data
 directory) lists every worker's consumers; with ``metrics_dir`` the workers write their metrics
 there (prometheus_client multiprocess mode) for
-:func:`~strato.relay.fanout.metrics.add_worker_collector`.
+:func:`~strato.firehose.fanout.metrics.add_worker_collector`.
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ from typing import Final
 
 from prometheus_client import multiprocess
 
-from strato.relay.fanout.server import FanoutOptions
-from strato.relay.fanout.wake import WakePipes
+from strato.firehose.fanout.server import FanoutOptions
+from strato.firehose.fanout.wake import WakePipes
 from strato.storage.private import make_dir
 
 #: What a worker prints on its standard output once it serves.
@@ -52,8 +52,8 @@ class WorkerError(Exception):
 
 @dataclass(frozen=True)
 class LogSpec:
-    """How a worker opens the relay's event log: the LMDB directory and the service name and
-    schema version the relay's store was created with."""
+    """How a worker opens the service's event log: the LMDB directory and the service name and
+    schema version the service's store was created with."""
 
     path: Path
     name: str
@@ -65,7 +65,7 @@ def bind_reuseport(
 ) -> socket.socket:
     """A TCP socket bound with ``SO_REUSEPORT``, so workers can bind the same address. The
     kernel spreads connections over every socket *listening* there: a process that will not
-    accept on it (the ingest process when only workers serve the port) passes
+    accept on it (the main process when only workers serve the port) passes
     ``listen=False``, which keeps the port reserved without taking connections."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
@@ -189,7 +189,7 @@ def run_workers(
     """Start ``count`` workers serving ``subscribeRepos`` on ``listener``'s address (bound
     with :func:`bind_reuseport`) from the log ``log``; consumers are registered under
     ``data_dir``. Requests for other paths go to the
-    :class:`~strato.relay.fanout.handoff.HandoffReceiver` listening at ``handoff_path``
+    :class:`~strato.firehose.fanout.handoff.HandoffReceiver` listening at ``handoff_path``
     (None: they are answered 404). Returns at once; :meth:`FanoutWorkers.wait_ready` waits."""
     if count < 1:
         raise ValueError("at least one worker")
@@ -215,7 +215,7 @@ def run_workers(
         }
         try:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "strato.relay.fanout.worker", json.dumps(spec)],
+                [sys.executable, "-m", "strato.firehose.fanout.worker", json.dumps(spec)],
                 stdout=subprocess.PIPE,
                 pass_fds=(wake_fd,),
                 env=env,

@@ -30,14 +30,20 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
-from strato.firehose import TABLES, LmdbEventLog, Retention, decode_frame, encode_message
-from strato.firehose.endpoint import SUBSCRIBE_REPOS_PATH
+from strato.firehose import (
+    SUBSCRIBE_REPOS_PATH,
+    TABLES,
+    LmdbEventLog,
+    Retention,
+    decode_frame,
+    encode_message,
+)
+from strato.firehose.fanout.consumers import ConsumerRegistry
+from strato.firehose.fanout.handoff import HandoffReceiver, HandoffSender, uvicorn_handler
+from strato.firehose.fanout.metrics import FanoutMetrics, WorkerConnectionMetrics
+from strato.firehose.fanout.server import FanoutOptions, FanoutServer
+from strato.firehose.fanout.workers import bind_reuseport
 from strato.metrics import ServerMetrics
-from strato.relay.fanout.consumers import ConsumerRegistry
-from strato.relay.fanout.handoff import HandoffReceiver, HandoffSender, uvicorn_handler
-from strato.relay.fanout.metrics import FanoutMetrics
-from strato.relay.fanout.server import FanoutOptions, FanoutServer
-from strato.relay.fanout.workers import bind_reuseport
 from strato.serve import Service
 from strato.serve.limits import ConnectionLimits
 from strato.storage import Store
@@ -67,7 +73,7 @@ class Relay:
         )
 
     def fanout_refused(self, reason: str) -> float:
-        name = "strato_relay_fanout_connections_refused_total"
+        name = "strato_firehose_connections_refused_total"
         return self.fanout_metrics.get_sample_value(name, {"reason": reason}) or 0.0
 
 
@@ -93,14 +99,19 @@ async def relay(tmp_path: Path, limits: ConnectionLimits) -> AsyncIterator[Relay
         receiver = HandoffReceiver(tmp_path / "fanout.sock", uvicorn_handler(server))
         receiver.start()
         sender = HandoffSender(receiver.path)
-        registry = ConsumerRegistry.open(tmp_path / "data")
+        registry = ConsumerRegistry.open(tmp_path / "data", "relay")
         options = FanoutOptions(
             handshake_timeout=limits.header_timeout,
             max_connections=limits.max_connections,
             max_connections_per_ip=limits.max_connections_per_ip,
         )
         fanout = FanoutServer(
-            sequencer, registry, FanoutMetrics(fanout_registry), options, handoff=sender
+            sequencer,
+            registry,
+            FanoutMetrics(fanout_registry),
+            options,
+            handoff=sender,
+            connections=WorkerConnectionMetrics(fanout_registry),
         )
         await fanout.start(listener)
         found.append(fanout)

@@ -1,6 +1,6 @@
 """Handing connections a fan-out worker does not serve to the main process.
 
-Every process listening on the relay's port with ``SO_REUSEPORT`` gets a share of *all* new
+Every process listening on the service's port with ``SO_REUSEPORT`` gets a share of *all* new
 connections, not only ``subscribeRepos`` ones. A worker serves the stream itself; any other
 request (``/xrpc/...``, ``/metrics``, the admin pages) belongs to the main process's app. The
 worker has already read that request's head, so it passes the connected socket and those bytes
@@ -28,11 +28,11 @@ from typing import Final
 
 import uvicorn
 
-from strato.relay.fanout.handshake import MAX_RECEIVED
+from strato.firehose.fanout.handshake import MAX_RECEIVED
 from strato.serve.protocol import ForwardingProtocol
 from strato.storage.private import make_private
 
-log = logging.getLogger("strato.relay.fanout.handoff")
+log = logging.getLogger("strato.firehose.fanout.handoff")
 
 Handler = Callable[[socket.socket, bytes], None]
 #: The largest message: what a worker read before the head was complete.

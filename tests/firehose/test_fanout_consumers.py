@@ -6,10 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from strato.relay.fanout.consumers import (
+from strato.firehose.fanout.consumers import (
     BY_REMOTE,
     DIRECTORY,
-    STORE_NAME,
     TABLE,
     ConsumerRegistry,
 )
@@ -19,7 +18,7 @@ OTHER_PID = 4_000_000  # above Linux's pid_max: no process has it
 
 
 def test_the_per_address_limit_counts_every_process(tmp_path: Path) -> None:
-    mine = ConsumerRegistry.open(tmp_path)
+    mine = ConsumerRegistry.open(tmp_path, "relay")
     other = ConsumerRegistry(mine.store)  # another process's view of the same table
     other.pid = OTHER_PID
     try:
@@ -41,7 +40,7 @@ def test_the_per_address_limit_counts_every_process(tmp_path: Path) -> None:
 
 
 def test_purging_a_process_frees_its_addresses(tmp_path: Path) -> None:
-    registry = ConsumerRegistry.open(tmp_path)
+    registry = ConsumerRegistry.open(tmp_path, "relay")
     gone = ConsumerRegistry(registry.store)
     gone.pid = OTHER_PID
     try:
@@ -57,7 +56,7 @@ def test_purging_a_process_frees_its_addresses(tmp_path: Path) -> None:
 
 def test_a_version_1_table_is_indexed_on_open(tmp_path: Path) -> None:
     store = Store.open(
-        tmp_path / DIRECTORY, name=STORE_NAME, schema_version=1, tables=(TABLE,), sync=False
+        tmp_path / DIRECTORY, name="relay-consumers", schema_version=1, tables=(TABLE,), sync=False
     )
     row = {
         "pid": OTHER_PID,
@@ -70,7 +69,7 @@ def test_a_version_1_table_is_indexed_on_open(tmp_path: Path) -> None:
         lambda txn: txn.put(TABLE, OTHER_PID.to_bytes(4, "big") + u64(1), json.dumps(row).encode())
     )
     store.close()
-    registry = ConsumerRegistry.open(tmp_path)
+    registry = ConsumerRegistry.open(tmp_path, "relay")
     try:
         assert registry.register("10.2.2.2", None, max_per_ip=1) is None
         assert registry.purge_pid(OTHER_PID) == 1

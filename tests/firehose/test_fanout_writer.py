@@ -27,7 +27,7 @@ from fanout_helpers import (
 )
 from strato._core import FanoutWriter
 from strato.firehose import decode_frame, encode_error
-from strato.relay.fanout.server import TOO_SLOW_FRAME
+from strato.firehose.fanout.server import TOO_SLOW_FRAME
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 

@@ -1,10 +1,10 @@
 """Waking fan-out workers when the log has new events.
 
-The ingest process owns one pipe per worker: after each commit it writes a byte to every pipe
+The writing process owns one pipe per worker: after each commit it writes a byte to every pipe
 (:meth:`WakePipes.notify`, a non-blocking ``write`` per worker: a full pipe already holds a
 wake-up, so nothing is lost). A worker reads its end in its event loop and runs its pump. The
 pump also polls the log on a timer, so events written by any other process still go out; and a
-pipe that reaches end of file means the ingest process is gone, which stops the worker.
+pipe that reaches end of file means the writing process is gone, which stops the worker.
 
 Why a pipe (measured in ``benches/README.md``, "Relay fan-out"): a wake-up costs the writer
 one ``write`` per worker per commit (group commit makes that one per batch of events; ~7 µs for
@@ -21,7 +21,7 @@ import os
 
 
 class WakePipes:
-    """The ingest side: one pipe per worker."""
+    """The writing side: one pipe per worker."""
 
     def __init__(self) -> None:
         self._writers: list[int] = []

@@ -24,12 +24,11 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
-from strato.firehose import TABLES, LmdbEventLog, Retention, encode_message
-from strato.firehose.endpoint import SUBSCRIBE_REPOS_PATH
-from strato.relay.fanout.consumers import ConsumerRegistry
-from strato.relay.fanout.handoff import HandoffReceiver, uvicorn_handler
-from strato.relay.fanout.metrics import add_worker_collector
-from strato.relay.fanout.workers import (
+from strato.firehose import SUBSCRIBE_REPOS_PATH, TABLES, LmdbEventLog, Retention, encode_message
+from strato.firehose.fanout.consumers import ConsumerRegistry
+from strato.firehose.fanout.handoff import HandoffReceiver, uvicorn_handler
+from strato.firehose.fanout.metrics import add_worker_collector
+from strato.firehose.fanout.workers import (
     FanoutWorkers,
     LogSpec,
     WorkerError,
@@ -68,7 +67,7 @@ def test_two_workers_serve_one_log_written_by_a_third_process(tmp_path: Path) ->
     port = listener.getsockname()[1]
     metrics_dir = tmp_path / "metrics"
     workers = run_workers(spec, tmp_path / "data", listener, 2, metrics_dir=metrics_dir)
-    registry = ConsumerRegistry.open(tmp_path / "data")
+    registry = ConsumerRegistry.open(tmp_path / "data", "relay")
     try:
         workers.wait_ready()
         asyncio.run(
@@ -78,7 +77,7 @@ def test_two_workers_serve_one_log_written_by_a_third_process(tmp_path: Path) ->
         )
         prometheus = CollectorRegistry()
         add_worker_collector(prometheus, str(metrics_dir))
-        sent = prometheus.get_sample_value("strato_relay_fanout_frames_sent_total")
+        sent = prometheus.get_sample_value("strato_firehose_frames_sent_total")
         assert sent is not None
         assert sent > 0
     finally:
@@ -114,7 +113,7 @@ async def _serve_and_check(
     prometheus = CollectorRegistry()
     assert workers.metrics_dir is not None
     add_worker_collector(prometheus, str(workers.metrics_dir))
-    assert prometheus.get_sample_value("strato_relay_fanout_subscribers") == len(clients)
+    assert prometheus.get_sample_value("strato_firehose_subscribers") == len(clients)
     live = append(store, sequencer, 20)
     workers.notify()
     for client in clients:
@@ -156,7 +155,7 @@ def test_the_listener_must_allow_reuseport(tmp_path: Path) -> None:
 PARENT = """
 import sys
 from pathlib import Path
-from strato.relay.fanout.workers import LogSpec, bind_reuseport, run_workers
+from strato.firehose.fanout.workers import LogSpec, bind_reuseport, run_workers
 listener = bind_reuseport("127.0.0.1", 0, listen=False)
 workers = run_workers(LogSpec(Path(sys.argv[1]), "relay", 1), Path(sys.argv[2]), listener, 2)
 workers.wait_ready()
@@ -190,7 +189,7 @@ def test_workers_exit_when_the_ingest_process_dies(tmp_path: Path) -> None:
     while not all(_ended(pid) for pid in pids):
         assert time.monotonic() < deadline, "workers outlived the ingest process"
         time.sleep(0.02)
-    registry = ConsumerRegistry.open(tmp_path / "data")
+    registry = ConsumerRegistry.open(tmp_path / "data", "relay")
     assert registry.list() == []
     registry.close()
 

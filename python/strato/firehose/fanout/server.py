@@ -1,31 +1,40 @@
-"""One process's ``subscribeRepos`` fan-out: accept connections, upgrade them, then replay and
-stream the log through the Rust :class:`~strato._core.FanoutWriter`.
+"""One process's ``subscribeRepos`` fan-out: take connections, upgrade them, then replay and
+stream the event log through the Rust :class:`~strato._core.FanoutWriter`.
 
-The ASGI servers give no access to a WebSocket's socket, so this serves the endpoint from its
-own accept loop on a listening socket: it reads the request head with the event loop's raw
-socket calls, answers the upgrade (or an HTTP error), then detaches the socket and hands the fd
-to the writer, which owns it from then on. The semantics are those of
-:class:`~strato.firehose.endpoint.SubscribeReposEndpoint` over a
-:class:`~strato.firehose.broadcaster.Broadcaster`:
+The ASGI servers give no access to a WebSocket's socket, so the fan-out answers the upgrade on
+the raw socket and then hands the fd to the writer, which owns it from then on. Connections come
+to it in one of two ways:
 
-- connection limits (:mod:`strato.serve.limits`): a connection over this process's caps
-  (in all, per client address) is answered 503 and closed at its accept; one whose request head
-  is not complete within the handshake timeout of its accept is closed; a subscriber holds its
-  slot until it closes, a request handed to the main process holds none here;
+- in a service's own process (a PDS, a relay without workers), the service's HTTP server takes
+  every connection and hands an upgrade to the stream's path over (:meth:`FanoutServer.adopt`,
+  a :data:`~strato.serve.protocol.Takeover`), head, socket and connection slot: it is held to
+  the server's connection limits, and its slot is released when it closes;
+- in a fan-out worker process (:mod:`.worker`), the server accepts on its own listening socket
+  (:meth:`FanoutServer.start` with ``listener``), reads each request head with the event loop's
+  raw socket calls, and hands a request for another path to the main process (:mod:`.handoff`),
+  else 404. Its own connection limits (:mod:`strato.serve.limits`) hold every connection it
+  accepts: one over its caps (in all, per client address) is answered 503 and closed at its
+  accept; one whose request head is not complete within the handshake timeout of its accept is
+  closed; a subscriber holds its slot until it closes, a request handed over holds none here.
+
+Then, either way:
+
 - per-IP limit (across every fan-out process, through the consumer table): HTTP 429 before the
-  upgrade; a request that is not a WebSocket upgrade: 426; another path: handed over to the main
-  process (:mod:`~strato.relay.fanout.handoff`) when there is one, else 404;
+  upgrade; a request that is not a WebSocket upgrade: 426 (in a service's process the app
+  answers it: :func:`~strato.firehose.fanout.service.stream_routes`);
 - ``cursor`` not an integer from 0 to 2^63-1
-  (:func:`~strato.firehose.endpoint.parse_cursor`): error frame ``InvalidRequest``; above the
-  log's head: ``FutureCursor``; each followed by close 1008 with the error's name (after the
-  upgrade, as the Python endpoint answers: a client reads the reason from the stream);
-- older than the window: ``#info OutdatedCursor``, then the whole window; no cursor: live only,
-  from the log's head when it connected;
+  (:func:`~strato.firehose.fanout.handshake.parse_cursor`): error frame ``InvalidRequest``;
+  above the log's head: ``FutureCursor``; each followed by close 1008 with the error's name
+  (after the upgrade, as the reference server answers: a client reads the reason from the
+  stream);
+- older than the window: ``#info OutdatedCursor``, then the whole window; ``cursor=0``: the
+  whole window; no cursor: live only, from the log's head when it connected; otherwise events
+  with ``seq > cursor``, then live (a reconnect never sees an event twice);
 - replay runs in batches under flow control (the next batch is read once the writer has sent
   the last), then the connection joins the live set in the same step as its last check, so it
   sees every seq once, in order;
 - live frames go to every live connection as one broadcast per batch read from the log, tagged
-  with the seq broadcast before it;
+  with the seq broadcast before it: one frame, the same bytes, for every subscriber;
 - a live connection that falls behind is served from the log, not from memory: the writer
   demotes one whose queue is over the live bound (``live_backlog_frames``/``_bytes``) at the
   start of a broadcast and reports the tag, the last seq it was given; the connection's
@@ -40,10 +49,14 @@ to the writer, which owns it from then on. The semantics are those of
   cut for its lag: it reads at its own pace, as far back as the window goes;
 - any subscriber whose socket takes no byte for ``stall_timeout`` while frames wait for it is
   cut the same way by the writer (a ``stalled`` event), so one that stops reading holds its
-  queue and its connection for that long at most.
+  queue and its connection for that long at most;
+- what a client sends is read and dropped by the writer (it answers pings and close frames);
+  when the server stops, every subscriber gets close 1001 after what is queued, within
+  ``cut_grace``.
 
-The pump reads new events when woken (:meth:`FanoutServer.notify`, or a wake pipe from the
-ingest process) and at least every ``poll_interval`` seconds.
+The pump reads new events when woken (:meth:`FanoutServer.notify`, the log's own wake-up in the
+writer's process, or a wake pipe from it in a worker) and at least every ``poll_interval``
+seconds, so events appended by another process go out too.
 """
 
 from __future__ import annotations
@@ -53,43 +66,48 @@ import contextlib
 import logging
 import socket
 from collections.abc import Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Final
 
 from strato._core import FanoutWriter
 from strato.errors import EventStreamError
-from strato.firehose.broadcaster import BATCH_BYTES
-from strato.firehose.endpoint import CLOSE_POLICY, SUBSCRIBE_REPOS_PATH, parse_cursor
-from strato.firehose.frames import encode_error
-from strato.firehose.log import EventLog
-from strato.firehose.messages import OUTDATED_CURSOR_FRAME
-from strato.relay.fanout.consumers import ConsumerRegistry
-from strato.relay.fanout.handoff import HandoffSender
-from strato.relay.fanout.handshake import (
+from strato.firehose.fanout.consumers import Consumer, ConsumerRegistry
+from strato.firehose.fanout.handoff import HandoffSender
+from strato.firehose.fanout.handshake import (
+    CLOSE_POLICY,
     MAX_HEAD_BYTES,
     READ_CHUNK,
+    SUBSCRIBE_REPOS_PATH,
     HandshakeError,
     error_response,
     head_end,
+    parse_cursor,
     parse_request,
     switching_protocols,
 )
-from strato.relay.fanout.metrics import FanoutMetrics
-from strato.relay.fanout.wake import drain
+from strato.firehose.fanout.metrics import FanoutMetrics
+from strato.firehose.fanout.wake import drain
+from strato.firehose.frames import encode_error
+from strato.firehose.log import EventLog
+from strato.firehose.messages import OUTDATED_CURSOR_FRAME
 from strato.serve.limits import (
     DEFAULT_HEADER_TIMEOUT,
     DEFAULT_MAX_CONNECTIONS_PER_IP,
     HEADER_TIMEOUT,
     REFUSAL,
     ConnectionGuard,
+    ConnectionMetrics,
     Slot,
     connection_share,
+    peer_address,
 )
 from strato.xrpc.ratelimit import forwarded_client
 
-log = logging.getLogger("strato.relay.fanout")
+log = logging.getLogger("strato.firehose.fanout")
 
 TOO_SLOW_FRAME: Final = encode_error("ConsumerTooSlow", "Stream consumer too slow")
+#: A replay or pump batch stops after this many frame bytes (and at least one event).
+BATCH_BYTES: Final = 4 << 20
 #: Connections accepted per readiness callback before other work gets a turn.
 _ACCEPT_BURST: Final = 64
 #: What the writer may hold queued for a live subscriber at a batch boundary before demoting
@@ -113,13 +131,15 @@ class FanoutOptions:
     has been live is cut with ``ConsumerTooSlow`` (the relay's ``--consumer-buffer``);
     ``live_backlog_frames`` and ``live_backlog_bytes`` bound what the writer queues to a live
     subscriber before it is demoted to replay from the log; ``stall_timeout`` is how long frames
-    may wait for a subscriber whose socket takes nothing before it is cut. The connection limits
-    (:mod:`strato.serve.limits`) hold every connection this process holds, while it reads the
-    request head and as a subscriber: ``handshake_timeout`` from the accept to the 101 sent,
-    ``max_connections`` (None: this process's share of its open-file limit) and
-    ``max_connections_per_ip`` (0: no cap). Behind ``trusted_proxies`` reverse proxies
-    (``--trust-proxy``) a subscriber's address, for ``max_per_ip`` and the consumer list, is the
-    one they put in ``X-Forwarded-For``."""
+    may wait for a subscriber whose socket takes nothing before it is cut; ``cut_grace`` how long
+    a closing one may take to accept its last frames. ``handshake_timeout`` bounds the time from
+    the accept (or the takeover) to the 101 sent. When the server accepts connections itself,
+    the connection limits (:mod:`strato.serve.limits`) hold every connection it holds, while it
+    reads the request head and as a subscriber: ``max_connections`` (None: this process's share
+    of its open-file limit) and ``max_connections_per_ip`` (0: no cap). Behind
+    ``trusted_proxies`` reverse proxies (``--trust-proxy``) a subscriber's address, for
+    ``max_per_ip`` and the consumer list, is the one they put in ``X-Forwarded-For``.
+    ``server_header``: the ``Server`` header of its answers (None: none)."""
 
     path: str = SUBSCRIBE_REPOS_PATH
     max_per_ip: int = 16
@@ -130,7 +150,7 @@ class FanoutOptions:
     cut_grace: float = 10.0
     poll_interval: float = 1.0
     handshake_timeout: float = DEFAULT_HEADER_TIMEOUT
-    server_header: str = "atproto-relay"
+    server_header: str | None = None
     max_connections: int | None = None
     max_connections_per_ip: int = DEFAULT_MAX_CONNECTIONS_PER_IP
     trusted_proxies: int = 0
@@ -149,8 +169,11 @@ class _Conn:
 
 
 class FanoutServer:
-    """Serves ``subscribeRepos`` from ``sequencer`` on a listening socket. :meth:`start` and
-    :meth:`stop` it in the process's event loop."""
+    """Serves ``subscribeRepos`` from ``sequencer``: connections taken over from the process's
+    HTTP server (:meth:`adopt`), or accepted on a listening socket given to :meth:`start`, whose
+    limits ``connections`` counts (``handoff``: where requests for other paths go, a worker's
+    main process; None: answered 404). :meth:`start` and :meth:`stop` it in the process's event
+    loop."""
 
     def __init__(
         self,
@@ -160,18 +183,19 @@ class FanoutServer:
         options: FanoutOptions | None = None,
         *,
         handoff: HandoffSender | None = None,
+        connections: ConnectionMetrics | None = None,
     ) -> None:
         self.sequencer = sequencer
-        #: Where requests for other paths go (a worker's main process); None: answered 404.
         self.handoff = handoff
         self.registry = registry
         self.metrics = metrics
         self.options = options if options is not None else FanoutOptions()
         max_connections = self.options.max_connections
+        #: The limits of the connections it accepts itself (those adopted count elsewhere).
         self.guard = ConnectionGuard(
             max_connections if max_connections is not None else connection_share(1),
             self.options.max_connections_per_ip,
-            metrics,
+            connections,
         )
         self.writer = FanoutWriter(
             live_backlog_frames=self.options.live_backlog_frames,
@@ -199,14 +223,18 @@ class FanoutServer:
 
     # -- life cycle ---------------------------------------------------------------------------
 
-    async def start(self, listener: socket.socket, *, wake_fd: int | None = None) -> None:
-        """Start accepting on ``listener`` (bound and listening) and pumping the log."""
+    async def start(
+        self, listener: socket.socket | None = None, *, wake_fd: int | None = None
+    ) -> None:
+        """Start pumping the log, and accepting on ``listener`` (bound and listening) when
+        given; ``wake_fd``: the read end of a wake pipe."""
         loop = self._loop = asyncio.get_running_loop()
         self.published = self.sequencer.head()
         self.metrics.head.set(self.published)
-        listener.setblocking(False)
-        self._listener = listener
-        loop.add_reader(listener.fileno(), self._accept)
+        if listener is not None:
+            listener.setblocking(False)
+            self._listener = listener
+            loop.add_reader(listener.fileno(), self._accept)
         loop.add_reader(self.writer.notify_fd, self._on_writer_events)
         if wake_fd is not None:
             self._wake_fd = wake_fd
@@ -241,6 +269,15 @@ class FanoutServer:
         """Tell the pump new events are durable (the log wakes its waiters). Safe from any
         thread."""
         self.sequencer.notify()
+
+    def consumers(self) -> list[Consumer]:
+        """Every consumer in the table (of every process), those this server serves with the
+        frames sent to them so far."""
+        sent = {conn.serial: self.writer.sent(conn_id) for conn_id, conn in self._conns.items()}
+        return [
+            replace(row, events_sent=sent.get(row.serial)) if row.pid == self.registry.pid else row
+            for row in self.registry.list()
+        ]
 
     @property
     def connection_count(self) -> int:
@@ -277,24 +314,45 @@ class FanoutServer:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self._spawn(self._handshake(sock, remote, slot))
 
+    def adopt(self, sock: socket.socket, head: bytes, slot: Slot) -> None:
+        """Serve the WebSocket upgrade request ``head`` that the process's HTTP server read
+        from ``sock`` (a :data:`~strato.serve.protocol.Takeover`); ``slot`` is released when
+        the connection closes. Refused as over a cap (503) when the server is not running."""
+        if self._loop is None or self._stopping:
+            with contextlib.suppress(OSError):
+                sock.send(REFUSAL)
+            sock.close()
+            slot.release()
+            return
+        sock.setblocking(False)
+        try:
+            remote = peer_address(sock.getpeername())
+        except OSError:  # gone already
+            sock.close()
+            slot.release()
+            return
+        self._spawn(self._handshake(sock, remote, slot, head))
+
     def _spawn(self, work: Coroutine[None, None, None]) -> None:
         task = asyncio.create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _handshake(self, sock: socket.socket, remote: str, slot: Slot) -> None:
-        """Read the request head (within the handshake timeout from the accept, however it
-        trickles in) and answer the upgrade, or refuse it, or hand it to the main process, where
-        it counts from then on."""
+    async def _handshake(
+        self, sock: socket.socket, remote: str, slot: Slot, head: bytes = b""
+    ) -> None:
+        """Read the request head unless given (within the handshake timeout from the accept,
+        however it trickles in) and answer the upgrade, or refuse it, or hand it to the main
+        process, where it counts from then on."""
         loop = asyncio.get_running_loop()
         options = self.options
         serial: int | None = None
         refusal: EventStreamError | None = None
-        head = b""
         try:
             try:
                 async with asyncio.timeout(options.handshake_timeout):
-                    head = await _read_head(loop, sock)
+                    if not head:
+                        head = await _read_head(loop, sock)
                     request = parse_request(head[: head_end(head)], path=options.path)
                     try:
                         cursor = parse_cursor(request.query.get("cursor", [None])[-1])

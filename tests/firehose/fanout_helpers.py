@@ -12,8 +12,8 @@ import struct
 from collections.abc import Callable
 
 from strato._core import FanoutWriter
-from strato.firehose.endpoint import SUBSCRIBE_REPOS_PATH
-from strato.relay.fanout.handshake import head_end, parse_request, switching_protocols
+from strato.firehose import SUBSCRIBE_REPOS_PATH
+from strato.firehose.fanout.handshake import head_end, parse_request, switching_protocols
 from websockets.asyncio.client import ClientConnection, connect
 
 TIMEOUT = 20.0

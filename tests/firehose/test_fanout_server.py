@@ -1,4 +1,4 @@
-"""One fan-out process (:class:`strato.relay.fanout.server.FanoutServer`) on 127.0.0.1 with real
+"""One fan-out process (:class:`strato.firehose.fanout.server.FanoutServer`) on 127.0.0.1 with real
 WebSocket clients: replay from a cursor then live, cursor 0, live only, FutureCursor,
 InvalidRequest, OutdatedCursor, the replay-to-live handover under concurrent appends, a
 subscriber that falls behind (demoted to replay from the log and live again, exactly once and
@@ -9,7 +9,6 @@ handshake parser's refusals."""
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -19,13 +18,20 @@ import httpx
 import pytest
 from fanout_helpers import TIMEOUT, complete_messages
 from prometheus_client import CollectorRegistry
-from strato.firehose import TABLES, Frame, LmdbEventLog, Retention, decode_frame, encode_message
-from strato.firehose.endpoint import SUBSCRIBE_REPOS_PATH
-from strato.relay.consumers import worker_consumers
-from strato.relay.fanout.consumers import ConsumerRegistry
-from strato.relay.fanout.handshake import HandshakeError, parse_request
-from strato.relay.fanout.metrics import FanoutMetrics
-from strato.relay.fanout.server import FanoutOptions, FanoutServer
+from strato.firehose import (
+    SUBSCRIBE_REPOS_PATH,
+    TABLES,
+    Frame,
+    LmdbEventLog,
+    Retention,
+    decode_frame,
+    encode_message,
+)
+from strato.firehose.fanout.consumers import ConsumerRegistry
+from strato.firehose.fanout.handshake import HandshakeError, parse_request
+from strato.firehose.fanout.metrics import FanoutMetrics
+from strato.firehose.fanout.server import FanoutOptions, FanoutServer
+from strato.relay.consumers import fanout_consumers
 from strato.storage import Store
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -58,7 +64,7 @@ class Log:
 async def running(
     tmp_path: Path, log: Log, **options: object
 ) -> AsyncIterator[tuple[FanoutServer, str]]:
-    registry = ConsumerRegistry.open(tmp_path / "data")
+    registry = ConsumerRegistry.open(tmp_path / "data", "relay")
     metrics = FanoutMetrics(CollectorRegistry())
     server = FanoutServer(
         log.sequencer,
@@ -494,11 +500,12 @@ def test_the_per_ip_limit_refuses_with_429_and_the_table_lists_consumers(tmp_pat
                     ("127.0.0.1", None),
                 ]
                 assert {c.user_agent.split()[-1].split("/")[0] for c in listed} == {"websockets"}
-                # The rows are what the admin API's consumer listing reads.
-                admin = worker_consumers(server.registry.list)()
+                # The rows are what the relay admin API's consumer listing reads (this
+                # process's: from "main").
+                admin = fanout_consumers(server.registry.list)()
                 assert [(c.source, c.remote_addr, c.cursor) for c in admin] == [
-                    (f"worker {os.getpid()}", "127.0.0.1", 1),
-                    (f"worker {os.getpid()}", "127.0.0.1", None),
+                    ("main", "127.0.0.1", 1),
+                    ("main", "127.0.0.1", None),
                 ]
                 del first, second
             await wait_for(lambda: server.registry.list() == [])
@@ -534,7 +541,7 @@ def test_http_requests_that_are_not_an_upgrade_are_refused(tmp_path: Path) -> No
 
     async def main() -> None:
         async with (
-            running(tmp_path, log) as (_, address),
+            running(tmp_path, log, server_header="atproto-relay") as (_, address),
             httpx.AsyncClient(base_url=f"http://{address}") as http,
         ):
             plain = await http.get(SUBSCRIBE_REPOS_PATH)

@@ -1,11 +1,12 @@
 """The table of connected ``subscribeRepos`` consumers, shared by every fan-out process.
 
-A small LMDB environment of its own (``<data dir>/consumers``), apart from the relay's log: a
-consumer connecting must not wait behind ingest's group commit for the one write lock, and the
-table is rebuilt from live connections anyway (written without fsync; a crash loses only rows
-of processes that are gone). Each row, keyed by ``u32(pid) + u64(serial)``, holds the process
-id, remote address, cursor asked for (None: live only) and the connect time, as JSON. An
-index (``remote + NUL + the row's key``, empty values) finds the rows of one address.
+A small LMDB environment of its own (``<data dir>/consumers``, named ``<service>-consumers``),
+apart from the service's log: a consumer connecting must not wait behind the writer's group
+commit for the one write lock, and the table is rebuilt from live connections anyway (written
+without fsync; a crash loses only rows of processes that are gone). Each row, keyed by
+``u32(pid) + u64(serial)``, holds the process id, remote address, cursor asked for (None: live
+only) and the connect time, as JSON. An index (``remote + NUL + the row's key``, empty values)
+finds the rows of one address.
 
 :meth:`ConsumerRegistry.register` also enforces the per-IP connection limit across all
 processes: it counts the address's index entries (at most the limit of them are read, so a
@@ -28,15 +29,17 @@ from strato.storage import Store, WriteTxn, u64
 TABLE: Final = "fanout_consumers"
 #: The rows of each address: ``remote + NUL + row key`` -> empty.
 BY_REMOTE: Final = "fanout_consumers_by_remote"
-STORE_NAME: Final = "relay-consumers"
 SCHEMA_VERSION: Final = 2
-#: The directory under the relay's data directory.
+#: The directory under the service's data directory.
 DIRECTORY: Final = "consumers"
 
 
 @dataclass(frozen=True, slots=True)
 class Consumer:
-    """A connected consumer as the admin API lists it."""
+    """A connected consumer as the admin API lists it: the process serving it and its serial
+    there, its address, the cursor it asked for, unix connect time, User-Agent, and the frames
+    sent to it (None where the process listing it does not serve it: the table holds no
+    counts)."""
 
     pid: int
     serial: int
@@ -44,6 +47,7 @@ class Consumer:
     cursor: int | None
     connected_at: float
     user_agent: str
+    events_sent: int | None = None
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -82,11 +86,12 @@ class ConsumerRegistry:
         self._remotes: dict[int, str] = {}
 
     @classmethod
-    def open(cls, data_dir: str | Path) -> ConsumerRegistry:
+    def open(cls, data_dir: str | Path, service: str) -> ConsumerRegistry:
+        """The table under the data directory of ``service`` (its store's name: ``relay``)."""
         path = Path(data_dir) / DIRECTORY
         store = Store.open(
             path,
-            name=STORE_NAME,
+            name=f"{service}-consumers",
             schema_version=SCHEMA_VERSION,
             tables=(TABLE, BY_REMOTE),
             sync=False,
