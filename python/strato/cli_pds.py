@@ -61,7 +61,9 @@ def add_pds_command(groups: Any) -> None:
         description=(
             "Run an AT Protocol personal data server: accounts (did:plc, created through the "
             "PLC directory), repositories, blobs, sync and the subscribeRepos firehose, all "
-            "kept in LMDB under --data-dir; a write is on disk before it is acknowledged. "
+            "kept in LMDB under --data-dir; a write is on disk before it is acknowledged. The "
+            "firehose is sent by the Rust frame writer (each frame encoded once for every "
+            "subscriber; one that stops reading is served from the log, then cut). "
             "Every option may also be given as the environment variable named in its help; "
             f"the private keys are sealed with a master key ({MASTER_KEY_ENV}, 64 hex digits, "
             "or --master-key-file). Ctrl-C (or SIGTERM) lets requests finish and stops."
