@@ -97,15 +97,16 @@ def open_log(
 
 class FirehoseService:
     """An event log and its ``subscribeRepos`` fan-out in one service, beside a Starlette app
-    (the 426 route, ``/metrics``); the test thread is the writer (:meth:`append`). The options
-    are the fan-out's (``max_backlog_frames``: the lag after which a subscriber that fell
-    behind is cut)."""
+    (the 426 route, ``/metrics``), held to ``limits``; the test thread is the writer
+    (:meth:`append`). The options are the fan-out's (``max_backlog_frames``: the lag after
+    which a subscriber that fell behind is cut)."""
 
     def __init__(
         self,
         path: Path,
         *,
         retention: Retention | None = None,
+        limits: ConnectionLimits | None = None,
         **options: Any,
     ) -> None:
         self.clock = Clock()
@@ -123,7 +124,7 @@ class FirehoseService:
             "127.0.0.1",
             0,
             stream=stream,
-            limits=ConnectionLimits(),
+            limits=limits if limits is not None else ConnectionLimits(),
             metrics=self.metrics,
         )
 
@@ -138,8 +139,8 @@ class FirehoseService:
         return self.fanout.connection_count
 
     def consumers(self) -> list[Consumer]:
-        """The consumer table's rows."""
-        return self.fanout.registry.list()
+        """The consumers the fan-out lists (with the frames sent to each)."""
+        return self.fanout.consumers()
 
     def append(self, t: str = "#commit", count: int = 1, **kwargs: Any) -> list[int]:
         """Append ``count`` events of type ``t`` in one transaction, then notify; their seqs."""

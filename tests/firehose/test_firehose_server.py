@@ -14,6 +14,7 @@ import httpx
 import pytest
 from firehose_helpers import FirehoseService, serve_stream, wait_for
 from strato.firehose import Frame, Retention, decode_frame
+from strato.serve.limits import ConnectionLimits
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
@@ -414,6 +415,30 @@ def test_consumers_are_listed_with_their_peer_and_frames_are_counted(
             await asyncio.to_thread(
                 wait_for, lambda: service.metric("strato_firehose_frames_sent_total") == 3
             )
+            assert [row.events_sent for row in service.consumers()] == [3, 0]
         await asyncio.to_thread(wait_for, lambda: not service.consumers())
 
     asyncio.run(run())
+
+
+def test_subscribers_hold_their_connection_slots_until_they_close(tmp_path: Path) -> None:
+    """Taken over from the HTTP server, a subscriber still counts under the service's
+    connection limits, for as long as it is connected."""
+    service = FirehoseService(tmp_path, limits=ConnectionLimits(max_connections_per_ip=2))
+
+    async def run(address: str) -> None:
+        async with connect(url(address)), connect(url(address)):
+            await subscribed(service, 2)
+            refused = await asyncio.to_thread(httpx.get, f"http://{address}/metrics")
+            assert (refused.status_code, refused.json()["error"]) == (503, "NotEnoughResources")
+        await asyncio.to_thread(wait_for, lambda: service.subscriber_count == 0)
+        served = await asyncio.to_thread(httpx.get, f"http://{address}/metrics")
+        assert served.status_code == 200
+
+    with serve_stream(service) as address:
+        asyncio.run(run(address))
+    refusals = service.metrics.registry.get_sample_value(
+        "strato_connections_refused_total",
+        {"service": "firehose-test", "reason": "max_connections_per_ip"},
+    )
+    assert refusals == 1
