@@ -159,9 +159,10 @@ class FirehoseService:
 
 
 @contextmanager
-def serve_stream(service: FirehoseService) -> Iterator[str]:
-    """Run ``service`` on 127.0.0.1 (any free port) in a thread; yields ``host:port``."""
-    with serve_service(service.service) as (url, _):
+def serve_stream(service: FirehoseService, **options: Any) -> Iterator[str]:
+    """Run ``service`` on 127.0.0.1 (any free port) in a thread (``options``: of
+    :func:`localnet.serve_service`); yields ``host:port``."""
+    with serve_service(service.service, **options) as (url, _):
         yield url.removeprefix("http://")
 
 

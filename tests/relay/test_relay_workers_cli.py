@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -332,6 +333,37 @@ def test_a_worker_that_dies_is_replaced(tmp_path: Path, pds: LocalPds) -> None:
         # The port is served again: the firehose by the new worker, the rest through it.
         assert httpx.get(f"{relay.url}/xrpc/_health").status_code == 200
         assert relay.process.poll() is None
+
+
+def test_an_upgrade_on_a_connection_handed_to_the_main_process_is_sent_to_a_new_one(
+    tmp_path: Path, pds: LocalPds
+) -> None:
+    """A request a worker hands over keeps its connection in the main process; a firehose
+    upgrade on it is answered 503 with Retry-After: 0 and closed: on a new connection a worker
+    serves it."""
+    upgrade = (
+        b"GET /xrpc/com.atproto.sync.subscribeRepos HTTP/1.1\r\nHost: x\r\n"
+        b"Upgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    with relay_process(tmp_path, pds, workers=1) as relay:
+        with socket.create_connection(("127.0.0.1", relay.port), timeout=TIMEOUT) as sock:
+            sock.sendall(b"GET /xrpc/_health HTTP/1.1\r\nHost: x\r\n\r\n")
+            answer = b""
+            while b'"version"' not in answer:
+                answer += sock.recv(65536)
+            assert answer.startswith(b"HTTP/1.1 200 ")
+            sock.sendall(upgrade)
+            refused = b""
+            while chunk := sock.recv(65536):
+                refused += chunk
+        head, _, body = refused.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 503 ")
+        assert b"Retry-After: 0" in head
+        assert json.loads(body)["error"] == "TryAgain"
+        with socket.create_connection(("127.0.0.1", relay.port), timeout=TIMEOUT) as sock:
+            sock.sendall(upgrade)
+            assert sock.recv(65536).startswith(b"HTTP/1.1 101 ")
 
 
 def test_a_second_relay_on_the_port_is_refused(tmp_path: Path, pds: LocalPds) -> None:

@@ -12,7 +12,8 @@ one running PLC directory, PDS and relay for the module.
 - the largest integer of the data model (2^63-1) in each integer field or parameter of an
   otherwise valid request: an answer (a 4xx, or done), not a server error nor a server that
   stays busy (a method that loops over it);
-- ``subscribeRepos`` with a 5,000-digit cursor (the PDS's, and the relay's Python endpoint): an
+- ``subscribeRepos`` with a 5,000-digit cursor (the PDS's, and the relay's, both
+  served by the fan-out): an
   error frame ``InvalidRequest``, then close 1008.
 """
 

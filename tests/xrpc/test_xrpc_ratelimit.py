@@ -98,6 +98,11 @@ def _request(peer: str, forwarded: list[str]) -> Request:
         (1, ["6.6.6.6, 1.1.1.1"], "1.1.1.1"),  # the client forged the first hop
         (2, ["6.6.6.6, 1.1.1.1", "2.2.2.2"], "1.1.1.1"),
         (3, ["1.1.1.1"], "1.1.1.1"),
+        (1, ["1.1.1.1:4711"], "1.1.1.1"),  # a proxy that adds the port
+        (1, ["[2001:db8::1]:4711"], "2001:db8::1"),
+        (1, ["2001:DB8:0::1"], "2001:db8::1"),
+        (1, ["unknown"], "10.0.0.9"),  # not an address: not believed
+        (1, ["x" * 600], "10.0.0.9"),
     ],
 )
 def test_client_ip(trusted: int, forwarded: list[str], expected: str) -> None:

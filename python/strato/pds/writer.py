@@ -5,8 +5,9 @@ of a write transaction. One thread runs them: it takes the first waiting piece o
 every other one queued by then (up to ``max_batch``), runs each in its own nested transaction
 (:meth:`strato.storage.WriteTxn.nested`, so a refused request leaves the others' writes
 whole), and commits them all at once, flushed to disk. Only then are the requests answered and
-the firehose told (:meth:`strato.firehose.Broadcaster.notify`): an acknowledged write survives
-``kill -9`` right after, and a subscriber never sees an event that could still be lost.
+the firehose told (``after_commit``: the log's :meth:`~strato.firehose.EventLog.notify`,
+which wakes the fan-out): an acknowledged write survives ``kill -9`` right after, and a
+subscriber never sees an event that could still be lost.
 
 Under load many requests share one fsync, which is where the throughput comes from; alone, a
 request waits for nothing but its own transaction.

@@ -13,6 +13,7 @@ them: uvicorn's HTTP protocol (:mod:`strato.serve.protocol`) and the relay's fan
 - The request head must be complete within ``header_timeout`` of the connection's accept or, on
   a kept-alive connection, of the first byte after the previous response: bytes trickling in do
   not extend it. A connection that does not make it is closed, counted as ``header_timeout``.
+  A head longer than 64 KiB gets a 431 and its connection is closed (``head_too_large``).
 - A kept-alive connection idle for ``keepalive_timeout`` after a response is closed, and so is
   one that sends nothing for as long while its request's body is awaited (counted as
   ``body_timeout``).
@@ -57,6 +58,10 @@ MAX_CONNECTIONS: Final = "max_connections"
 MAX_CONNECTIONS_PER_IP: Final = "max_connections_per_ip"
 HEADER_TIMEOUT: Final = "header_timeout"
 BODY_TIMEOUT: Final = "body_timeout"
+HEAD_TOO_LARGE: Final = "head_too_large"
+#: A request head (its line and headers) longer than this is answered 431 and its connection
+#: closed: uvicorn's httptools protocol sets no bound of its own.
+MAX_REQUEST_HEAD: Final = 64 * 1024
 
 _REFUSAL_BODY: Final = json.dumps(
     {"error": "NotEnoughResources", "message": "too many connections; try again later"}
@@ -69,6 +74,18 @@ REFUSAL: Final = (
     f"Retry-After: {RETRY_AFTER}\r\n"
     "Connection: close\r\n\r\n"
 ).encode() + _REFUSAL_BODY
+
+
+_HEAD_TOO_LARGE_BODY: Final = json.dumps(
+    {"error": "InvalidRequest", "message": "request head too large"}
+).encode()
+#: The whole answer to a request whose head passes :data:`MAX_REQUEST_HEAD`.
+HEAD_TOO_LARGE_ANSWER: Final = (
+    "HTTP/1.1 431 Request Header Fields Too Large\r\n"
+    "Content-Type: application/json\r\n"
+    f"Content-Length: {len(_HEAD_TOO_LARGE_BODY)}\r\n"
+    "Connection: close\r\n\r\n"
+).encode() + _HEAD_TOO_LARGE_BODY
 
 
 @dataclass(frozen=True)

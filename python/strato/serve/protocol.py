@@ -5,23 +5,26 @@ worker, goes through it.
 
 uvicorn closes a kept-alive connection idle after a response (``timeout_keep_alive``) but has no
 limit on the time to a complete request head, so a client that never sends one, or trickles it,
-holds its connection forever; and ``limit_concurrency`` answers 503 to requests, not to
-connections, so idle ones are never bounded. This protocol adds both: its connection is refused
-in ``connection_made`` when the server's guard has no slot for it, and a timer closes it unless
-the request head is complete in time. The timer starts at the accept and, on a kept-alive
-connection, at the first byte received after a response (uvicorn's keep-alive timer covers the
-wait for that byte); it is stopped when a head is complete and never restarted while one is
-being received. Once a head is complete the request's body must keep coming: a connection that
-sends nothing for the keep-alive timeout while the app waits for more of its body is closed
-(a slow-body client would otherwise hold its connection forever), unless the server itself
-stopped reading (the app has not taken what came) or has not yet asked for the body
-(``Expect: 100-continue``). A WebSocket upgrade keeps the slot until the WebSocket closes.
+holds its connection forever; ``limit_concurrency`` answers 503 to requests, not to
+connections, so idle ones are never bounded; and a request head may be of any size. This
+protocol adds all three: its connection is refused in ``connection_made`` when the server's
+guard has no slot for it, a head past about 64 KiB is answered 431 and its connection closed,
+and a timer closes it unless the request head is complete in time. The timer starts at the
+accept and, on a kept-alive connection, at the first byte received after a response (uvicorn's
+keep-alive timer covers the wait for that byte); it is stopped when a head is complete and
+never restarted while one is being received. Once a head is complete the request's body must
+keep coming: a connection that sends nothing for the keep-alive timeout while the app waits for
+more of its body is closed (a slow-body client would otherwise hold its connection forever),
+unless the server itself stopped reading (the app has not taken what came) or has not yet
+asked for the body (``Expect: 100-continue``). A WebSocket upgrade keeps the slot until the
+WebSocket closes.
 
 A server may take some WebSocket endpoints over from uvicorn (:data:`Takeover`, by path): the
 upgrade request's socket, its head and its slot are handed to the server's own code (the event
 stream's fan-out, which writes frames from Rust and so needs the socket itself) instead of to
-uvicorn's WebSocket protocol. The connection still counts under the server's caps until it
-closes.
+uvicorn's WebSocket protocol, with the path matched once percent-decoded (as the app's routes
+are). The connection still counts under the server's caps until it closes. An upgrade
+pipelined behind a request is taken over once that request's answer has gone out.
 """
 
 from __future__ import annotations
@@ -32,12 +35,16 @@ import socket
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, ClassVar, Final
+from urllib.parse import unquote
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from strato.serve.limits import (
     BODY_TIMEOUT,
+    HEAD_TOO_LARGE,
+    HEAD_TOO_LARGE_ANSWER,
     HEADER_TIMEOUT,
+    MAX_REQUEST_HEAD,
     REFUSAL,
     ConnectionGuard,
     Slot,
@@ -49,6 +56,9 @@ from strato.serve.limits import (
 #: connection closes. Called in the server's event loop; it must not block.
 Takeover = Callable[[socket.socket, bytes, Slot], None]
 _NONE: Final[Mapping[str, Takeover]] = MappingProxyType({})
+#: Seconds between looks at whether the answer to a request pipelined before an upgrade that is
+#: taken over has gone out.
+_PIPELINE_WAIT: Final = 0.01
 
 
 def guarded_protocol(
@@ -87,6 +97,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._body_timer: asyncio.TimerHandle | None = None
         #: When the connection last received bytes (the event loop's clock).
         self._received_at = 0.0
+        #: Bytes received since the request head being received began.
+        self._head_bytes = 0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._slot = self.guard.admit(peer_address(transport.get_extra_info("peername")))
@@ -104,6 +116,14 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().data_received(data)
         if self._upgraded:
             return
+        if self._head_timer is not None:  # the head is not complete yet
+            self._head_bytes += len(data)
+            if self._head_bytes > MAX_REQUEST_HEAD:
+                self._stop_head_timer()
+                self.guard.refuse(HEAD_TOO_LARGE)
+                self.transport.write(HEAD_TOO_LARGE_ANSWER)
+                self.transport.close()
+                return
         if not self._in_request():
             if self._head_timer is None:
                 self._start_head_timer()
@@ -126,11 +146,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._stop_head_timer()
+        self._head_bytes = 0
         super().on_headers_complete()
 
     def handle_websocket_upgrade(self) -> None:
         self._upgraded = True
-        takeover = self.websocket_takeovers.get(self.url.partition(b"?")[0].decode("latin-1"))
+        path = unquote(self.url.partition(b"?")[0].decode("latin-1"))
+        takeover = self.websocket_takeovers.get(path)
         if takeover is not None:
             self._take_over(takeover)
             return
@@ -146,8 +168,17 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         """Hand the connection to ``takeover``: a duplicate of its socket, the head rebuilt as
         uvicorn does for its own WebSocket protocol, and the slot; the transport is then
         aborted, which closes only uvicorn's descriptor (no shutdown: the TCP connection lives
-        on in the duplicate, and the event loop stops watching it first)."""
-        head = [self.scope["method"].encode(), b" ", self.url, b" HTTP/1.1\r\n"]
+        on in the duplicate, and the event loop stops watching it first). The answer to a
+        request pipelined before the upgrade goes out first: until it has, the connection
+        reads nothing more and the takeover waits."""
+        if self.transport.is_closing():
+            return
+        if self._in_request() or self.transport.get_write_buffer_size():
+            self.transport.pause_reading()
+            self.loop.call_later(_PIPELINE_WAIT, self._take_over, takeover)
+            return
+        version = self.scope.get("http_version", "1.1").encode()
+        head = [self.scope["method"].encode(), b" ", self.url, b" HTTP/", version, b"\r\n"]
         for name, value in self.scope["headers"]:
             head += [name, b": ", value, b"\r\n"]
         head.append(b"\r\n")
@@ -160,7 +191,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         assert slot is not None
         self._taken = True
         self.transport.abort()
-        takeover(socket.socket(fileno=fd), b"".join(head), slot)
+        sock = socket.socket(fileno=fd)
+        try:
+            takeover(sock, b"".join(head), slot)
+        except BaseException:
+            sock.close()
+            slot.release()
+            raise
 
     def _in_request(self) -> bool:
         """Between a complete head and the end of its response (the app's time, not limited)."""

@@ -16,6 +16,7 @@ Every limited response carries the reference's headers: ``RateLimit-Limit``,
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import time
 from collections.abc import Callable, Iterable
@@ -137,7 +138,8 @@ class SlidingWindow:
 def client_ip(request: HTTPConnection, trusted_proxies: int = 0) -> str:
     """The client's address: the socket peer, or with ``trusted_proxies`` > 0 (the number of
     reverse proxies in front of the server, ``--trust-proxy``) the address that many hops back
-    in ``X-Forwarded-For``, which only those proxies can have written."""
+    in ``X-Forwarded-For``, which only those proxies can have written. A hop that is not an IP
+    address (a proxy's ``unknown``, a client's junk) is not believed: the peer it is."""
     peer = request.client.host if request.client is not None else "unknown"
     return forwarded_client(peer, request.headers.getlist("x-forwarded-for"), trusted_proxies)
 
@@ -151,7 +153,21 @@ def forwarded_client(peer: str, forwarded_for: Iterable[str], trusted_proxies: i
     ]
     if not forwarded:
         return peer
-    return forwarded[-min(trusted_proxies, len(forwarded))]
+    return _address(forwarded[-min(trusted_proxies, len(forwarded))]) or peer
+
+
+def _address(hop: str) -> str | None:
+    """The IP address of an ``X-Forwarded-For`` hop (some proxies add the port: ``a.b.c.d:p``,
+    ``[v6]:p``), in its canonical form; None when it is none."""
+    host = hop
+    if hop.startswith("["):
+        host = hop[1:].partition("]")[0]
+    elif hop.count(":") == 1:
+        host = hop.partition(":")[0]
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        return None
 
 
 def tightest(statuses: list[LimitStatus]) -> LimitStatus | None:

@@ -30,10 +30,13 @@
 //! close frame (1008, `ConsumerTooSlow`) are sent. The writer cuts one the same way on its own,
 //! reporting [`Event::Stalled`], when frames wait for it and its socket has taken no byte for
 //! [`Config::stall_timeout`]: a subscriber that stops reading holds nothing for long, live,
-//! replaying or demoted. The writer answers pings, echoes a client's
-//! close, and half-closes before closing so the last frames are not lost to a reset. Every
-//! connection ends with one [`Event::Closed`] and its reason; Python learns of events by the
-//! readable [`Writer::notify_fd`] and takes them with [`Writer::take_events`].
+//! replaying or demoted; TCP keepalive finds a peer that vanished from a quiet stream within a
+//! minute. The writer answers pings (one pong waiting at most, answering the latest, so a ping
+//! flood queues nothing), echoes a client's close, and half-closes before closing so the last
+//! frames are not lost to a reset. It counts the data messages written whole, in all and per
+//! connection ([`Writer::sent`]). Every connection ends with one [`Event::Closed`] and its
+//! reason; Python learns of events by the readable [`Writer::notify_fd`] and takes them with
+//! [`Writer::take_events`].
 
 mod sys;
 pub mod wsframe;
@@ -65,6 +68,13 @@ const MAX_IOV: usize = 256;
 const READ_CHUNK: usize = 16 * 1024;
 /// How long a half-closed connection may take to close its side before it is closed anyway.
 const LINGER: Duration = Duration::from_secs(2);
+/// TCP keepalive of every connection: a peer that vanishes without a word (a lost route, a
+/// machine switched off) is found within a minute on a quiet stream, where the stall timeout
+/// (which needs frames waiting) would never fire: probes after 30 s of silence, every 10 s,
+/// three unanswered and the connection fails.
+const KEEPALIVE_IDLE_SECS: i32 = 30;
+const KEEPALIVE_INTERVAL_SECS: i32 = 10;
+const KEEPALIVE_PROBES: i32 = 3;
 
 /// The writer's limits.
 #[derive(Clone, Debug)]
@@ -244,6 +254,13 @@ impl Writer {
     /// connections get broadcasts at once; others after [`Writer::go_live`].
     pub fn add(&self, fd: OwnedFd, live: bool) -> io::Result<u64> {
         sys::set_nonblocking(fd.as_raw_fd())?;
+        // Best effort: a socket that is not TCP (a test's Unix socket) has no keepalive.
+        let _ = sys::set_keepalive(
+            fd.as_raw_fd(),
+            KEEPALIVE_IDLE_SECS,
+            KEEPALIVE_INTERVAL_SECS,
+            KEEPALIVE_PROBES,
+        );
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let sent = Arc::new(AtomicU64::new(0));
         lock(&self.shared.sent).insert(id, Arc::clone(&sent));
@@ -444,11 +461,19 @@ impl Conn {
             }
             match message {
                 wsframe::Incoming::Ping(payload) => {
-                    // A control frame may go between messages, not inside one.
+                    // A control frame may go between messages, not inside one. One pong waits
+                    // at most: it answers the latest ping for every earlier one (RFC 6455
+                    // 5.5.3), so a client flooding pings grows nothing here.
                     let pong: Message = wsframe::message(wsframe::OP_PONG, &payload).into();
-                    self.queued_bytes += pong.len();
                     let at = usize::from(self.offset > 0).min(self.queue.len());
-                    self.queue.insert(at, pong);
+                    self.queued_bytes += pong.len();
+                    match self.queue.get_mut(at) {
+                        Some(waiting) if wsframe::opcode(waiting) == wsframe::OP_PONG => {
+                            self.queued_bytes -= waiting.len();
+                            *waiting = pong;
+                        }
+                        _ => self.queue.insert(at, pong),
+                    }
                 }
                 wsframe::Incoming::Close(code) => {
                     self.truncate_to_boundary();
@@ -1089,6 +1114,88 @@ mod tests {
         let mut out = vec![0x80 | opcode, 0x80 | payload.len() as u8, 0, 0, 0, 0];
         out.extend_from_slice(payload);
         out
+    }
+
+    fn socket_option(fd: &OwnedFd, level: libc::c_int, name: libc::c_int) -> libc::c_int {
+        let mut value: libc::c_int = -1;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: `value` and `len` outlive the call; the kernel writes at most `len` bytes.
+        let got = unsafe {
+            libc::getsockopt(
+                fd.as_raw_fd(),
+                level,
+                name,
+                (&mut value as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        };
+        assert_eq!(got, 0);
+        value
+    }
+
+    #[test]
+    fn every_connection_gets_tcp_keepalive() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let writer = Writer::start(config(100)).unwrap();
+        let (fd, _client) = pair(&listener);
+        let same_socket = fd.try_clone().unwrap();
+        writer.add(fd, true).unwrap();
+        let options = [
+            socket_option(&same_socket, libc::SOL_SOCKET, libc::SO_KEEPALIVE),
+            socket_option(&same_socket, libc::IPPROTO_TCP, libc::TCP_KEEPIDLE),
+            socket_option(&same_socket, libc::IPPROTO_TCP, libc::TCP_KEEPINTVL),
+            socket_option(&same_socket, libc::IPPROTO_TCP, libc::TCP_KEEPCNT),
+        ];
+        assert_eq!(options, [1, 30, 10, 3]);
+    }
+
+    #[test]
+    fn a_ping_flood_keeps_one_pong_waiting() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let writer = Writer::start(config(100)).unwrap();
+        let (fd, mut client) = pair(&listener);
+        writer.add(fd, true).unwrap();
+        // A small receive buffer (no autotuning): 25 MB of pongs, one per ping, would be far
+        // more than the socket buffers hold while the client reads nothing.
+        let small: libc::c_int = 4096;
+        // SAFETY: `small` is a c_int that outlives the call.
+        let set = unsafe {
+            libc::setsockopt(
+                client.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUF,
+                (&small as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(set, 0);
+        let total = 200_000usize;
+        let mut pings = Vec::with_capacity(total * 131);
+        for i in 0..total {
+            pings.extend(masked(wsframe::OP_PING, &[(i % 251) as u8; 125]));
+        }
+        client.write_all(&pings).unwrap();
+        // While the writer reads the flood (and after), at most one pong waits besides one
+        // begun: each ping answers for the ones before it.
+        for _ in 0..200 {
+            std::thread::sleep(Duration::from_millis(5));
+            let queued = writer.stats().queued_messages;
+            assert!(queued <= 2, "{queued} messages queued");
+        }
+        client
+            .write_all(&masked(wsframe::OP_CLOSE, &[0x03, 0xE8]))
+            .unwrap();
+        let mut received = Vec::new();
+        client.read_to_end(&mut received).unwrap();
+        let pong_len = wsframe::message(wsframe::OP_PONG, &[0; 125]).len();
+        let close = wsframe::close_message(1000, "");
+        assert!(received.ends_with(&close));
+        let pongs = (received.len() - close.len()) / pong_len;
+        assert_eq!(pongs * pong_len + close.len(), received.len());
+        assert!(
+            0 < pongs && pongs < total,
+            "{pongs} pongs for {total} pings"
+        );
     }
 
     #[test]

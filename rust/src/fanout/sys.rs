@@ -106,6 +106,31 @@ pub fn set_nonblocking(fd: RawFd) -> io::Result<()> {
     Ok(())
 }
 
+/// Turns on TCP keepalive for `fd`: probes after `idle` seconds of silence, every `interval`
+/// seconds, `count` of them unanswered and the socket fails (its next read reports it). Not a
+/// TCP socket: an error, which the caller may ignore.
+pub fn set_keepalive(fd: RawFd, idle: i32, interval: i32, count: i32) -> io::Result<()> {
+    let options = [
+        (libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1),
+        (libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, idle),
+        (libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, interval),
+        (libc::IPPROTO_TCP, libc::TCP_KEEPCNT, count),
+    ];
+    for (level, name, value) in options {
+        // SAFETY: `value` is a c_int that outlives the call; the kernel reads 4 bytes of it.
+        check(unsafe {
+            libc::setsockopt(
+                fd,
+                level,
+                name,
+                (&value as *const i32).cast(),
+                std::mem::size_of::<i32>() as libc::socklen_t,
+            )
+        })?;
+    }
+    Ok(())
+}
+
 /// One vectored send of `slices` (a `writev` that never raises SIGPIPE on a closed peer).
 pub fn send_vectored(fd: RawFd, slices: &[IoSlice<'_>]) -> io::Result<usize> {
     // SAFETY: an all-zero msghdr is valid (no name, no control data).

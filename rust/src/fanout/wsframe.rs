@@ -9,10 +9,15 @@ pub const OP_PONG: u8 = 0xA;
 /// A control frame's payload is at most this long.
 pub const MAX_CONTROL_PAYLOAD: usize = 125;
 
-/// Whether a whole message (as [`message`] writes it) carries data, not a control frame
-/// (control opcodes have their high bit set, RFC 6455 section 5.5).
+/// The opcode of a whole message (as [`message`] writes it); 0 for an empty slice.
+pub fn opcode(message: &[u8]) -> u8 {
+    message.first().map_or(0, |first| first & 0x0F)
+}
+
+/// Whether a whole message carries data, not a control frame (control opcodes have their high
+/// bit set, RFC 6455 section 5.5).
 pub fn is_data(message: &[u8]) -> bool {
-    message.first().is_some_and(|first| first & 0x08 == 0)
+    !message.is_empty() && opcode(message) & 0x08 == 0
 }
 
 /// A whole unfragmented server-to-client message: FIN, `opcode`, unmasked length, payload.

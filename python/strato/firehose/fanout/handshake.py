@@ -21,7 +21,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from typing import Final
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from strato.datamodel import to_int64
 from strato.errors import DataModelError, EventStreamError
@@ -76,7 +76,11 @@ def head_end(buffer: bytes | bytearray) -> int:
 
 
 def parse_request(head: bytes, *, path: str) -> UpgradeRequest:
-    """Parse a request head (through its blank line) that must open a WebSocket at ``path``."""
+    """Parse a request head (through its blank line) that must open a WebSocket at ``path``
+    (compared once percent-decoded, as an ASGI server routes it); a head over
+    :data:`MAX_HEAD_BYTES` is refused (431) before it is read."""
+    if len(head) > MAX_HEAD_BYTES:
+        raise HandshakeError(431, "InvalidRequest", "request head too large")
     try:
         text = head.decode("latin-1")
         request_line, *header_lines = text[: head_end(head) - 4].split("\r\n")
@@ -85,15 +89,15 @@ def parse_request(head: bytes, *, path: str) -> UpgradeRequest:
         raise HandshakeError(400, "InvalidRequest", "malformed request line") from err
     if version != "HTTP/1.1":
         raise HandshakeError(400, "InvalidRequest", "HTTP/1.1 required")
-    headers: dict[str, str] = {}
+    values: dict[str, list[str]] = {}
     for line in header_lines:
         name, sep, value = line.partition(":")
         if not sep or not name or name != name.strip():
             raise HandshakeError(400, "InvalidRequest", "malformed header line")
-        key = name.lower()
-        headers[key] = f"{headers[key]}, {value.strip()}" if key in headers else value.strip()
+        values.setdefault(name.lower(), []).append(value.strip())
+    headers = {key: ", ".join(repeated) for key, repeated in values.items()}
     url = urlsplit(target)
-    if url.path != path:
+    if unquote(url.path) != path:
         raise HandshakeError(404, "NotFound", "no such endpoint here")
     if method != "GET":
         raise HandshakeError(405, "InvalidRequest", "GET required")
@@ -110,7 +114,7 @@ def parse_request(head: bytes, *, path: str) -> UpgradeRequest:
     except (ValueError, binascii.Error) as err:
         raise HandshakeError(400, "InvalidRequest", "bad Sec-WebSocket-Key") from err
     return UpgradeRequest(
-        url.path,
+        path,
         parse_qs(url.query),
         key,
         headers.get("user-agent", ""),

@@ -15,7 +15,9 @@ With workers (``workers >= 1``), the main process binds the service's address wi
 on it (``accept=False``), and the companion (run once the app has started) starts the workers:
 they accept every connection on that address (``SO_REUSEPORT``), serve ``subscribeRepos``
 themselves, and hand every other request (XRPC, admin, ``/metrics``, ``/xrpc/_health``) to the
-main process's uvicorn server through the hand-off socket ``<data dir>/fanout.sock``. Their
+main process's uvicorn server through the hand-off socket ``<data dir>/fanout.sock``. An upgrade
+that comes to the main process anyway, on a connection kept alive after such a request, is
+answered 503 with ``Retry-After: 0`` and closed: on a new connection a worker takes it. Their
 metrics (written under ``<data dir>/fanout-metrics``) are exposed on the main ``/metrics``. Each
 worker holds the connections it accepts to the options' connection limits (its own share of
 the open-file limit when no cap is given); a request it hands over counts in the main process,
@@ -145,6 +147,7 @@ def stream_service(
         companion=with_workers,
         limits=limits,
         metrics=metrics,
+        takeovers={stream.options.path: _on_a_new_connection},
     )
 
 
@@ -164,6 +167,29 @@ async def _upgrade_required(request: Request) -> Response:
 
 def _unattached(fanout: Fanout) -> contextlib.AbstractContextManager[None]:
     return contextlib.nullcontext()
+
+
+_NEW_CONNECTION_BODY: Final = (
+    b'{"error":"TryAgain","message":"subscribeRepos is served on a new connection"}'
+)
+#: The answer to an upgrade that reaches the main process of a service with workers (on a
+#: connection kept alive after a request a worker handed over): the client tries again at
+#: once, on a new connection, which a worker takes.
+NEW_CONNECTION_ANSWER: Final = (
+    b"HTTP/1.1 503 Service Unavailable\r\n"
+    b"Content-Type: application/json\r\n"
+    b"Content-Length: " + str(len(_NEW_CONNECTION_BODY)).encode() + b"\r\n"
+    b"Retry-After: 0\r\n"
+    b"Connection: close\r\n\r\n" + _NEW_CONNECTION_BODY
+)
+
+
+def _on_a_new_connection(sock: socket.socket, head: bytes, slot: Slot) -> None:
+    """The main process's takeover when workers serve the stream: ask for a new connection."""
+    with contextlib.suppress(OSError):
+        sock.send(NEW_CONNECTION_ANSWER)
+    sock.close()
+    slot.release()
 
 
 class FanoutTakeover:
