@@ -30,8 +30,9 @@ Then, either way:
 - older than the window: ``#info OutdatedCursor``, then the whole window; ``cursor=0``: the
   whole window; no cursor: live only, from the log's head when it connected; otherwise events
   with ``seq > cursor``, then live (a reconnect never sees an event twice);
-- replay runs in batches under flow control (the next batch is read once the writer has sent
-  the last), then the connection joins the live set in the same step as its last check, so it
+- replay runs in batches under flow control (a batch is read while the writer sends the one
+  before, and queued once that one is out: two batches per subscriber at most), then, its
+  replay sent, the connection joins the live set in the same step as its last check, so it
   sees every seq once, in order;
 - live frames go to every live connection as one broadcast per batch read from the log, tagged
   with the seq broadcast before it: one frame, the same bytes, for every subscriber;
@@ -443,9 +444,16 @@ class FanoutServer:
             # What the live stream left queued goes out before anything is read from the log
             # for it: a stalled subscriber holds no batch of its own on top of it.
             await self._send(conn_id, conn, [])
+        # One batch may be with the writer while the next is read from the log: reading and
+        # sending overlap, and a replaying subscriber holds two batches at most.
+        queued = False
         while not conn.closed:
             target = self.published
             if conn.last >= target:
+                if queued:  # live only once the replay is out: a live queue is judged
+                    await self._drained(conn)
+                    queued = False
+                    continue
                 if conn.last == target:
                     self.writer.go_live(conn_id)
                     self._lagging.pop(conn_id, None)
@@ -459,13 +467,24 @@ class FanoutServer:
             if not events:  # pruned while we replayed: nothing left up to target
                 conn.last = target
                 continue
+            if queued:
+                await self._drained(conn)
+                if conn.closed:
+                    return
             conn.last = events[-1].seq
-            await self._send(conn_id, conn, [event.frame for event in events])
+            conn.drained.clear()
+            self.writer.send(conn_id, [event.frame for event in events])
+            queued = True
 
     async def _send(self, conn_id: int, conn: _Conn, frames: list[bytes]) -> None:
         """Queue ``frames`` to one connection and wait until its queue is empty or it closed."""
         conn.drained.clear()
         self.writer.send(conn_id, frames)
+        await self._drained(conn)
+
+    @staticmethod
+    async def _drained(conn: _Conn) -> None:
+        """Wait until the writer has sent everything queued to ``conn``, or it closed."""
         if not conn.closed:  # a connection closed already sets ``drained`` no more
             await conn.drained.wait()
 
