@@ -362,7 +362,7 @@ def replay(peer: Peer, events: int) -> tuple[float, int]:
     if seqs != (1, events, events):
         raise RuntimeError(f"{peer.name}: replay gave seqs {seqs[0]}..{seqs[1]} in {seqs[2]}"
                            " messages")  # fmt: skip
-    return result.seconds, result.payload_bytes
+    return result.seconds, result.wire_bytes
 
 
 async def live(peer: Peer, subscribers: int, events: int, log: Path) -> tuple[float, str]:

@@ -28,9 +28,11 @@ writes are not announced to it), so nothing the writer does is timed.
   first and last messages, are checked. The server's CPU time over the rounds is read from
   ``/proc/<pid>/stat`` (all its threads).
 
-The clients parse WebSocket frame headers (about 1 µs of Python per message), on the same cores
-as the server; ``--client-procs`` spreads them. Trees alternate (``--repeat`` runs of each, old
-then new); the best run of each is shown. Refuses a strato debug build unless ``--allow-debug``.
+The clients parse WebSocket frame headers (about 0.5 µs of Python per message), on the same
+cores as the server; ``--client-procs`` spreads them. Trees alternate (``--repeat`` runs of
+each, old then new); the best run of each is shown. Then the harness's own ceiling: the same
+clients and rounds against :class:`BareServer` (no log, no fan-out logic; ``--no-ceiling``
+skips it). Refuses a strato debug build unless ``--allow-debug``.
 
     python benches/pds_fanout_bench.py --old-tree ../old [--subscribers 100] [--markdown]
 """
@@ -38,15 +40,19 @@ then new); the best run of each is shown. Refuses a strato debug build unless ``
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import functools
+import hashlib
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,6 +68,7 @@ WARMUP = 10
 #: The goal: deliveries/s of the new tree over the old one's, at this many subscribers.
 GOAL_SUBSCRIBERS = 100
 GOAL_RATIO = 5.0
+WEBSOCKET_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 #: A closed port: the PDS's PLC directory (nothing here creates an account).
 CLOSED_PLC_URL = "http://127.0.0.1:9"
 
@@ -245,25 +252,31 @@ def measure_replay(server: Server, writer: LogWriter, args: argparse.Namespace) 
 
 
 def measure_live(
-    server: Server, writer: LogWriter, subscribers: int, args: argparse.Namespace
+    port: int,
+    append: Callable[[int], tuple[int, int]],
+    cpu_seconds: Callable[[], float],
+    subscribers: int,
+    args: argparse.Namespace,
 ) -> Live:
-    """The warm-up round, then ``args.rounds`` timed rounds to ``subscribers`` subscribers."""
-    clients = Subscribers(server.port, SUBSCRIBE_REPOS_PATH, subscribers, args.client_procs)
+    """The warm-up round, then ``args.rounds`` timed rounds to ``subscribers`` subscribers of
+    the server on ``port``, each round's events given by ``append`` (which returns their first
+    and last seqs); the server's CPU time over the rounds from ``cpu_seconds``."""
+    clients = Subscribers(port, SUBSCRIBE_REPOS_PATH, subscribers, args.client_procs)
     seconds = cpu = 0.0
     try:
         clients.wait_ready()
         time.sleep(1.0)  # the server registers a subscriber after its 101
         clients.start_round(0)
-        first, last = writer.append(WARMUP)
+        first, last = append(WARMUP)
         clients.wait_all(WARMUP, args.round_timeout)
         received = WARMUP
         for _ in range(args.rounds):
             clients.start_round(received)
-            before = server.cpu_seconds()
-            _, last = writer.append(args.round_events)
+            before = cpu_seconds()
+            _, last = append(args.round_events)
             received += args.round_events
             seconds += clients.wait_all(received, args.round_timeout)
-            cpu += server.cpu_seconds() - before
+            cpu += cpu_seconds() - before
     finally:
         outcomes = clients.close()
     wrong = [o for o in outcomes if (o.messages, o.first_seq, o.last_seq, o.problem)
@@ -288,11 +301,87 @@ def run_tree(tree: Path, args: argparse.Namespace) -> dict[str, float]:
             if args.replay:
                 figures[replay_key(args)] = measure_replay(server, writer, args)
             for subscribers in args.subscribers:
-                live = measure_live(server, writer, subscribers, args)
+                live = measure_live(
+                    server.port, writer.append, server.cpu_seconds, subscribers, args
+                )
                 figures[live_key(subscribers)] = live.rate
                 figures[cpu_key(subscribers)] = live.cpu_us
         finally:
             writer.close()
+    return figures
+
+
+class BareServer:
+    """The harness's own ceiling: no log and no fan-out logic, in this process. It answers the
+    handshakes, and sends each round's frames, framed and joined once, to every subscriber
+    with one ``sendall`` each (a thread per subscriber)."""
+
+    def __init__(self, frame_bytes: int) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0), backlog=1024)
+        self.port = int(self.listener.getsockname()[1])
+        self.connections: list[socket.socket] = []
+        self.frame_bytes = frame_bytes
+        self.filler = os.urandom(frame_bytes)
+        self.head = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                sock, _ = self.listener.accept()
+            except OSError:  # closed
+                return
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += sock.recv(4096)
+            key = next(line.split(b":", 1)[1].strip() for line in head.split(b"\r\n")
+                       if line.lower().startswith(b"sec-websocket-key:"))  # fmt: skip
+            accept = base64.b64encode(hashlib.sha1(key + WEBSOCKET_GUID).digest())
+            self.connections.append(sock)
+            sock.sendall(
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade"
+                b"\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+            )
+
+    def append(self, count: int) -> tuple[int, int]:
+        first, self.head = self.head + 1, self.head + count
+        data = b"".join(
+            websocket_frame(commit_frame(seq, self.frame_bytes, self.filler))
+            for seq in range(first, self.head + 1)
+        )
+        senders = [threading.Thread(target=sock.sendall, args=(data,)) for sock in self.connections]
+        for sender in senders:
+            sender.start()
+        for sender in senders:
+            sender.join()
+        return first, self.head
+
+    def close(self) -> None:
+        self.listener.close()
+        for sock in self.connections:
+            sock.close()
+
+
+def websocket_frame(payload: bytes) -> bytes:
+    """A server's binary WebSocket frame."""
+    size = len(payload)
+    if size < 126:
+        return bytes((0x82, size)) + payload
+    if size < 1 << 16:
+        return bytes((0x82, 126)) + size.to_bytes(2, "big") + payload
+    return bytes((0x82, 127)) + size.to_bytes(8, "big") + payload
+
+
+def measure_ceiling(args: argparse.Namespace) -> dict[str, float]:
+    """The live rounds against :class:`BareServer`, by subscriber count."""
+    figures = {}
+    for subscribers in args.subscribers:
+        server = BareServer(args.frame_bytes)
+        try:
+            live = measure_live(server.port, server.append, time.process_time, subscribers, args)
+        finally:
+            server.close()
+        figures[live_key(subscribers)] = live.rate
     return figures
 
 
@@ -372,6 +461,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--client-procs", type=int, default=2, help="processes of subscribers")
     parser.add_argument("--repeat", type=int, default=2, help="runs of each tree (best shown)")
     parser.add_argument("--python", default=sys.executable, help="interpreter of the servers")
+    parser.add_argument(
+        "--no-ceiling", action="store_true", help="skip the harness's ceiling (a bare server)"
+    )
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     parser.add_argument("--write", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -398,6 +490,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 results[label].setdefault(key, []).append(value)
             summary = ", ".join(f"{key} {value:,.2f}" for key, value in figures.items())
             print(f"run {run + 1} {label}: {summary}", file=sys.stderr, flush=True)
+    ceiling = {} if args.no_ceiling else measure_ceiling(args)
     extra = [f"{label} tree: {tree} ({commit_of(tree)})" for label, tree in trees.items()]
     extra.append(
         f"frames: {args.frame_bytes} bytes; rounds: {args.rounds} x {args.round_events} events;"
@@ -408,9 +501,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     table, shown = report(results, list(trees), args.markdown)
     print(table)
+    for key, rate in ceiling.items():
+        print(
+            f"\nthe harness's ceiling (same clients and rounds, a bare server): {key} {rate:,.0f}"
+        )
     if args.json:
         args.json.write_text(json.dumps({"trees": {k: str(v) for k, v in trees.items()},
-                                         "values": shown}))  # fmt: skip
+                                         "values": shown, "ceiling": ceiling}))  # fmt: skip
     return 0
 
 

@@ -1,6 +1,6 @@
 """Raw-socket ``subscribeRepos`` clients for the firehose benches, cheap enough not to be the
 limit: the WebSocket handshake on a plain socket, then the server's frames parsed from their
-headers only (messages counted and sized, pings answered); the payloads of the first and the
+headers only (messages counted, pings answered); the payloads of the first and the
 last message are kept, and only those two are decoded, to check their seqs.
 
 - :class:`Messages`: the parser of one server-to-client stream;
@@ -88,27 +88,37 @@ def pong(payload: bytes) -> bytes:
     return bytes((_PONG, 0x80 | len(payload))) + b"\0\0\0\0" + payload
 
 
-def _long_length(buf: bytearray, pos: int, end: int) -> tuple[int, int]:
-    """Where the payload of the frame at ``pos`` starts and its size, for a size in 2 or 8
-    bytes; past ``end`` (and size 0) when the header is not all there yet."""
+def _frame(buf: bytearray, pos: int) -> tuple[int, int]:
+    """Where the payload of the (complete) frame at ``pos`` starts and ends."""
     marker = buf[pos + 1]
+    if marker < 126:
+        return pos + 2, pos + 2 + marker
     width = 2 if marker == 126 else 8
+    start = pos + 2 + width
+    return start, start + int.from_bytes(buf[pos + 2 : start], "big")
+
+
+def _long_frame_end(buf: bytearray, pos: int, end: int) -> int:
+    """The end of the frame at ``pos`` whose size takes 2 or 8 bytes; past ``end`` while its
+    header is not all there."""
+    marker = buf[pos + 1]
     if marker > 127:
         raise ProtocolError("a masked frame from the server")
-    if end - pos < 2 + width:
-        return end + 1, 0
-    return pos + 2 + width, int.from_bytes(buf[pos + 2 : pos + 2 + width], "big")
+    if end - pos < (4 if marker == 126 else 10):
+        return end + 1
+    return _frame(buf, pos)[1]
 
 
 class Messages:
     """The binary messages of one server-to-client WebSocket stream (the server never masks nor
-    fragments; control frames are answered or noted): ``count`` and ``payload_bytes`` so far,
-    the payloads of the ``first`` and ``last`` ones, the pongs owed, whether a close came."""
+    fragments; control frames are answered or noted): ``count`` so far and their ``wire_bytes``
+    (headers included), the payloads of the ``first`` and ``last`` ones, the pongs owed,
+    whether a close came."""
 
     def __init__(self, initial: bytes = b"") -> None:
         self.buffer = bytearray(initial)
         self.count = 0
-        self.payload_bytes = 0
+        self.wire_bytes = 0
         self.first: bytes | None = None
         self.last: bytes | None = None
         self.pongs: list[bytes] = []
@@ -119,39 +129,49 @@ class Messages:
         message (``count`` never passes it; the bytes after it are left unread)."""
         buf = self.buffer
         buf += data
+        room = limit - self.count if limit else -1
+        if not room:
+            return 0
         end = len(buf)
-        pos = count = payload = 0
-        total = self.count
-        first = last = (0, 0)
-        # one loop with the common case inline: this runs once per frame per subscriber
+        pos = count = control = 0
+        last = -1
+        # The loop runs once per frame per subscriber: only what each frame needs is in it
+        # (the payloads of the first and last messages are found afterwards).
         while end - pos >= 2:
             size = buf[pos + 1]
-            head = pos + 2
-            if size > 125:
-                head, size = _long_length(buf, pos, end)
-            stop = head + size
+            if size < 126:
+                stop = pos + 2 + size
+            elif size == 126 and end - pos >= 4:
+                stop = pos + 4 + ((buf[pos + 2] << 8) | buf[pos + 3])
+            else:
+                stop = _long_frame_end(buf, pos, end)
             if stop > end:
                 break
             if buf[pos] == _BINARY:
                 count += 1
-                payload += size
-                last = (head, stop)
-                if count == 1:
-                    first = last
-                if total + count == limit:
+                last = pos
+                if count == room:
                     pos = stop
                     break
             else:
-                self._control(buf[pos], bytes(buf[head:stop]))
+                control += stop - pos
+                self._control(buf[pos], bytes(buf[slice(*_frame(buf, pos))]))
             pos = stop
         if count:
             if self.first is None:
-                self.first = bytes(buf[first[0] : first[1]])
-            self.last = bytes(buf[last[0] : last[1]])
-            self.count = total + count
-            self.payload_bytes += payload
+                self.first = self._first_payload(buf)
+            self.last = bytes(buf[slice(*_frame(buf, last))])
+            self.count += count
+            self.wire_bytes += pos - control
         del buf[:pos]
         return count
+
+    @staticmethod
+    def _first_payload(buf: bytearray) -> bytes:
+        pos = 0
+        while buf[pos] != _BINARY:
+            pos = _frame(buf, pos)[1]
+        return bytes(buf[slice(*_frame(buf, pos))])
 
     def _control(self, first_byte: int, payload: bytes) -> None:
         if first_byte == _PING:
@@ -179,11 +199,12 @@ class Messages:
 @dataclass(frozen=True)
 class Replay:
     """What a replaying subscriber read: seconds from before its connect to its last message,
-    the messages, their payload bytes, and the seqs of the first and last."""
+    the messages, their bytes on the wire (frame headers included), and the seqs of the first
+    and last."""
 
     seconds: float
     messages: int
-    payload_bytes: int
+    wire_bytes: int
     first_seq: int | None
     last_seq: int | None
 
@@ -214,7 +235,7 @@ def _replay_process(port: int, path: str, events: int, out: Connection) -> None:
         elapsed = time.perf_counter() - started
         sock.close()
         first, last = stream.seqs()
-        out.send(Replay(elapsed, stream.count, stream.payload_bytes, first, last))
+        out.send(Replay(elapsed, stream.count, stream.wire_bytes, first, last))
     except Exception as error:  # reported to the parent, which raises it
         out.send(f"{type(error).__name__}: {error}")
     finally:
