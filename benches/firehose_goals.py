@@ -90,7 +90,7 @@ def goal_replay(args: argparse.Namespace, logs: Path) -> list[Row]:
     figures = logs / "pds_bench.json"
     command = [args.python, str(HERE / "pds_bench.py"), "--phases", "replay"]
     command += ["--replay", str(args.replay), "--millipds-venv", str(args.millipds_venv)]
-    command += ["--json", str(figures), "--markdown"]
+    command += ["--json", str(figures), "--markdown", *shlex.split(args.pds_args)]
     run(command, args.new_tree, logs / "pds_bench.md")
     results = json.loads(figures.read_text())
     key = "replay events/s"
@@ -105,6 +105,7 @@ def goal_fanout(args: argparse.Namespace, logs: Path) -> list[Row]:
     command = [args.python, str(HERE / "pds_fanout_bench.py"), "--old-tree", str(args.old_tree)]
     command += ["--new-tree", str(args.new_tree), "--json", str(figures), "--markdown"]
     command += ["--quick"] if args.quick else []
+    command += shlex.split(args.fanout_args)
     run(command, args.new_tree, logs / "pds_fanout_bench.md")
     results = json.loads(figures.read_text())
     values = results["values"]
@@ -187,6 +188,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--goals", default="1,2,3", help="which goals to measure (default all)")
     parser.add_argument("--replay", type=int, default=100_000, help="events replayed (goal 1)")
     parser.add_argument("--relay-runs", type=int, default=5, help="runs of each tree (goal 3)")
+    parser.add_argument("--pds-args", default="", help="more options for pds_bench.py (goal 1)")
+    parser.add_argument(
+        "--fanout-args", default="", help="more options for pds_fanout_bench.py (goal 2)"
+    )
     parser.add_argument(
         "--relay-args", default="", help="more options for relay_fanout_bench.py (goal 3)"
     )
