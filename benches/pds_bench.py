@@ -1,7 +1,9 @@
 """strato's PDS against millipds over HTTP and WebSockets on loopback, with the same harness in
 the same run: createRecord at concurrency 1/16/64 and getRecord at 16 (load from ``wrk``),
-``getRepo`` of 10k- and 100k-record repositories, firehose replay from cursor 0 and live
-fan-out to 1/10/100 subscribers, and each server's memory (VmHWM/VmRSS from ``/proc``).
+``getRepo`` of 10k- and 100k-record repositories, firehose replay from cursor 0 (100,000
+events by default, read by a raw-socket client in a process of its own: :mod:`wsclient`) and
+live fan-out to 1/10/100 subscribers, and each server's memory (VmHWM/VmRSS from ``/proc``).
+``--phases`` picks some of them (``--phases replay``: the firehose replay goal alone).
 
 Each server runs as its own subprocess on a fresh data directory, one after the other, alone on
 the machine while it is measured; both flush every transaction before answering (strato: LMDB
@@ -42,10 +44,10 @@ from typing import Any
 import httpx
 from benchlib import build_profile, environment, refuse_debug, render
 from strato.car import read_car
-from strato.dagcbor import decode_multi
 from strato.syntax import TID
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from wsclient import frame_seq, run_replay
 
 HERE = Path(__file__).resolve().parent
 WRK_SCRIPT = HERE / "pds_wrk.lua"
@@ -58,6 +60,9 @@ SUBSCRIBERS = (1, 10, 100)
 #: Accounts: the one written to by the load, and one per getRepo size.
 MAIN_HANDLE = "bench.test"
 WRITES_PER_CALL = 200
+#: createRecord connections of wrk while it fills the log for the replay.
+TOP_UP_CONNECTIONS = 32
+PHASES = ("writes", "replay", "live", "repos")
 
 
 def repo_handle(size: int) -> str:
@@ -129,6 +134,10 @@ class Peer:
     @property
     def ws_url(self) -> str:
         return "ws" + self.url.removeprefix("http")
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
 
     @property
     def main(self) -> Account:
@@ -303,13 +312,6 @@ def create_env(account: Account, limit: int = 0) -> dict[str, str]:
 # -- firehose -----------------------------------------------------------------------------------
 
 
-def frame_seq(frame: bytes) -> int:
-    header, body = decode_multi(frame)
-    if header.get("op") != 1:
-        raise RuntimeError(f"error frame: {body}")
-    return int(body["seq"])
-
-
 async def current_seq(peer: Peer) -> int:
     """The seq of a new event: one createRecord, read by a live subscriber."""
     async with (
@@ -321,42 +323,46 @@ async def current_seq(peer: Peer) -> int:
         return frame_seq(await ws.recv(decode=False))
 
 
-async def top_up(peer: Peer, events: int) -> int:
-    """createRecords (16 at a time) until the log holds at least ``events`` events; the seq of
-    the last one."""
-    head = await current_seq(peer)
-    async with httpx.AsyncClient(base_url=peer.url, timeout=30.0) as http:
-        missing = max(events - head, 0)
+def top_up(peer: Peer, events: int, log: Path) -> int:
+    """createRecords from wrk (``TOP_UP_CONNECTIONS`` at a time) until the log holds at least
+    ``events`` events; the seq of the last one (a probe's, read by a live subscriber)."""
+    head = asyncio.run(current_seq(peer))
+    url = f"{peer.url}/xrpc/com.atproto.repo.createRecord"
+    while head < events:
+        with tempfile.TemporaryDirectory() as tmp:
+            done = Path(tmp) / "done"
+            env = {**os.environ, **create_env(peer.main, events - head)}
+            env["BENCH_DONE_FILE"] = str(done)
+            command = wrk_command(url, TOP_UP_CONNECTIONS, 3600)
+            load = subprocess.Popen(
+                command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            )
+            try:
+                while not done.exists() and load.poll() is None:
+                    time.sleep(0.2)
+            finally:
+                load.send_signal(signal.SIGINT)
+                output, _ = load.communicate()
+        result = wrk_result(command, output, log)
+        say(peer, f"top-up: {result.requests:,} createRecords at {result.rate:,.0f}/s"
+                  f" ({result.errors} errors)")  # fmt: skip
+        if result.requests <= result.errors:
+            raise RuntimeError(f"{peer.name}: the top-up's createRecords all failed")
+        head = asyncio.run(current_seq(peer))
+    return head
 
-        async def writer(count: int) -> None:
-            for i in range(count):
-                await create_record(http, peer.main, f"top-up {i}")
 
-        await asyncio.gather(*(writer(missing // 16 + (i < missing % 16)) for i in range(16)))
-    return head + missing
-
-
-async def replay(peer: Peer, events: int) -> tuple[float, int]:
-    """Read from cursor 0 up to the event ``events`` (seqs start at 1 on both servers):
-    seconds and bytes. The client only counts frames (its cost is part of the figure); the
-    first and last are decoded to check that they are events 1 and ``events``."""
-    count = size = 0
-    url = f"{peer.ws_url}{SUBSCRIBE}?cursor=0"
-    started = time.perf_counter()
-    async with connect(url, max_size=None, compression=None, close_timeout=1, max_queue=1024) as ws:
-        frame = await ws.recv(decode=False)
-        first = frame_seq(frame)
-        size += len(frame)
-        for count in range(2, events + 1):  # noqa: B007 (count is read after the loop)
-            frame = await ws.recv(decode=False)
-            size += len(frame)
-        # the clock stops at the last frame: millipds answers no close handshake while it
-        # waits for live events, so closing takes the client's close timeout
-        elapsed = time.perf_counter() - started
-    last = frame_seq(frame)
-    if (first, last, count) != (1, events, events):
-        raise RuntimeError(f"{peer.name}: replay gave seqs {first}..{last} in {count} frames")
-    return elapsed, size
+def replay(peer: Peer, events: int) -> tuple[float, int]:
+    """Read from cursor 0 up to the event ``events`` (seqs start at 1 on both servers) with a
+    raw-socket client in a process of its own (:func:`wsclient.run_replay`): seconds and
+    payload bytes. The client only parses frame headers (its cost is part of the figure); the
+    first and last messages are decoded to check that they are events 1 and ``events``."""
+    result = run_replay(peer.port, f"{SUBSCRIBE}?cursor=0", events)
+    seqs = (result.first_seq, result.last_seq, result.messages)
+    if seqs != (1, events, events):
+        raise RuntimeError(f"{peer.name}: replay gave seqs {seqs[0]}..{seqs[1]} in {seqs[2]}"
+                           " messages")  # fmt: skip
+    return result.seconds, result.wire_bytes
 
 
 async def live(peer: Peer, subscribers: int, events: int, log: Path) -> tuple[float, str]:
@@ -505,14 +511,19 @@ def say(peer: Peer, text: str) -> None:
 
 
 def measure_peer(peer: Peer, args: argparse.Namespace, work: Path) -> Figures:
-    """Every phase on ``peer``, in order (the replayed log is the writes' own)."""
+    """The phases of ``--phases`` on ``peer``, in order (the replayed log is the writes' own,
+    topped up)."""
     figures = Figures()
     log = work / f"{peer.name}-wrk.log"
-    measure_writes(peer, args, log, figures)
-    measure_firehose(peer, args, log, figures)
+    if "writes" in args.phases:
+        measure_writes(peer, args, log, figures)
+    if "replay" in args.phases:
+        measure_replay(peer, args, log, figures)
+    if "live" in args.phases:
+        measure_live(peer, args, log, figures)
     for name, mib in memory_mib(peer.process.pid).items():
         figures.values[f"memory after writes {name} MiB"] = mib
-    for size in args.sizes:
+    for size in args.sizes if "repos" in args.phases else ():
         measure_get_repo(peer, size, args.repeat, figures)
     for name, mib in memory_mib(peer.process.pid).items():
         figures.values[f"memory at end {name} MiB"] = mib
@@ -534,7 +545,7 @@ def measure_writes(peer: Peer, args: argparse.Namespace, log: Path, figures: Fig
         result = wrk(create_url, connections, args.duration, create_env(peer.main), log)
         note_wrk(figures, f"createRecord c={connections}", result)
         say(peer, f"createRecord c={connections}: {result.rate:,.0f} req/s")
-    rkey = "benchget"
+    rkey = str(TID.next())  # app.bsky.feed.post's record key type is tid
     response = httpx.post(
         create_url,
         json={"repo": peer.main.did, "collection": COLLECTION, "rkey": rkey,
@@ -552,19 +563,25 @@ def measure_writes(peer: Peer, args: argparse.Namespace, log: Path, figures: Fig
     say(peer, f"getRecord: {result.rate:,.0f} req/s")
 
 
-def measure_firehose(peer: Peer, args: argparse.Namespace, log: Path, figures: Figures) -> None:
-    """Replay from cursor 0 (best of ``--repeat``), then live fan-out."""
+def measure_replay(peer: Peer, args: argparse.Namespace, log: Path, figures: Figures) -> None:
+    """Replay from cursor 0 (best of ``--repeat``), the log topped up first."""
     values, notes = figures.values, figures.notes
-    head = asyncio.run(top_up(peer, args.replay))
+    head = top_up(peer, args.replay, log)
     times = []
     for _ in range(args.repeat):
-        seconds, size = asyncio.run(replay(peer, args.replay))
+        seconds, size = replay(peer, args.replay)
         times.append(seconds)
     values["replay events/s"] = args.replay / min(times)
     values["replay MB/s"] = size / min(times) / 1e6
     values["log events at replay"] = head
     notes["replay events/s"] = f"{args.replay} events, median {statistics.median(times):.3f} s"
-    say(peer, f"replay: {args.replay} events in {min(times):.3f} s")
+    say(peer, f"replay: {args.replay} events in {min(times):.3f} s ({size / args.replay:,.0f}"
+              " bytes per message)")  # fmt: skip
+
+
+def measure_live(peer: Peer, args: argparse.Namespace, log: Path, figures: Figures) -> None:
+    """Live fan-out to each count of ``SUBSCRIBERS``."""
+    values, notes = figures.values, figures.notes
     for subscribers in SUBSCRIBERS:
         events = args.live // max(subscribers // 10, 1)
         seconds, note = asyncio.run(live(peer, subscribers, events, log))
@@ -658,6 +675,8 @@ def report(results: dict[str, Figures], sizes: Sequence[int], markdown: bool) ->
     for goal in goals(sizes):
         ours = strato.values.get(goal.measurement)
         theirs = peer.values.get(goal.measurement) if peer else None
+        if ours is None and theirs is None and goal.measurement not in strato.notes:
+            continue  # a phase not run (--phases)
         ratio = status = ""
         if ours and theirs:
             # rates: strato/millipds; times: millipds/strato; memory: strato/millipds
@@ -688,7 +707,8 @@ def millipds_venv(option: str | None) -> Path | None:
 
 
 def run_all(args: argparse.Namespace, venv: Path | None) -> dict[str, Figures]:
-    handles = [MAIN_HANDLE, *(repo_handle(size) for size in args.sizes)]
+    sizes = args.sizes if "repos" in args.phases else []
+    handles = [MAIN_HANDLE, *(repo_handle(size) for size in sizes)]
     results: dict[str, Figures] = {}
     with tempfile.TemporaryDirectory(prefix="pds-bench-") as tmp:
         work = Path(tmp)
@@ -718,7 +738,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--sizes", default="10000,100000", help="getRepo repository sizes (records)"
     )
     parser.add_argument("--live", type=int, default=2000, help="live events (1 and 10 subscribers)")
-    parser.add_argument("--replay", type=int, default=6000, help="events replayed from cursor 0")
+    parser.add_argument("--replay", type=int, default=100_000, help="events replayed from cursor 0")
+    parser.add_argument(
+        "--phases",
+        default=",".join(PHASES),
+        help=f"comma-separated phases to run, of {', '.join(PHASES)} (default all)",
+    )
+    parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     parser.add_argument("--repeat", type=int, default=3, help="replays and getRepos per size")
     parser.add_argument(
         "--strato-extra-path",
@@ -742,6 +768,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("pds_bench.py: no millipds venv given (--millipds-venv or MILLIPDS_VENV): "
               "measuring strato alone", file=sys.stderr)  # fmt: skip
     args.sizes = [int(size) for size in args.sizes.split(",") if size]
+    args.phases = [phase for phase in args.phases.split(",") if phase]
+    if unknown := set(args.phases) - set(PHASES):
+        parser.error(f"unknown phases {sorted(unknown)}: choose among {', '.join(PHASES)}")
     if args.quick:
         args.duration, args.sizes, args.live, args.repeat, args.replay = 2.0, [1000], 200, 1, 500
     results = run_all(args, venv)
@@ -755,6 +784,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(line)
     print()
     print(report(results, args.sizes, args.markdown))
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {name: {"values": f.values, "notes": f.notes} for name, f in results.items()}
+            )
+        )
     return 0
 
 

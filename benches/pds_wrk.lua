@@ -6,12 +6,15 @@
 --   BENCH_TOKEN  the account's access token (create)
 --   BENCH_LIMIT  stop after this many answers (create; 0 or unset: run for wrk's duration).
 --                Run with one wrk thread (-t1) so the limit and the numbering are exact.
+--   BENCH_DONE_FILE  with BENCH_LIMIT: create this file when the limit is reached (wrk itself
+--                only exits at its deadline or on SIGINT).
 -- At the end one line is printed: "BENCH " and a JSON object with the request count, the
 -- duration, the error counts and latency percentiles (microseconds).
 
 local mode = os.getenv("BENCH_MODE") or "get"
 local limit = tonumber(os.getenv("BENCH_LIMIT") or "0")
 local did = os.getenv("BENCH_DID") or ""
+local done_file = os.getenv("BENCH_DONE_FILE")
 local sent = 0
 local answered = 0
 
@@ -34,6 +37,9 @@ if mode == "create" then
     response = function(status, headers, body)
       answered = answered + 1
       if answered >= limit then
+        if done_file and answered == limit then
+          io.open(done_file, "w"):close()
+        end
         wrk.thread:stop()
       end
     end

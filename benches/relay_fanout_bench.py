@@ -14,7 +14,7 @@ the time from the first frame published to the last byte counted; each run is re
   the producer calls ``broadcast(connections, frame)`` for each frame in the server's loop;
 - ``FanoutWriter, 1 process``: the Rust writer; the producer calls ``writer.broadcast(batch, tag)``;
 - ``relay fan-out, N workers`` (``--workers``, default 1 and 2): the whole path: N worker processes
-  (:func:`strato.relay.fanout.workers.run_workers`) on one port (SO_REUSEPORT), the producer
+  (:func:`strato.firehose.fanout.workers.run_workers`) on one port (SO_REUSEPORT), the producer
   appends the frames to the LMDB log in write transactions of ``--batch`` events and wakes the
   workers, which read the log and broadcast through their writers.
 
@@ -49,12 +49,17 @@ from typing import Any
 import uvloop
 from benchlib import add_run_flags, build_profile, environment, refuse_debug, render
 from strato._core import FanoutWriter
-from strato.firehose import TABLES, LmdbEventLog, Retention, encode_message
-from strato.firehose.endpoint import SUBSCRIBE_REPOS_PATH
-from strato.relay.fanout.handshake import head_end, parse_request, switching_protocols
-from strato.relay.fanout.server import TOO_SLOW_FRAME, FanoutOptions
-from strato.relay.fanout.wake import WakePipes
-from strato.relay.fanout.workers import LogSpec, bind_reuseport, run_workers
+from strato.firehose import (
+    SUBSCRIBE_REPOS_PATH,
+    TABLES,
+    LmdbEventLog,
+    Retention,
+    encode_message,
+)
+from strato.firehose.fanout.handshake import head_end, parse_request, switching_protocols
+from strato.firehose.fanout.server import TOO_SLOW_FRAME, FanoutOptions
+from strato.firehose.fanout.wake import WakePipes
+from strato.firehose.fanout.workers import LogSpec, bind_reuseport, run_workers
 from strato.storage import Store
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 
