@@ -51,7 +51,8 @@ wheel: $(BIN)/.deps  ## build the portable abi3 wheel (manylinux_2_28, linked wi
 WHEEL_TESTS := tests/core tests/syntax tests/lexicon tests/repo tests/test_cli.py \
 	tests/test_cli_pds.py tests/test_private_data.py tests/pds/test_pds_sdk.py \
 	tests/pds/test_pds_smoke.py tests/pds/test_pds_repo_import.py tests/relay/test_relay_e2e.py \
-	tests/relay/test_relay_fanout_server.py tests/firehose/test_firehose_sdk.py
+	tests/firehose/test_fanout_server.py tests/firehose/test_fanout_takeover.py \
+	tests/firehose/test_firehose_sdk.py tests/pds/test_pds_firehose.py
 
 wheel-test: wheel  ## install the wheel into a fresh venv; run the native tests and a smoke set against it
 	rm -rf target/wheel-venv
