@@ -12,11 +12,27 @@ import struct
 from collections.abc import Callable
 
 from strato._core import FanoutWriter
-from strato.firehose import SUBSCRIBE_REPOS_PATH
+from strato.firehose import SUBSCRIBE_REPOS_PATH, Frame, decode_frame
 from strato.firehose.fanout.handshake import head_end, parse_request, switching_protocols
 from websockets.asyncio.client import ClientConnection, connect
 
 TIMEOUT = 20.0
+
+
+def stream_url(address: str, cursor: object = None) -> str:
+    """The ``subscribeRepos`` URL at ``address`` (``host:port``), with ``cursor`` if given."""
+    query = "" if cursor is None else f"?cursor={cursor}"
+    return f"ws://{address}{SUBSCRIBE_REPOS_PATH}{query}"
+
+
+async def receive(ws: ClientConnection, count: int) -> list[Frame]:
+    """The next ``count`` frames a ``websockets`` client receives, decoded."""
+    frames = []
+    for _ in range(count):
+        data = await asyncio.wait_for(ws.recv(), TIMEOUT)
+        assert isinstance(data, bytes)
+        frames.append(decode_frame(data))
+    return frames
 
 
 def wire(payload: bytes, opcode: int = 0x2) -> bytes:

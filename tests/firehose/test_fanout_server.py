@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fanout_helpers import TIMEOUT, complete_messages
+from fanout_helpers import TIMEOUT, complete_messages, receive, stream_url
 from prometheus_client import CollectorRegistry
 from strato.firehose import (
     SUBSCRIBE_REPOS_PATH,
@@ -33,7 +33,7 @@ from strato.firehose.fanout.metrics import FanoutMetrics
 from strato.firehose.fanout.server import FanoutOptions, FanoutServer
 from strato.relay.consumers import fanout_consumers
 from strato.storage import Store
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 
@@ -82,20 +82,6 @@ async def running(
         registry.close()
 
 
-def url(address: str, cursor: object = None) -> str:
-    query = "" if cursor is None else f"?cursor={cursor}"
-    return f"ws://{address}{SUBSCRIBE_REPOS_PATH}{query}"
-
-
-async def receive(ws: ClientConnection, count: int) -> list[Frame]:
-    out = []
-    for _ in range(count):
-        data = await asyncio.wait_for(ws.recv(), TIMEOUT)
-        assert isinstance(data, bytes)
-        out.append(decode_frame(data))
-    return out
-
-
 def seqs(frames: list[Frame]) -> list[int]:
     return [int(frame.body["message"].rstrip("x")) for frame in frames]
 
@@ -118,13 +104,13 @@ def test_replay_from_a_cursor_then_live(tmp_path: Path) -> None:
 
     async def main() -> None:
         async with running(tmp_path, log) as (server, address):
-            async with connect(url(address, 2)) as ws:
+            async with connect(stream_url(address, 2)) as ws:
                 assert seqs(await receive(ws, 3)) == [3, 4, 5]
                 stored = log.append(2)
                 server.notify()
                 frames = [await asyncio.wait_for(ws.recv(), TIMEOUT) for _ in range(2)]
                 assert frames == stored  # the stored bytes, unchanged
-            async with connect(url(address, 0)) as ws:
+            async with connect(stream_url(address, 0)) as ws:
                 assert seqs(await receive(ws, 7)) == [1, 2, 3, 4, 5, 6, 7]
 
     asyncio.run(main())
@@ -140,7 +126,7 @@ def test_live_only_starts_at_the_head_even_before_the_pump_announces_it(
     async def main() -> None:
         async with running(tmp_path, log, poll_interval=3600.0) as (server, address):
             log.append(1)  # durable, not yet announced: not for a subscriber that comes now
-            async with connect(url(address, cursor)) as ws:
+            async with connect(stream_url(address, cursor)) as ws:
                 await wait_for(lambda: server.connection_count == 1)
                 await asyncio.sleep(0.05)  # let the connection reach its start
                 log.append(2)
@@ -169,7 +155,7 @@ def test_bad_cursors_get_an_error_frame_and_close_1008(
 
     async def main() -> None:
         async with running(tmp_path, log) as (server, address):
-            async with connect(url(address, cursor)) as ws:
+            async with connect(stream_url(address, cursor)) as ws:
                 (frame,) = await receive(ws, 1)
                 assert frame.is_error
                 assert frame.body["error"] == error
@@ -193,7 +179,7 @@ def test_an_outdated_cursor_gets_the_info_frame_then_the_window(tmp_path: Path) 
     assert log.sequencer.oldest() == 4
 
     async def main() -> None:
-        async with running(tmp_path, log) as (_, address), connect(url(address, 2)) as ws:
+        async with running(tmp_path, log) as (_, address), connect(stream_url(address, 2)) as ws:
             info, *events = await receive(ws, 3)
             assert info.t == "#info"
             assert info.body["name"] == "OutdatedCursor"
@@ -215,7 +201,7 @@ def test_the_handover_loses_and_repeats_nothing_under_concurrent_appends(tmp_pat
                     server.notify()
                     await asyncio.sleep(0.001)
 
-            async with connect(url(address, 0), max_size=None) as ws:
+            async with connect(stream_url(address, 0), max_size=None) as ws:
                 task = asyncio.create_task(writer())
                 got = await receive(ws, 600)
                 await task
@@ -488,9 +474,12 @@ def test_the_per_ip_limit_refuses_with_429_and_the_table_lists_consumers(tmp_pat
 
     async def main() -> None:
         async with running(tmp_path, log, max_per_ip=2) as (server, address):
-            async with connect(url(address, 1)) as first, connect(url(address)) as second:
+            async with (
+                connect(stream_url(address, 1)) as first,
+                connect(stream_url(address)) as second,
+            ):
                 with pytest.raises(InvalidStatus) as refused:
-                    await connect(url(address))
+                    await connect(stream_url(address))
                 assert refused.value.response.status_code == 429
                 assert refused.value.response.headers["Retry-After"] == "10"
                 assert cut_count(server, "ConnectionLimit") == 1
@@ -523,10 +512,10 @@ def test_behind_a_trusted_proxy_subscribers_count_by_their_forwarded_address(
 
     async def main() -> None:
         async with running(tmp_path, log, max_per_ip=1, trusted_proxies=1) as (server, address):
-            first = await connect(url(address), additional_headers=by("203.0.113.1"))
-            second = await connect(url(address), additional_headers=by("203.0.113.2"))
+            first = await connect(stream_url(address), additional_headers=by("203.0.113.1"))
+            second = await connect(stream_url(address), additional_headers=by("203.0.113.2"))
             with pytest.raises(InvalidStatus) as refused:
-                await connect(url(address), additional_headers=by("203.0.113.2"))
+                await connect(stream_url(address), additional_headers=by("203.0.113.2"))
             assert refused.value.response.status_code == 429
             listed = sorted(c.remote for c in server.registry.list())
             assert listed == ["203.0.113.1", "203.0.113.2"]

@@ -12,14 +12,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fanout_helpers import TIMEOUT, receive, stream_url
 from firehose_helpers import FirehoseService, serve_stream, wait_for
-from strato.firehose import Frame, Retention, decode_frame
+from strato.firehose import SUBSCRIBE_REPOS_PATH, Frame, Retention, decode_frame
 from strato.serve.limits import ConnectionLimits
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
-
-PATH = "/xrpc/com.atproto.sync.subscribeRepos"
-TIMEOUT = 20.0
 
 
 @pytest.fixture
@@ -31,20 +29,6 @@ def service(tmp_path: Path) -> FirehoseService:
 def _address(service: FirehoseService) -> Iterator[str]:
     with serve_stream(service) as address:
         yield address
-
-
-def url(address: str, cursor: int | str | None = None) -> str:
-    query = "" if cursor is None else f"?cursor={cursor}"
-    return f"ws://{address}{PATH}{query}"
-
-
-async def receive(ws: ClientConnection, count: int) -> list[Frame]:
-    frames = []
-    for _ in range(count):
-        data = await asyncio.wait_for(ws.recv(), TIMEOUT)
-        assert isinstance(data, bytes)
-        frames.append(decode_frame(data))
-    return frames
 
 
 async def until_closed(ws: ClientConnection) -> list[Frame]:
@@ -72,7 +56,7 @@ def test_no_cursor_is_live_only(service: FirehoseService, address: str, cursor: 
     service.append(count=3)
 
     async def run() -> list[Frame]:
-        async with connect(url(address, cursor)) as ws:
+        async with connect(stream_url(address, cursor)) as ws:
             await subscribed(service)
             service.append("#identity")
             service.append("#account", count=2)
@@ -87,7 +71,7 @@ def test_cursor_replays_then_goes_live(service: FirehoseService, address: str) -
     service.append(count=10)
 
     async def run() -> list[Frame]:
-        async with connect(url(address, 4)) as ws:
+        async with connect(stream_url(address, 4)) as ws:
             replayed = await receive(ws, 6)
             service.append(count=2)
             return replayed + await receive(ws, 2)
@@ -99,7 +83,7 @@ def test_cursor_zero_is_the_whole_window(service: FirehoseService, address: str)
     service.append(count=5)
 
     async def run() -> list[Frame]:
-        async with connect(url(address, 0)) as ws:
+        async with connect(stream_url(address, 0)) as ws:
             replayed = await receive(ws, 5)
             service.append()
             return replayed + await receive(ws, 1)
@@ -113,7 +97,7 @@ def test_cursor_at_the_head_gets_only_new_events(service: FirehoseService, addre
     service.append(count=3)
 
     async def run() -> list[Frame]:
-        async with connect(url(address, 3)) as ws:
+        async with connect(stream_url(address, 3)) as ws:
             await subscribed(service)
             service.append()
             return await receive(ws, 1)
@@ -125,7 +109,7 @@ def test_future_cursor(service: FirehoseService, address: str) -> None:
     service.append(count=3)
 
     async def run() -> tuple[list[Frame], int | None, str | None]:
-        async with connect(url(address, 4)) as ws:
+        async with connect(stream_url(address, 4)) as ws:
             frames = await until_closed(ws)
             return frames, ws.close_code, ws.close_reason
 
@@ -150,7 +134,7 @@ def test_future_cursor(service: FirehoseService, address: str) -> None:
 )
 def test_bad_cursor(service: FirehoseService, address: str, cursor: str, message: str) -> None:
     async def run() -> tuple[list[Frame], int | None, str | None]:
-        async with connect(url(address, cursor)) as ws:
+        async with connect(stream_url(address, cursor)) as ws:
             return await until_closed(ws), ws.close_code, ws.close_reason
 
     frames, code, reason = asyncio.run(run())
@@ -166,7 +150,7 @@ def test_outdated_cursor(tmp_path: Path) -> None:
     assert service.sequencer.prune() == 5
 
     async def run(cursor: int) -> list[Frame]:
-        async with connect(url(address, cursor)) as ws:
+        async with connect(stream_url(address, cursor)) as ws:
             return await receive(ws, 4 if cursor == 2 else 3)
 
     with serve_stream(service) as address:
@@ -186,7 +170,7 @@ def test_outdated_cursor_on_an_empty_window(tmp_path: Path) -> None:
     service.sequencer.prune()
 
     async def run() -> list[Frame]:
-        async with connect(url(address, 1)) as ws:
+        async with connect(stream_url(address, 1)) as ws:
             info = await receive(ws, 1)
             await subscribed(service)
             service.append()
@@ -215,7 +199,7 @@ def test_handover_under_concurrent_appends(service: FirehoseService, address: st
     async def subscriber(cursor: int | None, delay: float) -> tuple[int, list[int | None]]:
         await asyncio.sleep(delay)
         start = service.fanout.published if cursor is None else cursor
-        async with connect(url(address, cursor), max_size=None) as ws:
+        async with connect(stream_url(address, cursor), max_size=None) as ws:
             got: list[int | None] = []
             while not got or got[-1] != total:
                 got.extend(seqs(await receive(ws, 1)))
@@ -249,9 +233,9 @@ def test_every_subscriber_gets_the_same_bytes(service: FirehoseService, address:
 
     async def run() -> list[list[bytes]]:
         async with (
-            connect(url(address, 0)) as a,
-            connect(url(address, 0)) as b,
-            connect(url(address, 1)) as c,
+            connect(stream_url(address, 0)) as a,
+            connect(stream_url(address, 0)) as b,
+            connect(stream_url(address, 1)) as c,
         ):
             await subscribed(service, 3)
             service.append("#identity")
@@ -274,7 +258,7 @@ def test_slow_consumer_is_cut(tmp_path: Path) -> None:
 
     async def run() -> tuple[list[Frame], int | None, str | None]:
         # max_queue=1: the client stops reading the socket once one message waits unread
-        async with connect(url(address), max_queue=1, max_size=None) as ws:
+        async with connect(stream_url(address), max_queue=1, max_size=None) as ws:
             await subscribed(service)
             while not service.metric(
                 "strato_firehose_consumers_cut_total", reason="ConsumerTooSlow"
@@ -298,9 +282,9 @@ def test_connections_per_ip_are_limited(tmp_path: Path) -> None:
     service = FirehoseService(tmp_path, max_per_ip=2)
 
     async def run() -> int:
-        async with connect(url(address)), connect(url(address)):
+        async with connect(stream_url(address)), connect(stream_url(address)):
             with pytest.raises(InvalidStatus) as err:
-                async with connect(url(address)):
+                async with connect(stream_url(address)):
                     pass
             assert err.value.response.headers["Retry-After"] == "10"
             return err.value.response.status_code
@@ -310,7 +294,7 @@ def test_connections_per_ip_are_limited(tmp_path: Path) -> None:
         wait_for(lambda: service.subscriber_count == 0)
 
         async def again() -> list[Frame]:  # the slots are free once the first two left
-            async with connect(url(address, 0)) as ws, connect(url(address)):
+            async with connect(stream_url(address, 0)) as ws, connect(stream_url(address)):
                 service.append()
                 return await receive(ws, 1)
 
@@ -330,13 +314,13 @@ def test_behind_a_trusted_proxy_subscribers_count_by_their_forwarded_address(
 
     async def run() -> int:
         async with (
-            connect(url(address), additional_headers=by("203.0.113.1")),
-            connect(url(address), additional_headers=by("203.0.113.1")),
-            connect(url(address), additional_headers=by("203.0.113.2")),
-            connect(url(address), additional_headers=by("203.0.113.3")),
+            connect(stream_url(address), additional_headers=by("203.0.113.1")),
+            connect(stream_url(address), additional_headers=by("203.0.113.1")),
+            connect(stream_url(address), additional_headers=by("203.0.113.2")),
+            connect(stream_url(address), additional_headers=by("203.0.113.3")),
         ):
             with pytest.raises(InvalidStatus) as err:
-                async with connect(url(address), additional_headers=by("203.0.113.1")):
+                async with connect(stream_url(address), additional_headers=by("203.0.113.1")):
                     pass
             return err.value.response.status_code
 
@@ -345,14 +329,14 @@ def test_behind_a_trusted_proxy_subscribers_count_by_their_forwarded_address(
 
 
 def test_plain_http_gets_426(address: str) -> None:
-    response = httpx.get(f"http://{address}{PATH}")
+    response = httpx.get(f"http://{address}{SUBSCRIBE_REPOS_PATH}")
     assert response.status_code == 426
     assert response.json()["error"] == "InvalidRequest"
 
 
 def test_client_input_is_ignored(service: FirehoseService, address: str) -> None:
     async def run() -> list[Frame]:
-        async with connect(url(address, 0)) as ws:
+        async with connect(stream_url(address, 0)) as ws:
             await ws.send(b"\x00garbage")
             await ws.send("text too")
             service.append()
@@ -363,7 +347,7 @@ def test_client_input_is_ignored(service: FirehoseService, address: str) -> None
 
 def test_subscriber_gauge_and_metrics_endpoint(service: FirehoseService, address: str) -> None:
     async def run() -> None:
-        async with connect(url(address)), connect(url(address)):
+        async with connect(stream_url(address)), connect(stream_url(address)):
             await subscribed(service, 2)
             assert service.metric("strato_firehose_subscribers") == 2
 
@@ -381,7 +365,7 @@ def test_events_from_another_writer_are_polled(tmp_path: Path) -> None:
     service = FirehoseService(tmp_path, poll_interval=0.05)
 
     async def run() -> list[Frame]:
-        async with connect(url(address)) as ws:
+        async with connect(stream_url(address)) as ws:
             await subscribed(service)
             with service.sequencer.store.write() as txn:
                 service.sequencer.append(
@@ -400,8 +384,8 @@ def test_consumers_are_listed_with_their_peer_and_frames_are_counted(
 
     async def run() -> None:
         async with (
-            connect(url(address, 0), user_agent_header="first-consumer/1.0") as first,
-            connect(url(address), user_agent_header="second-consumer/2.0"),
+            connect(stream_url(address, 0), user_agent_header="first-consumer/1.0") as first,
+            connect(stream_url(address), user_agent_header="second-consumer/2.0"),
         ):
             await subscribed(service, 2)
             await receive(first, 3)
@@ -427,7 +411,7 @@ def test_subscribers_hold_their_connection_slots_until_they_close(tmp_path: Path
     service = FirehoseService(tmp_path, limits=ConnectionLimits(max_connections_per_ip=2))
 
     async def run(address: str) -> None:
-        async with connect(url(address)), connect(url(address)):
+        async with connect(stream_url(address)), connect(stream_url(address)):
             await subscribed(service, 2)
             refused = await asyncio.to_thread(httpx.get, f"http://{address}/metrics")
             assert (refused.status_code, refused.json()["error"]) == (503, "NotEnoughResources")
