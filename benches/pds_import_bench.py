@@ -37,7 +37,7 @@ from benchlib import build_profile, environment, refuse_debug, render
 from pds_bench import COLLECTION, PASSWORD, Account, Peer, plc_directory, post, strato_pds
 from strato import CID, car, dagcbor
 from strato.crypto import K256, PrivateKey
-from strato.didplc import PlcClient
+from strato.identity.plc import PlcClient
 from strato.repo import mst
 from strato.repo.commit import next_rev, sign_commit
 from strato.xrpc.auth import create_service_jwt

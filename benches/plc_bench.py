@@ -1,7 +1,7 @@
 """PLC operations validated per second: whole audit logs through
-``strato.didplc.validate_audit_log``, single genesis operations through ``DidLog``, and operations
-accepted by the directory's store (LMDB, one write transaction each, with and without flushing
-to disk).
+``strato.identity.plc.validate_audit_log``, single genesis operations through ``DidLog``, and
+operations accepted by the directory's store (LMDB, one write transaction each, with and without
+flushing to disk).
 
 The corpus is deterministic: ``--dids`` DIDs, each a genesis operation and ``--updates``
 updates signed by fixed keys (half k256, half P-256 rotation keys). The correctness flag of each
@@ -23,9 +23,15 @@ from typing import Any
 
 from benchlib import Row, add_run_flags, build_profile, environment, measure, refuse_debug, table
 from strato.crypto import PrivateKey
-from strato.didplc import DidLog, create_genesis, create_update, operation_cid, validate_audit_log
-from strato.didplc.log import format_datetime
 from strato.errors import PlcValidationError
+from strato.identity.plc import (
+    DidLog,
+    create_genesis,
+    create_update,
+    operation_cid,
+    validate_audit_log,
+)
+from strato.identity.plc.log import format_datetime
 from strato.plc.store import PlcStore
 
 EPOCH = 1_735_689_600 * 1_000_000

@@ -1,4 +1,4 @@
-"""Relay benchmarks: simulated PDS hosts (:mod:`strato.loadgen`) push valid signed sync 1.1
+"""Relay benchmarks: simulated PDS hosts (:mod:`loadgen`) push valid signed sync 1.1
 commits into a relay running as a subprocess, and counting subscribers on the relay's
 ``subscribeRepos`` measure what comes out.
 
@@ -48,8 +48,7 @@ from pathlib import Path
 import httpx
 import uvloop
 from benchlib import add_run_flags, build_profile, environment, refuse_debug, render
-from strato.firehose import SUBSCRIBE_REPOS_PATH
-from strato.loadgen import (
+from loadgen import (
     Dataset,
     DatasetSpec,
     HostFleet,
@@ -58,6 +57,7 @@ from strato.loadgen import (
     raise_fd_limit,
     register_accounts_in_store,
 )
+from strato.firehose import SUBSCRIBE_REPOS_PATH
 from strato.plc.store import PlcStore
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed

@@ -47,9 +47,9 @@ from pathlib import Path
 import httpx
 import uvloop
 from benchlib import build_profile, environment, refuse_debug
+from loadgen import raise_fd_limit
 from strato.dagcbor import decode_multi
 from strato.firehose import SUBSCRIBE_REPOS_PATH
-from strato.loadgen import raise_fd_limit
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 

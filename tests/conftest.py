@@ -74,7 +74,7 @@ def local_dns() -> Iterator[LocalDns]:
 @pytest.fixture(autouse=True)
 def _root_logger_restored() -> Iterator[None]:
     """A server command run in-process (``main(["pds", ...])`` up to an error) configures the
-    root logger first (:func:`strato.logs.configure`); its handler writes to that test's
+    root logger first (:func:`strato.service.logs.configure`); its handler writes to that test's
     captured stderr, closed afterwards. Each test gets the root logger back as it was."""
     root = logging.getLogger()
     level = root.level

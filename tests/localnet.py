@@ -32,7 +32,7 @@ from starlette.types import ASGIApp
 from strato.firehose import SUBSCRIBE_REPOS_PATH
 from strato.firehose.fanout.server import FanoutServer
 from strato.firehose.fanout.service import FanoutTakeover
-from strato.serve import Running, Service, serve
+from strato.service.serving import Running, Service, serve
 
 
 @contextmanager

@@ -18,7 +18,7 @@ from strato.pds.service import pds_service
 from strato.pds.settings import PdsSettings
 from strato.plc.server import PlcSettings
 from strato.plc.server import create_app as create_plc_app
-from strato.serve import Service
+from strato.service.serving import Service
 
 PASSWORD = "correct horse battery"
 

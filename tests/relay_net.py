@@ -23,7 +23,7 @@ from strato.relay.app import create_app as create_relay_app
 from strato.relay.context import RelayContext
 from strato.relay.service import relay_service
 from strato.relay.settings import RelaySettings
-from strato.serve import Service
+from strato.service.serving import Service
 from strato_proc import free_port
 
 

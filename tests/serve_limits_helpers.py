@@ -1,6 +1,6 @@
-"""For the connection-limit tests: a service run by strato.serve for the length of a block, raw
-connections to it from a chosen loopback address (idle, trickling a request head, reading a
-refusal), and HTTP clients bound to one."""
+"""For the connection-limit tests: a service run by strato.service.serving for the length of a
+block, raw connections to it from a chosen loopback address (idle, trickling a request head,
+reading a refusal), and HTTP clients bound to one."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
 import httpx
-from strato.serve import Running, Service, serve
+from strato.service.serving import Running, Service, serve
 
 #: The most any connection here is waited for (a generous bound, never a timing assertion).
 WAIT = 20.0

@@ -1,4 +1,4 @@
-"""Tests for the ``strato`` command line (``strato.cli``): every command in-process, the help
+"""Tests for the ``strato`` command line (``strato.cli.main``): every command in-process, the help
 texts, ``python -m strato`` in a subprocess, and bad input giving exit status 1 with exactly
 one ``strato: error: ...`` line on stderr and no traceback."""
 
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from strato import CID
 from strato.car import write_car
-from strato.cli import main
+from strato.cli.main import main
 from strato.dagcbor import encode, from_json, to_json
 
 ERROR_LINE = re.compile(r"strato: error: [^\n]+\n")

@@ -8,11 +8,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from strato.cli import build_parser, main
-from strato.cli_pds import pds_settings
-from strato.cli_relay import relay_settings
-from strato.cli_serve import connection_limits
-from strato.serve.limits import ConnectionLimits
+from strato.cli.main import build_parser, main
+from strato.cli.pds import pds_settings
+from strato.cli.relay import relay_settings
+from strato.cli.serving import connection_limits
+from strato.service.limits import ConnectionLimits
 
 COMMANDS = {
     "plc": "STRATO_PLC_",

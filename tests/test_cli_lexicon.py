@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from conftest import require_shared
-from strato.cli import main
+from strato.cli.main import main
 
 DID = "did:plc:ewvi7nxzyoun6zhxrhs64oiz"
 POST = {"$type": "app.bsky.feed.post", "text": "hi", "createdAt": "2024-01-01T00:00:00Z"}

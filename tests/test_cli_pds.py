@@ -20,8 +20,8 @@ from pathlib import Path
 import httpx
 import pytest
 from strato import __version__
-from strato.cli import build_parser, main
-from strato.cli_pds import ensure_admin_token, pds_settings
+from strato.cli.main import build_parser, main
+from strato.cli.pds import ensure_admin_token, pds_settings
 from strato.firehose.frames import Frame, decode_frame
 from strato.pds.accounts import EmailTokenPurpose
 from strato.pds.context import PdsContext

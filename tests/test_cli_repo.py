@@ -1,4 +1,4 @@
-"""Tests for ``strato repo verify|ls`` and ``strato key generate`` (``strato.cli_repo``): the real
+"""Tests for ``strato repo verify|ls`` and ``strato key generate`` (``strato.cli.repo``): the real
 repository exports in ``../shared/testdata/indigo/testing/testdata``, repos we build ourselves,
 and each failure printed as one ``strato: error: ...`` line carrying its reason code."""
 
@@ -14,7 +14,7 @@ from conftest import require_shared
 from strato import CID
 from strato._core import PrivateKey
 from strato.car import write_car
-from strato.cli import main
+from strato.cli.main import main
 from strato.crypto import load_private_key
 from strato.dagcbor import encode
 from strato.repo import mst

@@ -1,4 +1,5 @@
-"""strato.metrics: HTTP requests counted and timed by route template, for any Starlette app."""
+"""strato.service.metrics: HTTP requests counted and timed by route template, for any Starlette
+app."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
-from strato.metrics import UNMATCHED, ServerMetrics
+from strato.service.metrics import UNMATCHED, ServerMetrics
 
 
 def sample(text: str, name: str) -> float | None:

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from private_files import code_forms, files_holding, loosen, not_private, umask
 from relay_net import pds_and_relay
-from strato.cli import main
+from strato.cli.main import main
 from strato_proc import free_ports, start, stop, wait_until_up
 
 PASSWORD = "correct horse battery"

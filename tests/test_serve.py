@@ -1,5 +1,5 @@
-"""strato.serve and strato.logs: several apps in one loop, bound up front, stopped cleanly;
-text and JSON logs."""
+"""strato.service.serving and strato.service.logs: several apps in one loop, bound up front,
+stopped cleanly; text and JSON logs."""
 
 from __future__ import annotations
 
@@ -24,9 +24,9 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
-from strato import logs
 from strato.firehose.fanout.handoff import uvicorn_handler
-from strato.serve import Running, ServeError, Service, _bind, run, serve
+from strato.service import logs
+from strato.service.serving import Running, ServeError, Service, _bind, run, serve
 
 
 def app(name: str, events: list[str], *, fail: bool = False) -> Starlette:

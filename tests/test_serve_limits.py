@@ -1,9 +1,9 @@
-"""Connection limits of the servers strato.serve runs (strato.serve.limits, strato.serve.protocol),
-on real sockets on 127.0.0.x: the per-IP cap while another address is served, the per-process
-cap, the request-head timeout (idle, partial and trickled heads; on a kept-alive connection
-too), the keep-alive idle close, a request body that stops coming closed (not one that keeps
-coming), WebSockets holding a slot while open, no per-IP cap behind a
-trusted proxy, the metrics, and the open-file limit the default cap comes from."""
+"""Connection limits of the servers strato.service.serving runs (strato.service.limits,
+strato.service.protocol), on real sockets on 127.0.0.x: the per-IP cap while another address is
+served, the per-process cap, the request-head timeout (idle, partial and trickled heads; on a
+kept-alive connection too), the keep-alive idle close, a request body that stops coming closed
+(not one that keeps coming), WebSockets holding a slot while open, no per-IP cap behind a trusted
+proxy, the metrics, and the open-file limit the default cap comes from."""
 
 from __future__ import annotations
 
@@ -35,11 +35,11 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
-from strato.metrics import ServerMetrics
 from strato.pds.settings import PdsSettings
 from strato.relay.settings import RelaySettings
-from strato.serve import Service
-from strato.serve.limits import ConnectionGuard, ConnectionLimits
+from strato.service.limits import ConnectionGuard, ConnectionLimits
+from strato.service.metrics import ServerMetrics
+from strato.service.serving import Service
 
 
 @dataclass
@@ -268,7 +268,7 @@ def test_the_default_cap_is_half_the_raised_open_file_limit_shared_by_the_server
     servers of the process share."""
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     check = (
-        "import resource; from strato.serve.limits import connection_share; "
+        "import resource; from strato.service.limits import connection_share; "
         "hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]; "
         "resource.setrlimit(resource.RLIMIT_NOFILE, (64, hard)); "
         "share = connection_share(3); print(share, *resource.getrlimit(resource.RLIMIT_NOFILE))"

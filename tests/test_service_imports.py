@@ -1,7 +1,7 @@
 """No service imports another: every module of the PDS (``strato.pds``), the relay
 (``strato.relay``) and the PLC directory (``strato.plc``) imports libraries (``strato.firehose``,
-``strato.didplc``, ``strato.identity``...) and its own package, never another service's. The
-commands (``strato.cli*``, ``strato up``) assemble services and may import every one; they are
+``strato.identity.plc``, ``strato.identity``...) and its own package, never another service's. The
+commands (``strato.cli.main*``, ``strato up``) assemble services and may import every one; they are
 not checked."""
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ Merkle Search Tree, commits, whole-repo verification, and repositories stored in
 
 The service layers are imported by name, as they pull in their own dependencies (LMDB, HTTP):
 :mod:`strato.lexicon` (lexicon validation and resolution), :mod:`strato.identity` (DID and
-handle resolution), :mod:`strato.didplc` (the did:plc method), :mod:`strato.plc` (the did:plc
+handle resolution), :mod:`strato.identity.plc` (the did:plc method), :mod:`strato.plc` (the did:plc
 directory).
 """
 

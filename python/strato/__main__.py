@@ -1,6 +1,6 @@
 """``python -m strato``: the same command line as the ``strato`` console script (see
-``strato.cli``)."""
+``strato.cli.main``)."""
 
-from strato.cli import main
+from strato.cli.main import main
 
 raise SystemExit(main())

@@ -23,8 +23,8 @@ from strato.firehose.fanout.consumers import Consumer
 from strato.firehose.fanout.server import FanoutOptions, FanoutServer
 from strato.firehose.fanout.service import Stream, stream_routes, stream_service
 from strato.firehose.fanout.workers import LogSpec
-from strato.metrics import ServerMetrics
-from strato.serve.limits import ConnectionLimits
+from strato.service.limits import ConnectionLimits
+from strato.service.metrics import ServerMetrics
 from strato.storage import Store
 from strato.syntax import TID
 

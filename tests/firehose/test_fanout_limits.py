@@ -43,9 +43,9 @@ from strato.firehose.fanout.handoff import HandoffReceiver, HandoffSender, uvico
 from strato.firehose.fanout.metrics import FanoutMetrics, WorkerConnectionMetrics
 from strato.firehose.fanout.server import FanoutOptions, FanoutServer
 from strato.firehose.fanout.workers import bind_reuseport
-from strato.metrics import ServerMetrics
-from strato.serve import Service
-from strato.serve.limits import ConnectionLimits
+from strato.service.limits import ConnectionLimits
+from strato.service.metrics import ServerMetrics
+from strato.service.serving import Service
 from strato.storage import Store
 from websockets.asyncio.client import connect
 

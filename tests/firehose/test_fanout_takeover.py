@@ -1,5 +1,5 @@
 """How a service's HTTP server hands ``subscribeRepos`` upgrades to the fan-out in its process
-(:mod:`strato.serve.protocol`'s takeover, :meth:`FanoutServer.adopt`), on raw sockets: on
+(:mod:`strato.service.protocol`'s takeover, :meth:`FanoutServer.adopt`), on raw sockets: on
 uvloop and on asyncio's own loop; after a request on a kept-alive connection; behind a
 pipelined request, whose answer goes out first; a percent-encoded path; a head too large; and
 a takeover while the fan-out is not running."""
@@ -19,7 +19,7 @@ from fanout_helpers import complete_messages
 from firehose_helpers import FirehoseService, serve_stream, wait_for
 from strato.firehose import SUBSCRIBE_REPOS_PATH, decode_frame
 from strato.firehose.fanout.service import FanoutTakeover
-from strato.serve.limits import REFUSAL, ConnectionGuard
+from strato.service.limits import REFUSAL, ConnectionGuard
 
 TIMEOUT = 20.0
 

@@ -15,7 +15,7 @@ import pytest
 from fanout_helpers import TIMEOUT, receive, stream_url
 from firehose_helpers import FirehoseService, serve_stream, wait_for
 from strato.firehose import SUBSCRIBE_REPOS_PATH, Frame, Retention, decode_frame
-from strato.serve.limits import ConnectionLimits
+from strato.service.limits import ConnectionLimits
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 

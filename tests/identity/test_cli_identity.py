@@ -1,4 +1,4 @@
-"""``strato did resolve`` (``strato.cli_identity``) against the local PLC directory and DNS
+"""``strato did resolve`` (``strato.cli.did``) against the local PLC directory and DNS
 server: text and JSON output, verified and unverified handles, and one ``strato: error:`` line
 for each failure."""
 
@@ -9,7 +9,7 @@ import re
 
 import pytest
 from localnet import LocalDns, LocalHttp, did_doc
-from strato.cli import main
+from strato.cli.main import main
 
 ALICE = "did:plc:alicealicealicealicealic"
 BOB = "did:plc:bobbobbobbobbobbobbobbob"

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from localnet import LocalDns, serve_app
 from strato.crypto import PrivateKey
-from strato.didplc import PlcClient
 from strato.errors import DidNotFoundError
 from strato.identity import Identity, IdentityResolver
+from strato.identity.plc import PlcClient
 from strato.plc.server import PlcSettings, create_app
 
 

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import pytest
 from localnet import LocalDns, LocalHttp, did_doc
 from strato import CID, car, dagcbor
-from strato.cli import main
+from strato.cli.main import main
 from strato.crypto import PrivateKey
 from strato.errors import (
     IdentifierError,
@@ -24,8 +24,8 @@ from strato.errors import (
     UnsafeAddressError,
 )
 from strato.identity import IdentityCache, IdentityResolver
+from strato.identity.lexicons import SCHEMA_COLLECTION, LexiconResolver, ResolvedLexicon
 from strato.lexicon import Catalog
-from strato.lexicon.resolution import SCHEMA_COLLECTION, LexiconResolver, ResolvedLexicon
 from strato.netpolicy import NetworkPolicy
 from strato.repo import mst
 from strato.repo.commit import next_rev, sign_commit

@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 from localnet import LocalDns, serve_service
 from pds_net import LocalPds, local_network, run_plc
-from strato.didplc import PlcClient
 from strato.firehose import decode_frame
 from strato.identity import IdentityCache, IdentityResolver
+from strato.identity.plc import PlcClient
 from strato.pds.app import create_app
 from strato.pds.context import IDENTITY_CACHE_TABLE, PdsContext
 from strato.pds.service import pds_service

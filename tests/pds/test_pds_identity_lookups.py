@@ -9,7 +9,7 @@ from typing import Any
 
 from pds_identity_helpers import error_of
 from pds_net import LocalPds
-from strato.didplc import PlcClient
+from strato.identity.plc import PlcClient
 
 
 def plc_document(pds: LocalPds, did: str) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import pytest
 from pds_identity_helpers import error_of, events_since, plc_data
 from pds_net import PASSWORD, LocalPds
 from strato.crypto import K256, PrivateKey
-from strato.didplc import operation_cid, verify_operation_signature
+from strato.identity.plc import operation_cid, verify_operation_signature
 from strato.pds.accounts import EmailTokenPurpose
 
 RECOMMENDED = "com.atproto.identity.getRecommendedDidCredentials"

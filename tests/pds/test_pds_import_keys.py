@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from localnet import LocalHttp, did_doc
 from strato.crypto import K256, PrivateKey
-from strato.didplc import PlcClient, create_genesis, did_for_genesis, operation_cid
-from strato.didplc.log import format_datetime
-from strato.didplc.operations import create_update
 from strato.errors import CommitVerificationError
 from strato.identity import IdentityResolver
+from strato.identity.plc import PlcClient, create_genesis, did_for_genesis, operation_cid
+from strato.identity.plc.log import format_datetime
+from strato.identity.plc.operations import create_update
 from strato.netpolicy import NetworkPolicy
 from strato.pds.import_keys import accepted_signer
 from strato.pds.keys import KEY_TABLES, KeyStore, MasterKey

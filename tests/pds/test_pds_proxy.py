@@ -23,8 +23,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from strato.crypto import PublicKey
-from strato.didplc import PlcClient
 from strato.identity import parse_did_document
+from strato.identity.plc import PlcClient
 from strato.xrpc.auth import ServiceAuthVerifier, ServiceCredentials, bearer_token
 from strato.xrpc.errors import XrpcError
 

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from pds_net import PASSWORD, LocalPds, local_network
 from pds_server_helpers import assert_error
-from strato.didplc import PlcClient
 from strato.errors import AccountNotFoundError, RepoExistsError
+from strato.identity.plc import PlcClient
 
 CREATE = "com.atproto.server.createAccount"
 

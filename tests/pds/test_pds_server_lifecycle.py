@@ -8,7 +8,7 @@ import asyncio
 
 from pds_net import LocalPds
 from pds_server_helpers import app_password_login, assert_error, events_since, login, post, snapshot
-from strato.didplc import PlcClient
+from strato.identity.plc import PlcClient
 
 ACTIVATE = "com.atproto.server.activateAccount"
 DEACTIVATE = "com.atproto.server.deactivateAccount"

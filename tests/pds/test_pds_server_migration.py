@@ -13,7 +13,7 @@ import pytest
 from pds_net import PASSWORD, LocalPds
 from pds_server_helpers import assert_error, events_since, post, snapshot
 from strato.crypto import K256, PrivateKey
-from strato.didplc import PlcClient
+from strato.identity.plc import PlcClient
 from strato.xrpc.auth import create_service_jwt
 
 CREATE = "com.atproto.server.createAccount"

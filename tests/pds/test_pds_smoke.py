@@ -7,8 +7,8 @@ import asyncio
 from typing import Any
 
 from pds_net import PASSWORD, LocalPds
-from strato.didplc import PlcClient
 from strato.firehose import decode_frame
+from strato.identity.plc import PlcClient
 
 
 def test_create_account_login_write_and_read(pds: LocalPds) -> None:

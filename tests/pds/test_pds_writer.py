@@ -8,9 +8,9 @@ import threading
 from pathlib import Path
 
 import pytest
-from strato.metrics import ServerMetrics
 from strato.pds.metrics import WriterMetrics
 from strato.pds.writer import Writer, WriterClosedError
+from strato.service.metrics import ServerMetrics
 from strato.storage import Store, WriteTxn
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from localnet import serve_app
 from starlette.applications import Starlette
 from strato.crypto import PrivateKey
-from strato.didplc import create_genesis
+from strato.identity.plc import create_genesis
 
 HOUR = 3600 * 1_000_000
 #: 2025-01-01T00:00:00Z in microseconds.

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 from plc_helpers import serve
-from strato.cli import main
+from strato.cli.main import main
 from strato.crypto import load_private_key
 from strato.plc.server import PlcSettings, create_app
 

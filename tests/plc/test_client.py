@@ -1,4 +1,4 @@
-"""``strato.didplc.PlcClient`` against our directory served by uvicorn on loopback: creating,
+"""``strato.identity.plc.PlcClient`` against our directory served by uvicorn on loopback: creating,
 updating and tombstoning a DID, every read, export pages, and how each failure surfaces."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from strato import __version__
-from strato.didplc import PlcClient, create_update, operation_cid, validate_audit_log
 from strato.errors import DidNotFoundError, PlcDirectoryError, PlcValidationError
+from strato.identity.plc import PlcClient, create_update, operation_cid, validate_audit_log
 from strato.plc.server import PlcSettings, create_app
 
 ROTATION, SIGNING = key("client-rotation"), key("client-signing", "p256")

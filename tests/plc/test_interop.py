@@ -1,7 +1,7 @@
 """Every audit log in ``../shared/testdata/plc/interop_tests/audit_log`` (the did-method-plc
 interop cases, canonical in go-didplc ``testdata``) through
-:func:`strato.didplc.validate_audit_log`: valid logs give the DID's data, invalid ones fail with
-the reason we expect for each."""
+:func:`strato.identity.plc.validate_audit_log`: valid logs give the DID's data, invalid ones fail
+with the reason we expect for each."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 from conftest import shared_path, skipped_param
-from strato.didplc import normalize_operation, operation_cid, validate_audit_log
-from strato.didplc.log import parse_datetime
 from strato.errors import PlcValidationError
+from strato.identity.plc import normalize_operation, operation_cid, validate_audit_log
+from strato.identity.plc.log import parse_datetime
 from strato.plc.store import PlcStore
 
 AUDIT_LOGS = shared_path("testdata", "plc", "interop_tests", "audit_log")

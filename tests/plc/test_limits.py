@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 from plc_helpers import EPOCH, HOUR, did_key, genesis, key
-from strato.didplc import create_tombstone
 from strato.errors import PlcValidationError
+from strato.identity.plc import create_tombstone
 from strato.plc.limits import (
     MAX_AKA_ENTRIES,
     MAX_AKA_LENGTH,

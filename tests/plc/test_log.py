@@ -1,5 +1,5 @@
-"""The log rules (``strato.didplc.log``): one test per rejection reason, the recovery window and
-key priority in forks, tombstones, and audit-log replay of logs we build ourselves."""
+"""The log rules (``strato.identity.plc.log``): one test per rejection reason, the recovery window
+and key priority in forks, tombstones, and audit-log replay of logs we build ourselves."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from plc_helpers import EPOCH, HOUR, did_key, genesis, key
 from strato.crypto import PrivateKey
-from strato.didplc import (
+from strato.errors import PlcValidationError
+from strato.identity.plc import (
     DidLog,
     create_tombstone,
     create_update,
@@ -16,9 +17,8 @@ from strato.didplc import (
     operation_cid,
     validate_audit_log,
 )
-from strato.didplc.log import RECOVERY_WINDOW, format_datetime, parse_datetime
-from strato.didplc.operations import build_operation, sign_operation
-from strato.errors import PlcValidationError
+from strato.identity.plc.log import RECOVERY_WINDOW, format_datetime, parse_datetime
+from strato.identity.plc.operations import build_operation, sign_operation
 
 RECOVERY, PRIMARY = key("recovery"), key("primary")
 

@@ -1,5 +1,6 @@
 """Operations: shapes, signing and strict signature checks, CIDs, DID derivation, legacy
-``create`` normalization, and building updates and tombstones (``strato.didplc.operations``)."""
+``create`` normalization, and building updates and tombstones
+(``strato.identity.plc.operations``)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from plc_helpers import did_key, genesis, key
 from strato import CID, dagcbor
-from strato.didplc import (
+from strato.errors import PlcValidationError
+from strato.identity.plc import (
     build_operation,
     create_tombstone,
     create_update,
@@ -22,8 +24,7 @@ from strato.didplc import (
     sign_operation,
     verify_operation_signature,
 )
-from strato.didplc.operations import decode_signature, is_plc_did, unsigned_bytes
-from strato.errors import PlcValidationError
+from strato.identity.plc.operations import decode_signature, is_plc_did, unsigned_bytes
 
 K256_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551

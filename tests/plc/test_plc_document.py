@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from plc_helpers import did_key, key
-from strato.didplc import DidData
+from strato.identity.plc import DidData
 from strato.plc.document import did_document
 
 DID = "did:plc:ewvi7nxzyoun6zhxrhs64oiz"

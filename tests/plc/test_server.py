@@ -14,9 +14,9 @@ import httpx
 import pytest
 from plc_helpers import EPOCH, HOUR, Clock, did_key, genesis, key, serve
 from strato import __version__
-from strato.didplc import create_tombstone, create_update, operation_cid, sign_operation
-from strato.didplc.log import RECOVERY_WINDOW, format_datetime
-from strato.didplc.operations import build_operation
+from strato.identity.plc import create_tombstone, create_update, operation_cid, sign_operation
+from strato.identity.plc.log import RECOVERY_WINDOW, format_datetime
+from strato.identity.plc.operations import build_operation
 from strato.plc.server import PlcSettings, _count_param, create_app
 
 RECOVERY, PRIMARY = key("recovery"), key("primary")

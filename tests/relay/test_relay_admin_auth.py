@@ -13,9 +13,9 @@ from pds_net import run_plc
 from relay_admin_net import NS, TOKEN, AdminNet, admin_net, basic, bearer
 from relay_net import run_relay
 from starlette.requests import Request
+from strato.relay import admin_types as relay_admin
 from strato.relay.admin_auth import is_admin, presented_token
 from strato.relay.routes.admin_paths import AdminPaths
-from strato.xrpc.types import relay_admin
 
 ADMIN_METHODS = sorted(relay_admin.METHODS)
 PATHS = [

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from pds_net import run_plc
 from relay_net import LocalRelay, run_relay
-from strato.cli import build_parser, main
-from strato.cli_firehose import event_json, stream_url
-from strato.cli_relay import relay_settings
+from strato.cli.firehose import event_json, stream_url
+from strato.cli.main import build_parser, main
+from strato.cli.relay import relay_settings
 from strato.dagcbor import from_json
 from strato.firehose import Frame
 from strato.relay.settings import DEFAULT_WORKERS, RelaySettings

@@ -24,13 +24,13 @@ from relay_hosts_net import (
 )
 from strato.firehose import decode_frame
 from strato.firehose.frames import encode_error
-from strato.metrics import ServerMetrics
 from strato.netpolicy import NetworkPolicy
 from strato.relay.bans import DomainBans
 from strato.relay.crawler import USER_AGENT, Crawler, CrawlerConfig
 from strato.relay.host_metrics import HostMetrics
 from strato.relay.hosts import Host, HostStatus, HostStore
 from strato.relay.limits import HostLimits
+from strato.service.metrics import ServerMetrics
 from strato.storage import Store
 
 LOCAL = NetworkPolicy(local_network=True)

@@ -9,12 +9,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from loadgen import AccountChain, bad
+from loadgen.dataset import account_key
+from loadgen.records import POST, iso_time
 from strato import dagcbor
 from strato.errors import CommitVerificationError
 from strato.firehose.upstream import UpstreamError, parse_upstream
-from strato.loadgen import AccountChain, bad
-from strato.loadgen.dataset import account_key
-from strato.loadgen.records import POST, iso_time
 from strato.relay.pipeline import DROP_REASONS
 from strato.repo.commit import next_rev
 from strato.sync import ErrorCode, VerifiedCommit, verify_commit_event

@@ -8,10 +8,10 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from loadgen import Dataset, DatasetSpec, load_dataset
+from loadgen.records import FOLLOW, LIKE, POST, REPOST
 from strato import CID
 from strato.firehose import decode_frame
-from strato.loadgen import Dataset, DatasetSpec, load_dataset
-from strato.loadgen.records import FOLLOW, LIKE, POST, REPOST
 from strato.sync import MAX_COMMIT_BLOCKS, verify_commit_event
 
 SPEC = DatasetSpec(hosts=3, accounts_per_host=4, events=240, base_records=40, seed=7)

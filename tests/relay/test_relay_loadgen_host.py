@@ -12,11 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from pds_net import run_plc
-from strato.didplc import PlcClient
-from strato.errors import EventStreamError, FrameError
-from strato.firehose import Frame, StreamClient, decode_frame
-from strato.loadgen import (
+from loadgen import (
     Dataset,
     DatasetSpec,
     HostFleet,
@@ -26,7 +22,11 @@ from strato.loadgen import (
     register_accounts,
     register_accounts_in_store,
 )
-from strato.loadgen.host import CAR_MEDIA_TYPE, SERVER_HEADER
+from loadgen.host import CAR_MEDIA_TYPE, SERVER_HEADER
+from pds_net import run_plc
+from strato.errors import EventStreamError, FrameError
+from strato.firehose import Frame, StreamClient, decode_frame
+from strato.identity.plc import PlcClient
 from strato.plc.store import PlcStore
 from strato.repo.commit import next_rev
 from strato.repo.verify import verify_repo

@@ -1,7 +1,7 @@
 """The load generator's crafted bad events through the relay's real ingest pipeline: one
 simulated host's frames (a valid chain with every kind of bad event between its commits) are
 handed to the relay's ingestor; each bad event is dropped with the reason
-:data:`strato.loadgen.bad.DROP_REASON` documents, every valid commit around them is
+:data:`loadgen.bad.DROP_REASON` documents, every valid commit around them is
 forwarded, and the account's state is its last valid commit."""
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import pytest
+from loadgen import AccountChain, SimulatedHost, bad, register_accounts_in_store
+from loadgen.dataset import account_key, make_account
+from loadgen.records import POST, iso_time
 from pds_net import run_plc
 from prometheus_client import CollectorRegistry
 from relay_net import LocalRelay, run_relay
 from strato import dagcbor
 from strato.firehose import decode_frame
-from strato.loadgen import AccountChain, SimulatedHost, bad, register_accounts_in_store
-from strato.loadgen.dataset import account_key, make_account
-from strato.loadgen.records import POST, iso_time
 from strato.plc.store import PlcStore
 from strato.repo.commit import next_rev
 from strato_proc import free_ports

@@ -15,7 +15,7 @@ from strato.firehose import SUBSCRIBE_REPOS_PATH
 from strato.relay.app import create_app
 from strato.relay.service import relay_service
 from strato.relay.settings import RelaySettings
-from strato.serve import Running, serve
+from strato.service.serving import Running, serve
 
 
 def settings(tmp_path: Path, workers: int) -> RelaySettings:

@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from strato.cli import main
+from strato.cli.main import main
 from strato.errors import StorageError
 from strato.storage import Store, backup_data_dir, from_u64, u64
 

@@ -26,9 +26,14 @@ from lexicon_drift import (
 from starlette.datastructures import QueryParams
 from strato.errors import LexiconValidationError
 from strato.lexicon.types._base import convert
+from strato.relay import admin_types as relay_admin
 from strato.xrpc.method import RawInput
 from strato.xrpc.params import ParamsDecoder
-from strato.xrpc.types import METHODS, admin, invites, relay_admin, repo, server, sync
+from strato.xrpc.types import METHODS as SHARED_METHODS
+from strato.xrpc.types import admin, invites, repo, server, sync
+
+# every struct strato serves: the shared namespaces and the relay's private admin API
+METHODS = {**SHARED_METHODS, **relay_admin.METHODS}
 
 # the named defs the method structs refer to
 NAMED: dict[type[Any], str] = {

@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 from starlette.responses import Response
 from starlette.routing import Route
 from strato.lexicon.types._base import LexObject, text
-from strato.metrics import ServerMetrics
+from strato.service.metrics import ServerMetrics
 from strato.syntax import is_did, is_nsid
 from strato.xrpc import (
     BodyStream,

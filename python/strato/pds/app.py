@@ -28,7 +28,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from strato.chores import cancel_all, every
 from strato.errors import AccountNotFoundError
 from strato.firehose.fanout.service import stream_routes
 from strato.pds.context import PdsContext
@@ -37,6 +36,7 @@ from strato.pds.proxy import proxy_handler
 from strato.pds.routes import NAMESPACES
 from strato.pds.routes.sync import GLOBAL_EXEMPT
 from strato.pds.settings import PdsSettings
+from strato.service.chores import cancel_all, every
 from strato.xrpc import RateLimit, RateLimitSettings, XrpcRouter, cors_middleware
 
 logger = logging.getLogger("strato.pds")

@@ -22,13 +22,12 @@ from typing import Final
 import httpx
 
 from strato.crypto import PublicKey
-from strato.didplc import PlcClient
 from strato.errors import AccountNotFoundError
 from strato.firehose import TABLES as FIREHOSE_TABLES
 from strato.firehose import EventLog, LmdbEventLog, Retention
 from strato.identity import IdentityCache, IdentityResolver
+from strato.identity.plc import PlcClient
 from strato.lexicon import Catalog
-from strato.metrics import ServerMetrics
 from strato.pds.accounts import (
     ACCOUNT_RETIRED_TABLES,
     ACCOUNT_TABLES,
@@ -44,6 +43,7 @@ from strato.pds.metrics import WriterMetrics
 from strato.pds.settings import PdsSettings
 from strato.pds.writer import Writer
 from strato.repo import REPO_TABLES, RepoStore
+from strato.service.metrics import ServerMetrics
 from strato.storage import Store
 from strato.storage.private import make_dir, tighten
 from strato.xrpc.auth import (

@@ -9,7 +9,7 @@ against every key the account has had, in this order:
    only history);
 3. for a did:plc, the ``verificationMethods.atproto`` key (the legacy ``signingKey``) of every
    operation in the DID's audit log, fetched from the configured PLC directory and replayed by
-   :func:`strato.didplc.validate_audit_log` first (genesis hash, rotation-key signatures, the
+   :func:`strato.identity.plc.validate_audit_log` first (genesis hash, rotation-key signatures, the
    ``prev`` chain, nullifications), so a directory that serves a forged history is not
    believed. This is how an export from the PDS the account left verifies, during the move or
    long after the old PDS is gone.
@@ -21,10 +21,10 @@ repository no key of the account ever signed.
 
 from __future__ import annotations
 
-from strato.didplc import PlcClient, normalize_operation, validate_audit_log
-from strato.didplc.operations import ATPROTO_KEY_ID, is_tombstone
 from strato.errors import CommitVerificationError, IdentityError, PlcValidationError
 from strato.identity import IdentityResolver
+from strato.identity.plc import PlcClient, normalize_operation, validate_audit_log
+from strato.identity.plc.operations import ATPROTO_KEY_ID, is_tombstone
 from strato.pds.keys import KeyStore
 from strato.repo.commit import verify_commit_signature
 

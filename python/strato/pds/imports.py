@@ -57,11 +57,11 @@ from typing import Any, Final, TypeVar
 
 from strato import car, dagcbor
 from strato._core import CID, PrivateKey, RepoCar
-from strato.didplc import PlcClient
 from strato.errors import CommitVerificationError, ImportInProgressError
 from strato.firehose import EventLog
 from strato.firehose.messages import commit_message, sync_message
 from strato.identity import IdentityResolver
+from strato.identity.plc import PlcClient
 from strato.pds.blobs import BlobRef, BlobStore, blob_refs
 from strato.pds.import_keys import accepted_signer
 from strato.pds.keys import KeyStore

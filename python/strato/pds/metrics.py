@@ -7,7 +7,7 @@ from typing import Final
 
 from prometheus_client import Counter, Histogram
 
-from strato.metrics import ServerMetrics
+from strato.service.metrics import ServerMetrics
 
 #: Requests per group transaction.
 BATCH_BUCKETS: Final = (1, 2, 4, 8, 16, 32, 64, 128, 256)

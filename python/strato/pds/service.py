@@ -15,7 +15,7 @@ from strato.firehose.fanout.service import Stream, stream_service
 from strato.firehose.fanout.workers import LogSpec
 from strato.pds.context import SCHEMA_VERSION, PdsContext
 from strato.pds.settings import PdsSettings
-from strato.serve import Service
+from strato.service.serving import Service
 
 
 def pds_service(settings: PdsSettings, app: Starlette) -> Service:

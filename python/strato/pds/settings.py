@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from strato.firehose.log import DEFAULT_MAX_AGE_SECONDS, DEFAULT_MAX_BYTES
 from strato.netpolicy import NetworkPolicy, parse_network
 from strato.pds.blobs import DEFAULT_BLOB_LIMIT
-from strato.serve.limits import (
+from strato.service.limits import (
     CONNECTION_SETTINGS,
     DEFAULT_HEADER_TIMEOUT,
     DEFAULT_KEEPALIVE_TIMEOUT,
@@ -29,7 +29,7 @@ from strato.serve.limits import (
     parse_setting,
     settings_limits,
 )
-from strato.settings import parse_size
+from strato.service.settings import parse_size
 
 ENV_PREFIX: Final = "STRATO_PDS_"
 DEFAULT_PORT: Final = 2583
@@ -66,7 +66,7 @@ class PdsSettings:
     invite_code_required: bool = False
     trust_proxy: int = 0
     rate_limits: bool = True
-    #: Connection limits (:mod:`strato.serve.limits`), gathered by :attr:`connection_limits`.
+    #: Connection limits (:mod:`strato.service.limits`), gathered by :attr:`connection_limits`.
     header_timeout: float = DEFAULT_HEADER_TIMEOUT
     keepalive_timeout: float = DEFAULT_KEEPALIVE_TIMEOUT
     max_connections: int | None = None

@@ -1,5 +1,5 @@
 """The PLC directory, the service ``strato plc`` runs (the did:plc method it applies is
-:mod:`strato.didplc`).
+:mod:`strato.identity.plc`).
 
 - :mod:`strato.plc.limits`: the directory's admission limits for submitted operations.
 - :mod:`strato.plc.document`: the DID document the directory serves.

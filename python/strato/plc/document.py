@@ -13,8 +13,8 @@ from __future__ import annotations
 from typing import Any, Final
 
 from strato.crypto import K256, P256, PublicKey
-from strato.didplc.log import DidData
 from strato.errors import InvalidKeyError
+from strato.identity.plc.log import DidData
 
 MEDIA_TYPE: Final = "application/did+ld+json"
 BASE_CONTEXT: Final = ("https://www.w3.org/ns/did/v1", "https://w3id.org/security/multikey/v1")

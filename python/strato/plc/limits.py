@@ -1,7 +1,7 @@
 """The admission limits a PLC directory applies to a submitted operation (``POST /:did``).
 
-These are directory policy, not protocol: :func:`strato.didplc.validate_audit_log` does not apply
-them to history (which holds operations from before they existed). Every number is the
+These are directory policy, not protocol: :func:`strato.identity.plc.validate_audit_log` does not
+apply them to history (which holds operations from before they existed). Every number is the
 reference directory's, from did-method-plc ``packages/server/src/constraints.ts``
 (``assertValidIncomingOp``). Where the spec text (``website/spec/v0.1/did-plc.md``, v0.3.0)
 says otherwise, the reference server wins, since that is what clients meet in practice:
@@ -24,8 +24,8 @@ from typing import Final
 
 from strato import dagcbor
 from strato.crypto import PublicKey
-from strato.didplc.operations import LEGACY_CREATE, Operation, is_tombstone, parse_operation
 from strato.errors import EncodeError, InvalidKeyError, PlcValidationError
+from strato.identity.plc.operations import LEGACY_CREATE, Operation, is_tombstone, parse_operation
 
 #: constraints.ts ``MAX_OP_BYTES``: the DAG-CBOR size of the whole (signed) operation.
 MAX_OP_BYTES: Final = 4000
@@ -58,7 +58,8 @@ _BASE58BTC: Final = frozenset("123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopq
 
 def check_admission(value: object) -> Operation:
     """``value`` as an operation the directory may accept, or :class:`PlcValidationError`
-    naming the limit it breaks. The log rules (:meth:`strato.didplc.DidLog.prepare`) come after."""
+    naming the limit it breaks. The log rules (:meth:`strato.identity.plc.DidLog.prepare`) come
+    after."""
     try:
         size = len(dagcbor.encode(value))
     except EncodeError as err:

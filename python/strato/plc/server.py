@@ -14,7 +14,7 @@ Routes (did-method-plc ``packages/server/src/routes.ts`` and
                           parameter is absent; a seq or count beyond 2^63-1, or a time
                           before 1970, is 400
     GET  /_health         {"version": ...}; 503 when storage does not answer
-    GET  /metrics         Prometheus metrics: HTTP requests (see :mod:`strato.metrics`),
+    GET  /metrics         Prometheus metrics: HTTP requests (see :mod:`strato.service.metrics`),
                           operations accepted and refused, operations stored
 
 Errors are JSON ``{"message": ...}`` as in the reference; a body outside the data model's
@@ -49,13 +49,13 @@ from starlette.routing import Route
 
 from strato import __version__
 from strato.datamodel import check_json, to_int64
-from strato.didplc.log import DidData, DidLog, timestamp_us
-from strato.didplc.operations import is_plc_did
 from strato.errors import DataModelError, PlcValidationError
-from strato.metrics import ServerMetrics
+from strato.identity.plc.log import DidData, DidLog, timestamp_us
+from strato.identity.plc.operations import is_plc_did
 from strato.plc.document import MEDIA_TYPE, did_document
 from strato.plc.limits import check_admission
 from strato.plc.store import MAX_EXPORT_COUNT, PlcStore
+from strato.service.metrics import ServerMetrics
 from strato.storage.private import tighten
 
 #: The largest request body read for ``POST /:did``: far above any operation within
@@ -246,7 +246,7 @@ class _Directory:
 def create_app(settings: PlcSettings, *, clock: Clock = system_clock) -> Starlette:
     """The directory app; its lifespan opens (and closes) the LMDB store in
     ``settings.data_dir``. ``clock`` gives the time operations are received at (µs). Its
-    :class:`~strato.metrics.ServerMetrics` are ``app.state.metrics``."""
+    :class:`~strato.service.metrics.ServerMetrics` are ``app.state.metrics``."""
     directory = _Directory(settings, clock)
     routes = [
         Route("/_health", directory.health, methods=["GET"]),

@@ -4,7 +4,7 @@ Tables (one environment, service name ``plc``):
 
 - ``ops``: ``<did> NUL u64(i)`` -> the i-th operation the directory accepted for the DID, with
   its CID, ``createdAt``, ``nullified`` flag, sequence number and the log bookkeeping
-  (:class:`strato.didplc.log.LogEntry`): the whole audit log of a DID is one prefix scan.
+  (:class:`strato.identity.plc.log.LogEntry`): the whole audit log of a DID is one prefix scan.
 - ``seq``: ``u64(seq)`` -> the ``ops`` key; ``seq`` counts accepted operations from 1 (the
   ``/export?after=<seq>`` order).
 - ``time``: ``u64(createdAt µs) u64(seq)`` -> empty; the legacy ``/export?after=<timestamp>``
@@ -25,7 +25,7 @@ from typing import Any, Final
 
 import msgspec
 
-from strato.didplc.log import DidLog, LogEntry, format_datetime
+from strato.identity.plc.log import DidLog, LogEntry, format_datetime
 from strato.plc.limits import check_rate
 from strato.storage import ReadTxn, Store, WriteTxn, prefix, u64
 

@@ -27,7 +27,6 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from strato import __version__
-from strato.chores import cancel_all, every
 from strato.firehose.fanout.service import stream_routes
 from strato.relay import admin_page
 from strato.relay.admin import RelayAdmin
@@ -40,6 +39,7 @@ from strato.relay.routes import admin as admin_routes
 from strato.relay.routes import hosts as host_routes
 from strato.relay.server_header import ServerHeader
 from strato.relay.settings import RelaySettings
+from strato.service.chores import cancel_all, every
 from strato.xrpc import RateLimitSettings, XrpcRouter, cors_middleware
 
 logger = logging.getLogger("strato.relay")

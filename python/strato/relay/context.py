@@ -25,7 +25,6 @@ import httpx
 from strato.firehose import TABLES as FIREHOSE_TABLES
 from strato.firehose import EventLog, LmdbEventLog, Retention
 from strato.identity import IdentityCache, IdentityResolver
-from strato.metrics import ServerMetrics
 from strato.relay.accounts import TABLES as ACCOUNT_TABLES
 from strato.relay.accounts import AccountStore
 from strato.relay.bans import TABLES as BAN_TABLES
@@ -40,6 +39,7 @@ from strato.relay.pipeline import Ingestor
 from strato.relay.repair import Repairer
 from strato.relay.settings import RelaySettings
 from strato.relay.takedowns import TABLES as TAKEDOWN_TABLES
+from strato.service.metrics import ServerMetrics
 from strato.storage import Store
 from strato.storage.private import make_dir, tighten
 from strato.xrpc.auth import read_admin_token

@@ -1,5 +1,5 @@
 """The Prometheus metrics of the relay's upstream side, in a server's
-:class:`~strato.metrics.ServerMetrics` registry:
+:class:`~strato.service.metrics.ServerMetrics` registry:
 
 - ``strato_relay_hosts_connected`` (gauge; alias ``relay_connected_inbound``, the reference's
   name that dashboards use): open upstream subscriptions;
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge
 
-from strato.metrics import ServerMetrics
+from strato.service.metrics import ServerMetrics
 
 
 class HostMetrics:

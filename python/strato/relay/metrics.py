@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from strato.metrics import ServerMetrics
+from strato.service.metrics import ServerMetrics
 
 
 class RelayMetrics:

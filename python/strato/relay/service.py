@@ -23,7 +23,7 @@ from strato.relay.consumers import fanout_consumers
 from strato.relay.context import SCHEMA_VERSION, RelayContext
 from strato.relay.server_header import SERVER
 from strato.relay.settings import RelaySettings
-from strato.serve import Service
+from strato.service.serving import Service
 
 
 def relay_service(settings: RelaySettings, app: Starlette) -> Service:

@@ -21,7 +21,7 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 from strato.netpolicy import NetworkPolicy, parse_network
-from strato.serve.limits import (
+from strato.service.limits import (
     CONNECTION_SETTINGS,
     DEFAULT_HEADER_TIMEOUT,
     DEFAULT_KEEPALIVE_TIMEOUT,
@@ -30,7 +30,7 @@ from strato.serve.limits import (
     parse_setting,
     settings_limits,
 )
-from strato.settings import parse_size
+from strato.service.settings import parse_size
 from strato.sync import VerifyPolicy
 
 ENV_PREFIX: Final = "STRATO_RELAY_"
@@ -90,7 +90,7 @@ class RelaySettings:
     workers: int = DEFAULT_WORKERS
     consumer_buffer: int = DEFAULT_CONSUMER_BUFFER
     trust_proxy: int = 0
-    #: Connection limits (:mod:`strato.serve.limits`), gathered by :attr:`connection_limits`.
+    #: Connection limits (:mod:`strato.service.limits`), gathered by :attr:`connection_limits`.
     header_timeout: float = DEFAULT_HEADER_TIMEOUT
     keepalive_timeout: float = DEFAULT_KEEPALIVE_TIMEOUT
     max_connections: int | None = None

@@ -21,7 +21,7 @@ Each request goes through the reference server's steps, in its order:
 :class:`XrpcError` from any step becomes its ``{"error", "message"}`` answer; any other
 exception is logged and answered 500 ``InternalServerError`` with no detail. Responses carry
 the ``RateLimit-*`` headers of the tightest limit that applied. ``GET /xrpc/_health`` answers
-``{"version": ...}``. Metrics (:class:`strato.metrics.ServerMetrics`) see each served method
+``{"version": ...}``. Metrics (:class:`strato.service.metrics.ServerMetrics`) see each served method
 as its own route ``/xrpc/<nsid>``.
 """
 
@@ -147,7 +147,7 @@ class XrpcMethod:
 
 @dataclass(frozen=True, slots=True)
 class _MetricsRoute:
-    """What :mod:`strato.metrics` reads from ``scope["route"]``: the route template."""
+    """What :mod:`strato.service.metrics` reads from ``scope["route"]``: the route template."""
 
     path: str
 

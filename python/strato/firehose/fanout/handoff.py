@@ -29,7 +29,7 @@ from typing import Final
 import uvicorn
 
 from strato.firehose.fanout.handshake import MAX_RECEIVED
-from strato.serve.protocol import ForwardingProtocol
+from strato.service.protocol import ForwardingProtocol
 from strato.storage.private import make_private
 
 log = logging.getLogger("strato.firehose.fanout.handoff")

@@ -5,7 +5,7 @@ Protocols, or a plain HTTP error that refuses it).
 The fan-out answers the upgrade on the raw socket itself, because the Rust writer needs the
 socket and ASGI servers do not give it up: a worker reads the request head off the socket, and
 in a service's own process the HTTP server hands over the head it read
-(:data:`strato.serve.protocol.Takeover`). :func:`parse_request` is strict about what it needs
+(:data:`strato.service.protocol.Takeover`). :func:`parse_request` is strict about what it needs
 (``GET``, ``HTTP/1.1``, ``Upgrade: websocket``, ``Connection: upgrade``, version 13, a 16-byte
 key) and raises :class:`HandshakeError` with the HTTP status to answer otherwise.
 :func:`parse_cursor` reads the ``cursor`` parameter (absent or empty: live only; an integer from

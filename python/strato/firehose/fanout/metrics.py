@@ -23,7 +23,7 @@ service's own process its HTTP server's ``strato_connections_*`` count them):
   or subscribers), the main process's ``strato_connections_open`` counting those handed to it;
 - ``strato_firehose_connections_refused_total{reason}``: connections refused over a cap
   (``max_connections``, ``max_connections_per_ip``) or closed without a request head in time
-  (``header_timeout``); see :mod:`strato.serve.limits`.
+  (``header_timeout``); see :mod:`strato.service.limits`.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ class FanoutMetrics:
 
 
 class WorkerConnectionMetrics:
-    """The connections a worker accepts itself (a :class:`~strato.serve.limits.ConnectionGuard`'s
+    """The connections a worker accepts itself (a :class:`~strato.service.limits.ConnectionGuard`'s
     metrics), registered in ``registry``."""
 
     def __init__(self, registry: CollectorRegistry) -> None:

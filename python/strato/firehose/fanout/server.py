@@ -7,12 +7,12 @@ to it in one of two ways:
 
 - in a service's own process (a PDS, a relay without workers), the service's HTTP server takes
   every connection and hands an upgrade to the stream's path over (:meth:`FanoutServer.adopt`,
-  a :data:`~strato.serve.protocol.Takeover`), head, socket and connection slot: it is held to
+  a :data:`~strato.service.protocol.Takeover`), head, socket and connection slot: it is held to
   the server's connection limits, and its slot is released when it closes;
 - in a fan-out worker process (:mod:`.worker`), the server accepts on its own listening socket
   (:meth:`FanoutServer.start` with ``listener``), reads each request head with the event loop's
   raw socket calls, and hands a request for another path to the main process (:mod:`.handoff`),
-  else 404. Its own connection limits (:mod:`strato.serve.limits`) hold every connection it
+  else 404. Its own connection limits (:mod:`strato.service.limits`) hold every connection it
   accepts: one over its caps (in all, per client address) is answered 503 and closed at its
   accept; one whose request head is not complete within the handshake timeout of its accept is
   closed; a subscriber holds its slot until it closes, a request handed over holds none here.
@@ -91,7 +91,7 @@ from strato.firehose.fanout.wake import drain
 from strato.firehose.frames import encode_error
 from strato.firehose.log import EventLog
 from strato.firehose.messages import OUTDATED_CURSOR_FRAME
-from strato.serve.limits import (
+from strato.service.limits import (
     DEFAULT_HEADER_TIMEOUT,
     DEFAULT_MAX_CONNECTIONS_PER_IP,
     HEADER_TIMEOUT,
@@ -135,7 +135,7 @@ class FanoutOptions:
     may wait for a subscriber whose socket takes nothing before it is cut; ``cut_grace`` how long
     a closing one may take to accept its last frames. ``handshake_timeout`` bounds the time from
     the accept (or the takeover) to the 101 sent. When the server accepts connections itself,
-    the connection limits (:mod:`strato.serve.limits`) hold every connection it holds, while it
+    the connection limits (:mod:`strato.service.limits`) hold every connection it holds, while it
     reads the request head and as a subscriber: ``max_connections`` (None: this process's share
     of its open-file limit) and ``max_connections_per_ip`` (0: no cap). Behind
     ``trusted_proxies`` reverse proxies (``--trust-proxy``) a subscriber's address, for
@@ -317,7 +317,7 @@ class FanoutServer:
 
     def adopt(self, sock: socket.socket, head: bytes, slot: Slot) -> None:
         """Serve the WebSocket upgrade request ``head`` that the process's HTTP server read
-        from ``sock`` (a :data:`~strato.serve.protocol.Takeover`); ``slot`` is released when
+        from ``sock`` (a :data:`~strato.service.protocol.Takeover`); ``slot`` is released when
         the connection closes. Refused as over a cap (503) when the server is not running."""
         if self._loop is None or self._stopping:
             with contextlib.suppress(OSError):

@@ -6,7 +6,7 @@ answer to a plain HTTP request on the stream's path (426).
 With no workers (a PDS; a relay with ``--workers 0``), the fan-out runs in the service's own
 process, in the server's event loop, its writer's thread beside it: the service's HTTP server
 (uvicorn) accepts every connection, and a WebSocket upgrade to the stream's path is taken over
-with its socket (:data:`~strato.serve.protocol.Takeover`, :meth:`FanoutServer.adopt
+with its socket (:data:`~strato.service.protocol.Takeover`, :meth:`FanoutServer.adopt
 <strato.firehose.fanout.server.FanoutServer.adopt>`). The connection stays under the server's
 connection limits until it closes. The pump wakes on the event log's own ``notify`` (the
 process's writer calls it after each commit).
@@ -47,7 +47,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
-from strato.chores import cancel_all
 from strato.firehose.fanout.consumers import Consumer, ConsumerRegistry
 from strato.firehose.fanout.handoff import HandoffReceiver, uvicorn_handler
 from strato.firehose.fanout.handshake import SUBSCRIBE_REPOS_PATH
@@ -55,9 +54,10 @@ from strato.firehose.fanout.metrics import FanoutMetrics, add_worker_collector
 from strato.firehose.fanout.server import FanoutOptions, FanoutServer
 from strato.firehose.fanout.workers import FanoutWorkers, LogSpec, WorkerError, run_workers
 from strato.firehose.log import EventLog
-from strato.metrics import ServerMetrics
-from strato.serve import Service
-from strato.serve.limits import REFUSAL, ConnectionLimits, Slot
+from strato.service.chores import cancel_all
+from strato.service.limits import REFUSAL, ConnectionLimits, Slot
+from strato.service.metrics import ServerMetrics
+from strato.service.serving import Service
 from strato.storage.private import make_dir
 
 #: Under the data directory: the hand-off socket and the workers' metrics files.

@@ -19,17 +19,6 @@ from typing import Any, Final
 
 import msgspec
 
-from strato.didplc import create_update, operation_cid, parse_operation, sign_operation
-from strato.didplc.operations import (
-    ATPROTO_KEY_ID,
-    ATPROTO_PDS_ID,
-    ATPROTO_PDS_TYPE,
-    OPERATION,
-    Operation,
-    ensure_at_prefix,
-    is_tombstone,
-    normalize_operation,
-)
 from strato.errors import (
     DidNotFoundError,
     IdentifierError,
@@ -39,6 +28,17 @@ from strato.errors import (
     PlcValidationError,
 )
 from strato.firehose.messages import identity_message
+from strato.identity.plc import create_update, operation_cid, parse_operation, sign_operation
+from strato.identity.plc.operations import (
+    ATPROTO_KEY_ID,
+    ATPROTO_PDS_ID,
+    ATPROTO_PDS_TYPE,
+    OPERATION,
+    Operation,
+    ensure_at_prefix,
+    is_tombstone,
+    normalize_operation,
+)
 from strato.pds.accounts import EmailTokenPurpose
 from strato.pds.context import PdsContext
 from strato.pds.routes.common import (

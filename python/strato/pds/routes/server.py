@@ -24,7 +24,6 @@ from typing import Any, Final
 import httpx
 
 from strato.crypto import K256, PrivateKey
-from strato.didplc import create_genesis
 from strato.errors import (
     AccountExistsError,
     AccountNotFoundError,
@@ -34,6 +33,7 @@ from strato.errors import (
     PlcValidationError,
 )
 from strato.firehose.messages import account_message, commit_message, identity_message
+from strato.identity.plc import create_genesis
 from strato.pds.accounts import (
     Account,
     AccountStatus,

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Final, TypeVar
 
 from strato import CID
+from strato.relay import admin_types as types
 from strato.relay.admin import AccountInfo, HostInfo, HostNotFoundError, RelayAdmin
 from strato.relay.admin_auth import admin_verifier
 from strato.relay.consumers import Consumer
@@ -23,7 +24,6 @@ from strato.relay.ssrf import HostnameError
 from strato.relay.takedowns import AccountNotFoundError
 from strato.xrpc import XrpcRequest, XrpcRouter
 from strato.xrpc.errors import XrpcError
-from strato.xrpc.types import relay_admin as types
 
 NS: Final = types.NS
 UNSET: Any = types.UNSET
@@ -105,7 +105,8 @@ def register(router: XrpcRouter, admin: RelayAdmin) -> None:
     auth = admin_verifier(admin.ctx.admin_token)
 
     def method(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        return router.method(f"{NS}.{name}", auth=auth)
+        nsid = f"{NS}.{name}"
+        return router.method(nsid, types=types.METHODS[nsid], auth=auth)
 
     @method("banDomain")
     async def ban_domain(request: XrpcRequest[None, types.DomainInput]) -> types.DomainOutput:

@@ -5,8 +5,8 @@
 Each struct decodes and validates in one step (JSON types, required fields and limits by
 msgspec, formats and string lengths in ``__post_init__``) with the same verdicts as the generic
 lexicon engine; ``tests/xrpc/test_xrpc_types.py`` checks every registered struct against its
-lexicon (the shared set, or those the package ships in ``strato/relay/lexicons``): fields,
-required, types, limits, defaults, encodings.
+lexicon (the shared set): fields, required, types, limits, defaults, encodings. A service's private
+methods keep their types in the service (the relay's admin API: ``strato.relay.admin_types``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from strato.xrpc.types import (
     admin,
     identity,
     invites,
-    relay_admin,
     repo,
     server,
     sync,
@@ -31,7 +30,6 @@ METHODS: dict[str, MethodTypes] = {
     **actor.METHODS,
     **admin.METHODS,
     **invites.METHODS,
-    **relay_admin.METHODS,
 }
 
 __all__ = [
@@ -41,7 +39,6 @@ __all__ = [
     "admin",
     "identity",
     "invites",
-    "relay_admin",
     "repo",
     "server",
     "sync",
