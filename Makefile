@@ -20,10 +20,17 @@ $(BIN)/.deps: requirements-dev.txt
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 
-dev: $(BIN)/.deps  ## create .venv and build the native module in release mode into it
-	$(BIN)/maturin develop --release --quiet
+# The native module is rebuilt only when its sources, the crate's manifests or the package's
+# metadata changed since the last build (the stamp), so `make run` starts at once otherwise.
+NATIVE_SOURCES := $(shell find rust/src -name '*.rs') Cargo.toml Cargo.lock pyproject.toml
 
-run: dev  ## run the main job, `strato up` (PLC directory + PDS on loopback); any command: make run ARGS="car inspect FILE"
+$(BIN)/.native: $(BIN)/.deps $(NATIVE_SOURCES)
+	$(BIN)/maturin develop --release --quiet
+	touch $@
+
+dev: $(BIN)/.native  ## create .venv and build the native module in release mode into it (only when changed)
+
+run: dev  ## run the main job, `strato up` (PLC directory + PDS + relay on loopback); any command: make run ARGS="car inspect FILE"
 	$(BIN)/strato $(ARGS)
 
 test: dev test-python test-rust  ## set up, then run every test (Python and Rust)

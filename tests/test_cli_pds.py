@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import os
 import re
 import secrets
@@ -383,7 +384,8 @@ def up(tmp_path: Path) -> Iterator[Up]:
     log = tmp_path / "up.log"
     argv = ["up", "--data-dir", str(data_dir), "--plc-port", str(plc_port)]
     argv += ["--relay-port", str(relay_port)]
-    process = start(log, *argv, "--pds-port", str(pds_port), stdout=subprocess.PIPE)
+    argv += ["--pds-port", str(pds_port), "--log-format", "json"]
+    process = start(log, *argv, stdout=subprocess.PIPE)
     try:
         assert process.stdout is not None
         lines = []
@@ -417,13 +419,15 @@ def test_up_serves_a_local_network(up: Up) -> None:
     assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
     relay_token = up.data_dir / "relay" / "admin-token"
     assert f"relay          {up.relay_url}  (crawling localhost:{port})" in up.banner
-    assert f"admin token    {relay_token} (relay; its page: {up.relay_url}/admin/)" in up.banner
+    assert f"admin token    {relay_token} (relay)" in up.banner
+    # the admin page's URL signs in, on the terminal only
+    token = relay_token.read_text().strip()
+    assert f"relay admin    {up.relay_url}/admin/#token={token}\n" in up.banner
     assert f"strato firehose tail {up.relay_url}" in up.banner
     assert stat.S_IMODE(relay_token.stat().st_mode) == 0o600
     assert httpx.get(f"{up.plc_url}/_health").status_code == 200
     assert httpx.get(f"{up.pds_url}/xrpc/_health").status_code == 200
     # the relay trusts its own PDS: a busy PDS is never throttled to a crawl
-    token = relay_token.read_text().strip()
     listed = httpx.get(f"{up.relay_url}/admin/pds/list", auth=("admin", token)).json()
     assert [(host["Host"], host["Trusted"]) for host in listed] == [(f"localhost:{port}", True)]
     relay = httpx.get(f"{up.relay_url}/xrpc/_health")
@@ -438,7 +442,9 @@ def test_up_serves_a_local_network(up: Up) -> None:
     assert (up.data_dir / "pds" / "db" / "data.mdb").exists()
     assert (up.data_dir / "relay" / "db" / "data.mdb").exists()
     assert stop(up.process) == 0  # SIGTERM: a clean stop
-    assert "stopped" in up.log.read_text()
+    log_lines = up.log.read_text().splitlines()
+    assert any(json.loads(line)["msg"] == "stopped" for line in log_lines), log_lines
+    assert not [line for line in log_lines if token in line]
 
 
 def test_up_refuses_a_port_in_use(up: Up, tmp_path: Path) -> None:

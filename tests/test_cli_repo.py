@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import require_shared
+from pds_net import run_pds, run_plc
 from strato import CID
 from strato._core import PrivateKey
 from strato.car import write_car
@@ -44,8 +45,10 @@ def export(name: str) -> str:
     return str(require_shared(*EXPORTS) / name)
 
 
-def make_repo(tmp_path: Path, key: PrivateKey) -> tuple[Path, list[tuple[str, CID]]]:
-    """A small repository signed by ``key``: its CAR file and its records."""
+def make_repo(
+    tmp_path: Path, key: PrivateKey, did: str = DID
+) -> tuple[Path, list[tuple[str, CID]]]:
+    """A small repository of ``did`` signed by ``key``: its CAR file and its records."""
     blocks: dict[CID, bytes] = {}
     pairs = []
     for n, collection in enumerate(["app.bsky.feed.post", "app.bsky.feed.like"] * 3):
@@ -55,7 +58,7 @@ def make_repo(tmp_path: Path, key: PrivateKey) -> tuple[Path, list[tuple[str, CI
         pairs.append((f"{collection}/3k{n:011d}", cid))
     root, nodes = mst.build(pairs)
     blocks.update(nodes)
-    commit_cid, commit = sign_commit(DID, next_rev(), root, key)
+    commit_cid, commit = sign_commit(did, next_rev(), root, key)
     path = tmp_path / "repo.car"
     path.write_bytes(write_car([commit_cid], [(commit_cid, commit), *blocks.items()]))
     return path, sorted(pairs)
@@ -70,6 +73,47 @@ def test_verify_our_repo_with_its_key(capsys: pytest.CaptureFixture[str], tmp_pa
     assert "signature ok" in out
     other = PrivateKey.generate("p256").public_key.did_key()
     assert "bad_signature" in fails(capsys, "repo", "verify", str(path), "--did-key", other)
+
+
+def test_without_a_key_it_says_how_to_check_the_signature(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path, _ = make_repo(tmp_path, PrivateKey.generate("k256"))
+    code, out, _ = run(capsys, "repo", "verify", str(path))
+    assert code == 0
+    assert out.endswith(
+        ", signature not checked (check it with --plc URL, --did-doc FILE or --did-key KEY)\n"
+    )
+
+
+def test_verify_with_the_did_resolved_on_a_directory(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    with (
+        run_plc(tmp_path / "plc") as plc_url,
+        run_pds(tmp_path / "pds", plc_url, handle_domains=(".test",), local_network=True) as pds,
+    ):
+        did = pds.create_account("dora.test")["did"]
+        car = pds.xrpc("com.atproto.sync.getRepo", params={"did": did})
+        assert car.status_code == 200
+        path = tmp_path / "dora.car"
+        path.write_bytes(car.content)
+        plc = ("--plc", plc_url)
+        code, out, _ = run(capsys, "repo", "verify", str(path), *plc)
+        assert code == 0
+        assert out.endswith(f"{did} rev {out.split(' rev ')[1].split(',')[0]}, signature ok\n")
+        # the same DID's repo signed by a key its document does not name
+        forged, _ = make_repo(tmp_path, PrivateKey.generate("k256"), did)
+        assert "bad_signature" in fails(capsys, "repo", "verify", str(forged), *plc)
+        # a DID the directory does not know
+        (tmp_path / "unknown").mkdir()
+        nobody = "did:plc:" + "nobody" * 4
+        unknown, _ = make_repo(tmp_path / "unknown", PrivateKey.generate("k256"), nobody)
+        err = fails(capsys, "repo", "verify", str(unknown), *plc)
+        assert err.endswith(f": {nobody}: DID document not found (HTTP 404)\n")
+        # a directory nobody answers at (the discard port)
+        err = fails(capsys, "repo", "verify", str(path), "--plc", "http://127.0.0.1:9")
+        assert f": {did}: " in err
 
 
 def test_verify_real_exports(capsys: pytest.CaptureFixture[str]) -> None:

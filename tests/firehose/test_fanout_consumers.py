@@ -1,5 +1,6 @@
 """The shared consumer table: the per-address limit over every process, through the index by
-address, which unregistering, purging a process and the upgrade from version 1 keep right."""
+address, which unregistering, purging a process and the upgrade from version 1 keep right; the
+frames sent, as the serving process publishes them, listed by any process."""
 
 from __future__ import annotations
 
@@ -35,6 +36,24 @@ def test_the_per_address_limit_counts_every_process(tmp_path: Path) -> None:
         mine.unregister(first)  # twice: nothing more happens
         assert other.register("10.9.9.9", None, max_per_ip=2) is not None
         assert [c.remote for c in mine.list()].count("10.9.9.9") == 2
+    finally:
+        mine.close()
+
+
+def test_published_sent_counts_are_listed_by_every_process(tmp_path: Path) -> None:
+    mine = ConsumerRegistry.open(tmp_path, "relay")
+    other = ConsumerRegistry(mine.store)  # the main process reading a worker's rows
+    try:
+        first = mine.register("10.0.0.1", None, max_per_ip=4)
+        second = mine.register("10.0.0.2", 0, max_per_ip=4)
+        assert first is not None
+        assert second is not None
+        assert [c.events_sent for c in other.list()] == [None, None]  # nothing published yet
+        mine.record_sent({first: 7, second: 0})
+        assert [c.events_sent for c in other.list()] == [7, 0]
+        mine.unregister(second)
+        mine.record_sent({first: 9, second: 3})  # a row gone stays gone
+        assert [(c.serial, c.events_sent) for c in other.list()] == [(first, 9)]
     finally:
         mine.close()
 

@@ -1,14 +1,16 @@
 """``strato did resolve`` (``strato.cli.did``) against the local PLC directory and DNS
-server: text and JSON output, verified and unverified handles, and one ``strato: error:`` line
-for each failure."""
+server: text and JSON output, verified and unverified handles, a local network's ``.test``
+handle resolved by a real PDS (``--pds``), and one ``strato: error:`` line for each failure."""
 
 from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 from localnet import LocalDns, LocalHttp, did_doc
+from pds_net import run_pds, run_plc
 from strato.cli.main import main
 
 ALICE = "did:plc:alicealicealicealicealic"
@@ -92,7 +94,12 @@ def test_no_handle(
     [
         ([ALICE], f"{ALICE}: DID document not found (HTTP 404)"),
         (["bob.local"], "invalid identifier 'bob.local': reserved top-level domain .local"),
-        (["nobody.test", "--local-network"], "nobody.test: host nobody.test does not resolve"),
+        # no PDS answering at --pds (the discard port): the error of DNS and HTTP
+        (
+            ["nobody.test", "--local-network", "--pds", "http://127.0.0.1:9"],
+            "nobody.test: host nobody.test does not resolve",
+        ),
+        (["carol.test", "--pds", "http://127.0.0.1:9"], "give --local-network"),
         (
             ["not a handle"],
             "invalid identifier 'not a handle': handle must have at least two labels",
@@ -113,6 +120,26 @@ def test_errors(
     assert message in fails(capsys, local_dns, local_http, *argv)
 
 
+def test_a_local_networks_handle_is_resolved_by_its_pds(
+    capsys: pytest.CaptureFixture[str], local_dns: LocalDns, tmp_path: Path
+) -> None:
+    with (
+        run_plc(tmp_path / "plc") as plc_url,
+        run_pds(tmp_path / "pds", plc_url, handle_domains=(".test",), local_network=True) as pds,
+    ):
+        did = pds.create_account("carol.test")["did"]
+        options = ["--local-network", "--plc", plc_url, "--pds", pds.url]
+        options += ["--nameserver", local_dns.address, "--timeout", "3"]
+        code = main(["did", "resolve", "carol.test", *options])
+        out, err = capsys.readouterr()
+        assert (code, err) == (0, "")
+        assert out.splitlines()[:2] == [f"did: {did}", "handle: carol.test (verified)"]
+        code = main(["did", "resolve", "nobody.test", *options])
+        out, err = capsys.readouterr()
+        assert (code, out) == (1, "")
+        assert err == f"strato: error: nobody.test: the PDS at {pds.url} hosts no such handle\n"
+
+
 def test_bad_nameserver(capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["did", "resolve", ALICE, "--nameserver", "dns.example.com"])
     _, err = capsys.readouterr()
@@ -127,5 +154,7 @@ def test_help_lists_the_options(capsys: pytest.CaptureFixture[str]) -> None:
         main(["did", "resolve", "--help"])
     assert info.value.code == 0
     out = capsys.readouterr().out
-    for option in ("--plc", "--json", "--local-network", "--nameserver", "--local-http-port"):
+    for option in (
+        "--plc", "--json", "--local-network", "--nameserver", "--local-http-port", "--pds",
+    ):  # fmt: skip
         assert option in out

@@ -1,6 +1,7 @@
 """Consumers of every process in one list: the fan-out workers' table rows (any rows with the
 table's fields) beside the main process's subscriptions, over the admin method and goat's
-path; a worker's consumer has its asked-for cursor and no sent count."""
+path; a worker's consumer has its asked-for cursor, and the frames sent to it as the worker
+publishes them (a real relay with one worker and a real subscriber)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from relay_admin_net import AdminNet, admin_net
+from relay_admin_net import AdminNet, add_and_connect, admin_net, crawled, wait_for
 from strato.relay.consumers import Consumer, Consumers, fanout_consumers
+from websockets.sync.client import connect
 
 
 @dataclass(frozen=True)
@@ -63,3 +65,25 @@ def test_fanout_consumers_over_http(net: AdminNet) -> None:
     }
     [row] = net.path("GET", "/admin/consumers/list").json()
     assert (row["id"], row["events_consumed"], row["source"]) == (2, None, "worker 4242")
+
+
+def test_a_workers_consumer_is_listed_with_the_frames_sent_to_it(tmp_path: Path) -> None:
+    with admin_net(tmp_path, workers=1) as net:
+        add_and_connect(net)
+        net.write_posts("carol.test", 3)
+        crawled(net)
+        head = net.relay.ctx.sequencer.head()
+        assert head >= 3
+        with connect(f"{net.relay.stream_url}?cursor=0", user_agent_header="counted/1") as ws:
+            for _ in range(head):
+                ws.recv(timeout=30)
+            seen: list[dict[str, object]] = []
+
+            def counted() -> bool:
+                seen[:] = net.call("listConsumers").json()["consumers"]
+                return [consumer.get("eventsSent") for consumer in seen] == [head]
+
+            wait_for(counted)
+        [consumer] = seen
+        assert str(consumer["source"]).startswith("worker ")
+        assert consumer["userAgent"] == "counted/1"

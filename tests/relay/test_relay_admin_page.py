@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 from relay_admin_net import TOKEN, AdminNet, add_and_connect, admin_net, crawled
+from strato.relay import admin_page
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -94,6 +95,16 @@ def test_the_page_is_served_without_a_token(net: AdminNet) -> None:
         assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
         moved = client.get("/admin")
         assert (moved.status_code, moved.headers["location"]) == (308, "/admin/")
+    # Asking for the token, it says where the operator finds it.
+    token_file = net.relay.ctx.settings.admin_token_file
+    assert token_file is not None
+    assert f"The token is in {token_file} on the relay&#x27;s machine" in page.text
+
+
+def test_without_a_token_file_the_page_says_so() -> None:
+    page = admin_page.page_html(None)
+    assert "This relay has no admin token (start it with --admin-token-file FILE)." in page
+    assert admin_page.TOKEN_FILE_SLOT not in page
 
 
 def test_chromium_renders_hosts_drops_and_consumers(net: AdminNet, tmp_path: Path) -> None:

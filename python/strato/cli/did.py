@@ -4,9 +4,9 @@
 
 Command::
 
-    strato did resolve DID|HANDLE [--plc URL] [--json] [--local-network [--local-http-port N]]
-                                  [--allow-network CIDR]... [--nameserver IP[:PORT]]
-                                  [--timeout SECONDS]
+    strato did resolve DID|HANDLE [--plc URL] [--json] [--local-network [--local-http-port N]
+                                  [--pds URL]] [--allow-network CIDR]...
+                                  [--nameserver IP[:PORT]] [--timeout SECONDS]
 """
 
 from __future__ import annotations
@@ -14,11 +14,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import Any, Final
 
 from strato.identity import DEFAULT_PLC_URL, Identity, resolve_identity_sync
 from strato.identity.fetch import DEFAULT_TIMEOUT
 from strato.netpolicy import IPNetwork, NetworkPolicy, parse_network
+from strato.pds.settings import DEFAULT_PORT as PDS_PORT
+
+#: The PDS of ``strato up``, which resolves the local network's ``.test`` handles.
+LOCAL_PDS_URL: Final = f"http://localhost:{PDS_PORT}"
 
 
 def add_did_commands(groups: Any) -> Any:
@@ -42,10 +46,19 @@ def add_did_commands(groups: Any) -> Any:
             "or whose DID document claims another handle, is an error; a DID whose handle does "
             "not verify prints the handle as not verified. Loopback addresses, plain http and "
             "ports other than 443 are refused unless --local-network is given; private, "
-            "link-local and other non-public addresses unless --allow-network names them."
+            "link-local and other non-public addresses unless --allow-network names them. "
+            "With --local-network a handle under .test (as 'strato up' makes them, which no DNS "
+            "answers for) is resolved by the PDS that hosts it (--pds), as the services of "
+            "'strato up' do."
         ),
     )
     resolve.add_argument("identifier", metavar="DID|HANDLE", help="a DID or a handle")
+    resolve.add_argument(
+        "--pds",
+        metavar="URL",
+        help=f"with --local-network: the PDS that resolves .test handles (default "
+        f"{LOCAL_PDS_URL}, the PDS of 'strato up')",
+    )
     resolve.add_argument(
         "--json",
         action="store_true",
@@ -123,7 +136,10 @@ def _network(text: str) -> IPNetwork:
 
 
 def cmd_did_resolve(args: argparse.Namespace) -> int:
-    identity = resolve_identity_sync(args.identifier, **resolver_options(args))
+    if args.pds is not None and not args.local_network:
+        raise ValueError("--pds resolves the handles of a local network: give --local-network")
+    local_pds = (args.pds or LOCAL_PDS_URL) if args.local_network else None
+    identity = resolve_identity_sync(args.identifier, local_pds=local_pds, **resolver_options(args))
     text = identity_json(identity) if args.json else identity_text(identity)
     sys.stdout.write(text + "\n")
     return 0

@@ -3,7 +3,7 @@ signing keys. Registered on the main parser by :mod:`strato.cli.main`, which pri
 
 Commands::
 
-    strato repo verify FILE.car [--did-doc FILE | --did-key KEY] [--lenient]
+    strato repo verify FILE.car [--did-doc FILE | --did-key KEY | --plc URL] [--lenient]
     strato repo ls FILE.car [COLLECTION]
     strato key generate [--curve k256|p256] [--out FILE] [--password-env VAR]
 """
@@ -11,13 +11,15 @@ Commands::
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from strato.crypto import PrivateKey, private_key_to_pem, save_private_key
-from strato.repo.verify import load_did_doc, verify_repo
+from strato.identity import IdentityResolver
+from strato.repo.verify import load_did_doc, read_repo, verify_repo
 
 
 def add_repo_commands(groups: Any) -> None:
@@ -36,7 +38,8 @@ def add_repo_commands(groups: Any) -> None:
             "data root, check every block's hash and every record's presence, and verify the "
             "commit signature. Prints the record count and root; on failure prints the reason "
             "code (bad_car, hash_mismatch, missing_block, malformed, inversion_mismatch, "
-            "field_mismatch, bad_signature, high_s) and exits 1."
+            "field_mismatch, bad_signature, high_s) and exits 1. Offline unless --plc is "
+            "given: without a key the signature is not checked (and it says how to check it)."
         ),
     )
     verify.add_argument("file", metavar="FILE.car")
@@ -48,6 +51,12 @@ def add_repo_commands(groups: Any) -> None:
         "the commit's DID",
     )
     key.add_argument("--did-key", metavar="KEY", help="check the signature with this did:key")
+    key.add_argument(
+        "--plc",
+        metavar="URL",
+        help="resolve the commit's DID (did:plc on this directory, or did:web) and check the "
+        "signature with its atproto signing key, such as https://plc.directory",
+    )
     verify.add_argument(
         "--lenient", action="store_true", help="accept a high-S signature (legacy data)"
     )
@@ -96,15 +105,33 @@ def cmd_repo_verify(args: argparse.Namespace) -> int:
         did, did_key = load_did_doc(args.did_doc)
     elif args.did_key:
         did_key = args.did_key
-    report = verify_repo(
-        Path(args.file).read_bytes(), did_key=did_key, did=did, strict=not args.lenient
+    data = Path(args.file).read_bytes()
+    if args.plc:
+        did = read_repo(data).did
+        did_key = _signing_key(did, args.plc)
+    report = verify_repo(data, did_key=did_key, did=did, strict=not args.lenient)
+    signature = (
+        "signature ok"
+        if report.signature_checked
+        else "signature not checked (check it with --plc URL, --did-doc FILE or --did-key KEY)"
     )
-    signature = "signature ok" if report.signature_checked else "signature not checked"
     print(
         f"ok: {len(report.records)} records, root {report.data_cid}, commit "
         f"{report.commit_cid}, {report.did} rev {report.rev}, {signature}"
     )
     return 0
+
+
+def _signing_key(did: str, plc_url: str) -> str:
+    """The atproto signing key of ``did``'s current document, resolved with ``plc_url`` (the
+    directory named is trusted, loopback or not; a did:web host is held to the public network
+    policy)."""
+
+    async def resolve() -> str:
+        async with IdentityResolver(plc_url=plc_url) as resolver:
+            return (await resolver.resolve_did(did)).signing_key()
+
+    return asyncio.run(resolve())
 
 
 def cmd_repo_ls(args: argparse.Namespace) -> int:

@@ -16,9 +16,10 @@ reach only loopback (their network policy's ``--local-network``): everything run
 (:func:`strato.pds.service.pds_service`); the relay's by its default fan-out worker process
 (:func:`strato.relay.service.relay_service`), the one process besides this one. Admin
 tokens are generated (mode 0600) at ``DATA_DIR/pds/admin-token`` and
-``DATA_DIR/relay/admin-token``. ``DATA_DIR`` is private: made mode 0700, and at each start
-anything under it open to other users is tightened, with one warning. The connection options
-(also ``STRATO_UP_<OPTION>``) hold each of the three servers.
+``DATA_DIR/relay/admin-token``; the welcome, on stdout and never in the logs, gives the relay's
+admin page as a URL that signs in (``/admin/#token=...``). ``DATA_DIR`` is private: made mode
+0700, and at each start anything under it open to other users is tightened, with one warning.
+The connection options (also ``STRATO_UP_<OPTION>``) hold each of the three servers.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from strato.relay.settings import RelaySettings
 from strato.service.limits import ConnectionLimits
 from strato.service.serving import Running, Service
 from strato.storage.private import make_dir, tighten
+from strato.xrpc.auth import read_admin_token
 
 DEFAULT_UP_DIR: Final = "./strato-data"
 #: The handle domain of ``strato up``'s accounts (a TLD reserved for testing, RFC 2606).
@@ -77,7 +79,9 @@ def add_up_command(groups: Any) -> None:
             "account limit); the PDS announces itself to it with requestCrawl. Handles are "
             "NAME.test, resolved by the PDS itself. Data goes to DATA_DIR/plc, DATA_DIR/pds and "
             f"DATA_DIR/relay; admin tokens are generated at DATA_DIR/pds/{ADMIN_TOKEN_NAME} and "
-            f"DATA_DIR/relay/{ADMIN_TOKEN_NAME} on the first start. The connection options hold "
+            f"DATA_DIR/relay/{ADMIN_TOKEN_NAME} on the first start; the welcome printed on stdout "
+            "(never logged) opens the relay's admin page signed in (/admin/#token=...). The "
+            "connection options hold "
             "each of the three servers (and the relay's worker), and may also be given as the "
             "environment variables named in their help. Ctrl-C (or SIGTERM) stops everything "
             "cleanly."
@@ -206,6 +210,9 @@ def cmd_up(args: argparse.Namespace) -> int:
 def _welcome(network: Network) -> Callable[[list[Running]], None]:
     def print_welcome(running: list[Running]) -> None:
         pds, relay = network.pds, network.relay
+        # The page signs in from the URL's fragment, which browsers never send to the server.
+        # Written to the terminal only: never logged (a log collector is no place for it).
+        relay_token = read_admin_token(relay.admin_token_file)
         firehose = relay.public_url.replace("http://", "ws://", 1)
         lines = [
             "strato is up:",
@@ -215,8 +222,8 @@ def _welcome(network: Network) -> Callable[[list[Running]], None]:
             f"  firehose       {firehose}/xrpc/com.atproto.sync.subscribeRepos",
             f"  data           {Path(pds.data_dir).parent}",
             f"  admin token    {pds.admin_token_file} (PDS; user 'admin', HTTP basic auth)",
-            f"  admin token    {relay.admin_token_file} (relay; its page: "
-            f"{relay.public_url}/admin/)",
+            f"  admin token    {relay.admin_token_file} (relay)",
+            f"  relay admin    {relay.public_url}/admin/#token={relay_token}",
             "Create an account:",
             f"  strato account create --pds {pds.public_url} --handle alice{UP_HANDLE_DOMAIN} "
             "--password 'choose one'",

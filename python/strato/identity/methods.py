@@ -16,15 +16,21 @@ Owns the URL each method uses and how its answers are judged:
 - :func:`resolve_handle` tries DNS first and HTTP when DNS gives no DID (as the reference
   resolver does); when both fail, the more specific error is raised (a DNS failure other than
   "not found", else the HTTP one).
+- handle under ``.test`` on a local network with a local PDS (``strato up``'s, whose handles
+  no DNS or host answers for), when DNS and HTTP give no DID:
+  ``GET {local_pds}/xrpc/com.atproto.identity.resolveHandle``, the PDS answering for the
+  handles it hosts (400: it hosts no such handle, the error raised; no PDS answering: the
+  DNS or HTTP error is).
 
 A 5xx or 429 answer is :class:`~strato.errors.IdentityUnavailableError` (transient).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Final
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from strato.errors import (
     DidNotFoundError,
@@ -51,6 +57,8 @@ MAX_DID_DOCUMENT_BYTES: Final = 64 * 1024
 MAX_HANDLE_BODY_BYTES: Final = 2048
 HANDLE_REDIRECTS: Final = 3
 DEFAULT_PLC_URL: Final = "https://plc.directory"
+#: The handle domain of a local network (a TLD reserved for testing, RFC 2606).
+LOCAL_HANDLE_DOMAIN: Final = ".test"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +71,8 @@ class Network:
     #: On a local network: the port for handle well-known fetches and for did:web without a
     #: port (plain http there).
     local_http_port: int = 80
+    #: On a local network: the PDS that resolves the handles under :data:`LOCAL_HANDLE_DOMAIN`.
+    local_pds: str | None = None
 
     @property
     def local_network(self) -> bool:
@@ -189,15 +199,45 @@ async def resolve_handle_http(network: Network, handle: str) -> str:
         ) from err
 
 
+async def resolve_handle_local_pds(network: Network, pds: str, handle: str) -> str:
+    """The DID the local PDS ``pds`` hosts ``handle`` for (``resolveHandle``)."""
+    url = f"{pds.rstrip('/')}/xrpc/com.atproto.identity.resolveHandle?handle={quote(handle)}"
+    try:
+        response = await network.fetcher.get(
+            url,
+            max_bytes=MAX_HANDLE_BODY_BYTES,
+            failure=HandleResolutionError,
+            missing=HandleNotFoundError,
+        )
+    except IdentityError as err:
+        raise _about(err, handle) from err
+    if response.status == 400:
+        raise HandleNotFoundError(f"the PDS at {pds} hosts no such handle", handle)
+    _raise_for_status(response, handle, HandleResolutionError)
+    try:
+        return check_did(str(json.loads(response.body)["did"]))
+    except (ValueError, TypeError, KeyError, IdentifierError) as err:
+        raise HandleResolutionError(f"bad resolveHandle answer from {pds}", handle) from err
+
+
 async def resolve_handle(network: Network, handle: str) -> str:
-    """The DID a normalised handle resolves to (DNS, then HTTP); not verified against the DID
-    document (see :mod:`strato.identity.resolver`)."""
+    """The DID a normalised handle resolves to (DNS, then HTTP, then for a local network's
+    handle its local PDS); not verified against the DID document (see
+    :mod:`strato.identity.resolver`)."""
     try:
         return await resolve_handle_dns(network, handle)
     except IdentityError as dns_error:
         try:
             return await resolve_handle_http(network, handle)
         except IdentityError as http_error:
+            pds = network.local_pds if network.local_network else None
+            if pds is not None and handle.endswith(LOCAL_HANDLE_DOMAIN):
+                try:
+                    return await resolve_handle_local_pds(network, pds, handle)
+                except HandleNotFoundError:  # the PDS answered: the most specific error
+                    raise
+                except IdentityError:  # no PDS there: the usual error
+                    pass
             if not isinstance(dns_error, HandleNotFoundError):
                 raise dns_error from http_error
             raise

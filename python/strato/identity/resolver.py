@@ -75,18 +75,21 @@ class IdentityResolver:
         local_http_port: int = 80,
         transport: httpx.AsyncBaseTransport | None = None,
         local_handles: Callable[[str], str | None] | None = None,
+        local_pds: str | None = None,
     ) -> None:
         """``nameservers`` (``"ip[:port]"``) replace the system's DNS configuration;
         ``policy`` says which hosts may be fetched from (default: public https only); on a
         local network did:web and handle well-known fetches use plain http (on
         ``local_http_port`` when the name carries no port);
         ``local_handles`` answers for the handles a local service hosts (a normalised handle
-        to its DID, None for one it does not host), before the cache and the network."""
+        to its DID, None for one it does not host), before the cache and the network;
+        ``local_pds`` (on a local network) resolves the handles under ``.test``, which nothing
+        else answers for there."""
         self.local_handles = local_handles
         self.cache = cache if cache is not None else IdentityCache()
         dns = DnsClient(nameservers, timeout=min(timeout, 5.0))
         fetcher = Fetcher(dns, policy=policy, timeout=timeout, transport=transport)
-        self.network = Network(fetcher, dns, plc_url, local_http_port)
+        self.network = Network(fetcher, dns, plc_url, local_http_port, local_pds)
         self._inflight: dict[str, asyncio.Task[CacheEntry]] = {}
         self._refreshing: set[asyncio.Task[None]] = set()
 

@@ -115,7 +115,7 @@ def create_app(settings: RelaySettings, *, context: RelayContext | None = None) 
         *stream_routes(),
         *router.routes(),
         *admin_paths.routes(admin),
-        *admin_page.routes(),
+        *admin_page.routes(settings.admin_token_file),
         Route("/metrics", ctx.metrics.endpoint, methods=["GET"]),
         Route("/robots.txt", robots, methods=["GET"]),
         Route("/", root, methods=["GET"]),

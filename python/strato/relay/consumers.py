@@ -19,8 +19,8 @@ from typing import Protocol
 class Consumer:
     """One live subscriber: ``source`` names the process serving it (``main`` or
     ``worker <pid>``), ``connected_at`` is unix time, ``cursor`` the cursor it asked for (None:
-    live only), ``events_sent`` the frames sent (None for a worker's consumer: the table holds
-    no counts)."""
+    live only), ``events_sent`` the frames sent (a worker's consumer: as the worker last
+    published them, every second or so; None before its first publication)."""
 
     id: int
     remote_addr: str
@@ -37,7 +37,7 @@ ConsumerSource = Callable[[], Iterable[Consumer]]
 class FanoutRow(Protocol):
     """A row of the fan-out's consumer table: the serving process and its serial for the
     connection, the remote address, the cursor asked for, unix connect time, User-Agent, and
-    the frames sent (None where not counted)."""
+    the frames sent (None where not yet counted)."""
 
     @property
     def pid(self) -> int: ...

@@ -5,7 +5,9 @@ apart from the service's log: a consumer connecting must not wait behind the wri
 commit for the one write lock, and the table is rebuilt from live connections anyway (written
 without fsync; a crash loses only rows of processes that are gone). Each row, keyed by
 ``u32(pid) + u64(serial)``, holds the process id, remote address, cursor asked for (None: live
-only) and the connect time, as JSON. An index (``remote + NUL + the row's key``, empty values)
+only), the connect time and the frames sent so far (published by the serving process every
+second or so with :meth:`ConsumerRegistry.record_sent`, so that any process can list it), as
+JSON. An index (``remote + NUL + the row's key``, empty values)
 finds the rows of one address.
 
 :meth:`ConsumerRegistry.register` also enforces the per-IP connection limit across all
@@ -20,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -38,8 +41,8 @@ DIRECTORY: Final = "consumers"
 class Consumer:
     """A connected consumer as the admin API lists it: the process serving it and its serial
     there, its address, the cursor it asked for, unix connect time, User-Agent, and the frames
-    sent to it (None where the process listing it does not serve it: the table holds no
-    counts)."""
+    sent to it (live in the process serving it; elsewhere as last published, None before the
+    first publication)."""
 
     pid: int
     serial: int
@@ -145,6 +148,26 @@ class ConsumerRegistry:
 
         self.store.transact(remove)
 
+    def record_sent(self, sent: Mapping[int, int]) -> None:
+        """Publish the frames sent to this process's consumers (serial -> count) in their rows;
+        rows gone meanwhile (unregistered) stay gone."""
+        changes = {
+            _key(self.pid, serial): count
+            for serial, count in sent.items()
+            if serial in self._remotes
+        }
+
+        def update(txn: WriteTxn) -> None:
+            for key, count in changes.items():
+                value = txn.get(TABLE, key)
+                if value is not None:
+                    row = json.loads(value)
+                    row["sent"] = count
+                    txn.put(TABLE, key, json.dumps(row).encode())
+
+        if changes:
+            self.store.transact(update)
+
     def list(self) -> list[Consumer]:
         """Every registered consumer, by process and then connection order."""
         with self.store.read() as txn:
@@ -157,6 +180,7 @@ class ConsumerRegistry:
                 cursor=row["cursor"],
                 connected_at=row["connectedAt"],
                 user_agent=row["userAgent"],
+                events_sent=row.get("sent"),
             )
             for key, row in rows
         ]

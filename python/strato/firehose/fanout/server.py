@@ -150,6 +150,9 @@ class FanoutOptions:
     stall_timeout: float = STALL_TIMEOUT
     cut_grace: float = 10.0
     poll_interval: float = 1.0
+    #: How often the frames sent to each consumer are published in the consumer table, where
+    #: the other processes (a worker's main process) read them.
+    sent_interval: float = 1.0
     handshake_timeout: float = DEFAULT_HEADER_TIMEOUT
     server_header: str | None = None
     max_connections: int | None = None
@@ -219,6 +222,8 @@ class FanoutServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pump_task: asyncio.Task[None] | None = None
         self._sent = (0, 0)
+        #: The count last published per serial (an idle consumer's row is not rewritten).
+        self._published_sent: dict[int, int] = {}
         #: Set when the wake pipe's writer (the ingest process) has gone.
         self.orphaned = asyncio.Event()
 
@@ -241,6 +246,7 @@ class FanoutServer:
             self._wake_fd = wake_fd
             loop.add_reader(wake_fd, self._on_wake_pipe)
         self._pump_task = asyncio.create_task(self._pump(), name="fanout-pump")
+        self._spawn(self._publish_sent_counts())
 
     async def stop(self) -> None:
         """Stop accepting, close every connection (1001 after what is queued, within the
@@ -279,6 +285,24 @@ class FanoutServer:
             replace(row, events_sent=sent.get(row.serial)) if row.pid == self.registry.pid else row
             for row in self.registry.list()
         ]
+
+    def publish_sent(self) -> None:
+        """Record the frames sent to each consumer in the consumer table, where changed."""
+        counts = ((conn.serial, self.writer.sent(conn_id)) for conn_id, conn in self._conns.items())
+        # None: the writer has let the connection go (its closing is on the way).
+        sent = {serial: count for serial, count in counts if count is not None}
+        changed = {
+            serial: count
+            for serial, count in sent.items()
+            if self._published_sent.get(serial) != count
+        }
+        self.registry.record_sent(changed)
+        self._published_sent = sent
+
+    async def _publish_sent_counts(self) -> None:
+        while True:
+            await asyncio.sleep(self.options.sent_interval)
+            self.publish_sent()
 
     @property
     def connection_count(self) -> int:
