@@ -16,8 +16,8 @@ from strato.pds.app import create_app
 from strato.pds.context import PdsContext
 from strato.pds.service import pds_service
 from strato.pds.settings import PdsSettings
-from strato.plc.server import PlcSettings
-from strato.plc.server import create_app as create_plc_app
+from strato.plc.app import create_app as create_plc_app
+from strato.plc.settings import PlcSettings
 from strato.service.serving import Service
 
 PASSWORD = "correct horse battery"

@@ -1,4 +1,4 @@
-"""Identity resolution against strato's own PLC directory (``strato.plc.server`` in uvicorn on
+"""Identity resolution against strato's own PLC directory (``strato.plc.app`` in uvicorn on
 127.0.0.1, LMDB in a temporary directory): a DID created, renamed and tombstoned through
 ``PlcClient`` resolves (after a purge) to what the directory holds at each step."""
 
@@ -14,7 +14,8 @@ from strato.crypto import PrivateKey
 from strato.errors import DidNotFoundError
 from strato.identity import Identity, IdentityResolver
 from strato.identity.plc import PlcClient
-from strato.plc.server import PlcSettings, create_app
+from strato.plc.app import create_app
+from strato.plc.settings import PlcSettings
 
 
 @pytest.fixture

@@ -16,9 +16,10 @@ from strato.firehose import decode_frame
 from strato.identity import IdentityCache, IdentityResolver
 from strato.identity.plc import PlcClient
 from strato.pds.app import create_app
-from strato.pds.context import IDENTITY_CACHE_TABLE, PdsContext
+from strato.pds.context import PdsContext
 from strato.pds.service import pds_service
 from strato.pds.settings import PdsSettings
+from strato.service.context import IDENTITY_CACHE_TABLE
 
 
 def plc_data(pds: LocalPds, did: str) -> dict[str, Any]:

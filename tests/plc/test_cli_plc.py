@@ -16,7 +16,8 @@ import pytest
 from plc_helpers import serve
 from strato.cli.main import main
 from strato.crypto import load_private_key
-from strato.plc.server import PlcSettings, create_app
+from strato.plc.app import create_app
+from strato.plc.settings import PlcSettings
 
 ERROR_LINE = re.compile(r"strato: error: [^\n]+\n")
 DID_LINE = re.compile(r"did:plc:[a-z2-7]{24}\n")

@@ -16,7 +16,8 @@ from starlette.routing import Route
 from strato import __version__
 from strato.errors import DidNotFoundError, PlcDirectoryError, PlcValidationError
 from strato.identity.plc import PlcClient, create_update, operation_cid, validate_audit_log
-from strato.plc.server import PlcSettings, create_app
+from strato.plc.app import create_app
+from strato.plc.settings import PlcSettings
 
 ROTATION, SIGNING = key("client-rotation"), key("client-signing", "p256")
 

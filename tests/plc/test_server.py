@@ -1,4 +1,4 @@
-"""The directory server (``strato.plc.server``) through its HTTP API: every route, the error
+"""The directory server (``strato.plc.app``) through its HTTP API: every route, the error
 bodies, export pagination in both formats, recovery with a hand-moved clock, concurrent
 operations on one DID (over real HTTP on loopback) and persistence across a restart."""
 
@@ -17,7 +17,9 @@ from strato import __version__
 from strato.identity.plc import create_tombstone, create_update, operation_cid, sign_operation
 from strato.identity.plc.log import RECOVERY_WINDOW, format_datetime
 from strato.identity.plc.operations import build_operation
-from strato.plc.server import PlcSettings, _count_param, create_app
+from strato.plc.app import create_app
+from strato.plc.routes.export import _count_param
+from strato.plc.settings import PlcSettings
 
 RECOVERY, PRIMARY = key("recovery"), key("primary")
 INVALID = "request body is not valid: invalid data model value: "

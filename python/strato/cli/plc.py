@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -22,24 +24,32 @@ from strato.cli.serving import (
     add_connection_options,
     add_log_options,
     configure_logging,
-    connection_limits,
     serve_until_stopped,
 )
 from strato.crypto import PrivateKey, load_private_key, save_private_key
 from strato.identity.plc.client import PlcClient
 from strato.identity.plc.operations import create_genesis
-from strato.plc.server import PlcSettings, create_app
+from strato.plc.app import create_app
+from strato.plc.settings import (
+    DEFAULT_DATA_DIR,
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    ENV_PREFIX,
+    PlcSettings,
+    settings_from_env,
+)
+from strato.service.limits import CONNECTION_SETTINGS
 from strato.service.serving import Service
 from strato.storage.private import make_dir
 from strato.syntax import Handle
 
-DEFAULT_HOST: Final = "127.0.0.1"
-#: The reference directory's default port (did-method-plc ``packages/server/src/bin.ts``).
-DEFAULT_PORT: Final = 2582
-DEFAULT_DATA_DIR: Final = "./strato-data/plc"
 DEFAULT_PLC_URL: Final = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
-#: The connection options may also come from ``STRATO_PLC_<OPTION>`` variables.
-ENV_PREFIX: Final = "STRATO_PLC_"
+#: The ``strato plc`` options that are settings.
+_SETTINGS: Final = ("host", "port", "data_dir", "rate_limits", *CONNECTION_SETTINGS)
+
+
+def _env(setting: str) -> str:
+    return f"env {ENV_PREFIX}{setting.upper()}"
 
 
 def add_plc_command(groups: Any) -> None:
@@ -53,30 +63,28 @@ def add_plc_command(groups: Any) -> None:
             "and /_health, and Prometheus metrics at /metrics. Operations are checked as the "
             "reference directory checks them (signatures, prev chain, 72-hour recovery window, "
             "size limits) and kept in LMDB under --data-dir; each is on disk before it is "
-            "acknowledged. The connection options may also be given as the environment "
-            "variables named in their help. Ctrl-C (or SIGTERM) lets requests finish and stops."
+            "acknowledged. Every option may also be given as the environment variable named "
+            "in its help. Ctrl-C (or SIGTERM) lets requests finish and stops."
         ),
     )
-    plc.add_argument(
-        "--host",
-        default=DEFAULT_HOST,
-        help=f"address to listen on (default {DEFAULT_HOST}; use 0.0.0.0 to serve other hosts)",
-    )
-    plc.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any)"
-    )
-    plc.add_argument(
+    add = plc.add_argument
+    add("--host", help=f"address to listen on (default {DEFAULT_HOST}; use 0.0.0.0 to serve "
+        f"other hosts; {_env('host')})")  # fmt: skip
+    add("--port", type=int, help=f"port (default {DEFAULT_PORT}; 0: any; {_env('port')})")
+    add(
         "--data-dir",
-        default=DEFAULT_DATA_DIR,
-        help=f"directory of the LMDB data, created if missing (default {DEFAULT_DATA_DIR}); "
-        "kept private: mode 0700, files 0600 (looser modes are tightened at start, with a "
-        "warning)",
+        type=Path,
+        help=f"directory of the LMDB data, created if missing (default {DEFAULT_DATA_DIR}; "
+        f"{_env('data_dir')}); kept private: mode 0700, files 0600 (looser modes are "
+        "tightened at start, with a warning)",
     )
-    plc.add_argument(
+    add(
         "--rate-limits",
-        action="store_true",
+        action="store_const",
+        const=True,
         help="refuse a DID's 11th operation in an hour (31st in a day, 101st in a week), as "
-        "plc.directory does; recovery operations are exempt",
+        "plc.directory does; recovery operations are exempt (default off; "
+        f"{_env('rate_limits')}=true)",
     )
     add_connection_options(
         plc,
@@ -122,12 +130,21 @@ def add_did_create_command(commands: Any) -> None:
     create.set_defaults(handler=cmd_did_create)
 
 
+def plc_settings(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> PlcSettings:
+    """The settings of ``strato plc``: the environment, then the options given."""
+    overrides = {name: getattr(args, name) for name in _SETTINGS}
+    return settings_from_env(os.environ if environ is None else environ, **overrides)
+
+
 def cmd_plc(args: argparse.Namespace) -> int:
     """Serve until interrupted."""
-    limits = connection_limits(args, ENV_PREFIX)
+    settings = plc_settings(args)
     configure_logging(args)
-    app = create_app(PlcSettings(data_dir=Path(args.data_dir), rate_limits=args.rate_limits))
-    service = Service("plc", app, args.host, args.port, limits=limits, metrics=app.state.metrics)
+    app = create_app(settings)
+    service = Service(
+        "plc", app, settings.host, settings.port,
+        limits=settings.connection_limits, metrics=app.state.metrics,
+    )  # fmt: skip
     return serve_until_stopped([service])
 
 
@@ -176,4 +193,4 @@ async def _submit(url: str, did: str, op: dict[str, Any]) -> None:
         await client.submit(did, op)
 
 
-__all__ = ["add_did_create_command", "add_plc_command"]
+__all__ = ["DEFAULT_PORT", "add_did_create_command", "add_plc_command", "plc_settings"]

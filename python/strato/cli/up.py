@@ -44,8 +44,8 @@ from strato.pds.app import create_app as create_pds_app
 from strato.pds.service import pds_service
 from strato.pds.settings import DEFAULT_PORT as PDS_PORT
 from strato.pds.settings import PdsSettings
-from strato.plc.server import PlcSettings
-from strato.plc.server import create_app as create_plc_app
+from strato.plc.app import create_app as create_plc_app
+from strato.plc.settings import PlcSettings
 from strato.relay.app import create_app as create_relay_app
 from strato.relay.service import relay_service
 from strato.relay.settings import DEFAULT_PORT as RELAY_PORT

@@ -2,7 +2,8 @@
 
 Routes: the XRPC methods of :mod:`strato.pds.routes` under ``/xrpc/`` (any other NSID is
 forwarded to another service by :mod:`strato.pds.proxy`), the firehose
-(``/xrpc/com.atproto.sync.subscribeRepos``), ``/xrpc/_health``, ``/metrics``,
+(``/xrpc/com.atproto.sync.subscribeRepos``), ``/xrpc/_health``, ``/metrics``
+(:mod:`strato.service.health`),
 ``/.well-known/atproto-did`` (the DID of the hosted handle named by the ``Host`` header),
 ``/.well-known/did.json`` (the PDS's own did:web document), ``/`` and ``/robots.txt``.
 
@@ -17,9 +18,7 @@ closes the store.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import logging
 from collections.abc import AsyncIterator
 from typing import Final
 
@@ -36,10 +35,8 @@ from strato.pds.proxy import proxy_handler
 from strato.pds.routes import NAMESPACES
 from strato.pds.routes.sync import GLOBAL_EXEMPT
 from strato.pds.settings import PdsSettings
-from strato.service.chores import cancel_all, every
+from strato.service.health import metrics_route
 from strato.xrpc import RateLimit, RateLimitSettings, XrpcRouter, cors_middleware
-
-logger = logging.getLogger("strato.pds")
 
 PRUNE_INTERVAL: Final = 600.0
 BLOB_GC_INTERVAL: Final = 3600.0
@@ -74,23 +71,18 @@ def create_app(settings: PdsSettings, *, context: PdsContext | None = None) -> S
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         ctx.writer.start()
         await ctx.importer.reclaim()
-        chores = [
-            asyncio.create_task(every(PRUNE_INTERVAL, ctx.sequencer.prune, logger), name="prune"),
-            asyncio.create_task(
-                every(BLOB_GC_INTERVAL, ctx.blobs.collect_garbage, logger), name="blob-gc"
-            ),
-        ]
+        ctx.chores.every("prune", PRUNE_INTERVAL, ctx.sequencer.prune)
+        ctx.chores.every("blob-gc", BLOB_GC_INTERVAL, ctx.blobs.collect_garbage)
         if settings.relays:
             crawlers = Crawlers(
                 settings.relays, settings.hostname, ctx.http, ctx.sequencer,
                 policy=settings.network_policy, dns=ctx.identity.network.dns,
             )  # fmt: skip
-            chores.append(asyncio.create_task(crawlers.run(), name="crawlers"))
+            ctx.chores.start("crawlers", crawlers.run())
         try:
             yield
         finally:
-            await cancel_all(chores)
-            await ctx.aclose()
+            await ctx.aclose()  # the chores first
 
     async def atproto_did(request: Request) -> Response:
         host = (request.headers.get("host") or "").split(":", 1)[0].strip().lower()
@@ -112,7 +104,7 @@ def create_app(settings: PdsSettings, *, context: PdsContext | None = None) -> S
     routes = [
         *stream_routes(),
         *router.routes(),
-        Route("/metrics", ctx.metrics.endpoint, methods=["GET"]),
+        metrics_route(ctx.metrics),
         Route("/.well-known/atproto-did", atproto_did, methods=["GET"]),
         Route("/.well-known/did.json", did_json, methods=["GET"]),
         Route("/robots.txt", robots, methods=["GET"]),

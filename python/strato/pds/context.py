@@ -4,9 +4,9 @@ One LMDB environment (``<data_dir>/db``) carries every table: accounts, keys, bl
 repositories, the firehose log and preferences, so a commit, its account change and its event
 are one transaction. Blob files live beside it (``<data_dir>/blobs``); the master key that
 seals private keys is ``<data_dir>/master.key`` unless the settings name another (created on
-first start) or ``STRATO_PDS_MASTER_KEY`` gives it. The data directory is private: made mode
-0700, and at each start anything in it open to other users is tightened, with a warning
-(:func:`strato.storage.private.tighten`).
+first start) or ``STRATO_PDS_MASTER_KEY`` gives it. What every service holds (the private data
+directory, the identity resolver and its cache, metrics, logger, chores, closing) is
+:class:`strato.service.context.ServiceContext`'s.
 
 Route modules (:mod:`strato.pds.routes`) take the context and read what they need from it;
 nothing here knows about HTTP.
@@ -15,9 +15,9 @@ nothing here knows about HTTP.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import ClassVar, Final
 
 import httpx
 
@@ -25,7 +25,7 @@ from strato.crypto import PublicKey
 from strato.errors import AccountNotFoundError
 from strato.firehose import TABLES as FIREHOSE_TABLES
 from strato.firehose import EventLog, LmdbEventLog, Retention
-from strato.identity import IdentityCache, IdentityResolver
+from strato.identity import IdentityResolver
 from strato.identity.plc import PlcClient
 from strato.lexicon import Catalog
 from strato.pds.accounts import (
@@ -43,9 +43,14 @@ from strato.pds.metrics import WriterMetrics
 from strato.pds.settings import PdsSettings
 from strato.pds.writer import Writer
 from strato.repo import REPO_TABLES, RepoStore
+from strato.service.context import (
+    IDENTITY_CACHE_TABLE,
+    ServiceContext,
+    identity_resolver,
+    private_data_dir,
+)
 from strato.service.metrics import ServerMetrics
 from strato.storage import Store
-from strato.storage.private import make_dir, tighten
 from strato.xrpc.auth import (
     AccountStatusFn,
     Authenticator,
@@ -60,21 +65,20 @@ PDS_TABLES: Final = ("preferences",)
 #: The storage schema version (1: repositories had no spaces, see :mod:`strato.repo.store`;
 #: upgraded when the store opens).
 SCHEMA_VERSION: Final = 2
-IDENTITY_CACHE_TABLE: Final = "identity"
 
 
-@dataclass
-class PdsContext:
-    """The open stores and clients of one PDS. Build it with :meth:`open`; :meth:`close` it."""
+@dataclass(kw_only=True)
+class PdsContext(ServiceContext[Store]):
+    """The open stores and clients of one PDS. Build it with :meth:`open`; :meth:`aclose` it."""
+
+    service: ClassVar[str] = "pds"
 
     settings: PdsSettings
-    store: Store
     keys: KeyStore
     accounts: AccountStore
     blobs: BlobStore
     repos: RepoStore
     sequencer: EventLog
-    metrics: ServerMetrics
     writer: Writer
     importer: Importer
     auth: Authenticator
@@ -84,13 +88,11 @@ class PdsContext:
     http: httpx.AsyncClient
     mailer: Mailer
     admin_token: str | None = None
-    _closed: bool = field(default=False, repr=False)
 
     @classmethod
     def open(cls, settings: PdsSettings) -> PdsContext:
         """Open (or create) the data directory of ``settings`` and everything on it."""
-        data_dir = make_dir(settings.data_dir)
-        tighten(data_dir)
+        data_dir = private_data_dir(settings.data_dir)
         store = open_store(data_dir, sync=settings.sync)
         master = MasterKey.load(settings.key_file, create=True)
         metrics = ServerMetrics("pds")
@@ -106,11 +108,11 @@ class PdsContext:
             email_code_key=master.derive_secret(EMAIL_CODE_SECRET),
             invite_code_required=settings.invite_code_required,
         )
-        identity = IdentityResolver(
-            plc_url=settings.plc_url,
-            cache=IdentityCache(store, table=IDENTITY_CACHE_TABLE),
-            policy=settings.network_policy,
-            local_handles=_hosted_handles(accounts, settings) if settings.local_network else None,
+        identity = identity_resolver(
+            store,
+            settings.plc_url,
+            settings.network_policy,
+            _hosted_handles(accounts, settings) if settings.local_network else None,
         )
         admin_token = read_admin_token(settings.admin_token_file)
         auth = Authenticator(
@@ -153,18 +155,11 @@ class PdsContext:
             admin_token=admin_token,
         )
 
-    async def aclose(self) -> None:
-        """Stop the importer's background work and the writer, and close the clients (the
-        identity resolver's too) and the store."""
-        if self._closed:
-            return
-        self._closed = True
+    async def stop_workers(self) -> None:
+        """Stop the importer's background work and the writer, and close the PLC client."""
         await self.importer.stop()
         self.writer.stop()
         await self.plc.aclose()
-        await self.identity.aclose()
-        await self.http.aclose()
-        self.store.close()
 
 
 def open_store(data_dir: Path, *, sync: bool = True) -> Store:

@@ -1,5 +1,6 @@
 """The PDS's settings: one frozen :class:`PdsSettings`, from command-line options or
-``STRATO_PDS_*`` environment variables (:func:`settings_from_env`), with the defaults of a
+``STRATO_PDS_*`` environment variables (:func:`settings_from_env`, on the services' one
+loader :func:`strato.service.settings.load_settings`), with the defaults of a
 PDS on this machine.
 
 The service's own identity follows from ``public_url``: a PDS at ``https://pds.example.com``
@@ -11,25 +12,23 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Final
+from typing import Annotated, Any, Final
 from urllib.parse import urlsplit
 
 from strato.firehose.log import DEFAULT_MAX_AGE_SECONDS, DEFAULT_MAX_BYTES
 from strato.netpolicy import NetworkPolicy, parse_network
 from strato.pds.blobs import DEFAULT_BLOB_LIMIT
 from strato.service.limits import (
-    CONNECTION_SETTINGS,
     DEFAULT_HEADER_TIMEOUT,
     DEFAULT_KEEPALIVE_TIMEOUT,
     DEFAULT_MAX_CONNECTIONS_PER_IP,
     ConnectionLimits,
-    parse_setting,
     settings_limits,
 )
-from strato.service.settings import parse_size
+from strato.service.settings import SIZE, Duration, load_settings
 
 ENV_PREFIX: Final = "STRATO_PDS_"
 DEFAULT_PORT: Final = 2583
@@ -57,11 +56,11 @@ class PdsSettings:
     lexicon_dirs: tuple[Path, ...] = ()
     smtp_url: str | None = None
     email_from: str = "noreply@localhost"
-    blob_limit: int = DEFAULT_BLOB_LIMIT
+    blob_limit: Annotated[int, SIZE] = DEFAULT_BLOB_LIMIT
     #: The firehose replay window: events older than this many hours, or beyond this many
     #: bytes of log (the oldest first), are pruned.
-    event_retention_hours: float = DEFAULT_MAX_AGE_SECONDS / 3600
-    event_retention_bytes: int = DEFAULT_MAX_BYTES
+    event_retention_hours: Annotated[float, Duration("hours")] = DEFAULT_MAX_AGE_SECONDS / 3600
+    event_retention_bytes: Annotated[int, SIZE] = DEFAULT_MAX_BYTES
     admin_token_file: Path | None = None
     invite_code_required: bool = False
     trust_proxy: int = 0
@@ -172,45 +171,4 @@ def settings_from_env(environ: Mapping[str, str] = os.environ, **overrides: Any)
     """Settings from ``STRATO_PDS_<FIELD>`` variables (``STRATO_PDS_PUBLIC_URL``,
     ``STRATO_PDS_HANDLE_DOMAINS=.test,.example.com``, ``STRATO_PDS_RELAYS``, ...), then
     ``overrides`` (options given on the command line, None meaning not given)."""
-    values: dict[str, Any] = {}
-    for item in fields(PdsSettings):
-        raw = environ.get(ENV_PREFIX + item.name.upper())
-        if raw is not None:
-            values[item.name] = parse_value(item.name, raw)
-    values.update({name: value for name, value in overrides.items() if value is not None})
-    return PdsSettings(**values)
-
-
-_TUPLES: Final = {"handle_domains", "relays", "lexicon_dirs", "allow_network"}
-_INTS: Final = {"port", "trust_proxy"}
-_BOOLS: Final = {"invite_code_required", "rate_limits", "local_network", "sync"}
-_PATHS: Final = {"data_dir", "admin_token_file", "master_key_file"}
-
-
-def parse_value(name: str, raw: str) -> Any:
-    """The setting ``name`` read from text (an environment variable)."""
-    if name in CONNECTION_SETTINGS:
-        return parse_setting(name, raw, ENV_PREFIX + name.upper())
-    if name in _TUPLES:
-        items = tuple(part.strip() for part in raw.split(",") if part.strip())
-        return tuple(Path(item) for item in items) if name == "lexicon_dirs" else items
-    if name in ("blob_limit", "event_retention_bytes"):
-        return parse_size(raw)
-    if name == "event_retention_hours":
-        try:
-            return float(raw)
-        except ValueError:
-            raise ValueError(f"{ENV_PREFIX}{name.upper()} must be a number of hours") from None
-    if name in _INTS:
-        try:
-            return int(raw)
-        except ValueError:
-            raise ValueError(f"{ENV_PREFIX}{name.upper()} must be an integer") from None
-    if name in _BOOLS:
-        lowered = raw.strip().lower()
-        if lowered not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
-            raise ValueError(f"{ENV_PREFIX}{name.upper()} must be true or false")
-        return lowered in ("1", "true", "yes", "on")
-    if name in _PATHS:
-        return Path(raw)
-    return raw or None
+    return load_settings(PdsSettings, ENV_PREFIX, environ, **overrides)

@@ -3,5 +3,8 @@
 
 - :mod:`strato.plc.limits`: the directory's admission limits for submitted operations.
 - :mod:`strato.plc.document`: the DID document the directory serves.
-- :mod:`strato.plc.store` and :mod:`strato.plc.server`: the directory (LMDB, Starlette).
+- :mod:`strato.plc.store`: the directory's LMDB storage.
+- :mod:`strato.plc.app`, :mod:`strato.plc.settings`, :mod:`strato.plc.context`,
+  :mod:`strato.plc.routes` and :mod:`strato.plc.directory`: the service (Starlette app,
+  settings, context, HTTP API, domain).
 """

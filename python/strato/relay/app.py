@@ -2,7 +2,8 @@
 
 Routes: the XRPC methods of :mod:`strato.relay.routes` under ``/xrpc/``, the firehose
 (``/xrpc/com.atproto.sync.subscribeRepos``, the relay's own log), ``/xrpc/_health`` (503 with
-the reason while ingest is stopped), ``/metrics``, ``/`` and ``/robots.txt``. Every response
+the reason while ingest is stopped), ``/metrics`` (:mod:`strato.service.health`), ``/`` (an HTML
+page linking the admin page, the metrics and health) and ``/robots.txt``. Every response
 carries ``Server: strato-relay/<version> (atproto-relay)``: another relay that finds it will not
 subscribe to us, and we will not subscribe to a host that sends it.
 
@@ -14,19 +15,16 @@ closes the store.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import logging
 from collections.abc import AsyncIterator
 from typing import Final
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from strato import __version__
 from strato.firehose.fanout.service import stream_routes
 from strato.relay import admin_page
 from strato.relay.admin import RelayAdmin
@@ -39,19 +37,19 @@ from strato.relay.routes import admin as admin_routes
 from strato.relay.routes import hosts as host_routes
 from strato.relay.server_header import ServerHeader
 from strato.relay.settings import RelaySettings
-from strato.service.chores import cancel_all, every
+from strato.service.health import HomePage, Unhealthy, health_route, home_route, metrics_route
 from strato.xrpc import RateLimitSettings, XrpcRouter, cors_middleware
 
-logger = logging.getLogger("strato.relay")
-
 PRUNE_INTERVAL: Final = 600.0
+HEALTH_PATH: Final = "/xrpc/_health"
 
-BANNER: Final = """\
-This is an AT Protocol relay, run by strato.
-
-It crawls PDS hosts, verifies every commit and serves one event stream:
-  /xrpc/com.atproto.sync.subscribeRepos
-"""
+HOME: Final = HomePage(
+    "strato relay",
+    "An AT Protocol relay: it crawls PDS hosts, verifies every commit and serves one event "
+    "stream at /xrpc/com.atproto.sync.subscribeRepos.",
+    HEALTH_PATH,
+    "/admin/",
+)
 
 
 def create_app(settings: RelaySettings, *, context: RelayContext | None = None) -> Starlette:
@@ -80,10 +78,8 @@ def create_app(settings: RelaySettings, *, context: RelayContext | None = None) 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         ctx.relay_metrics.log_bytes.set(ctx.sequencer.total_bytes())
-        tasks = [
-            asyncio.create_task(ctx.ingestor.run(), name="relay-ingest"),
-            asyncio.create_task(every(PRUNE_INTERVAL, ctx.prune, logger), name="prune"),
-        ]
+        ctx.chores.start("relay-ingest", ctx.ingestor.run())
+        ctx.chores.every("prune", PRUNE_INTERVAL, ctx.prune)
         for name in settings.crawl:
             await service.add_configured(name)
         await service.trust()
@@ -92,33 +88,24 @@ def create_app(settings: RelaySettings, *, context: RelayContext | None = None) 
             yield
         finally:
             await crawler.stop()
-            await cancel_all(tasks)
-            await ctx.aclose()
+            await ctx.aclose()  # the chores first
 
-    async def health(request: Request) -> Response:
+    async def ingesting() -> Unhealthy | None:
         reason = ctx.ingestor.stopped_reason
-        if reason is not None:
-            return JSONResponse(
-                {"version": __version__, "error": "IngestStopped", "message": reason},
-                status_code=503,
-            )
-        return JSONResponse({"version": __version__})
-
-    async def root(request: Request) -> Response:
-        return PlainTextResponse(BANNER)
+        return None if reason is None else Unhealthy("IngestStopped", reason)
 
     async def robots(request: Request) -> Response:
         return PlainTextResponse("# Hello!\n\nUser-agent: *\nDisallow: /\n")
 
     routes = [
-        Route("/xrpc/_health", health, methods=["GET", "HEAD"]),
+        health_route(HEALTH_PATH, ingesting),
         *stream_routes(),
         *router.routes(),
         *admin_paths.routes(admin),
         *admin_page.routes(settings.admin_token_file),
-        Route("/metrics", ctx.metrics.endpoint, methods=["GET"]),
+        metrics_route(ctx.metrics),
         Route("/robots.txt", robots, methods=["GET"]),
-        Route("/", root, methods=["GET"]),
+        home_route(HOME),
     ]
     app = Starlette(
         routes=routes,

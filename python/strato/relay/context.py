@@ -3,10 +3,10 @@
 
 One LMDB environment (``<data_dir>/db``) carries the host registry, the account states, the
 event log and its index, and the identity cache, so an event, the account state it changes
-and the host cursor that passes it are one transaction. The data directory is private: made
-mode 0700, and at each start anything in it open to other users is tightened, with a warning
-(:func:`strato.storage.private.tighten`). Route modules take the context and read what they
-need; nothing here knows about HTTP.
+and the host cursor that passes it are one transaction. What every service holds (the private
+data directory, the identity resolver and its cache, metrics, logger, chores, closing) is
+:class:`strato.service.context.ServiceContext`'s. Route modules take the context and read what
+they need; nothing here knows about HTTP.
 
 Whatever commits events to the log calls :attr:`RelayContext.notify` (a :class:`Notifier`):
 it wakes whatever serves the log (the fan-out adds its wake-up while it runs:
@@ -16,15 +16,15 @@ it wakes whatever serves the log (the fan-out adds its wake-up while it runs:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import ClassVar, Final
 
 import httpx
 
 from strato.firehose import TABLES as FIREHOSE_TABLES
 from strato.firehose import EventLog, LmdbEventLog, Retention
-from strato.identity import IdentityCache, IdentityResolver
+from strato.identity import IdentityResolver
 from strato.relay.accounts import TABLES as ACCOUNT_TABLES
 from strato.relay.accounts import AccountStore
 from strato.relay.bans import TABLES as BAN_TABLES
@@ -39,13 +39,17 @@ from strato.relay.pipeline import Ingestor
 from strato.relay.repair import Repairer
 from strato.relay.settings import RelaySettings
 from strato.relay.takedowns import TABLES as TAKEDOWN_TABLES
+from strato.service.context import (
+    IDENTITY_CACHE_TABLE,
+    ServiceContext,
+    identity_resolver,
+    private_data_dir,
+)
 from strato.service.metrics import ServerMetrics
 from strato.storage import Store
-from strato.storage.private import make_dir, tighten
 from strato.xrpc.auth import read_admin_token
 
 SCHEMA_VERSION: Final = 1
-IDENTITY_CACHE_TABLE: Final = "identity"
 #: Events whose index entries are dropped per pruning transaction.
 UNINDEX_BATCH: Final = 5000
 
@@ -72,17 +76,17 @@ class Notifier:
             listener()
 
 
-@dataclass
-class RelayContext:
+@dataclass(kw_only=True)
+class RelayContext(ServiceContext[Store]):
     """The open stores and workers of one relay. Build it with :meth:`open`, inside the
     event loop that will run it; :meth:`aclose` it."""
 
+    service: ClassVar[str] = "relay"
+
     settings: RelaySettings
-    store: Store
     hosts: HostStore
     accounts: AccountStore
     sequencer: EventLog
-    metrics: ServerMetrics
     relay_metrics: RelayMetrics
     identity: IdentityResolver
     http: httpx.AsyncClient
@@ -91,13 +95,11 @@ class RelayContext:
     bans: DomainBans
     notify: Notifier
     admin_token: str | None = None
-    _closed: bool = field(default=False, repr=False)
 
     @classmethod
     def open(cls, settings: RelaySettings) -> RelayContext:
         """Open (or create) the data directory of ``settings`` and everything on it."""
-        data_dir = make_dir(settings.data_dir)
-        tighten(data_dir)
+        data_dir = private_data_dir(settings.data_dir)
         store = open_store(data_dir, sync=settings.sync)
         metrics = ServerMetrics("relay")
         relay_metrics = RelayMetrics(metrics)
@@ -111,11 +113,7 @@ class RelayContext:
         notify = Notifier()
         hosts = HostStore(store)
         accounts = AccountStore(store)
-        identity = IdentityResolver(
-            plc_url=settings.plc_url,
-            cache=IdentityCache(store, table=IDENTITY_CACHE_TABLE),
-            policy=settings.network_policy,
-        )
+        identity = identity_resolver(store, settings.plc_url, settings.network_policy)
         http = httpx.AsyncClient(
             timeout=30.0, follow_redirects=False, headers={"User-Agent": USER_AGENT}
         )
@@ -174,15 +172,9 @@ class RelayContext:
         self.relay_metrics.log_bytes.set(self.sequencer.total_bytes())
         return removed
 
-    async def aclose(self) -> None:
-        """Stop the repairs, close the clients and the store."""
-        if self._closed:
-            return
-        self._closed = True
+    async def stop_workers(self) -> None:
+        """Stop the repairs."""
         await self.repairer.stop()
-        await self.identity.aclose()
-        await self.http.aclose()
-        self.store.close()
 
 
 def open_store(data_dir: Path, *, sync: bool = True) -> Store:

@@ -1,5 +1,6 @@
 """The relay's settings: one frozen :class:`RelaySettings`, from command-line options or
-``STRATO_RELAY_*`` environment variables (:func:`settings_from_env`).
+``STRATO_RELAY_*`` environment variables (:func:`settings_from_env`, on the services' one
+loader :func:`strato.service.settings.load_settings`).
 
 Verification is strict by default. ``lenient`` relaxes every relaxable sync 1.1 check;
 ``policy`` sets single checks (``{"rev_in_future": False}`` makes only that one lenient) and
@@ -14,23 +15,21 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Final
+from typing import Annotated, Any, Final
 from urllib.parse import urlsplit
 
 from strato.netpolicy import NetworkPolicy, parse_network
 from strato.service.limits import (
-    CONNECTION_SETTINGS,
     DEFAULT_HEADER_TIMEOUT,
     DEFAULT_KEEPALIVE_TIMEOUT,
     DEFAULT_MAX_CONNECTIONS_PER_IP,
     ConnectionLimits,
-    parse_setting,
     settings_limits,
 )
-from strato.service.settings import parse_size
+from strato.service.settings import SIZE, Duration, load_settings
 from strato.sync import VerifyPolicy
 
 ENV_PREFIX: Final = "STRATO_RELAY_"
@@ -78,8 +77,8 @@ class RelaySettings:
     policy: Mapping[str, bool] = field(default_factory=dict)
     crawl: tuple[str, ...] = ()
     admin_token_file: Path | None = None
-    event_retention_hours: float = DEFAULT_RETENTION_HOURS
-    event_retention_bytes: int = DEFAULT_RETENTION_BYTES
+    event_retention_hours: Annotated[float, Duration("hours")] = DEFAULT_RETENTION_HOURS
+    event_retention_bytes: Annotated[int, SIZE] = DEFAULT_RETENTION_BYTES
     default_account_limit: int = DEFAULT_ACCOUNT_LIMIT
     new_hosts_per_day: int = DEFAULT_NEW_HOSTS_PER_DAY
     #: Whether public ``requestCrawl`` adds hosts (admins can always add them).
@@ -171,51 +170,8 @@ def settings_from_env(environ: Mapping[str, str] = os.environ, **overrides: Any)
     """Settings from ``STRATO_RELAY_<FIELD>`` variables (``STRATO_RELAY_PLC_URL``,
     ``STRATO_RELAY_CRAWL=pds1.example.com,pds2.example.com``, ``STRATO_RELAY_POLICY_FILE``...),
     then ``overrides`` (options given on the command line, None meaning not given)."""
-    values: dict[str, Any] = {}
-    for item in fields(RelaySettings):
-        raw = environ.get(ENV_PREFIX + item.name.upper())
-        if raw is not None and item.init and item.name != "policy":
-            values[item.name] = parse_value(item.name, raw)
     policy_file = environ.get(ENV_PREFIX + "POLICY_FILE")
     if policy_file:
-        values["policy"] = load_policy(Path(policy_file))
-    values.update({name: value for name, value in overrides.items() if value is not None})
-    return RelaySettings(**values)
-
-
-_TUPLES: Final = {"crawl", "allow_network", "trusted_domains"}
-_INTS: Final = {
-    "port", "default_account_limit", "new_hosts_per_day", "workers", "trust_proxy",
-    "consumer_buffer",
-}  # fmt: skip
-_BOOLS: Final = {"local_network", "lenient", "crawl_enabled", "sync"}
-_PATHS: Final = {"data_dir", "admin_token_file"}
-
-
-def parse_value(name: str, raw: str) -> Any:
-    """The setting ``name`` read from text (an environment variable)."""
-    variable = ENV_PREFIX + name.upper()
-    if name in CONNECTION_SETTINGS:
-        return parse_setting(name, raw, variable)
-    if name in _TUPLES:
-        return tuple(part.strip() for part in raw.split(",") if part.strip())
-    if name == "event_retention_bytes":
-        return parse_size(raw)
-    if name == "event_retention_hours":
-        try:
-            return float(raw)
-        except ValueError:
-            raise ValueError(f"{variable} must be a number of hours") from None
-    if name in _INTS:
-        try:
-            return int(raw)
-        except ValueError:
-            raise ValueError(f"{variable} must be an integer") from None
-    if name in _BOOLS:
-        lowered = raw.strip().lower()
-        if lowered not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
-            raise ValueError(f"{variable} must be true or false")
-        return lowered in ("1", "true", "yes", "on")
-    if name in _PATHS:
-        return Path(raw)
-    return raw or None
+        given = {name: value for name, value in overrides.items() if value is not None}
+        overrides = {"policy": load_policy(Path(policy_file)), **given}
+    return load_settings(RelaySettings, ENV_PREFIX, environ, **overrides)
