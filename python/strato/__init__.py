@@ -6,10 +6,12 @@ Merkle Search Tree, commits, whole-repo verification, and repositories stored in
 :mod:`strato.storage`) in :mod:`strato.repo`; firehose event verification in
 :mod:`strato.sync`; identifiers in :mod:`strato.syntax`. Errors live in :mod:`strato.errors`.
 
-The service layers are imported by name, as they pull in their own dependencies (LMDB, HTTP):
-:mod:`strato.lexicon` (lexicon validation and resolution), :mod:`strato.identity` (DID and
-handle resolution), :mod:`strato.identity.plc` (the did:plc method), :mod:`strato.plc` (the did:plc
-directory).
+The layers above are imported by name, as they pull in their own dependencies (LMDB, HTTP):
+:mod:`strato.lexicon` (lexicon validation), :mod:`strato.identity` (DID, handle and lexicon
+resolution; the did:plc method in :mod:`strato.identity.plc`), :mod:`strato.xrpc`,
+:mod:`strato.firehose` (event streams), :mod:`strato.service` (what every server shares). The
+services, :mod:`strato.plc`, :mod:`strato.pds` and :mod:`strato.relay`, import those and never
+each other; :mod:`strato.cli` is the ``strato`` command that runs them.
 """
 
 from __future__ import annotations

@@ -7,6 +7,10 @@ policy (:mod:`strato.netpolicy`), and a cache persisted in LMDB.
 - :mod:`.cache`: :class:`IdentityCache` (TTL, stale-while-revalidate, negative entries, purge).
 - :mod:`.methods`, :mod:`.fetch`, :mod:`.dnsclient`, :mod:`.names`: the network steps, the
   guarded HTTP client, DNS, and the identifier checks they rely on.
+- :mod:`.plc`: the did:plc method: operations, the log rules, :class:`PlcClient` for any PLC
+  directory (the directory service itself is :mod:`strato.plc`).
+- :mod:`.lexicons`: :class:`LexiconResolver`, published lexicons found the way identities are
+  (``_lexicon`` DNS TXT, the authority's DID, its verified schema record).
 """
 
 from strato.identity.cache import IdentityCache
