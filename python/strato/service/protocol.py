@@ -37,6 +37,8 @@ from types import MappingProxyType
 from typing import Any, ClassVar, Final
 from urllib.parse import unquote
 
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
 from strato.service.limits import (
     BODY_TIMEOUT,
     HEAD_TOO_LARGE,
@@ -48,7 +50,6 @@ from strato.service.limits import (
     Slot,
     peer_address,
 )
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 #: Takes over a WebSocket upgrade: the connected socket (its own from then on), the request
 #: head as received (through its blank line), and the connection's slot, to release when the

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 import uvicorn
 import uvloop
 from starlette.types import ASGIApp
+
 from strato.errors import AtprotoError
 from strato.service.limits import (
     ConnectionGuard,
