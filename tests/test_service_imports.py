@@ -103,3 +103,24 @@ def test_imports_inside_functions_and_type_checking_blocks_count() -> None:
     )
     targets = {target for _, target in imports(source, "strato.pds.x")}
     assert {"strato.relay.context", "strato.plc.store"} <= targets
+
+
+def route_imports(path: Path) -> list[str]:
+    """The imports of a ``routes`` package by the module at ``path`` when it is outside one:
+    domain code never calls into the HTTP layer (a service's ``app``, which assembles the
+    routes, and the commands may)."""
+    module = module_name(path)
+    parts = module.split(".")
+    if "routes" in parts or parts[-1] == "app" or parts[1:2] == ["cli"]:
+        return []
+    source = path.read_text(encoding="utf-8")
+    return [
+        f"{path.relative_to(ROOT.parent)}:{line} imports {target}"
+        for line, target in imports(source, module, package=path.name == "__init__.py")
+        if "routes" in target.split(".")[1:] and target.startswith("strato.")
+    ]
+
+
+def test_only_routes_and_apps_import_routes() -> None:
+    modules = sorted(ROOT.rglob("*.py"))
+    assert [found for path in modules for found in route_imports(path)] == []

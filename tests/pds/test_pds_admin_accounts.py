@@ -13,7 +13,7 @@ from pds_identity_helpers import admin, error_of, events_since, pds_with_admin, 
 from pds_net import PASSWORD, LocalPds
 from strato.errors import KeyStoreError
 from strato.pds.accounts import AccountStatus
-from strato.pds.routes.actor import TABLE as PREFERENCES
+from strato.pds.preferences import TABLE as PREFERENCES
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from pds_identity_helpers import admin, error_of, pds_with_admin
 from pds_net import LocalPds
 from pds_server_helpers import emailed_token, record_mail
 from strato.pds.accounts import EmailTokenPurpose
-from strato.pds.routes.actor import TABLE as PREFERENCES
+from strato.pds.preferences import TABLE as PREFERENCES
 
 POST = {"$type": "app.bsky.feed.post", "text": "hi", "createdAt": "2026-11-24T00:00:00Z"}
 PREFS = {"preferences": [{"$type": "app.bsky.actor.defs#adultContentPref", "enabled": False}]}

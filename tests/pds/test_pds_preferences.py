@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 from pds_identity_helpers import error_of
 from pds_net import LocalPds
-from strato.pds.routes.actor import TABLE
+from strato.pds.preferences import TABLE
 
 GET = "app.bsky.actor.getPreferences"
 PUT = "app.bsky.actor.putPreferences"

@@ -20,8 +20,10 @@ from strato.firehose import decode_frame
 from strato.identity.dnsclient import DnsClient
 from strato.relay.bans import DomainBans
 from strato.relay.crawler import Crawler, CrawlerConfig
+from strato.relay.host_service import HostService
 from strato.relay.hosts import Host, HostStatus, HostStore
-from strato.relay.routes.hosts import HostService, register
+from strato.relay.routes.errors import ERRORS
+from strato.relay.routes.hosts import register
 from strato.relay.settings import RelaySettings
 from strato.storage import Store
 from strato.xrpc.router import XrpcRouter
@@ -76,7 +78,7 @@ async def relay(
     )
     async with httpx.AsyncClient(trust_env=False) as http:
         service = HostService(hosts, crawler, bans, config, http)
-        router = XrpcRouter()
+        router = XrpcRouter(errors=ERRORS)
         register(router, service)
         app = Starlette(routes=router.routes())
         transport = httpx.ASGITransport(app)

@@ -19,9 +19,9 @@ from strato.firehose import decode_frame
 from strato.relay.admin import RelayAdmin
 from strato.relay.context import RelayContext
 from strato.relay.crawler import Crawler, CrawlerConfig
+from strato.relay.host_service import HostService
 from strato.relay.hosts import Host, HostStatus
 from strato.relay.limits import HOUR, HostLimits, Rates, host_rates
-from strato.relay.routes.hosts import HostService
 from strato.relay.settings import RelaySettings
 from strato.xrpc.ratelimit import RateLimit
 

@@ -33,6 +33,7 @@ from strato.pds.context import PdsContext
 from strato.pds.crawlers import Crawlers
 from strato.pds.proxy import proxy_handler
 from strato.pds.routes import NAMESPACES
+from strato.pds.routes.errors import ERRORS
 from strato.pds.routes.sync import GLOBAL_EXEMPT
 from strato.pds.settings import PdsSettings
 from strato.service.health import metrics_route
@@ -63,6 +64,7 @@ def create_app(settings: PdsSettings, *, context: PdsContext | None = None) -> S
             exempt=GLOBAL_EXEMPT,
         ),
         fallback=proxy_handler(ctx),
+        errors=ERRORS,
     )
     for namespace in NAMESPACES:
         namespace.register(router, ctx)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from strato.firehose.messages import account_message
 from strato.pds.accounts import AccountStatus
 from strato.pds.context import PdsContext
-from strato.pds.routes.actor import delete_preferences
+from strato.pds.preferences import delete_preferences
 from strato.storage import WriteTxn
 
 

@@ -26,10 +26,10 @@ from typing import Final
 from strato.relay.accounts import AccountState
 from strato.relay.consumers import Consumer, Consumers
 from strato.relay.context import RelayContext
+from strato.relay.host_service import HostService
 from strato.relay.hosts import Host, HostStatus
 from strato.relay.limits import lift_limit
-from strato.relay.routes.hosts import HostService
-from strato.relay.takedowns import AccountNotFoundError, Takedowns
+from strato.relay.takedowns import Takedowns, UnknownAccountError
 from strato.storage import WriteTxn
 
 EVENTS_IN: Final = "strato_relay_events_in_total"
@@ -123,7 +123,8 @@ class RelayAdmin:
 
     async def add_host(self, hostname: str) -> Host:
         """Register and subscribe ``hostname`` as an admin (raises the host service's
-        :class:`~strato.xrpc.errors.XrpcError` for a bad, banned or unreachable host)."""
+        :class:`~strato.relay.host_service.CrawlRefusedError` for a bad, banned or unreachable
+        host)."""
         return await self.service.request_crawl(hostname, admin=True)
 
     async def block_host(self, hostname: str) -> Host:
@@ -199,11 +200,11 @@ class RelayAdmin:
 
     def account(self, did: str) -> AccountInfo:
         """An account's state and its events in the log; raises
-        :class:`~strato.relay.takedowns.AccountNotFoundError`."""
+        :class:`~strato.relay.takedowns.UnknownAccountError`."""
         with self.ctx.store.read() as txn:
             state = self.ctx.accounts.get(did, txn)
             if state is None:
-                raise AccountNotFoundError(did)
+                raise UnknownAccountError(did)
             host = self.ctx.hosts.get_by_id(state.host_id, txn)
             events = self.ctx.accounts.event_seqs(txn, did)
         return AccountInfo(state, None if host is None else host.hostname, events)

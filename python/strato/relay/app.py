@@ -31,10 +31,12 @@ from strato.relay.admin import RelayAdmin
 from strato.relay.context import RelayContext
 from strato.relay.crawler import Crawler, CrawlerConfig
 from strato.relay.host_metrics import HostMetrics
+from strato.relay.host_service import HostService
 from strato.relay.limits import HostLimits
 from strato.relay.routes import NAMESPACES, admin_paths
 from strato.relay.routes import admin as admin_routes
 from strato.relay.routes import hosts as host_routes
+from strato.relay.routes.errors import ERRORS
 from strato.relay.server_header import ServerHeader
 from strato.relay.settings import RelaySettings
 from strato.service.health import HomePage, Unhealthy, health_route, home_route, metrics_route
@@ -57,7 +59,9 @@ def create_app(settings: RelaySettings, *, context: RelayContext | None = None) 
     housekeeping run while the app's lifespan does; the firehose is served beside it by
     :func:`strato.relay.service.relay_service`)."""
     ctx = context if context is not None else RelayContext.open(settings)
-    router = XrpcRouter(rate_limits=RateLimitSettings(trusted_proxies=settings.trust_proxy))
+    router = XrpcRouter(
+        rate_limits=RateLimitSettings(trusted_proxies=settings.trust_proxy), errors=ERRORS
+    )
     for namespace in NAMESPACES:
         namespace.register(router, ctx)
     crawler = Crawler(
@@ -70,7 +74,7 @@ def create_app(settings: RelaySettings, *, context: RelayContext | None = None) 
         on_drop=lambda host, reason: ctx.relay_metrics.drop(reason),
         dns=ctx.identity.network.dns,
     )
-    service = host_routes.HostService(ctx.hosts, crawler, ctx.bans, settings, ctx.http)
+    service = HostService(ctx.hosts, crawler, ctx.bans, settings, ctx.http)
     host_routes.register(router, service)
     admin = RelayAdmin(ctx, service)
     admin_routes.register(router, admin)

@@ -37,8 +37,6 @@ from pathlib import Path
 from typing import Any, Final, Protocol
 from urllib.parse import urlsplit
 
-import lmdb
-
 from strato._core import CID
 from strato.errors import CommitVerificationError, IdentityError, StorageError, StorageFullError
 from strato.firehose import EventLog
@@ -47,7 +45,7 @@ from strato.identity import IdentityResolver
 from strato.relay.accounts import AccountState, AccountStore
 from strato.relay.hosts import Host, HostStore
 from strato.relay.metrics import RelayMetrics
-from strato.storage import Store, WriteTxn
+from strato.storage import EngineError, Store, WriteTxn
 from strato.sync import (
     CommitItem,
     ErrorCode,
@@ -224,7 +222,7 @@ class Ingestor:
                 break
             except StorageFullError:
                 continue  # the map has grown: run the batch again at once
-            except (StorageError, lmdb.Error, OSError) as err:
+            except (StorageError, EngineError, OSError) as err:
                 self._stop(f"the store refused a write: {err}")
                 await asyncio.sleep(self.retry_interval)
         elapsed = time.perf_counter() - started

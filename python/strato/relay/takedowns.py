@@ -27,7 +27,7 @@ TAKEDOWNS: Final = "relay_takedowns"
 TABLES: Final = (TAKEDOWNS,)
 
 
-class AccountNotFoundError(LookupError):
+class UnknownAccountError(LookupError):
     """The relay has never seen the account."""
 
 
@@ -54,7 +54,7 @@ class Takedowns:
 
     async def take_down(self, did: str) -> tuple[AccountState, int]:
         """Take ``did`` down; the state and how many of its events were purged (an account
-        already down is left as it is). Raises :class:`AccountNotFoundError`."""
+        already down is left as it is). Raises :class:`UnknownAccountError`."""
         state, purged = await asyncio.to_thread(
             self.store.transact, lambda txn: self._take_down(txn, did)
         )
@@ -79,7 +79,7 @@ class Takedowns:
     async def reverse(self, did: str) -> AccountState:
         """Lift the takedown of ``did`` and resync it (waits for the resync; a failed one is
         counted in the repair metrics and the account stays as its next commit finds it).
-        Raises :class:`AccountNotFoundError`."""
+        Raises :class:`UnknownAccountError`."""
         state, changed = await asyncio.to_thread(
             self.store.transact, lambda txn: self._reverse(txn, did)
         )
@@ -101,7 +101,7 @@ class Takedowns:
     def _state(self, txn: ReadTxn, did: str) -> AccountState:
         state = self.accounts.get(did, txn)
         if state is None:
-            raise AccountNotFoundError(did)
+            raise UnknownAccountError(did)
         return state
 
     def listed(self, *, after: str | None = None, limit: int = 500) -> list[str]:

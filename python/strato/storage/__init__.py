@@ -3,10 +3,19 @@ key encodings that make byte order the scan order (see :mod:`.keys`)."""
 
 from strato.storage.backup import backup_data_dir
 from strato.storage.keys import from_u64, prefix, prefix_end, split_key, text_key, u64
-from strato.storage.store import DEFAULT_MAP_SIZE, ReadTxn, Store, StoreStats, Upgrade, WriteTxn
+from strato.storage.store import (
+    DEFAULT_MAP_SIZE,
+    EngineError,
+    ReadTxn,
+    Store,
+    StoreStats,
+    Upgrade,
+    WriteTxn,
+)
 
 __all__ = [
     "DEFAULT_MAP_SIZE",
+    "EngineError",
     "ReadTxn",
     "Store",
     "StoreStats",

@@ -48,6 +48,12 @@ from strato.errors import SchemaVersionError, StorageError, StorageFullError
 from strato.storage.keys import from_u64, prefix_end, u64
 from strato.storage.private import FILE_MODE, create_file, make_dir, make_private
 
+#: What the storage engine raises for a read or write that fails (a full disk, an I/O error)
+#: and that this module does not turn into a :class:`~strato.errors.StorageError`: callers
+#: catch it by this name, so that no module but :mod:`strato.storage` imports ``lmdb``.
+EngineError = lmdb.Error
+
+
 #: The files of an environment, in its directory.
 DATA_FILE = "data.mdb"
 LOCK_FILE = "lock.mdb"

@@ -20,6 +20,8 @@ from strato.xrpc.proxy import ProxyTarget, parse_proxy_header
 from strato.xrpc.ratelimit import RateLimit
 from strato.xrpc.router import (
     BodyStream,
+    ErrorMap,
+    ErrorTable,
     RateLimitSettings,
     RouteLimit,
     XrpcRequest,
@@ -31,6 +33,8 @@ from strato.xrpc.router import (
 __all__ = [
     "BodyStream",
     "CorsMiddleware",
+    "ErrorMap",
+    "ErrorTable",
     "MethodTypes",
     "ProxyTarget",
     "RateLimit",

@@ -18,8 +18,12 @@ Each request goes through the reference server's steps, in its order:
 6. the method's own rate limits (per address, per account, shared between methods);
 7. the handler: its output struct is encoded as JSON, a Starlette response passes as is.
 
-:class:`XrpcError` from any step becomes its ``{"error", "message"}`` answer; any other
-exception is logged and answered 500 ``InternalServerError`` with no detail. Responses carry
+:class:`XrpcError` from any step becomes its ``{"error", "message"}`` answer. Domain code raises
+domain errors (:mod:`strato.errors`, or a service's own), not HTTP ones: each service gives its
+router one table of :class:`ErrorMap` (``errors=``, or :meth:`XrpcRouter.map_error`) saying
+which status, error name and message each class answers with; the most specific class of an
+error (its MRO) that the table names decides. Any other exception is logged with its traceback
+and answered 500 ``InternalServerError`` with no detail. Responses carry
 the ``RateLimit-*`` headers of the tightest limit that applied. ``GET /xrpc/_health`` answers
 ``{"version": ...}``. Metrics (:class:`strato.service.metrics.ServerMetrics`) see each served method
 as its own route ``/xrpc/<nsid>``.
@@ -55,6 +59,7 @@ logger = logging.getLogger("strato.xrpc")
 P = TypeVar("P")
 I = TypeVar("I")  # noqa: E741
 H = TypeVar("H", bound=Callable[..., Awaitable[Any]])
+E = TypeVar("E", bound=Exception)
 
 # the reference's check of the NSID in an /xrpc/ path (extractUrlNsid)
 _XRPC_NSID: Final = re.compile(r"[A-Za-z0-9]+(?:[.-][A-Za-z0-9]+)*")
@@ -152,6 +157,43 @@ class _MetricsRoute:
     path: str
 
 
+@dataclass(frozen=True, slots=True)
+class ErrorMap(Generic[E]):
+    """How a domain error class answers over XRPC: ``status``, the ``error`` name (None: the
+    status's generic one) and the ``message`` made from the exception."""
+
+    kind: type[E]
+    status: int
+    error: str | None = None
+    message: Callable[[E], str] = str
+
+    def answer(self, err: E) -> XrpcError:
+        """The XRPC error ``err`` answers with."""
+        return XrpcError(self.status, self.error, self.message(err))
+
+
+class ErrorTable:
+    """Domain error classes and how each answers (:class:`ErrorMap`); an error answers as the
+    most specific of its classes (in MRO order) that the table holds."""
+
+    def __init__(self, mappings: Iterable[ErrorMap[Any]] = ()) -> None:
+        self._mappings: dict[type[Exception], ErrorMap[Any]] = {}
+        for mapping in mappings:
+            self.add(mapping)
+
+    def add(self, mapping: ErrorMap[Any]) -> None:
+        """Answer ``mapping.kind`` (and its subclasses without a mapping of their own)."""
+        self._mappings[mapping.kind] = mapping
+
+    def answer(self, err: Exception) -> XrpcError | None:
+        """The XRPC error ``err`` answers with; None when the table does not cover it."""
+        for kind in type(err).__mro__:
+            mapping = self._mappings.get(kind)
+            if mapping is not None:
+                return mapping.answer(err)
+        return None
+
+
 @dataclass(frozen=True)
 class RateLimitSettings:
     """The router's rate limiting: ``global_limits`` apply to every XRPC request by client
@@ -180,9 +222,11 @@ class XrpcRouter:
         health: Callable[[], Awaitable[bool]] | None = None,
         clock: Callable[[], float] = time.time,
         fallback: Callable[[Request, str], Awaitable[Response]] | None = None,
+        errors: Iterable[ErrorMap[Any]] = (),
     ) -> None:
         """``fallback`` answers the NSIDs no method serves (a PDS forwards them to another
-        service); without one they are 501 ``MethodNotImplemented``."""
+        service); without one they are 501 ``MethodNotImplemented``. ``errors`` is the
+        service's table of domain errors (:meth:`map_error`)."""
         self.version = version
         self.fallback = fallback
         self.max_json_bytes = max_json_bytes
@@ -192,6 +236,7 @@ class XrpcRouter:
         self._health = health
         self._windows: dict[str, SlidingWindow] = {}
         self._global = [self._window(limit) for limit in self.rate_limits.global_limits]
+        self.errors = ErrorTable(errors)
 
     # -----------------------------------------------------------------------------------------
     # Registration
@@ -251,6 +296,17 @@ class XrpcRouter:
 
         return register
 
+    def map_error(
+        self,
+        kind: type[E],
+        status: int,
+        error: str | None = None,
+        message: Callable[[E], str] = str,
+    ) -> None:
+        """Answer a handler's ``kind`` exceptions (and its subclasses that have no mapping of
+        their own) with ``status``, ``error`` and ``message(exception)``."""
+        self.errors.add(ErrorMap(kind, status, error, message))
+
     def _window(self, limit: RateLimit) -> SlidingWindow:
         window = self._windows.get(limit.name)
         if window is None:
@@ -283,15 +339,16 @@ class XrpcRouter:
         authenticated: list[bool] = []
         try:
             response = await self._serve(request, statuses, authenticated)
-        except XrpcError as err:
-            if err.status >= 500 and err.status != 501:
-                logger.warning("%s in %s", err, request.url.path)
-            response = err.response()
         except ClientDisconnect:  # gone, or closed for a body that stopped coming: no reader
             response = invalid_request("the connection closed before the request ended").response()
-        except Exception:
-            logger.exception("unexpected error in %s", request.url.path)
-            response = XrpcError(500).response()
+        except Exception as err:
+            answer = err if isinstance(err, XrpcError) else self.errors.answer(err)
+            if answer is None:
+                logger.exception("unexpected error in %s", request.url.path)
+                answer = XrpcError(500)
+            elif answer.status >= 500 and answer.status != 501:
+                logger.warning("%s in %s", answer, request.url.path)
+            response = answer.response()
         status = tightest(statuses)
         if status is not None:
             for name, value in status.headers().items():

@@ -55,21 +55,25 @@ _encoder: Final = msgspec.msgpack.Encoder()
 _decoder: Final = msgspec.msgpack.Decoder(StoredAppPassword)
 
 
+class AppPasswordError(AccountError):
+    """A new app password refused: its name is empty, has a NUL character, or is taken."""
+
+
 def create(txn: WriteTxn, did: str, name: str, privileged: bool, now: int) -> NewAppPassword:
     """A new app password of ``did`` called ``name``.
 
-    Raises :class:`AccountError` for an empty name, one with a NUL character, or one the
+    Raises :class:`AppPasswordError` for an empty name, one with a NUL character, or one the
     account already uses."""
     if not name.strip():
-        raise AccountError("app password name must not be empty", did)
+        raise AppPasswordError("app password name must not be empty", did)
     if "\x00" in name:
-        raise AccountError("app password name must not contain NUL", did)
+        raise AppPasswordError("app password name must not contain NUL", did)
     password = generate_app_password()
     row = StoredAppPassword(
         digest=app_password_digest(did, password), privileged=privileged, created_at=now
     )
     if not txn.put("app_passwords", text_key(did, name), _encoder.encode(row), overwrite=False):
-        raise AccountError(f"an app password named {name!r} already exists", did)
+        raise AppPasswordError(f"an app password named {name!r} already exists", did)
     return NewAppPassword(name=name, password=password, privileged=privileged, created_at=now)
 
 

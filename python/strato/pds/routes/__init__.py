@@ -10,7 +10,8 @@
 - :mod:`.actor`: ``app.bsky.actor.getPreferences`` / ``putPreferences``.
 - :mod:`.invites`: the invite-code methods of ``com.atproto.server.*``.
 - :mod:`.admin`: ``com.atproto.admin.*`` (takedowns, account management, invites).
-- :mod:`.common`: the domain errors as XRPC answers, the requester, hosted repositories.
+- :mod:`.errors`: the domain errors as XRPC answers (the router's table).
+- :mod:`.common`: the requester, hosted repositories.
 """
 
 from __future__ import annotations

@@ -21,8 +21,7 @@ from strato.pds import deletion
 from strato.pds.accounts import ADMIN, Account, hash_password
 from strato.pds.accounts import invites as invite_table
 from strato.pds.context import PdsContext
-from strato.pds.routes.common import xrpc_errors
-from strato.pds.routes.identity import change_handle, forget, new_handle
+from strato.pds.handles import change_handle, forget, new_handle
 from strato.pds.routes.invites import invite_view
 from strato.pds.routes.server_shared import iso_from_ms
 from strato.storage import WriteTxn
@@ -59,8 +58,7 @@ def _register_status(router: XrpcRouter, ctx: PdsContext) -> None:
             if isinstance(subject, types.RepoRef):
                 await set_account_takedown(ctx, subject.did, ref)
             else:
-                with xrpc_errors():
-                    await asyncio.to_thread(ctx.blobs.set_takedown, subject.did, subject.cid, ref)
+                await asyncio.to_thread(ctx.blobs.set_takedown, subject.did, subject.cid, ref)
         return types.UpdateSubjectStatusOutput(subject=subject, takedown=takedown)
 
     @router.method("com.atproto.admin.getSubjectStatus", auth=admin)
@@ -99,8 +97,7 @@ async def set_account_takedown(ctx: PdsContext, did: str, ref: str | None) -> No
         account = ctx.accounts.set_takedown(did, ref, txn)
         ctx.sequencer.append(txn, [account_message(did, account.status.event_status)])
 
-    with xrpc_errors():
-        await ctx.writer.submit(work)
+    await ctx.writer.submit(work)
 
 
 def _takedown_ref(takedown: types.StatusAttr) -> str:
@@ -156,10 +153,7 @@ def _register_accounts(router: XrpcRouter, ctx: PdsContext) -> None:
     ) -> None:
         body = request.input
         account = _existing(ctx, body.account)
-        with xrpc_errors():
-            await ctx.writer.submit(
-                lambda txn: ctx.accounts.set_email(account.did, body.email, txn)
-            )
+        await ctx.writer.submit(lambda txn: ctx.accounts.set_email(account.did, body.email, txn))
 
     @router.method("com.atproto.admin.updateAccountPassword", auth=admin)
     async def update_account_password(
@@ -167,19 +161,17 @@ def _register_accounts(router: XrpcRouter, ctx: PdsContext) -> None:
     ) -> None:
         body = request.input
         account = _existing(ctx, body.did)
-        with xrpc_errors():
-            password_hash = await asyncio.to_thread(hash_password, body.password)
-            await ctx.writer.submit(
-                lambda txn: ctx.accounts.set_password(account.did, password_hash, txn)
-            )
+        password_hash = await asyncio.to_thread(hash_password, body.password)
+        await ctx.writer.submit(
+            lambda txn: ctx.accounts.set_password(account.did, password_hash, txn)
+        )
 
     @router.method("com.atproto.admin.deleteAccount", auth=admin)
     async def delete_account(request: XrpcRequest[None, types.DeleteAccountInput]) -> None:
         account = _existing(ctx, request.input.did)
         did = account.did
 
-        with xrpc_errors():
-            cids = await ctx.writer.submit(lambda txn: deletion.delete_account(ctx, txn, did))
+        cids = await ctx.writer.submit(lambda txn: deletion.delete_account(ctx, txn, did))
         await asyncio.to_thread(ctx.blobs.delete_files, cids)
         await forget(ctx, did, account.handle)
 
@@ -218,10 +210,9 @@ def _register_invites(router: XrpcRouter, ctx: PdsContext) -> None:
     admin = ctx.auth.admin()
 
     async def set_invites(account: str, disabled: bool) -> None:
-        with xrpc_errors():
-            await ctx.writer.submit(
-                lambda txn: ctx.accounts.set_invites_disabled(account, disabled, txn)
-            )
+        await ctx.writer.submit(
+            lambda txn: ctx.accounts.set_invites_disabled(account, disabled, txn)
+        )
 
     @router.method("com.atproto.admin.enableAccountInvites", auth=admin)
     async def enable_account_invites(request: XrpcRequest[None, types.AccountInvitesInput]) -> None:

@@ -28,7 +28,7 @@ from strato.errors import (
     PlcValidationError,
 )
 from strato.firehose.messages import identity_message
-from strato.identity.plc import create_update, operation_cid, parse_operation, sign_operation
+from strato.identity.plc import operation_cid, parse_operation, sign_operation
 from strato.identity.plc.operations import (
     ATPROTO_KEY_ID,
     ATPROTO_PDS_ID,
@@ -41,12 +41,8 @@ from strato.identity.plc.operations import (
 )
 from strato.pds.accounts import EmailTokenPurpose
 from strato.pds.context import PdsContext
-from strato.pds.routes.common import (
-    hosted_did,
-    requester,
-    xrpc_errors,
-)
-from strato.pds.routes.server import check_handle
+from strato.pds.handles import change_handle, forget, hosted_did, new_handle, under_our_domains
+from strato.pds.routes.common import requester
 from strato.pds.routes.server_shared import email_token
 from strato.storage import WriteTxn
 from strato.syntax import Handle
@@ -96,12 +92,11 @@ async def resolve(ctx: PdsContext, value: str) -> str:
     """The DID of a handle: a hosted one from the account store, one under this PDS's domains
     nowhere else, any other through identity resolution (400 ``HandleNotFound`` when none)."""
     handle = value.strip().lower()
-    with xrpc_errors():
-        handle = str(Handle(handle))
+    handle = str(Handle(handle))
     did = hosted_did(ctx, handle)
     if did is not None:
         return did
-    if not _under_our_domains(ctx, handle):
+    if not under_our_domains(ctx, handle):
         try:
             return await ctx.identity.resolve_handle(handle)
         except IdentityUnavailableError as err:
@@ -109,87 +104,6 @@ async def resolve(ctx: PdsContext, value: str) -> str:
         except (IdentityError, IdentifierError):
             pass
     raise invalid_request("Unable to resolve handle", "HandleNotFound")
-
-
-def _under_our_domains(ctx: PdsContext, handle: str) -> bool:
-    return any(
-        handle.endswith(domain) or handle == domain[1:] for domain in ctx.settings.handle_domains
-    )
-
-
-async def new_handle(ctx: PdsContext, did: str, value: str) -> str:
-    """``value`` as ``did``'s next handle: one under this PDS's domains (the createAccount
-    rules) that no other account holds, or an external one that resolves to ``did``."""
-    normalized = value.strip().lower()
-    with xrpc_errors():
-        normalized = str(Handle(normalized))
-    if _under_our_domains(ctx, normalized):
-        handle = check_handle(ctx, normalized)
-    else:
-        handle = normalized
-        await ctx.identity.purge(handle)
-        try:
-            resolved = await ctx.identity.resolve_handle(handle)
-        except (IdentityError, IdentifierError):
-            resolved = None
-        if resolved != did:
-            raise invalid_request("External handle did not resolve to DID")
-    holder = hosted_did(ctx, handle)
-    if holder is not None and holder != did:
-        raise invalid_request(f"Handle already taken: {handle}")
-    return handle
-
-
-async def change_handle(ctx: PdsContext, did: str, handle: str) -> None:
-    """Give ``did`` the (checked) ``handle``: its did:plc document first, then the account and
-    its ``#identity`` event in one transaction; the identity cache forgets the DID and both
-    handles. A DID that is not a did:plc must declare the handle already. Setting the current
-    handle again only re-announces it."""
-    with xrpc_errors():
-        old = ctx.accounts.get(did).handle
-    if old != handle:
-        if did.startswith("did:plc:"):
-            await _plc_update(ctx, did, handle)
-        else:
-            await _require_declared(ctx, did, handle)
-
-    def work(txn: WriteTxn) -> None:
-        ctx.accounts.update_handle(did, handle, txn)
-        ctx.sequencer.append(txn, [identity_message(did, handle)])
-
-    with xrpc_errors():
-        await ctx.writer.submit(work)
-    await forget(ctx, did, old, handle)
-
-
-async def forget(ctx: PdsContext, did: str, *handles: str) -> None:
-    """Drop what the identity cache holds about ``did`` and ``handles``."""
-    await ctx.identity.purge(did)
-    for handle in handles:
-        await ctx.identity.purge(handle)
-
-
-async def _require_declared(ctx: PdsContext, did: str, handle: str) -> None:
-    """A DID this PDS cannot update (a did:web) must already declare ``handle``."""
-    await ctx.identity.purge(did)
-    try:
-        declared = (await ctx.identity.resolve_did(did)).declared_handle()
-    except (IdentityError, IdentifierError):
-        declared = None
-    if declared != handle:
-        raise invalid_request("DID is not properly configured for handle")
-
-
-async def _plc_update(ctx: PdsContext, did: str, handle: str) -> None:
-    try:
-        last = await ctx.plc.get_last_operation(did)
-        if is_tombstone(last):
-            raise invalid_request("Did is tombstoned")
-        await ctx.plc.submit(did, create_update(last, ctx.keys.rotation_key(), handle=handle))
-    except PlcValidationError as err:
-        raise invalid_request(f"the PLC directory refused the operation: {err}") from None
-    except (PlcDirectoryError, IdentityError) as err:
-        raise XrpcError(502, "UpstreamFailure", f"PLC directory: {err}") from None
 
 
 def _register_credentials(router: XrpcRouter, ctx: PdsContext) -> None:
@@ -200,9 +114,8 @@ def _register_credentials(router: XrpcRouter, ctx: PdsContext) -> None:
         request: XrpcRequest[None, None],
     ) -> types.DidCredentials:
         did = requester(request)
-        with xrpc_errors():
-            account = ctx.accounts.get(did)
-            signing_key = ctx.keys.signing_key(did).public_key.did_key()
+        account = ctx.accounts.get(did)
+        signing_key = ctx.keys.signing_key(did).public_key.did_key()
         return types.DidCredentials(
             rotation_keys=[ctx.keys.rotation_key().public_key.did_key()],
             also_known_as=[ensure_at_prefix(account.handle)],
@@ -214,8 +127,7 @@ def _register_credentials(router: XrpcRouter, ctx: PdsContext) -> None:
         "com.atproto.identity.requestPlcOperationSignature", auth=ctx.auth.access(ACCESS_FULL)
     )
     async def request_plc_operation_signature(request: XrpcRequest[None, None]) -> None:
-        with xrpc_errors():
-            account = ctx.accounts.get(requester(request))
+        account = ctx.accounts.get(requester(request))
         if account.email is None:
             raise invalid_request("account does not have an email address")
         await email_token(ctx, account, PLC_PURPOSE)
@@ -231,16 +143,14 @@ def _register_operations(router: XrpcRouter, ctx: PdsContext) -> None:
         body = request.input
         if not isinstance(body.token, str) or not body.token:
             raise invalid_request("email confirmation token required to sign PLC operations")
-        with xrpc_errors():
-            ctx.accounts.check_email_token(did, PLC_PURPOSE, body.token)
+        ctx.accounts.check_email_token(did, PLC_PURPOSE, body.token)
         _require_plc(did)
         last = await _last_operation(ctx, did)
         operation = _signed_update(ctx, last, body)
         token = body.token
-        with xrpc_errors():
-            await ctx.writer.submit(
-                lambda txn: ctx.accounts.use_email_token(did, PLC_PURPOSE, token, txn)
-            )
+        await ctx.writer.submit(
+            lambda txn: ctx.accounts.use_email_token(did, PLC_PURPOSE, token, txn)
+        )
         return types.SignPlcOperationOutput(operation=operation)
 
     @router.method("com.atproto.identity.submitPlcOperation", auth=ctx.auth.access(ACCESS_FULL))
@@ -255,9 +165,8 @@ def _register_operations(router: XrpcRouter, ctx: PdsContext) -> None:
             raise invalid_request(f"Invalid operation: {err}") from None
         if operation["type"] != OPERATION:
             raise invalid_request("Invalid operation: only a plc_operation may be submitted")
-        with xrpc_errors():
-            account = ctx.accounts.get(did)
-            signing_key = ctx.keys.signing_key(did).public_key.did_key()
+        account = ctx.accounts.get(did)
+        signing_key = ctx.keys.signing_key(did).public_key.did_key()
         _check_keeps_this_pds(ctx, operation, signing_key, account.handle)
         try:
             await ctx.plc.submit(did, operation)
@@ -346,8 +255,7 @@ def _register_lookups(router: XrpcRouter, ctx: PdsContext) -> None:
         request: XrpcRequest[None, types.RefreshIdentityInput],
     ) -> types.IdentityInfo:
         identifier = request.input.identifier
-        with xrpc_errors():
-            await ctx.identity.purge(identifier)
+        await ctx.identity.purge(identifier)
         return await identity_info(ctx, identifier)
 
 

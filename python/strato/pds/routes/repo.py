@@ -1,14 +1,14 @@
 """``com.atproto.repo.*`` record writes on the PDS: createRecord, putRecord, deleteRecord and
-applyWrites, each batch one signed commit.
+applyWrites, each batch one signed commit (:mod:`strato.pds.repo_writes`).
 
 A write goes through the group-commit writer: in one nested transaction the batch becomes a
 commit, the blobs its records reference are recorded (a reference to a blob never uploaded is
 refused, nothing written), and the commit's ``#commit`` event is appended; the answer waits
 until it is durable. Only the account itself (an access token for its DID), active, writes to
 its repository, as the reference checks (the requester's account in the verifier, the named
-repository's in the handler): an unknown repo is 403 ``AccountNotFound``, a taken down or
-deactivated one 401 ``AccountTakedown`` / ``AccountDeactivated``, another account's 401
-``AuthenticationRequired``.
+repository's in :func:`~strato.pds.repo_writes.own_repo`): an unknown repo is 403
+``AccountNotFound``, a taken down or deactivated one 401 ``AccountTakedown`` /
+``AccountDeactivated``, another account's 401 ``AuthenticationRequired``.
 
 The reads are in :mod:`.repo_read`, blobs and imports in :mod:`.repo_blobs`.
 """
@@ -16,25 +16,21 @@ The reads are in :mod:`.repo_read`, blobs and imports in :mod:`.repo_blobs`.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, Final
 
 from strato import CID, dagcbor
-from strato.crypto import PrivateKey
-from strato.errors import AccountNotFoundError
-from strato.firehose.messages import commit_message
-from strato.pds.accounts import AccountStatus
-from strato.pds.blobs.refs import blob_refs
 from strato.pds.context import PdsContext
 from strato.pds.records import record_value, validate
-from strato.pds.routes.common import requester, xrpc_errors
+from strato.pds.repo_writes import apply, commit_writes, own_repo
+from strato.pds.routes.common import requester
 from strato.repo import CommitData, Create, Delete, Update, Write
 from strato.repo.store import MAX_WRITES
 from strato.repo.writes import UNCHECKED, SwapRecord
 from strato.storage import WriteTxn
 from strato.syntax import TID
 from strato.xrpc import RateLimit, RouteLimit, XrpcRequest, XrpcRouter, by_account
-from strato.xrpc.errors import auth_required, forbidden, invalid_request
+from strato.xrpc.errors import invalid_request
 from strato.xrpc.types import repo as types
 
 UNSET: Any = types.UNSET
@@ -76,7 +72,7 @@ async def create_record(
     request: XrpcRequest[None, types.CreateRecordInput],
 ) -> types.CreateRecordOutput:
     body = request.input
-    did = own_repo(ctx, request, body.repo)
+    did = own_repo(ctx, requester(request), body.repo)
     rkey = body.rkey if isinstance(body.rkey, str) else str(TID.next())
     value = record_value(body.record)
     status = validate(ctx.catalog, body.collection, rkey, value, _flag(body.validate))
@@ -97,7 +93,7 @@ async def put_record(
     request: XrpcRequest[None, types.PutRecordInput],
 ) -> types.PutRecordOutput:
     body = request.input
-    did = own_repo(ctx, request, body.repo)
+    did = own_repo(ctx, requester(request), body.repo)
     collection, rkey = body.collection, body.rkey
     value = record_value(body.record)
     status = validate(ctx.catalog, collection, rkey, value, _flag(body.validate))
@@ -119,8 +115,7 @@ async def put_record(
             write = Update(collection, rkey, value, swap_record)
         return commit_writes(ctx, txn, did, [write], key, swap_commit=swap_commit)
 
-    with xrpc_errors():
-        commit = await ctx.writer.submit(work)
+    commit = await ctx.writer.submit(work)
     return types.PutRecordOutput(
         uri=f"at://{did}/{collection}/{rkey}",
         cid=cid.encode(),
@@ -134,7 +129,7 @@ async def delete_record(
     request: XrpcRequest[None, types.DeleteRecordInput],
 ) -> types.DeleteRecordOutput:
     body = request.input
-    did = own_repo(ctx, request, body.repo)
+    did = own_repo(ctx, requester(request), body.repo)
     collection, rkey = body.collection, body.rkey
     swap_record: SwapRecord = UNCHECKED
     if isinstance(body.swap_record, str):
@@ -148,8 +143,7 @@ async def delete_record(
         write = Delete(collection, rkey, swap_record)
         return commit_writes(ctx, txn, did, [write], key, swap_commit=swap_commit)
 
-    with xrpc_errors():
-        commit = await ctx.writer.submit(work)
+    commit = await ctx.writer.submit(work)
     return types.DeleteRecordOutput(commit=UNSET if commit is None else _meta(commit))
 
 
@@ -158,7 +152,7 @@ async def apply_writes(
     request: XrpcRequest[None, types.ApplyWritesInput],
 ) -> types.ApplyWritesOutput:
     body = request.input
-    did = own_repo(ctx, request, body.repo)
+    did = own_repo(ctx, requester(request), body.repo)
     if len(body.writes) > MAX_WRITES:
         raise invalid_request(f"Too many writes. Max: {MAX_WRITES}")
     flag = _flag(body.validate)
@@ -191,55 +185,6 @@ async def apply_writes(
             )
         )
     return types.ApplyWritesOutput(commit=_meta(commit), results=results)
-
-
-def own_repo(ctx: PdsContext, request: XrpcRequest[Any, Any], repo: str) -> str:
-    """The DID of ``repo`` when it is the requester's own active repository (the reference's
-    answers otherwise: see the module docstring)."""
-    did = requester(request)
-    try:
-        account = ctx.accounts.resolve(repo)
-    except AccountNotFoundError:
-        raise forbidden("Account not found", "AccountNotFound") from None
-    status = account.status
-    if status is AccountStatus.TAKENDOWN:
-        raise auth_required("Account has been taken down", "AccountTakedown")
-    if status is AccountStatus.DEACTIVATED:
-        raise auth_required("Account is deactivated", "AccountDeactivated")
-    if account.did != did:
-        raise auth_required("Only the account itself may write to its repository")
-    return did
-
-
-def commit_writes(
-    ctx: PdsContext,
-    txn: WriteTxn,
-    did: str,
-    writes: Sequence[Write],
-    key: PrivateKey,
-    *,
-    swap_commit: CID | None,
-) -> CommitData:
-    """Inside the writer's ``txn``: ``writes`` as one commit of ``did``'s repository signed
-    with ``key``, the blob references of its records, and its ``#commit`` event."""
-    commit = ctx.repos.apply_writes(txn, did, writes, key, swap_commit=swap_commit)
-    for write, result in zip(writes, commit.results, strict=True):
-        refs = [] if isinstance(write, Delete) else blob_refs(write.value)
-        ctx.blobs.set_record_blobs(txn, did, result.path, refs, commit.rev)
-    ctx.sequencer.append(txn, [commit_message(commit)])
-    return commit
-
-
-async def apply(
-    ctx: PdsContext, did: str, writes: list[Write], *, swap_commit: CID | None = None
-) -> CommitData:
-    """Apply ``writes`` to ``did``'s repository as one commit (:func:`commit_writes`) in the
-    next group transaction; returns once durable."""
-    key = ctx.keys.signing_key(did)
-    with xrpc_errors():
-        return await ctx.writer.submit(
-            lambda txn: commit_writes(ctx, txn, did, writes, key, swap_commit=swap_commit)
-        )
 
 
 def _meta(commit: CommitData) -> types.CommitMeta:

@@ -23,7 +23,7 @@ from strato.errors import (
     PlcDirectoryError,
 )
 from strato.pds.context import PdsContext
-from strato.pds.routes.common import requester, xrpc_errors
+from strato.pds.routes.common import requester
 from strato.xrpc import (
     BodyStream,
     RateLimit,
@@ -57,11 +57,10 @@ def register(router: XrpcRouter, ctx: PdsContext) -> None:
     ) -> types.UploadBlobOutput:
         did = _uploader(request)
         body = request.input
-        with xrpc_errors():
-            stored = await ctx.blobs.upload(
-                did, body.chunks(), mime_type=body.content_type,
-                expected_size=body.content_length,
-            )  # fmt: skip
+        stored = await ctx.blobs.upload(
+            did, body.chunks(), mime_type=body.content_type,
+            expected_size=body.content_length,
+        )  # fmt: skip
         return types.UploadBlobOutput(
             blob={
                 "$type": "blob",
@@ -93,8 +92,7 @@ def register(router: XrpcRouter, ctx: PdsContext) -> None:
     async def import_repo(request: XrpcRequest[None, BodyStream]) -> None:
         did = requester(request)
         try:
-            with xrpc_errors():
-                await ctx.importer.run(did, await request.input.read())
+            await ctx.importer.run(did, await request.input.read())
         except CommitVerificationError as err:
             raise invalid_request(f"Invalid repository CAR: {err}") from None
         except (PlcDirectoryError, IdentityUnavailableError) as err:

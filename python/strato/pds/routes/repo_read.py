@@ -11,7 +11,7 @@ from strato import dagcbor
 from strato.errors import IdentityError
 from strato.pds.accounts import AccountStatus
 from strato.pds.context import PdsContext
-from strato.pds.routes.common import hosted_account, require_active, xrpc_errors
+from strato.pds.routes.common import hosted_account, require_active
 from strato.repo import RecordData
 from strato.xrpc import XrpcRequest, XrpcRouter
 from strato.xrpc.errors import invalid_request
@@ -34,7 +34,7 @@ def register(router: XrpcRouter, ctx: PdsContext) -> None:
         uri = f"at://{account.did}/{params.collection}/{params.rkey}"
         if _taken_down(ctx, account.did):
             raise invalid_request(f"Could not locate record: {uri}", "RecordNotFound")
-        with xrpc_errors(), ctx.store.read() as txn:
+        with ctx.store.read() as txn:
             record = ctx.repos.get_record(txn, account.did, params.collection, params.rkey)
         if record is None or (isinstance(params.cid, str) and record.cid.encode() != params.cid):
             raise invalid_request(f"Could not locate record: {uri}", "RecordNotFound")
@@ -49,7 +49,7 @@ def register(router: XrpcRouter, ctx: PdsContext) -> None:
         if _taken_down(ctx, account.did):
             raise invalid_request(f"Could not find repo: {params.repo}")
         cursor = params.cursor if isinstance(params.cursor, str) else None
-        with xrpc_errors(), ctx.store.read() as txn:
+        with ctx.store.read() as txn:
             page = ctx.repos.list_records(
                 txn, account.did, params.collection, limit=params.limit, cursor=cursor,
                 reverse=params.reverse is True,
@@ -77,7 +77,7 @@ def register(router: XrpcRouter, ctx: PdsContext) -> None:
             raw_doc = msgspec.json.decode(await ctx.identity.resolve_did_json(account.did))
         except IdentityError as err:
             raise invalid_request(f"Could not resolve DID: {err}") from None
-        with xrpc_errors(), ctx.store.read() as txn:
+        with ctx.store.read() as txn:
             collections = ctx.repos.collections(txn, account.did)
         return types.DescribeRepoOutput(
             handle=account.handle or INVALID_HANDLE,

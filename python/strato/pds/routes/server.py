@@ -44,15 +44,15 @@ from strato.pds.accounts import (
     normalize_email,
 )
 from strato.pds.context import PdsContext
+from strato.pds.handles import check_handle
 from strato.pds.routes import (
     server_account,
     server_app_passwords,
     server_email,
     server_service_auth,
 )
-from strato.pds.routes.common import requester, xrpc_errors
+from strato.pds.routes.common import requester
 from strato.storage import WriteTxn
-from strato.syntax import Handle
 from strato.xrpc import RouteLimit, XrpcRequest, XrpcRouter, by_ip
 from strato.xrpc.auth import (
     ACCESS_PRIVILEGED,
@@ -69,8 +69,6 @@ from strato.xrpc.types import server as types
 logger = logging.getLogger("strato.pds.routes.server")
 
 #: Handle label lengths the reference PDS allows under its domains.
-HANDLE_LABEL_MIN: Final = 3
-HANDLE_LABEL_MAX: Final = 18
 #: The reference's login limits: 30 per 5 minutes and 300 per day, per account identifier.
 LOGIN_LIMITS: Final = (
     RateLimit("login-5m", 30, 300.0),
@@ -123,8 +121,7 @@ def _register_accounts(router: XrpcRouter, ctx: PdsContext) -> None:
             raise invalid_request('Unsupported input: "plcOp"')
         if not isinstance(body.password, str):
             raise invalid_request("A password is required", "InvalidPassword")
-        with xrpc_errors():
-            password_hash = await asyncio.to_thread(hash_password, body.password)
+        password_hash = await asyncio.to_thread(hash_password, body.password)
         if _handle_taken(ctx, handle):
             raise invalid_request(f"Handle already taken: {handle}", "HandleNotAvailable")
         email = body.email if isinstance(body.email, str) else None
@@ -135,8 +132,7 @@ def _register_accounts(router: XrpcRouter, ctx: PdsContext) -> None:
             did = await _create_plc_did(ctx, handle, signing_key, body.recovery_key)
         else:
             did = moving
-            with xrpc_errors():
-                reserved = ctx.keys.reserved_signing_key(did)
+            reserved = ctx.keys.reserved_signing_key(did)
             signing_key = reserved if reserved is not None else PrivateKey.generate(K256)
         tokens = create_session_tokens(ctx.auth.jwt_secret, settings.service_did, did)
 
@@ -163,8 +159,7 @@ def _register_accounts(router: XrpcRouter, ctx: PdsContext) -> None:
             )
 
         try:
-            with xrpc_errors():
-                await ctx.writer.submit(work)
+            await ctx.writer.submit(work)
         except AccountExistsError:
             raise invalid_request(f"An account already exists for {did}") from None
         except Exception:
@@ -210,8 +205,7 @@ async def _tombstone(ctx: PdsContext, did: str) -> None:
 def _check_email_and_invite(ctx: PdsContext, email: str | None, invite: str | None) -> None:
     """The checks of the account store that can fail, made before a DID is registered."""
     if email is not None:
-        with xrpc_errors():
-            address = normalize_email(email)
+        address = normalize_email(email)
         try:
             ctx.accounts.get_by_email(address)
         except AccountNotFoundError:
@@ -222,7 +216,7 @@ def _check_email_and_invite(ctx: PdsContext, email: str | None, invite: str | No
         if ctx.accounts.invite_code_required:
             raise invalid_request("No invite code provided", "InvalidInviteCode")
         return
-    with xrpc_errors(), ctx.store.read() as txn:
+    with ctx.store.read() as txn:
         invites.check(txn, invite)
 
 
@@ -239,11 +233,10 @@ def _register_sessions(router: XrpcRouter, ctx: PdsContext) -> None:
         body = request.input
         started = asyncio.get_running_loop().time()
         try:
-            with xrpc_errors():
-                login = await asyncio.to_thread(
-                    ctx.accounts.login, body.identifier.strip().lower(), body.password
-                )
-        except XrpcError:
+            login = await asyncio.to_thread(
+                ctx.accounts.login, body.identifier.strip().lower(), body.password
+            )
+        except Exception:  # every refusal takes as long (AuthenticationError, ...)
             await _pad(started)
             raise
         account = login.account
@@ -258,16 +251,14 @@ def _register_sessions(router: XrpcRouter, ctx: PdsContext) -> None:
 
     @router.method("com.atproto.server.getSession", auth=ctx.auth.access(_ANY_SESSION))
     async def get_session(request: XrpcRequest[None, None]) -> types.GetSessionOutput:
-        with xrpc_errors():
-            account = ctx.accounts.get(requester(request))
+        account = ctx.accounts.get(requester(request))
         return types.GetSessionOutput(**session_fields(ctx, account))
 
     @router.method("com.atproto.server.refreshSession", auth=ctx.auth.refresh(check_takedown=True))
     async def refresh_session(request: XrpcRequest[None, None]) -> types.RefreshSessionOutput:
         credentials = request.auth
         assert isinstance(credentials, RefreshCredentials)
-        with xrpc_errors():
-            account = ctx.accounts.get(credentials.did)
+        account = ctx.accounts.get(credentials.did)
 
         def rotate(txn: WriteTxn) -> RefreshGrant:
             return ctx.accounts.rotate_refresh_token(credentials.token_id, txn)
@@ -297,26 +288,6 @@ def _register_sessions(router: XrpcRouter, ctx: PdsContext) -> None:
 
 #: Scopes that may read their own session: every access scope, and a taken-down account's.
 _ANY_SESSION: Final = ACCESS_PRIVILEGED | {AuthScope.APP_PASS, AuthScope.TAKENDOWN}
-
-
-def check_handle(ctx: PdsContext, value: str) -> str:
-    """A new handle for this PDS, normalized: one label of 3-18 characters under a configured
-    domain (400 ``InvalidHandle`` or ``UnsupportedDomain`` otherwise)."""
-    with xrpc_errors():
-        handle = str(Handle(value.strip().lower()))
-    for domain in ctx.settings.handle_domains:
-        if handle.endswith(domain):
-            label = handle[: -len(domain)]
-            if "." in label:
-                raise invalid_request("Handle may not contain a dot before the domain",
-                                      "InvalidHandle")  # fmt: skip
-            if not HANDLE_LABEL_MIN <= len(label) <= HANDLE_LABEL_MAX:
-                raise invalid_request(
-                    f"Handle's first label is {HANDLE_LABEL_MIN}-{HANDLE_LABEL_MAX} characters",
-                    "InvalidHandle",
-                )
-            return handle
-    raise invalid_request("Not a supported handle domain", "UnsupportedDomain")
 
 
 def _handle_taken(ctx: PdsContext, handle: str) -> bool:

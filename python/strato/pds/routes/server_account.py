@@ -16,15 +16,14 @@ writes nothing.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import Final
 
-from strato.errors import AccountError, AccountNotFoundError
+from strato.errors import AccountNotFoundError
 from strato.firehose.messages import account_message, identity_message, sync_message
 from strato.pds import deletion
 from strato.pds.accounts import EmailTokenPurpose
 from strato.pds.context import PdsContext
-from strato.pds.routes.common import requester, xrpc_errors
+from strato.pds.routes.common import requester
 from strato.pds.routes.server_shared import did_doc_problem, email_token, live_account, ms_from_iso
 from strato.storage import WriteTxn
 from strato.xrpc import RouteLimit, XrpcRequest, XrpcRouter, by_account, by_ip
@@ -52,8 +51,7 @@ def _register_status(router: XrpcRouter, ctx: PdsContext) -> None:
     @router.method("com.atproto.server.activateAccount", auth=ctx.auth.access(ACCESS_FULL))
     async def activate_account(request: XrpcRequest[None, None]) -> None:
         did = requester(request)
-        with xrpc_errors():
-            ctx.accounts.get(did)
+        ctx.accounts.get(did)
         problem = await did_doc_problem(ctx, did)
         if problem is not None:
             raise invalid_request(problem)
@@ -70,7 +68,7 @@ def _register_status(router: XrpcRouter, ctx: PdsContext) -> None:
                 ],
             )
 
-        await _submit(ctx, work)
+        await ctx.writer.submit(work)
 
     @router.method("com.atproto.server.deactivateAccount", auth=ctx.auth.access(ACCESS_FULL))
     async def deactivate_account(request: XrpcRequest[None, types.DeactivateAccountInput]) -> None:
@@ -82,17 +80,16 @@ def _register_status(router: XrpcRouter, ctx: PdsContext) -> None:
             account = ctx.accounts.deactivate(did, delete_after=delete_after, txn=txn)
             ctx.sequencer.append(txn, [account_message(did, account.status.event_status)])
 
-        await _submit(ctx, work)
+        await ctx.writer.submit(work)
 
     @router.method("com.atproto.server.checkAccountStatus", auth=ctx.auth.access(ACCESS_STANDARD))
     async def check_account_status(
         request: XrpcRequest[None, None],
     ) -> types.CheckAccountStatusOutput:
         did = requester(request)
-        with xrpc_errors():
-            account = ctx.accounts.get(did)
-            counts = await asyncio.to_thread(_repo_counts, ctx, did)
-            expected, imported = await asyncio.to_thread(ctx.blobs.blob_counts, did)
+        account = ctx.accounts.get(did)
+        counts = await asyncio.to_thread(_repo_counts, ctx, did)
+        expected, imported = await asyncio.to_thread(ctx.blobs.blob_counts, did)
         commit, rev, blocks, records = counts
         problem = await did_doc_problem(ctx, did)
         return types.CheckAccountStatusOutput(
@@ -131,17 +128,8 @@ def _register_deletion(router: XrpcRouter, ctx: PdsContext) -> None:
             ctx.accounts.use_email_token(did, EmailTokenPurpose.DELETE_ACCOUNT, body.token, txn)
             return deletion.delete_account(ctx, txn, did)
 
-        with xrpc_errors():
-            blob_cids = await ctx.writer.submit(work)
+        blob_cids = await ctx.writer.submit(work)
         await asyncio.to_thread(ctx.blobs.delete_files, blob_cids)
-
-
-async def _submit(ctx: PdsContext, work: Callable[[WriteTxn], None]) -> None:
-    try:
-        with xrpc_errors():
-            await ctx.writer.submit(work)
-    except AccountError as err:  # activating a taken-down account
-        raise invalid_request(err.reason) from None
 
 
 def _repo_counts(ctx: PdsContext, did: str) -> tuple[str, str, int, int]:

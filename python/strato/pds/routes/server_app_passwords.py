@@ -6,14 +6,12 @@ access token already issued lives out its two hours, as in the reference)."""
 
 from __future__ import annotations
 
-from strato.errors import AccountError
 from strato.pds.context import PdsContext
-from strato.pds.routes.common import requester, xrpc_errors
+from strato.pds.routes.common import requester
 from strato.pds.routes.server_shared import iso_from_ms
 from strato.storage import WriteTxn
 from strato.xrpc import XrpcRequest, XrpcRouter
 from strato.xrpc.auth import ACCESS_FULL, ACCESS_STANDARD
-from strato.xrpc.errors import invalid_request
 from strato.xrpc.types import server as types
 
 
@@ -40,18 +38,13 @@ def register(router: XrpcRouter, ctx: PdsContext) -> None:
                 created_at=iso_from_ms(created.created_at), privileged=created.privileged,
             )  # fmt: skip
 
-        try:
-            with xrpc_errors():
-                return await ctx.writer.submit(work)
-        except AccountError as err:
-            raise invalid_request(f"could not create app-specific password: {err.reason}") from None
+        return await ctx.writer.submit(work)
 
     @router.method("com.atproto.server.listAppPasswords", auth=ctx.auth.access(ACCESS_STANDARD))
     async def list_app_passwords(
         request: XrpcRequest[None, None],
     ) -> types.ListAppPasswordsOutput:
-        with xrpc_errors():
-            found = ctx.accounts.list_app_passwords(requester(request))
+        found = ctx.accounts.list_app_passwords(requester(request))
         return types.ListAppPasswordsOutput(
             passwords=[
                 types.ListedAppPassword(

@@ -16,13 +16,11 @@ from typing import Final
 
 from strato.errors import (
     AccountNotFoundError,
-    EmailNotAvailableError,
     InvalidEmailError,
     InvalidPasswordError,
 )
 from strato.pds.accounts import EmailTokenPurpose, hash_password, normalize_email
 from strato.pds.context import PdsContext
-from strato.pds.routes.common import xrpc_errors
 from strato.pds.routes.server_shared import email_token, live_account
 from strato.storage import WriteTxn
 from strato.xrpc import RouteLimit, XrpcRequest, XrpcRouter, by_account, by_ip
@@ -83,8 +81,7 @@ def _register_confirmation(router: XrpcRouter, ctx: PdsContext) -> None:
         def work(txn: WriteTxn) -> None:
             ctx.accounts.confirm_email(account.did, body.email, body.token, txn)
 
-        with xrpc_errors():
-            await ctx.writer.submit(work)
+        await ctx.writer.submit(work)
 
 
 def _register_update(router: XrpcRouter, ctx: PdsContext) -> None:
@@ -121,13 +118,7 @@ def _register_update(router: XrpcRouter, ctx: PdsContext) -> None:
         def work(txn: WriteTxn) -> None:
             ctx.accounts.update_email(account.did, address, token, txn)
 
-        try:
-            with xrpc_errors():
-                await ctx.writer.submit(work)
-        except EmailNotAvailableError:
-            raise invalid_request(
-                "This email address is already in use, please use a different email."
-            ) from None
+        await ctx.writer.submit(work)
 
 
 def _register_reset(router: XrpcRouter, ctx: PdsContext) -> None:
@@ -155,5 +146,4 @@ def _register_reset(router: XrpcRouter, ctx: PdsContext) -> None:
         def work(txn: WriteTxn) -> None:
             ctx.accounts.reset_password(body.token, password_hash, txn)
 
-        with xrpc_errors():
-            await ctx.writer.submit(work)
+        await ctx.writer.submit(work)

@@ -19,7 +19,6 @@ from typing import Final
 
 from strato.pds.context import PdsContext
 from strato.pds.method_lists import PRIVILEGED_METHODS, PROTECTED_METHODS
-from strato.pds.routes.common import xrpc_errors
 from strato.storage import WriteTxn
 from strato.xrpc import XrpcRequest, XrpcRouter
 from strato.xrpc.auth import (
@@ -69,8 +68,7 @@ def register(router: XrpcRouter, ctx: PdsContext) -> None:
             raise invalid_request(
                 f"cannot request a service auth token for the following protected method: {lxm}"
             )
-        with xrpc_errors():
-            key = ctx.keys.signing_key(credentials.did)
+        key = ctx.keys.signing_key(credentials.did)
         token = create_service_jwt(key, credentials.did, params.aud, lxm, exp=exp)
         return types.GetServiceAuthOutput(token=token)
 

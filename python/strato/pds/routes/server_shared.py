@@ -19,7 +19,7 @@ from strato.errors import IdentityError, KeyStoreError, PlcDirectoryError
 from strato.pds.accounts import Account, EmailTokenPurpose
 from strato.pds.context import PdsContext
 from strato.pds.mailer import MailError
-from strato.pds.routes.common import requester, xrpc_errors
+from strato.pds.routes.common import requester
 from strato.storage import WriteTxn
 from strato.xrpc import XrpcError, XrpcRequest
 
@@ -38,8 +38,7 @@ def ms_from_iso(value: str) -> int:
 def live_account(ctx: PdsContext, request: XrpcRequest[Any, Any]) -> Account:
     """The requester's account (a route that refuses a taken-down one says so in its
     verifier: ``check_takedown``, the reference's name)."""
-    with xrpc_errors():
-        return ctx.accounts.get(requester(request))
+    return ctx.accounts.get(requester(request))
 
 
 async def email_token(ctx: PdsContext, account: Account, purpose: EmailTokenPurpose) -> None:
@@ -50,8 +49,7 @@ async def email_token(ctx: PdsContext, account: Account, purpose: EmailTokenPurp
     def work(txn: WriteTxn) -> str:
         return ctx.accounts.create_email_token(account.did, purpose, txn)
 
-    with xrpc_errors():
-        token = await ctx.writer.submit(work)
+    token = await ctx.writer.submit(work)
     try:
         await ctx.mailer.send_token(
             purpose, token, did=account.did, handle=account.handle, to=account.email

@@ -20,7 +20,7 @@ from strato import CID, car
 from strato.errors import AccountNotFoundError, BlockNotFoundError
 from strato.pds.accounts import Account, AccountStatus
 from strato.pds.context import PdsContext
-from strato.pds.routes.common import require_active, xrpc_errors
+from strato.pds.routes.common import require_active
 from strato.pds.streaming import thread_stream
 from strato.xrpc import RateLimit, RouteLimit, XrpcRequest, XrpcRouter
 from strato.xrpc.auth import (
@@ -50,7 +50,7 @@ def register(router: XrpcRouter, ctx: PdsContext) -> None:
     async def get_repo(request: XrpcRequest[types.GetRepoParams, None]) -> Response:
         did = available(ctx, request, request.params.did).did
         since = request.params.since if isinstance(request.params.since, str) else None
-        with xrpc_errors(), ctx.store.read() as txn:
+        with ctx.store.read() as txn:
             ctx.repos.latest(txn, did)
 
         def produce() -> Iterator[bytes]:
@@ -63,7 +63,7 @@ def register(router: XrpcRouter, ctx: PdsContext) -> None:
     async def get_record(request: XrpcRequest[types.GetRecordParams, None]) -> Response:
         params = request.params
         did = available(ctx, request, params.did).did
-        with xrpc_errors(), ctx.store.read() as txn:
+        with ctx.store.read() as txn:
             data = ctx.repos.record_proof(txn, did, params.collection, params.rkey)
         return Response(data, media_type=CAR)
 
@@ -72,7 +72,7 @@ def register(router: XrpcRouter, ctx: PdsContext) -> None:
         did = available(ctx, request, request.params.did).did
         cids = [CID.decode(cid) for cid in request.params.cids]
         try:
-            with xrpc_errors(), ctx.store.read() as txn:
+            with ctx.store.read() as txn:
                 blocks = ctx.repos.get_blocks(txn, did, cids)
         except BlockNotFoundError as err:
             missing = ",".join(c.encode() if isinstance(c, CID) else str(c) for c in err.missing)
@@ -84,7 +84,7 @@ def register(router: XrpcRouter, ctx: PdsContext) -> None:
         request: XrpcRequest[types.RepoParams, None],
     ) -> types.GetLatestCommitOutput:
         did = available(ctx, request, request.params.did).did
-        with xrpc_errors(), ctx.store.read() as txn:
+        with ctx.store.read() as txn:
             head = ctx.repos.latest(txn, did)
         return types.GetLatestCommitOutput(cid=head.commit.encode(), rev=head.rev)
 
@@ -96,7 +96,7 @@ def register(router: XrpcRouter, ctx: PdsContext) -> None:
         status = account.status
         rev: Any = UNSET
         if status is AccountStatus.ACTIVE:
-            with xrpc_errors(), ctx.store.read() as txn:
+            with ctx.store.read() as txn:
                 rev = ctx.repos.latest(txn, account.did).rev
         return types.GetRepoStatusOutput(
             did=account.did, active=status is AccountStatus.ACTIVE,

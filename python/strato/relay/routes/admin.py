@@ -2,26 +2,24 @@
 ``strato/relay/lexicons``), over :class:`strato.relay.admin.RelayAdmin`; every one needs the
 admin password (:mod:`strato.relay.admin_auth`).
 
-Errors: an unknown account is 400 ``RepoNotFound``, an unknown host 400 ``HostNotFound``, a
-domain pattern that is not a domain name 400 ``InvalidDomain``; ``addHost`` answers as
-``requestCrawl`` does (:mod:`strato.relay.routes.hosts`).
+Errors (:mod:`strato.relay.routes.errors`): an unknown account is 400 ``RepoNotFound``, an
+unknown host 400 ``HostNotFound``, a domain pattern that is not a domain name 400
+``InvalidDomain``; ``addHost`` answers as ``requestCrawl`` does.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, Final, TypeVar
 
 from strato import CID
 from strato.relay import admin_types as types
-from strato.relay.admin import AccountInfo, HostInfo, HostNotFoundError, RelayAdmin
+from strato.relay.admin import AccountInfo, HostInfo, RelayAdmin
 from strato.relay.admin_auth import admin_verifier
 from strato.relay.consumers import Consumer
 from strato.relay.hosts import Host
-from strato.relay.ssrf import HostnameError
-from strato.relay.takedowns import AccountNotFoundError
 from strato.xrpc import XrpcRequest, XrpcRouter
 from strato.xrpc.errors import XrpcError
 
@@ -84,22 +82,6 @@ def consumer_view(consumer: Consumer) -> types.ConsumerView:
     )
 
 
-async def answer(work: Callable[[], Awaitable[T]]) -> T:
-    """Run an admin operation, its lookups' failures as XRPC errors."""
-    try:
-        return await work()
-    except AccountNotFoundError as err:
-        raise XrpcError(400, "RepoNotFound", f"Could not find repo for DID: {err}") from None
-    except HostNotFoundError as err:
-        raise XrpcError(400, "HostNotFound", f"Host not found: {err}") from None
-    except HostnameError as err:
-        raise XrpcError(400, "InvalidDomain", str(err)) from None
-
-
-async def in_thread(work: Callable[[], T]) -> T:
-    return await asyncio.to_thread(work)
-
-
 def register(router: XrpcRouter, admin: RelayAdmin) -> None:
     """Add the admin methods to ``router``."""
     auth = admin_verifier(admin.ctx.admin_token)
@@ -111,44 +93,41 @@ def register(router: XrpcRouter, admin: RelayAdmin) -> None:
     @method("banDomain")
     async def ban_domain(request: XrpcRequest[None, types.DomainInput]) -> types.DomainOutput:
         domain = request.input.domain
-        return types.DomainOutput(domain=await answer(lambda: admin.ban_domain(domain)))
+        return types.DomainOutput(domain=await admin.ban_domain(domain))
 
     @method("unbanDomain")
     async def unban_domain(request: XrpcRequest[None, types.DomainInput]) -> types.UnbanOutput:
         domain = request.input.domain
-        return types.UnbanOutput(removed=await answer(lambda: admin.unban_domain(domain)))
+        return types.UnbanOutput(removed=await admin.unban_domain(domain))
 
     @method("listBans")
     async def list_bans(request: XrpcRequest[None, None]) -> types.ListBansOutput:
         return types.ListBansOutput(domains=await asyncio.to_thread(admin.bans.patterns))
 
-    async def hosted(work: Callable[[], Awaitable[Host]]) -> types.HostView:
-        host = await answer(work)
+    async def hosted(host: Host) -> types.HostView:
         return host_view(await asyncio.to_thread(admin.info, host))
 
     @method("addHost")
     async def add_host(request: XrpcRequest[None, types.HostInput]) -> types.HostView:
-        return await hosted(lambda: admin.add_host(request.input.hostname))
+        return await hosted(await admin.add_host(request.input.hostname))
 
     @method("blockHost")
     async def block_host(request: XrpcRequest[None, types.HostInput]) -> types.HostView:
-        return await hosted(lambda: admin.block_host(request.input.hostname))
+        return await hosted(await admin.block_host(request.input.hostname))
 
     @method("unblockHost")
     async def unblock_host(request: XrpcRequest[None, types.HostInput]) -> types.HostView:
-        return await hosted(lambda: admin.unblock_host(request.input.hostname))
+        return await hosted(await admin.unblock_host(request.input.hostname))
 
     @method("setHostLimits")
     async def set_host_limits(
         request: XrpcRequest[None, types.SetHostLimitsInput],
     ) -> types.SetHostLimitsOutput:
         given = request.input
-        host, lifted = await answer(
-            lambda: admin.set_host_limits(
-                given.hostname,
-                account_limit=given.account_limit if isinstance(given.account_limit, int) else None,
-                trusted=given.trusted if isinstance(given.trusted, bool) else None,
-            )
+        host, lifted = await admin.set_host_limits(
+            given.hostname,
+            account_limit=given.account_limit if isinstance(given.account_limit, int) else None,
+            trusted=given.trusted if isinstance(given.trusted, bool) else None,
         )
         info = await asyncio.to_thread(admin.info, host)
         return types.SetHostLimitsOutput(host=host_view(info), lifted=lifted)
@@ -172,16 +151,16 @@ def register(router: XrpcRouter, admin: RelayAdmin) -> None:
 
     @method("takedownAccount")
     async def takedown(request: XrpcRequest[None, types.DidInput]) -> types.AccountView:
-        return account_view(await answer(lambda: admin.take_down(request.input.did)))
+        return account_view(await admin.take_down(request.input.did))
 
     @method("reverseTakedown")
     async def reverse(request: XrpcRequest[None, types.DidInput]) -> types.AccountView:
-        return account_view(await answer(lambda: admin.reverse_takedown(request.input.did)))
+        return account_view(await admin.reverse_takedown(request.input.did))
 
     @method("getAccount")
     async def get_account(request: XrpcRequest[types.DidParams, None]) -> types.AccountView:
         did = request.params.did
-        return account_view(await answer(lambda: in_thread(lambda: admin.account(did))))
+        return account_view(await asyncio.to_thread(admin.account, did))
 
     @method("listTakedowns")
     async def list_takedowns(

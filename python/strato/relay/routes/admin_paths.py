@@ -42,13 +42,14 @@ from strato.relay.admin import HostInfo, HostNotFoundError, RelayAdmin
 from strato.relay.admin_auth import CHALLENGE, is_admin
 from strato.relay.limits import host_rates
 from strato.relay.routes.admin import iso
-from strato.relay.ssrf import HostnameError
-from strato.relay.takedowns import AccountNotFoundError
+from strato.relay.routes.errors import ERRORS
+from strato.relay.takedowns import UnknownAccountError
 from strato.syntax import is_did
-from strato.xrpc.errors import XrpcError
+from strato.xrpc import ErrorTable
 
 SUCCESS: Final = {"success": "true"}
 TAKEDOWN_PAGE: Final = 500
+_ANSWERS: Final = ErrorTable(ERRORS)
 
 Handler = Callable[[Request], Awaitable[Any]]
 
@@ -75,14 +76,15 @@ def guarded(admin: RelayAdmin, handler: Handler) -> Callable[[Request], Awaitabl
             return JSONResponse(await handler(request))
         except PathError as err:
             return error(err.status, str(err))
-        except XrpcError as err:
-            return error(err.status, err.message or err.error)
         except HostNotFoundError:
             return error(404, "host not found")
-        except AccountNotFoundError:
+        except UnknownAccountError:
             return error(404, "account not found")
-        except HostnameError as err:
-            return error(400, str(err))
+        except Exception as err:  # a refused crawl request, a bad domain: as over XRPC
+            answer = _ANSWERS.answer(err)
+            if answer is None:
+                raise
+            return error(answer.status, answer.message or answer.error)
 
     return endpoint
 
