@@ -1,8 +1,14 @@
-"""No service imports another: every module of the PDS (``strato.pds``), the relay
-(``strato.relay``) and the PLC directory (``strato.plc``) imports libraries (``strato.firehose``,
-``strato.identity.plc``, ``strato.identity``...) and its own package, never another service's. The
-commands (``strato.cli.main*``, ``strato up``) assemble services and may import every one; they are
-not checked."""
+"""The import rules, read from the import graph of every module under ``python/strato``:
+
+- the services are ``plc``, ``pds`` and ``relay`` (and, when they come, ``appview`` and
+  ``jetstream``); everything else under ``strato/`` is shared and imports no service;
+- no service imports another;
+- route modules (``strato.<service>.routes``) import no storage (``strato.storage``, ``lmdb``):
+  they translate HTTP to domain calls, and the domain opens the transactions;
+- only ``strato.storage`` imports ``lmdb``.
+
+The commands (``strato.cli``) assemble services and may import every one; they and ``benches/``
+are exempt. Every import counts: inside functions, under ``TYPE_CHECKING``, relative ones."""
 
 from __future__ import annotations
 
@@ -13,12 +19,13 @@ from pathlib import Path
 import pytest
 import strato
 
-SERVICES = ("pds", "relay", "plc")
+SERVICES = ("pds", "relay", "plc", "appview", "jetstream")
+EXEMPT = ("cli",)
 ROOT = Path(strato.__file__).parent
 
 
 def module_name(path: Path) -> str:
-    """``strato.relay.fanout.server`` for ``.../strato/relay/fanout/server.py``."""
+    """``strato.firehose.fanout.server`` for ``.../strato/firehose/fanout/server.py``."""
     parts = path.relative_to(ROOT.parent).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
@@ -43,56 +50,104 @@ def imports(source: str, module: str, *, package: bool = False) -> Iterator[tupl
 
 
 def service_of(module: str) -> str | None:
+    """The service a module belongs to, or None for a shared one."""
     parts = module.split(".")
     if len(parts) > 1 and parts[0] == "strato" and parts[1] in SERVICES:
         return parts[1]
     return None
 
 
-def crossings(path: Path) -> list[str]:
-    """The imports of another service's package in the module at ``path``."""
-    module = module_name(path)
+def within(module: str, package: str) -> bool:
+    return module == package or module.startswith(package + ".")
+
+
+def is_route_module(module: str) -> bool:
+    parts = module.split(".")
+    return service_of(module) is not None and len(parts) > 2 and parts[2] == "routes"
+
+
+def is_storage(target: str) -> bool:
+    return within(target, "strato.storage") or within(target, "lmdb")
+
+
+def broken_rules(source: str, module: str, *, package: bool = False) -> Iterator[str]:
+    """Each import of ``source`` (the module ``module``) that breaks a rule, as
+    ``<line>: <rule>: <target>``."""
     own = service_of(module)
-    found = []
-    source = path.read_text(encoding="utf-8")
-    for line, target in imports(source, module, package=path.name == "__init__.py"):
+    for line, target in imports(source, module, package=package):
         other = service_of(target)
-        if other is not None and other != own:
-            found.append(f"{path.relative_to(ROOT.parent)}:{line} imports {target}")
-    return found
+        if own is None and other is not None:
+            yield f"{line}: a shared module imports a service: {target}"
+        elif other is not None and other != own:
+            yield f"{line}: a service imports another: {target}"
+        if is_route_module(module) and is_storage(target):
+            yield f"{line}: a route module imports storage: {target}"
+        if within(target, "lmdb") and not within(module, "strato.storage"):
+            yield f"{line}: only strato.storage imports lmdb: {target}"
 
 
-def service_modules() -> list[Path]:
-    return sorted(path for service in SERVICES for path in (ROOT / service).rglob("*.py"))
+def checked_modules() -> list[Path]:
+    """Every module of the package but the exempt ones (the commands)."""
+    return sorted(
+        path
+        for path in ROOT.rglob("*.py")
+        if path.relative_to(ROOT).parts[0] not in EXEMPT
+        and path.relative_to(ROOT).parts[0] != "__main__.py"
+    )
 
 
-def test_every_service_is_checked() -> None:
-    modules = service_modules()
-    for service in SERVICES:
-        assert any(path.parent == ROOT / service for path in modules), service
+def test_every_service_and_the_shared_layers_are_checked() -> None:
+    checked = {module_name(path) for path in checked_modules()}
+    for package in ("plc", "pds", "relay", "firehose", "identity", "service", "storage", "xrpc"):
+        assert f"strato.{package}" in checked, package
+    assert not any(within(module, "strato.cli") for module in checked)
+    assert any(is_route_module(module) for module in checked)
 
 
-def test_no_service_imports_another() -> None:
-    assert [found for path in service_modules() for found in crossings(path)] == []
+def test_the_import_rules_hold() -> None:
+    broken = [
+        f"{path.relative_to(ROOT.parent)}:{found}"
+        for path in checked_modules()
+        for found in broken_rules(
+            path.read_text(encoding="utf-8"), module_name(path), package=path.name == "__init__.py"
+        )
+    ]
+    assert broken == []
 
 
 @pytest.mark.parametrize(
-    ("source", "module", "package", "expected"),
+    ("source", "module", "package", "rule"),
     [
-        ("import strato.pds.settings", "strato.relay.x", False, "strato.pds.settings"),
-        ("from strato.pds.settings import parse_size", "strato.relay.x", False, "strato.pds"),
-        ("from strato import plc", "strato.pds.x", False, "strato.plc"),
-        ("from ..pds import events", "strato.relay.x", False, "strato.pds"),
-        ("from ...relay.fanout import server", "strato.pds.routes.x", False, "strato.relay"),
-        ("from ...relay import app", "strato.pds.routes", True, "strato.relay"),
+        ("import strato.pds.settings", "strato.relay.x", False, "a service imports another"),
+        ("from strato import plc", "strato.pds.x", False, "a service imports another"),
+        ("from ..pds import events", "strato.relay.x", False, "a service imports another"),
+        ("from ...relay import app", "strato.pds.routes", True, "a service imports another"),
+        ("from strato.appview import views", "strato.relay.x", False, "a service imports another"),
+        ("from strato.relay.hosts import Host", "strato.firehose.x", False, "a shared module"),
+        ("from ..pds import context", "strato.identity.x", False, "a shared module imports"),
+        ("from strato.storage import WriteTxn", "strato.pds.routes.repo", False, "route module"),
+        ("import lmdb", "strato.relay.routes", True, "a route module imports storage"),
+        ("import lmdb", "strato.relay.pipeline", False, "only strato.storage imports lmdb"),
+        ("from lmdb import Error", "strato.firehose.x", False, "only strato.storage imports"),
     ],
 )
-def test_an_import_of_another_service_is_seen(
-    source: str, module: str, package: bool, expected: str
-) -> None:
-    targets = [target for _, target in imports(source, module, package=package)]
-    assert any(target == expected or target.startswith(expected + ".") for target in targets)
-    assert {service_of(target) for target in targets} - {None} == {expected.split(".")[1]}
+def test_a_broken_rule_is_seen(source: str, module: str, package: bool, rule: str) -> None:
+    found = list(broken_rules(source, module, package=package))
+    assert any(rule in text for text in found), found
+
+
+@pytest.mark.parametrize(
+    ("source", "module"),
+    [
+        ("from strato.storage import WriteTxn", "strato.pds.writer"),
+        ("import lmdb", "strato.storage.store"),
+        ("from strato.pds.context import PdsContext", "strato.pds.routes.repo"),
+        ("from strato.firehose import messages", "strato.relay.pipeline"),
+        ("from strato.identity.plc import DidLog", "strato.plc.routes"),
+    ],
+)
+def test_an_allowed_import_passes(source: str, module: str) -> None:
+    assert list(broken_rules(source, module)) == []
 
 
 def test_imports_inside_functions_and_type_checking_blocks_count() -> None:
