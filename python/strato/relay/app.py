@@ -39,6 +39,7 @@ from strato.relay.routes import admin as admin_routes
 from strato.relay.routes import hosts as host_routes
 from strato.relay.server_header import ServerHeader
 from strato.relay.settings import RelaySettings
+from strato.relay.stats_history import INTERVAL
 from strato.service.chores import cancel_all, every
 from strato.xrpc import RateLimitSettings, XrpcRouter, cors_middleware
 
@@ -83,6 +84,7 @@ def create_app(settings: RelaySettings, *, context: RelayContext | None = None) 
         tasks = [
             asyncio.create_task(ctx.ingestor.run(), name="relay-ingest"),
             asyncio.create_task(every(PRUNE_INTERVAL, ctx.prune, logger), name="prune"),
+            asyncio.create_task(every(INTERVAL, admin.history.sample, logger), name="history"),
         ]
         for name in settings.crawl:
             await service.add_configured(name)
