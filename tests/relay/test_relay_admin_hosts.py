@@ -1,6 +1,6 @@
-"""The admin methods for hosts, bans, switches, consumers and figures over real HTTP, with a
-real PDS crawled by the relay, and the reference's ``/admin/pds`` and ``/admin/subs`` paths
-that answer the same things; bad inputs get their specific errors."""
+"""The admin methods for hosts, bans, switches, consumers and figures (and their history) over
+real HTTP, with a real PDS crawled by the relay, and the reference's ``/admin/pds`` and
+``/admin/subs`` paths that answer the same things; bad inputs get their specific errors."""
 
 from __future__ import annotations
 
@@ -205,6 +205,26 @@ def test_consumers_stats_and_account_view(net: AdminNet) -> None:
     assert {"reason": "account_takendown", "count": 1} in stats["drops"]
     assert stats["head"] == net.relay.ctx.sequencer.head()
     assert stats["logBytes"] == net.relay.ctx.sequencer.total_bytes()
+
+    # The history: its intervals add up to the counters at its last sample (none has left the
+    # ring yet), which had seen the events above.
+    net.admin.history.sample()
+    history = net.call("getStatsHistory").json()
+    intervals = history["intervals"]
+    assert history["intervalMs"] == 5000
+    assert intervals
+    assert all(i["durationMs"] >= 1 for i in intervals)
+    last = net.admin.history.samples()[len(intervals)].counters
+    assert sum(i["eventsIn"] for i in intervals) == last.received >= net.pds_head()
+    assert sum(i["eventsAppended"] for i in intervals) == last.appended > 0
+    assert sum(i.get("framesSent", 0) for i in intervals) == last.sent
+    takendown = [
+        d["count"] for i in intervals for d in i["drops"] if d["reason"] == "account_takendown"
+    ]
+    assert sum(takendown) == last.drops["account_takendown"] == 1
+    assert [lag["hostname"] for lag in intervals[-1]["lag"]] == list(last.lag) == [net.pds_host]
+    refused = net.call("getStatsHistory", headers={})
+    assert error_of(refused) == (401, "AuthenticationRequired")
 
     view = net.call("getAccount", params={"did": frank[0]}).json()
     assert (view["hostname"], view["status"], view["takendown"]) == (

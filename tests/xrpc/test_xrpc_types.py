@@ -67,6 +67,8 @@ NAMED: dict[type[Any], str] = {
     relay_admin.ConsumerView: "dev.strato.relay.admin.defs#consumerView",
     relay_admin.HostStats: "dev.strato.relay.admin.defs#hostStats",
     relay_admin.DropCount: "dev.strato.relay.admin.defs#dropCount",
+    relay_admin.HostLag: "dev.strato.relay.admin.defs#hostLag",
+    relay_admin.StatsInterval: "dev.strato.relay.admin.defs#statsInterval",
 }
 
 

@@ -14,14 +14,14 @@ over it.
   events of one account;
 - the crawl switch and the new-hosts-per-day limit (held in memory by the host service, as the
   reference relay holds them);
-- figures: per host events in, lag and status, drops by reason, the log, the consumers.
+- figures: per host events in, lag and status, drops by reason, the log, the consumers; and
+  their last ten minutes (:attr:`RelayAdmin.history`, sampled by a chore of the app).
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Final
 
 from strato.relay.accounts import AccountState
 from strato.relay.consumers import Consumer, Consumers
@@ -29,11 +29,9 @@ from strato.relay.context import RelayContext
 from strato.relay.host_service import HostService
 from strato.relay.hosts import Host, HostStatus
 from strato.relay.limits import lift_limit
+from strato.relay.stats_history import StatsHistory, read_counters
 from strato.relay.takedowns import Takedowns, UnknownAccountError
 from strato.storage import WriteTxn
-
-EVENTS_IN: Final = "strato_relay_events_in_total"
-LAG: Final = "strato_relay_host_lag_seconds"
 
 
 class HostNotFoundError(LookupError):
@@ -92,6 +90,7 @@ class RelayAdmin:
             metrics=ctx.relay_metrics,
         )
         self.consumers = Consumers()
+        self.history = StatsHistory(lambda: read_counters(ctx.metrics, ctx.relay_metrics))
 
     # -- hosts --------------------------------------------------------------------------------
 
@@ -237,22 +236,15 @@ class RelayAdmin:
 
     def stats(self) -> Stats:
         """Ingest figures from the relay's metrics and store."""
-        registry = self.ctx.metrics.registry
-        hosts = []
-        for info in self.hosts():
-            labels = {"host": info.host.hostname}
-            events_in = registry.get_sample_value(EVENTS_IN, labels)
-            hosts.append(
-                HostFigures(info.host, int(events_in or 0), registry.get_sample_value(LAG, labels))
-            )
-        drops: dict[str, int] = {}
-        for metric in self.ctx.relay_metrics.drops.collect():
-            for sample in metric.samples:
-                if sample.name.endswith("_total") and sample.value:
-                    drops[sample.labels["reason"]] = int(sample.value)
+        metrics = self.ctx.relay_metrics
+        received, lag = metrics.received(), metrics.lag_seconds()
+        hosts = [
+            HostFigures(info.host, received.get(info.host.hostname, 0), lag.get(info.host.hostname))
+            for info in self.hosts()
+        ]
         return Stats(
             hosts=hosts,
-            drops=dict(sorted(drops.items())),
+            drops=metrics.drop_counts(),
             head=self.ctx.sequencer.head(),
             log_bytes=self.ctx.sequencer.total_bytes(),
             subscribers=len(self.consumers.all()),

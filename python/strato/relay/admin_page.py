@@ -1,8 +1,10 @@
 """The relay's admin page: ``/admin/``, one HTML file shipped in the package
 (``strato/relay/static/admin.html``, no external assets) whose script calls the admin XRPC
 methods with the token given in the URL fragment (``/admin/#token=...``, never sent to the
-server in a URL) or typed in its form, and shows hosts (status, cursor, accounts and limit,
-events in, rate, lag), drops by reason, domain bans and consumers, with buttons to ban and
+server in a URL) or typed in its form, and shows charts of the last ten minutes (events in,
+verified and sent per second, drops per second by reason, lag per host: inline SVG drawn by the
+page from ``getStatsHistory``), hosts (status, cursor, accounts and limit, events in, rate,
+lag), drops by reason, domain bans and consumers, with buttons to ban and
 unban hosts and domains and to take accounts down and back. The page itself needs no token: it
 holds no data until its calls are authorized; asking for one, it names the relay's admin token
 file (``--admin-token-file``), where the operator finds it.

@@ -1,6 +1,6 @@
 """``dev.strato.relay.admin.*``: the relay's admin API, defined by the lexicons shipped in
 ``strato/relay/lexicons`` (host bans and limits, takedowns, consumers, crawl switches, ingest
-figures), and the ``dev.strato.relay.admin.defs`` objects they share."""
+figures and their recent history), and the ``dev.strato.relay.admin.defs`` objects they share."""
 
 from __future__ import annotations
 
@@ -96,6 +96,29 @@ class DropCount(LexObject):
 
     reason: str
     count: Count
+
+
+class HostLag(LexObject):
+    """``dev.strato.relay.admin.defs#hostLag``: how far behind one host's last event was."""
+
+    hostname: str
+    lag_ms: Count
+
+
+class StatsInterval(LexObject):
+    """``dev.strato.relay.admin.defs#statsInterval``: what the relay's counters grew by
+    between two samples, and the hosts furthest behind at its end."""
+
+    end: str
+    duration_ms: Annotated[int, msgspec.Meta(ge=1)]
+    events_in: Count
+    events_appended: Count
+    drops: list[DropCount]
+    lag: list[HostLag]
+    frames_sent: Count | Unset = UNSET
+
+    def __post_init__(self) -> None:
+        text(self.end, "end", check=is_datetime, fmt="datetime")
 
 
 class DomainInput(LexObject):
@@ -221,6 +244,13 @@ class GetStatsOutput(LexObject):
     ingest_stopped: str | Unset = UNSET
 
 
+class GetStatsHistoryOutput(LexObject):
+    """``getStatsHistory`` output."""
+
+    interval_ms: Annotated[int, msgspec.Meta(ge=1)]
+    intervals: list[StatsInterval]
+
+
 class Enabled(LexObject):
     """The input and output of ``setCrawlEnabled``, the output of ``getCrawlEnabled``."""
 
@@ -252,6 +282,7 @@ METHODS: dict[str, MethodTypes] = {
     ),
     f"{NS}.listConsumers": MethodTypes("query", output=ListConsumersOutput),
     f"{NS}.getStats": MethodTypes("query", output=GetStatsOutput),
+    f"{NS}.getStatsHistory": MethodTypes("query", output=GetStatsHistoryOutput),
     f"{NS}.setCrawlEnabled": MethodTypes("procedure", input=Enabled, output=Enabled),
     f"{NS}.getCrawlEnabled": MethodTypes("query", output=Enabled),
     f"{NS}.setNewHostsPerDay": MethodTypes("procedure", input=Limit, output=Limit),

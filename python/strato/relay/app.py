@@ -9,8 +9,9 @@ subscribe to us, and we will not subscribe to a host that sends it.
 
 The lifespan runs the ingest pipeline, the firehose pump, the crawler of the registered hosts
 (the settings' ``crawl`` hosts are registered first, and the hosts under its trusted domains
-trusted) and the log's retention every ``PRUNE_INTERVAL`` seconds; leaving it stops them and
-closes the store.
+trusted), the log's retention every ``PRUNE_INTERVAL`` seconds and the admin page's history
+(a sample of the counters every ``INTERVAL`` seconds, :mod:`strato.relay.stats_history`);
+leaving it stops them and closes the store.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from strato.relay.routes import hosts as host_routes
 from strato.relay.routes.errors import ERRORS
 from strato.relay.server_header import ServerHeader
 from strato.relay.settings import RelaySettings
+from strato.relay.stats_history import INTERVAL
 from strato.service.health import HomePage, Unhealthy, health_route, home_route, metrics_route
 from strato.xrpc import RateLimitSettings, XrpcRouter, cors_middleware
 
@@ -84,6 +86,7 @@ def create_app(settings: RelaySettings, *, context: RelayContext | None = None) 
         ctx.relay_metrics.log_bytes.set(ctx.sequencer.total_bytes())
         ctx.chores.start("relay-ingest", ctx.ingestor.run())
         ctx.chores.every("prune", PRUNE_INTERVAL, ctx.prune)
+        ctx.chores.every("history", INTERVAL, admin.history.sample)
         for name in settings.crawl:
             await service.add_configured(name)
         await service.trust()

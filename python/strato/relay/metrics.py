@@ -8,6 +8,7 @@ per event, and the log's size; the firehose's own metrics count what goes out.
 from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client.metrics import MetricWrapperBase
 
 from strato.service.metrics import ServerMetrics
 
@@ -76,3 +77,31 @@ class RelayMetrics:
 
     def drop(self, reason: str, count: int = 1) -> None:
         self.drops.labels(reason).inc(count)
+
+    def received(self) -> dict[str, int]:
+        """Upstream events received so far, by host."""
+        return {host: int(value) for host, value in by_label(self.events_in).items()}
+
+    def appended(self) -> int:
+        """Upstream events appended to the log so far."""
+        return int(sum(by_label(self.events_forwarded).values()))
+
+    def drop_counts(self) -> dict[str, int]:
+        """Events dropped so far, by reason (those with drops), sorted by reason."""
+        counts = by_label(self.drops)
+        return {reason: int(counts[reason]) for reason in sorted(counts) if counts[reason]}
+
+    def lag_seconds(self) -> dict[str, float]:
+        """Each host's lag as of its last event, in seconds."""
+        return by_label(self.lag)
+
+
+def by_label(metric: MetricWrapperBase) -> dict[str, float]:
+    """The values of a counter or gauge with one label, by label value (a counter's total)."""
+    values: dict[str, float] = {}
+    for family in metric.collect():
+        for sample in family.samples:
+            if sample.name in (family.name, f"{family.name}_total"):
+                (label,) = sample.labels.values()
+                values[label] = sample.value
+    return values

@@ -20,6 +20,7 @@ from strato.relay.admin import AccountInfo, HostInfo, RelayAdmin
 from strato.relay.admin_auth import admin_verifier
 from strato.relay.consumers import Consumer
 from strato.relay.hosts import Host
+from strato.relay.stats_history import INTERVAL, Interval
 from strato.xrpc import XrpcRequest, XrpcRouter
 from strato.xrpc.errors import XrpcError
 
@@ -79,6 +80,21 @@ def consumer_view(consumer: Consumer) -> types.ConsumerView:
         events_sent=UNSET if consumer.events_sent is None else consumer.events_sent,
         source=consumer.source,
         cursor=UNSET if consumer.cursor is None else consumer.cursor,
+    )
+
+
+def interval_view(interval: Interval) -> types.StatsInterval:
+    return types.StatsInterval(
+        end=iso(interval.end),
+        duration_ms=round(interval.seconds * 1000),
+        events_in=interval.received,
+        events_appended=interval.appended,
+        frames_sent=UNSET if interval.sent is None else interval.sent,
+        drops=[types.DropCount(reason=r, count=n) for r, n in interval.drops.items()],
+        lag=[
+            types.HostLag(hostname=host, lag_ms=round(seconds * 1000))
+            for host, seconds in interval.lag.items()
+        ],
     )
 
 
@@ -200,6 +216,13 @@ def register(router: XrpcRouter, admin: RelayAdmin) -> None:
             log_bytes=stats.log_bytes,
             subscribers=stats.subscribers,
             ingest_stopped=UNSET if stats.ingest_stopped is None else stats.ingest_stopped,
+        )
+
+    @method("getStatsHistory")
+    async def get_stats_history(request: XrpcRequest[None, None]) -> types.GetStatsHistoryOutput:
+        return types.GetStatsHistoryOutput(
+            interval_ms=round(INTERVAL * 1000),
+            intervals=[interval_view(interval) for interval in admin.history.intervals()],
         )
 
     @method("setCrawlEnabled")
