@@ -140,7 +140,7 @@ def crawled(net: AdminNet) -> None:
     """Wait until the relay has handled every event the PDS has sequenced."""
 
     def done() -> bool:
-        host = net.relay.ctx.hosts.get(net.pds_host)
+        host = net.relay.ctx.hosts.get(None, net.pds_host)
         return host is not None and host.last_seq >= net.pds_head()
 
     wait_for(done)

@@ -36,7 +36,7 @@ def add_host(store: Store, hostname: str, *, last_seq: int = -1, **fields: Any) 
         host = host_store.add(txn, hostname, no_ssl=True, account_limit=100)
         if last_seq >= 0:
             host_store.set_cursor(txn, host.id, last_seq)
-        row = host_store.get_by_id(host.id, txn)
+        row = host_store.get_by_id(txn, host.id)
         assert row is not None
         for name, value in fields.items():
             setattr(row, name, value)
@@ -155,6 +155,6 @@ async def eventually(check: Callable[[], bool], *, timeout: float = 20.0) -> Non
 
 
 def status(store: Store, host_id: int) -> HostStatus:
-    row = HostStore(store).get_by_id(host_id)
+    row = HostStore(store).get_by_id(None, host_id)
     assert row is not None
     return row.status

@@ -163,9 +163,9 @@ def test_an_account_moves_to_another_pds_and_restores_a_backup_later(
     write(new, created, "from my new home")
     wait_for(lambda: latest(relay, did) == latest(new, did), "the relay to follow the new PDS")
     assert dropped(relay, "rev_not_newer") == 0
-    host = relay.ctx.accounts.get(did)
+    host = relay.ctx.accounts.get(None, did)
     assert host is not None
-    assert host.host_id == relay.ctx.hosts.get(new.settings.hostname).id  # type: ignore[union-attr]
+    assert host.host_id == relay.ctx.hosts.get(None, new.settings.hostname).id  # type: ignore[union-attr]
 
     # later: the old PDS is gone, and the backup it made is restored on the new one
     net.stack.close()

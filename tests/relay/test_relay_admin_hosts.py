@@ -102,7 +102,7 @@ def test_hosts_add_list_block_unblock(net: AdminNet) -> None:
     for path, status in (("/admin/pds/block", "banned"), ("/admin/pds/unblock", "active")):
         answer = net.path("POST", path, params={"host": net.pds_host})
         assert (answer.status_code, answer.json()) == (200, SUCCESS)
-        assert net.relay.ctx.hosts.get(net.pds_host).status == status  # type: ignore[union-attr]
+        assert net.relay.ctx.hosts.get(None, net.pds_host).status == status  # type: ignore[union-attr]
     killed = net.path("POST", "/admin/subs/killUpstream", params={"host": net.pds_host})
     wait_for(lambda: not net.admin.crawler.connected_hosts())
     assert (killed.status_code, killed.json()) == (200, SUCCESS)

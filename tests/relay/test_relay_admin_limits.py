@@ -72,7 +72,7 @@ def test_raising_the_limit_lifts_throttled_accounts_oldest_first(net: AdminNet) 
     # Lowering the limit throttles nobody already admitted (as the reference).
     lowered = net.call("setHostLimits", json={"hostname": net.pds_host, "accountLimit": 0})
     assert lowered.json()["lifted"] == []
-    assert net.relay.ctx.accounts.get(carol[0]).active  # type: ignore[union-attr]
+    assert net.relay.ctx.accounts.get(None, carol[0]).active  # type: ignore[union-attr]
 
 
 def test_trusting_a_host_lifts_all_its_throttled_accounts(net: AdminNet) -> None:

@@ -209,7 +209,7 @@ def test_chromium_renders_hosts_drops_consumers_and_charts(net: AdminNet, tmp_pa
     hosts = rows(dom, "hosts", "data-host")
     assert list(hosts) == [net.pds_host]
     cells = hosts[net.pds_host]
-    host = net.relay.ctx.hosts.get(net.pds_host)
+    host = net.relay.ctx.hosts.get(None, net.pds_host)
     assert host is not None
     assert cells[0] == net.pds_host
     assert cells[1] == "active"

@@ -114,7 +114,7 @@ def test_goat_paths_take_down_list_and_reverse(net: AdminNet) -> None:
     answer = net.path("POST", "/admin/repo/reverseTakedown", json={"did": carol[0]})
     assert (answer.status_code, answer.json()) == (200, {"success": "true"})
     assert net.path("GET", "/admin/repo/takedowns").json() == {"dids": [dave[0]]}
-    state = net.relay.ctx.accounts.get(carol[0])
+    state = net.relay.ctx.accounts.get(None, carol[0])
     assert state is not None
     assert state.active
 

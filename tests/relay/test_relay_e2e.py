@@ -62,7 +62,7 @@ def test_pds_writes_reach_a_relay_subscriber_in_order(net: Net) -> None:
         if ours.t == "#commit":
             for field in ("blocks", "ops", "commit", "since", "prevData"):
                 assert ours.body.get(field) == theirs.body.get(field)
-    host = relay.ctx.hosts.get(pds.settings.hostname)
+    host = relay.ctx.hosts.get(None, pds.settings.hostname)
     assert host is not None
     assert host.last_seq == upstream[-1].seq
     for session in (alice, bob):

@@ -18,30 +18,30 @@ def bans(tmp_path: Path) -> Iterator[DomainBans]:
 
 
 def test_a_pattern_bans_the_domain_and_its_subdomains(bans: DomainBans) -> None:
-    assert bans.ban("Example.COM") == "example.com"
-    assert bans.banned_by("example.com") == "example.com"
-    assert bans.banned_by("pds.example.com") == "example.com"
-    assert bans.banned_by("a.b.EXAMPLE.com:2583") == "example.com"
-    assert not bans.is_banned("notexample.com")
-    assert not bans.is_banned("example.com.au")
-    assert not bans.is_banned("com")
-    assert bans.unban("example.com")
-    assert not bans.unban("example.com")
-    assert not bans.is_banned("pds.example.com")
+    assert bans.ban(None, "Example.COM") == "example.com"
+    assert bans.banned_by(None, "example.com") == "example.com"
+    assert bans.banned_by(None, "pds.example.com") == "example.com"
+    assert bans.banned_by(None, "a.b.EXAMPLE.com:2583") == "example.com"
+    assert not bans.is_banned(None, "notexample.com")
+    assert not bans.is_banned(None, "example.com.au")
+    assert not bans.is_banned(None, "com")
+    assert bans.unban(None, "example.com")
+    assert not bans.unban(None, "example.com")
+    assert not bans.is_banned(None, "pds.example.com")
 
 
 def test_patterns_are_listed_and_normalized(bans: DomainBans) -> None:
-    bans.ban("*.spam.example")
-    bans.ban(".other.test")
-    bans.ban("localhost")
+    bans.ban(None, "*.spam.example")
+    bans.ban(None, ".other.test")
+    bans.ban(None, "localhost")
     assert bans.patterns() == ["localhost", "other.test", "spam.example"]
-    assert bans.is_banned("localhost:2583")
+    assert bans.is_banned(None, "localhost:2583")
 
 
 def test_ip_literals_match_only_themselves(bans: DomainBans) -> None:
-    bans.ban("10.0.0.1")
-    assert bans.is_banned("10.0.0.1:2583")
-    assert not bans.is_banned("0.0.1")
+    bans.ban(None, "10.0.0.1")
+    assert bans.is_banned(None, "10.0.0.1:2583")
+    assert not bans.is_banned(None, "0.0.1")
     assert candidates("[::1]:2583") == ["::1"]
     assert candidates("a.b.c") == ["a.b.c", "b.c", "c"]
 

@@ -176,7 +176,7 @@ def test_a_host_answering_as_a_relay_is_refused_and_banned(
         crawl = crawler(store, sink)
         crawl.subscribe(host)
         await eventually(lambda: not crawl.is_subscribed(host.id))
-        row = HostStore(store).get_by_id(host.id)
+        row = HostStore(store).get_by_id(None, host.id)
         assert row is not None
         assert not crawl.subscribe(row)
         await crawl.stop()
@@ -451,7 +451,7 @@ def test_banned_hosts_are_not_subscribed(store: Store, upstream: FakeUpstream) -
     domain = add_host(store, "pds.spam.example")
     live = add_host(store, f"localhost:{upstream.port}", last_seq=0)
     bans = DomainBans(store)
-    bans.ban("spam.example")
+    bans.ban(None, "spam.example")
 
     async def main() -> None:
         crawl = crawler(store, Sink(store), bans=bans)
@@ -459,7 +459,7 @@ def test_banned_hosts_are_not_subscribed(store: Store, upstream: FakeUpstream) -
         assert not crawl.is_subscribed(banned.id)
         assert not crawl.is_subscribed(domain.id)
         await eventually(lambda: crawl.connected_hosts() == [live.hostname])
-        bans.ban("localhost")
+        bans.ban(None, "localhost")
         assert await crawl.drop_banned() == [live.hostname]
         assert crawl.connected_hosts() == []
         assert not crawl.subscribe(live)
@@ -521,7 +521,7 @@ def test_more_accounts_raise_the_rate_of_a_connected_host(
         await eventually(lambda: status(store, host.id) == HostStatus.THROTTLED)
         hosts = HostStore(store)
         with store.write() as txn:
-            row = hosts.get_by_id(host.id, txn)
+            row = hosts.get_by_id(txn, host.id)
             assert row is not None
             row.account_count = row.account_limit = 10_000  # 60 events a second now
             hosts.put(txn, row)

@@ -70,7 +70,7 @@ def test_crawled_writes_reach_the_relay_log_and_resume_after_a_restart(
         post(pds, alice)
     head = pds.ctx.sequencer.head()
     wait_for(lambda: ctx.sequencer.head() == head)
-    row = ctx.hosts.get_by_id(host.id)
+    row = ctx.hosts.get_by_id(None, host.id)
     assert row is not None
     assert (row.last_seq, row.status) == (head, HostStatus.ACTIVE)
     in_relay(relay, crawl.stop)

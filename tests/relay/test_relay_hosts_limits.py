@@ -101,7 +101,7 @@ def test_accounts_past_the_limit_are_throttled_in_order(store: Store) -> None:
     with store.write() as txn:
         verdicts = [admit_account(txn, hosts, host.id, f"did:plc:a{i}") for i in range(5)]
     assert verdicts == [True, True, False, False, False]
-    row = hosts.get_by_id(host.id)
+    row = hosts.get_by_id(None, host.id)
     assert row is not None
     assert (row.account_count, row.throttled_count, row.admitted_count) == (5, 3, 2)
     with store.read() as txn:
@@ -114,7 +114,7 @@ def test_accounts_past_the_limit_are_throttled_in_order(store: Store) -> None:
         assert lift_limit(txn, hosts, host.id, 4) == []  # nothing more fits
         assert lift_limit(txn, hosts, host.id, 1) == []  # lower: nobody is throttled again
         assert lift_limit(txn, hosts, host.id, 100) == ["did:plc:a4"]
-    row = hosts.get_by_id(host.id)
+    row = hosts.get_by_id(None, host.id)
     assert row is not None
     assert (row.account_limit, row.account_count, row.throttled_count) == (100, 5, 0)
 
@@ -131,7 +131,7 @@ def test_released_accounts_make_room(store: Store) -> None:
         assert not is_throttled(txn, "did:plc:b")
         assert admit_account(txn, hosts, host.id, "did:plc:d")  # room again
         assert lift_limit(txn, hosts, host.id, 2) == ["did:plc:c"]
-    row = hosts.get_by_id(host.id)
+    row = hosts.get_by_id(None, host.id)
     assert row is not None
     assert (row.account_count, row.throttled_count) == (2, 0)
 

@@ -115,7 +115,7 @@ def test_request_crawl_adds_a_pds_and_reads_its_firehose(pds: LocalPds, store: S
         response = await relay.crawl(hostname)
         assert response.status_code == 200, response.text
         assert response.content == b""
-        host = HostStore(store).get(hostname)
+        host = HostStore(store).get(None, hostname)
         assert host is not None
         assert (host.no_ssl, host.account_limit, host.status) == (True, 100, HostStatus.ACTIVE)
         assert relay.service.crawler.is_subscribed(host.id)
@@ -249,7 +249,7 @@ def test_a_relay_is_refused(store: Store, upstream: FakeUpstream) -> None:
 
 
 def test_banned_domains_and_hosts_are_refused(store: Store, upstream: FakeUpstream) -> None:
-    DomainBans(store).ban("localhost")
+    DomainBans(store).ban(None, "localhost")
     banned = add_host(store, f"127.0.0.1:{upstream.port}", status=HostStatus.BANNED)
 
     async def test(relay: Relay) -> None:

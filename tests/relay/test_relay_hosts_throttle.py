@@ -49,7 +49,7 @@ class Relay:
     seqs: list[int]
 
     def row(self, host: Host) -> Host:
-        row = self.ctx.hosts.get_by_id(host.id)
+        row = self.ctx.hosts.get_by_id(None, host.id)
         assert row is not None
         return row
 
@@ -110,7 +110,7 @@ async def request_crawl_after_a_change(relay: Relay, host: Host) -> None:
     # the row changes behind the crawler's back (as the accounts the pipeline admits change
     # the rates), then the host asks to be crawled
     with relay.ctx.store.write() as txn:
-        row = relay.ctx.hosts.get_by_id(host.id, txn)
+        row = relay.ctx.hosts.get_by_id(txn, host.id)
         assert row is not None
         row.account_limit = 1000
         relay.ctx.hosts.put(txn, row)

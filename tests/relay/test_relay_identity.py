@@ -23,7 +23,7 @@ def test_events_from_a_host_that_is_not_the_accounts_pds_are_dropped(
     feed(relay, impostor, upstream)
     wait_for(lambda: dropped(relay, "wrong_host") == len(upstream))
     assert relay.ctx.sequencer.head() == 0
-    host = relay.ctx.hosts.get_by_id(impostor.id)
+    host = relay.ctx.hosts.get_by_id(None, impostor.id)
     assert host is not None
     assert host.last_seq == decode_frame(upstream[-1]).seq  # dropped, not to be read again
     assert host.account_count == 0

@@ -122,7 +122,7 @@ def test_bad_events_are_dropped_with_their_reasons(
     out = [decode_frame(event.frame) for event in ctx.sequencer.events_after(0, limit=100)]
     assert {frame.body["repo"] for frame in out} == {chain.did}
     assert [frame.body["rev"] for frame in out] == sorted(frame.body["rev"] for frame in out)
-    state = ctx.accounts.get(chain.did)
+    state = ctx.accounts.get(None, chain.did)
     assert state is not None
     assert state.rev == chain.rev
 
@@ -160,7 +160,7 @@ def test_a_crawled_host_streaming_bad_events_over_its_socket(
     assert ctx.sequencer.head() == valid
     out = [decode_frame(event.frame) for event in ctx.sequencer.events_after(0, limit=100)]
     assert [frame.body["repo"] for frame in out] == [chain.did] * valid
-    state = ctx.accounts.get(chain.did)
+    state = ctx.accounts.get(None, chain.did)
     assert state is not None
     assert state.rev == chain.rev
     health = running.xrpc("com.atproto.sync.getHostStatus", params={"hostname": host.hostname})

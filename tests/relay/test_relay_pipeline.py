@@ -96,7 +96,7 @@ def test_pds_events_come_out_with_relay_seqs_and_identical_blocks(
             assert ours.body["ops"] == theirs.body["ops"]
             assert ours.body["commit"] == theirs.body["commit"]
             assert ours.body.get("prevData") == theirs.body.get("prevData")
-    states = {did: relay.ctx.accounts.get(did) for did in (alice, bob)}
+    states = {did: relay.ctx.accounts.get(None, did) for did in (alice, bob)}
     for did, state in states.items():
         assert state is not None
         assert state.active
@@ -104,7 +104,7 @@ def test_pds_events_come_out_with_relay_seqs_and_identical_blocks(
         assert state.rev == latest["rev"]
         ours = relay.xrpc("com.atproto.sync.getLatestCommit", params={"did": did}).json()
         assert ours == latest
-    assert relay.ctx.hosts.get_by_id(host.id).last_seq == decode_frame(upstream[-1]).seq  # type: ignore[union-attr]
+    assert relay.ctx.hosts.get_by_id(None, host.id).last_seq == decode_frame(upstream[-1]).seq  # type: ignore[union-attr]
     listed = relay.xrpc("com.atproto.sync.listReposByCollection",
                         params={"collection": "app.bsky.feed.post"}).json()  # fmt: skip
     assert sorted(repo["did"] for repo in listed["repos"]) == sorted([alice, bob])

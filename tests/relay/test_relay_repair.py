@@ -37,7 +37,7 @@ def dropped(relay: LocalRelay, reason: str) -> float:
 
 
 def account_field(relay: LocalRelay, did: str, name: str) -> object:
-    state = relay.ctx.accounts.get(did)
+    state = relay.ctx.accounts.get(None, did)
     return None if state is None else getattr(state, name)
 
 
@@ -66,7 +66,7 @@ def test_a_broken_chain_is_resynced_from_the_pds_with_a_sync_event(
     wait_for(lambda: dropped(relay, "since_mismatch") == broken)
     latest = pds.xrpc("com.atproto.sync.getLatestCommit", params={"did": did}).json()
     wait_for(lambda: account_field(relay, did, "rev") == latest["rev"])
-    state = relay.ctx.accounts.get(did)
+    state = relay.ctx.accounts.get(None, did)
     assert state is not None
     assert not state.desynchronized
     head = relay.ctx.sequencer.head()
@@ -119,7 +119,7 @@ def test_commits_from_an_account_held_inactive_make_the_relay_recheck_its_pds(
     )  # fmt: skip
     feed(relay, host, [*upstream, deactivated])
     wait_head(relay, len(upstream) + 1)
-    state = relay.ctx.accounts.get(did)
+    state = relay.ctx.accounts.get(None, did)
     assert state is not None
     assert state.status == "deactivated"
     assert relay.xrpc("com.atproto.sync.getRepoStatus", params={"did": did}).json() == {
@@ -176,7 +176,7 @@ def test_a_full_disk_stops_ingest_and_health_says_so_then_it_resumes(
     assert health.json()["error"] == "IngestStopped"
     assert "disk full" in health.json()["message"]
     assert relay.ctx.sequencer.head() == 0
-    host_row = relay.ctx.hosts.get_by_id(host.id)
+    host_row = relay.ctx.hosts.get_by_id(None, host.id)
     assert host_row is not None
     assert host_row.last_seq == -1  # nothing durable, so the upstream cursor did not move
 

@@ -37,7 +37,7 @@ def test_hosts_are_added_once_and_their_cursor_only_moves_forward(store: Store) 
     assert first.stream_url == "wss://pds.example.com/xrpc/com.atproto.sync.subscribeRepos"
     store.transact(lambda t: hosts.set_cursor(t, first.id, 10))
     store.transact(lambda t: hosts.set_cursor(t, first.id, 5))
-    assert hosts.get("pds.example.com").last_seq == 10  # type: ignore[union-attr]
+    assert hosts.get(None, "pds.example.com").last_seq == 10  # type: ignore[union-attr]
     store.transact(lambda t: hosts.set_status(t, first.id, HostStatus.IDLE))
     second = store.transact(lambda t: hosts.add(t, "localhost:2583", no_ssl=True, account_limit=1))
     assert second.http_url == "http://localhost:2583"

@@ -81,10 +81,11 @@ class AccountStore:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def get(self, did: str, txn: ReadTxn | None = None) -> AccountState | None:
+    def get(self, txn: ReadTxn | None, did: str) -> AccountState | None:
+        """The account's state (None: read in a snapshot of its own)."""
         if txn is None:
             with self.store.read() as snapshot:
-                return self.get(did, snapshot)
+                return self.get(snapshot, did)
         value = txn.get(ACCOUNTS, did.encode())
         return None if value is None else _decoder.decode(value)
 

@@ -96,7 +96,7 @@ class RelayAdmin:
 
     def host(self, hostname: str) -> Host:
         """The registered host ``hostname``; raises :class:`HostNotFoundError`."""
-        host = self.ctx.hosts.get(hostname.strip().lower())
+        host = self.ctx.hosts.get(None, hostname.strip().lower())
         if host is None:
             raise HostNotFoundError(hostname)
         return host
@@ -105,7 +105,7 @@ class RelayAdmin:
         return HostInfo(
             host=host,
             connected=host.hostname in set(self.crawler.connected_hosts()),
-            banned_by=self.bans.banned_by(host.hostname),
+            banned_by=self.bans.banned_by(None, host.hostname),
         )
 
     def hosts(self, *, after: int = 0, limit: int | None = None) -> list[HostInfo]:
@@ -114,7 +114,7 @@ class RelayAdmin:
         found: list[HostInfo] = []
         with self.ctx.store.read() as txn:
             for host in self.ctx.hosts.all(txn, after=after):
-                banned_by = self.bans.banned_by(host.hostname, txn)
+                banned_by = self.bans.banned_by(txn, host.hostname)
                 found.append(HostInfo(host, host.hostname in connected, banned_by))
                 if limit is not None and len(found) >= limit:
                     break
@@ -145,12 +145,12 @@ class RelayAdmin:
     async def ban_domain(self, domain: str) -> str:
         """Ban a domain pattern (raises :class:`~strato.relay.ssrf.HostnameError` for one
         that is not a domain name); the stored pattern."""
-        pattern = await asyncio.to_thread(self.bans.ban, domain)
+        pattern = await asyncio.to_thread(self.bans.ban, None, domain)
         await self.crawler.drop_banned()
         return pattern
 
     async def unban_domain(self, domain: str) -> bool:
-        return await asyncio.to_thread(self.bans.unban, domain)
+        return await asyncio.to_thread(self.bans.unban, None, domain)
 
     async def set_host_limits(
         self, hostname: str, *, account_limit: int | None = None, trusted: bool | None = None
@@ -161,7 +161,7 @@ class RelayAdmin:
         host = self.host(hostname)
 
         def write(txn: WriteTxn) -> tuple[Host, list[str]]:
-            row = self.ctx.hosts.get_by_id(host.id, txn)
+            row = self.ctx.hosts.get_by_id(txn, host.id)
             if row is None:
                 raise HostNotFoundError(hostname)
             if trusted is not None and row.trusted != trusted:
@@ -173,19 +173,19 @@ class RelayAdmin:
             if row.trusted:
                 # A trusted host has no account limit: every throttled account fits (lifted
                 # through a limit that holds them all, then the host's own is put back).
-                current = self.ctx.hosts.get_by_id(host.id, txn) or row
+                current = self.ctx.hosts.get_by_id(txn, host.id) or row
                 everyone = current.admitted_count + current.throttled_count
                 dids += lift_limit(txn, self.ctx.hosts, host.id, everyone)
                 lift_limit(txn, self.ctx.hosts, host.id, limit)
             for did in dids:
-                state = self.ctx.accounts.get(did, txn)
+                state = self.ctx.accounts.get(txn, did)
                 if state is None or not state.throttled:
                     continue
                 state.throttled = False
                 self.ctx.accounts.put(txn, state)
                 self.ctx.repairer.append_account(txn, state)
                 lifted.append(did)
-            return self.ctx.hosts.get_by_id(host.id, txn) or row, lifted
+            return self.ctx.hosts.get_by_id(txn, host.id) or row, lifted
 
         updated, lifted = await asyncio.to_thread(self.ctx.store.transact, write)
         self.crawler.limits_changed(updated)
@@ -201,10 +201,10 @@ class RelayAdmin:
         """An account's state and its events in the log; raises
         :class:`~strato.relay.takedowns.UnknownAccountError`."""
         with self.ctx.store.read() as txn:
-            state = self.ctx.accounts.get(did, txn)
+            state = self.ctx.accounts.get(txn, did)
             if state is None:
                 raise UnknownAccountError(did)
-            host = self.ctx.hosts.get_by_id(state.host_id, txn)
+            host = self.ctx.hosts.get_by_id(txn, state.host_id)
             events = self.ctx.accounts.event_seqs(txn, did)
         return AccountInfo(state, None if host is None else host.hostname, events)
 

@@ -43,44 +43,44 @@ def candidates(hostname: str) -> list[str]:
 
 
 class DomainBans:
-    """Reads and writes the ban patterns; methods taking ``txn`` run inside the caller's
-    transaction, the others open their own."""
+    """Reads and writes the ban patterns. The transaction is every method's first argument;
+    None (or nothing, where it is the only one) has the method open its own."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def ban(self, domain: str, txn: WriteTxn | None = None) -> str:
+    def ban(self, txn: WriteTxn | None, domain: str) -> str:
         """Ban ``domain`` and its subdomains; returns the stored pattern."""
         pattern = normalize_domain(domain)
         if txn is None:
             with self.store.write() as writer:
-                return self.ban(pattern, writer)
+                return self.ban(writer, pattern)
         txn.put(DOMAIN_BANS, pattern.encode(), repr(time.time()).encode(), overwrite=False)
         return pattern
 
-    def unban(self, domain: str, txn: WriteTxn | None = None) -> bool:
+    def unban(self, txn: WriteTxn | None, domain: str) -> bool:
         """Lift the ban on the pattern ``domain``; False when it was not banned."""
         pattern = normalize_domain(domain)
         if txn is None:
             with self.store.write() as writer:
-                return self.unban(pattern, writer)
+                return self.unban(writer, pattern)
         return txn.delete(DOMAIN_BANS, pattern.encode())
 
-    def banned_by(self, hostname: str, txn: ReadTxn | None = None) -> str | None:
+    def banned_by(self, txn: ReadTxn | None, hostname: str) -> str | None:
         """The pattern that bans ``hostname`` (a stored hostname, port allowed), or None."""
         if txn is None:
             with self.store.read() as snapshot:
-                return self.banned_by(hostname, snapshot)
+                return self.banned_by(snapshot, hostname)
         for pattern in candidates(hostname):
             if (DOMAIN_BANS, pattern.encode()) in txn:
                 return pattern
         return None
 
-    def is_banned(self, hostname: str, txn: ReadTxn | None = None) -> bool:
-        return self.banned_by(hostname, txn) is not None
+    def is_banned(self, txn: ReadTxn | None, hostname: str) -> bool:
+        return self.banned_by(txn, hostname) is not None
 
     def patterns(self, txn: ReadTxn | None = None) -> list[str]:
-        """Every ban pattern, in order."""
+        """Every ban pattern, in order (in a snapshot of its own without ``txn``)."""
         if txn is None:
             with self.store.read() as snapshot:
                 return self.patterns(snapshot)

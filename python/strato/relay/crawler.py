@@ -170,7 +170,7 @@ class Crawler:
         is subscribed (already or now)."""
         if self._closing or host.status == HostStatus.BANNED:
             return False
-        if self.bans is not None and self.bans.is_banned(host.hostname):
+        if self.bans is not None and self.bans.is_banned(None, host.hostname):
             return False
         sub = self._subs.get(host.id)
         if sub is not None and sub.task is not None and not sub.task.done():
@@ -222,7 +222,9 @@ class Crawler:
         domain); their hostnames."""
         if self.bans is None:
             return []
-        doomed = [sub.host for sub in self._subs.values() if self.bans.is_banned(sub.host.hostname)]
+        doomed = [
+            sub.host for sub in self._subs.values() if self.bans.is_banned(None, sub.host.hostname)
+        ]
         for host in doomed:
             await self.unsubscribe(host.id)
         return [host.hostname for host in doomed]
@@ -248,7 +250,7 @@ class Crawler:
 
         def rows() -> list[Host]:
             with self.hosts.store.read() as txn:
-                found = (self.hosts.get_by_id(host_id, txn) for host_id in list(self._subs))
+                found = (self.hosts.get_by_id(txn, host_id) for host_id in list(self._subs))
                 return [row for row in found if row is not None]
 
         for row in await asyncio.to_thread(rows):
@@ -386,10 +388,10 @@ class _HostSubscription(StreamHooks):
     async def connecting(self) -> bool:
         """Re-read the row: a host banned, gone or under a domain ban is not read any more."""
         crawler = self.crawler
-        host = await asyncio.to_thread(crawler.hosts.get_by_id, self.host.id)
+        host = await asyncio.to_thread(crawler.hosts.get_by_id, None, self.host.id)
         if host is None or host.status == HostStatus.BANNED:
             return False
-        if crawler.bans is not None and crawler.bans.is_banned(host.hostname):
+        if crawler.bans is not None and crawler.bans.is_banned(None, host.hostname):
             logger.info("not crawling %s: its domain is banned", host.hostname)
             return False
         self.host = host

@@ -141,9 +141,9 @@ class HostService:
             parsed = self._parse(hostname, admin=admin)
         except HostnameError as err:
             raise HostRefusedError(f"hostname field empty or invalid: {err}") from None
-        if self.bans.is_banned(parsed.hostname):
+        if self.bans.is_banned(None, parsed.hostname):
             raise HostBannedError("host domain is banned")
-        known = await asyncio.to_thread(self.hosts.get, parsed.hostname)
+        known = await asyncio.to_thread(self.hosts.get, None, parsed.hostname)
         if known is not None and known.status == HostStatus.BANNED:
             raise HostBannedError("host is banned")
         no_ssl = known.no_ssl if known is not None else parsed.no_ssl

@@ -72,23 +72,23 @@ _decoder: Final = msgspec.msgpack.Decoder(Host)
 
 
 class HostStore:
-    """Reads and writes :class:`Host` rows; methods taking ``txn`` run inside the caller's
-    transaction, the others open their own."""
+    """Reads and writes :class:`Host` rows. The transaction is every method's first argument;
+    None (or nothing, where it is the only one) has the method open its own."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def get(self, hostname: str, txn: ReadTxn | None = None) -> Host | None:
+    def get(self, txn: ReadTxn | None, hostname: str) -> Host | None:
         if txn is None:
             with self.store.read() as snapshot:
-                return self.get(hostname, snapshot)
+                return self.get(snapshot, hostname)
         key = txn.get(HOST_NAMES, hostname.lower().encode())
-        return None if key is None else self.get_by_id(from_u64(key), txn)
+        return None if key is None else self.get_by_id(txn, from_u64(key))
 
-    def get_by_id(self, host_id: int, txn: ReadTxn | None = None) -> Host | None:
+    def get_by_id(self, txn: ReadTxn | None, host_id: int) -> Host | None:
         if txn is None:
             with self.store.read() as snapshot:
-                return self.get_by_id(host_id, snapshot)
+                return self.get_by_id(snapshot, host_id)
         value = txn.get(HOSTS, u64(host_id))
         return None if value is None else _decoder.decode(value)
 
@@ -102,7 +102,7 @@ class HostStore:
         trusted: bool = False,
     ) -> Host:
         """The host named ``hostname``, created when new (an existing row is returned as is)."""
-        existing = self.get(hostname, txn)
+        existing = self.get(txn, hostname)
         if existing is not None:
             return existing
         host = Host(
@@ -122,13 +122,13 @@ class HostStore:
 
     def set_cursor(self, txn: WriteTxn, host_id: int, seq: int) -> None:
         """Record ``seq`` as the last upstream event handled from the host."""
-        host = self.get_by_id(host_id, txn)
+        host = self.get_by_id(txn, host_id)
         if host is not None and seq > host.last_seq:
             host.last_seq = seq
             self.put(txn, host)
 
     def set_status(self, txn: WriteTxn, host_id: int, status: HostStatus) -> Host | None:
-        host = self.get_by_id(host_id, txn)
+        host = self.get_by_id(txn, host_id)
         if host is not None and host.status != status:
             host.status = status
             self.put(txn, host)

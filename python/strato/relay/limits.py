@@ -224,7 +224,7 @@ def lift_limit(txn: WriteTxn, hosts: HostStore, host_id: int, account_limit: int
 
 
 def _host(txn: WriteTxn, hosts: HostStore, host_id: int) -> Host:
-    host = hosts.get_by_id(host_id, txn)
+    host = hosts.get_by_id(txn, host_id)
     if host is None:
         raise LookupError(f"no host with id {host_id}")
     return host

@@ -310,7 +310,7 @@ class Ingestor:
     def _verify_and_commit(self, items: list[_Item], outcome: _Outcome) -> None:
         with self.store.read() as txn:
             states = {
-                item.message.did: self.accounts.get(item.message.did, txn)
+                item.message.did: self.accounts.get(txn, item.message.did)
                 for item in items
                 if item.reason is None and item.message is not None
             }
@@ -322,7 +322,7 @@ class Ingestor:
                 if message is not None:
                     last = cursors.get(item.host.id)
                     if last is None:
-                        host = self.hosts.get_by_id(item.host.id, txn)
+                        host = self.hosts.get_by_id(txn, item.host.id)
                         last = host.last_seq if host is not None else -1
                     if message.seq <= last:
                         if item.reason is None:
@@ -383,7 +383,7 @@ class Ingestor:
         account limit); None when the event is dropped."""
         assert item.message is not None
         did = item.message.did
-        state = self.accounts.get(did, txn)
+        state = self.accounts.get(txn, did)
         if state is None:
             state = AccountState(did=did, host_id=item.host.id)
             state.throttled = not self.account_limit(txn, item.host, did)

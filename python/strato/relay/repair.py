@@ -164,7 +164,7 @@ class Repairer:
 
     async def _pds(self, state: AccountState) -> Destination:
         """The account's host, checked for connecting."""
-        host = self.hosts.get_by_id(state.host_id)
+        host = self.hosts.get_by_id(None, state.host_id)
         if host is None:
             raise RepairError("no_host", f"host {state.host_id} is gone")
         try:
@@ -176,7 +176,7 @@ class Repairer:
         return target.destination
 
     async def _recheck(self, did: str) -> str:
-        state = self.accounts.get(did)
+        state = self.accounts.get(None, did)
         if state is None:
             raise RepairError("unknown_account", "the relay has no such account")
         response = await send(
@@ -203,7 +203,7 @@ class Repairer:
         )
         if changed:
             self.notify()
-        current = self.accounts.get(did)
+        current = self.accounts.get(None, did)
         if (
             upstream is None
             and rev is not None
@@ -214,7 +214,7 @@ class Repairer:
         return "changed" if changed else "unchanged"
 
     def _set_upstream(self, txn: WriteTxn, did: str, upstream: str | None) -> bool:
-        state = self.accounts.get(did, txn)
+        state = self.accounts.get(txn, did)
         if state is None or state.upstream_status == upstream:
             return False
         before = (state.active, state.status)
@@ -231,7 +231,7 @@ class Repairer:
         return seq
 
     async def _resync(self, did: str) -> str:
-        state = self.accounts.get(did)
+        state = self.accounts.get(None, did)
         if state is None:
             raise RepairError("unknown_account", "the relay has no such account")
         await self.identity.purge(did)
@@ -283,7 +283,7 @@ class Repairer:
         return b"".join(chunks)
 
     def _adopt(self, txn: WriteTxn, did: str, report: RepoReport) -> bool:
-        state = self.accounts.get(did, txn)
+        state = self.accounts.get(txn, did)
         if state is None or report.rev is None:
             return False
         if state.rev is not None and report.rev < state.rev:

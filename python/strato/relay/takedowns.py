@@ -86,7 +86,7 @@ class Takedowns:
         if changed:
             self.notify()
             await self.repairer.run_now(Kind.RESYNC, did)
-        return self.accounts.get(did) or state
+        return self.accounts.get(None, did) or state
 
     def _reverse(self, txn: WriteTxn, did: str) -> tuple[AccountState, bool]:
         state = self._state(txn, did)
@@ -99,7 +99,7 @@ class Takedowns:
         return state, True
 
     def _state(self, txn: ReadTxn, did: str) -> AccountState:
-        state = self.accounts.get(did, txn)
+        state = self.accounts.get(txn, did)
         if state is None:
             raise UnknownAccountError(did)
         return state

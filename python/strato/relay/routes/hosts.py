@@ -67,7 +67,7 @@ def register(router: XrpcRouter, service: HostService) -> None:
         return output
 
     async def get_host_status(request: XrpcRequest[Any, Any]) -> GetHostStatusOutput:
-        host = await asyncio.to_thread(service.hosts.get, request.params.hostname)
+        host = await asyncio.to_thread(service.hosts.get, None, request.params.hostname)
         if host is None:
             raise XrpcError(404, "HostNotFound", "host not found")
         return GetHostStatusOutput(

@@ -100,7 +100,7 @@ def register(router: XrpcRouter, ctx: RelayContext) -> None:
     @router.method("com.atproto.sync.getRepo")
     async def get_repo(request: XrpcRequest[types.GetRepoParams, None]) -> Response:
         state = known(ctx, request.params.did)
-        host = ctx.hosts.get_by_id(state.host_id)
+        host = ctx.hosts.get_by_id(None, state.host_id)
         if host is None:
             raise XrpcError(400, "RepoNotFound", f"Could not find repo for DID: {state.did}")
         query = {"did": state.did}
@@ -112,7 +112,7 @@ def register(router: XrpcRouter, ctx: RelayContext) -> None:
 
 def known(ctx: RelayContext, did: str) -> AccountState:
     """The account's state, or 400 ``RepoNotFound``."""
-    state = ctx.accounts.get(did)
+    state = ctx.accounts.get(None, did)
     if state is None:
         raise XrpcError(400, "RepoNotFound", f"Could not find repo for DID: {did}")
     return state
