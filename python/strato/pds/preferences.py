@@ -6,6 +6,8 @@ read or written; putting replaces the account's whole ``app.bsky`` set, in the o
 ``app.bsky.actor.defs#personalDetailsPref`` (the birth date) is read and written only with
 full access, and a put without it leaves it as it was.
 
+:func:`get` and :func:`put` are what the routes call; the rest works inside a transaction.
+
 Storage: the ``preferences`` table, one row per account (its DID) holding the JSON array of
 every stored preference.
 """
@@ -16,6 +18,7 @@ from typing import Any, Final
 
 import msgspec
 
+from strato.pds.context import PdsContext
 from strato.storage import ReadTxn, WriteTxn
 
 TABLE: Final = "preferences"
@@ -63,6 +66,23 @@ def put_preferences(txn: WriteTxn, did: str, given: list[dict[str, Any]], *, ful
         if not _in_namespace(pref) or (not full and _restricted(pref))
     ]
     txn.put(TABLE, did.encode(), msgspec.json.encode(kept + given))
+
+
+def get(ctx: PdsContext, did: str, *, full: bool) -> list[dict[str, Any]]:
+    """The preferences of ``did`` a session reads (``full``: with full access)."""
+    with ctx.store.read() as txn:
+        return shown(txn, did, full=full)
+
+
+async def put(ctx: PdsContext, did: str, given: list[dict[str, Any]], *, full: bool) -> None:
+    """Check ``given`` (:class:`PreferencesError`) and make it ``did``'s namespace
+    preferences (:func:`put_preferences`) in the next group transaction."""
+    check(given, full=full)
+
+    def work(txn: WriteTxn) -> None:
+        put_preferences(txn, did, given, full=full)
+
+    await ctx.writer.submit(work)
 
 
 def delete_preferences(txn: WriteTxn, did: str) -> None:

@@ -12,7 +12,6 @@ from typing import Any
 from strato.pds import preferences
 from strato.pds.context import PdsContext
 from strato.pds.routes.common import requester
-from strato.storage import WriteTxn
 from strato.xrpc import XrpcRequest, XrpcRouter
 from strato.xrpc.auth import AccessCredentials, AuthScope
 from strato.xrpc.types import actor as types
@@ -23,23 +22,13 @@ def register(router: XrpcRouter, ctx: PdsContext) -> None:
 
     @router.method("app.bsky.actor.getPreferences", auth=ctx.auth.access())
     async def get_preferences(request: XrpcRequest[None, None]) -> types.GetPreferencesOutput:
-        did = requester(request)
-        full = _full_access(request)
-        with ctx.store.read() as txn:
-            shown = preferences.shown(txn, did, full=full)
+        shown = preferences.get(ctx, requester(request), full=_full_access(request))
         return types.GetPreferencesOutput(preferences=shown)
 
     @router.method("app.bsky.actor.putPreferences", auth=ctx.auth.access(check_takedown=True))
     async def put_preferences(request: XrpcRequest[None, types.PutPreferencesInput]) -> None:
-        did = requester(request)
-        full = _full_access(request)
         given: list[dict[str, Any]] = request.input.preferences
-        preferences.check(given, full=full)
-
-        def work(txn: WriteTxn) -> None:
-            preferences.put_preferences(txn, did, given, full=full)
-
-        await ctx.writer.submit(work)
+        await preferences.put(ctx, requester(request), given, full=_full_access(request))
 
 
 def _full_access(request: XrpcRequest[Any, Any]) -> bool:

@@ -2,29 +2,25 @@
 ``--admin-token-file``): takedowns and their reversal, account views, handle, email and
 password changes, account deletion, and invite management.
 
-As the reference PDS: an account takedown (or its reversal) and its ``#account`` event are one
-transaction; a blob takedown stops the blob being served; deleting an account removes its
-repository, blobs, preferences and credentials and appends ``#account`` with status
-``deleted``; a handle change follows the rules and steps of ``updateHandle``. Record takedowns
-are not supported (the repository keeps no per-record moderation state): a record subject is
-refused.
+The actions are :mod:`strato.pds.admin` (takedowns, email, password, deletion) and
+:mod:`strato.pds.invites`; a handle change follows the rules and steps of ``updateHandle``
+(:mod:`strato.pds.handles`). Record takedowns are not supported (the repository keeps no
+per-record moderation state): a record subject is refused.
 """
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any, Final
 
 from strato.errors import AccountNotFoundError
-from strato.firehose.messages import account_message, now_iso
-from strato.pds import deletion
-from strato.pds.accounts import ADMIN, Account, hash_password
-from strato.pds.accounts import invites as invite_table
+from strato.firehose.messages import now_iso
+from strato.pds import admin as actions
+from strato.pds import invites
+from strato.pds.accounts import Account
 from strato.pds.context import PdsContext
-from strato.pds.handles import change_handle, forget, new_handle
+from strato.pds.handles import change_handle, new_handle
 from strato.pds.routes.invites import invite_view
 from strato.pds.routes.server_shared import iso_from_ms
-from strato.storage import WriteTxn
 from strato.xrpc import XrpcRequest, XrpcRouter
 from strato.xrpc.errors import invalid_request
 from strato.xrpc.types import admin as types
@@ -56,9 +52,9 @@ def _register_status(router: XrpcRouter, ctx: PdsContext) -> None:
         if isinstance(takedown, types.StatusAttr):
             ref = _takedown_ref(takedown) if takedown.applied else None
             if isinstance(subject, types.RepoRef):
-                await set_account_takedown(ctx, subject.did, ref)
+                await actions.set_account_takedown(ctx, subject.did, ref)
             else:
-                await asyncio.to_thread(ctx.blobs.set_takedown, subject.did, subject.cid, ref)
+                await actions.set_blob_takedown(ctx, subject.did, subject.cid, ref)
         return types.UpdateSubjectStatusOutput(subject=subject, takedown=takedown)
 
     @router.method("com.atproto.admin.getSubjectStatus", auth=admin)
@@ -87,17 +83,6 @@ def _register_status(router: XrpcRouter, ctx: PdsContext) -> None:
             takedown=_status(account.takedown_ref),
             deactivated=deactivated,
         )
-
-
-async def set_account_takedown(ctx: PdsContext, did: str, ref: str | None) -> None:
-    """Take ``did`` down under ``ref`` (None: reverse it), with its ``#account`` event in the
-    same transaction."""
-
-    def work(txn: WriteTxn) -> None:
-        account = ctx.accounts.set_takedown(did, ref, txn)
-        ctx.sequencer.append(txn, [account_message(did, account.status.event_status)])
-
-    await ctx.writer.submit(work)
 
 
 def _takedown_ref(takedown: types.StatusAttr) -> str:
@@ -152,28 +137,19 @@ def _register_accounts(router: XrpcRouter, ctx: PdsContext) -> None:
         request: XrpcRequest[None, types.UpdateAccountEmailInput],
     ) -> None:
         body = request.input
-        account = _existing(ctx, body.account)
-        await ctx.writer.submit(lambda txn: ctx.accounts.set_email(account.did, body.email, txn))
+        await actions.set_email(ctx, _existing(ctx, body.account).did, body.email)
 
     @router.method("com.atproto.admin.updateAccountPassword", auth=admin)
     async def update_account_password(
         request: XrpcRequest[None, types.UpdateAccountPasswordInput],
     ) -> None:
         body = request.input
-        account = _existing(ctx, body.did)
-        password_hash = await asyncio.to_thread(hash_password, body.password)
-        await ctx.writer.submit(
-            lambda txn: ctx.accounts.set_password(account.did, password_hash, txn)
-        )
+        await actions.set_password(ctx, _existing(ctx, body.did).did, body.password)
 
     @router.method("com.atproto.admin.deleteAccount", auth=admin)
     async def delete_account(request: XrpcRequest[None, types.DeleteAccountInput]) -> None:
         account = _existing(ctx, request.input.did)
-        did = account.did
-
-        cids = await ctx.writer.submit(lambda txn: deletion.delete_account(ctx, txn, did))
-        await asyncio.to_thread(ctx.blobs.delete_files, cids)
-        await forget(ctx, did, account.handle)
+        await actions.delete_account(ctx, account.did, account.handle)
 
 
 def _existing(ctx: PdsContext, identifier: str) -> Account:
@@ -209,20 +185,15 @@ def account_view(ctx: PdsContext, account: Account) -> types.AccountView:
 def _register_invites(router: XrpcRouter, ctx: PdsContext) -> None:
     admin = ctx.auth.admin()
 
-    async def set_invites(account: str, disabled: bool) -> None:
-        await ctx.writer.submit(
-            lambda txn: ctx.accounts.set_invites_disabled(account, disabled, txn)
-        )
-
     @router.method("com.atproto.admin.enableAccountInvites", auth=admin)
     async def enable_account_invites(request: XrpcRequest[None, types.AccountInvitesInput]) -> None:
-        await set_invites(request.input.account, False)
+        await invites.set_account_invites(ctx, request.input.account, False)
 
     @router.method("com.atproto.admin.disableAccountInvites", auth=admin)
     async def disable_account_invites(
         request: XrpcRequest[None, types.AccountInvitesInput],
     ) -> None:
-        await set_invites(request.input.account, True)
+        await invites.set_account_invites(ctx, request.input.account, True)
 
     @router.method("com.atproto.admin.disableInviteCodes", auth=admin)
     async def disable_invite_codes(
@@ -231,38 +202,16 @@ def _register_invites(router: XrpcRouter, ctx: PdsContext) -> None:
         body = request.input
         codes = body.codes if isinstance(body.codes, list) else []
         accounts = body.accounts if isinstance(body.accounts, list) else []
-        if ADMIN in accounts:
-            raise invalid_request("cannot disable admin invite codes")
-
-        def work(txn: WriteTxn) -> None:
-            targets = set(codes)
-            for account in accounts:
-                targets.update(invite_table.codes_of(txn, account))
-            for code in sorted(targets):
-                invite_table.disable(txn, code)
-
-        await ctx.writer.submit(work)
+        await invites.disable_codes(ctx, codes, accounts)
 
     @router.method("com.atproto.admin.getInviteCodes", auth=admin)
     async def get_invite_codes(
         request: XrpcRequest[types.GetInviteCodesParams, None],
     ) -> types.GetInviteCodesOutput:
         params = request.params
-        codes = ctx.accounts.all_invite_codes()
-        if params.sort == "usage":
-            codes.sort(key=lambda code: (len(code.uses), code.code), reverse=True)
-        elif params.sort == "recent":
-            codes.sort(key=lambda code: (code.created_at, code.code), reverse=True)
-        else:
-            raise invalid_request(f"unknown sort order: {params.sort}")
-        if isinstance(params.cursor, str):
-            position = next((i for i, c in enumerate(codes) if c.code == params.cursor), None)
-            if position is None:
-                raise invalid_request("unknown cursor")
-            codes = codes[position + 1 :]
-        page = codes[: params.limit]
-        more = len(codes) > params.limit
+        cursor = params.cursor if isinstance(params.cursor, str) else None
+        page, following = invites.list_codes(ctx, params.sort, cursor, params.limit)
         return types.GetInviteCodesOutput(
             codes=[invite_view(code) for code in page],
-            cursor=page[-1].code if more else UNSET,
+            cursor=UNSET if following is None else following,
         )

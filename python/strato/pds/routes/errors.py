@@ -42,6 +42,8 @@ from strato.pds.handles import (
     PlcUnavailableError,
     UnsupportedDomainError,
 )
+from strato.pds.invites import InviteCodesRefusedError
+from strato.pds.plc_operations import PlcOperationRefusedError
 from strato.pds.preferences import PreferencesError
 from strato.pds.repo_writes import (
     NotOwnRepoError,
@@ -101,6 +103,8 @@ ERRORS: Final[tuple[ErrorMap[Any], ...]] = (
     _refused(UnsupportedDomainError, "UnsupportedDomain"),
     ErrorMap(PlcUnavailableError, 502, "UpstreamFailure"),
     _refused(PreferencesError),
+    _refused(InviteCodesRefusedError),
+    _refused(PlcOperationRefusedError),
     ErrorMap(WriteAccountNotFoundError, 403, "AccountNotFound"),
     ErrorMap(WriteAccountTakendownError, 401, "AccountTakedown"),
     ErrorMap(WriteAccountDeactivatedError, 401, "AccountDeactivated"),

@@ -1,6 +1,7 @@
 """``com.atproto.identity.*`` on the PDS: handle resolution and changes, and the did:plc
 operation flow an account uses to move its identity (getRecommendedDidCredentials,
-requestPlcOperationSignature, signPlcOperation, submitPlcOperation).
+requestPlcOperationSignature, signPlcOperation and submitPlcOperation, over
+:mod:`strato.pds.plc_operations`).
 
 As the reference PDS: a handle under this PDS's domains is answered from the account store
 alone; a new handle is either one of ours (the createAccount rules) or an external one that
@@ -8,9 +9,8 @@ already resolves to the account's DID. A did:plc is updated at the PLC directory
 PDS's rotation key before the account changes; the change and its ``#identity`` event are one
 transaction, then the identity cache forgets the DID. resolveDid, resolveIdentity and
 refreshIdentity answer through the PDS's identity resolver (hosted handles from the account
-store). Signing an operation for the user needs
-the code emailed by requestPlcOperationSignature; submitting one checks that it keeps this PDS
-(its rotation key, endpoint, the account's signing key and handle).
+store). Signing an operation for the user needs the code emailed by
+requestPlcOperationSignature; submitting one checks that it keeps this PDS.
 """
 
 from __future__ import annotations
@@ -24,27 +24,18 @@ from strato.errors import (
     IdentifierError,
     IdentityError,
     IdentityUnavailableError,
-    PlcDirectoryError,
-    PlcValidationError,
 )
-from strato.firehose.messages import identity_message
-from strato.identity.plc import operation_cid, parse_operation, sign_operation
 from strato.identity.plc.operations import (
     ATPROTO_KEY_ID,
     ATPROTO_PDS_ID,
     ATPROTO_PDS_TYPE,
-    OPERATION,
-    Operation,
     ensure_at_prefix,
-    is_tombstone,
-    normalize_operation,
 )
-from strato.pds.accounts import EmailTokenPurpose
+from strato.pds import plc_operations
 from strato.pds.context import PdsContext
-from strato.pds.handles import change_handle, forget, hosted_did, new_handle, under_our_domains
+from strato.pds.handles import change_handle, hosted_did, new_handle, under_our_domains
 from strato.pds.routes.common import requester
 from strato.pds.routes.server_shared import email_token
-from strato.storage import WriteTxn
 from strato.syntax import Handle
 from strato.xrpc import RouteLimit, XrpcRequest, XrpcRouter, by_account
 from strato.xrpc.auth import ACCESS_FULL
@@ -57,7 +48,6 @@ UPDATE_HANDLE_LIMITS: Final = (
     RateLimit("update-handle-5m", 10, 300.0),
     RateLimit("update-handle-day", 50, 86_400.0),
 )
-PLC_PURPOSE: Final = EmailTokenPurpose.PLC_OPERATION
 #: The handle of an identity whose handle does not verify both ways.
 INVALID_HANDLE: Final = "handle.invalid"
 
@@ -130,7 +120,7 @@ def _register_credentials(router: XrpcRouter, ctx: PdsContext) -> None:
         account = ctx.accounts.get(requester(request))
         if account.email is None:
             raise invalid_request("account does not have an email address")
-        await email_token(ctx, account, PLC_PURPOSE)
+        await email_token(ctx, account, plc_operations.PURPOSE)
 
 
 def _register_operations(router: XrpcRouter, ctx: PdsContext) -> None:
@@ -139,102 +129,24 @@ def _register_operations(router: XrpcRouter, ctx: PdsContext) -> None:
     async def sign_plc_operation(
         request: XrpcRequest[None, types.SignPlcOperationInput],
     ) -> types.SignPlcOperationOutput:
-        did = requester(request)
         body = request.input
         if not isinstance(body.token, str) or not body.token:
             raise invalid_request("email confirmation token required to sign PLC operations")
-        ctx.accounts.check_email_token(did, PLC_PURPOSE, body.token)
-        _require_plc(did)
-        last = await _last_operation(ctx, did)
-        operation = _signed_update(ctx, last, body)
-        token = body.token
-        await ctx.writer.submit(
-            lambda txn: ctx.accounts.use_email_token(did, PLC_PURPOSE, token, txn)
-        )
+        given = {
+            "rotationKeys": body.rotation_keys,
+            "verificationMethods": body.verification_methods,
+            "alsoKnownAs": body.also_known_as,
+            "services": body.services,
+        }
+        changes = {name: value for name, value in given.items() if value is not types.UNSET}
+        operation = await plc_operations.sign_update(ctx, requester(request), body.token, changes)
         return types.SignPlcOperationOutput(operation=operation)
 
     @router.method("com.atproto.identity.submitPlcOperation", auth=ctx.auth.access(ACCESS_FULL))
     async def submit_plc_operation(
         request: XrpcRequest[None, types.SubmitPlcOperationInput],
     ) -> None:
-        did = requester(request)
-        _require_plc(did)
-        try:
-            operation = parse_operation(request.input.operation)
-        except PlcValidationError as err:
-            raise invalid_request(f"Invalid operation: {err}") from None
-        if operation["type"] != OPERATION:
-            raise invalid_request("Invalid operation: only a plc_operation may be submitted")
-        account = ctx.accounts.get(did)
-        signing_key = ctx.keys.signing_key(did).public_key.did_key()
-        _check_keeps_this_pds(ctx, operation, signing_key, account.handle)
-        try:
-            await ctx.plc.submit(did, operation)
-        except PlcValidationError as err:
-            raise invalid_request(f"the PLC directory refused the operation: {err}") from None
-        except PlcDirectoryError as err:
-            raise XrpcError(502, "UpstreamFailure", f"PLC directory: {err}") from None
-
-        def work(txn: WriteTxn) -> None:
-            ctx.sequencer.append(txn, [identity_message(did, account.handle)])
-
-        await ctx.writer.submit(work)
-        await forget(ctx, did, account.handle)
-
-
-def _require_plc(did: str) -> None:
-    if not did.startswith("did:plc:"):
-        raise invalid_request("this account's DID is not a did:plc: it has no PLC operations")
-
-
-async def _last_operation(ctx: PdsContext, did: str) -> Operation:
-    try:
-        last = await ctx.plc.get_last_operation(did)
-    except (PlcDirectoryError, IdentityError) as err:
-        raise XrpcError(502, "UpstreamFailure", f"PLC directory: {err}") from None
-    if is_tombstone(last):
-        raise invalid_request("Did is tombstoned")
-    return last
-
-
-def _signed_update(
-    ctx: PdsContext, last: Operation, body: types.SignPlcOperationInput
-) -> Operation:
-    """The operation after ``last`` with the fields ``body`` gives, signed with the PDS's
-    rotation key (400 when the result is not a valid operation)."""
-    current = normalize_operation(last)
-    unsigned: Operation = {"type": OPERATION, "prev": operation_cid(last)}
-    for name, value in (
-        ("rotationKeys", body.rotation_keys),
-        ("verificationMethods", body.verification_methods),
-        ("alsoKnownAs", body.also_known_as),
-        ("services", body.services),
-    ):
-        unsigned[name] = current[name] if value is types.UNSET else value
-    try:
-        parse_operation(unsigned, allow_unsigned=True)
-    except PlcValidationError as err:
-        raise invalid_request(f"Invalid operation: {err}") from None
-    return sign_operation(unsigned, ctx.keys.rotation_key())
-
-
-def _check_keeps_this_pds(
-    ctx: PdsContext, operation: Operation, signing_key: str, handle: str
-) -> None:
-    """Refuse an operation that would move the account off this PDS (as the reference)."""
-    rotation_key = ctx.keys.rotation_key().public_key.did_key()
-    if rotation_key not in operation["rotationKeys"]:
-        raise invalid_request("Rotation keys do not include server's rotation key")
-    service = operation["services"].get(ATPROTO_PDS_ID)
-    if service is None or service.get("type") != ATPROTO_PDS_TYPE:
-        raise invalid_request("Missing atproto_pds service type")
-    if service.get("endpoint") != ctx.settings.public_url:
-        raise invalid_request("Incorrect endpoint on atproto_pds service")
-    if operation["verificationMethods"].get(ATPROTO_KEY_ID) != signing_key:
-        raise invalid_request("Incorrect signing key")
-    aliases = operation["alsoKnownAs"]
-    if not aliases or aliases[0] != ensure_at_prefix(handle):
-        raise invalid_request("Incorrect handle in alsoKnownAs")
+        await plc_operations.submit(ctx, requester(request), request.input.operation)
 
 
 def _register_lookups(router: XrpcRouter, ctx: PdsContext) -> None:

@@ -19,15 +19,15 @@ import functools
 from collections.abc import Callable
 from typing import Any, Final
 
-from strato import CID, dagcbor
+from strato import CID
+from strato.pds import repo_writes
 from strato.pds.context import PdsContext
 from strato.pds.records import record_value, validate
-from strato.pds.repo_writes import apply, commit_writes, own_repo
+from strato.pds.repo_writes import apply, own_repo
 from strato.pds.routes.common import requester
 from strato.repo import CommitData, Create, Delete, Update, Write
 from strato.repo.store import MAX_WRITES
 from strato.repo.writes import UNCHECKED, SwapRecord
-from strato.storage import WriteTxn
 from strato.syntax import TID
 from strato.xrpc import RateLimit, RouteLimit, XrpcRequest, XrpcRouter, by_account
 from strato.xrpc.errors import invalid_request
@@ -97,25 +97,13 @@ async def put_record(
     collection, rkey = body.collection, body.rkey
     value = record_value(body.record)
     status = validate(ctx.catalog, collection, rkey, value, _flag(body.validate))
-    cid = CID.compute(dagcbor.encode(value))
     swap_record: SwapRecord = UNCHECKED
     if body.swap_record is None or isinstance(body.swap_record, str):
         swap_record = _swap(body.swap_record, "swapRecord")
-    swap_commit = _swap(body.swap_commit)
-    key = ctx.keys.signing_key(did)
-
-    def work(txn: WriteTxn) -> CommitData | None:
-        current = ctx.repos.get_record(txn, did, collection, rkey)
-        if current is not None and current.cid == cid:
-            return None  # the same record: no commit, as the reference answers
-        write: Write
-        if current is None:
-            write = Create(collection, value, rkey, swap_record)
-        else:
-            write = Update(collection, rkey, value, swap_record)
-        return commit_writes(ctx, txn, did, [write], key, swap_commit=swap_commit)
-
-    commit = await ctx.writer.submit(work)
+    cid, commit = await repo_writes.put_record(
+        ctx, did, collection, rkey, value,
+        swap_record=swap_record, swap_commit=_swap(body.swap_commit),
+    )  # fmt: skip
     return types.PutRecordOutput(
         uri=f"at://{did}/{collection}/{rkey}",
         cid=cid.encode(),
@@ -134,16 +122,9 @@ async def delete_record(
     swap_record: SwapRecord = UNCHECKED
     if isinstance(body.swap_record, str):
         swap_record = _swap(body.swap_record, "swapRecord")
-    swap_commit = _swap(body.swap_commit)
-    key = ctx.keys.signing_key(did)
-
-    def work(txn: WriteTxn) -> CommitData | None:
-        if ctx.repos.get_record(txn, did, collection, rkey) is None:
-            return None  # deleting what is not there is a no-op, as the reference does
-        write = Delete(collection, rkey, swap_record)
-        return commit_writes(ctx, txn, did, [write], key, swap_commit=swap_commit)
-
-    commit = await ctx.writer.submit(work)
+    commit = await repo_writes.delete_record(
+        ctx, did, collection, rkey, swap_record=swap_record, swap_commit=_swap(body.swap_commit)
+    )
     return types.DeleteRecordOutput(commit=UNSET if commit is None else _meta(commit))
 
 
