@@ -35,7 +35,10 @@ from strato.errors import (
     RepoNotFoundError,
     TokenRequiredError,
 )
+from strato.pds.account_creation import DidRefusedError
+from strato.pds.account_lifecycle import LifecycleRefusedError, WrongPasswordError
 from strato.pds.accounts.app_passwords import AppPasswordError
+from strato.pds.email_flows import EmailMismatchError, EmailRefusedError, EmailTokenRequiredError
 from strato.pds.handles import (
     HandleRefusedError,
     InvalidHandleError,
@@ -43,6 +46,7 @@ from strato.pds.handles import (
     UnsupportedDomainError,
 )
 from strato.pds.invites import InviteCodesRefusedError
+from strato.pds.mailer import MailError
 from strato.pds.plc_operations import PlcOperationRefusedError
 from strato.pds.preferences import PreferencesError
 from strato.pds.repo_writes import (
@@ -51,6 +55,7 @@ from strato.pds.repo_writes import (
     WriteAccountNotFoundError,
     WriteAccountTakendownError,
 )
+from strato.pds.sessions import LoginTakendownError
 from strato.xrpc import ErrorMap
 
 
@@ -109,4 +114,12 @@ ERRORS: Final[tuple[ErrorMap[Any], ...]] = (
     ErrorMap(WriteAccountTakendownError, 401, "AccountTakedown"),
     ErrorMap(WriteAccountDeactivatedError, 401, "AccountDeactivated"),
     ErrorMap(NotOwnRepoError, 401),
+    ErrorMap(LoginTakendownError, 401, "AccountTakedown"),
+    ErrorMap(WrongPasswordError, 401),
+    _refused(DidRefusedError),
+    _refused(LifecycleRefusedError),
+    _refused(EmailRefusedError),
+    _refused(EmailMismatchError, "InvalidEmail"),
+    _refused(EmailTokenRequiredError, "TokenRequired"),
+    ErrorMap(MailError, 500, "InternalServerError"),
 )

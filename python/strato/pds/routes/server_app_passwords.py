@@ -2,14 +2,15 @@
 ``revokeAppPassword``), with the reference's auth: creating one takes a full-access session
 (never an app password's) of an account not taken down; listing and revoking take any session
 but a taken-down account's. Revoking ends the sessions opened with it (their refresh tokens; an
-access token already issued lives out its two hours, as in the reference)."""
+access token already issued lives out its two hours, as in the reference); the changes are
+:mod:`strato.pds.sessions`'."""
 
 from __future__ import annotations
 
+from strato.pds import sessions
 from strato.pds.context import PdsContext
 from strato.pds.routes.common import requester
 from strato.pds.routes.server_shared import iso_from_ms
-from strato.storage import WriteTxn
 from strato.xrpc import XrpcRequest, XrpcRouter
 from strato.xrpc.auth import ACCESS_FULL, ACCESS_STANDARD
 from strato.xrpc.types import server as types
@@ -25,20 +26,14 @@ def register(router: XrpcRouter, ctx: PdsContext) -> None:
     async def create_app_password(
         request: XrpcRequest[None, types.CreateAppPasswordInput],
     ) -> types.CreatedAppPassword:
-        did = requester(request)
         body = request.input
-        privileged = body.privileged is True
-
-        def work(txn: WriteTxn) -> types.CreatedAppPassword:
-            created = ctx.accounts.create_app_password(
-                did, body.name, privileged=privileged, txn=txn
-            )
-            return types.CreatedAppPassword(
-                name=created.name, password=created.password,
-                created_at=iso_from_ms(created.created_at), privileged=created.privileged,
-            )  # fmt: skip
-
-        return await ctx.writer.submit(work)
+        created = await sessions.create_app_password(
+            ctx, requester(request), body.name, privileged=body.privileged is True
+        )
+        return types.CreatedAppPassword(
+            name=created.name, password=created.password,
+            created_at=iso_from_ms(created.created_at), privileged=created.privileged,
+        )  # fmt: skip
 
     @router.method("com.atproto.server.listAppPasswords", auth=ctx.auth.access(ACCESS_STANDARD))
     async def list_app_passwords(
@@ -58,5 +53,4 @@ def register(router: XrpcRouter, ctx: PdsContext) -> None:
 
     @router.method("com.atproto.server.revokeAppPassword", auth=ctx.auth.access(ACCESS_STANDARD))
     async def revoke_app_password(request: XrpcRequest[None, types.RevokeAppPasswordInput]) -> None:
-        did, name = requester(request), request.input.name
-        await ctx.writer.submit(lambda txn: ctx.accounts.revoke_app_password(did, name, txn))
+        await sessions.revoke_app_password(ctx, requester(request), request.input.name)

@@ -9,7 +9,8 @@ full-access or privileged app-password session; a taken-down account may only ge
 ``createAccount`` (to migrate away).
 
 reserveSigningKey keeps a new k256 key for an account about to move here (or under its own
-did:key), answered as a did:key; ``createAccount`` with that DID then uses it.
+did:key), answered as a did:key; ``createAccount`` with that DID then uses it
+(:mod:`strato.pds.account_creation`).
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from __future__ import annotations
 import time
 from typing import Final
 
+from strato.pds import account_creation
 from strato.pds.context import PdsContext
 from strato.pds.method_lists import PRIVILEGED_METHODS, PROTECTED_METHODS
-from strato.storage import WriteTxn
 from strato.xrpc import XrpcRequest, XrpcRouter
 from strato.xrpc.auth import (
     ACCESS_PRIVILEGED,
@@ -77,11 +78,9 @@ def register(router: XrpcRouter, ctx: PdsContext) -> None:
         request: XrpcRequest[None, types.ReserveSigningKeyInput],
     ) -> types.ReserveSigningKeyOutput:
         did = request.input.did if isinstance(request.input.did, str) else None
-
-        def work(txn: WriteTxn) -> str:
-            return ctx.keys.reserve_signing_key(did, txn)
-
-        return types.ReserveSigningKeyOutput(signing_key=await ctx.writer.submit(work))
+        return types.ReserveSigningKeyOutput(
+            signing_key=await account_creation.reserve_signing_key(ctx, did)
+        )
 
 
 def _check_expiry(remaining: float, lxm: str | None) -> None:
