@@ -33,9 +33,9 @@ from strato.identity.plc.operations import (
 )
 from strato.pds import plc_operations
 from strato.pds.context import PdsContext
+from strato.pds.email_flows import email_token
 from strato.pds.handles import change_handle, hosted_did, new_handle, under_our_domains
 from strato.pds.routes.common import requester
-from strato.pds.routes.server_shared import email_token
 from strato.syntax import Handle
 from strato.xrpc import RouteLimit, XrpcRequest, XrpcRouter, by_account
 from strato.xrpc.auth import ACCESS_FULL

@@ -1,14 +1,10 @@
-"""What the ``com.atproto.server.*`` route modules share: timestamps as the inputs and outputs
-write them, and :func:`email_token` (of :mod:`strato.pds.email_flows`) for the route modules
-outside the namespace that email a code."""
+"""What the PDS's route modules share: timestamps as the XRPC inputs and outputs write them."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from strato.pds.email_flows import email_token
-
-__all__ = ["email_token", "iso_from_ms", "ms_from_iso"]
+__all__ = ["iso_from_ms", "ms_from_iso"]
 
 
 def iso_from_ms(ms: int) -> str:
