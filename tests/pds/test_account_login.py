@@ -129,19 +129,19 @@ def test_login_rehashes_a_password_with_old_parameters(
 def test_verify_password(accounts: AccountStore) -> None:
     assert accounts.verify_password(ALICE, "hunter22")
     assert not accounts.verify_password(ALICE, "hunter2")
-    password = accounts.create_app_password(ALICE, "phone").password
+    password = accounts.create_app_password(None, ALICE, "phone").password
     assert not accounts.verify_password(ALICE, password)  # an app password is not enough
     with pytest.raises(AccountNotFoundError):
         accounts.verify_password("did:plc:nobody", "hunter22")
 
 
 def test_set_password_ends_sessions(accounts: AccountStore) -> None:
-    accounts.store_refresh_token(ALICE, "jti-1", 10**15)
-    accounts.set_password(ALICE, hash_password("new password", FAST_HASHER))
+    accounts.store_refresh_token(None, ALICE, "jti-1", 10**15)
+    accounts.set_password(None, ALICE, hash_password("new password", FAST_HASHER))
     with pytest.raises(AuthenticationError):
         accounts.login("alice.test", "hunter22")
     assert accounts.login("alice.test", "new password").account.did == ALICE
-    assert not accounts.revoke_refresh_token("jti-1")  # already revoked
+    assert not accounts.revoke_refresh_token(None, "jti-1")  # already revoked
 
 
 def test_generated_app_passwords() -> None:
@@ -156,9 +156,9 @@ def test_generated_app_passwords() -> None:
 
 
 def test_app_password_lifecycle(accounts: AccountStore, clock: Clock) -> None:
-    phone = accounts.create_app_password(ALICE, "phone")
+    phone = accounts.create_app_password(None, ALICE, "phone")
     clock.advance_ms(1000)
-    chat = accounts.create_app_password(ALICE, "chat client", privileged=True)
+    chat = accounts.create_app_password(None, ALICE, "chat client", privileged=True)
     assert looks_like_app_password(phone.password)
     assert not phone.privileged
     assert chat.privileged
@@ -173,22 +173,24 @@ def test_app_password_lifecycle(accounts: AccountStore, clock: Clock) -> None:
     assert upper.app_password is not None
     assert upper.app_password.privileged
 
-    accounts.store_refresh_token(ALICE, "phone-session", 10**15, app_password_name="phone")
-    accounts.store_refresh_token(ALICE, "chat-session", 10**15, app_password_name="chat client")
-    assert accounts.revoke_app_password(ALICE, "phone")
-    assert not accounts.revoke_app_password(ALICE, "phone")
-    assert not accounts.revoke_app_password(ALICE, "no\x00such")
+    accounts.store_refresh_token(None, ALICE, "phone-session", 10**15, app_password_name="phone")
+    accounts.store_refresh_token(
+        None, ALICE, "chat-session", 10**15, app_password_name="chat client"
+    )
+    assert accounts.revoke_app_password(None, ALICE, "phone")
+    assert not accounts.revoke_app_password(None, ALICE, "phone")
+    assert not accounts.revoke_app_password(None, ALICE, "no\x00such")
     with pytest.raises(AuthenticationError) as caught:
         accounts.login("alice.test", phone.password)
     assert caught.value.reason == "invalid identifier or password"
-    assert not accounts.revoke_refresh_token("phone-session")  # revoked with its app password
-    assert accounts.revoke_refresh_token("chat-session")
+    assert not accounts.revoke_refresh_token(None, "phone-session")  # revoked with its app password
+    assert accounts.revoke_refresh_token(None, "chat-session")
     assert [p.name for p in accounts.list_app_passwords(ALICE)] == ["chat client"]
 
 
 def test_an_app_password_is_bound_to_its_account(store: Store, accounts: AccountStore) -> None:
     add_account(store, accounts, "did:plc:bob", "bob.test", email=None)
-    password = accounts.create_app_password(ALICE, "phone").password
+    password = accounts.create_app_password(None, ALICE, "phone").password
     with pytest.raises(AuthenticationError):
         accounts.login("bob.test", password)
 
@@ -203,36 +205,36 @@ def test_an_app_password_is_bound_to_its_account(store: Store, accounts: Account
     ],
 )
 def test_bad_app_password_names(accounts: AccountStore, name: str, reason: str) -> None:
-    accounts.create_app_password(ALICE, "phone")
+    accounts.create_app_password(None, ALICE, "phone")
     with pytest.raises(AccountError) as caught:
-        accounts.create_app_password(ALICE, name)
+        accounts.create_app_password(None, ALICE, name)
     assert caught.value.reason == reason
     assert len(accounts.list_app_passwords(ALICE)) == 1
 
 
 def test_app_passwords_of_an_unknown_account(accounts: AccountStore) -> None:
     with pytest.raises(AccountNotFoundError):
-        accounts.create_app_password("did:plc:nobody", "phone")
+        accounts.create_app_password(None, "did:plc:nobody", "phone")
     with pytest.raises(AccountNotFoundError):
         accounts.list_app_passwords("did:plc:nobody")
 
 
 def test_a_taken_down_account_logs_in_with_its_password_only(accounts: AccountStore) -> None:
-    app_password = accounts.create_app_password(ALICE, "phone").password
-    accounts.store_refresh_token(ALICE, "session", 10**15)
-    accounts.set_takedown(ALICE, "ticket-9")
-    assert not accounts.revoke_refresh_token("session")  # its sessions ended
+    app_password = accounts.create_app_password(None, ALICE, "phone").password
+    accounts.store_refresh_token(None, ALICE, "session", 10**15)
+    accounts.set_takedown(None, ALICE, "ticket-9")
+    assert not accounts.revoke_refresh_token(None, "session")  # its sessions ended
     login = accounts.login("alice.test", "hunter22")
     assert login.account.takedown_ref == "ticket-9"
     assert login.app_password is None
     with pytest.raises(AuthenticationError):
         accounts.login("alice.test", app_password)
-    accounts.set_takedown(ALICE, None)
+    accounts.set_takedown(None, ALICE, None)
     assert accounts.login("alice.test", app_password).app_password is not None
 
 
 def test_a_deactivated_account_can_log_in(accounts: AccountStore) -> None:
-    accounts.deactivate(ALICE)
+    accounts.deactivate(None, ALICE)
     assert accounts.login("alice.test", "hunter22").account.deactivated_at is not None
 
 

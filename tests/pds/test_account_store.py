@@ -62,7 +62,7 @@ def _create_then_fail(store: Store, accounts: AccountStore) -> None:
 
 def _update_handle_then_fail(store: Store, accounts: AccountStore) -> None:
     with store.write() as txn:
-        accounts.update_handle(ALICE, "new.test", txn)
+        accounts.update_handle(txn, ALICE, "new.test")
         raise RuntimeError("event log write failed")
 
 
@@ -194,21 +194,23 @@ def test_a_refused_creation_leaves_the_callers_transaction_untouched(
 def test_update_handle(store: Store, accounts: AccountStore) -> None:
     add_account(store, accounts)
     add_account(store, accounts, BOB, "bob.test", email=None)
-    updated = accounts.update_handle(ALICE, "Alice2.TEST")
+    updated = accounts.update_handle(None, ALICE, "Alice2.TEST")
     assert updated.handle == "alice2.test"
     assert accounts.get_by_handle("alice2.test").did == ALICE
     with pytest.raises(AccountNotFoundError):
         accounts.get_by_handle("alice.test")  # the old handle is free again
     add_account(store, accounts, "did:plc:carol", "alice.test", email=None)
-    assert accounts.update_handle(ALICE, "alice2.test").handle == "alice2.test"  # same: allowed
+    assert (
+        accounts.update_handle(None, ALICE, "alice2.test").handle == "alice2.test"
+    )  # same: allowed
     with pytest.raises(HandleNotAvailableError) as caught:
-        accounts.update_handle(ALICE, "bob.test")
+        accounts.update_handle(None, ALICE, "bob.test")
     assert caught.value.reason == "handle already taken"
     assert accounts.get(ALICE).handle == "alice2.test"
     with pytest.raises(AccountNotFoundError):
-        accounts.update_handle("did:plc:nobody", "nobody.test")
+        accounts.update_handle(None, "did:plc:nobody", "nobody.test")
     with pytest.raises(IdentifierError):
-        accounts.update_handle(ALICE, "not a handle")
+        accounts.update_handle(None, ALICE, "not a handle")
 
 
 def test_update_handle_inside_a_callers_transaction(store: Store, accounts: AccountStore) -> None:
@@ -221,25 +223,25 @@ def test_update_handle_inside_a_callers_transaction(store: Store, accounts: Acco
 def test_status_transitions(store: Store, accounts: AccountStore, clock: Clock) -> None:
     add_account(store, accounts)
     assert accounts.status(ALICE) is AccountStatus.ACTIVE
-    deactivated = accounts.deactivate(ALICE, delete_after=123)
+    deactivated = accounts.deactivate(None, ALICE, delete_after=123)
     assert deactivated.status is AccountStatus.DEACTIVATED
     assert not deactivated.active
     assert deactivated.delete_after == 123
     assert accounts.status(ALICE) is AccountStatus.DEACTIVATED
-    assert accounts.activate(ALICE).status is AccountStatus.ACTIVE
+    assert accounts.activate(None, ALICE).status is AccountStatus.ACTIVE
     assert accounts.get(ALICE).delete_after is None
-    taken = accounts.set_takedown(ALICE, "mod-ticket-1")
+    taken = accounts.set_takedown(None, ALICE, "mod-ticket-1")
     assert taken.takedown_ref == "mod-ticket-1"
     assert accounts.status(ALICE) is AccountStatus.TAKENDOWN
-    accounts.deactivate(ALICE)
+    accounts.deactivate(None, ALICE)
     assert accounts.status(ALICE) is AccountStatus.TAKENDOWN  # a takedown wins
     with pytest.raises(AccountError) as caught:
-        accounts.activate(ALICE)
+        accounts.activate(None, ALICE)
     assert caught.value.reason == "account is taken down"
-    accounts.set_takedown(ALICE, None)
+    accounts.set_takedown(None, ALICE, None)
     assert accounts.status(ALICE) is AccountStatus.DEACTIVATED
     with pytest.raises(AccountError) as empty:
-        accounts.set_takedown(ALICE, "")
+        accounts.set_takedown(None, ALICE, "")
     assert empty.value.reason == "a takedown needs a reference"
 
 
@@ -255,9 +257,9 @@ def test_created_deactivated_for_migration(
 
 def test_delete_account(store: Store, accounts: AccountStore) -> None:
     add_account(store, accounts)
-    accounts.create_app_password(ALICE, "phone")
-    accounts.store_refresh_token(ALICE, "jti-1", 10**15)
-    deleted = accounts.delete_account(ALICE)
+    accounts.create_app_password(None, ALICE, "phone")
+    accounts.store_refresh_token(None, ALICE, "jti-1", 10**15)
+    deleted = accounts.delete_account(None, ALICE)
     assert deleted.did == ALICE
     assert accounts.status(ALICE) is AccountStatus.DELETED
     with pytest.raises(AccountNotFoundError):
@@ -309,7 +311,7 @@ def test_accounts_survive_reopening(tmp_path: Path, clock: Clock) -> None:
     with open_store(tmp_path / "pds", ACCOUNT_TABLES) as store:
         accounts = account_store(store, clock)
         add_account(store, accounts)
-        accounts.set_takedown(ALICE, "ticket")
+        accounts.set_takedown(None, ALICE, "ticket")
         before = accounts.get(ALICE)
     with open_store(tmp_path / "pds", ACCOUNT_TABLES) as store:
         accounts = account_store(store, clock)

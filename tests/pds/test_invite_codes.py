@@ -99,11 +99,11 @@ def test_disabled_codes(store: Store, accounts: AccountStore) -> None:
 def test_codes_of_a_taken_down_account_stop_working(store: Store, accounts: AccountStore) -> None:
     add_account(store, accounts)
     code = accounts.create_invite_codes(HOST, for_account=ALICE, created_by=ALICE)[0]
-    accounts.set_takedown(ALICE, "ticket")
+    accounts.set_takedown(None, ALICE, "ticket")
     with pytest.raises(InvalidInviteCodeError) as caught:
         add_account(store, accounts, BOB, "bob.test", email=None, invite_code=code)
     assert caught.value.reason == "invite code not available"
-    accounts.set_takedown(ALICE, None)
+    accounts.set_takedown(None, ALICE, None)
     add_account(store, accounts, BOB, "bob.test", email=None, invite_code=code)
 
 

@@ -37,14 +37,14 @@ def _raw_data(path: Path) -> bytes:
 def test_signing_keys_round_trip(keys: KeyStore) -> None:
     alice = PrivateKey.generate(K256)
     bob = PrivateKey.generate(P256)
-    keys.store_signing_key(ALICE, alice)
-    keys.store_signing_key(BOB, bob)
+    keys.store_signing_key(None, ALICE, alice)
+    keys.store_signing_key(None, BOB, bob)
     assert keys.signing_key(ALICE).to_bytes() == alice.to_bytes()
     loaded = keys.signing_key(BOB)
     assert loaded.curve == P256
     assert loaded.public_key == bob.public_key
     replacement = PrivateKey.generate(K256)
-    keys.store_signing_key(ALICE, replacement)
+    keys.store_signing_key(None, ALICE, replacement)
     assert keys.signing_key(ALICE).public_key == replacement.public_key
 
 
@@ -52,9 +52,9 @@ def test_missing_signing_key(keys: KeyStore) -> None:
     with pytest.raises(KeyStoreError) as caught:
         keys.signing_key(ALICE)
     assert caught.value.reason == f"no signing key stored for {ALICE}"
-    keys.store_signing_key(ALICE, PrivateKey.generate(K256))
-    assert keys.delete_signing_key(ALICE)
-    assert not keys.delete_signing_key(ALICE)
+    keys.store_signing_key(None, ALICE, PrivateKey.generate(K256))
+    assert keys.delete_signing_key(None, ALICE)
+    assert not keys.delete_signing_key(None, ALICE)
     with pytest.raises(KeyStoreError):
         keys.signing_key(ALICE)
 
@@ -65,26 +65,26 @@ def test_a_signing_key_commits_with_the_callers_transaction(store: Store, keys: 
     with pytest.raises(KeyStoreError):
         keys.signing_key(ALICE)
     with store.write() as txn:
-        keys.store_signing_key(ALICE, PrivateKey.generate(K256), txn)
+        keys.store_signing_key(txn, ALICE, PrivateKey.generate(K256))
         txn.put("caller", b"account", b"1")
     assert keys.signing_key(ALICE).curve == K256
     with store.write() as txn:
-        assert keys.delete_signing_key(ALICE, txn)
+        assert keys.delete_signing_key(txn, ALICE)
     with pytest.raises(KeyStoreError):
         keys.signing_key(ALICE)
 
 
 def _store_then_fail(store: Store, keys: KeyStore) -> None:
     with store.write() as txn:
-        keys.store_signing_key(ALICE, PrivateKey.generate(K256), txn)
+        keys.store_signing_key(txn, ALICE, PrivateKey.generate(K256))
         raise RuntimeError("account creation failed")
 
 
 def test_the_file_on_disk_holds_no_raw_key(tmp_path: Path, store: Store, keys: KeyStore) -> None:
     secret = PrivateKey.generate(K256)
-    keys.store_signing_key(ALICE, secret)
+    keys.store_signing_key(None, ALICE, secret)
     rotation = keys.rotation_key()
-    reserved = keys.reserve_signing_key(BOB)
+    reserved = keys.reserve_signing_key(None, BOB)
     reserved_secret = keys.reserved_signing_key(BOB)
     assert reserved_secret is not None
     assert reserved_secret.public_key.did_key() == reserved
@@ -106,9 +106,9 @@ def test_keys_survive_reopening(tmp_path: Path) -> None:
     secret = PrivateKey.generate(K256)
     with open_store(tmp_path / "pds", KEY_TABLES) as store:
         keys = KeyStore(store, MasterKey.from_hex(MASTER_HEX))
-        keys.store_signing_key(ALICE, secret)
+        keys.store_signing_key(None, ALICE, secret)
         rotation = keys.rotation_key().to_bytes()
-        reserved = keys.reserve_signing_key()
+        reserved = keys.reserve_signing_key(None)
     with open_store(tmp_path / "pds", KEY_TABLES) as store:
         keys = KeyStore(store, MasterKey.from_hex(MASTER_HEX))
         assert keys.signing_key(ALICE).to_bytes() == secret.to_bytes()
@@ -121,7 +121,7 @@ def test_keys_survive_reopening(tmp_path: Path) -> None:
 def test_a_wrong_master_key_fails_when_opening(tmp_path: Path) -> None:
     with open_store(tmp_path / "pds", KEY_TABLES) as store:
         KeyStore(store, MasterKey.from_hex(MASTER_HEX)).store_signing_key(
-            ALICE, PrivateKey.generate(K256)
+            None, ALICE, PrivateKey.generate(K256)
         )
     with open_store(tmp_path / "pds", KEY_TABLES) as store:
         with pytest.raises(KeyStoreError) as caught:
@@ -133,7 +133,7 @@ def test_a_wrong_master_key_fails_when_opening(tmp_path: Path) -> None:
 
 
 def test_a_sealed_key_is_bound_to_its_row(store: Store, keys: KeyStore) -> None:
-    keys.store_signing_key(ALICE, PrivateKey.generate(K256))
+    keys.store_signing_key(None, ALICE, PrivateKey.generate(K256))
     with store.write() as txn:  # copy Alice's sealed key onto Bob
         row = txn.get("signing_keys", ALICE.encode())
         assert row is not None
@@ -146,7 +146,7 @@ def test_a_sealed_key_is_bound_to_its_row(store: Store, keys: KeyStore) -> None:
 
 
 def test_an_altered_sealed_key_fails(store: Store, keys: KeyStore) -> None:
-    keys.store_signing_key(ALICE, PrivateKey.generate(K256))
+    keys.store_signing_key(None, ALICE, PrivateKey.generate(K256))
     with store.write() as txn:
         row = txn.get("signing_keys", ALICE.encode())
         assert row is not None
@@ -184,26 +184,26 @@ def test_seal_and_open() -> None:
 
 
 def test_reserved_keys(keys: KeyStore) -> None:
-    for_did = keys.reserve_signing_key(ALICE)
+    for_did = keys.reserve_signing_key(None, ALICE)
     assert for_did.startswith("did:key:z")
-    assert keys.reserve_signing_key(ALICE) == for_did  # asking again: the same key
-    anonymous = keys.reserve_signing_key()
-    assert anonymous not in (for_did, keys.reserve_signing_key())
+    assert keys.reserve_signing_key(None, ALICE) == for_did  # asking again: the same key
+    anonymous = keys.reserve_signing_key(None)
+    assert anonymous not in (for_did, keys.reserve_signing_key(None))
     found = keys.reserved_signing_key(anonymous)
     assert found is not None
     assert found.curve == K256
     assert keys.reserved_signing_key("did:key:zUnknown") is None
     assert keys.reserved_signing_key("") is None
-    keys.clear_reserved_key(anonymous, ALICE)
+    keys.clear_reserved_key(None, anonymous, ALICE)
     assert keys.reserved_signing_key(anonymous) is None
     assert keys.reserved_signing_key(ALICE) is None
-    assert keys.reserve_signing_key(ALICE) != for_did  # a new reservation, a new key
+    assert keys.reserve_signing_key(None, ALICE) != for_did  # a new reservation, a new key
 
 
 def test_clear_reserved_key_in_a_callers_transaction(store: Store, keys: KeyStore) -> None:
-    reserved = keys.reserve_signing_key(ALICE)
+    reserved = keys.reserve_signing_key(None, ALICE)
     with store.write() as txn:
-        keys.clear_reserved_key(reserved, ALICE, txn=txn)
+        keys.clear_reserved_key(txn, reserved, ALICE)
     assert keys.reserved_signing_key(ALICE) is None
 
 
@@ -286,10 +286,10 @@ def test_unsealed_keys_are_reused_but_never_stale(tmp_path: Path) -> None:
     store = open_store(tmp_path, KEY_TABLES)
     keys = KeyStore(store, MasterKey.generate())
     first, second = PrivateKey.generate(K256), PrivateKey.generate(K256)
-    keys.store_signing_key(ALICE, first)
+    keys.store_signing_key(None, ALICE, first)
     assert keys.signing_key(ALICE) is keys.signing_key(ALICE)  # unsealed once
-    keys.store_signing_key(ALICE, second)  # replaced: the new row is unsealed
+    keys.store_signing_key(None, ALICE, second)  # replaced: the new row is unsealed
     assert keys.signing_key(ALICE).to_bytes() == second.to_bytes()
-    keys.delete_signing_key(ALICE)
+    keys.delete_signing_key(None, ALICE)
     with pytest.raises(KeyStoreError):
         keys.signing_key(ALICE)

@@ -101,7 +101,7 @@ def test_refused_handle_changes_write_nothing(pds: LocalPds) -> None:
 
 def test_a_taken_down_account_cannot_change_its_handle(pds: LocalPds) -> None:
     session = pds.create_account("alice.test")
-    pds.ctx.accounts.set_takedown(session["did"], "mod-1")
+    pds.ctx.accounts.set_takedown(None, session["did"], "mod-1")
     head = pds.ctx.sequencer.head()
     assert error_of(update(pds, session["accessJwt"], "alicia.test")) == (401, "AccountTakedown")
     assert pds.ctx.accounts.get(session["did"]).handle == "alice.test"
@@ -164,7 +164,7 @@ def test_a_did_web_account_changes_its_handle_in_its_own_document(
 
         def create(txn: WriteTxn) -> None:
             pds.ctx.accounts.create_account(txn, did=did, handle="webby.test")
-            pds.ctx.keys.store_signing_key(did, key, txn)
+            pds.ctx.keys.store_signing_key(txn, did, key)
 
         pds.ctx.store.transact(create)
         token = create_session_tokens(pds.ctx.auth.jwt_secret, pds.settings.service_did, did)

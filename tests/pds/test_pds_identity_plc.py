@@ -79,7 +79,7 @@ def test_requesting_a_token_needs_an_email_and_full_access(pds: LocalPds) -> Non
     assert error_of(response) == (400, "InvalidRequest")
     assert response.json()["message"] == "account does not have an email address"
     with_email = pds.create_account("bob.test", email="bob@example.com")
-    app_password = pds.ctx.accounts.create_app_password(with_email["did"], "other").password
+    app_password = pds.ctx.accounts.create_app_password(None, with_email["did"], "other").password
     login = pds.xrpc(
         "com.atproto.server.createSession",
         json={"identifier": "bob.test", "password": app_password},

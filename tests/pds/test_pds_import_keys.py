@@ -40,7 +40,7 @@ def commit_by(did: str, key: PrivateKey) -> bytes:
 
 
 def signer(did: str, commit: bytes, keys: KeyStore, http: LocalHttp) -> str:
-    keys.store_signing_key(did, HERE)
+    keys.store_signing_key(None, did, HERE)
 
     async def run() -> str:
         async with (

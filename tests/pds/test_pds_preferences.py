@@ -31,7 +31,7 @@ def put(pds: LocalPds, token: str | None, preferences: Any) -> Any:
 
 
 def app_password_token(pds: LocalPds, did: str, handle: str) -> str:
-    password = pds.ctx.accounts.create_app_password(did, "app").password
+    password = pds.ctx.accounts.create_app_password(None, did, "app").password
     login = pds.xrpc(
         "com.atproto.server.createSession", json={"identifier": handle, "password": password}
     )

@@ -208,7 +208,7 @@ def test_refusals_send_nothing(proxied: tuple[LocalPds, Upstream]) -> None:
     pds, upstream = proxied
     session = pds.create_account("alice.test")
     token = session["accessJwt"]
-    password = pds.ctx.accounts.create_app_password(session["did"], "app").password
+    password = pds.ctx.accounts.create_app_password(None, session["did"], "app").password
     app_token = pds.xrpc(
         "com.atproto.server.createSession",
         json={"identifier": "alice.test", "password": password},

@@ -94,6 +94,6 @@ def test_describe_repo(pds: LocalPds) -> None:
     assert body["handleIsCorrect"] is True
     missing = pds.xrpc("com.atproto.repo.describeRepo", params={"repo": "nobody.test"})
     assert error_of(missing) == (400, "RepoNotFound")
-    pds.ctx.accounts.deactivate(alice.did)
+    pds.ctx.accounts.deactivate(None, alice.did)
     gone = pds.xrpc("com.atproto.repo.describeRepo", params={"repo": alice.did})
     assert error_of(gone) == (400, "RepoDeactivated")

@@ -211,8 +211,8 @@ def test_bad_writes_are_refused_and_write_nothing(pds: LocalPds) -> None:
 def test_inactive_accounts_cannot_write(pds: LocalPds) -> None:
     alice = user(pds, "alice")
     bob = user(pds, "bob")
-    pds.ctx.accounts.deactivate(alice.did)
-    pds.ctx.accounts.set_takedown(bob.did, "mod-1")
+    pds.ctx.accounts.deactivate(None, alice.did)
+    pds.ctx.accounts.set_takedown(None, bob.did, "mod-1")
     for who, error in ((alice, "AccountDeactivated"), (bob, "AccountTakedown")):
         with nothing_written(pds, who):
             response = who.call(

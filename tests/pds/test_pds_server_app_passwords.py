@@ -100,7 +100,7 @@ def test_refused_creations_write_nothing(pds: LocalPds) -> None:
 def test_a_taken_down_account_cannot_manage_app_passwords(pds: LocalPds) -> None:
     alice = pds.create_account("alice.test")
     app = pds.xrpc(CREATE, token=alice["accessJwt"], json={"name": "phone"}).json()
-    pds.ctx.accounts.set_takedown(alice["did"], "mod-1")
+    pds.ctx.accounts.set_takedown(None, alice["did"], "mod-1")
     before = snapshot(pds, alice["did"])
     # a token issued before the takedown
     assert_error(

@@ -118,6 +118,6 @@ def test_requesting_a_code_takes_a_full_session_and_an_address(
     carol_before = snapshot(pds, carol["did"])
     assert_error(post(pds, REQUEST, carol["accessJwt"]), 400, "InvalidRequest")
     assert snapshot(pds, carol["did"]) == carol_before
-    pds.ctx.accounts.set_takedown(alice["did"], "mod-1")
+    pds.ctx.accounts.set_takedown(None, alice["did"], "mod-1")
     assert_error(post(pds, REQUEST, alice["accessJwt"]), 401, "AccountTakedown")
     assert not [record for record in caplog.records if record.name == "strato.pds.mailer"]

@@ -114,7 +114,7 @@ def test_a_taken_down_account_cannot_be_reactivated(pds: LocalPds) -> None:
     alice = pds.create_account("alice.test")
     token = alice["accessJwt"]
     assert pds.xrpc(DEACTIVATE, token=token, json={}).status_code == 200
-    pds.ctx.accounts.set_takedown(alice["did"], "mod-1")
+    pds.ctx.accounts.set_takedown(None, alice["did"], "mod-1")
     before = snapshot(pds, alice["did"])
     assert_error(post(pds, ACTIVATE, token), 400, "InvalidRequest")
     assert snapshot(pds, alice["did"]) == before

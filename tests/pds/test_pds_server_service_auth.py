@@ -72,7 +72,7 @@ def test_refused_requests(pds: LocalPds) -> None:
 
 def test_a_taken_down_account_may_only_migrate(pds: LocalPds) -> None:
     alice = pds.create_account("alice.test")
-    pds.ctx.accounts.set_takedown(alice["did"], "mod-1")
+    pds.ctx.accounts.set_takedown(None, alice["did"], "mod-1")
     session = pds.xrpc(
         "com.atproto.server.createSession",
         json={"identifier": "alice.test", "password": PASSWORD, "allowTakendown": True},

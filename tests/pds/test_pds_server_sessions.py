@@ -13,7 +13,7 @@ SESSION = "com.atproto.server.createSession"
 
 def test_a_taken_down_account(pds: LocalPds) -> None:
     alice = pds.create_account("alice.test")
-    pds.ctx.accounts.set_takedown(alice["did"], "mod-1")
+    pds.ctx.accounts.set_takedown(None, alice["did"], "mod-1")
     before = snapshot(pds, alice["did"])
     refused = pds.xrpc(SESSION, json={"identifier": "alice.test", "password": PASSWORD})
     assert_error(refused, 401, "AccountTakedown")
@@ -49,7 +49,7 @@ def test_a_taken_down_account(pds: LocalPds) -> None:
     assert_error(write, 400, "InvalidToken")
 
     # reversing the takedown: a plain login works again and the account is active
-    pds.ctx.accounts.set_takedown(alice["did"], None)
+    pds.ctx.accounts.set_takedown(None, alice["did"], None)
     again = pds.xrpc(SESSION, json={"identifier": "alice.test", "password": PASSWORD}).json()
     assert again["active"] is True
     assert "status" not in again

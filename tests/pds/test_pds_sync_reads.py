@@ -122,7 +122,7 @@ def test_latest_commit_status_and_listing(pds: LocalPds) -> None:
     assert latest == {"cid": alice.head(), "rev": written["commit"]["rev"]}
     status = get(pds, "com.atproto.sync.getRepoStatus", did=alice.did).json()
     assert status == {"did": alice.did, "active": True, "rev": latest["rev"]}
-    pds.ctx.accounts.deactivate(bob.did)
+    pds.ctx.accounts.deactivate(None, bob.did)
     assert get(pds, "com.atproto.sync.getRepoStatus", did=bob.did).json() == {
         "did": bob.did, "active": False, "status": "deactivated",
     }  # fmt: skip
@@ -153,8 +153,8 @@ def test_unavailable_repos_are_refused_but_to_their_owner_and_the_admin(tmp_path
         bob = user(pds, "bob")
         alice.create(post(), rkey=tid(1))
         bob.create(post(), rkey=tid(1))
-        pds.ctx.accounts.deactivate(alice.did)
-        pds.ctx.accounts.set_takedown(bob.did, "mod-1")
+        pds.ctx.accounts.deactivate(None, alice.did)
+        pds.ctx.accounts.set_takedown(None, bob.did, "mod-1")
         methods: list[tuple[str, dict[str, Any]]] = [
             ("com.atproto.sync.getRepo", {}),
             ("com.atproto.sync.getRecord", {"collection": POST, "rkey": tid(1)}),

@@ -278,7 +278,7 @@ def cmd_takedown(args: argparse.Namespace) -> int:
         ref = None if args.reverse else args.ref
 
         def work(txn: WriteTxn) -> tuple[Account, int]:
-            account = accounts.set_takedown(did, ref, txn)
+            account = accounts.set_takedown(txn, did, ref)
             return account, sequencer.append(
                 txn, [account_message(did, account.status.event_status)]
             )
@@ -293,7 +293,7 @@ def cmd_reset_password(args: argparse.Namespace) -> int:
     password_hash = hash_password(password)
     with _accounts(args) as (accounts, _):
         account = accounts.resolve(args.account)
-        accounts.set_password(account.did, password_hash)
+        accounts.set_password(None, account.did, password_hash)
     sys.stderr.write(f"password of {account.handle} ({account.did}) changed; sessions ended\n")
     if args.password is None:
         print(password)
@@ -309,7 +309,7 @@ def cmd_token(args: argparse.Namespace) -> int:
     purpose = EmailTokenPurpose(args.purpose)
     with _accounts(args, email_codes=True) as (accounts, _):
         account = accounts.resolve(args.account)
-        code = accounts.create_email_token(account.did, purpose)
+        code = accounts.create_email_token(None, account.did, purpose)
     sys.stderr.write(
         f"new {purpose} code for {account.handle} ({account.did}), valid "
         f"{EMAIL_TOKEN_LIFETIME // 60_000} minutes; it replaces any earlier one\n"

@@ -80,13 +80,16 @@ async def create_account(
             txn, did=did, handle=handle, email=email, password_hash=password_hash,
             invite_code=invite, deactivated=moving is not None,
         )  # fmt: skip
-        ctx.keys.store_signing_key(did, signing_key, txn)
+        ctx.keys.store_signing_key(txn, did, signing_key)
         commit = ctx.repos.create(txn, did, signing_key)
         ctx.accounts.store_refresh_token(
-            did, tokens.refresh_id, tokens.refresh_expires_at * 1000, txn=txn
+            txn,
+            did,
+            tokens.refresh_id,
+            tokens.refresh_expires_at * 1000,
         )
         if moving is not None:
-            ctx.keys.clear_reserved_key(did, signing_key.public_key.did_key(), txn=txn)
+            ctx.keys.clear_reserved_key(txn, did, signing_key.public_key.did_key())
             return
         ctx.sequencer.append(
             txn,
@@ -113,7 +116,7 @@ async def reserve_signing_key(ctx: PdsContext, did: str | None) -> str:
     did:key."""
 
     def work(txn: WriteTxn) -> str:
-        return ctx.keys.reserve_signing_key(did, txn)
+        return ctx.keys.reserve_signing_key(txn, did)
 
     return await ctx.writer.submit(work)
 

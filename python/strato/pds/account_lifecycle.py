@@ -75,7 +75,7 @@ async def activate_account(ctx: PdsContext, did: str) -> None:
         raise LifecycleRefusedError(problem)
 
     def work(txn: WriteTxn) -> None:
-        account = ctx.accounts.activate(did, txn)
+        account = ctx.accounts.activate(txn, did)
         head = ctx.repos.latest(txn, did)
         ctx.sequencer.append(
             txn,
@@ -93,7 +93,7 @@ async def deactivate_account(ctx: PdsContext, did: str, delete_after: int | None
     """Deactivate the account of ``did``, keeping ``delete_after`` (ms since the epoch)."""
 
     def work(txn: WriteTxn) -> None:
-        account = ctx.accounts.deactivate(did, delete_after=delete_after, txn=txn)
+        account = ctx.accounts.deactivate(txn, did, delete_after=delete_after)
         ctx.sequencer.append(txn, [account_message(did, account.status.event_status)])
 
     await ctx.writer.submit(work)
@@ -121,7 +121,7 @@ async def delete_account(ctx: PdsContext, did: str, password: str, token: str) -
         raise WrongPasswordError("Invalid did or password")
 
     def work(txn: WriteTxn) -> list[str]:
-        ctx.accounts.use_email_token(did, EmailTokenPurpose.DELETE_ACCOUNT, token, txn)
+        ctx.accounts.use_email_token(txn, did, EmailTokenPurpose.DELETE_ACCOUNT, token)
         return deletion.delete_account(ctx, txn, did)
 
     blob_cids = await ctx.writer.submit(work)

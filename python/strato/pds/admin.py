@@ -24,7 +24,7 @@ async def set_account_takedown(ctx: PdsContext, did: str, ref: str | None) -> No
     same transaction."""
 
     def work(txn: WriteTxn) -> None:
-        account = ctx.accounts.set_takedown(did, ref, txn)
+        account = ctx.accounts.set_takedown(txn, did, ref)
         ctx.sequencer.append(txn, [account_message(did, account.status.event_status)])
 
     await ctx.writer.submit(work)
@@ -37,13 +37,13 @@ async def set_blob_takedown(ctx: PdsContext, did: str, cid: str, ref: str | None
 
 async def set_email(ctx: PdsContext, did: str, email: str) -> None:
     """Give ``did`` the address ``email``, unconfirmed."""
-    await ctx.writer.submit(lambda txn: ctx.accounts.set_email(did, email, txn))
+    await ctx.writer.submit(lambda txn: ctx.accounts.set_email(txn, did, email))
 
 
 async def set_password(ctx: PdsContext, did: str, password: str) -> None:
     """Give ``did`` the password ``password`` (its sessions end)."""
     password_hash = await asyncio.to_thread(hash_password, password)
-    await ctx.writer.submit(lambda txn: ctx.accounts.set_password(did, password_hash, txn))
+    await ctx.writer.submit(lambda txn: ctx.accounts.set_password(txn, did, password_hash))
 
 
 async def delete_account(ctx: PdsContext, did: str, handle: str) -> None:

@@ -17,9 +17,9 @@ def delete_account(ctx: PdsContext, txn: WriteTxn, did: str) -> list[str]:
     """Delete ``did``'s account inside ``txn``; returns the CIDs of the blob files to remove
     once it has committed."""
     ctx.repos.destroy(txn, did)
-    ctx.keys.delete_signing_key(did, txn)
+    ctx.keys.delete_signing_key(txn, did)
     blob_cids = ctx.blobs.delete_account_blobs(txn, did)
     delete_preferences(txn, did)
-    ctx.accounts.delete_account(did, txn)
+    ctx.accounts.delete_account(txn, did)
     ctx.sequencer.append(txn, [account_message(did, AccountStatus.DELETED.event_status)])
     return blob_cids

@@ -44,7 +44,7 @@ async def email_token(ctx: PdsContext, account: Account, purpose: EmailTokenPurp
     assert account.email is not None
 
     def work(txn: WriteTxn) -> str:
-        return ctx.accounts.create_email_token(account.did, purpose, txn)
+        return ctx.accounts.create_email_token(txn, account.did, purpose)
 
     token = await ctx.writer.submit(work)
     await ctx.mailer.send_token(
@@ -67,7 +67,7 @@ async def confirm_email(ctx: PdsContext, did: str, email: str, token: str) -> No
         raise EmailMismatchError("invalid email")
 
     def work(txn: WriteTxn) -> None:
-        ctx.accounts.confirm_email(account.did, email, token, txn)
+        ctx.accounts.confirm_email(txn, account.did, email, token)
 
     await ctx.writer.submit(work)
 
@@ -96,7 +96,7 @@ async def update_email(ctx: PdsContext, did: str, email: str, token: str | None)
         raise EmailTokenRequiredError("confirmation token required")
 
     def work(txn: WriteTxn) -> None:
-        ctx.accounts.update_email(account.did, address, token, txn)
+        ctx.accounts.update_email(txn, account.did, address, token)
 
     await ctx.writer.submit(work)
 
@@ -118,6 +118,6 @@ async def reset_password(ctx: PdsContext, token: str, password: str) -> None:
         raise EmailRefusedError("Invalid password length.") from None
 
     def work(txn: WriteTxn) -> None:
-        ctx.accounts.reset_password(token, password_hash, txn)
+        ctx.accounts.reset_password(txn, token, password_hash)
 
     await ctx.writer.submit(work)

@@ -115,7 +115,7 @@ async def change_handle(ctx: PdsContext, did: str, handle: str) -> None:
             await _require_declared(ctx, did, handle)
 
     def work(txn: WriteTxn) -> None:
-        ctx.accounts.update_handle(did, handle, txn)
+        ctx.accounts.update_handle(txn, did, handle)
         ctx.sequencer.append(txn, [identity_message(did, handle)])
 
     await ctx.writer.submit(work)

@@ -82,7 +82,7 @@ async def disable_codes(ctx: PdsContext, codes: list[str], accounts: list[str]) 
 
 async def set_account_invites(ctx: PdsContext, did: str, disabled: bool) -> None:
     """Stop (or let again) ``did`` create and hand out invite codes."""
-    await ctx.writer.submit(lambda txn: ctx.accounts.set_invites_disabled(did, disabled, txn))
+    await ctx.writer.submit(lambda txn: ctx.accounts.set_invites_disabled(txn, did, disabled))
 
 
 def account_codes(ctx: PdsContext, did: str, *, include_used: bool) -> list[InviteCodeInfo]:

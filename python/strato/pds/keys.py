@@ -172,7 +172,8 @@ _decoder: Final = msgspec.msgpack.Decoder(_StoredKey)
 
 class KeyStore:
     """Sealed private keys in the PDS's store. Opening checks the master key: a key other
-    than the one the store was first used with raises :class:`KeyStoreError` at once."""
+    than the one the store was first used with raises :class:`KeyStoreError` at once. A method
+    that writes takes the transaction as its first argument (None: one of its own)."""
 
     def __init__(self, store: Store, master_key: MasterKey) -> None:
         self._store = store
@@ -195,7 +196,7 @@ class KeyStore:
 
     # -- account signing keys -------------------------------------------------------------------
 
-    def store_signing_key(self, did: str, key: PrivateKey, txn: WriteTxn | None = None) -> None:
+    def store_signing_key(self, txn: WriteTxn | None, did: str, key: PrivateKey) -> None:
         """Keep ``key`` as the repo signing key of ``did`` (replacing any earlier one)."""
         row = self._seal("signing_keys", did, key)
         if txn is None:
@@ -211,7 +212,7 @@ class KeyStore:
             raise KeyStoreError(f"no signing key stored for {did}")
         return key
 
-    def delete_signing_key(self, did: str, txn: WriteTxn | None = None) -> bool:
+    def delete_signing_key(self, txn: WriteTxn | None, did: str) -> bool:
         """Forget the signing key of ``did`` (account deletion); False when there was none."""
         if txn is None:
             return self._store.transact(lambda txn: txn.delete("signing_keys", did.encode()))
@@ -237,7 +238,7 @@ class KeyStore:
 
     # -- reserved signing keys (reserveSigningKey) ----------------------------------------------
 
-    def reserve_signing_key(self, did: str | None = None, txn: WriteTxn | None = None) -> str:
+    def reserve_signing_key(self, txn: WriteTxn | None, did: str | None = None) -> str:
         """Reserve a new k256 signing key and return its did:key. With ``did``, the key is kept
         for that DID and asking again returns the same key; without, it is kept under its
         did:key."""
@@ -260,7 +261,7 @@ class KeyStore:
         with self._store.read() as txn:
             return self._load(txn, "reserved_keys", did_or_key)
 
-    def clear_reserved_key(self, *names: str, txn: WriteTxn | None = None) -> None:
+    def clear_reserved_key(self, txn: WriteTxn | None, *names: str) -> None:
         """Drop the reservations under these DIDs or did:keys (the account now has its key)."""
 
         def work(txn: WriteTxn) -> None:

@@ -51,7 +51,7 @@ async def sign_update(ctx: PdsContext, did: str, token: str, changes: dict[str, 
     _require_plc(did)
     last = await _last_operation(ctx, did)
     operation = _signed_update(ctx, last, changes)
-    await ctx.writer.submit(lambda txn: ctx.accounts.use_email_token(did, PURPOSE, token, txn))
+    await ctx.writer.submit(lambda txn: ctx.accounts.use_email_token(txn, did, PURPOSE, token))
     return operation
 
 

@@ -58,8 +58,11 @@ async def issue_session(
 
     def work(txn: WriteTxn) -> None:
         ctx.accounts.store_refresh_token(
-            account.did, tokens.refresh_id, tokens.refresh_expires_at * 1000,
-            app_password_name=name, txn=txn,
+            txn,
+            account.did,
+            tokens.refresh_id,
+            tokens.refresh_expires_at * 1000,
+            app_password_name=name,
         )  # fmt: skip
 
     await ctx.writer.submit(work)
@@ -74,7 +77,7 @@ async def refresh_session(
     account = ctx.accounts.get(did)
 
     def rotate(txn: WriteTxn) -> RefreshGrant:
-        return ctx.accounts.rotate_refresh_token(token_id, txn)
+        return ctx.accounts.rotate_refresh_token(txn, token_id)
 
     try:
         grant = await ctx.writer.submit(rotate)
@@ -91,7 +94,7 @@ async def refresh_session(
 async def delete_session(ctx: PdsContext, token_id: str) -> None:
     """End the session of the refresh token ``token_id`` (and the tokens it was rotated
     from)."""
-    await ctx.writer.submit(lambda txn: ctx.accounts.revoke_refresh_token(token_id, txn))
+    await ctx.writer.submit(lambda txn: ctx.accounts.revoke_refresh_token(txn, token_id))
 
 
 async def create_app_password(
@@ -100,14 +103,14 @@ async def create_app_password(
     """A new app password ``name`` for ``did`` (its text is only in the result)."""
 
     def work(txn: WriteTxn) -> NewAppPassword:
-        return ctx.accounts.create_app_password(did, name, privileged=privileged, txn=txn)
+        return ctx.accounts.create_app_password(txn, did, name, privileged=privileged)
 
     return await ctx.writer.submit(work)
 
 
 async def revoke_app_password(ctx: PdsContext, did: str, name: str) -> None:
     """Revoke the app password ``name`` of ``did`` and end the sessions opened with it."""
-    await ctx.writer.submit(lambda txn: ctx.accounts.revoke_app_password(did, name, txn))
+    await ctx.writer.submit(lambda txn: ctx.accounts.revoke_app_password(txn, did, name))
 
 
 def _scope(account: Account, privileged: bool | None) -> AuthScope:

@@ -93,7 +93,10 @@ class AccountStore:
     ``email_code_key`` is the secret emailed codes are hashed with (derived from the master key
     for :data:`~strato.pds.accounts.email_tokens.EMAIL_CODE_SECRET`); a store opened without it
     (the account commands that need no code) raises :class:`KeyStoreError` when asked to issue
-    or check one."""
+    or check one.
+
+    A method that writes takes the transaction as its first argument: the caller's, so that the
+    change commits with the rest of its work, or None for one of its own."""
 
     def __init__(
         self,
@@ -215,7 +218,7 @@ class AccountStore:
         txn.delete("account_tombstones", did.encode())
         return account
 
-    def update_handle(self, did: str, handle: str, txn: WriteTxn | None = None) -> Account:
+    def update_handle(self, txn: WriteTxn | None, did: str, handle: str) -> Account:
         """Give ``did`` the handle ``handle`` (setting the same handle again is allowed, to
         re-announce it). :class:`HandleNotAvailableError` when another account holds it."""
         normalized = str(Handle(handle))
@@ -232,9 +235,7 @@ class AccountStore:
 
         return self._write(txn, work)
 
-    def set_password(
-        self, did: str, password_hash: PasswordHash, txn: WriteTxn | None = None
-    ) -> None:
+    def set_password(self, txn: WriteTxn | None, did: str, password_hash: PasswordHash) -> None:
         """Replace the account password; every session of the account ends (its refresh
         tokens are revoked) and any password-reset code is dropped."""
 
@@ -244,7 +245,7 @@ class AccountStore:
         self._write(txn, work)
 
     def deactivate(
-        self, did: str, *, delete_after: int | None = None, txn: WriteTxn | None = None
+        self, txn: WriteTxn | None, did: str, *, delete_after: int | None = None
     ) -> Account:
         """Deactivate the account (its content stops being served); ``delete_after`` is the
         time the user asked for deletion, kept but not acted on (as the reference PDS)."""
@@ -258,7 +259,7 @@ class AccountStore:
 
         return self._write(txn, work)
 
-    def activate(self, did: str, txn: WriteTxn | None = None) -> Account:
+    def activate(self, txn: WriteTxn | None, did: str) -> Account:
         """Reactivate a deactivated account (also a migration target going live). A taken-down
         account cannot be activated (:class:`AccountError`)."""
 
@@ -273,7 +274,7 @@ class AccountStore:
 
         return self._write(txn, work)
 
-    def set_takedown(self, did: str, ref: str | None, txn: WriteTxn | None = None) -> Account:
+    def set_takedown(self, txn: WriteTxn | None, did: str, ref: str | None) -> Account:
         """Take the account down under the moderation reference ``ref`` (its sessions end), or
         with None reverse a takedown."""
         if ref is not None and not ref:
@@ -289,7 +290,7 @@ class AccountStore:
 
         return self._write(txn, work)
 
-    def delete_account(self, did: str, txn: WriteTxn | None = None) -> Account:
+    def delete_account(self, txn: WriteTxn | None, did: str) -> Account:
         """Delete the account and its credentials (app passwords, sessions, codes), leaving a
         tombstone so its status reads ``deleted``; returns what was deleted. Invite codes it
         created or used stay, for their history."""
@@ -357,7 +358,7 @@ class AccountStore:
     # -- app passwords ----------------------------------------------------------------------------
 
     def create_app_password(
-        self, did: str, name: str, *, privileged: bool = False, txn: WriteTxn | None = None
+        self, txn: WriteTxn | None, did: str, name: str, *, privileged: bool = False
     ) -> NewAppPassword:
         """A new app password for ``did`` (its text is only in the result)."""
 
@@ -373,7 +374,7 @@ class AccountStore:
             _account(txn, did)
             return app_passwords.list_all(txn, did)
 
-    def revoke_app_password(self, did: str, name: str, txn: WriteTxn | None = None) -> bool:
+    def revoke_app_password(self, txn: WriteTxn | None, did: str, name: str) -> bool:
         """Revoke an app password and end the sessions opened with it; False if unknown."""
 
         def work(txn: WriteTxn) -> bool:
@@ -388,33 +389,31 @@ class AccountStore:
 
     def store_refresh_token(
         self,
+        txn: WriteTxn | None,
         did: str,
         jti: str,
         expires_at: int,
         *,
         app_password_name: str | None = None,
-        txn: WriteTxn | None = None,
     ) -> None:
         """Record a refresh token issued at login (or account creation)."""
         token = RefreshToken(did=did, expires_at=expires_at, app_password_name=app_password_name)
         self._write(txn, lambda txn: sessions.store(txn, jti, token))
 
-    def rotate_refresh_token(self, jti: str, txn: WriteTxn | None = None) -> RefreshGrant:
+    def rotate_refresh_token(self, txn: WriteTxn | None, jti: str) -> RefreshGrant:
         """Use a refresh token: the successor to mint (see :mod:`.sessions`).
         :class:`InvalidTokenError` when revoked or unknown, :class:`ExpiredTokenError` when
         expired."""
         now = self.now()
         return self._write(txn, lambda txn: sessions.rotate(txn, jti, now))
 
-    def revoke_refresh_token(self, jti: str, txn: WriteTxn | None = None) -> bool:
+    def revoke_refresh_token(self, txn: WriteTxn | None, jti: str) -> bool:
         """End the session of a refresh token (logout); False when it was not recorded."""
         return self._write(txn, lambda txn: sessions.revoke(txn, jti))
 
     # -- emailed codes ----------------------------------------------------------------------------
 
-    def create_email_token(
-        self, did: str, purpose: EmailTokenPurpose, txn: WriteTxn | None = None
-    ) -> str:
+    def create_email_token(self, txn: WriteTxn | None, did: str, purpose: EmailTokenPurpose) -> str:
         """A new code for ``did`` and ``purpose`` (replacing the previous one) to send."""
 
         codes = self._codes()
@@ -432,7 +431,7 @@ class AccountStore:
             self._codes().check(txn, did, purpose, token, self.now())
 
     def use_email_token(
-        self, did: str, purpose: EmailTokenPurpose, token: str, txn: WriteTxn | None = None
+        self, txn: WriteTxn | None, did: str, purpose: EmailTokenPurpose, token: str
     ) -> None:
         """Check ``token`` (as :meth:`check_email_token`) and use it up."""
 
@@ -447,11 +446,9 @@ class AccountStore:
     def request_email_confirmation(self, did: str) -> str:
         """A ``confirm_email`` code for the account's address."""
         self._require_email(did)
-        return self.create_email_token(did, EmailTokenPurpose.CONFIRM_EMAIL)
+        return self.create_email_token(None, did, EmailTokenPurpose.CONFIRM_EMAIL)
 
-    def confirm_email(
-        self, did: str, email: str, token: str, txn: WriteTxn | None = None
-    ) -> Account:
+    def confirm_email(self, txn: WriteTxn | None, did: str, email: str, token: str) -> Account:
         """Mark the address confirmed, given the ``confirm_email`` code sent to it.
         :class:`InvalidEmailError` when ``email`` is not the account's address."""
 
@@ -475,10 +472,10 @@ class AccountStore:
         account = self._require_email(did)
         if account.email_confirmed_at is None:
             return None
-        return self.create_email_token(did, EmailTokenPurpose.UPDATE_EMAIL)
+        return self.create_email_token(None, did, EmailTokenPurpose.UPDATE_EMAIL)
 
     def update_email(
-        self, did: str, email: str, token: str | None = None, txn: WriteTxn | None = None
+        self, txn: WriteTxn | None, did: str, email: str, token: str | None = None
     ) -> Account:
         """Change the account's address (it becomes unconfirmed; pending codes are dropped).
         A confirmed address needs the ``update_email`` code (:class:`TokenRequiredError`)."""
@@ -499,11 +496,9 @@ class AccountStore:
     def request_password_reset(self, email: str) -> tuple[Account, str]:
         """The account with ``email`` and a new ``reset_password`` code to send it."""
         account = self.get_by_email(email)
-        return account, self.create_email_token(account.did, EmailTokenPurpose.RESET_PASSWORD)
+        return account, self.create_email_token(None, account.did, EmailTokenPurpose.RESET_PASSWORD)
 
-    def reset_password(
-        self, token: str, password_hash: PasswordHash, txn: WriteTxn | None = None
-    ) -> str:
+    def reset_password(self, txn: WriteTxn | None, token: str, password_hash: PasswordHash) -> str:
         """Set a new password given a ``reset_password`` code alone; returns the account's DID.
         Its sessions end."""
 
@@ -600,9 +595,7 @@ class AccountStore:
                     return invites.info(txn, code)
         return None
 
-    def set_invites_disabled(
-        self, did: str, disabled: bool, txn: WriteTxn | None = None
-    ) -> Account:
+    def set_invites_disabled(self, txn: WriteTxn | None, did: str, disabled: bool) -> Account:
         """Stop (or let again) ``did`` create and hand out invite codes (an admin's switch)."""
 
         def work(txn: WriteTxn) -> Account:
@@ -613,7 +606,7 @@ class AccountStore:
 
         return self._write(txn, work)
 
-    def set_email(self, did: str, email: str, txn: WriteTxn | None = None) -> Account:
+    def set_email(self, txn: WriteTxn | None, did: str, email: str) -> Account:
         """Give ``did`` the address ``email``, unconfirmed, without any code (an admin's
         change); pending codes are dropped. :class:`EmailNotAvailableError` when another
         account has it."""
