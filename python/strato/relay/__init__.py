@@ -9,5 +9,13 @@
 - :mod:`.accounts`: per-account state (head commit, rev, data root, statuses);
 - :mod:`.pipeline`: batches of upstream frames verified and committed to the log, each
   re-sequenced once (:mod:`strato.firehose.upstream`);
-- :mod:`.context` / :mod:`.app`: the open stores and the ASGI app.
+- :mod:`.takedowns`, :mod:`.repair`: account takedowns, and the repair of accounts that look
+  stuck (rechecked, re-synced);
+- :mod:`.host_service`: adding, refusing and throttling hosts (``requestCrawl`` and the admin);
+- :mod:`.admin`, :mod:`.admin_types`, :mod:`.admin_auth`, :mod:`.admin_page`,
+  :mod:`.stats_history`: the admin API, its private types, its token, its page and the
+  history of counters the page charts;
+- :mod:`.context` / :mod:`.app` / :mod:`.service`: the open stores, the ASGI app, the app with
+  its fan-out; :mod:`.routes`: XRPC and admin paths, HTTP only (:mod:`.routes.errors` maps
+  domain errors once).
 """
