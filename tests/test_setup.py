@@ -31,8 +31,10 @@ def test_fresh_shell_following_the_readme_finds_strato(tmp_path: Path) -> None:
     checkout.mkdir()
     # The checkout's `.venv` as `make run` leaves it: the environment running this test.
     (checkout / ".venv").symlink_to(sys.prefix)
-    # `command -v` names what the shell would run: the launcher, whatever it then imports.
-    script = " && ".join(["cd " + str(checkout), *setup_lines(), "command -v strato"])
+    # `command -v` names what the shell would run; running it shows the launcher works.
+    script = " && ".join(
+        ["cd " + str(checkout), *setup_lines(), "strato --help >/dev/null", "command -v strato"]
+    )
     home = tmp_path / "home"
     home.mkdir()
     done = subprocess.run(
