@@ -282,11 +282,11 @@ def test_status_of_an_unknown_did(accounts: AccountStore) -> None:
 @pytest.mark.parametrize(
     "operation",
     [
-        lambda accounts: accounts.deactivate(ALICE),
-        lambda accounts: accounts.activate(ALICE),
-        lambda accounts: accounts.set_takedown(ALICE, "x"),
-        lambda accounts: accounts.delete_account(ALICE),
-        lambda accounts: accounts.set_password(ALICE, hash_password("pw", FAST_HASHER)),
+        lambda accounts: accounts.deactivate(None, ALICE),
+        lambda accounts: accounts.activate(None, ALICE),
+        lambda accounts: accounts.set_takedown(None, ALICE, "x"),
+        lambda accounts: accounts.delete_account(None, ALICE),
+        lambda accounts: accounts.set_password(None, ALICE, hash_password("pw", FAST_HASHER)),
     ],
 )
 def test_changes_to_an_unknown_account(
