@@ -21,10 +21,11 @@ $(BIN)/.deps: requirements-dev.txt
 	touch $@
 
 # The native module is rebuilt only when its sources, the crate's manifests or the package's
-# metadata changed since the last build (the stamp), so `make run` starts at once otherwise.
+# metadata changed since the last build (the stamp), so `make run` starts at once otherwise. The
+# venv is order-only: new pinned tools need no rebuild of the core.
 NATIVE_SOURCES := $(shell find rust/src -name '*.rs') Cargo.toml Cargo.lock pyproject.toml
 
-$(BIN)/.native: $(BIN)/.deps $(NATIVE_SOURCES)
+$(BIN)/.native: $(NATIVE_SOURCES) | $(BIN)/.deps
 	$(BIN)/maturin develop --release --quiet
 	touch $@
 

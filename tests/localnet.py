@@ -70,10 +70,10 @@ def serve_app_in_loop(
 def serve_service(
     service: Service, port: int | None = 0, *, loop_factory: Any = uvloop.new_event_loop
 ) -> Iterator[tuple[str, asyncio.AbstractEventLoop]]:
-    """Run ``service`` as the command line does (:func:`strato.serve.serve` on uvloop, or the
-    loop ``loop_factory`` makes: its connection limits, its companion, its takeovers such as the
-    firehose's fan-out) in a thread, on 127.0.0.1 and ``port`` (0: any free port; None: the
-    service's own); yields its URL and the event loop it runs in."""
+    """Run ``service`` as the command line does (:func:`strato.service.serving.serve` on uvloop,
+    or the loop ``loop_factory`` makes: its connection limits, its companion, its takeovers such
+    as the firehose's fan-out) in a thread, on 127.0.0.1 and ``port`` (0: any free port; None:
+    the service's own); yields its URL and the event loop it runs in."""
     chosen = replace(service, host="127.0.0.1", port=service.port if port is None else port)
     loop: asyncio.AbstractEventLoop = loop_factory()
     stop = asyncio.Event()

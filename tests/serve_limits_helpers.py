@@ -77,7 +77,7 @@ async def trickle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
 
 @contextlib.asynccontextmanager
 async def serving_service(service: Service) -> AsyncIterator[Connections]:
-    """``service`` served (:func:`strato.serve.serve`) until the block ends; the raw
+    """``service`` served (:func:`strato.service.serving.serve`) until the block ends; the raw
     connections to its URL, those left open closed at the end."""
     stop = asyncio.Event()
     ready: asyncio.Future[list[Running]] = asyncio.get_running_loop().create_future()

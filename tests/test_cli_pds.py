@@ -240,7 +240,11 @@ def test_bad_options(
     ("variable", "value", "message"),
     [
         ("PORT", "http", "STRATO_PDS_PORT must be an integer"),
-        ("BLOB_LIMIT", "lots", "'lots' is not a size (such as 5000000, 512kB, 100MB or 1GB)"),
+        (
+            "BLOB_LIMIT",
+            "lots",
+            "STRATO_PDS_BLOB_LIMIT: 'lots' is not a size (such as 5000000, 512kB, 100MB or 1GB)",
+        ),
         ("INVITE_CODE_REQUIRED", "maybe", "STRATO_PDS_INVITE_CODE_REQUIRED must be true or false"),
         ("PLC_URL", "plc.example.com", "PLC directory URL 'plc.example.com' is not an http(s) URL"),
     ],

@@ -83,6 +83,15 @@ def test_a_port_in_use_fails_before_anything_starts() -> None:
     assert events == []
 
 
+def test_an_empty_host_is_refused_not_read_as_every_address() -> None:
+    events: list[str] = []
+    stop = asyncio.Event()
+    stop.set()  # were it served, it would stop at once
+    with pytest.raises(ServeError, match=r"^blank has no address to listen on \(an empty host\)$"):
+        asyncio.run(serve([Service("blank", app("blank", events), host="")], stop_when=stop))
+    assert events == []
+
+
 def test_an_app_that_fails_to_start() -> None:
     events: list[str] = []
     services = [Service("ok", app("ok", events)), Service("bad", app("bad", events, fail=True))]
@@ -198,8 +207,8 @@ def test_accepted_connections_have_nagle_off() -> None:
 
 
 def test_run_serves_on_uvloop_with_the_c_http_parser() -> None:
-    """:func:`strato.serve.run` (what every ``strato`` server command uses) runs on uvloop, and
-    uvicorn parses HTTP with httptools."""
+    """:func:`strato.service.serving.run` (what every ``strato`` server command uses) runs on
+    uvloop, and uvicorn parses HTTP with httptools."""
     seen: dict[str, str] = {}
 
     async def where(request: Request) -> Response:

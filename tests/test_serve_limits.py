@@ -65,7 +65,7 @@ def limits(**given: float) -> ConnectionLimits:
 async def serving(connection_limits: ConnectionLimits) -> AsyncIterator[Served]:
     """A small app (``/``, ``POST /size`` answering ``size <its body's length>``, and a
     WebSocket at ``/ws`` that stays open until the client closes) served by
-    :func:`strato.serve.serve` with ``connection_limits``; its URL and metrics."""
+    :func:`strato.service.serving.serve` with ``connection_limits``; its URL and metrics."""
     metrics = ServerMetrics("test")
 
     async def hello(request: Request) -> Response:

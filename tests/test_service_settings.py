@@ -77,7 +77,8 @@ def test_options_given_win_over_variables_and_none_is_not_given() -> None:
         ("COUNT", "seven", "STRATO_EX_COUNT must be an integer"),
         ("RATIO", "half", "STRATO_EX_RATIO must be a number"),
         ("FLAG", "maybe", "STRATO_EX_FLAG must be true or false"),
-        ("SIZE", "lots", "'lots' is not a size (such as 5000000, 512kB, 100MB or 1GB)"),
+        ("SIZE", "lots",
+         "STRATO_EX_SIZE: 'lots' is not a size (such as 5000000, 512kB, 100MB or 1GB)"),
         ("HOURS", "a day", "STRATO_EX_HOURS must be a number of hours"),
         ("HEADER_TIMEOUT", "soon", "STRATO_EX_HEADER_TIMEOUT must be a number of seconds"),
     ],
@@ -87,6 +88,19 @@ def test_a_bad_value_is_refused_naming_what_is_wrong(
 ) -> None:
     with pytest.raises(ValueError, match=re.escape(message)):
         load({f"STRATO_EX_{variable}": value})
+
+
+@pytest.mark.parametrize("variable", ["NAME", "PATH"])
+@pytest.mark.parametrize("value", ["", "  "])
+def test_an_empty_text_or_path_variable_is_refused(variable: str, value: str) -> None:
+    # an unset ${VAR} in an env file must not become "" (every address) or "." (this directory)
+    with pytest.raises(ValueError, match=f"^STRATO_EX_{variable} is empty \\(unset it for"):
+        load({f"STRATO_EX_{variable}": value})
+
+
+def test_an_empty_variable_is_none_for_an_optional_field_and_nothing_for_a_tuple() -> None:
+    made = load({"STRATO_EX_MAYBE_NAME": "", "STRATO_EX_NAMES": ""})
+    assert (made.maybe_name, made.names) == (None, ())
 
 
 def test_a_field_of_a_type_not_read_from_text_is_a_type_error() -> None:
@@ -104,13 +118,15 @@ def test_a_field_of_a_type_not_read_from_text_is_a_type_error() -> None:
         ("90s", "seconds", 90.0), ("15m", "seconds", 900.0), ("72h", "hours", 72.0),
         ("3d", "hours", 72.0), ("1.5", "hours", 1.5), (" 30 M ", "hours", 0.5),
         ("90s", "minutes", 1.5), ("2", "days", 2.0), (".5h", "seconds", 1800.0),
+        # a plain number as float() reads it, its range the setting's to check
+        ("1e3", "seconds", 1000.0), ("-1", "hours", -1.0),
     ],
 )  # fmt: skip
 def test_parse_duration(text: str, unit: str, value: float) -> None:
     assert parse_duration(text, unit) == value
 
 
-@pytest.mark.parametrize("text", ["", "h", "-1h", "1w", "1h30m", "inf", "nan", "1e3", "one"])
+@pytest.mark.parametrize("text", ["", "h", "-1h", "1w", "1h30m", "inf", "-inf", "nan", "one"])
 def test_parse_duration_refuses(text: str) -> None:
     with pytest.raises(ValueError, match=r"is not a duration \(such as 90s, 15m, 72h or 3d\)"):
         parse_duration(text)

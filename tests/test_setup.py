@@ -85,3 +85,8 @@ def test_make_run_rebuilds_only_when_the_native_inputs_change(tmp_path: Path) ->
         os.utime(path, (3_000_000, 3_000_000))
         assert "maturin develop" in make_dry_run(tmp_path), path.name
         os.utime(path, (1_500_000, 1_500_000))
+    # new pinned tools: the venv is brought up to date, the core is not rebuilt
+    os.utime(tmp_path / "requirements-dev.txt", (3_000_000, 3_000_000))
+    out = make_dry_run(tmp_path)
+    assert "pip install" in out
+    assert "maturin" not in out

@@ -233,7 +233,8 @@ def test_bad_policy_files(capsys: pytest.CaptureFixture[str], tmp_path: Path) ->
         ("EVENT_RETENTION_HOURS", "soon", "STRATO_RELAY_EVENT_RETENTION_HOURS must be a number "
          "of hours"),
         ("EVENT_RETENTION_BYTES", "lots",
-         "'lots' is not a size (such as 5000000, 512kB, 100MB or 1GB)"),
+         "STRATO_RELAY_EVENT_RETENTION_BYTES: 'lots' is not a size (such as 5000000, 512kB, "
+         "100MB or 1GB)"),
         ("PLC_URL", "plc.example.com", "PLC directory URL 'plc.example.com' is not an http(s) URL"),
     ],
 )  # fmt: skip

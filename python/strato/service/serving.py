@@ -258,6 +258,9 @@ def _bind_all(services: Sequence[Service]) -> list[socket.socket]:
 
 
 def _bind(service: Service) -> socket.socket:
+    if not service.host.strip():
+        # the socket layer reads "" as every address: a listener nobody asked to expose
+        raise ServeError(f"{service.name} has no address to listen on (an empty host)")
     family = socket.AF_INET6 if ":" in service.host else socket.AF_INET
     # Naming the protocol matters: asyncio turns Nagle's algorithm off (TCP_NODELAY) only on
     # connections accepted from a socket whose proto is IPPROTO_TCP. Without it, a response

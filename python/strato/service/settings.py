@@ -16,6 +16,7 @@ other type (a mapping) are never read from the environment: the service reads th
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import types
 import typing
@@ -61,12 +62,19 @@ def parse_size(text: str) -> int:
 
 def parse_duration(text: str, unit: str = "seconds") -> float:
     """A duration as a number of ``unit`` (seconds, minutes, hours or days) from ``90s``,
-    ``15m``, ``72h``, ``3d``, or a plain number, which is already in ``unit``."""
+    ``15m``, ``72h``, ``3d``, or a plain number (``1.5``, ``1e3``, ``-1``: whether it is in
+    range is the setting's to say), which is already in ``unit``. Never NaN or infinite."""
     found = _DURATION_RE.fullmatch(text.strip())
-    if found is None:
+    if found is not None:
+        given = _SUFFIXES[found.group(2).lower()] if found.group(2) else unit
+        return float(found.group(1)) * _SECONDS[given] / _SECONDS[unit]
+    try:
+        number = float(text)
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number):
         raise ValueError(f"{text!r} is not a duration (such as 90s, 15m, 72h or 3d)")
-    given = _SUFFIXES[found.group(2).lower()] if found.group(2) else unit
-    return float(found.group(1)) * _SECONDS[given] / _SECONDS[unit]
+    return number
 
 
 Settings = TypeVar("Settings")
@@ -89,6 +97,10 @@ def load_settings(
         if item.name in CONNECTION_SETTINGS:
             values[item.name] = parse_setting(item.name, raw, variable)
             continue
+        if not raw.strip() and hints[item.name] in (str, Path) and item.default != "":
+            # an unset ${VAR} in an env file: refused, not read as "" (which would listen on
+            # every address) or "." (a data directory in the current one)
+            raise ValueError(f"{variable} is empty (unset it for the default)")
         reader = _reader(hints[item.name])
         if reader is not None:
             values[item.name] = reader(raw, variable)
@@ -102,7 +114,7 @@ def _reader(hint: Any) -> _Reader | None:
         base, *marks = typing.get_args(hint)
         for mark in marks:
             if mark == SIZE:
-                return lambda raw, variable: parse_size(raw)
+                return _size
             if isinstance(mark, Duration):
                 return _duration_reader(mark.unit)
         return _reader(base)
@@ -123,6 +135,13 @@ def _reader(hint: Any) -> _Reader | None:
     if hint in _SCALARS:
         return _SCALARS[hint]
     raise TypeError(f"a setting of type {hint} cannot be read from text")
+
+
+def _size(raw: str, variable: str) -> int:
+    try:
+        return parse_size(raw)
+    except ValueError as err:
+        raise ValueError(f"{variable}: {err}") from None
 
 
 def _duration_reader(unit: str) -> _Reader:

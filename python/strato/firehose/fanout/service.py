@@ -1,6 +1,6 @@
 """A service with its ``subscribeRepos`` fan-out wired in: :func:`stream_service` makes the
-:class:`~strato.serve.Service` that ``strato pds``, ``strato relay`` and ``strato up`` run, with
-the fan-out of :class:`Stream` beside the app, and :func:`stream_routes` gives the app its
+:class:`~strato.service.serving.Service` that ``strato pds``, ``strato relay`` and ``strato up``
+run, with the fan-out of :class:`Stream` beside the app, and :func:`stream_routes` gives the app its
 answer to a plain HTTP request on the stream's path (426).
 
 With no workers (a PDS; a relay with ``--workers 0``), the fan-out runs in the service's own
