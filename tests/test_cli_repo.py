@@ -104,16 +104,31 @@ def test_verify_with_the_did_resolved_on_a_directory(
         assert out.endswith(f"{did} rev {out.split(' rev ')[1].split(',')[0]}, signature ok\n")
         # the same DID's repo signed by a key its document does not name
         forged, _ = make_repo(tmp_path, PrivateKey.generate("k256"), did)
-        assert "bad_signature" in fails(capsys, "repo", "verify", str(forged), *plc)
+        err = fails(capsys, "repo", "verify", str(forged), *plc)
+        assert "bad_signature" in err
+        assert f"(not signed by {did}'s current key did:key:z" in err
         # a DID the directory does not know
         (tmp_path / "unknown").mkdir()
         nobody = "did:plc:" + "nobody" * 4
         unknown, _ = make_repo(tmp_path / "unknown", PrivateKey.generate("k256"), nobody)
         err = fails(capsys, "repo", "verify", str(unknown), *plc)
-        assert err.endswith(f": {nobody}: DID document not found (HTTP 404)\n")
+        assert err == (
+            f"strato: error: cannot resolve {nobody} on {plc_url}: {nobody}: DID document not "
+            "found (HTTP 404)\n"
+        )
         # a directory nobody answers at (the discard port)
         err = fails(capsys, "repo", "verify", str(path), "--plc", "http://127.0.0.1:9")
-        assert f": {did}: " in err
+        assert err.startswith(f"strato: error: cannot resolve {did} on http://127.0.0.1:9: ")
+
+
+@pytest.mark.parametrize("url", ["plc.directory", "ftp://plc.directory", "https://"])
+def test_verify_refuses_a_plc_option_that_is_not_a_url(
+    capsys: pytest.CaptureFixture[str], url: str
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["repo", "verify", "any.car", "--plc", url])
+    assert exited.value.code == 2
+    assert f"argument --plc: {url!r} is not an http(s) URL" in capsys.readouterr().err
 
 
 def test_verify_real_exports(capsys: pytest.CaptureFixture[str]) -> None:

@@ -16,8 +16,11 @@ import os
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+from strato.cli.console import CliError
 from strato.crypto import PrivateKey, private_key_to_pem, save_private_key
+from strato.errors import AtprotoError, CommitVerificationError
 from strato.identity import IdentityResolver
 from strato.repo.verify import load_did_doc, read_repo, verify_repo
 
@@ -54,8 +57,10 @@ def add_repo_commands(groups: Any) -> None:
     key.add_argument(
         "--plc",
         metavar="URL",
-        help="resolve the commit's DID (did:plc on this directory, or did:web) and check the "
-        "signature with its atproto signing key, such as https://plc.directory",
+        type=plc_url,
+        help="resolve the commit's DID (did:plc on this directory, such as "
+        "https://plc.directory, or did:web) and check the signature with its current atproto "
+        "signing key (an export signed before a key rotation is refused)",
     )
     verify.add_argument(
         "--lenient", action="store_true", help="accept a high-S signature (legacy data)"
@@ -108,8 +113,21 @@ def cmd_repo_verify(args: argparse.Namespace) -> int:
     data = Path(args.file).read_bytes()
     if args.plc:
         did = read_repo(data).did
-        did_key = _signing_key(did, args.plc)
-    report = verify_repo(data, did_key=did_key, did=did, strict=not args.lenient)
+        try:
+            did_key = _signing_key(did, args.plc)
+        except (AtprotoError, OSError, ValueError) as err:
+            # about the directory, not the file: said without the file's name in front
+            raise CliError(f"cannot resolve {did} on {args.plc}: {err}") from None
+    try:
+        report = verify_repo(data, did_key=did_key, did=did, strict=not args.lenient)
+    except CommitVerificationError as err:
+        if args.plc and err.code == "bad_signature":
+            # an export signed before a key rotation is refused too: a repository is current
+            # only under its DID's current key
+            raise CommitVerificationError(
+                err.code, f"{err.reason} (not signed by {did}'s current key {did_key})"
+            ) from None
+        raise
     signature = (
         "signature ok"
         if report.signature_checked
@@ -120,6 +138,16 @@ def cmd_repo_verify(args: argparse.Namespace) -> int:
         f"{report.commit_cid}, {report.did} rev {report.rev}, {signature}"
     )
     return 0
+
+
+def plc_url(text: str) -> str:
+    """The ``--plc`` option: an http(s) URL with a host (argparse reports anything else)."""
+    parts = urlsplit(text.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an http(s) URL (such as https://plc.directory)"
+        )
+    return text.strip().rstrip("/")
 
 
 def _signing_key(did: str, plc_url: str) -> str:
