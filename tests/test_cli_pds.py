@@ -5,18 +5,23 @@ firehose event), reset-password and token on the data directory while the PDS ru
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import os
+import pty
 import re
 import secrets
 import signal
 import stat
+import string
 import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
+from urllib.parse import unquote
 
 import httpx
 import pytest
@@ -381,20 +386,36 @@ class Up:
     log: Path
 
 
-@pytest.fixture
-def up(tmp_path: Path) -> Iterator[Up]:
+#: An operator's own relay admin token (``openssl rand -base64 24``): "+", "/" and "=" are not
+#: literal in a URL's fragment as the admin page reads it.
+OPERATOR_TOKEN = "q+Zp/3rXk9Lw+Tn1/Hb8Ue0Y=="
+
+
+@contextlib.contextmanager
+def running_up(tmp_path: Path, *, terminal: bool) -> Iterator[Up]:
+    """``strato up`` on free ports, its welcome read from stdout: a pipe, or a pseudo-terminal
+    (``terminal``, where the relay's admin token is the operator's :data:`OPERATOR_TOKEN`)."""
     data_dir = tmp_path / "net"
     plc_port, pds_port, relay_port = free_ports(3)
     log = tmp_path / "up.log"
     argv = ["up", "--data-dir", str(data_dir), "--plc-port", str(plc_port)]
     argv += ["--relay-port", str(relay_port)]
     argv += ["--pds-port", str(pds_port), "--log-format", "json"]
-    process = start(log, *argv, stdout=subprocess.PIPE)
-    try:
+    stdout: IO[str]
+    if terminal:
+        ensure_admin_token(data_dir / "relay" / "admin-token").write_text(OPERATOR_TOKEN + "\n")
+        reader, child_stdout = pty.openpty()
+        process = start(log, *argv, stdout=child_stdout)
+        os.close(child_stdout)
+        stdout = open(reader, encoding="utf-8", newline="")  # noqa: SIM115
+    else:
+        process = start(log, *argv, stdout=subprocess.PIPE)
         assert process.stdout is not None
+        stdout = process.stdout
+    try:
         lines = []
-        for line in process.stdout:
-            lines.append(line)
+        for line in stdout:
+            lines.append(line.replace("\r\n", "\n"))  # a terminal's line ends
             if "Ctrl-C stops everything" in line:
                 break
         banner = "".join(lines)
@@ -411,6 +432,14 @@ def up(tmp_path: Path) -> Iterator[Up]:
         )
     finally:
         stop(process)
+        if terminal:
+            stdout.close()
+
+
+@pytest.fixture
+def up(tmp_path: Path) -> Iterator[Up]:
+    with running_up(tmp_path, terminal=False) as up:
+        yield up
 
 
 def test_up_serves_a_local_network(up: Up) -> None:
@@ -424,9 +453,13 @@ def test_up_serves_a_local_network(up: Up) -> None:
     relay_token = up.data_dir / "relay" / "admin-token"
     assert f"relay          {up.relay_url}  (crawling localhost:{port})" in up.banner
     assert f"admin token    {relay_token} (relay)" in up.banner
-    # the admin page's URL signs in, on the terminal only
+    # stdout is no terminal (a pipe, as to a log collector): the plain URL, and no token
     token = relay_token.read_text().strip()
-    assert f"relay admin    {up.relay_url}/admin/#token={token}\n" in up.banner
+    assert f"relay admin    {up.relay_url}/admin/  (sign in with the token in {relay_token})\n" in (
+        up.banner
+    )
+    assert "#token=" not in up.banner
+    assert token not in up.banner
     assert f"strato firehose tail {up.relay_url}" in up.banner
     assert stat.S_IMODE(relay_token.stat().st_mode) == 0o600
     assert httpx.get(f"{up.plc_url}/_health").status_code == 200
@@ -612,9 +645,20 @@ def login(up: Up, identifier: str, password: str) -> int:
     return response.status_code
 
 
-def test_sigint_stops_up_cleanly(up: Up) -> None:
-    assert stop(up.process, signal.SIGINT) == 0
-    assert "stopped" in up.log.read_text()
+def test_on_a_terminal_up_prints_a_url_that_signs_in_and_sigint_stops_it(tmp_path: Path) -> None:
+    with running_up(tmp_path, terminal=True) as up:
+        [line] = [line for line in up.banner.splitlines() if "relay admin" in line]
+        url = line.split()[-1]
+        assert url.startswith(f"{up.relay_url}/admin/#token=")
+        given = url.partition("#token=")[2]
+        # Encoded: nothing in it that a URL's fragment parameters read otherwise.
+        assert set(given) <= set(string.ascii_letters + string.digits + "-._~%")
+        assert unquote(given) == OPERATOR_TOKEN
+        assert stop(up.process, signal.SIGINT) == 0
+        log = up.log.read_text()
+        assert "stopped" in log
+        assert OPERATOR_TOKEN not in log
+        assert given not in log
 
 
 def test_event_retention_from_variables_and_options(tmp_path: Path) -> None:

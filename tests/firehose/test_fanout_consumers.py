@@ -1,6 +1,7 @@
 """The shared consumer table: the per-address limit over every process, through the index by
 address, which unregistering, purging a process and the upgrade from version 1 keep right; the
-frames sent, as the serving process publishes them, listed by any process."""
+frames sent, as the serving process publishes them (one row per process, purged with it), listed
+by any process; the upgrade from version 2 moving the counts out of the rows."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 from strato.firehose.fanout.consumers import (
     BY_REMOTE,
     DIRECTORY,
+    SENT,
     TABLE,
     ConsumerRegistry,
 )
@@ -54,6 +56,11 @@ def test_published_sent_counts_are_listed_by_every_process(tmp_path: Path) -> No
         mine.unregister(second)
         mine.record_sent({first: 9, second: 3})  # a row gone stays gone
         assert [(c.serial, c.events_sent) for c in other.list()] == [(first, 9)]
+        with other.store.read() as txn:  # one row of counts per process
+            assert txn.count(SENT) == 1
+        assert mine.purge_pid(mine.pid) == 1
+        with other.store.read() as txn:
+            assert txn.count(SENT) == 0
     finally:
         mine.close()
 
@@ -73,9 +80,17 @@ def test_purging_a_process_frees_its_addresses(tmp_path: Path) -> None:
         registry.close()
 
 
-def test_a_version_1_table_is_indexed_on_open(tmp_path: Path) -> None:
+OLD_KEY = OTHER_PID.to_bytes(4, "big") + u64(1)
+
+
+def write_old_row(tmp_path: Path, version: int, tables: tuple[str, ...], **fields: object) -> None:
+    """A table of schema ``version`` with one row of another process, for 10.2.2.2."""
     store = Store.open(
-        tmp_path / DIRECTORY, name="relay-consumers", schema_version=1, tables=(TABLE,), sync=False
+        tmp_path / DIRECTORY,
+        name="relay-consumers",
+        schema_version=version,
+        tables=tables,
+        sync=False,
     )
     row = {
         "pid": OTHER_PID,
@@ -83,15 +98,45 @@ def test_a_version_1_table_is_indexed_on_open(tmp_path: Path) -> None:
         "cursor": None,
         "connectedAt": 0.0,
         "userAgent": "",
+        **fields,
     }
-    store.transact(
-        lambda txn: txn.put(TABLE, OTHER_PID.to_bytes(4, "big") + u64(1), json.dumps(row).encode())
-    )
+    store.transact(lambda txn: txn.put(TABLE, OLD_KEY, json.dumps(row).encode()))
     store.close()
+
+
+def test_a_version_1_table_is_indexed_on_open(tmp_path: Path) -> None:
+    write_old_row(tmp_path, 1, (TABLE,))
     registry = ConsumerRegistry.open(tmp_path, "relay")
     try:
         assert registry.register("10.2.2.2", None, max_per_ip=1) is None
         assert registry.purge_pid(OTHER_PID) == 1
         assert registry.register("10.2.2.2", None, max_per_ip=1) is not None
+    finally:
+        registry.close()
+
+
+def test_the_counts_of_a_process_gone_are_purged(tmp_path: Path) -> None:
+    registry = ConsumerRegistry.open(tmp_path, "relay")
+    gone = ConsumerRegistry(registry.store)
+    gone.pid = OTHER_PID
+    try:
+        gone.record_sent({1: 5})  # published after its last row went
+        assert registry.purge_dead() == 0
+        with registry.store.read() as txn:
+            assert txn.count(SENT) == 0
+    finally:
+        registry.close()
+
+
+def test_a_version_2_tables_counts_move_out_of_the_rows(tmp_path: Path) -> None:
+    write_old_row(tmp_path, 2, (TABLE, BY_REMOTE), sent=4)
+    registry = ConsumerRegistry.open(tmp_path, "relay")
+    try:
+        [consumer] = registry.list()
+        assert consumer.events_sent is None
+        with registry.store.read() as txn:
+            stored = txn.get(TABLE, OLD_KEY)
+        assert stored is not None
+        assert "sent" not in json.loads(stored)
     finally:
         registry.close()

@@ -3,21 +3,26 @@ WebSocket clients: replay from a cursor then live, cursor 0, live only, FutureCu
 InvalidRequest, OutdatedCursor, the replay-to-live handover under concurrent appends, a
 subscriber that falls behind (demoted to replay from the log and live again, exactly once and
 in order; cut with ConsumerTooSlow past its lag bound or the retention window; a cursor replay
-never cut for its lag), the per-IP limit, HTTP refusals, and the consumer table; plus the
-handshake parser's refusals."""
+never cut for its lag), the per-IP limit, HTTP refusals, and the consumer table (the frames sent
+published there by a worker, a failed round logged and the next one publishing, nothing
+published by a fan-out in the service's own process); plus the handshake parser's refusals."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
-from collections.abc import AsyncIterator, Callable
+import threading
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import ClassVar
 
 import httpx
 import pytest
 from fanout_helpers import TIMEOUT, complete_messages, receive, stream_url
 from prometheus_client import CollectorRegistry
+from strato.errors import StorageError
 from strato.firehose import (
     SUBSCRIBE_REPOS_PATH,
     TABLES,
@@ -27,7 +32,7 @@ from strato.firehose import (
     decode_frame,
     encode_message,
 )
-from strato.firehose.fanout.consumers import ConsumerRegistry
+from strato.firehose.fanout.consumers import SENT, ConsumerRegistry
 from strato.firehose.fanout.handshake import HandshakeError, parse_request
 from strato.firehose.fanout.metrics import FanoutMetrics
 from strato.firehose.fanout.server import FanoutOptions, FanoutServer
@@ -65,13 +70,17 @@ async def running(
     tmp_path: Path, log: Log, **options: object
 ) -> AsyncIterator[tuple[FanoutServer, str]]:
     registry = ConsumerRegistry.open(tmp_path / "data", "relay")
+    async with serving(log, registry, FanoutOptions(**options)) as running:  # type: ignore[arg-type]
+        yield running
+
+
+@asynccontextmanager
+async def serving(
+    log: Log, registry: ConsumerRegistry, options: FanoutOptions, *, publish_sent: bool = False
+) -> AsyncIterator[tuple[FanoutServer, str]]:
+    """A fan-out server on 127.0.0.1 with ``registry``, which it closes."""
     metrics = FanoutMetrics(CollectorRegistry())
-    server = FanoutServer(
-        log.sequencer,
-        registry,
-        metrics,
-        FanoutOptions(**options),  # type: ignore[arg-type]
-    )
+    server = FanoutServer(log.sequencer, registry, metrics, options, publish_sent=publish_sent)
     sock = socket.create_server(("127.0.0.1", 0))
     await server.start(sock)
     try:
@@ -498,6 +507,66 @@ def test_the_per_ip_limit_refuses_with_429_and_the_table_lists_consumers(tmp_pat
                 ]
                 del first, second
             await wait_for(lambda: server.registry.list() == [])
+
+    asyncio.run(main())
+
+
+class FailingOnce(ConsumerRegistry):
+    """The consumer table, whose first publication of counts fails (as on a full map); it
+    notes the threads that publish."""
+
+    failed = False
+    threads: ClassVar[set[int]] = set()
+
+    def record_sent(self, sent: Mapping[int, int]) -> None:
+        self.threads.add(threading.get_ident())
+        if not self.failed:
+            self.failed = True
+            raise StorageError("write failed: MDB_MAP_FULL")
+        super().record_sent(sent)
+
+
+def test_a_worker_publishes_the_frames_sent_after_a_failed_round(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    log = Log(tmp_path / "log")
+    log.append(3)
+
+    async def main() -> None:
+        registry = FailingOnce(ConsumerRegistry.open(tmp_path / "data", "relay").store)
+        options = FanoutOptions(sent_interval=0.01)
+        async with serving(log, registry, options, publish_sent=True) as (_, address):
+            main_process = ConsumerRegistry(registry.store)
+            async with connect(stream_url(address, 0)) as ws:
+                await receive(ws, 3)
+                await wait_for(lambda: [c.events_sent for c in main_process.list()] == [3])
+            assert registry.failed
+            # Off the event loop, whose subscribers do not wait for the table's write lock.
+            assert threading.get_ident() not in FailingOnce.threads
+
+    with caplog.at_level(logging.WARNING, "strato.firehose.fanout"):
+        asyncio.run(main())
+    [failure] = [r for r in caplog.records if "publish" in r.getMessage()]
+    assert failure.levelno == logging.WARNING
+    assert failure.exc_info is not None
+    assert isinstance(failure.exc_info[1], StorageError)
+
+
+def test_a_fanout_in_the_services_own_process_publishes_no_counts(tmp_path: Path) -> None:
+    log = Log(tmp_path / "log")
+    log.append(3)
+
+    async def main() -> None:
+        async with (
+            running(tmp_path, log, sent_interval=0.01) as (server, address),
+            connect(stream_url(address, 0)) as ws,
+        ):
+            await receive(ws, 3)
+            await wait_for(lambda: [c.events_sent for c in server.consumers()] == [3])
+            await asyncio.sleep(0.2)  # rounds a publishing server would have had
+            assert [c.events_sent for c in server.registry.list()] == [None]
+            with server.registry.store.read() as txn:
+                assert txn.count(SENT) == 0
 
     asyncio.run(main())
 

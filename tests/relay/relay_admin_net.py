@@ -18,7 +18,8 @@ from relay_net import LocalRelay, run_addressed_pds, run_relay
 from strato.firehose import Frame, StreamClient
 from strato.relay.admin import RelayAdmin
 
-TOKEN = "relay-admin-password-0123456789"
+#: With "+", "/" and "=", as ``openssl rand -base64`` writes: the page reads it percent-encoded.
+TOKEN = "relay-admin+pass/word=0123456789"
 NS = "dev.strato.relay.admin."
 POST = {"$type": "app.bsky.feed.post", "text": "hi", "createdAt": "2026-11-24T00:00:00Z"}
 

@@ -1,8 +1,9 @@
-"""The admin page in a real browser: headless Chromium loads ``/admin/#token=...`` from a
-running relay that crawls a real PDS, runs the page's script, and the DOM it dumps shows the
-hosts table with the host's real figures, the drops and the consumers, and the charts of the
-relay's recent history (events, drops, lag) with their captions and labels. Also: the page is a file
-shipped in the package, served without a token, and with a refused token it asks for one."""
+"""The admin page in a real browser: headless Chromium loads ``/admin/#token=...`` (a token with
+"+", "/" and "=", percent-encoded) from a running relay that crawls a real PDS, runs the page's
+script, and the DOM it dumps shows the hosts table with the host's real figures, the drops and
+the consumers, and the charts of the relay's recent history (events, drops, lag) with their
+captions and labels. Also: the page is a file shipped in the package, served without a token, and
+with a refused token it asks for one."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -204,7 +206,8 @@ def test_chromium_renders_hosts_drops_consumers_and_charts(net: AdminNet, tmp_pa
     net.post(grace)
     crawled(net)
     net.admin.history.sample()  # the chart's figures: at least one interval, with the drop
-    dom = dump_dom(f"{net.relay.url}/admin/#token={TOKEN}", tmp_path / "profile")
+    # Percent-encoded, as strato up prints it: the fragment's "+" would read as a space.
+    dom = dump_dom(f"{net.relay.url}/admin/#token={quote(TOKEN, safe='')}", tmp_path / "profile")
 
     hosts = rows(dom, "hosts", "data-host")
     assert list(hosts) == [net.pds_host]

@@ -17,7 +17,8 @@ reach only loopback (their network policy's ``--local-network``): everything run
 (:func:`strato.relay.service.relay_service`), the one process besides this one. Admin
 tokens are generated (mode 0600) at ``DATA_DIR/pds/admin-token`` and
 ``DATA_DIR/relay/admin-token``; the welcome, on stdout and never in the logs, gives the relay's
-admin page as a URL that signs in (``/admin/#token=...``). ``DATA_DIR`` is private: made mode
+admin page as a URL that signs in (``/admin/#token=...``) when stdout is a terminal, else the
+plain URL and the token file. ``DATA_DIR`` is private: made mode
 0700, and at each start anything under it open to other users is tightened, with one warning.
 The connection options (also ``STRATO_UP_<OPTION>``) hold each of the three servers.
 """
@@ -30,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import quote
 
 from strato.cli.pds import ADMIN_TOKEN_NAME, ensure_admin_token, require_master_key
 from strato.cli.plc import DEFAULT_PORT as PLC_PORT
@@ -79,9 +81,10 @@ def add_up_command(groups: Any) -> None:
             "account limit); the PDS announces itself to it with requestCrawl. Handles are "
             "NAME.test, resolved by the PDS itself. Data goes to DATA_DIR/plc, DATA_DIR/pds and "
             f"DATA_DIR/relay; admin tokens are generated at DATA_DIR/pds/{ADMIN_TOKEN_NAME} and "
-            f"DATA_DIR/relay/{ADMIN_TOKEN_NAME} on the first start; the welcome printed on stdout "
-            "(never logged) opens the relay's admin page signed in (/admin/#token=...). The "
-            "connection options hold "
+            f"DATA_DIR/relay/{ADMIN_TOKEN_NAME} on the first start; on a terminal the welcome "
+            "printed on stdout (never logged) opens the relay's admin page signed in "
+            "(/admin/#token=...), elsewhere (a service's stdout, which reaches its log "
+            "collector) it names the token file instead. The connection options hold "
             "each of the three servers (and the relay's worker), and may also be given as the "
             "environment variables named in their help. Ctrl-C (or SIGTERM) stops everything "
             "cleanly."
@@ -210,9 +213,6 @@ def cmd_up(args: argparse.Namespace) -> int:
 def _welcome(network: Network) -> Callable[[list[Running]], None]:
     def print_welcome(running: list[Running]) -> None:
         pds, relay = network.pds, network.relay
-        # The page signs in from the URL's fragment, which browsers never send to the server.
-        # Written to the terminal only: never logged (a log collector is no place for it).
-        relay_token = read_admin_token(relay.admin_token_file)
         firehose = relay.public_url.replace("http://", "ws://", 1)
         lines = [
             "strato is up:",
@@ -223,7 +223,7 @@ def _welcome(network: Network) -> Callable[[list[Running]], None]:
             f"  data           {Path(pds.data_dir).parent}",
             f"  admin token    {pds.admin_token_file} (PDS; user 'admin', HTTP basic auth)",
             f"  admin token    {relay.admin_token_file} (relay)",
-            f"  relay admin    {relay.public_url}/admin/#token={relay_token}",
+            f"  relay admin    {_relay_admin_url(relay)}",
             "Create an account:",
             f"  strato account create --pds {pds.public_url} --handle alice{UP_HANDLE_DOMAIN} "
             "--password 'choose one'",
@@ -234,6 +234,19 @@ def _welcome(network: Network) -> Callable[[list[Running]], None]:
         sys.stdout.flush()
 
     return print_welcome
+
+
+def _relay_admin_url(relay: RelaySettings) -> str:
+    """The relay's admin page: on a terminal, a URL that signs in (the page reads the token
+    from the fragment, which browsers never send to the server); elsewhere stdout goes where
+    the logs go (systemd's journal, docker's log driver), which is no place for the token, so
+    the plain URL and where the token is."""
+    url = f"{relay.public_url}/admin/"
+    token = read_admin_token(relay.admin_token_file)
+    if token is None or not sys.stdout.isatty():
+        return f"{url}  (sign in with the token in {relay.admin_token_file})"
+    # Encoded: the page's URLSearchParams reads a raw "+" as a space and stops at "&".
+    return f"{url}#token={quote(token, safe='')}"
 
 
 __all__ = ["add_up_command", "up_services"]

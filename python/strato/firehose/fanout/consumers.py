@@ -5,16 +5,18 @@ apart from the service's log: a consumer connecting must not wait behind the wri
 commit for the one write lock, and the table is rebuilt from live connections anyway (written
 without fsync; a crash loses only rows of processes that are gone). Each row, keyed by
 ``u32(pid) + u64(serial)``, holds the process id, remote address, cursor asked for (None: live
-only), the connect time and the frames sent so far (published by the serving process every
-second or so with :meth:`ConsumerRegistry.record_sent`, so that any process can list it), as
-JSON. An index (``remote + NUL + the row's key``, empty values)
-finds the rows of one address.
+only) and the connect time, as JSON. An index (``remote + NUL + the row's key``, empty values)
+finds the rows of one address. The frames sent so far are kept apart, one row per process
+(``u32(pid)`` -> msgpack ``{serial: count}``): a fan-out worker publishes its consumers' counts
+every second or so with :meth:`ConsumerRegistry.record_sent`, one small put however many
+consumers it serves, and :meth:`ConsumerRegistry.list` merges them into the rows, so that any
+process can list them.
 
 :meth:`ConsumerRegistry.register` also enforces the per-IP connection limit across all
 processes: it counts the address's index entries (at most the limit of them are read, so a
 connect costs the same with ten thousand subscribers as with ten) in the same write
-transaction that adds the row. Rows of processes that no longer run are dropped by
-:meth:`ConsumerRegistry.purge_dead`.
+transaction that adds the row. Rows of processes that no longer run (and their counts) are
+dropped by :meth:`ConsumerRegistry.purge_dead`.
 """
 
 from __future__ import annotations
@@ -27,12 +29,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+import msgspec
+
 from strato.storage import Store, WriteTxn, u64
 
 TABLE: Final = "fanout_consumers"
 #: The rows of each address: ``remote + NUL + row key`` -> empty.
 BY_REMOTE: Final = "fanout_consumers_by_remote"
-SCHEMA_VERSION: Final = 2
+#: The frames sent to each process's consumers: ``u32(pid)`` -> msgpack ``{serial: count}``.
+SENT: Final = "fanout_consumers_sent"
+SCHEMA_VERSION: Final = 3
 #: The directory under the service's data directory.
 DIRECTORY: Final = "consumers"
 
@@ -62,8 +68,16 @@ class Consumer:
         }
 
 
+_encode_sent = msgspec.msgpack.Encoder().encode
+_decode_sent = msgspec.msgpack.Decoder(dict[int, int]).decode
+
+
+def _pid_key(pid: int) -> bytes:
+    return pid.to_bytes(4, "big")
+
+
 def _key(pid: int, serial: int) -> bytes:
-    return pid.to_bytes(4, "big") + u64(serial)
+    return _pid_key(pid) + u64(serial)
 
 
 def _by_remote(remote: str) -> bytes:
@@ -76,6 +90,15 @@ def _index(txn: WriteTxn) -> None:
     rows = list(txn.items(TABLE))
     for key, value in rows:
         txn.put(BY_REMOTE, _by_remote(json.loads(value)["remote"]) + key, b"")
+
+
+def _drop_sent(txn: WriteTxn) -> None:
+    """Version 2 -> 3: the counts leave the rows for a table of their own."""
+    rows = list(txn.items(TABLE))
+    for key, value in rows:
+        row = json.loads(value)
+        if row.pop("sent", None) is not None:
+            txn.put(TABLE, key, json.dumps(row).encode())
 
 
 class ConsumerRegistry:
@@ -96,9 +119,9 @@ class ConsumerRegistry:
             path,
             name=f"{service}-consumers",
             schema_version=SCHEMA_VERSION,
-            tables=(TABLE, BY_REMOTE),
+            tables=(TABLE, BY_REMOTE, SENT),
             sync=False,
-            upgrades={1: _index},
+            upgrades={1: _index, 2: _drop_sent},
         )
         return cls(store)
 
@@ -149,58 +172,57 @@ class ConsumerRegistry:
         self.store.transact(remove)
 
     def record_sent(self, sent: Mapping[int, int]) -> None:
-        """Publish the frames sent to this process's consumers (serial -> count) in their rows;
-        rows gone meanwhile (unregistered) stay gone."""
-        changes = {
-            _key(self.pid, serial): count
-            for serial, count in sent.items()
-            if serial in self._remotes
-        }
+        """Publish the frames sent to this process's consumers (serial -> count), replacing
+        what it published before; counts of serials no longer registered are not listed.
+        Touches nothing else of the registry: safe from a thread of its own."""
+        key = _pid_key(self.pid)
+        value = _encode_sent(dict(sent))
 
-        def update(txn: WriteTxn) -> None:
-            for key, count in changes.items():
-                value = txn.get(TABLE, key)
-                if value is not None:
-                    row = json.loads(value)
-                    row["sent"] = count
-                    txn.put(TABLE, key, json.dumps(row).encode())
+        def put(txn: WriteTxn) -> None:
+            txn.put(SENT, key, value)
 
-        if changes:
-            self.store.transact(update)
+        self.store.transact(put)
 
     def list(self) -> list[Consumer]:
         """Every registered consumer, by process and then connection order."""
         with self.store.read() as txn:
             rows = [(key, json.loads(value)) for key, value in txn.items(TABLE)]
-        return [
-            Consumer(
-                pid=row["pid"],
-                serial=int.from_bytes(key[4:], "big"),
-                remote=row["remote"],
-                cursor=row["cursor"],
-                connected_at=row["connectedAt"],
-                user_agent=row["userAgent"],
-                events_sent=row.get("sent"),
+            sent = {key: _decode_sent(value) for key, value in txn.items(SENT)}
+        consumers: list[Consumer] = []
+        for key, row in rows:
+            serial = int.from_bytes(key[4:], "big")
+            consumers.append(
+                Consumer(
+                    pid=row["pid"],
+                    serial=serial,
+                    remote=row["remote"],
+                    cursor=row["cursor"],
+                    connected_at=row["connectedAt"],
+                    user_agent=row["userAgent"],
+                    events_sent=sent.get(key[:4], {}).get(serial),
+                )
             )
-            for key, row in rows
-        ]
+        return consumers
 
     def purge_pid(self, pid: int) -> int:
-        """Drop every row of process ``pid``; how many there were."""
-        start = pid.to_bytes(4, "big")
-        stop = (pid + 1).to_bytes(4, "big")
+        """Drop every row of process ``pid``, and its counts; how many rows there were."""
+        start = _pid_key(pid)
+        stop = _pid_key(pid + 1)
 
         def purge(txn: WriteTxn) -> int:
             rows = list(txn.items(TABLE, start, stop))
             for key, value in rows:
                 txn.delete(BY_REMOTE, _by_remote(json.loads(value)["remote"]) + key)
+            txn.delete(SENT, start)
             return txn.delete_range(TABLE, start, stop)
 
         return self.store.transact(purge)
 
     def purge_dead(self) -> int:
         """Drop the rows of processes that no longer run (and of this pid's earlier life)."""
-        pids = {consumer.pid for consumer in self.list()}
+        with self.store.read() as txn:
+            keys = [key for key, _ in txn.items(TABLE)] + [key for key, _ in txn.items(SENT)]
+        pids = {int.from_bytes(key[:4], "big") for key in keys}
         doomed = {pid for pid in pids if pid == self.pid or not _alive(pid)}
         return sum(self.purge_pid(pid) for pid in doomed)
 

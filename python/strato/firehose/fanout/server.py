@@ -150,8 +150,8 @@ class FanoutOptions:
     stall_timeout: float = STALL_TIMEOUT
     cut_grace: float = 10.0
     poll_interval: float = 1.0
-    #: How often the frames sent to each consumer are published in the consumer table, where
-    #: the other processes (a worker's main process) read them.
+    #: How often a worker publishes the frames sent to each consumer in the consumer table,
+    #: where the other processes (its main process) read them.
     sent_interval: float = 1.0
     handshake_timeout: float = DEFAULT_HEADER_TIMEOUT
     server_header: str | None = None
@@ -176,8 +176,10 @@ class FanoutServer:
     """Serves ``subscribeRepos`` from ``sequencer``: connections taken over from the process's
     HTTP server (:meth:`adopt`), or accepted on a listening socket given to :meth:`start`, whose
     limits ``connections`` counts (``handoff``: where requests for other paths go, a worker's
-    main process; None: answered 404). :meth:`start` and :meth:`stop` it in the process's event
-    loop."""
+    main process; None: answered 404). ``publish_sent``: publish the frames sent to its
+    consumers in the consumer table every ``sent_interval`` (a worker, whose consumers another
+    process lists; a fan-out in the service's own process lists its live counts). :meth:`start`
+    and :meth:`stop` it in the process's event loop."""
 
     def __init__(
         self,
@@ -188,8 +190,10 @@ class FanoutServer:
         *,
         handoff: HandoffSender | None = None,
         connections: ConnectionMetrics | None = None,
+        publish_sent: bool = False,
     ) -> None:
         self.sequencer = sequencer
+        self._publishes_sent = publish_sent
         self.handoff = handoff
         self.registry = registry
         self.metrics = metrics
@@ -222,8 +226,11 @@ class FanoutServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pump_task: asyncio.Task[None] | None = None
         self._sent = (0, 0)
-        #: The count last published per serial (an idle consumer's row is not rewritten).
+        #: The counts last published (unchanged ones are not written again).
         self._published_sent: dict[int, int] = {}
+        #: The write of the counts under way in a thread, which :meth:`stop` lets finish
+        #: before it drops this process's rows.
+        self._sent_write: asyncio.Future[None] | None = None
         #: Set when the wake pipe's writer (the ingest process) has gone.
         self.orphaned = asyncio.Event()
 
@@ -246,7 +253,8 @@ class FanoutServer:
             self._wake_fd = wake_fd
             loop.add_reader(wake_fd, self._on_wake_pipe)
         self._pump_task = asyncio.create_task(self._pump(), name="fanout-pump")
-        self._spawn(self._publish_sent_counts())
+        if self._publishes_sent:
+            self._spawn(self._publish_sent_counts())
 
     async def stop(self) -> None:
         """Stop accepting, close every connection (1001 after what is queued, within the
@@ -266,6 +274,8 @@ class FanoutServer:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self._sent_write is not None:  # its failure was logged, or is moot: the rows go
+            await asyncio.gather(self._sent_write, return_exceptions=True)
         await loop.run_in_executor(None, self.writer.shutdown)
         loop.remove_reader(self.writer.notify_fd)
         self._on_writer_events()
@@ -286,23 +296,30 @@ class FanoutServer:
             for row in self.registry.list()
         ]
 
-    def publish_sent(self) -> None:
-        """Record the frames sent to each consumer in the consumer table, where changed."""
+    async def publish_sent(self) -> None:
+        """Record the frames sent to each consumer in the consumer table, unless unchanged
+        since the last time. The write runs in a thread: it waits for the table's write lock,
+        which every fan-out process shares, and the event loop serves the subscribers
+        meanwhile."""
         counts = ((conn.serial, self.writer.sent(conn_id)) for conn_id, conn in self._conns.items())
         # None: the writer has let the connection go (its closing is on the way).
         sent = {serial: count for serial, count in counts if count is not None}
-        changed = {
-            serial: count
-            for serial, count in sent.items()
-            if self._published_sent.get(serial) != count
-        }
-        self.registry.record_sent(changed)
+        if sent == self._published_sent:
+            return
+        write = self._sent_write = asyncio.ensure_future(
+            asyncio.to_thread(self.registry.record_sent, sent)
+        )
+        # Shielded: a stop cancelling the loop waits for the write instead (see stop).
+        await asyncio.shield(write)
         self._published_sent = sent
 
     async def _publish_sent_counts(self) -> None:
         while True:
             await asyncio.sleep(self.options.sent_interval)
-            self.publish_sent()
+            try:
+                await self.publish_sent()
+            except Exception:  # a full map, say: the next round tries again
+                log.warning("cannot publish the frames sent to consumers", exc_info=True)
 
     @property
     def connection_count(self) -> int:

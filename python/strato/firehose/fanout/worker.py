@@ -56,6 +56,7 @@ async def serve(spec: dict[str, Any]) -> None:
         FanoutOptions(**spec["options"]),
         handoff=handoff,
         connections=WorkerConnectionMetrics(metrics),
+        publish_sent=True,  # the main process lists this worker's consumers
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
