@@ -38,7 +38,7 @@ TABLE: Final = "fanout_consumers"
 BY_REMOTE: Final = "fanout_consumers_by_remote"
 #: The frames sent to each process's consumers: ``u32(pid)`` -> msgpack ``{serial: count}``.
 SENT: Final = "fanout_consumers_sent"
-SCHEMA_VERSION: Final = 3
+SCHEMA_VERSION: Final = 2
 #: The directory under the service's data directory.
 DIRECTORY: Final = "consumers"
 
@@ -92,15 +92,6 @@ def _index(txn: WriteTxn) -> None:
         txn.put(BY_REMOTE, _by_remote(json.loads(value)["remote"]) + key, b"")
 
 
-def _drop_sent(txn: WriteTxn) -> None:
-    """Version 2 -> 3: the counts leave the rows for a table of their own."""
-    rows = list(txn.items(TABLE))
-    for key, value in rows:
-        row = json.loads(value)
-        if row.pop("sent", None) is not None:
-            txn.put(TABLE, key, json.dumps(row).encode())
-
-
 class ConsumerRegistry:
     """The consumer table; one per process, each opening the same environment."""
 
@@ -121,7 +112,7 @@ class ConsumerRegistry:
             schema_version=SCHEMA_VERSION,
             tables=(TABLE, BY_REMOTE, SENT),
             sync=False,
-            upgrades={1: _index, 2: _drop_sent},
+            upgrades={1: _index},
         )
         return cls(store)
 
