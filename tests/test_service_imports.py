@@ -3,9 +3,18 @@
 - the services are ``plc``, ``pds`` and ``relay`` (and, when they come, ``appview`` and
   ``jetstream``); everything else under ``strato/`` is shared and imports no service;
 - no service imports another;
-- route modules (``strato.<service>.routes``) import no storage (``strato.storage``, ``lmdb``):
-  they translate HTTP to domain calls, and the domain opens the transactions;
-- only ``strato.storage`` imports ``lmdb``.
+- route modules (``strato.<service>.routes``) import no storage: not ``strato.storage`` or
+  ``lmdb``, no module named ``store`` (``strato.repo.store``, ``strato.pds.accounts.store``,
+  ``strato.plc.store``, ...) and no store class (a name ending in ``Store``, however a package
+  re-exports it); the other names a package re-exports from its store module (a row such as
+  ``strato.repo.RecordData``) are the package's vocabulary and allowed;
+- route modules open no transactions either, which needs no import: they call no ``read()``,
+  ``write()`` or ``transact()`` of anything named ``store`` (``ctx.store.read()``) and no
+  ``submit()`` of anything named ``writer`` (``ctx.writer.submit(...)``): they translate HTTP to
+  domain calls, and the domain opens the transactions and hands work to the writer;
+- only ``strato.storage`` imports ``lmdb``;
+- only ``strato.cli`` (and ``strato.__main__``) imports ``strato.cli``: it imports every
+  service, so any other module importing it would import a service in disguise.
 
 The commands (``strato.cli``) assemble services and may import every one; they and ``benches/``
 are exempt. Every import counts: inside functions, under ``TYPE_CHECKING``, relative ones."""
@@ -67,7 +76,15 @@ def is_route_module(module: str) -> bool:
 
 
 def is_storage(target: str) -> bool:
-    return within(target, "strato.storage") or within(target, "lmdb")
+    """Whether importing ``target`` imports storage: ``strato.storage``, ``lmdb``, a module
+    named ``store`` or a store class."""
+    parts = target.split(".")
+    return (
+        within(target, "strato.storage")
+        or within(target, "lmdb")
+        or "store" in parts
+        or parts[-1].endswith("Store")
+    )
 
 
 def broken_rules(source: str, module: str, *, package: bool = False) -> Iterator[str]:
@@ -84,6 +101,31 @@ def broken_rules(source: str, module: str, *, package: bool = False) -> Iterator
             yield f"{line}: a route module imports storage: {target}"
         if within(target, "lmdb") and not within(module, "strato.storage"):
             yield f"{line}: only strato.storage imports lmdb: {target}"
+        if within(target, "strato.cli") and not (
+            within(module, "strato.cli") or module == "strato.__main__"
+        ):
+            yield f"{line}: only strato.cli imports strato.cli: {target}"
+    if is_route_module(module):
+        for line, call in transactions(source):
+            yield f"{line}: a route module opens a transaction: {call}"
+
+
+#: The calls that open a transaction, by the name of what they are called on.
+TRANSACTION_CALLS = {"store": ("read", "write", "transact"), "writer": ("submit",)}
+
+
+def transactions(source: str) -> Iterator[tuple[int, str]]:
+    """Each call in ``source`` that opens a transaction, by line: ``read()``, ``write()`` or
+    ``transact()`` of anything named ``store``, ``submit()`` of anything named ``writer``."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            continue
+        owner = node.func.value
+        name = owner.attr if isinstance(owner, ast.Attribute) else getattr(owner, "id", None)
+        if name in TRANSACTION_CALLS and node.func.attr in TRANSACTION_CALLS[name]:
+            found.append((node.lineno, f"{ast.unparse(node.func)}()"))
+    yield from sorted(found)
 
 
 def checked_modules() -> list[Path]:
@@ -129,6 +171,14 @@ def test_the_import_rules_hold() -> None:
         ("import lmdb", "strato.relay.routes", True, "a route module imports storage"),
         ("import lmdb", "strato.relay.pipeline", False, "only strato.storage imports lmdb"),
         ("from lmdb import Error", "strato.firehose.x", False, "only strato.storage imports"),
+        ("from strato.repo.store import MAX_WRITES", "strato.pds.routes.repo", False, "route"),
+        ("from strato.pds.accounts import store", "strato.pds.routes", True, "imports storage"),
+        ("from ..store import MAX_EXPORT_COUNT", "strato.plc.routes.x", False, "imports storage"),
+        ("from strato.repo import RepoStore", "strato.pds.routes.x", False, "imports storage"),
+        ("from strato.relay.accounts import AccountStore", "strato.relay.routes", True, "stor"),
+        ("from strato.cli.pds import pds_settings", "strato.pds.app", False, "only strato.cli"),
+        ("import strato.cli.main", "strato.service.serve", False, "only strato.cli imports"),
+        ("from . import cli", "strato", True, "only strato.cli imports strato.cli"),
     ],
 )
 def test_a_broken_rule_is_seen(source: str, module: str, package: bool, rule: str) -> None:
@@ -144,9 +194,46 @@ def test_a_broken_rule_is_seen(source: str, module: str, package: bool, rule: st
         ("from strato.pds.context import PdsContext", "strato.pds.routes.repo"),
         ("from strato.firehose import messages", "strato.relay.pipeline"),
         ("from strato.identity.plc import DidLog", "strato.plc.routes"),
+        ("from strato.repo import RecordData", "strato.pds.routes.repo_read"),
+        ("from strato.repo.writes import MAX_WRITES", "strato.pds.routes.repo"),
+        ("from strato.pds.accounts import Account", "strato.pds.routes.common"),
+        ("from strato.repo.store import RepoStore", "strato.pds.context"),
+        ("from strato.cli.pds import pds_settings", "strato.cli.up"),
+        ("from strato.cli.main import main", "strato.__main__"),
     ],
 )
 def test_an_allowed_import_passes(source: str, module: str) -> None:
+    assert list(broken_rules(source, module)) == []
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "def f(ctx):\n    with ctx.store.read() as txn:\n        return txn",
+        "def f(ctx):\n    with ctx.store.write() as txn:\n        pass",
+        "async def f(ctx):\n    return ctx.store.transact(work)",
+        "def f(store):\n    with store.read() as txn:\n        pass",
+        "async def f(ctx):\n    await ctx.writer.submit(work)",
+        "def f(self):\n    with self.ctx.store.read() as txn:\n        pass",
+    ],
+)
+def test_a_route_module_opening_a_transaction_is_seen(source: str) -> None:
+    found = list(broken_rules(source, "strato.pds.routes.x"))
+    assert any("a route module opens a transaction" in text for text in found), found
+    assert list(broken_rules(source, "strato.pds.x")) == []
+
+
+@pytest.mark.parametrize(
+    ("source", "module"),
+    [
+        ("def f(ctx):\n    with ctx.store.read() as txn:\n        pass", "strato.pds.repo_reads"),
+        ("async def f(ctx):\n    await ctx.writer.submit(work)", "strato.pds.repo_writes"),
+        ("async def f(request):\n    await request.input.read()", "strato.pds.routes.x"),
+        ("def f(ctx):\n    return ctx.hosts.get_by_id(None, 1)", "strato.relay.routes.sync"),
+        ("def f(ctx):\n    return repo_reads.collections(ctx, did)", "strato.pds.routes.x"),
+    ],
+)
+def test_calls_that_open_no_transaction_in_a_route_pass(source: str, module: str) -> None:
     assert list(broken_rules(source, module)) == []
 
 

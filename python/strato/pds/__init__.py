@@ -13,7 +13,8 @@ The domain, which the routes call and which opens the transactions:
   :mod:`.handles`, :mod:`.preferences`, :mod:`.invites`, :mod:`.plc_operations`, :mod:`.admin`:
   what the ``com.atproto.*`` and ``app.bsky.actor`` methods do;
 - :mod:`.writer` (the group-commit writer) and :mod:`.repo_writes` (record writes as commits),
-  :mod:`.imports` (repository imports), :mod:`.deletion`;
+  :mod:`.repo_reads` and :mod:`.sync_reads` (repository reads), :mod:`.imports` (repository
+  imports), :mod:`.deletion`;
 - :mod:`.proxy` (the service proxy), :mod:`.crawlers` (relays told of new commits),
   :mod:`.mailer`, :mod:`.streaming` (response bodies from blocking code such as exports).
 """

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from functools import partial
-from typing import Any
+from typing import Any, Final
 
 from prometheus_client import Counter, Gauge
 
@@ -24,6 +24,9 @@ from strato.plc.context import Clock, PlcContext, system_clock
 from strato.plc.limits import check_admission
 from strato.plc.settings import PlcSettings
 from strato.service.metrics import ServerMetrics
+
+#: The most operations one ``/export`` page returns (as the reference directory).
+MAX_EXPORT_COUNT: Final = 1000
 
 
 class DidNotRegisteredError(DidNotFoundError):

@@ -31,8 +31,6 @@ from strato.storage import ReadTxn, Store, WriteTxn, prefix, u64
 
 SCHEMA_VERSION: Final = 1
 TABLES: Final = ("ops", "seq", "time")
-#: The most operations one ``/export`` page returns (as the reference directory).
-MAX_EXPORT_COUNT: Final = 1000
 _MILLISECOND: Final = 1000
 
 
@@ -219,4 +217,4 @@ def _export_legacy(did: str, stored: StoredEntry) -> dict[str, Any]:
     }
 
 
-__all__ = ["MAX_EXPORT_COUNT", "PlcStore", "StoredEntry"]
+__all__ = ["PlcStore", "StoredEntry"]

@@ -6,7 +6,8 @@
   per-host event rates and account limits;
 - :mod:`.crawler` (:mod:`.host_metrics`, :mod:`.server_header`): one subscription per host,
   and the loop guard;
-- :mod:`.accounts`: per-account state (head commit, rev, data root, statuses);
+- :mod:`.accounts`: per-account state (head commit, rev, data root, statuses), which
+  :mod:`.sync_reads` reads for ``com.atproto.sync.*``;
 - :mod:`.pipeline`: batches of upstream frames verified and committed to the log, each
   re-sequenced once (:mod:`strato.firehose.upstream`);
 - :mod:`.takedowns`, :mod:`.repair`: account takedowns, and the repair of accounts that look

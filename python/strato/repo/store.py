@@ -81,6 +81,7 @@ from strato.repo.blocks import Overlay, TxnBlocks, block_key, repo_prefix, space
 from strato.repo.commit import next_rev, sign_commit
 from strato.repo.staging import StagingPiece
 from strato.repo.writes import (
+    MAX_WRITES,
     UNCHECKED,
     CommitData,
     Create,
@@ -92,11 +93,9 @@ from strato.repo.writes import (
     blob_refs,
 )
 from strato.storage import ReadTxn, WriteTxn, from_u64, prefix_end, split_key, text_key, u64
-from strato.sync import MAX_COMMIT_BLOCKS, MAX_OPS, MAX_RECORD_SIZE
+from strato.sync import MAX_COMMIT_BLOCKS, MAX_RECORD_SIZE
 from strato.syntax import DID, NSID, TID, RecordKey
 
-#: The most writes in one batch (``applyWrites``), as the reference PDS allows.
-MAX_WRITES = MAX_OPS
 #: Bytes per chunk of a streamed CAR export.
 EXPORT_CHUNK = 1 << 16
 
@@ -779,7 +778,6 @@ REPO_TABLES = RepoStore().tables
 
 __all__ = [
     "EXPORT_CHUNK",
-    "MAX_WRITES",
     "REPO_TABLES",
     "RETIRED",
     "STAGING",

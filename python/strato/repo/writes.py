@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from strato._core import CID
 from strato.repo.mst import RecordOp
+from strato.sync import MAX_OPS
 
 
 class Unchecked(enum.Enum):
@@ -24,6 +25,8 @@ class Unchecked(enum.Enum):
     UNCHECKED = "unchecked"
 
 
+#: The most writes in one batch (``applyWrites``), as the reference PDS allows.
+MAX_WRITES = MAX_OPS
 #: No compare-and-swap on this write.
 UNCHECKED = Unchecked.UNCHECKED
 SwapRecord = CID | None | Literal[Unchecked.UNCHECKED]
@@ -138,6 +141,7 @@ def _legacy_cid(text: str) -> CID | None:
 
 
 __all__ = [
+    "MAX_WRITES",
     "UNCHECKED",
     "CommitData",
     "Create",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from strato import CID
 from strato.errors import (
     AccountError,
     AccountNotFoundError,
@@ -18,6 +19,7 @@ from strato.errors import (
     BlobNotFoundError,
     BlobSizeMismatchError,
     BlobTooLargeError,
+    BlockNotFoundError,
     EmailNotAvailableError,
     ExpiredTokenError,
     HandleNotAvailableError,
@@ -65,6 +67,12 @@ def reason(err: Exception) -> str:
     return str(text) if text else str(err)
 
 
+def _missing_blocks(err: BlockNotFoundError) -> str:
+    """getBlocks' message: the CIDs it could not find."""
+    missing = ",".join(c.encode() if isinstance(c, CID) else str(c) for c in err.missing)
+    return f"Could not find cids: {missing}"
+
+
 def _refused(kind: type[Exception], error: str | None = None) -> ErrorMap[Any]:
     """A 400 with the error's reason as the message."""
     return ErrorMap(kind, 400, error, reason)
@@ -75,6 +83,7 @@ ERRORS: Final[tuple[ErrorMap[Any], ...]] = (
     ErrorMap(
         RecordNotFoundError, 400, "RecordNotFound", lambda err: f"Could not locate record: {err}"
     ),
+    ErrorMap(BlockNotFoundError, 400, None, _missing_blocks),
     ErrorMap(AccountNotFoundError, 400, "AccountNotFound", lambda err: str(err.reason)),
     ErrorMap(AuthenticationError, 401, None, lambda err: "Invalid identifier or password"),
     ErrorMap(LexiconValidationError, 400, None, lambda err: f"Invalid record: {err}"),

@@ -26,8 +26,7 @@ from strato.pds.records import record_value, validate
 from strato.pds.repo_writes import apply, own_repo
 from strato.pds.routes.common import requester
 from strato.repo import CommitData, Create, Delete, Update, Write
-from strato.repo.store import MAX_WRITES
-from strato.repo.writes import UNCHECKED, SwapRecord
+from strato.repo.writes import MAX_WRITES, UNCHECKED, SwapRecord
 from strato.syntax import TID
 from strato.xrpc import RateLimit, RouteLimit, XrpcRequest, XrpcRouter, by_account
 from strato.xrpc.errors import invalid_request

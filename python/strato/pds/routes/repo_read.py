@@ -1,5 +1,5 @@
 """``com.atproto.repo.*`` record reads on the PDS: getRecord, listRecords and describeRepo,
-public (no auth), as the reference serves them."""
+public (no auth), as the reference serves them, from :mod:`strato.pds.repo_reads`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import msgspec
 
 from strato import dagcbor
 from strato.errors import IdentityError
-from strato.pds.accounts import AccountStatus
+from strato.pds import repo_reads
 from strato.pds.context import PdsContext
 from strato.pds.routes.common import hosted_account, require_active
 from strato.repo import RecordData
@@ -32,11 +32,9 @@ def register(router: XrpcRouter, ctx: PdsContext) -> None:
         params = request.params
         account = hosted_account(ctx, params.repo)
         uri = f"at://{account.did}/{params.collection}/{params.rkey}"
-        if _taken_down(ctx, account.did):
-            raise invalid_request(f"Could not locate record: {uri}", "RecordNotFound")
-        with ctx.store.read() as txn:
-            record = ctx.repos.get_record(txn, account.did, params.collection, params.rkey)
-        if record is None or (isinstance(params.cid, str) and record.cid.encode() != params.cid):
+        cid = params.cid if isinstance(params.cid, str) else None
+        record = repo_reads.get_record(ctx, account.did, params.collection, params.rkey, cid=cid)
+        if record is None:
             raise invalid_request(f"Could not locate record: {uri}", "RecordNotFound")
         return types.GetRecordOutput(uri=uri, cid=record.cid.encode(), value=_json(record))
 
@@ -46,14 +44,13 @@ def register(router: XrpcRouter, ctx: PdsContext) -> None:
     ) -> types.ListRecordsOutput:
         params = request.params
         account = hosted_account(ctx, params.repo)
-        if _taken_down(ctx, account.did):
-            raise invalid_request(f"Could not find repo: {params.repo}")
         cursor = params.cursor if isinstance(params.cursor, str) else None
-        with ctx.store.read() as txn:
-            page = ctx.repos.list_records(
-                txn, account.did, params.collection, limit=params.limit, cursor=cursor,
-                reverse=params.reverse is True,
-            )  # fmt: skip
+        page = repo_reads.list_records(
+            ctx, account.did, params.collection, limit=params.limit, cursor=cursor,
+            reverse=params.reverse is True,
+        )  # fmt: skip
+        if page is None:
+            raise invalid_request(f"Could not find repo: {params.repo}")
         records = [
             types.ListedRecord(
                 uri=f"at://{account.did}/{record.collection}/{record.rkey}",
@@ -77,8 +74,7 @@ def register(router: XrpcRouter, ctx: PdsContext) -> None:
             raw_doc = msgspec.json.decode(await ctx.identity.resolve_did_json(account.did))
         except IdentityError as err:
             raise invalid_request(f"Could not resolve DID: {err}") from None
-        with ctx.store.read() as txn:
-            collections = ctx.repos.collections(txn, account.did)
+        collections = repo_reads.collections(ctx, account.did)
         return types.DescribeRepoOutput(
             handle=account.handle or INVALID_HANDLE,
             did=account.did,
@@ -86,11 +82,6 @@ def register(router: XrpcRouter, ctx: PdsContext) -> None:
             collections=collections,
             handle_is_correct=doc.declared_handle() == account.handle,
         )
-
-
-def _taken_down(ctx: PdsContext, did: str) -> bool:
-    """The reference's record reads treat a taken-down account as not hosted here."""
-    return ctx.accounts.status(did) is AccountStatus.TAKENDOWN
 
 
 def _json(record: RecordData) -> dict[str, Any]:

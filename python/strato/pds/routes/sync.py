@@ -5,19 +5,21 @@ getLatestCommit, getRepoStatus and listRepos. Blobs are in :mod:`.sync_blobs`; t
 
 As the reference does, these are public but refuse a taken-down or deactivated repository
 (400 ``RepoTakendown`` / ``RepoDeactivated``) unless the account itself (an access token) or
-the admin asks; an unknown DID is 400 ``RepoNotFound``.
+the admin asks; an unknown DID is 400 ``RepoNotFound``. The reads themselves, each in its own
+transaction, are :mod:`strato.pds.sync_reads`'s.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from functools import partial
 from typing import Any, Final
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from strato import CID, car
-from strato.errors import AccountNotFoundError, BlockNotFoundError
+from strato import CID
+from strato.errors import AccountNotFoundError
+from strato.pds import sync_reads
 from strato.pds.accounts import Account, AccountStatus
 from strato.pds.context import PdsContext
 from strato.pds.routes.common import require_active
@@ -50,42 +52,29 @@ def register(router: XrpcRouter, ctx: PdsContext) -> None:
     async def get_repo(request: XrpcRequest[types.GetRepoParams, None]) -> Response:
         did = available(ctx, request, request.params.did).did
         since = request.params.since if isinstance(request.params.since, str) else None
-        with ctx.store.read() as txn:
-            ctx.repos.latest(txn, did)
-
-        def produce() -> Iterator[bytes]:
-            with ctx.store.read() as txn:
-                yield from ctx.repos.export(txn, did, since=since)
-
-        return StreamingResponse(thread_stream(produce), media_type=CAR)
+        sync_reads.latest(ctx, did)
+        export = partial(sync_reads.export, ctx, did, since=since)
+        return StreamingResponse(thread_stream(export), media_type=CAR)
 
     @router.method("com.atproto.sync.getRecord", auth=auth)
     async def get_record(request: XrpcRequest[types.GetRecordParams, None]) -> Response:
         params = request.params
         did = available(ctx, request, params.did).did
-        with ctx.store.read() as txn:
-            data = ctx.repos.record_proof(txn, did, params.collection, params.rkey)
+        data = sync_reads.record_proof(ctx, did, params.collection, params.rkey)
         return Response(data, media_type=CAR)
 
     @router.method("com.atproto.sync.getBlocks", auth=auth)
     async def get_blocks(request: XrpcRequest[types.GetBlocksParams, None]) -> Response:
         did = available(ctx, request, request.params.did).did
         cids = [CID.decode(cid) for cid in request.params.cids]
-        try:
-            with ctx.store.read() as txn:
-                blocks = ctx.repos.get_blocks(txn, did, cids)
-        except BlockNotFoundError as err:
-            missing = ",".join(c.encode() if isinstance(c, CID) else str(c) for c in err.missing)
-            raise invalid_request(f"Could not find cids: {missing}") from None
-        return Response(car.write_car([], blocks), media_type=CAR)
+        return Response(sync_reads.blocks(ctx, did, cids), media_type=CAR)
 
     @router.method("com.atproto.sync.getLatestCommit", auth=auth)
     async def get_latest_commit(
         request: XrpcRequest[types.RepoParams, None],
     ) -> types.GetLatestCommitOutput:
         did = available(ctx, request, request.params.did).did
-        with ctx.store.read() as txn:
-            head = ctx.repos.latest(txn, did)
+        head = sync_reads.latest(ctx, did)
         return types.GetLatestCommitOutput(cid=head.commit.encode(), rev=head.rev)
 
     @router.method("com.atproto.sync.getRepoStatus")
@@ -94,14 +83,11 @@ def register(router: XrpcRouter, ctx: PdsContext) -> None:
     ) -> types.GetRepoStatusOutput:
         account = available(ctx, request, request.params.did, always=True)
         status = account.status
-        rev: Any = UNSET
-        if status is AccountStatus.ACTIVE:
-            with ctx.store.read() as txn:
-                rev = ctx.repos.latest(txn, account.did).rev
+        active = status is AccountStatus.ACTIVE
+        rev: Any = sync_reads.latest(ctx, account.did).rev if active else UNSET
         return types.GetRepoStatusOutput(
-            did=account.did, active=status is AccountStatus.ACTIVE,
-            status=UNSET if status is AccountStatus.ACTIVE else str(status), rev=rev,
-        )  # fmt: skip
+            did=account.did, active=active, status=UNSET if active else str(status), rev=rev
+        )
 
     @router.method("com.atproto.sync.listRepos")
     async def list_repos(
@@ -109,27 +95,20 @@ def register(router: XrpcRouter, ctx: PdsContext) -> None:
     ) -> types.ListReposOutput:
         params = request.params
         cursor = params.cursor if isinstance(params.cursor, str) else None
-        with ctx.store.read() as txn:
-            heads = ctx.repos.list_repos(txn, cursor=cursor, limit=params.limit)
-        repos = []
-        for did, head in heads:
-            try:
-                status = ctx.accounts.get(did).status
-            except AccountNotFoundError:
-                continue  # a repository whose account is gone is not listed
-            active = status is AccountStatus.ACTIVE
-            repos.append(
-                types.ListedRepo(
-                    did=did,
-                    head=head.commit.encode(),
-                    rev=head.rev,
-                    active=active,
-                    status=UNSET if active else str(status),
-                )
+        page = sync_reads.list_repos(ctx, cursor=cursor, limit=params.limit)
+        repos = [
+            types.ListedRepo(
+                did=repo.did,
+                head=repo.head.commit.encode(),
+                rev=repo.head.rev,
+                active=repo.status is AccountStatus.ACTIVE,
+                status=UNSET if repo.status is AccountStatus.ACTIVE else str(repo.status),
             )
-        # the reference's cursor: the last repository of any non-empty page
-        last = heads[-1][0] if heads else UNSET
-        return types.ListReposOutput(repos=repos, cursor=last)
+            for repo in page.repos
+        ]
+        return types.ListReposOutput(
+            repos=repos, cursor=UNSET if page.cursor is None else page.cursor
+        )
 
 
 def viewer(ctx: PdsContext) -> Verifier:

@@ -1,6 +1,6 @@
 """``GET /export``: the directory's operations as JSON lines, in the sequenced format
 (``?after=<seq>``) or the legacy one (``?after=<timestamp>``, or no ``after``); ``?count=N``
-(at most :data:`strato.plc.store.MAX_EXPORT_COUNT`). An empty parameter is absent; a seq or
+(at most :data:`strato.plc.directory.MAX_EXPORT_COUNT`). An empty parameter is absent; a seq or
 count beyond 2^63-1, or a time before 1970, is 400."""
 
 from __future__ import annotations
@@ -17,9 +17,8 @@ from starlette.routing import Route
 from strato.datamodel import to_int64
 from strato.errors import DataModelError
 from strato.identity.plc.log import timestamp_us
-from strato.plc.directory import Directory
+from strato.plc.directory import MAX_EXPORT_COUNT, Directory
 from strato.plc.routes.common import DirectoryError
-from strato.plc.store import MAX_EXPORT_COUNT
 
 JSON_LINES: Final = "application/jsonlines"
 _DIGITS: Final = re.compile(r"[0-9]+")
