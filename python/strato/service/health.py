@@ -2,8 +2,8 @@
 
 - :func:`health_route`: ``{"version": ...}``, or 503 with ``{"version", "error"[, "message"]}``
   while the service's check reports a problem (:class:`Unhealthy`). The relay serves it at
-  ``/xrpc/_health``, the PLC directory at ``/_health`` (the PDS's is its XRPC router's:
-  :meth:`strato.xrpc.XrpcRouter.routes`).
+  ``/xrpc/_health``, the PLC directory at ``/_health``, and every XRPC router at
+  ``/xrpc/_health`` (:meth:`strato.xrpc.XrpcRouter.routes`: the PDS's).
 - :func:`metrics_route`: ``/metrics``, the service's :class:`ServerMetrics` in the Prometheus
   text format.
 - :func:`home_route`: ``/``, an HTML page naming the service and its version and linking its
@@ -38,14 +38,16 @@ class Unhealthy:
 HealthCheck = Callable[[], Awaitable[Unhealthy | None]]
 
 
-def health_route(path: str, check: HealthCheck | None = None) -> Route:
+def health_route(
+    path: str, check: HealthCheck | None = None, *, version: str = __version__
+) -> Route:
     """``GET path`` (and HEAD): 200 ``{"version": ...}``, or 503 with what ``check`` reports."""
 
     async def health(request: Request) -> Response:
         problem = None if check is None else await check()
         if problem is None:
-            return JSONResponse({"version": __version__})
-        body = {"version": __version__, "error": problem.error}
+            return JSONResponse({"version": version})
+        body = {"version": version, "error": problem.error}
         if problem.message is not None:
             body["message"] = problem.message
         return JSONResponse(body, status_code=503)

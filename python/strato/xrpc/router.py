@@ -40,13 +40,14 @@ from typing import Any, Final, Generic, TypeVar
 
 import msgspec
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from strato import __version__
 from strato.datamodel import check_json
 from strato.errors import DataModelError, LexiconValidationError
 from strato.lexicon.types._base import dec_hook, lexicon_error
+from strato.service.health import Unhealthy, health_route
 from strato.xrpc.auth import AuthVerifier, Credentials, unauthenticated
 from strato.xrpc.errors import XrpcError, invalid_request, method_not_implemented
 from strato.xrpc.method import DEFAULT_JSON_LIMIT, MethodTypes, RawInput
@@ -319,19 +320,16 @@ class XrpcRouter:
         """``/xrpc/_health`` and ``/xrpc/<nsid>`` (every HTTP method, so a wrong one gets the
         XRPC answer)."""
         return [
-            Route("/xrpc/_health", self._health_endpoint, methods=["GET", "HEAD"]),
+            health_route("/xrpc/_health", self._unhealthy, version=self.version),
             Route("/xrpc/{nsid:path}", self.endpoint, methods=_ALL_METHODS),
         ]
 
     # -----------------------------------------------------------------------------------------
     # Serving
 
-    async def _health_endpoint(self, request: Request) -> Response:
-        if self._health is not None and not await self._health():
-            return JSONResponse(
-                {"version": self.version, "error": "Service Unavailable"}, status_code=503
-            )
-        return JSONResponse({"version": self.version})
+    async def _unhealthy(self) -> Unhealthy | None:
+        """The health check's answer: a problem while the service's ``health`` says so."""
+        return None if self._health is None or await self._health() else Unhealthy()
 
     async def endpoint(self, request: Request) -> Response:
         """The Starlette endpoint of ``/xrpc/{nsid}``."""
